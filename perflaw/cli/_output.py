@@ -1,0 +1,87 @@
+"""One way to render results for every command: ``--table`` (default), ``--json``, ``--csv``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from typing import Any, Callable
+
+import click
+import numpy as np
+import pandas as pd
+
+
+def output_options(func: Callable) -> Callable:
+    """Add mutually exclusive ``--json/--csv/--table`` flags; the command gets ``fmt``."""
+
+    @click.option("--json", "fmt", flag_value="json", help="Print JSON.")
+    @click.option("--csv", "fmt", flag_value="csv", help="Print CSV.")
+    @click.option(
+        "--table", "fmt", flag_value="table", default=True, help="Print a table (default)."
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy / pandas scalars and non-finite floats into JSON-safe Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(_plain(obj), indent=2, ensure_ascii=False)
+
+
+def _format_cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            return str(value)
+        v = float(value)
+        if v != 0 and (abs(v) >= 1e6 or abs(v) < 1e-3):
+            return f"{v:.4g}"
+        return f"{v:.6g}"
+    return str(value)
+
+
+def table_string(records: list[dict]) -> str:
+    """A plain aligned text table (no dependency: the columns are few and short)."""
+    if not records:
+        return "(no rows)"
+    cols: list[str] = []
+    for rec in records:
+        for key in rec:
+            if key not in cols:
+                cols.append(key)
+    cells = [[_format_cell(rec.get(c, "")) for c in cols] for rec in records]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in cells:
+        lines.append("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+    return "\n".join(lines)
+
+
+def render(records: list[dict], fmt: str, *, json_obj: Any = None) -> str:
+    """Render a list of flat records; ``json_obj`` overrides what ``--json`` prints."""
+    if fmt == "json":
+        return to_json(records if json_obj is None else json_obj)
+    if fmt == "csv":
+        return pd.DataFrame([_plain(r) for r in records]).to_csv(index=False).rstrip("\n")
+    return table_string(records)
