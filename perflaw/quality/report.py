@@ -181,6 +181,140 @@ def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
                                     chunksize=256), float, count=len(starts))
 
 
+def check_options(max_len, dprime) -> None:
+    """Validate the options shared by every engine (``m`` is checked by ``check_m``)."""
+    if max_len is not None and (int(max_len) != max_len or max_len < 1):
+        raise DataError(f"max_len must be a positive integer, got {max_len!r}")
+    if dprime not in DPRIME_MODES:
+        raise DataError(f"dprime must be one of {', '.join(DPRIME_MODES)}, got {dprime!r}")
+
+
+def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: int,
+                   signed: bool, companions: bool, progress: bool = False,
+                   desc: str = "apen") -> pl.DataFrame:
+    """Per-user measures of the windows ``values[starts[s]:ends[s]]`` of ``seqs``.
+
+    The row order is the order of ``seqs`` (users sorted).  Every engine builds its
+    per-user table with this function, so chunked and distributed runs give the same
+    numbers bit for bit.
+    """
+    lengths = ends - starts
+    phi_m, phi_m1, shannon, distinct, no_repeat, lz = _run_kernel(
+        seqs, starts, ends, m, companions, progress, desc=desc)
+    apen = apen_from_phi(phi_m, phi_m1, signed)
+    positive = apen > 0
+    apen_prime = np.where(positive, 1.0 / np.where(positive, apen, 1.0), np.nan)
+    n_users = len(lengths)
+    per_user = pl.DataFrame({
+        "user_id": seqs.users,
+        "length": lengths,
+        "apen": apen,
+        "apen_prime": pl.Series(apen_prime).fill_nan(None),
+        "shannon_entropy": shannon,
+        "actual_entropy": lz if companions else np.full(n_users, np.nan),
+        "distinct_items": distinct,
+        "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
+        "no_repeat_window": no_repeat,
+    })
+    if companions:
+        per_user = per_user.with_columns(
+            compression_ratio=_per_user_compression(seqs.values, starts, ends))
+    return per_user
+
+
+def shannon_from_counts(counts: np.ndarray) -> float:
+    """Shannon entropy (bits) of a distribution given by counts, summed in sorted order
+    (so that counts merged from chunks in any order give the same float)."""
+    counts = np.sort(np.asarray(counts, dtype=np.int64))
+    counts = counts[counts > 0]
+    tokens = int(counts.sum())
+    if tokens == 0:
+        return 0.0
+    p = counts / tokens
+    return float(-(p * np.log2(p)).sum()) + 0.0
+
+
+def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: str,
+              companions: bool, label, n_items: int, interactions: int,
+              duplicate_rows: int, token_counts: np.ndarray, compression_ratio: float,
+              t0: float) -> tuple[dict, list[str]]:
+    """Dataset summary from the per-user table plus the log-level statistics.
+
+    ``token_counts`` are the item counts over the measured tokens (after ``max_len``),
+    in any order; ``compression_ratio`` is the log-level ratio (see
+    :func:`log_compression_ratio`).  Returns ``(summary, notes)``.
+    """
+    lengths = per_user.get_column("length").to_numpy()
+    apen = per_user.get_column("apen").to_numpy()
+    shannon = per_user.get_column("shannon_entropy").to_numpy()
+    lz = per_user.get_column("actual_entropy").to_numpy()
+    distinct = per_user.get_column("distinct_items").to_numpy()
+    no_repeat = per_user.get_column("no_repeat_window").to_numpy()
+    positive = apen > 0
+    apen_prime = np.where(positive, 1.0 / np.where(positive, apen, 1.0), np.nan)
+    tokens = int(lengths.sum())
+    n_users = len(lengths)
+    log_shannon = shannon_from_counts(token_counts)
+
+    apen_mean = float(apen.mean()) if n_users else float("nan")
+    d_user = float((lengths[positive] * apen_prime[positive]).sum())
+    d_data = tokens / apen_mean if n_users and apen_mean > 0 else float("nan")
+    windows = lengths >= m  # sequences with at least one m-window
+    no_repeat_share = float(no_repeat[windows].mean()) if windows.any() else float("nan")
+
+    notes = []
+    zero = int((apen == 0).sum())
+    excluded = int((~positive).sum())
+    if zero:
+        notes.append(f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
+                     f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
+    if signed and excluded > zero:
+        notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
+    if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
+        notes.append(
+            f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
+            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
+            "measures sequence length more than regularity")
+    if dprime == "dataset" and not d_data == d_data:
+        notes.append("dataset-level D′ is undefined: mean ApEn is 0")
+
+    summary = {
+        "file": label,
+        "users": n_users,
+        "items": n_items,
+        "interactions": interactions,
+        "tokens": tokens,
+        "m": m,
+        "max_len": max_len,
+        "signed": signed,
+        "apen_mean": apen_mean,
+        "apen_median": float(np.median(apen)) if n_users else float("nan"),
+        "apen_prime_mean": float(np.nanmean(apen_prime)) if positive.any() else float("nan"),
+        "d_prime": d_user if dprime == "per-user" else d_data,
+        "d_prime_mode": dprime,
+        "d_prime_per_user": d_user,
+        "d_prime_dataset": d_data,
+        "zero_apen_users": zero,
+        "zero_apen_tokens": int(lengths[apen == 0].sum()),
+        "excluded_users": excluded,
+        "no_repeat_share": no_repeat_share,
+        "shannon_entropy": log_shannon,
+        "shannon_entropy_user_mean": float(shannon.mean()) if n_users else float("nan"),
+        "actual_entropy": float(np.mean(lz[lengths >= 2])) if companions and
+        (lengths >= 2).any() else float("nan"),
+        "compression_ratio": compression_ratio,
+        "repeat_share": float(1.0 - distinct.sum() / tokens) if tokens else float("nan"),
+        "length_min": int(lengths.min()) if n_users else 0,
+        "length_mean": float(lengths.mean()) if n_users else float("nan"),
+        "length_median": float(np.median(lengths)) if n_users else float("nan"),
+        "length_max": int(lengths.max()) if n_users else 0,
+        "duplicate_rows": duplicate_rows,
+        "seconds": time.perf_counter() - t0,
+        "notes": notes,
+    }
+    return summary, notes
+
+
 def measure(
     source,
     *,
@@ -237,100 +371,21 @@ def measure(
     """
     t0 = time.perf_counter()
     m = check_m(m)
-    if max_len is not None and (int(max_len) != max_len or max_len < 1):
-        raise DataError(f"max_len must be a positive integer, got {max_len!r}")
-    if dprime not in DPRIME_MODES:
-        raise DataError(f"dprime must be one of {', '.join(DPRIME_MODES)}, got {dprime!r}")
+    check_options(max_len, dprime)
     seqs, label = _coerce_source(source, user_col, item_col, time_col, drop_duplicates)
     starts, ends = seqs.window(max_len)
-    lengths = ends - starts
-    phi_m, phi_m1, shannon, distinct, no_repeat, lz = _run_kernel(
-        seqs, starts, ends, m, companions, progress, desc=Path(label).name if label else "apen")
-    apen = apen_from_phi(phi_m, phi_m1, signed)
-    positive = apen > 0
-    apen_prime = np.where(positive, 1.0 / np.where(positive, apen, 1.0), np.nan)
-    tokens = int(lengths.sum())
-    n_users = len(lengths)
-
-    per_user = pl.DataFrame({
-        "user_id": seqs.users,
-        "length": lengths,
-        "apen": apen,
-        "apen_prime": pl.Series(apen_prime).fill_nan(None),
-        "shannon_entropy": shannon,
-        "actual_entropy": lz if companions else np.full(n_users, np.nan),
-        "distinct_items": distinct,
-        "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
-        "no_repeat_window": no_repeat,
-    })
-    if companions:
-        per_user = per_user.with_columns(
-            compression_ratio=_per_user_compression(seqs.values, starts, ends))
-
+    per_user = per_user_table(seqs, starts, ends, m=m, signed=signed, companions=companions,
+                              progress=progress,
+                              desc=Path(label).name if label else "apen")
     token_pos = None if max_len is None else _token_positions(starts, ends)
     token_values = seqs.values if token_pos is None else seqs.values[token_pos]
-    if tokens:
-        counts = pl.Series(token_values).value_counts().get_column("count").to_numpy()
-        p = counts / tokens
-        log_shannon = float(-(p * np.log2(p)).sum()) + 0.0
-    else:
-        log_shannon = 0.0
-
-    apen_mean = float(apen.mean()) if n_users else float("nan")
-    d_user = float((lengths[positive] * apen_prime[positive]).sum())
-    d_data = tokens / apen_mean if n_users and apen_mean > 0 else float("nan")
-    windows = lengths >= m  # sequences with at least one m-window
-    no_repeat_share = float(no_repeat[windows].mean()) if windows.any() else float("nan")
-
-    notes = []
-    zero = int((apen == 0).sum())
-    excluded = int((~positive).sum())
-    if zero:
-        notes.append(f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
-                     f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
-    if signed and excluded > zero:
-        notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
-    if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
-        notes.append(
-            f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
-            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
-            "measures sequence length more than regularity")
-    if dprime == "dataset" and not d_data == d_data:
-        notes.append("dataset-level D′ is undefined: mean ApEn is 0")
-
-    summary = {
-        "file": label,
-        "users": n_users,
-        "items": seqs.n_items,
-        "interactions": int(seqs.offsets[-1]),
-        "tokens": tokens,
-        "m": m,
-        "max_len": max_len,
-        "signed": signed,
-        "apen_mean": apen_mean,
-        "apen_median": float(np.median(apen)) if n_users else float("nan"),
-        "apen_prime_mean": float(np.nanmean(apen_prime)) if positive.any() else float("nan"),
-        "d_prime": d_user if dprime == "per-user" else d_data,
-        "d_prime_mode": dprime,
-        "d_prime_per_user": d_user,
-        "d_prime_dataset": d_data,
-        "zero_apen_users": zero,
-        "zero_apen_tokens": int(lengths[apen == 0].sum()),
-        "excluded_users": excluded,
-        "no_repeat_share": no_repeat_share,
-        "shannon_entropy": log_shannon,
-        "shannon_entropy_user_mean": float(shannon.mean()) if n_users else float("nan"),
-        "actual_entropy": float(np.mean(lz[lengths >= 2])) if companions and
-        (lengths >= 2).any() else float("nan"),
-        "compression_ratio": log_compression_ratio(token_values) if companions
+    counts = (pl.Series(token_values).value_counts().get_column("count").to_numpy()
+              if token_values.size else np.zeros(0, np.int64))
+    summary, notes = summarize(
+        per_user, m=m, max_len=max_len, signed=signed, dprime=dprime, companions=companions,
+        label=label, n_items=seqs.n_items, interactions=int(seqs.offsets[-1]),
+        duplicate_rows=seqs.duplicate_rows, token_counts=counts,
+        compression_ratio=log_compression_ratio(token_values) if companions
         else float("nan"),
-        "repeat_share": float(1.0 - distinct.sum() / tokens) if tokens else float("nan"),
-        "length_min": int(lengths.min()) if n_users else 0,
-        "length_mean": float(lengths.mean()) if n_users else float("nan"),
-        "length_median": float(np.median(lengths)) if n_users else float("nan"),
-        "length_max": int(lengths.max()) if n_users else 0,
-        "duplicate_rows": seqs.duplicate_rows,
-        "seconds": time.perf_counter() - t0,
-        "notes": notes,
-    }
+        t0=t0)
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
