@@ -99,6 +99,41 @@ def _pick(columns: list[str], names: tuple[str, ...], role: str, path: Path,
     return found[0] if found else None
 
 
+def resolve_columns(
+    cols: list[str],
+    path: Path,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    time_col: str | None = None,
+) -> tuple[str, str, str | None]:
+    """The (user, item, time) column names of a table with columns ``cols``.
+
+    Given names must exist; omitted ones are found by name (time falls back to a
+    position column, and may be absent).
+    """
+
+    def resolve(given: str | None, names, role, option, required=True):
+        if given is not None:
+            if given not in cols:
+                raise DataError(f"{path}: no column {given!r} ({option}); columns are "
+                                f"{', '.join(cols)}")
+            return given
+        found = _pick(cols, names, role, path, option)
+        if found is None and required:
+            raise DataError(f"{path}: no {role} column found among {', '.join(cols)}; "
+                            f"name it with {option}")
+        return found
+
+    u = resolve(user_col, USER_NAMES, "user", "--user-col")
+    i = resolve(item_col, ITEM_NAMES, "item", "--item-col")
+    t = resolve(time_col, TIME_NAMES, "time", "--time-col", required=False)
+    if t is None and time_col is None:
+        t = _pick(cols, POSITION_NAMES, "position", path, "--time-col")
+    if len({u, i, t} - {None}) < (3 if t else 2):
+        raise DataError(f"{path}: the user, item and time columns must differ")
+    return u, i, t
+
+
 def read_log(
     path: str | os.PathLike,
     *,
@@ -139,27 +174,7 @@ def read_log(
     raw = _read_raw(path, fmt)
     if raw.height == 0:
         raise DataError(f"{path}: no rows")
-    cols = raw.columns
-
-    def resolve(given: str | None, names, role, option, required=True):
-        if given is not None:
-            if given not in cols:
-                raise DataError(f"{path}: no column {given!r} ({option}); columns are "
-                                f"{', '.join(cols)}")
-            return given
-        found = _pick(cols, names, role, path, option)
-        if found is None and required:
-            raise DataError(f"{path}: no {role} column found among {', '.join(cols)}; "
-                            f"name it with {option}")
-        return found
-
-    u = resolve(user_col, USER_NAMES, "user", "--user-col")
-    i = resolve(item_col, ITEM_NAMES, "item", "--item-col")
-    t = resolve(time_col, TIME_NAMES, "time", "--time-col", required=False)
-    if t is None and time_col is None:
-        t = _pick(cols, POSITION_NAMES, "position", path, "--time-col")
-    if len({u, i, t} - {None}) < (3 if t else 2):
-        raise DataError(f"{path}: the user, item and time columns must differ")
+    u, i, t = resolve_columns(raw.columns, path, user_col, item_col, time_col)
 
     select = [pl.col(u).alias("user"), pl.col(i).alias("item")]
     if t is not None:

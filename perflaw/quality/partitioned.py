@@ -1,0 +1,451 @@
+"""Bounded-memory measurement of parquet logs larger than memory.
+
+The log (one parquet file or a folder of them, read as one dataset) is cut into
+**ranges of users**: every user's events land in exactly one chunk, and the chunks follow
+the sorted user order.  Each chunk is measured with the same code as the in-memory
+engine (:func:`perflaw.quality.report.per_user_table`), so per-user numbers are
+identical, and because the chunks follow the user order the concatenated per-user table
+is the in-memory one row for row.  Log-level statistics are merged exactly:
+
+* item counts are merged across chunks (Shannon entropy, number of items);
+* string (or other non-integer) item ids get the in-memory engine's dense codes from a
+  dictionary built in the first pass, so per-user compression ratios match;
+* the log-level compression ratio streams the token sequence chunk after chunk, in the
+  in-memory order, through the same 10,000-token pieces.
+
+How it runs:
+
+1. one streaming pass over the user and item columns (polars) counts rows per user and
+   the distinct items, and checks for missing ids and times;
+2. users are cut into ranges of at most ``chunk_rows`` rows (a user longer than that gets
+   a chunk of its own), ``chunk_rows`` being derived from ``memory_limit``;
+3. when there is more than one chunk, one pass over the files in record batches spills
+   each row to its chunk's Arrow IPC file on disk (file order is kept, so ties in time
+   keep file order as in memory);
+4. chunks are read back one at a time and measured.
+
+Memory: about ``BYTES_PER_ROW`` bytes per row of the largest chunk, plus about
+``BYTES_PER_USER`` per user (the user table and the per-user results, which are kept to
+return them and to take exact medians) and the item dictionary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from perflaw.errors import DataError
+from perflaw.io import _one_line, _time_as_number, resolve_columns
+from perflaw.quality.entropy import check_m, pack_ids
+from perflaw.quality.report import (
+    COMPRESSION_CHUNK,
+    QualityReport,
+    _token_positions,
+    check_options,
+    per_user_table,
+    summarize,
+)
+from perflaw.sequences import Sequences
+
+#: Peak bytes per row of a chunk while it is measured (frame, sorted copy, codes, kernel
+#: buffers, token positions); measured on int64 ids, see benchmarks/bench_scale.py.
+BYTES_PER_ROW = 120
+#: Bytes per user kept for the whole run (user table + per-user results).
+BYTES_PER_USER = 200
+#: Rows per record batch when spilling.
+SPILL_BATCH_ROWS = 1_000_000
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+          "t": 1e12, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_memory(text) -> int:
+    """Bytes in a size such as ``4GB``, ``512MB``, ``1.5GiB`` or ``1000000``.
+
+    Examples
+    --------
+    >>> parse_memory("2GB"), parse_memory("512 MiB"), parse_memory(1000)
+    (2000000000, 536870912, 1000)
+    """
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        value = int(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+        unit = match.group(2).lower() if match else None
+        if match is None or unit not in _UNITS:
+            raise DataError(f"memory limit {text!r} is not a size such as 4GB, 512MB or 2GiB")
+        value = int(float(match.group(1)) * _UNITS[unit])
+    if value <= 0:
+        raise DataError(f"memory limit must be positive, got {text!r}")
+    return value
+
+
+def parquet_files(source) -> list[Path]:
+    """The parquet files of a dataset: a file, a folder (searched recursively, sorted by
+    path) or a list of files (kept in the given order)."""
+    if isinstance(source, (list, tuple)):
+        files = [Path(p) for p in source]
+    else:
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+            if not files:
+                raise DataError(f"{path}: folder holds no .parquet files")
+        else:
+            files = [path]
+    for f in files:
+        if not f.exists():
+            raise DataError(f"{f}: no such file")
+        if f.suffix.lower() not in (".parquet", ".pq"):
+            raise DataError(f"{f}: bounded-memory and Spark engines read parquet only; "
+                            "convert the log first (e.g. polars: "
+                            "pl.scan_csv(path).sink_parquet('log.parquet'))")
+    return files
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - not Linux
+        return 0
+
+
+class _CompressionStream:
+    """The log-level compression ratio of :func:`report.log_compression_ratio`, fed the
+    token stream piece by piece (same pieces, same floats)."""
+
+    def __init__(self, chunk: int = COMPRESSION_CHUNK):
+        self.width = 4 * chunk
+        self.buf = b""
+        self.sizes: list[int] = []
+        self.lens: list[int] = []
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+
+    def feed(self, packed: bytes) -> None:
+        data = self.buf + packed
+        n_full = len(data) // self.width
+        pieces = [data[k * self.width:(k + 1) * self.width] for k in range(n_full)]
+        self.sizes.extend(self.pool.map(lambda b: len(zlib.compress(b)), pieces))
+        self.lens.extend(len(p) for p in pieces)
+        self.buf = data[n_full * self.width:]
+
+    def result(self) -> float:
+        self.pool.shutdown()
+        if not self.sizes:  # shorter than one piece: the whole stream is one piece
+            if not self.buf:
+                return float("nan")
+            return float(np.mean(np.asarray([len(zlib.compress(self.buf))])
+                                 / np.asarray([len(self.buf)])))
+        return float(np.mean(np.asarray(self.sizes) / np.asarray(self.lens)))
+
+
+class _Dataset:
+    """Column resolution and the first (statistics) pass over a parquet dataset."""
+
+    def __init__(self, files, user_col, item_col, time_col):
+        import pyarrow.parquet as pq
+
+        self.files = files
+        try:
+            schema = pq.read_schema(files[0])
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{files[0]}: cannot read as parquet: {_one_line(exc)}") from None
+        self.u, self.i, self.t = resolve_columns(schema.names, files[0], user_col, item_col,
+                                                 time_col)
+        self.columns = [c for c in (self.u, self.i, self.t) if c is not None]
+        self.label = str(files[0].parent) if len(files) > 1 else str(files[0])
+
+    def lazy(self) -> pl.LazyFrame:
+        try:
+            lf = pl.scan_parquet(self.files)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{self.label}: cannot scan as parquet: {_one_line(exc)}") from None
+        select = [pl.col(self.u).alias("user"), pl.col(self.i).alias("item")]
+        if self.t is not None:
+            select.append(pl.col(self.t).alias("time"))
+        return lf.select(select)
+
+    def statistics(self):
+        lf = self.lazy()
+        queries = [lf.group_by("user").len(), lf.group_by("item").len()]
+        try:
+            users, items = pl.collect_all(queries, engine="streaming")
+            time_dtype = lf.collect_schema()["time"] if self.t is not None else None
+            if time_dtype is not None and (time_dtype.is_numeric()):
+                bad = pl.col("time").null_count()
+                if time_dtype.is_float():
+                    bad = bad + pl.col("time").is_nan().sum()
+                missing = lf.select(bad).collect(engine="streaming").item()
+            else:
+                missing = (lf.select(pl.col("time").null_count()).collect(engine="streaming")
+                           .item() if self.t is not None else 0)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mismatched schemas, unreadable files
+            raise DataError(f"{self.label}: cannot read the log: {_one_line(exc)}") from None
+        for frame, role, col in ((users, "user", self.u), (items, "item", self.i)):
+            nulls = frame.filter(pl.col(role).is_null()).get_column("len").sum()
+            if nulls:
+                raise DataError(f"{self.label}: column {col!r} has {nulls} null {role} id(s)")
+        if missing:
+            raise DataError(f"{self.label}: time column {self.t!r} has {missing} missing "
+                            "value(s) (null/NaN)")
+        if users.height == 0:
+            raise DataError(f"{self.label}: no rows")
+        return users.sort("user"), items, time_dtype
+
+
+def _item_coder(items: pl.DataFrame):
+    """A function giving a chunk's item column the in-memory engine's integer codes.
+
+    Integer ids are kept as they are; other ids get their dense rank among all distinct
+    ids cast to strings (as :meth:`Sequences.from_frame` does on the whole log).
+    """
+    dtype = items.schema["item"]
+    if dtype.is_integer():
+        return None
+    dictionary = (items.select(pl.col("item").cast(pl.String).alias("key")).unique()
+                  .sort("key").with_row_index("code", offset=1)
+                  .with_columns(pl.col("code").cast(pl.Int64)))
+
+    def code(frame: pl.DataFrame) -> pl.DataFrame:
+        keyed = frame.with_columns(pl.col("item").cast(pl.String).alias("key"))
+        out = keyed.join(dictionary, on="key", how="left", maintain_order="left")
+        return out.with_columns(pl.col("code").alias("item")).drop("key", "code")
+
+    return code
+
+
+def _plan_chunks(users: pl.DataFrame, chunk_rows: int) -> tuple[pl.Series, np.ndarray]:
+    """Cut sorted users into ranges of about ``chunk_rows`` rows.
+
+    Returns the first user of every chunk but the first (for ``search_sorted``) and the
+    rows of each chunk.
+    """
+    lens = users.get_column("len").cast(pl.Int64).to_numpy()
+    before = np.cumsum(lens) - lens
+    raw = before // chunk_rows
+    starts = np.flatnonzero(np.r_[True, raw[1:] != raw[:-1]])
+    rows = np.add.reduceat(lens, starts)
+    bounds = users.get_column("user")[starts[1:].tolist()] if len(starts) > 1 \
+        else users.get_column("user").clear()
+    return bounds, rows
+
+
+def _canonical(frame: pl.DataFrame, coder, label, time_col) -> pl.DataFrame:
+    if coder is not None:
+        frame = coder(frame)
+    if "time" in frame.columns:
+        frame = frame.with_columns(_time_as_number(frame.get_column("time"), Path(label),
+                                                   time_col))
+    return frame
+
+
+def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
+           batch_rows: int) -> list[Path]:
+    """Write every row to its chunk's Arrow IPC file, keeping file order."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+    import pyarrow.parquet as pq
+
+    paths = [folder / f"chunk-{k:05d}.arrow" for k in range(n_chunks)]
+    writers: dict[int, tuple] = {}
+    options = ipc.IpcWriteOptions(compression="lz4")
+    rename = {ds.u: "user", ds.i: "item"}
+    if ds.t is not None:
+        rename[ds.t] = "time"
+    try:
+        for f in ds.files:
+            reader = pq.ParquetFile(f)
+            for batch in reader.iter_batches(batch_size=batch_rows, columns=ds.columns):
+                frame = pl.from_arrow(pa.Table.from_batches([batch])).rename(rename)
+                frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t)
+                bucket = bounds.search_sorted(frame.get_column("user"), side="right")
+                frame = frame.with_columns(bucket.alias("_chunk"))
+                for (k,), part in frame.partition_by("_chunk", as_dict=True,
+                                                     maintain_order=True).items():
+                    table = part.drop("_chunk").to_arrow()
+                    if k not in writers:
+                        sink = pa.OSFile(str(paths[k]), "wb")
+                        writers[k] = (sink, ipc.new_file(sink, table.schema, options=options),
+                                      table.schema)
+                    writers[k][1].write_table(table.cast(writers[k][2]))
+                del frame
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{ds.label}: cannot spill the log to {folder}: "
+                        f"{_one_line(exc)}") from None
+    finally:
+        for sink, writer, _ in writers.values():
+            writer.close()
+            sink.close()
+    return paths
+
+
+def measure_bounded(
+    source,
+    *,
+    memory_limit=None,
+    m: int = 2,
+    max_len: int | None = None,
+    signed: bool = False,
+    dprime: str = "per-user",
+    companions: bool = True,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    time_col: str | None = None,
+    drop_duplicates: bool = False,
+    progress: bool = False,
+    spill_dir: str | os.PathLike | None = None,
+    chunk_rows: int | None = None,
+) -> QualityReport:
+    """Measure a parquet log (file, folder or list of files) in bounded memory.
+
+    Same parameters and result as :func:`perflaw.quality.report.measure`, plus:
+
+    Parameters
+    ----------
+    memory_limit : int or str, optional
+        Memory to stay within (``"4GB"``, bytes…), within reason: it sets the chunk
+        size from :data:`BYTES_PER_ROW` and :data:`BYTES_PER_USER`.  ``None`` reads the
+        whole log at once.
+    spill_dir : path, optional
+        Where to write the chunks (default: the system temporary folder).  Needs about
+        the log's size in free space; removed afterwards.
+    chunk_rows : int, optional
+        Rows per chunk, overriding ``memory_limit`` (for tests and tuning).
+
+    The summary gets ``engine`` = ``"local-bounded"``, ``chunks`` and ``chunk_rows``.
+
+    Examples
+    --------
+    >>> rep = measure_bounded("data/ml-latest-small.parquet", chunk_rows=20_000)
+    >>> rep.summary["chunks"], rep.summary["users"]
+    (6, 671)
+    """
+    t0 = time.perf_counter()
+    m = check_m(m)
+    check_options(max_len, dprime)
+    files = parquet_files(source)
+    ds = _Dataset(files, user_col, item_col, time_col)
+    users, items, _ = ds.statistics()
+    rows = int(users.get_column("len").sum())
+    coder = _item_coder(items)
+    notes_extra = []
+    if coder is None and items.height:
+        lo, hi = items.get_column("item").min(), items.get_column("item").max()
+        if lo < 0 or hi >= 2**32:
+            # pack_ids would dense-code each array it is given; give every chunk the
+            # codes of the whole log instead (what the in-memory engine packs).
+            dictionary = items.select("item").sort("item").with_row_index("code")
+            coder = _dense_coder(dictionary)
+            if max_len is not None and companions:
+                notes_extra.append("item ids outside 0…2³²−1: the log-level compression "
+                                   "ratio codes ids over the whole log, not over the "
+                                   "last max_len tokens (may differ slightly from the "
+                                   "in-memory engine)")
+    if chunk_rows is None:
+        if memory_limit is None:
+            chunk_rows = max(rows, 1)
+        else:
+            limit = parse_memory(memory_limit)
+            fixed = _rss() + BYTES_PER_USER * users.height + 64 * items.height
+            budget = limit - fixed
+            chunk_rows = budget // BYTES_PER_ROW
+            if chunk_rows < 10_000:
+                raise DataError(
+                    f"memory limit {memory_limit} is too small for this log: the process "
+                    f"and the tables of {users.height} users and {items.height} items "
+                    f"already need about {fixed / 1e9:.2f} GB; raise --memory-limit")
+    elif int(chunk_rows) < 1:
+        raise DataError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    bounds, chunk_sizes = _plan_chunks(users, int(chunk_rows))
+    n_chunks = len(chunk_sizes)
+    del users
+
+    stream = _CompressionStream() if companions else None
+    per_user_parts: list[pl.DataFrame] = []
+    token_counts: pl.DataFrame | None = None
+    interactions = duplicates = 0
+
+    def measure_chunk(frame: pl.DataFrame) -> None:
+        nonlocal token_counts, interactions, duplicates
+        if drop_duplicates:
+            frame = frame.unique(maintain_order=True)
+        seqs = Sequences.from_frame(frame)
+        del frame
+        starts, ends = seqs.window(max_len)
+        per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=signed,
+                                             companions=companions))
+        tokens = (seqs.values if max_len is None
+                  else seqs.values[_token_positions(starts, ends)])
+        counts = pl.Series("item", tokens).value_counts(name="n")
+        token_counts = counts if token_counts is None else (
+            pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
+        if stream is not None:
+            stream.feed(pack_ids(tokens))
+        interactions += int(seqs.offsets[-1])
+        duplicates += seqs.duplicate_rows
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=rows, unit="row", unit_scale=True, desc=Path(ds.label).name,
+               disable=not progress, leave=False)
+    try:
+        if n_chunks == 1:
+            try:
+                frame = ds.lazy().collect()
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"{ds.label}: cannot read the log: {_one_line(exc)}") from None
+            measure_chunk(_canonical(frame, coder, ds.label, ds.t))
+            bar.update(rows)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="perflaw-spill-", dir=spill_dir))
+            try:
+                paths = _spill(ds, bounds, n_chunks, coder, folder,
+                               min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)))
+                for k, path in enumerate(paths):
+                    frame = pl.read_ipc(path)
+                    path.unlink()
+                    measure_chunk(frame)
+                    bar.update(int(chunk_sizes[k]))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        bar.close()
+
+    per_user = pl.concat(per_user_parts, how="vertical_relaxed")
+    del per_user_parts
+    summary, notes = summarize(
+        per_user, m=m, max_len=max_len, signed=signed, dprime=dprime,
+        companions=companions, label=ds.label, n_items=items.height,
+        interactions=interactions, duplicate_rows=duplicates,
+        token_counts=token_counts.get_column("n").to_numpy() if token_counts is not None
+        else np.zeros(0, np.int64),
+        compression_ratio=stream.result() if stream is not None else float("nan"), t0=t0)
+    notes.extend(notes_extra)
+    summary["notes"] = notes
+    summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),
+                   seconds=time.perf_counter() - t0)
+    return QualityReport(summary=summary, per_user=per_user, notes=notes)
+
+
+def _dense_coder(dictionary: pl.DataFrame):
+    dictionary = dictionary.with_columns(pl.col("code").cast(pl.Int64))
+
+    def code(frame: pl.DataFrame) -> pl.DataFrame:
+        out = frame.join(dictionary, on="item", how="left", maintain_order="left")
+        return out.with_columns(pl.col("code").alias("item")).drop("code")
+
+    return code
