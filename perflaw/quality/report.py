@@ -234,6 +234,25 @@ def shannon_from_counts(counts: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0
 
 
+def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime,
+                  d_data) -> list[str]:
+    """Plain-words caveats for a summary (shared by every engine)."""
+    notes = []
+    if zero:
+        notes.append(f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
+                     f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
+    if signed and excluded > zero:
+        notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
+    if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
+        notes.append(
+            f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
+            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
+            "measures sequence length more than regularity")
+    if dprime == "dataset" and not d_data == d_data:
+        notes.append("dataset-level D′ is undefined: mean ApEn is 0")
+    return notes
+
+
 def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: str,
               companions: bool, label, n_items: int, interactions: int,
               duplicate_rows: int, token_counts: np.ndarray, compression_ratio: float,
@@ -262,21 +281,11 @@ def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: 
     windows = lengths >= m  # sequences with at least one m-window
     no_repeat_share = float(no_repeat[windows].mean()) if windows.any() else float("nan")
 
-    notes = []
     zero = int((apen == 0).sum())
     excluded = int((~positive).sum())
-    if zero:
-        notes.append(f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
-                     f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
-    if signed and excluded > zero:
-        notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
-    if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
-        notes.append(
-            f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
-            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
-            "measures sequence length more than regularity")
-    if dprime == "dataset" and not d_data == d_data:
-        notes.append("dataset-level D′ is undefined: mean ApEn is 0")
+    notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
+                          no_repeat_share=no_repeat_share, m=m, signed=signed,
+                          dprime=dprime, d_data=d_data)
 
     summary = {
         "file": label,

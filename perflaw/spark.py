@@ -1,0 +1,449 @@
+"""Spark engine: ApEn, ApEn′ and D′ of logs too large for one machine.
+
+Needs the ``spark`` extra (``pip install perflaw[spark]``) and a Java runtime; the base
+install never imports pyspark.
+
+How it works: rows are hash-partitioned by user and sorted inside each partition by
+(user, time, file, position in file), so each user's events sit together and in the
+in-memory engine's order (ties in time keep file order).  ``mapInArrow`` then hands each
+partition, as Arrow batches, to the same code the local engine runs
+(:func:`perflaw.quality.report.per_user_table` and its Numba kernel), many users per
+call.  The per-user results come back as a Spark DataFrame; the dataset summary is
+aggregated by Spark from them, plus item counts merged across partitions.
+
+What differs from the local engines:
+
+* ``compression_ratio`` of the whole log (zlib over the concatenated token stream in
+  user order, in 10,000-token pieces) depends on the global order of the stream and is
+  **not computed** (``None``, with a note); per-user compression ratios are computed
+  and equal the local ones.
+* Sums and means are added in a different order, so summary floats agree with the local
+  engine to about 1e-15 relative, not bit for bit; per-user values are identical.
+* Ties in time are ordered by file path, then by position in the file as Spark reads it
+  (:func:`measure_spark_path`); for a DataFrame built otherwise, by Spark's row order
+  (``monotonically_increasing_id``).  Give a unique time (or position) column when the
+  order of ties matters.
+
+Examples
+--------
+>>> from perflaw.spark import get_spark, measure_spark_path   # doctest: +SKIP
+>>> spark = get_spark("local[2]")                              # doctest: +SKIP
+>>> rep = measure_spark_path("data/ml-latest-small.parquet", spark=spark)  # doctest: +SKIP
+>>> rep.summary["users"]                                       # doctest: +SKIP
+671
+>>> rep.per_user.write.parquet("per_user.parquet")             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perflaw.errors import DataError
+from perflaw.io import resolve_columns
+from perflaw.quality.entropy import check_m
+from perflaw.quality.report import check_options, quality_notes
+
+#: Rows handed to the kernel at once inside a partition.
+BATCH_ROWS = 500_000
+#: Rows per partition aimed at when the number of partitions is not given.
+ROWS_PER_PARTITION = 2_000_000
+
+_PER_USER_NUMERIC = [
+    ("length", "long"), ("apen", "double"), ("apen_prime", "double"),
+    ("shannon_entropy", "double"), ("actual_entropy", "double"),
+    ("distinct_items", "long"), ("repeat_share", "double"),
+    ("no_repeat_window", "boolean"),
+]
+
+
+def _require_pyspark():
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise DataError("the Spark engine needs pyspark: pip install 'perflaw[spark]' "
+                        "(and a Java 17+ runtime)") from None
+
+
+@dataclass
+class SparkQualityReport:
+    """Result of :func:`measure_spark`.
+
+    Attributes
+    ----------
+    summary : dict
+        The same keys as the local engine's summary (``compression_ratio`` is None),
+        plus ``engine`` = ``"spark"`` and ``partitions``.
+    per_user : pyspark.sql.DataFrame
+        One row per user with the local engine's per-user columns (persisted; call
+        ``unpersist()`` when done).  Write it with ``per_user.write.parquet(path)``.
+    notes : list of str
+    """
+
+    summary: dict
+    per_user: object
+    notes: list[str] = field(default_factory=list)
+
+
+def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict | None = None):
+    """A SparkSession (the active one when ``master`` is None and one exists).
+
+    For a ``local`` master the Python workers use this interpreter and can import this
+    copy of perflaw (its folder is put on their ``PYTHONPATH``).
+    """
+    _require_pyspark()
+    from pyspark.sql import SparkSession
+
+    if master is None:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        master = "local[*]"
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        root = str(Path(__file__).resolve().parent.parent)
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.showConsoleProgress", "false"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - no Java, bad master URL…
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot start Spark (master {master}): {first}; the Spark engine "
+                        "needs a Java 17+ runtime ('java -version')") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs):
+    """:func:`measure_spark` on a parquet file or folder (local path or any URL Spark
+    reads: hdfs://, s3a://…).  A local folder is read recursively, files sorted by path."""
+    spark = spark or get_spark(master)
+    local = Path(str(path))
+    if local.exists():
+        from perflaw.quality.partitioned import parquet_files
+
+        files = [str(f.resolve()) for f in parquet_files(local)]
+    else:
+        files = [str(path)]
+    try:
+        df = spark.read.parquet(*files)
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"{path}: Spark cannot read it as parquet: {first}") from None
+    label = str(path)
+    return measure_spark(df, label=label, **kwargs)
+
+
+def _arrow_type(spark_type):
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    return to_arrow_type(spark_type)
+
+
+def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplicates,
+                        schema_arrow):
+    """The function run by ``mapInArrow`` on each user-partitioned, sorted partition."""
+
+    def run(batches):
+        import polars as pl
+        import pyarrow as pa
+
+        from perflaw.quality.report import _token_positions, per_user_table
+        from perflaw.sequences import Sequences
+
+        names = [f.name for f in schema_arrow]
+        item_counts: dict = {}
+
+        def emit_counts(counts_all: pl.DataFrame, counts_tok: pl.DataFrame):
+            merged = counts_all.join(counts_tok, on="item", how="full", coalesce=True)
+            for item, n_all, n_tok in merged.iter_rows():
+                old = item_counts.get(item, (0, 0))
+                item_counts[item] = (old[0] + (n_all or 0), old[1] + (n_tok or 0))
+
+        def process(frame: pl.DataFrame):
+            cols = ["user", "item"] + (["time"] if has_time else [])
+            if drop_duplicates:
+                frame = frame.unique(subset=cols, keep="first", maintain_order=True)
+            frame = frame.select(cols)
+            seqs = Sequences.from_frame(frame, sort=False)
+            starts, ends = seqs.window(max_len)
+            table = per_user_table(seqs, starts, ends, m=m, signed=signed,
+                                   companions=companions)
+            rows = np.diff(seqs.offsets)
+            if has_time:
+                dups = (frame.group_by(cols).len().filter(pl.col("len") > 1)
+                        .group_by("user").agg((pl.col("len") - 1).sum().alias("_dups")))
+                table = (table.join(dups.rename({"user": "user_id"}), on="user_id",
+                                    how="left", maintain_order="left")
+                         .with_columns(pl.col("_dups").fill_null(0).cast(pl.Int64)))
+            else:
+                table = table.with_columns(pl.lit(0, pl.Int64).alias("_dups"))
+            table = table.with_columns(pl.Series("_rows", rows, pl.Int64))
+            tokens = (seqs.values if max_len is None
+                      else seqs.values[_token_positions(starts, ends)])
+            emit_counts(pl.Series("item", seqs.values).value_counts(name="a"),
+                        pl.Series("item", tokens).value_counts(name="t"))
+            return table
+
+        def to_batches(table):
+            table = table.with_columns(pl.lit(0, pl.Int8).alias("_kind"))
+            for name in names:
+                if name not in table.columns:
+                    table = table.with_columns(pl.lit(None).alias(name))
+            arrow = table.select(names).to_arrow()
+            return arrow.cast(schema_arrow).to_batches()
+
+        carry = None
+        pending = []
+        pending_rows = 0
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows < BATCH_ROWS:
+                continue
+            frame = pl.from_arrow(pa.Table.from_batches(pending))
+            pending, pending_rows = [], 0
+            if carry is not None:
+                frame = pl.concat([carry, frame], how="vertical_relaxed")
+            last = frame.get_column("user")[-1]
+            cut = frame.height - int((frame.get_column("user") == last).sum())
+            carry = frame.slice(cut)
+            if cut:
+                yield from to_batches(process(frame.slice(0, cut)))
+        if pending:
+            frame = pl.from_arrow(pa.Table.from_batches(pending))
+            carry = frame if carry is None else pl.concat([carry, frame],
+                                                          how="vertical_relaxed")
+        if carry is not None and carry.height:
+            yield from to_batches(process(carry))
+        if item_counts:
+            items = list(item_counts)
+            table = pl.DataFrame({
+                "_item": pl.Series(items, dtype=pl.Int64),
+                "_count_all": [item_counts[i][0] for i in items],
+                "_count_tok": [item_counts[i][1] for i in items],
+            }, schema_overrides={"_count_all": pl.Int64, "_count_tok": pl.Int64})
+            table = table.with_columns(pl.lit(1, pl.Int8).alias("_kind"))
+            for name in names:
+                if name not in table.columns:
+                    table = table.with_columns(pl.lit(None).alias(name))
+            yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
+
+    return run
+
+
+def measure_spark(
+    df,
+    *,
+    m: int = 2,
+    max_len: int | None = None,
+    signed: bool = False,
+    dprime: str = "per-user",
+    companions: bool = True,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    time_col: str | None = None,
+    drop_duplicates: bool = False,
+    partitions: int | None = None,
+    label: str | None = None,
+) -> SparkQualityReport:
+    """Measure a log held in a Spark DataFrame (user, item and optional time columns).
+
+    Same parameters as :func:`perflaw.quality.report.measure`, plus ``partitions``
+    (default: the cluster's parallelism, or one per ~2M rows when more).  Returns a
+    :class:`SparkQualityReport` whose per-user DataFrame has the local engine's columns.
+    """
+    _require_pyspark()
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    t0 = time.perf_counter()
+    m = check_m(m)
+    check_options(max_len, dprime)
+    u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), user_col,
+                              item_col, time_col)
+    src = label or "Spark DataFrame"
+    # order of ties: file, then position as read (taken before any shuffle)
+    base = df.select(
+        F.col(u).alias("user"), F.col(i).alias("item"),
+        *([F.col(t).alias("time")] if t else []),
+        F.input_file_name().alias("_file"), F.monotonically_increasing_id().alias("_pos"))
+    types = dict(base.dtypes)
+    item_type = base.schema["item"].dataType
+    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType,
+                                           T.LongType))
+    if t is not None:
+        tt = base.schema["time"].dataType
+        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType,
+                               T.TimestampNTZType)):
+            raise DataError(f"{src}: time column {t!r} is not numeric (type {types['time']}); "
+                            "give a numeric timestamp or position")
+        bad_time = F.col("time").isNull()
+        if isinstance(tt, (T.FloatType, T.DoubleType)):
+            bad_time = bad_time | F.isnan("time")
+    checks = [F.count(F.lit(1)).alias("rows"),
+              F.sum(F.col("user").isNull().cast("long")).alias("null_user"),
+              F.sum(F.col("item").isNull().cast("long")).alias("null_item"),
+              (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time")]
+    if integer_items:
+        checks += [F.min("item").alias("item_min"), F.max("item").alias("item_max")]
+    row = base.agg(*checks).collect()[0]
+    if not row["rows"]:
+        raise DataError(f"{src}: no rows")
+    if row["null_user"]:
+        raise DataError(f"{src}: column {u!r} has {row['null_user']} null user id(s)")
+    if row["null_item"]:
+        raise DataError(f"{src}: column {i!r} has {row['null_item']} null item id(s)")
+    if row["bad_time"]:
+        raise DataError(f"{src}: time column {t!r} has {row['bad_time']} missing value(s) "
+                        "(null/NaN)")
+    n_rows = int(row["rows"])
+    spark = df.sparkSession
+
+    # Items: integer ids as they are; other ids get the local engine's dense codes (rank
+    # among distinct ids cast to strings), and so do integer ids outside 0…2³²−1 when
+    # companions are computed (zlib packs ids as 4-byte integers).
+    need_codes = not integer_items or (
+        companions and (row["item_min"] < 0 or row["item_max"] >= 2**32))
+    if need_codes:
+        key = F.col("item").cast("string") if not integer_items else F.col("item")
+        distinct = base.select(key.alias("_key")).distinct().orderBy("_key")
+        offset = 1 if not integer_items else 0
+        codes = (distinct.rdd.zipWithIndex()
+                 .map(lambda pair: (pair[0][0], pair[1] + offset))
+                 .toDF(T.StructType([T.StructField("_key", distinct.schema["_key"].dataType),
+                                     T.StructField("_code", T.LongType())])))
+        base = (base.withColumn("_key", key).join(codes, on="_key", how="left")
+                .drop("_key", "item").withColumnRenamed("_code", "item"))
+    else:
+        base = base.withColumn("item", F.col("item").cast("long"))
+
+    if partitions is None:
+        partitions = max(spark.sparkContext.defaultParallelism,
+                         math.ceil(n_rows / ROWS_PER_PARTITION))
+    order = ["user"] + (["time"] if t else []) + ["_file", "_pos"]
+    ready = (base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
+             .repartition(int(partitions), "user").sortWithinPartitions(*order))
+
+    user_type = base.schema["user"].dataType
+    fields = [T.StructField("user_id", user_type, True)]
+    kinds = {"long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType()}
+    fields += [T.StructField(name, kinds[kind], True) for name, kind in _PER_USER_NUMERIC]
+    if companions:
+        fields.append(T.StructField("compression_ratio", T.DoubleType(), True))
+    public = [f.name for f in fields]
+    fields += [T.StructField("_rows", T.LongType(), True),
+               T.StructField("_dups", T.LongType(), True),
+               T.StructField("_kind", T.ByteType(), True),
+               T.StructField("_item", T.LongType(), True),
+               T.StructField("_count_all", T.LongType(), True),
+               T.StructField("_count_tok", T.LongType(), True)]
+    out_schema = T.StructType(fields)
+    import pyarrow as pa
+
+    schema_arrow = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in fields])
+    fn = _partition_function(m=m, max_len=max_len, signed=signed, companions=companions,
+                             has_time=t is not None, drop_duplicates=drop_duplicates,
+                             schema_arrow=schema_arrow)
+    both = ready.mapInArrow(fn, out_schema).persist()
+    users = both.filter(F.col("_kind") == 0)
+    per_user = users.select(*public)
+
+    agg = users.agg(
+        F.count(F.lit(1)).alias("users"),
+        F.sum("length").alias("tokens"),
+        F.sum("_rows").alias("interactions"),
+        F.sum("_dups").alias("duplicate_rows"),
+        F.avg("apen").alias("apen_mean"),
+        F.percentile(F.col("apen"), F.lit(0.5)).alias("apen_median"),
+        F.avg("apen_prime").alias("apen_prime_mean"),
+        F.sum(F.when(F.col("apen") > 0, F.col("length") * F.col("apen_prime")))
+        .alias("d_user"),
+        F.sum((F.col("apen") == 0).cast("long")).alias("zero"),
+        F.sum(F.when(F.col("apen") == 0, F.col("length")).otherwise(0)).alias("zero_tokens"),
+        F.sum((F.col("apen") <= 0).cast("long")).alias("excluded"),
+        F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double")))
+        .alias("no_repeat_share"),
+        F.avg("shannon_entropy").alias("shannon_user_mean"),
+        F.avg(F.when(F.col("length") >= 2, F.col("actual_entropy"))).alias("actual"),
+        F.sum("distinct_items").alias("distinct"),
+        F.min("length").alias("length_min"), F.avg("length").alias("length_mean"),
+        F.percentile(F.col("length"), F.lit(0.5)).alias("length_median"),
+        F.max("length").alias("length_max"),
+    ).collect()[0]
+    counts = (both.filter(F.col("_kind") == 1).groupBy("_item")
+              .agg(F.sum("_count_all").alias("a"), F.sum("_count_tok").alias("n")))
+    tokens = int(agg["tokens"] or 0)
+    item_row = counts.agg(
+        F.sum((F.col("a") > 0).cast("long")).alias("items"),
+        F.sum(F.when(F.col("n") > 0, -(F.col("n") / F.lit(max(tokens, 1)))
+                     * F.log2(F.col("n") / F.lit(max(tokens, 1))))).alias("shannon"),
+    ).collect()[0]
+
+    nan = float("nan")
+    n_users = int(agg["users"])
+    apen_mean = float(agg["apen_mean"])
+    d_user = float(agg["d_user"] or 0.0)
+    d_data = tokens / apen_mean if apen_mean > 0 else nan
+    no_repeat_share = nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"])
+    zero, excluded = int(agg["zero"]), int(agg["excluded"])
+    notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
+                          no_repeat_share=no_repeat_share, m=m, signed=signed,
+                          dprime=dprime, d_data=d_data)
+    if companions:
+        notes.append("compression_ratio of the whole log is not computed by the Spark "
+                     "engine (it depends on the global order of the token stream); "
+                     "per-user compression ratios are in the per-user table")
+    summary = {
+        "file": label,
+        "users": n_users,
+        "items": int(item_row["items"] or 0),
+        "interactions": int(agg["interactions"]),
+        "tokens": tokens,
+        "m": m,
+        "max_len": max_len,
+        "signed": signed,
+        "apen_mean": apen_mean,
+        "apen_median": float(agg["apen_median"]),
+        "apen_prime_mean": nan if agg["apen_prime_mean"] is None
+        else float(agg["apen_prime_mean"]),
+        "d_prime": d_user if dprime == "per-user" else d_data,
+        "d_prime_mode": dprime,
+        "d_prime_per_user": d_user,
+        "d_prime_dataset": d_data,
+        "zero_apen_users": zero,
+        "zero_apen_tokens": int(agg["zero_tokens"]),
+        "excluded_users": excluded,
+        "no_repeat_share": no_repeat_share,
+        "shannon_entropy": float(item_row["shannon"] or 0.0) + 0.0,
+        "shannon_entropy_user_mean": float(agg["shannon_user_mean"]),
+        "actual_entropy": float(agg["actual"]) if companions and agg["actual"] is not None
+        else nan,
+        "compression_ratio": None if companions else nan,
+        "repeat_share": 1.0 - int(agg["distinct"]) / tokens if tokens else nan,
+        "length_min": int(agg["length_min"]),
+        "length_mean": float(agg["length_mean"]),
+        "length_median": float(agg["length_median"]),
+        "length_max": int(agg["length_max"]),
+        "duplicate_rows": int(agg["duplicate_rows"]),
+        "seconds": time.perf_counter() - t0,
+        "notes": notes,
+        "engine": "spark",
+        "partitions": int(partitions),
+    }
+    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes)
