@@ -6,9 +6,6 @@ import pytest
 from perflaw import DataError
 from perflaw.io import read_log
 
-SHARED = "../shared/data"
-
-
 def test_bundled_parquet():
     frame = read_log("data/ml-latest-small.parquet")
     assert frame.columns == ["user", "item", "time"]
@@ -101,10 +98,6 @@ def test_unknown_explicit_column(tmp_path):
         read_log(p, user_col="uid")
 
 
-def test_shared_logs_columns():
-    import os
-
-    if not os.path.isdir(SHARED):
-        pytest.skip("../shared/data is not beside this checkout")
-    frame = read_log(f"{SHARED}/amazon-beauty.parquet")
+def test_shared_logs_columns(shared_data):
+    frame = read_log(shared_data / "amazon-beauty.parquet")
     assert frame.columns == ["user", "item", "time"]  # 'position' column used as order

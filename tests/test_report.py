@@ -125,3 +125,21 @@ def test_bad_source_type():
         measure([1, 2, 3])
     with pytest.raises(DataError, match="no rows"):
         measure(pd.DataFrame({"user_id": [], "item_id": []}))
+
+
+@pytest.mark.parametrize("name", ["ml-100k.parquet", "lastfm-hetrec.parquet"])
+def test_real_logs_against_reference(shared_data, name):
+    """Every user of two real logs at max-len 50, against the plain reference."""
+    from perflaw.io import read_log
+
+    frame = read_log(shared_data / name)
+    rep = measure(frame, max_len=50)
+    seqs = (frame.with_row_index("row").sort(["user", "time", "row"])
+            .group_by("user", maintain_order=True).agg(pl.col("item").tail(50)))
+    assert seqs["user"].to_list() == rep.per_user["user_id"].to_list()
+    expected = [ref.apen(s, 2) for s in seqs["item"].to_list()]
+    np.testing.assert_allclose(rep.per_user["apen"].to_numpy(), expected, atol=1e-12)
+    tokens = sum(len(s) for s in seqs["item"].to_list())
+    assert rep.summary["tokens"] == tokens
+    assert rep.summary["d_prime"] == pytest.approx(
+        sum(len(s) / a for s, a in zip(seqs["item"].to_list(), expected) if a > 0), rel=1e-12)
