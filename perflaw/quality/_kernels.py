@@ -18,6 +18,7 @@ from numba import get_num_threads, njit, prange
 
 # Fibonacci hashing constant (2**64 / golden ratio), odd.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_INV_LN2 = 1.0 / np.log(2.0)
 
 
 @njit(cache=True, inline="always")
@@ -65,30 +66,32 @@ def _assign_ids(keys, n_keys, out_ids, counts, tkeys, tvals, tstamp, stamp, bits
 
 
 @njit(cache=True)
-def _sum_c_log_c(counts, n_ids):
+def _sum_c_log_c(counts, n_ids, logs):
     acc = 0.0
     for g in range(n_ids):
         c = counts[g]
         if c > 1:
-            acc += c * np.log(c)
+            acc += c * logs[c]
     return acc
 
 
 @njit(cache=True)
-def _phi(sum_clogc, n_windows):
+def _phi(sum_clogc, n_windows, logs):
     # Phi = (1/W) sum_i ln(C_i) with C_i = count(window_i)/W
     #     = (1/W) sum_g c_g ln c_g - ln W ; no window at all gives 0 (authors' code).
     if n_windows <= 0:
         return 0.0
-    return sum_clogc / n_windows - np.log(n_windows)
+    return sum_clogc / n_windows - logs[n_windows]
 
 
 @njit(cache=True)
-def _sequence_measures(x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp0):
+def _sequence_measures(x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp0,
+                       logs):
     """All hash-based measures of one sequence ``x``.
 
     Returns (phi_m, phi_m1, shannon_bits, n_distinct, no_repeat_window).
-    ``ids1`` receives the local item ids (used later by the Lempel-Ziv kernel).
+    ``ids1`` receives the local item ids (used later by the Lempel-Ziv kernel);
+    ``logs[k]`` is ln k (a table: transcendental calls dominated short sequences).
     """
     n = x.shape[0]
     if n == 0:
@@ -96,32 +99,35 @@ def _sequence_measures(x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tst
     bits = _table_bits(n)
     # level 1: the items themselves
     u1 = _assign_ids(x, n, ids1, counts, tkeys, tvals, tstamp, stamp0, bits)
-    s1 = _sum_c_log_c(counts, u1)
-    shannon = (np.log(n) - s1 / n) / np.log(2.0)
-    sums = np.zeros(m + 2)  # sums[k] = sum_g c_g ln c_g over k-grams
-    sums[1] = s1
+    s1 = _sum_c_log_c(counts, u1, logs)
+    shannon = (logs[n] - s1 / n) * _INV_LN2
+    # Sum of c·ln c over the k-grams, kept only for k = m and k = m + 1 (no allocation
+    # per sequence: that dominated the cost of short sequences).
+    sum_m = s1 if m == 1 else 0.0
+    sum_m1 = 0.0
     all_unique = u1 == n
     prev = ids1
     cur = ids_a
     other = ids_b
     for k in range(2, m + 2):
         w = n - k + 1
-        if w <= 0:
-            break
-        if all_unique:
-            sums[k] = 0.0
-            continue
+        if w <= 0 or all_unique:
+            break  # all longer windows are unique too: their sums stay 0
         for i in range(w):
             keys[i] = prev[i] * n + ids1[i + k - 1]
         uk = _assign_ids(keys, w, cur, counts, tkeys, tvals, tstamp, stamp0 + k - 1, bits)
-        sums[k] = _sum_c_log_c(counts, uk)
+        sk = _sum_c_log_c(counts, uk, logs)
+        if k == m:
+            sum_m = sk
+        elif k == m + 1:
+            sum_m1 = sk
         all_unique = uk == w
         prev = cur
         cur, other = other, cur
     wm = n - m + 1
-    phi_m = _phi(sums[m], wm)
-    phi_m1 = _phi(sums[m + 1], n - m)
-    no_repeat = wm > 0 and sums[m] == 0.0
+    phi_m = _phi(sum_m, wm, logs)
+    phi_m1 = _phi(sum_m1, n - m, logs)
+    no_repeat = wm > 0 and sum_m == 0.0
     return phi_m, phi_m1, shannon, u1, no_repeat
 
 
@@ -209,12 +215,13 @@ def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_
     tkeys = np.empty(size, np.int64)
     tvals = np.empty(size, np.int64)
     tstamp = np.full(size, -1, np.int64)
+    logs = np.log(np.maximum(np.arange(maxn + 1), 1).astype(np.float64))
     stamp = 0
     for s in range(lo, hi):
         x = values[starts[s]:ends[s]]
         n = x.shape[0]
         pm, pm1, sh, u1, nr = _sequence_measures(
-            x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp
+            x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp, logs
         )
         stamp += m + 1
         out_phi_m[s] = pm
@@ -226,9 +233,9 @@ def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_
             if n <= 1:
                 out_lz[s] = 0.0
             elif u1 == n:  # all items distinct: every Lambda_i is 1
-                out_lz[s] = np.log(n)
+                out_lz[s] = logs[n]
             else:
-                out_lz[s] = np.log(n) / (_lz_lambda_sum(ids1, n, prev_occ, last_seen) / n)
+                out_lz[s] = logs[n] / (_lz_lambda_sum(ids1, n, prev_occ, last_seen) / n)
         else:
             out_lz[s] = np.nan
 

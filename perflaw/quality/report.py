@@ -376,7 +376,7 @@ def measure(
     >>> rep.summary["users"], rep.summary["zero_apen_users"]
     (2, 1)
     >>> round(rep.summary["d_prime"], 3)  # user 1 only: 4 / ApEn([5, 6, 5, 6])
-    89.13
+    70.63
     """
     t0 = time.perf_counter()
     m = check_m(m)
