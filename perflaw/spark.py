@@ -89,6 +89,12 @@ class SparkQualityReport:
     summary: dict
     per_user: object
     notes: list[str] = field(default_factory=list)
+    _cached: object = None
+
+    def unpersist(self) -> None:
+        """Release the cached per-user results on the cluster."""
+        if self._cached is not None:
+            self._cached.unpersist()
 
 
 def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict | None = None):
@@ -446,4 +452,5 @@ def measure_spark(
         "engine": "spark",
         "partitions": int(partitions),
     }
-    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes)
+    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes,
+                              _cached=both)

@@ -53,16 +53,32 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
               help="Drop exact duplicate (user, item, time) rows first.")
 @click.option("--no-companions", is_flag=True,
               help="Skip the Lempel-Ziv entropy and the compression ratio (faster).")
-@click.option("--per-user", "per_user", type=click.Path(dir_okay=False),
-              help="Write the per-user table to this parquet file.")
+@click.option("--per-user", "per_user", type=click.Path(),
+              help="Write the per-user table to this parquet file (a parquet folder "
+              "with --engine spark).")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              show_default=True, help="local: this machine (in memory, or in user-range "
+              "chunks with --memory-limit); spark: a Spark cluster or local Spark.")
+@click.option("--memory-limit", metavar="SIZE",
+              help="Local engine: stay within SIZE (e.g. 4GB) by measuring a parquet "
+              "log in user-range chunks spilled to disk; same results as in memory.")
+@click.option("--spill-dir", type=click.Path(file_okay=False),
+              help="Folder for the chunks of --memory-limit (default: system temp).")
+@click.option("--spark-master", metavar="URL", default=None,
+              help="Spark master for --engine spark (default: the active session, else "
+              "local[*]); e.g. local[2], yarn, spark://host:7077.")
+@click.option("--partitions", type=int, default=None,
+              help="--engine spark: number of user partitions (default: from the size).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 @output_options
 def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_duplicates,
-         no_companions, per_user, quiet, fmt):
+         no_companions, per_user, engine, memory_limit, spill_dir, spark_master, partitions,
+         quiet, fmt):
     """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
 
     PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
-    file gets one result.
+    file gets one result.  A folder of parquet files is one dataset (read recursively,
+    files in path order).  With --memory-limit, or --engine spark, logs must be parquet.
     """
     if m < 1:
         raise DataError(f"--m must be a positive integer, got {m}")
@@ -70,11 +86,33 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
         raise DataError(f"--max-len must be a positive integer, got {max_len}")
     files = expand_paths(paths)
     progress = not quiet and sys.stderr.isatty()
+    if engine == "spark":
+        if memory_limit:
+            raise DataError("--memory-limit is for the local engine; size Spark with "
+                            "spark.driver.memory / spark.executor.memory")
+        return _apen_spark(files, spark_master, partitions, per_user, quiet, fmt,
+                           m=m, max_len=max_len, signed=signed, dprime=dprime,
+                           companions=not no_companions, user_col=user_col,
+                           item_col=item_col, time_col=time_col,
+                           drop_duplicates=drop_duplicates)
+    if spark_master or partitions is not None:
+        raise DataError("--spark-master and --partitions need --engine spark")
+    if memory_limit is not None:
+        from perflaw.quality.partitioned import parse_memory
+
+        parse_memory(memory_limit)  # a bad size fails before any reading
     reports = []
     for path in files:
-        rep = measure(path, m=m, max_len=max_len, signed=signed, dprime=dprime,
-                      companions=not no_companions, user_col=user_col, item_col=item_col,
-                      time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
+        options = dict(m=m, max_len=max_len, signed=signed, dprime=dprime,
+                       companions=not no_companions, user_col=user_col, item_col=item_col,
+                       time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
+        if memory_limit is not None or path.is_dir():
+            from perflaw.quality.partitioned import measure_bounded
+
+            rep = measure_bounded(path, memory_limit=memory_limit, spill_dir=spill_dir,
+                                  **options)
+        else:
+            rep = measure(path, **options)
         reports.append(rep)
         if not quiet:
             for note in rep.notes:
@@ -86,7 +124,35 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
             pl.concat(frames, how="vertical_relaxed").write_parquet(per_user)
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise DataError(f"{per_user}: cannot write the per-user table ({exc})") from None
-    summaries = [r.summary for r in reports]
+    _render([r.summary for r in reports], fmt)
+
+
+def _apen_spark(files, master, partitions, per_user, quiet, fmt, **options):
+    from perflaw.spark import get_spark, measure_spark_path
+
+    spark = get_spark(master)
+    summaries = []
+    for k, path in enumerate(files):
+        rep = measure_spark_path(path, spark=spark, partitions=partitions, **options)
+        if per_user:
+            from pyspark.sql import functions as F
+
+            try:
+                (rep.per_user.withColumn("file", F.lit(str(path))).write
+                 .mode("overwrite" if k == 0 else "append").parquet(str(per_user)))
+            except Exception as exc:  # noqa: BLE001
+                first = str(exc).strip().splitlines()[0]
+                raise DataError(f"{per_user}: cannot write the per-user table ({first})") \
+                    from None
+        rep.unpersist()
+        summaries.append(rep.summary)
+        if not quiet:
+            for note in rep.notes:
+                click.echo(f"note: {path}: {note}", err=True)
+    _render(summaries, fmt)
+
+
+def _render(summaries, fmt):
     if fmt == "table":
         rows = [{"measure": k, **{Path(s["file"]).name: s[k] for s in summaries}}
                 for k in TABLE_FIELDS]
