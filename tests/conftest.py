@@ -1,11 +1,13 @@
 """Shared test settings: run from the repository root; where the team data lives."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# PERFLAW_SHARED_DATA points elsewhere (e.g. from a git worktree not beside ../shared)
+SHARED_DATA = Path(os.environ.get("PERFLAW_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(autouse=True)

@@ -77,8 +77,8 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
 
     PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
-    file gets one result.  A folder of parquet files is one dataset (read recursively,
-    files in path order).  With --memory-limit, or --engine spark, logs must be parquet.
+    file gets one result.  With --memory-limit or --engine spark, logs must be parquet
+    and a folder of parquet files is one dataset (read recursively, files in path order).
     """
     if m < 1:
         raise DataError(f"--m must be a positive integer, got {m}")
@@ -106,7 +106,7 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
         options = dict(m=m, max_len=max_len, signed=signed, dprime=dprime,
                        companions=not no_companions, user_col=user_col, item_col=item_col,
                        time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
-        if memory_limit is not None or path.is_dir():
+        if memory_limit is not None:
             from perflaw.quality.partitioned import measure_bounded
 
             rep = measure_bounded(path, memory_limit=memory_limit, spill_dir=spill_dir,

@@ -332,7 +332,7 @@ def measure_bounded(
     --------
     >>> rep = measure_bounded("data/ml-latest-small.parquet", chunk_rows=20_000)
     >>> rep.summary["chunks"], rep.summary["users"]
-    (6, 671)
+    (5, 671)
     """
     t0 = time.perf_counter()
     m = check_m(m)
