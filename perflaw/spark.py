@@ -171,13 +171,15 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
         from perflaw.sequences import Sequences
 
         names = [f.name for f in schema_arrow]
-        item_counts: dict = {}
+        item_counts: list = []
 
         def emit_counts(counts_all: pl.DataFrame, counts_tok: pl.DataFrame):
-            merged = counts_all.join(counts_tok, on="item", how="full", coalesce=True)
-            for item, n_all, n_tok in merged.iter_rows():
-                old = item_counts.get(item, (0, 0))
-                item_counts[item] = (old[0] + (n_all or 0), old[1] + (n_tok or 0))
+            item_counts.append(counts_all.join(counts_tok, on="item", how="full",
+                                               coalesce=True).fill_null(0))
+            if len(item_counts) > 8:  # keep the partition's table merged and small
+                merged = (pl.concat(item_counts).group_by("item")
+                          .agg(pl.col("a").sum(), pl.col("t").sum()))
+                item_counts[:] = [merged]
 
         def process(frame: pl.DataFrame):
             cols = ["user", "item"] + (["time"] if has_time else [])
@@ -238,19 +240,36 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
         if carry is not None and carry.height:
             yield from to_batches(process(carry))
         if item_counts:
-            items = list(item_counts)
-            table = pl.DataFrame({
-                "_item": pl.Series(items, dtype=pl.Int64),
-                "_count_all": [item_counts[i][0] for i in items],
-                "_count_tok": [item_counts[i][1] for i in items],
-            }, schema_overrides={"_count_all": pl.Int64, "_count_tok": pl.Int64})
-            table = table.with_columns(pl.lit(1, pl.Int8).alias("_kind"))
+            table = (pl.concat(item_counts).group_by("item")
+                     .agg(pl.col("a").sum(), pl.col("t").sum())
+                     .select(pl.col("item").cast(pl.Int64).alias("_item"),
+                             pl.col("a").cast(pl.Int64).alias("_count_all"),
+                             pl.col("t").cast(pl.Int64).alias("_count_tok"),
+                             pl.lit(1, pl.Int8).alias("_kind")))
             for name in names:
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
             yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
 
     return run
+
+
+def _file_rank(df):
+    """Rank of each row's input file among the DataFrame's files sorted by path (0 when
+    the DataFrame was not read from files)."""
+    from urllib.parse import unquote
+
+    from pyspark.sql import functions as F
+
+    try:
+        files = list(df.inputFiles())
+    except Exception:  # noqa: BLE001 - not a file scan
+        files = []
+    if len(files) <= 1:
+        return F.lit(0).cast("int")
+    ranked = sorted(files, key=unquote)
+    mapping = F.create_map(*[x for k, f in enumerate(ranked) for x in (F.lit(f), F.lit(k))])
+    return F.coalesce(F.element_at(mapping, F.input_file_name()), F.lit(-1))
 
 
 def measure_spark(
@@ -284,11 +303,12 @@ def measure_spark(
     u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), user_col,
                               item_col, time_col)
     src = label or "Spark DataFrame"
-    # order of ties: file, then position as read (taken before any shuffle)
+    # order of ties: file (its rank by path), then position as read; both taken before
+    # any shuffle.  A small integer instead of the path keeps the shuffle light.
     base = df.select(
         F.col(u).alias("user"), F.col(i).alias("item"),
         *([F.col(t).alias("time")] if t else []),
-        F.input_file_name().alias("_file"), F.monotonically_increasing_id().alias("_pos"))
+        _file_rank(df).alias("_file"), F.monotonically_increasing_id().alias("_pos"))
     types = dict(base.dtypes)
     item_type = base.schema["item"].dataType
     integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType,
