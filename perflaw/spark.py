@@ -3,20 +3,21 @@
 Needs the ``spark`` extra (``pip install perflaw[spark]``) and a Java runtime; the base
 install never imports pyspark.
 
-How it works: rows are hash-partitioned by user and sorted inside each partition by
+How it works: rows are range-partitioned by user and sorted inside each partition by
 (user, time, file, position in file), so each user's events sit together and in the
 in-memory engine's order (ties in time keep file order).  ``mapInArrow`` then hands each
 partition, as Arrow batches, to the same code the local engine runs
 (:func:`perflaw.quality.report.per_user_table` and its Numba kernel), many users per
-call.  The per-user results come back as a Spark DataFrame; the dataset summary is
-aggregated by Spark from them, plus item counts merged across partitions.
+call.  The per-user results come back as a Spark DataFrame (persisted); the dataset
+summary is aggregated by Spark from them, plus item counts merged across partitions.
+Because partitions are user ranges in user order, the log-level compression ratio (zlib
+over the concatenated token stream in 10,000-token pieces) is reproduced exactly: each
+partition keeps its packed token stream (4 bytes per token, persisted with the results),
+compresses the pieces inside it, and the driver joins the pieces crossing partition
+edges.
 
 What differs from the local engines:
 
-* ``compression_ratio`` of the whole log (zlib over the concatenated token stream in
-  user order, in 10,000-token pieces) depends on the global order of the stream and is
-  **not computed** (``None``, with a note); per-user compression ratios are computed
-  and equal the local ones.
 * Sums and means are added in a different order, so summary floats agree with the local
   engine to about 1e-15 relative, not bit for bit; per-user values are identical.
 * Ties in time are ordered by file path, then by position in the file as Spark reads it
@@ -40,6 +41,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +50,7 @@ import numpy as np
 from perflaw.errors import DataError
 from perflaw.io import resolve_columns
 from perflaw.quality.entropy import check_m
-from perflaw.quality.report import check_options, quality_notes
+from perflaw.quality.report import COMPRESSION_CHUNK, check_options, quality_notes
 
 #: Rows handed to the kernel at once inside a partition.
 BATCH_ROWS = 500_000
@@ -78,8 +80,8 @@ class SparkQualityReport:
     Attributes
     ----------
     summary : dict
-        The same keys as the local engine's summary (``compression_ratio`` is None),
-        plus ``engine`` = ``"spark"`` and ``partitions``.
+        The same keys as the local engine's summary, plus ``engine`` = ``"spark"``
+        and ``partitions``.
     per_user : pyspark.sql.DataFrame
         One row per user with the local engine's per-user columns (persisted; call
         ``unpersist()`` when done).  Write it with ``per_user.write.parquet(path)``.
@@ -166,12 +168,15 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
     def run(batches):
         import polars as pl
         import pyarrow as pa
+        from pyspark import TaskContext
 
+        from perflaw.quality.entropy import pack_ids
         from perflaw.quality.report import _token_positions, per_user_table
         from perflaw.sequences import Sequences
 
         names = [f.name for f in schema_arrow]
         item_counts: list = []
+        stream: list = []  # packed tokens of this partition, in user order
 
         def emit_counts(counts_all: pl.DataFrame, counts_tok: pl.DataFrame):
             item_counts.append(counts_all.join(counts_tok, on="item", how="full",
@@ -204,6 +209,8 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
                       else seqs.values[_token_positions(starts, ends)])
             emit_counts(pl.Series("item", seqs.values).value_counts(name="a"),
                         pl.Series("item", tokens).value_counts(name="t"))
+            if companions:
+                stream.append(pack_ids(tokens))
             return table
 
         def to_batches(table):
@@ -250,8 +257,71 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
             yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
+        if stream:
+            table = pl.DataFrame({"_kind": pl.Series([2], dtype=pl.Int8),
+                                  "_part": pl.Series([TaskContext.get().partitionId()],
+                                                     dtype=pl.Int32),
+                                  "_bytes": pl.Series([b"".join(stream)], dtype=pl.Binary)})
+            for name in names:
+                if name not in table.columns:
+                    table = table.with_columns(pl.lit(None).alias(name))
+            yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
 
     return run
+
+
+def _log_compression_ratio(both, chunk: int = COMPRESSION_CHUNK) -> float:
+    """The local engine's log-level compression ratio, exactly.
+
+    Partitions are user ranges in user order, and each left one row holding its token
+    stream (4-byte packed ids); with their lengths the global offset of every partition
+    is known, so each compresses the 10,000-token pieces lying inside it and returns the
+    fragments of the pieces crossing its edges, which the driver joins and compresses.
+    """
+    from pyspark.sql import functions as F
+
+    streams = both.filter(F.col("_kind") == 2)
+    lengths = dict(streams.select("_part", F.length("_bytes")).collect())
+    offsets, total = {}, 0
+    for part in sorted(lengths):
+        offsets[part] = total
+        total += lengths[part]
+    if total == 0:
+        return float("nan")
+    width = 4 * chunk
+
+    def pieces(row):
+        import zlib
+
+        data, start = row[1], offsets[row[0]]
+        end = start + len(data)
+        j = start // width
+        while j * width < end:
+            lo, hi = max(j * width, start), min((j + 1) * width, end)
+            piece = data[lo - start:hi - start]
+            if hi - lo == width:
+                yield j, -1, len(zlib.compress(piece)), b""
+            else:
+                yield j, lo - j * width, 0, piece
+            j += 1
+
+    found = streams.select("_part", "_bytes").rdd.flatMap(pieces).collect()
+    sizes: dict[int, int] = {}
+    fragments: dict[int, list] = {}
+    for j, at, size, data in found:
+        if at < 0:
+            sizes[j] = size
+        else:
+            fragments.setdefault(j, []).append((at, data))
+    lens = dict.fromkeys(sizes, width)
+    for j, frags in fragments.items():
+        piece = b"".join(d for _, d in sorted(frags))
+        if len(piece) == width or total < width:  # a short piece counts only if alone
+            sizes[j] = len(zlib.compress(piece))
+            lens[j] = len(piece)
+    order = sorted(sizes)
+    return float(np.mean(np.asarray([sizes[j] for j in order])
+                         / np.asarray([lens[j] for j in order])))
 
 
 def _file_rank(df):
@@ -364,7 +434,7 @@ def measure_spark(
                          math.ceil(n_rows / ROWS_PER_PARTITION))
     order = ["user"] + (["time"] if t else []) + ["_file", "_pos"]
     ready = (base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
-             .repartition(int(partitions), "user").sortWithinPartitions(*order))
+             .repartitionByRange(int(partitions), "user").sortWithinPartitions(*order))
 
     user_type = base.schema["user"].dataType
     fields = [T.StructField("user_id", user_type, True)]
@@ -378,7 +448,9 @@ def measure_spark(
                T.StructField("_kind", T.ByteType(), True),
                T.StructField("_item", T.LongType(), True),
                T.StructField("_count_all", T.LongType(), True),
-               T.StructField("_count_tok", T.LongType(), True)]
+               T.StructField("_count_tok", T.LongType(), True),
+               T.StructField("_part", T.IntegerType(), True),
+               T.StructField("_bytes", T.BinaryType(), True)]
     out_schema = T.StructType(fields)
     import pyarrow as pa
 
@@ -431,10 +503,10 @@ def measure_spark(
     notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
                           no_repeat_share=no_repeat_share, m=m, signed=signed,
                           dprime=dprime, d_data=d_data)
-    if companions:
-        notes.append("compression_ratio of the whole log is not computed by the Spark "
-                     "engine (it depends on the global order of the token stream); "
-                     "per-user compression ratios are in the per-user table")
+    if need_codes and integer_items and max_len is not None:
+        notes.append("item ids outside 0…2³²−1: the log-level compression ratio codes ids "
+                     "over the whole log, not over the last max_len tokens (may differ "
+                     "slightly from the in-memory engine)")
     summary = {
         "file": label,
         "users": n_users,
@@ -460,7 +532,7 @@ def measure_spark(
         "shannon_entropy_user_mean": float(agg["shannon_user_mean"]),
         "actual_entropy": float(agg["actual"]) if companions and agg["actual"] is not None
         else nan,
-        "compression_ratio": None if companions else nan,
+        "compression_ratio": _log_compression_ratio(both) if companions else nan,
         "repeat_share": 1.0 - int(agg["distinct"]) / tokens if tokens else nan,
         "length_min": int(agg["length_min"]),
         "length_mean": float(agg["length_mean"]),
