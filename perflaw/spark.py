@@ -122,7 +122,8 @@ def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict |
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.showConsoleProgress", "false"))
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.log.level", "ERROR"))
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     try:
