@@ -53,12 +53,16 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
               help="Drop exact duplicate (user, item, time) rows first.")
 @click.option("--no-companions", is_flag=True,
               help="Skip the Lempel-Ziv entropy and the compression ratio (faster).")
+@click.option("--compression-chunks", type=int, default=100, show_default=True,
+              help="Compress at most this many 10,000-token chunks for the log-level "
+                   "compression ratio (a seeded sample, with its standard error); 0 = all.")
 @click.option("--per-user", "per_user", type=click.Path(dir_okay=False),
-              help="Write the per-user table to this parquet file.")
+              help="Write the per-user table (with each user's compression ratio) to this "
+                   "parquet file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 @output_options
 def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_duplicates,
-         no_companions, per_user, quiet, fmt):
+         no_companions, compression_chunks, per_user, quiet, fmt):
     """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
 
     PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
@@ -68,12 +72,16 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
         raise DataError(f"--m must be a positive integer, got {m}")
     if max_len is not None and max_len < 1:
         raise DataError(f"--max-len must be a positive integer, got {max_len}")
+    if compression_chunks < 0:
+        raise DataError(f"--compression-chunks must be ≥ 0, got {compression_chunks}")
     files = expand_paths(paths)
     progress = not quiet and sys.stderr.isatty()
     reports = []
     for path in files:
         rep = measure(path, m=m, max_len=max_len, signed=signed, dprime=dprime,
-                      companions=not no_companions, user_col=user_col, item_col=item_col,
+                      companions=not no_companions,
+                      compression_chunks=compression_chunks or None,
+                      per_user_compression=bool(per_user), user_col=user_col, item_col=item_col,
                       time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
         reports.append(rep)
         if not quiet:

@@ -24,7 +24,7 @@ from perflaw.errors import DataError
 from perflaw.io import read_log
 from perflaw.quality import _kernels
 from perflaw.quality.entropy import apen_from_phi, check_m, pack_ids
-from perflaw.sequences import Sequences
+from perflaw.sequences import Sequences, item_counts
 
 DPRIME_MODES = ("per-user", "dataset")
 #: Tokens per chunk for the log-level compression ratio (as in the authors' scripts).
@@ -145,25 +145,44 @@ def _token_positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return starts[seq_of] + (np.arange(total) - first[seq_of])
 
 
-def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK) -> float:
+def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK,
+                          max_chunks: int | None = None, seed: int = 0):
     """Mean zlib ratio over consecutive chunks of ``chunk`` tokens (authors' scripts).
 
     The final partial chunk is dropped, as in the authors' scripts, unless the log is
-    shorter than one chunk, in which case the whole stream is one chunk.
+    shorter than one chunk, in which case the whole stream is one chunk.  zlib runs at
+    only a few MB/s on id streams, so with ``max_chunks`` set and more chunks than that,
+    the mean is estimated from ``max_chunks`` chunks drawn uniformly without replacement
+    (seeded).
+
+    Returns
+    -------
+    (ratio, standard_error, chunks_used, chunks_total)
+        ``standard_error`` is 0 when every chunk was compressed.
     """
     n = tokens.size
     if n == 0:
-        return float("nan")
-    raw = pack_ids(tokens)
+        return float("nan"), float("nan"), 0, 0
     width = 4 * chunk
+    total = max(1, n // chunk)
     if n < chunk:
-        pieces = [raw]
+        picks = np.zeros(1, np.int64)
+        width = 4 * n
+    elif max_chunks is not None and total > max_chunks:
+        picks = np.sort(np.random.default_rng(seed).choice(total, max_chunks, replace=False))
     else:
-        pieces = [raw[i:i + width] for i in range(0, (n // chunk) * width, width)]
-    # zlib releases the GIL: threads use both cores
+        picks = np.arange(total)
+    raw = pack_ids(tokens[: total * chunk] if n >= chunk else tokens)
+    pieces = [raw[i * width:(i + 1) * width] for i in picks.tolist()]
+    # zlib releases the GIL: threads use every core
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        sizes = list(pool.map(lambda b: len(zlib.compress(b)), pieces))
-    return float(np.mean(np.asarray(sizes) / np.asarray([len(p) for p in pieces])))
+        ratios = np.fromiter(pool.map(lambda b: len(zlib.compress(b)) / len(b), pieces),
+                             float, count=len(pieces))
+    k = len(ratios)
+    se = 0.0
+    if k < total and k > 1:
+        se = float(ratios.std(ddof=1) / np.sqrt(k) * np.sqrt(1 - k / total))
+    return float(ratios.mean()), se, k, total
 
 
 def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
@@ -189,6 +208,8 @@ def measure(
     signed: bool = False,
     dprime: str = "per-user",
     companions: bool = True,
+    compression_chunks: int | None = 100,
+    per_user_compression: bool = False,
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
@@ -214,6 +235,13 @@ def measure(
         ``d_prime`` is the one chosen.
     companions : bool
         Also compute the Lempel-Ziv entropy and the compression ratio.
+    compression_chunks : int or None
+        At most this many 10,000-token chunks are compressed for the log-level ratio
+        (a seeded uniform sample, reported with its standard error); None compresses
+        every chunk.
+    per_user_compression : bool
+        Add each user's compression ratio to the per-user table (zlib is slow: a few
+        seconds per 10M tokens).
     drop_duplicates : bool
         Drop exact duplicate rows before measuring (they are counted either way).
     progress : bool
@@ -263,19 +291,23 @@ def measure(
         "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
         "no_repeat_window": no_repeat,
     })
-    if companions:
+    if companions and per_user_compression:
         per_user = per_user.with_columns(
             compression_ratio=_per_user_compression(seqs.values, starts, ends))
 
     token_pos = None if max_len is None else _token_positions(starts, ends)
     token_values = seqs.values if token_pos is None else seqs.values[token_pos]
     if tokens:
-        counts = pl.Series(token_values).value_counts().get_column("count").to_numpy()
-        p = counts / tokens
+        p = item_counts(token_values) / tokens
         log_shannon = float(-(p * np.log2(p)).sum()) + 0.0
     else:
         log_shannon = 0.0
 
+    if companions:
+        c_ratio, c_se, c_used, c_total = log_compression_ratio(
+            token_values, max_chunks=compression_chunks)
+    else:
+        c_ratio, c_se, c_used, c_total = float("nan"), float("nan"), 0, 0
     apen_mean = float(apen.mean()) if n_users else float("nan")
     d_user = float((lengths[positive] * apen_prime[positive]).sum())
     d_data = tokens / apen_mean if n_users and apen_mean > 0 else float("nan")
@@ -290,6 +322,10 @@ def measure(
                      f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
     if signed and excluded > zero:
         notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
+    if c_used < c_total:
+        notes.append(f"compression_ratio estimated from {c_used} of {c_total} chunks of "
+                     f"{COMPRESSION_CHUNK:,} tokens (standard error {c_se:.2g}); "
+                     "--compression-chunks 0 compresses all")
     if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
         notes.append(
             f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
@@ -322,8 +358,9 @@ def measure(
         "shannon_entropy_user_mean": float(shannon.mean()) if n_users else float("nan"),
         "actual_entropy": float(np.mean(lz[lengths >= 2])) if companions and
         (lengths >= 2).any() else float("nan"),
-        "compression_ratio": log_compression_ratio(token_values) if companions
-        else float("nan"),
+        "compression_ratio": c_ratio,
+        "compression_ratio_se": c_se,
+        "compression_chunks": f"{c_used}/{c_total}",
         "repeat_share": float(1.0 - distinct.sum() / tokens) if tokens else float("nan"),
         "length_min": int(lengths.min()) if n_users else 0,
         "length_mean": float(lengths.mean()) if n_users else float("nan"),
