@@ -191,4 +191,11 @@ def get_law(name: str | Law, **options: Any) -> Law:
     key = str(name).lower()
     if key not in LAWS:
         raise DataError(f"unknown law {name!r}: use one of {', '.join(sorted(LAWS))}")
+    import inspect
+
+    accepted = inspect.signature(LAWS[key].__init__).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise DataError(f"law {key!r} has no option {unknown[0]!r}: its options are "
+                        f"{', '.join(a for a in accepted if a != 'self') or 'none'}")
     return LAWS[key](**options)
