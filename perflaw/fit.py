@@ -439,6 +439,12 @@ class LawFitter:
         self.params_ = pd.Series(best.theta, index=list(law.param_names), name="estimate")
         self.derived_ = law.derived(best.theta, self.ranges_)
         self.notes_ = law.notes(best.theta, self.ranges_) if hasattr(law, "notes") else []
+        lo, hi = law.bounds()
+        for i, name in enumerate(law.param_names):
+            for edge in (lo[i], hi[i]):
+                if np.isfinite(edge) and abs(best.theta[i] - edge) <= 1e-6 * max(1.0, abs(edge)):
+                    self.notes_.append(f"{name} is at its bound {edge:g}: the optimum may lie "
+                                       "beyond it (a flat direction of the fit)")
         self.cov_ = self._covariance()
         self.bootstrap_params_ = None
         self.n_bootstrap_failed_ = 0
