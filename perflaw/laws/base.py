@@ -48,6 +48,8 @@ Extension points (override only what the law needs):
     :class:`Start` (one per start tried); the fitter keeps the best and counts how many
     starts reached it.  Return ``NotImplemented`` (the default) to use the generic
     multi-start bounded least squares.
+``fit_warnings(X)``
+    Messages warned before a fit (e.g. too few distinct values to identify a term).
 ``options()``
     Keyword arguments that rebuild the law (``type(law)(**law.options())``); saved in
     law files.  ``check(X)`` validates the inputs (positivity ...).
@@ -136,6 +138,10 @@ class Law:
 
     def options(self) -> dict[str, Any]:
         return {}
+
+    def fit_warnings(self, X: dict[str, np.ndarray]) -> list[str]:
+        """Messages the fitter emits as warnings before fitting (identifiability ...)."""
+        return []
 
     def check(self, X: dict[str, np.ndarray]) -> None:
         """Raise :class:`DataError` if an input is missing or outside the domain."""

@@ -170,6 +170,15 @@ class PerformanceLaw(Law):
             "exponent_bounds": list(self.exponent_bounds),
         }
 
+    def fit_warnings(self, X) -> list[str]:
+        if self.data_term == "dprime":
+            levels = len(np.unique(X["d_prime"]))
+            if levels < 5:
+                return [f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
+                        "the intercept) is not identified; predictions between and beyond these "
+                        "values are unreliable (pin p, or add datasets)"]
+        return []
+
     def check(self, X):
         super().check(X)
         for f in self.factors:
@@ -279,12 +288,34 @@ class PerformanceLaw(Law):
         coef = _linear_solve(A, y, loss, delta)
         return loss_value(y - A @ coef, loss, delta), self._assemble(np.asarray(expos), coef)
 
-    def _exponent_grid(self, n_per_axis: int) -> np.ndarray:
+    def _exponent_axes(self, X, n_per_axis: int) -> list[np.ndarray]:
+        """Candidate exponents per factor.
+
+        A uniform grid over the bounds, plus exponents near 0 (with ``p`` pinned a
+        factor tends to a pure logarithm as its exponent -> 0), plus -- with ``p``
+        pinned -- the exponents that put the factor's optimum ``x* = p^(-1/w)`` on a
+        log grid around the data: the loss is very narrow in ``w`` but broad in
+        ``ln x*``, so a uniform grid alone misses the best basin.
+        """
         lo, hi = self.exponent_bounds
-        axis = np.linspace(lo, hi, n_per_axis)
-        axis = axis[np.abs(axis) > 0.05 * (hi - lo) / n_per_axis]  # x**0 duplicates b
-        mesh = np.meshgrid(*([axis] * len(self.factors)), indexing="ij")
-        return np.column_stack([m.ravel() for m in mesh])
+        axes = []
+        for f in self.factors:
+            axis = [np.linspace(lo, hi, n_per_axis), np.array([-0.1, -0.01, -1e-3, 1e-3, 0.01, 0.1])]
+            if self.p is not None and self._pconst(f) != 1.0:
+                x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+                xs = np.geomspace(max(x.min() / 4, 1.05), x.max() * 4, n_per_axis)
+                axis.append(-np.log(self._pconst(f)) / np.log(xs))
+            axis = np.unique(np.concatenate(axis))
+            axes.append(axis[(axis != 0) & (axis >= lo) & (axis <= hi)])
+        return axes
+
+    def _exponent_grid(self, X, n_per_axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """All exponent combinations and their integer positions on the axes."""
+        axes = self._exponent_axes(X, n_per_axis)
+        idx = np.meshgrid(*[np.arange(len(a)) for a in axes], indexing="ij")
+        idx = np.column_stack([i.ravel() for i in idx])
+        grid = np.column_stack([a[idx[:, j]] for j, a in enumerate(axes)])
+        return grid, idx
 
     def _grid_sse(self, grid: np.ndarray, X, y) -> np.ndarray:
         """L2 loss at every exponent combination, batched (one SVD per combination)."""
@@ -299,7 +330,10 @@ class PerformanceLaw(Law):
 
     def start_grid(self, X, y):
         """Full parameter vectors at a coarse exponent grid (for the generic fitter)."""
-        grid = self._exponent_grid(7)
+        lo, hi = self.exponent_bounds
+        axis = np.linspace(lo, hi, 4)
+        mesh = np.meshgrid(*([axis] * len(self.factors)), indexing="ij")
+        grid = np.column_stack([m.ravel() for m in mesh])
         return np.array([self.profile(e, X, y)[1] for e in grid])
 
     def solve(self, X, y, *, loss, huber_delta, rng, n_random, init=None, n_grid=None):
@@ -313,21 +347,22 @@ class PerformanceLaw(Law):
         lo, hi = self.exponent_bounds
         k = len(self.factors)
         if n_grid is None:
-            n_grid = 25 if k == 2 else 13
+            n_grid = 25 if k == 2 else 9
         starts: list[np.ndarray] = []
         if init is not None:
             starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
         if n_grid:
-            grid = self._exponent_grid(n_grid)
-            sse = self._grid_sse(grid, X, y)
-            order = np.argsort(sse)
+            grid, idx = self._exponent_grid(X, n_grid)
+            sse = np.concatenate([self._grid_sse(grid[i:i + 2000], X, y)
+                                  for i in range(0, len(grid), 2000)])
             n_best = 4 if init is None else 1
-            for i in order:
-                if len(starts) >= n_best + (init is not None):
+            picked: list[np.ndarray] = []
+            for i in np.argsort(sse):  # the best grid points, apart from each other
+                if len(picked) >= n_best:
                     break
-                cand = grid[i]
-                if all(np.max(np.abs(cand - s)) > 2.5 * (hi - lo) / n_grid for s in starts):
-                    starts.append(cand)
+                if all(np.max(np.abs(idx[i] - j)) > 2 for j in picked):
+                    picked.append(idx[i])
+                    starts.append(grid[i])
         for _ in range(n_random):
             starts.append(rng.uniform(lo, hi, size=k))
 
