@@ -80,12 +80,15 @@ def test_single_start_lands_in_a_poor_optimum():
         assert f.n_best_starts_ >= 2 and f.n_starts_ >= 5
 
 
-def test_vp_and_generic_solver_agree(panel0):
+def test_variable_projection_beats_generic_multistart(panel0):
     X, y = panel0[["layers", "d_emb"]], panel0["ndcg@10"]
-    vp = LawFitter(seed=0).fit(X, y)
-    gen = LawFitter(seed=0, solver="generic", n_random_starts=2).fit(X, y)
-    assert gen.diagnostics_["r2"] == pytest.approx(vp.diagnostics_["r2"], abs=2e-3)
-    assert gen.diagnostics_["r2"] <= vp.diagnostics_["r2"] + 1e-9
+    # with p pinned the loss is a narrow valley in the exponents: the generic multi-start
+    # (bounded trf from a coarse grid) lands in a worse optimum; variable projection over
+    # a fine grid does not.  (The free-p comparison agrees to 1e-3 in R² but takes ~10 s.)
+    vp = LawFitter(seed=0, p=2).fit(X, y)
+    gen = LawFitter(seed=0, p=2, solver="generic", n_random_starts=2).fit(X, y)
+    assert gen.n_starts_ == 16 + 2
+    assert 0 < gen.diagnostics_["r2"] < vp.diagnostics_["r2"] - 0.1
 
 
 def test_diagnostics_by_hand(panel0):
