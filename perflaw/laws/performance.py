@@ -309,24 +309,45 @@ class PerformanceLaw(Law):
             axes.append(axis[(axis != 0) & (axis >= lo) & (axis <= hi)])
         return axes
 
-    def _exponent_grid(self, X, n_per_axis: int) -> tuple[np.ndarray, np.ndarray]:
-        """All exponent combinations and their integer positions on the axes."""
-        axes = self._exponent_axes(X, n_per_axis)
-        idx = np.meshgrid(*[np.arange(len(a)) for a in axes], indexing="ij")
-        idx = np.column_stack([i.ravel() for i in idx])
-        grid = np.column_stack([a[idx[:, j]] for j, a in enumerate(axes)])
-        return grid, idx
+    def _grid_sse(self, axes: list[np.ndarray], X, y) -> np.ndarray:
+        """L2 loss at every combination of the axes' exponents, shape ``[len(a) for a in axes]``.
 
-    def _grid_sse(self, grid: np.ndarray, X, y) -> np.ndarray:
-        """L2 loss at every exponent combination, batched (one SVD per combination)."""
-        A = np.stack([self._design(e, X) for e in grid])  # (G, n, k)
-        scale = np.sqrt((A * A).sum(axis=1, keepdims=True))
-        scale[scale == 0] = 1.0
-        U, s, _ = np.linalg.svd(A / scale, full_matrices=False)
-        tol = s.max(axis=1, keepdims=True) * max(A.shape[1:]) * np.finfo(float).eps
-        U = U * (s > tol)[:, None, :]
-        proj = np.einsum("gnk,n->gk", U, y)
-        return 0.5 * (y @ y - (proj**2).sum(axis=1))
+        The design matrices are assembled by broadcasting per-factor column blocks and
+        solved in batches with one SVD each (column-scaled, rank-revealing).
+        """
+        blocks = []
+        for f, axis in zip(self.factors, axes):
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            lx = np.log(x)
+            e = axis[:, None]
+            if self.p is None:
+                blk = np.stack([np.broadcast_to(lx, (len(axis), len(x))), x[None, :] ** e], axis=-1)
+            else:
+                blk = (-(x[None, :] ** (-e)) / self._pconst(f) - e * lx[None, :])[..., None]
+            blocks.append(blk)  # (len(axis), n, width)
+        n = len(y)
+        per_factor = 2 if self.p is None else 1  # design columns per factor
+        fixed = self._design(np.ones(len(self.factors)), X)[:, len(self.factors) * per_factor:]
+        shape = [len(a) for a in axes]
+        k = len(axes)
+        parts = []
+        for j, blk in enumerate(blocks):
+            view = [1] * k + list(blk.shape[1:])
+            view[j] = blk.shape[0]
+            parts.append(np.broadcast_to(blk.reshape(view), shape + list(blk.shape[1:])))
+        parts.append(np.broadcast_to(fixed, shape + list(fixed.shape)))
+        A = np.concatenate(parts, axis=-1).reshape(-1, n, sum(p.shape[-1] for p in parts))
+        out = np.empty(len(A))
+        for i in range(0, len(A), 4096):
+            a = A[i:i + 4096]
+            scale = np.sqrt((a * a).sum(axis=1, keepdims=True))
+            scale[scale == 0] = 1.0
+            U, sv, _ = np.linalg.svd(a / scale, full_matrices=False)
+            tol = sv.max(axis=1, keepdims=True) * max(a.shape[1:]) * np.finfo(float).eps
+            U = U * (sv > tol)[:, None, :]
+            proj = np.einsum("gnk,n->gk", U, y)
+            out[i:i + 4096] = 0.5 * (y @ y - (proj**2).sum(axis=1))
+        return out.reshape(shape)
 
     def start_grid(self, X, y):
         """Full parameter vectors at a coarse exponent grid (for the generic fitter)."""
@@ -346,23 +367,23 @@ class PerformanceLaw(Law):
         y = np.asarray(y, dtype=float)
         lo, hi = self.exponent_bounds
         k = len(self.factors)
-        if n_grid is None:
-            n_grid = 25 if k == 2 else 9
+        if n_grid is None:  # a coarser grid when refitting from a known optimum (bootstrap)
+            n_grid = (25 if k == 2 else 9) if init is None else (13 if k == 2 else 7)
         starts: list[np.ndarray] = []
         if init is not None:
             starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
         if n_grid:
-            grid, idx = self._exponent_grid(X, n_grid)
-            sse = np.concatenate([self._grid_sse(grid[i:i + 2000], X, y)
-                                  for i in range(0, len(grid), 2000)])
+            axes = self._exponent_axes(X, n_grid)
+            sse = self._grid_sse(axes, X, y).ravel()
             n_best = 4 if init is None else 1
             picked: list[np.ndarray] = []
-            for i in np.argsort(sse):  # the best grid points, apart from each other
+            for flat in np.argsort(sse):  # the best grid points, apart from each other
                 if len(picked) >= n_best:
                     break
-                if all(np.max(np.abs(idx[i] - j)) > 2 for j in picked):
-                    picked.append(idx[i])
-                    starts.append(grid[i])
+                idx = np.array(np.unravel_index(flat, [len(a) for a in axes]))
+                if all(np.max(np.abs(idx - j)) > 2 for j in picked):
+                    picked.append(idx)
+                    starts.append(np.array([a[i] for a, i in zip(axes, idx)]))
         for _ in range(n_random):
             starts.append(rng.uniform(lo, hi, size=k))
 
