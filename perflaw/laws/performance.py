@@ -400,7 +400,15 @@ class PerformanceLaw(Law):
                 options={"xatol": 1e-7, "fatol": 1e-15, "maxiter": 400 * k},
             )
             cost, theta = self.profile(res.x, X, y, loss, huber_delta)
-            results.append(Start(theta, cost, bool(res.success), str(res.message), s0))
+            success, message = bool(res.success), str(res.message)
+            if not success:
+                # the loss may have converged while the exponents creep along a flat
+                # direction (typically gamma -> 0 with beta -> infinity): accept when the
+                # final simplex agrees in loss to 1e-9 relative
+                fvals = res.final_simplex[1]
+                if np.ptp(fvals) <= 1e-9 * abs(fvals.min()) + 1e-18:
+                    success, message = True, "loss converged along a flat direction"
+            results.append(Start(theta, cost, success, message, s0))
         return results
 
     # -- derived quantities ----------------------------------------------------------------
