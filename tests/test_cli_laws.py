@@ -24,6 +24,14 @@ def run(*args):
     return CliRunner().invoke(main, list(args))
 
 
+def test_fit_warns_when_groups_are_mixed(cwd):
+    res = run("fit", "-m", "hr@10", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "warning: panel, max_seq_len take several values in runs.csv" in res.stderr
+    res = run("fit", "-m", "hr@10", "--no-save", "--where", "panel==1")
+    assert "warning" not in res.stderr
+
+
 def test_fit_defaults_read_runs_csv_and_write_law(cwd):
     res = run("fit", "--metric", "NDCG@10", "--where", "panel==0", "--json")
     assert res.exit_code == 0, res.output

@@ -16,6 +16,7 @@ from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
 DEFAULT_LAW = "perflaw-law.json"
+_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group"}
 
 
 @contextmanager
@@ -140,6 +141,16 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
         raise DataError("--joint needs --group-by (the groups the joint fit spans)")
     if joint == "dprime" and not (d_prime_col or apen_json):
         raise DataError("--joint dprime needs D′: give --d-prime-col or --apen")
+    if not group_by:
+        frame = read_table(runs)
+        if where:
+            from perflaw.fit import parse_condition
+
+            frame = frame[parse_condition(where, frame)]
+        mixed = [c for c in frame.columns if str(c).lower() in _GROUPISH and frame[c].nunique() > 1]
+        if mixed:
+            click.echo(f"warning: {', '.join(map(str, mixed))} take several values in {runs}: "
+                       "fitting all rows as one group (use --group-by or --where)", err=True)
     table = read_runs(runs, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
                       group_by=group_by, d_prime_col=d_prime_col, apen_json=apen_json,
                       dataset_col=dataset_col, where=where)
