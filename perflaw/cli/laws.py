@@ -149,7 +149,7 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             frame = frame[parse_condition(where, frame)]
         mixed = [c for c in frame.columns if str(c).lower() in _GROUPISH and frame[c].nunique() > 1]
         if mixed:
-            click.echo(f"warning: {', '.join(map(str, mixed))} take several values in {runs}: "
+            click.echo(f"warning: column(s) {', '.join(map(str, mixed))} vary in {runs}: "
                        "fitting all rows as one group (use --group-by or --where)", err=True)
     table = read_runs(runs, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
                       group_by=group_by, d_prime_col=d_prime_col, apen_json=apen_json,
