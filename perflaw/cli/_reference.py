@@ -5,8 +5,6 @@ Regenerate with ``python -m perflaw.cli._reference > docs/cli.md``.
 
 from __future__ import annotations
 
-import click
-
 HEADER = """# perflaw command-line reference
 
 Generated from `--help` by `python -m perflaw.cli._reference > docs/cli.md`;
@@ -14,17 +12,22 @@ Generated from `--help` by `python -m perflaw.cli._reference > docs/cli.md`;
 """
 
 
+def _help(args: list[str]) -> str:
+    from click.testing import CliRunner
+
+    from perflaw.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--help"], prog_name="perflaw",
+                                terminal_width=100)
+    return result.output.rstrip("\n")
+
+
 def cli_reference() -> str:
     from perflaw.cli import main
 
-    parts = [HEADER]
-    ctx = click.Context(main, info_name="perflaw", terminal_width=100, max_content_width=100)
-    parts.append(f"## perflaw\n\n```\n{main.get_help(ctx)}\n```\n")
+    parts = [HEADER, f"## perflaw\n\n```\n{_help([])}\n```\n"]
     for name in sorted(main.commands):
-        cmd = main.commands[name]
-        sub = click.Context(cmd, info_name=name, parent=ctx,
-                            terminal_width=100, max_content_width=100)
-        parts.append(f"## perflaw {name}\n\n```\n{cmd.get_help(sub)}\n```\n")
+        parts.append(f"## perflaw {name}\n\n```\n{_help([name])}\n```\n")
     return "\n".join(parts)
 
 
