@@ -439,6 +439,12 @@ class LawFitter:
         self.params_ = pd.Series(best.theta, index=list(law.param_names), name="estimate")
         self.derived_ = law.derived(best.theta, self.ranges_)
         self.notes_ = law.notes(best.theta, self.ranges_) if hasattr(law, "notes") else []
+        lo, hi = law.bounds()
+        for i, name in enumerate(law.param_names):
+            for edge in (lo[i], hi[i]):
+                if np.isfinite(edge) and abs(best.theta[i] - edge) <= 1e-6 * max(1.0, abs(edge)):
+                    self.notes_.append(f"{name} is at its bound {edge:g}: the optimum may lie "
+                                       "beyond it (a flat direction of the fit)")
         self.cov_ = self._covariance()
         self.bootstrap_params_ = None
         self.n_bootstrap_failed_ = 0
@@ -716,6 +722,11 @@ class LawFitter:
             else self.bootstrap_params_.tolist(),
             "holdout": self.holdout_metrics_,
             "loo": self.loo_metrics_,
+            "data": {
+                "inputs": {c: v.tolist() for c, v in self.X_.items()},
+                "y": self.y_.tolist(),
+                "groups": None if self.groups_ is None else [str(g) for g in self.groups_],
+            },
         }
 
     @classmethod
@@ -744,13 +755,16 @@ class LawFitter:
         bp = data.get("bootstrap_params")
         self.bootstrap_params_ = None if bp is None else np.array(bp, dtype=float)
         self.n_bootstrap_failed_ = 0
-        dof = int(data.get("residual_dof", 1))
-        sse = float(data.get("residual_sse", 0.0))
-        # residuals are not stored; keep their count and sum of squares for intervals
-        self.y_ = np.zeros(dof + law.n_params)
-        self.residuals_ = np.zeros(dof + law.n_params)
-        if dof + law.n_params > 0:
-            self.residuals_[0] = math.sqrt(sse)
+        try:
+            stored = data["data"]
+            self.X_ = {c: np.asarray(v, dtype=float) for c, v in stored["inputs"].items()}
+            self.y_ = np.asarray(stored["y"], dtype=float)
+            g = stored.get("groups")
+            self.groups_ = None if g is None else np.asarray(g, dtype=str)
+            self.fitted_ = law.formula(self.theta_, self.X_)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise LawFileError(f"{source}: the fitted data are missing or malformed ({exc})") from None
+        self.residuals_ = self.y_ - self.fitted_
         self.n_starts_ = data.get("starts", {}).get("tried", 0)
         self.n_best_starts_ = data.get("starts", {}).get("reached_best", 0)
         self.holdout_metrics_ = data.get("holdout")

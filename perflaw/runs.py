@@ -150,9 +150,9 @@ class Runs:
         if self.keys.empty:
             yield {}, self
             return
-        for key, idx in self.keys.groupby(self.group_cols, sort=False).groups.items():
+        for key, sub in self.keys.groupby(self.group_cols, sort=False):
             key = key if isinstance(key, tuple) else (key,)
-            idx = np.asarray(idx)
+            idx = np.asarray(sub.index)
             yield (
                 {c: _py(v) for c, v in zip(self.group_cols, key)},
                 Runs(self.X.loc[idx].reset_index(drop=True), self.y[idx], self.metric,
