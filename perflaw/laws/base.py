@@ -48,6 +48,9 @@ Extension points (override only what the law needs):
     :class:`Start` (one per start tried); the fitter keeps the best and counts how many
     starts reached it.  Return ``NotImplemented`` (the default) to use the generic
     multi-start bounded least squares.
+``notes(theta, ranges)``, ``diagnose(theta, ranges)``
+    Optional: plain-language notes about the fit (``notes_``), and warnings about it
+    (``warnings_``: a variable spanning less than a decade, implausible exponents ...).
 ``options()``
     Keyword arguments that rebuild the law (``type(law)(**law.options())``); saved in
     law files.  ``check(X)`` validates the inputs (positivity ...).
@@ -182,7 +185,7 @@ def get_law(name: str | Law, **options: Any) -> Law:
     >>> get_law("nope")
     Traceback (most recent call last):
     ...
-    perflaw.errors.DataError: unknown law 'nope': use one of performance...
+    perflaw.errors.DataError: unknown law 'nope': use one of ...
     """
     if isinstance(name, Law):
         return name

@@ -218,3 +218,29 @@ class PowerLaw(Law):
 
     def notes(self, theta, ranges) -> list[str]:
         return [f"x = {self.x_label}; " + transform_text(self.transform)]
+
+    def diagnose(self, theta, ranges) -> list[str]:
+        return (span_warnings(ranges, {"x": self.x_label})
+                + exponent_warnings({"alpha": float(theta[2])}))
+
+
+def span_warnings(ranges: dict, labels: dict) -> list[str]:
+    """Warn about inputs spanning less than one decade (exponents then extrapolate)."""
+    out = []
+    for key, label in labels.items():
+        lo, hi = ranges.get(key, (np.nan, np.nan))
+        if lo > 0 and hi / lo < 10:
+            out.append(f"{label} spans less than one decade ({lo:.3g} to {hi:.3g}): its "
+                       "exponent is weakly determined and extrapolation is risky")
+    return out
+
+
+def exponent_warnings(values: dict, low: float = 0.02, high: float = 1.5) -> list[str]:
+    """Warn about exponents outside the range usually reported (about 0.05-1)."""
+    out = []
+    for name, v in values.items():
+        if np.isfinite(v) and not low <= v <= high:
+            out.append(f"{name} = {v:.3g} is implausible for a scaling exponent (usually "
+                       f"{low:g}-{high:g}): the term may be absorbing noise or a trend of "
+                       "the other variable")
+    return out
