@@ -8,15 +8,33 @@ from perflaw.errors import (
     NotFittedError,
     PerflawError,
 )
+from perflaw.budget import Recommendation, parse_budget, recommend
+from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
+from perflaw.laws import Law, PerformanceLaw, get_law, register
 from perflaw.params import ParameterCount, count_parameters
+from perflaw.runs import Runs, read_runs
 
 __all__ = [
     "__version__",
     "ConvergenceError",
     "DataError",
+    "ExtrapolationWarning",
+    "Law",
+    "LawFitter",
     "LawFileError",
     "NotFittedError",
     "ParameterCount",
     "PerflawError",
+    "PerformanceLaw",
+    "Recommendation",
+    "Runs",
     "count_parameters",
+    "get_law",
+    "load_fits",
+    "load_fitter",
+    "parse_budget",
+    "read_runs",
+    "recommend",
+    "register",
+    "save_fits",
 ]

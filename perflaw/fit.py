@@ -421,6 +421,8 @@ class LawFitter:
             raise DataError(
                 f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
             )
+        for message in law.fit_warnings(X):
+            warnings.warn(message, UserWarning, stacklevel=3)
         rng = np.random.default_rng(self.seed)
         delta = self.huber_delta
         if self.loss == "huber" and delta is None:
@@ -583,9 +585,10 @@ class LawFitter:
                         rows.append((name, "derived", value, float(col.std(ddof=1)), lo, hi))
                         continue
                 rows.append((name, "derived", value, np.nan, np.nan, np.nan))
-        pct = f"{100 * self.level:g}%"
-        frame = pd.DataFrame(rows, columns=["name", "kind", "estimate", "std_err",
-                                            f"lower {pct}", f"upper {pct}"]).set_index("name")
+        frame = pd.DataFrame(rows, columns=["name", "kind", "estimate", "std_err", "lower",
+                                            "upper"]).set_index("name")
+        frame.attrs["level"] = self.level
+        frame.attrs["interval"] = "bootstrap percentile" if boot is not None else "Wald (delta)"
         return frame
 
     # ----------------------------------------------------------------------------------
@@ -703,7 +706,9 @@ class LawFitter:
                                              self.ranges_.items()),
             "---",
         ]
-        table = self.summary_.copy()
+        table = self.summary_.rename(columns={
+            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
+        lines.append(f"intervals: {self.summary_.attrs.get('interval', '')}")
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
         lines.append("---")
@@ -745,7 +750,7 @@ class LawFitter:
         """Everything a law file holds (see :meth:`save`)."""
         self._check_fitted()
         s = self.summary_
-        lo_col, hi_col = s.columns[2], s.columns[3]
+        lo_col, hi_col = "lower", "upper"
         return {
             "law": self.law_.name,
             "law_options": self.law_.options(),

@@ -51,6 +51,8 @@ Extension points (override only what the law needs):
 ``notes(theta, ranges)``, ``diagnose(theta, ranges)``
     Optional: plain-language notes about the fit (``notes_``), and warnings about it
     (``warnings_``: a variable spanning less than a decade, implausible exponents ...).
+``fit_warnings(X)``
+    Messages warned before a fit (e.g. too few distinct values to identify a term).
 ``options()``
     Keyword arguments that rebuild the law (``type(law)(**law.options())``); saved in
     law files.  ``check(X)`` validates the inputs (positivity ...).
@@ -139,6 +141,10 @@ class Law:
 
     def options(self) -> dict[str, Any]:
         return {}
+
+    def fit_warnings(self, X: dict[str, np.ndarray]) -> list[str]:
+        """Messages the fitter emits as warnings before fitting (identifiability ...)."""
+        return []
 
     def check(self, X: dict[str, np.ndarray]) -> None:
         """Raise :class:`DataError` if an input is missing or outside the domain."""

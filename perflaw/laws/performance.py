@@ -170,6 +170,15 @@ class PerformanceLaw(Law):
             "exponent_bounds": list(self.exponent_bounds),
         }
 
+    def fit_warnings(self, X) -> list[str]:
+        if self.data_term == "dprime":
+            levels = len(np.unique(X["d_prime"]))
+            if levels < 5:
+                return [f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
+                        "the intercept) is not identified; predictions between and beyond these "
+                        "values are unreliable (pin p, or add datasets)"]
+        return []
+
     def check(self, X):
         super().check(X)
         for f in self.factors:
@@ -279,27 +288,73 @@ class PerformanceLaw(Law):
         coef = _linear_solve(A, y, loss, delta)
         return loss_value(y - A @ coef, loss, delta), self._assemble(np.asarray(expos), coef)
 
-    def _exponent_grid(self, n_per_axis: int) -> np.ndarray:
-        lo, hi = self.exponent_bounds
-        axis = np.linspace(lo, hi, n_per_axis)
-        axis = axis[np.abs(axis) > 0.05 * (hi - lo) / n_per_axis]  # x**0 duplicates b
-        mesh = np.meshgrid(*([axis] * len(self.factors)), indexing="ij")
-        return np.column_stack([m.ravel() for m in mesh])
+    def _exponent_axes(self, X, n_per_axis: int) -> list[np.ndarray]:
+        """Candidate exponents per factor.
 
-    def _grid_sse(self, grid: np.ndarray, X, y) -> np.ndarray:
-        """L2 loss at every exponent combination, batched (one SVD per combination)."""
-        A = np.stack([self._design(e, X) for e in grid])  # (G, n, k)
-        scale = np.sqrt((A * A).sum(axis=1, keepdims=True))
-        scale[scale == 0] = 1.0
-        U, s, _ = np.linalg.svd(A / scale, full_matrices=False)
-        tol = s.max(axis=1, keepdims=True) * max(A.shape[1:]) * np.finfo(float).eps
-        U = U * (s > tol)[:, None, :]
-        proj = np.einsum("gnk,n->gk", U, y)
-        return 0.5 * (y @ y - (proj**2).sum(axis=1))
+        A uniform grid over the bounds, plus exponents near 0 (with ``p`` pinned a
+        factor tends to a pure logarithm as its exponent -> 0), plus -- with ``p``
+        pinned -- the exponents that put the factor's optimum ``x* = p^(-1/w)`` on a
+        log grid around the data: the loss is very narrow in ``w`` but broad in
+        ``ln x*``, so a uniform grid alone misses the best basin.
+        """
+        lo, hi = self.exponent_bounds
+        axes = []
+        for f in self.factors:
+            axis = [np.linspace(lo, hi, n_per_axis), np.array([-0.1, -0.01, -1e-3, 1e-3, 0.01, 0.1])]
+            if self.p is not None and self._pconst(f) != 1.0:
+                x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+                xs = np.geomspace(max(x.min() / 4, 1.05), x.max() * 4, n_per_axis)
+                axis.append(-np.log(self._pconst(f)) / np.log(xs))
+            axis = np.unique(np.concatenate(axis))
+            axes.append(axis[(axis != 0) & (axis >= lo) & (axis <= hi)])
+        return axes
+
+    def _grid_sse(self, axes: list[np.ndarray], X, y) -> np.ndarray:
+        """L2 loss at every combination of the axes' exponents, shape ``[len(a) for a in axes]``.
+
+        The design matrices are assembled by broadcasting per-factor column blocks and
+        solved in batches with one SVD each (column-scaled, rank-revealing).
+        """
+        blocks = []
+        for f, axis in zip(self.factors, axes):
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            lx = np.log(x)
+            e = axis[:, None]
+            if self.p is None:
+                blk = np.stack([np.broadcast_to(lx, (len(axis), len(x))), x[None, :] ** e], axis=-1)
+            else:
+                blk = (-(x[None, :] ** (-e)) / self._pconst(f) - e * lx[None, :])[..., None]
+            blocks.append(blk)  # (len(axis), n, width)
+        n = len(y)
+        per_factor = 2 if self.p is None else 1  # design columns per factor
+        fixed = self._design(np.ones(len(self.factors)), X)[:, len(self.factors) * per_factor:]
+        shape = [len(a) for a in axes]
+        k = len(axes)
+        parts = []
+        for j, blk in enumerate(blocks):
+            view = [1] * k + list(blk.shape[1:])
+            view[j] = blk.shape[0]
+            parts.append(np.broadcast_to(blk.reshape(view), shape + list(blk.shape[1:])))
+        parts.append(np.broadcast_to(fixed, shape + list(fixed.shape)))
+        A = np.concatenate(parts, axis=-1).reshape(-1, n, sum(p.shape[-1] for p in parts))
+        out = np.empty(len(A))
+        for i in range(0, len(A), 4096):
+            a = A[i:i + 4096]
+            scale = np.sqrt((a * a).sum(axis=1, keepdims=True))
+            scale[scale == 0] = 1.0
+            U, sv, _ = np.linalg.svd(a / scale, full_matrices=False)
+            tol = sv.max(axis=1, keepdims=True) * max(a.shape[1:]) * np.finfo(float).eps
+            U = U * (sv > tol)[:, None, :]
+            proj = np.einsum("gnk,n->gk", U, y)
+            out[i:i + 4096] = 0.5 * (y @ y - (proj**2).sum(axis=1))
+        return out.reshape(shape)
 
     def start_grid(self, X, y):
         """Full parameter vectors at a coarse exponent grid (for the generic fitter)."""
-        grid = self._exponent_grid(7)
+        lo, hi = self.exponent_bounds
+        axis = np.linspace(lo, hi, 4)
+        mesh = np.meshgrid(*([axis] * len(self.factors)), indexing="ij")
+        grid = np.column_stack([m.ravel() for m in mesh])
         return np.array([self.profile(e, X, y)[1] for e in grid])
 
     def solve(self, X, y, *, loss, huber_delta, rng, n_random, init=None, n_grid=None):
@@ -312,22 +367,23 @@ class PerformanceLaw(Law):
         y = np.asarray(y, dtype=float)
         lo, hi = self.exponent_bounds
         k = len(self.factors)
-        if n_grid is None:
-            n_grid = 25 if k == 2 else 13
+        if n_grid is None:  # a coarser grid when refitting from a known optimum (bootstrap)
+            n_grid = (25 if k == 2 else 9) if init is None else (13 if k == 2 else 7)
         starts: list[np.ndarray] = []
         if init is not None:
             starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
         if n_grid:
-            grid = self._exponent_grid(n_grid)
-            sse = self._grid_sse(grid, X, y)
-            order = np.argsort(sse)
+            axes = self._exponent_axes(X, n_grid)
+            sse = self._grid_sse(axes, X, y).ravel()
             n_best = 4 if init is None else 1
-            for i in order:
-                if len(starts) >= n_best + (init is not None):
+            picked: list[np.ndarray] = []
+            for flat in np.argsort(sse):  # the best grid points, apart from each other
+                if len(picked) >= n_best:
                     break
-                cand = grid[i]
-                if all(np.max(np.abs(cand - s)) > 2.5 * (hi - lo) / n_grid for s in starts):
-                    starts.append(cand)
+                idx = np.array(np.unravel_index(flat, [len(a) for a in axes]))
+                if all(np.max(np.abs(idx - j)) > 2 for j in picked):
+                    picked.append(idx)
+                    starts.append(np.array([a[i] for a, i in zip(axes, idx)]))
         for _ in range(n_random):
             starts.append(rng.uniform(lo, hi, size=k))
 
