@@ -177,7 +177,7 @@ class PowerLaw(Law):
         z = (x / xm) ** (-alpha)
         E, c = _solve_ec(z, t, loss, delta)
         cost = loss_value(t - E - c * z, loss, delta)
-        x0 = xm * c ** (1.0 / alpha) if c > 0 else 0.0
+        x0 = float(np.exp(min(np.log(xm) + np.log(c) / alpha, 700.0))) if c > 0 else 0.0
         return cost, np.array([E, x0, alpha])
 
     def solve(self, X, y, *, loss, huber_delta, rng, n_random, init=None):
