@@ -95,8 +95,11 @@ def closest_config(n_target: float, *, count: str = "total", arch: str = "sasrec
     """The (layers, d_emb) whose parameter count (spec §6) is closest to ``n_target``.
 
     Closeness is measured in log space (a factor 2 too many counts as much as a factor
-    2 too few).  Defaults: 1–48 layers, ``d_emb`` every multiple of ``lcm(8, heads)``
-    up to 4096.
+    2 too few).  Defaults: layers 1, 2, 4, 8, 12, 16, 24, 32, 48 and ``d_emb`` every
+    multiple of ``lcm(32, heads)`` up to 4096 (conventional shapes; pass ``layers`` and
+    ``d_emb`` to search others).  ``alternatives`` lists, for every number of layers, the
+    width closest to the target when it is within 10 % of it: many shapes have the
+    same count, and the law says nothing about depth versus width.
 
     >>> c = closest_config(117824, n_items=1000, max_len=50, layers=[1, 2, 4], d_emb=[32, 64])
     >>> c["layers"], c["d_emb"], c["params"]
@@ -108,29 +111,40 @@ def closest_config(n_target: float, *, count: str = "total", arch: str = "sasrec
         raise DataError(f"heads must be a positive integer, got {heads!r}")
     if not (math.isfinite(n_target) and n_target > 0):
         raise DataError(f"no configuration for a parameter target of {n_target!r}")
-    step = math.lcm(8, int(heads))
-    L = np.unique(np.asarray(layers if layers is not None else np.arange(1, 49), dtype=int))
+    step = math.lcm(32, int(heads))
+    L = np.unique(np.asarray(layers if layers is not None
+                             else [1, 2, 4, 8, 12, 16, 24, 32, 48], dtype=int))
     D = np.unique(np.asarray(d_emb if d_emb is not None else np.arange(step, 4097, step),
                              dtype=int))
     D = D[D % heads == 0]
     if L.size == 0 or D.size == 0:
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
     best = None
+    alternatives = []
     for lay in L:
+        best_l = None
         for d in D:
             c = count_parameters(int(lay), int(d), arch=arch, n_items=n_items, max_len=max_len)
             n = c.get(count)
             if n <= 0:
                 continue
             gap = abs(math.log(n / n_target))
-            if best is None or gap < best[0]:
-                best = (gap, int(lay), int(d), c)
+            if best_l is None or gap < best_l[0]:
+                best_l = (gap, int(lay), int(d), c)
+        if best_l is None:
+            continue
+        if best is None or best_l[0] < best[0]:
+            best = best_l
+        if best_l[0] <= math.log(1.1):
+            alternatives.append({"layers": best_l[1], "d_emb": best_l[2],
+                                 "params": int(best_l[3].get(count))})
     if best is None:
         raise DataError(f"every enumerated configuration has 0 {count} parameters")
     gap, lay, d, c = best
     return {"layers": lay, "d_emb": d, "params": int(c.get(count)), "count": count,
             "embedding_params": int(c.embedding), "non_embedding_params": int(c.non_embedding),
-            "total_params": int(c.total), "ratio_to_target": float(c.get(count) / n_target)}
+            "total_params": int(c.total), "ratio_to_target": float(c.get(count) / n_target),
+            "alternatives": alternatives}
 
 
 @dataclass
@@ -259,6 +273,11 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
         if kind == "total" and not config_options.get("n_items"):
             notes.append("the law's N is a total count but --n-items is 0: the configuration "
                          "is matched without an item table")
+        if embedder_share > 0 and cfg["embedding_params"] > 1.5 * n_emb:
+            notes.append(f"this shape's item/position tables have {cfg['embedding_params']:,} "
+                         f"parameters, more than the embedder share s·N_opt = {n_emb:.3g}: an "
+                         "item-table embedder cannot keep to the share (think of a hashed or "
+                         "event embedder, or leave --n-items at 0)")
         r = cfg["ratio_to_target"]
         if not 0.8 <= r <= 1.25:
             notes.append(f"the closest configuration has {r:.2f}× the target parameter count: "

@@ -281,3 +281,19 @@ def test_cli_flops_budget_needs_a_chinchilla_law(runs_csv, tmp_path):
     assert res.exit_code == 0, res.output
     res = run("recommend-config", "--law", law, "--budget", "1e18", "--budget-kind", "flops")
     assert res.exit_code == 1 and "chinchilla" in res.stderr
+
+
+def test_cli_predict_with_a_chinchilla_law(runs_csv, tmp_path):
+    law = tmp_path / "c.json"
+    res = run("fit", runs_csv, "--law", "chinchilla", "--metric", "loss", "--params-col",
+              "n_params", "--data-col", "n_tokens", "--out", law, "--starts", "0")
+    assert res.exit_code == 0, res.output
+    res = run("predict", "--law", law, "--n-params", "1e8,1e9", "--data", "1e10", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 2 and rows[0]["n_params"] == 1e8
+    truth = 1.69 + 406.4 / 1e8 ** 0.34 + 410.7 / 1e10 ** 0.28
+    assert abs(rows[0]["prediction"] / truth - 1) < 0.01
+    assert rows[0]["lower"] <= rows[0]["prediction"] <= rows[0]["upper"]
+    res = run("predict", "--law", law, "--x", "1e8")
+    assert res.exit_code == 1 and "--n-params" in res.stderr

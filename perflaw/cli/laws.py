@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from perflaw.cli._output import output_options, render, to_json
-from perflaw.cli.scaling import flops_options, is_scaling_law, scaling_fit_options
+from perflaw.cli.scaling import flops_options, is_scaling_law, scaling_fit_options, \
+    scaling_predict_options
 from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
@@ -110,7 +111,7 @@ def _flat(rec: dict) -> dict:
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,
               help="row, or group (whole --group-by groups); power/chinchilla: row, model "
-              "(whole model sizes, for clustered runs) or a column name.")
+              "(whole model sizes, for clustered runs) or column name(s), e.g. n_layers,hidden_size.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
 @click.option("--holdout", help="Hold out rows matching e.g. 'layers>=24', fit the rest and "
               "report the error on them.")
@@ -278,19 +279,33 @@ def _joint_groups(f, group):
 @click.command()
 @click.option("--law", "law_path", default=DEFAULT_LAW, show_default=True,
               type=click.Path(dir_okay=False), help="Law file written by `perflaw fit`.")
-@click.option("--layers", required=True, help="Comma-separated numbers of layers, e.g. 8,16.")
-@click.option("--d-emb", "d_emb", required=True, help="Comma-separated embedding dims.")
+@click.option("--layers", help="Comma-separated numbers of layers, e.g. 8,16 (required for "
+              "the performance law).")
+@click.option("--d-emb", "d_emb", help="Comma-separated embedding dims (required for the "
+              "performance law).")
 @click.option("--d-prime", "d_prime", help="Comma-separated D′ values (laws with a D′ term).")
 @click.option("--group", help="Only this group of a grouped law file (e.g. 'panel=0').")
 @click.option("--level", type=float, default=None, help="Interval level (default: the fit's).")
 @click.option("--kind", type=click.Choice(["mean", "observation"]), default="mean",
               show_default=True, help="Interval for the expected metric or for a new run.")
+@scaling_predict_options
 @output_options
-def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt):
-    """Predict the metric for every combination of --layers × --d-emb, with intervals."""
+def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values, n_params,
+            data):
+    """Predict the metric for every combination of --layers × --d-emb, with intervals.
+
+    Power laws take --x, chinchilla laws --n-params × --data.
+    """
     from perflaw.fit import load_fits
 
     fits = _select(load_fits(law_path), group, law_path)
+    if any(is_scaling_law(f.law_.name) for _, f in fits):
+        from perflaw.cli.scaling import run_predict
+
+        return run_predict(fits, x_values=x_values, n_params=n_params, data=data, level=level,
+                           kind=kind, fmt=fmt)
+    if layers is None or d_emb is None:
+        raise DataError("--layers and --d-emb are required for the performance law")
     L = _floats(layers, "--layers")
     D = _floats(d_emb, "--d-emb")
     P = _floats(d_prime, "--d-prime")

@@ -103,8 +103,9 @@ def _fit_one(frame, law_name, metric_col, transform, settings, *, x_col=None, pa
         groups = X[model_key].map(lambda v: f"{v:.12g}").to_numpy()
         by = "group"
     elif bootstrap_by not in ("row", "group"):
-        c = _col(frame, bootstrap_by, "--bootstrap-by")
-        groups = frame[c].astype(str).to_numpy()
+        cols = [_col(frame, c.strip(), "--bootstrap-by") for c in bootstrap_by.split(",")
+                if c.strip()]
+        groups = frame[cols].astype(str).agg(",".join, axis=1).to_numpy()
         by = "group"
     elif bootstrap_by == "group":
         raise DataError("--bootstrap-by for power/chinchilla: use row, model (the model-size "
@@ -345,6 +346,10 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
         click.echo(f"  closest configuration: {c['layers']} layers, d_emb {c['d_emb']} "
                    f"({c['params']:,} {c['count']} parameters, {c['ratio_to_target']:.2f}× "
                    "the target)")
+        alts = [f"{x['layers']}L/{x['d_emb']}d" for x in c["alternatives"]
+                if (x["layers"], x["d_emb"]) != (c["layers"], c["d_emb"])]
+        if alts:
+            click.echo(f"  other shapes within 10 %: {', '.join(alts)}")
         click.echo(f"  FLOPs accounting: {a.accounting}")
         for note in a.notes:
             click.echo(f"note: {note}")
@@ -357,3 +362,58 @@ def is_scaling_law(name: str) -> bool:
 
 def finite(v) -> bool:
     return v is not None and math.isfinite(float(v))
+
+
+# ----------------------------------------------------------------------------------------
+def scaling_predict_options(func):
+    """Options of ``perflaw predict`` for power and chinchilla laws."""
+    opts = [
+        click.option("--x", "x_values", help="power law: comma-separated sizes x, e.g. 1e7,1e8."),
+        click.option("--n-params", help="chinchilla: comma-separated parameter counts N."),
+        click.option("--data", help="chinchilla: comma-separated data sizes D (same units as "
+                     "the fit: interactions or D′)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
+    """``perflaw predict`` for power/chinchilla law files: every combination, with intervals."""
+    import itertools
+
+    from perflaw.cli.laws import _floats, _warnings_to_stderr
+
+    records = []
+    with _warnings_to_stderr():
+        for key, f in fits:
+            law = f.law_
+            if law.name == "power":
+                xs = _floats(x_values, "--x")
+                if xs is None:
+                    raise DataError(f"the power law (x = {law.x_label}) needs --x")
+                frame = pd.DataFrame({"x": xs})
+                cols = {"x": law.x_label}
+            elif law.name == "chinchilla":
+                Ns, Ds = _floats(n_params, "--n-params"), _floats(data, "--data")
+                if Ns is None or Ds is None:
+                    raise DataError(f"the chinchilla law needs --n-params (N = {law.N_label}) "
+                                    f"and --data (D = {law.D_label})")
+                combos = list(itertools.product(Ns, Ds))
+                frame = pd.DataFrame({"N": [c[0] for c in combos], "D": [c[1] for c in combos]})
+                cols = {"N": law.N_label, "D": law.D_label}
+            else:
+                raise DataError("a law file mixing performance and scaling laws: pick one with "
+                                "--group")
+            for c in frame.columns:
+                if np.any(frame[c] <= 0):
+                    raise DataError(f"{cols[c]} must be positive; got {frame[c].min():g}")
+            res = f.predict(frame, interval=True, level=level, kind=kind)
+            for i in range(len(frame)):
+                rec = dict(key)
+                rec.update({cols[c]: frame.iloc[i][c] for c in frame.columns})
+                rec.update({"metric": f.metric_, "prediction": res["prediction"].iloc[i],
+                            "lower": res["lower"].iloc[i], "upper": res["upper"].iloc[i],
+                            "interval": res["interval"].iloc[i]})
+                records.append(rec)
+    click.echo(render(records, fmt))
