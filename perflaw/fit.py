@@ -847,8 +847,6 @@ class LawFitter:
 # ---------------------------------------------------------------------------------------
 def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
     """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file."""
-    from perflaw.cli._output import _plain
-
     doc = {
         "format": "perflaw-law",
         "format_version": FORMAT_VERSION,
@@ -857,8 +855,23 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
     path = Path(path)
-    path.write_text(json.dumps(_plain(doc), indent=1) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(_jsonable(doc), indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars/arrays to Python, non-finite floats to None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def _major_minor(version: str) -> tuple[str, ...]:

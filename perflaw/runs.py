@@ -6,8 +6,8 @@ Columns are found by name (case-insensitive) unless given explicitly:
   ``num_hidden_layers``, ``depth``;
 * embedding dimension: ``d_emb``, ``hidden_size``, ``embedding_dim``, ``emb_dim``,
   ``embedding_size``, ``hidden_units``, ``d_model``, ``dim``;
-* metrics: any ``name@k`` column (``hr@10``, ``NDCG@10`` ...) or a column whose name
-  contains ``loss``; ``metric=`` picks one, case-insensitively;
+* metrics: any ``name@k`` or ``name_at_k`` column (``hr@10``, ``NDCG@10``,
+  ``test_ndcg_at_5`` ...) or a column whose name contains ``loss``; ``metric=`` picks one, case-insensitively;
 * the data term ``d_prime``: a column (``d_prime_col=``) or joined by dataset name
   from the JSON ``perflaw apen --json`` prints (objects with ``file`` and ``d_prime``).
 
@@ -39,14 +39,14 @@ LAYER_NAMES = ("layers", "n_layers", "num_layers", "num_blocks", "n_blocks",
 DEMB_NAMES = ("d_emb", "hidden_size", "embedding_dim", "emb_dim", "embedding_size",
               "hidden_units", "d_model", "dim")
 DPRIME_NAMES = ("d_prime", "dprime", "d'")
-_METRIC = re.compile(r"^[A-Za-z][\w\-]*@\d+$")
+_METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
 
 
 def metric_columns(columns) -> list[str]:
     """Columns that look like metrics (``name@k`` or containing ``loss``).
 
-    >>> metric_columns(["layers", "HR@10", "ndcg@10", "train_loss", "d_emb"])
-    ['HR@10', 'ndcg@10', 'train_loss']
+    >>> metric_columns(["layers", "HR@10", "ndcg@10", "train_loss", "d_emb", "test_ndcg_at_5"])
+    ['HR@10', 'ndcg@10', 'train_loss', 'test_ndcg_at_5']
     """
     return [c for c in columns if _METRIC.match(str(c)) or "loss" in str(c).lower()]
 

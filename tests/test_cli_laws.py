@@ -24,6 +24,14 @@ def run(*args):
     return CliRunner().invoke(main, list(args))
 
 
+def test_fit_warns_when_groups_are_mixed(cwd):
+    res = run("fit", "-m", "hr@10", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "warning: column(s) panel, max_seq_len vary in runs.csv" in res.stderr
+    res = run("fit", "-m", "hr@10", "--no-save", "--where", "panel==1")
+    assert "warning" not in res.stderr
+
+
 def test_fit_defaults_read_runs_csv_and_write_law(cwd):
     res = run("fit", "--metric", "NDCG@10", "--where", "panel==0", "--json")
     assert res.exit_code == 0, res.output
@@ -144,3 +152,29 @@ def test_extrapolation_warning_on_stderr(cwd):
     res = run("predict", "--layers", "64", "--d-emb", "64")
     assert res.exit_code == 0
     assert "warning: predicting outside the fitted range of layers (4 to 32): 64" in res.stderr
+
+
+def test_joint_dprime_and_group_bootstrap(cwd):
+    df = pd.read_csv(BUNDLED)
+    # a synthetic D′ per panel (sequence length): five levels needed to identify the factor
+    extra = df[df.panel == 0].assign(panel=3, max_seq_len=50)
+    extra2 = df[df.panel == 1].assign(panel=4, max_seq_len=25)
+    df = pd.concat([df, extra, extra2], ignore_index=True)
+    df["d_prime"] = df.max_seq_len * 1e4
+    df.to_csv("runs_dp.csv", index=False)
+    res = run("fit", "runs_dp.csv", "-m", "hr@10", "--group-by", "panel", "--joint", "dprime",
+              "--d-prime-col", "d_prime", "--json", "--out", "dp.json")
+    assert res.exit_code == 0, res.output
+    assert "gamma_D" in json.loads(res.stdout)["params"]
+    _one_line_error(run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64"),
+                    "has a D′ term: give --d-prime")
+    res = run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64", "--d-prime",
+              "1e6,2e6", "--json")
+    assert res.exit_code == 0, res.output
+    assert [r["d_prime"] for r in json.loads(res.stdout)] == [1e6, 2e6]
+    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--joint", "free", "--bootstrap", "8",
+              "--bootstrap-by", "group", "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "b[panel=1]" in json.loads(res.stdout)["ci"]
+    _one_line_error(run("fit", "-m", "hr@10", "--bootstrap", "5", "--bootstrap-by", "group"),
+                    "needs --group-by")

@@ -2,6 +2,7 @@
 uncertainty, saving, failures."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -14,8 +15,12 @@ from perflaw._version import __version__
 from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, parse_condition, save_fits
 from perflaw.laws.base import Law, register
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data" / "runs"
-SHARED = Path("/work/shared/data/runs") if not SHARED.exists() else SHARED
+# the team's run tables live next to the repository (../shared/data/runs); they may not be
+# copied into it (only the ml-1m panels are, as data/performance_law_ml1m_runs.csv)
+_CANDIDATES = [Path(os.environ.get("PERFLAW_SHARED_RUNS", "/nonexistent")),
+               Path(__file__).resolve().parents[2] / "shared" / "data" / "runs",
+               Path("/work/shared/data/runs")]
+SHARED = next((c for c in _CANDIDATES if (c / "performance_law_grid.csv").exists()), _CANDIDATES[-1])
 GRID = SHARED / "performance_law_grid.csv"
 PUBLISHED = SHARED / "performance_law_grid_published_r2.csv"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"

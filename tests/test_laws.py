@@ -137,3 +137,13 @@ def test_check_rejects_non_positive_inputs():
     law = PerformanceLaw()
     with pytest.raises(DataError, match="'layers' must be positive"):
         law.check({"layers": np.array([0.0, 2.0]), "d_emb": np.array([8.0, 8.0])})
+
+
+def test_best_in_range_is_numeric_optimum_or_boundary():
+    law = PerformanceLaw()
+    ranges = {"layers": (4, 32), "d_emb": (25, 100)}
+    inside = np.array([0.02, -0.004, 0.7, 0.05, -0.002, 0.9, 0.1])
+    d = law.derived(inside, ranges)
+    assert d["N_best_in_range"] == pytest.approx(d["N_opt"], rel=3e-3)
+    monotone = np.array([0.02, 0.004, 0.7, 0.05, -0.002, 0.9, 0.1])
+    assert law.derived(monotone, ranges)["N_best_in_range"] == pytest.approx(32)

@@ -18,6 +18,7 @@ from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
 DEFAULT_LAW = "perflaw-law.json"
+_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group"}
 
 
 @contextmanager
@@ -162,6 +163,15 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
         raise DataError("--joint needs --group-by (the groups the joint fit spans)")
     if joint == "dprime" and not (d_prime_col or apen_json):
         raise DataError("--joint dprime needs D′: give --d-prime-col or --apen")
+    if not group_by:
+        frame = read_table(runs)
+        if where:
+            from perflaw.fit import parse_condition
+
+            frame = frame[parse_condition(where, frame)]
+        mixed = [c for c in frame.columns if str(c).lower() in _GROUPISH and frame[c].nunique() > 1]
+    else:
+        mixed = []
     table = read_runs(runs, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
                       group_by=group_by, d_prime_col=d_prime_col, apen_json=apen_json,
                       dataset_col=dataset_col, where=where)
@@ -194,6 +204,9 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"group {label}: {exc}") from None
                 fits.append((key, f))
+    if mixed:  # only once the fit succeeded, so that errors stay one line
+        click.echo(f"warning: column(s) {', '.join(map(str, mixed))} vary in {runs}: "
+                   "fitting all rows as one group (use --group-by or --where)", err=True)
     records = [_fit_record(k, f, with_ci=bool(bootstrap)) for k, f in fits]
     if not no_save:
         save_fits(fits, out)

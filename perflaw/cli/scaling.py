@@ -231,9 +231,11 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
                 click.echo("== " + ", ".join(f"{k}={v}" for k, v in key.items()))
             click.echo(f.summary_text())
             if f.holdout_ is not None:
-                cols = [c for c in ("N", "D", "x") if c in f.holdout_.columns]
-                click.echo(render(f.holdout_[cols + ["observed", "predicted", "pct_error"]]
-                                  .to_dict(orient="records"), "table"))
+                labels = ({"x": f.law_.x_label} if f.law_.name == "power"
+                          else {"N": f.law_.N_label, "D": f.law_.D_label})
+                table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
+                click.echo(render(table.rename(columns=labels).to_dict(orient="records"),
+                                  "table"))
             click.echo("")
         if compare:
             click.echo("comparison of the data columns (lower AIC is better):")

@@ -34,7 +34,10 @@ Data term (``data_term``):
     perflaw fits it, since :math:`D'` has arbitrary units.
 
 Optimum of a factor: :math:`f'(x^*) = 0` at :math:`x^* = (-\alpha/(\beta\gamma))^{1/\gamma}`
-(:math:`= p^{-1/w_3}`), a maximum when :math:`\alpha\gamma > 0`.
+(:math:`= p^{-1/w_3}`), a maximum when :math:`\alpha\gamma > 0` (derived ``N_opt``,
+``d_opt``; NaN without an interior maximum).  ``N_best_in_range``/``d_best_in_range`` are
+found numerically: the best value inside the fitted range, a boundary when the factor is
+monotone there.
 """
 
 from __future__ import annotations
@@ -400,7 +403,15 @@ class PerformanceLaw(Law):
                 options={"xatol": 1e-7, "fatol": 1e-15, "maxiter": 400 * k},
             )
             cost, theta = self.profile(res.x, X, y, loss, huber_delta)
-            results.append(Start(theta, cost, bool(res.success), str(res.message), s0))
+            success, message = bool(res.success), str(res.message)
+            if not success:
+                # the loss may have converged while the exponents creep along a flat
+                # direction (typically gamma -> 0 with beta -> infinity): accept when the
+                # final simplex agrees in loss to 1e-9 relative
+                fvals = res.final_simplex[1]
+                if np.ptp(fvals) <= 1e-9 * abs(fvals.min()) + 1e-18:
+                    success, message = True, "loss converged along a flat direction"
+            results.append(Start(theta, cost, success, message, s0))
         return results
 
     # -- derived quantities ----------------------------------------------------------------
@@ -420,6 +431,15 @@ class PerformanceLaw(Law):
             a, b, g = self.factor_abg(theta, f)
             x, kind = self._optimum(theta, f)
             out[f"{f}_opt"] = x if kind == "maximum" else np.nan
+            col = _FACTOR_INPUT[f]
+            if col in ranges and ranges[col][0] > 0:
+                # numerically: the best value of this factor inside the fitted range
+                # (the boundary when the factor is monotone there)
+                grid = np.geomspace(ranges[col][0], ranges[col][1], 1025)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    vals = a * np.log(grid) + b * grid**g
+                out[f"{f}_best_in_range"] = float(grid[np.nanargmax(vals)]) if np.isfinite(
+                    vals).any() else np.nan
             if self.p is None:  # the authors' parameters implied by (alpha, beta, gamma)
                 w = a / g if g != 0 else np.nan
                 out[f"w_{f}"] = w
