@@ -297,3 +297,21 @@ def test_cli_predict_with_a_chinchilla_law(runs_csv, tmp_path):
     assert rows[0]["lower"] <= rows[0]["prediction"] <= rows[0]["upper"]
     res = run("predict", "--law", law, "--x", "1e8")
     assert res.exit_code == 1 and "--n-params" in res.stderr
+
+
+def test_cli_dprime_from_apen_json_and_plots(runs_csv, tmp_path):
+    df = pd.read_csv(runs_csv)
+    df["dataset"] = np.where(df.n_tokens < 1e10, "small", "large")
+    path = tmp_path / "runs.csv"
+    df.to_csv(path, index=False)
+    apen = tmp_path / "apen.json"
+    apen.write_text(json.dumps([{"file": "logs/small.parquet", "d_prime": 1e9},
+                                {"file": "logs/large.parquet", "d_prime": 5e12}]))
+    law = tmp_path / "law.json"
+    res = run("fit", path, "--law", "chinchilla", "--metric", "loss", "--params-col", "n_params",
+              "--data-col", "d_prime", "--apen", apen, "--out", law, "--starts", "0",
+              "--plot", tmp_path / "fit.png")
+    assert res.exit_code == 0, res.output
+    assert "D = d_prime" in res.output and (tmp_path / "fit.png").stat().st_size > 0
+    res = run("plot", "--law", law, "--kind", "residuals", "--out", tmp_path / "res.png")
+    assert res.exit_code == 0, res.output

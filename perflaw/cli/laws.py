@@ -148,7 +148,8 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
                        where=where, x_col=x_col, params_col=params_col, data_cols=data_col,
                        transform=transform, exclude=exclude, holdout=holdout, loo=loo,
                        bootstrap=bootstrap, bootstrap_by=bootstrap_by, settings=settings,
-                       out=out, no_save=no_save, plot_path=plot_path, fmt=fmt)
+                       out=out, no_save=no_save, plot_path=plot_path, fmt=fmt,
+                       apen_json=apen_json, dataset_col=dataset_col)
     if x_col or params_col or data_col or exclude:
         raise DataError("--x-col, --params-col, --data-col and --exclude are options of "
                         "--law power / --law chinchilla")
@@ -512,6 +513,11 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
         fig, axes = plt.subplots(1, len(fits), figsize=(6 * len(fits), 4.4), squeeze=False)
         for ax, (key, f) in zip(axes.ravel(), fits):
             label = ", ".join(f"{k}={v}" for k, v in key.items())
+            if is_scaling_law(f.law_.name):
+                from perflaw.cli.scaling import plot_scaling
+
+                plot_scaling(f, ax, kind, label)
+                continue
             plot_fitter(f, kind, ax=ax, title=label or None)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -145,7 +145,7 @@ def _compare_row(key: dict, rec: dict) -> dict:
 
 def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_cols, transform,
             exclude, holdout, loo, bootstrap, bootstrap_by, settings, out, no_save, plot_path,
-            fmt):
+            fmt, apen_json=None, dataset_col="dataset"):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
     from perflaw.fit import parse_condition, save_fits
     from perflaw.runs import metric_columns, read_table
@@ -155,6 +155,17 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
     frame = read_table(runs)
     if frame.empty:
         raise DataError(f"runs table {runs!r} has no rows")
+    if apen_json:  # D′ per dataset from `perflaw apen --json`, as a column d_prime
+        from perflaw.runs import apen_dprime
+
+        table = apen_dprime(apen_json)
+        dcol = _col(frame, dataset_col, "--dataset-col")
+        names = frame[dcol].astype(str)
+        missing = sorted(set(names) - set(table))
+        if missing:
+            raise DataError(f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
+                            f"has {', '.join(sorted(table))}")
+        frame = frame.assign(d_prime=names.map(table).to_numpy(float))
     if where:
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
         if frame.empty:
@@ -246,6 +257,23 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
         click.echo(f"saved the figure to {plot_path}", err=True)
 
 
+def plot_scaling(f, ax, kind: str = "fit", label: str = "") -> None:
+    """Observed against fitted (``kind="fit"``) or residuals against fitted, on ``ax``."""
+    if kind == "residuals":
+        ax.axhline(0, color="0.6", lw=1)
+        ax.plot(f.fitted_, f.residuals_, "o", alpha=0.7)
+        ax.set_ylabel("observed − fitted")
+    else:
+        ax.plot(f.fitted_, f.y_, "o", alpha=0.7)
+        lo = float(min(f.fitted_.min(), f.y_.min()))
+        hi = float(max(f.fitted_.max(), f.y_.max()))
+        ax.plot([lo, hi], [lo, hi], "-", color="0.5")
+        ax.set_ylabel(f"observed {f.metric_}")
+    ax.set_xlabel(f"fitted {f.metric_}")
+    r2 = f.diagnostics_.get("r2", float("nan"))
+    ax.set_title(f"{f.law_.name} {label} (R² = {r2:.3f})", fontsize=9)
+
+
 def _plot(fits, path):
     """Observed vs fitted for scaling laws (one panel per fit)."""
     from perflaw.plot import _plt
@@ -256,13 +284,7 @@ def _plot(fits, path):
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
     for ax, (key, f) in zip(axes.ravel(), fits):
-        ax.plot(f.fitted_, f.y_, "o", alpha=0.7)
-        lo, hi = float(min(f.fitted_.min(), f.y_.min())), float(max(f.fitted_.max(), f.y_.max()))
-        ax.plot([lo, hi], [lo, hi], "-", color="0.5")
-        ax.set_xlabel(f"fitted {f.metric_}")
-        ax.set_ylabel(f"observed {f.metric_}")
-        label = ", ".join(f"{k}={v}" for k, v in key.items())
-        ax.set_title(f"{f.law_.name} {label} (R² = {f.diagnostics_['r2']:.3f})", fontsize=9)
+        plot_scaling(f, ax, "fit", ", ".join(f"{k}={v}" for k, v in key.items()))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
