@@ -697,7 +697,9 @@ class LawFitter:
             f"       metric = {self.metric_ or 'y'}",
             f"     n points = {d['n_points']}, parameters = {d['n_params']}",
             f"         loss = {self.loss}" + (f" (delta={self.huber_delta_:.3g})"
-                                               if self.loss == "huber" else ""),
+                                               if self.loss == "huber" else "")
+            if not getattr(law, "objective_text", None) else
+            f"         loss = {law.objective_text}",
             f"       starts = {self.n_best_starts_} of {self.n_starts_} reached the best loss",
             f"    bootstrap = {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
             f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"

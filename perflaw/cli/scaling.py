@@ -121,9 +121,7 @@ def _record(key: dict, fitter, with_ci: bool) -> dict:
     rec = _fit_record(key, fitter, with_ci=with_ci)
     law = fitter.law_
     rec["loss"] = fitter.cost_
-    rec["objective"] = (f"huber(delta={law.delta:g}) on log residuals, summed"
-                        if law.name == "chinchilla" and law.objective == "log-huber"
-                        else fitter.loss)
+    rec["objective"] = getattr(law, "objective_text", None) or fitter.loss
     rec["transform"] = law.transform
     rec["columns"] = ({"x": law.x_label} if law.name == "power"
                       else {"N": law.N_label, "D": law.D_label})

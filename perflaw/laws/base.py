@@ -51,6 +51,9 @@ Extension points (override only what the law needs):
 ``notes(theta, ranges)``, ``diagnose(theta, ranges)``
     Optional: plain-language notes about the fit (``notes_``), and warnings about it
     (``warnings_``: a variable spanning less than a decade, implausible exponents ...).
+``objective_text``
+    Optional: words for the objective when the law's own solver ignores the fitter's
+    ``loss`` (shown as the summary's loss line).
 ``fit_warnings(X)``
     Messages warned before a fit (e.g. too few distinct values to identify a term).
 ``options()``

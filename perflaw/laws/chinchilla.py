@@ -199,6 +199,13 @@ class ChinchillaLaw(Law):
                 raise DataError(f"{label} must be positive (the law takes its logarithm); "
                                 f"found {bad[0]:g}")
 
+    @property
+    def objective_text(self) -> str | None:
+        """The objective in words when the law's own solver is used (summary line)."""
+        if self.objective == "log-huber":
+            return f"huber(delta={self.delta:g}) on log residuals, summed ({self.local})"
+        return None
+
     # -- declarations -----------------------------------------------------------------
     def formula(self, theta, X):
         E, A, B, al, be = (float(v) for v in theta)

@@ -185,7 +185,8 @@ class PowerLaw(Law):
         check_spread(X, "x", self.x_label)
         y = np.asarray(y, dtype=float)
         lo, hi = self.alpha_bounds
-        grid = np.geomspace(lo, hi, 120)
+        # a refit (bootstrap, leave-one-out) starts at init: a coarser scan suffices
+        grid = np.geomspace(lo, hi, 120 if init is None else 40)
         costs = np.array([self.profile(a, X, y, loss, huber_delta)[0] for a in grid])
         # local minima of the grid profile, best first
         idx = [i for i in range(len(grid))
