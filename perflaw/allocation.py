@@ -75,7 +75,7 @@ def compute_optimal(theta, budget: float, k: float = 6.0) -> dict[str, float]:
     ``theta`` is ``(E, A, B, alpha, beta)``; ``budget`` in FLOPs; ``C = k·N·D``.
     """
     E, A, B, al, be = (float(v) for v in theta)
-    if not (A > 0 and B > 0 and al > 0 and be > 0):
+    if not (A > 0 and B > 0 and al > 1e-3 and be > 1e-3):  # a flat term: no optimum
         nan = float("nan")
         return {"n_opt": nan, "d_opt": nan, "tokens_per_param": nan, "G": nan}
     s = al + be
@@ -215,11 +215,18 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
     level = fitter.level if level is None else level
     if not 0 < level < 1:
         raise DataError(f"level must be between 0 and 1, got {level!r}")
+    E, A, B, al, be = (float(v) for v in fitter.theta_)
+    flat = [f"{n} = {v:.3g}" for n, v in (("A", A), ("alpha", al), ("B", B), ("beta", be))
+            if not v > (1e-3 if n in ("alpha", "beta") else 0)]
+    if flat:
+        raise DataError(f"the fitted law has no compute-optimal allocation: {', '.join(flat)} "
+                        "(a flat term; the fit is degenerate, see its warnings)")
     est = compute_optimal(fitter.theta_, budget, kk)
     keys = ("n_opt", "d_opt", "tokens_per_param")
-    if not np.isfinite(est["n_opt"]):
-        raise DataError("the fitted law has no compute-optimal allocation (A, B, alpha or beta "
-                        "is zero: one of the terms is flat)")
+    if not (np.isfinite(est["n_opt"]) and np.isfinite(est["d_opt"])
+            and est["n_opt"] >= 1 and est["d_opt"] >= 1):
+        raise DataError(f"the fitted law implies a degenerate allocation (N_opt = "
+                        f"{est['n_opt']:.3g}, D_opt = {est['d_opt']:.3g}): check its warnings")
     alpha = 1 - level
     ci = {}
     boot = fitter.bootstrap_params_

@@ -315,3 +315,12 @@ def test_cli_dprime_from_apen_json_and_plots(runs_csv, tmp_path):
     assert "D = d_prime" in res.output and (tmp_path / "fit.png").stat().st_size > 0
     res = run("plot", "--law", law, "--kind", "residuals", "--out", tmp_path / "res.png")
     assert res.exit_code == 0, res.output
+
+
+def test_degenerate_law_has_no_allocation():
+    X, y = chinchilla_data()
+    f = LawFitter("chinchilla", n_refine=2, n_random_starts=0).fit(X, y)
+    f.theta_ = np.array([1.7, 400.0, 400.0, 1e-15, 0.3])
+    with pytest.raises(DataError, match="no compute-optimal allocation: alpha"):
+        allocate(f, 1e20)
+    assert np.isnan(compute_optimal(f.theta_, 1e20)["n_opt"])
