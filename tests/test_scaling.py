@@ -1,11 +1,13 @@
 """Scaling laws (power, chinchilla), compute-optimal allocation and their CLI."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize_scalar
 
 from perflaw.allocation import allocate, closest_config, compute_optimal, flops_factor
@@ -324,3 +326,34 @@ def test_degenerate_law_has_no_allocation():
     with pytest.raises(DataError, match="no compute-optimal allocation: alpha"):
         allocate(f, 1e20)
     assert np.isnan(compute_optimal(f.theta_, 1e20)["n_opt"])
+
+
+# -- real data: the srt SASRec runs (docs/scaling-laws.md) ---------------------------------
+_SRT = [p / "srt_sasrec_scaling_runs.csv" for p in (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "runs",
+    Path("/work/shared/data/runs"))]
+SRT = next((p for p in _SRT if p.exists()), _SRT[0])
+
+
+@pytest.mark.skipif(not SRT.exists(), reason=f"{SRT} not available")
+def test_srt_ndcg_chinchilla_fit_and_holdout_of_the_largest_data_size():
+    df = pd.read_csv(SRT)
+    df = df[df.nce_num_negatives == 100].reset_index(drop=True)
+    X = df.assign(N=df.model_total_params.astype(float), D=df.n_inters.astype(float))
+    f = LawFitter("chinchilla", transform="one_minus", seed=0).fit(
+        X, df.test_ndcg_at_5, holdout="n_inters>=8e6")
+    assert f.n_best_starts_ == f.n_starts_  # every start agrees
+    assert f.diagnostics_["r2"] > 0.96
+    assert f.holdout_metrics_["n_points"] == 5 and f.holdout_metrics_["mape"] < 3.0
+    assert f.holdout_metrics_["max_ape"] < 4.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(A=st.floats(1, 1e4), B=st.floats(1, 1e4), al=st.floats(0.05, 1.5),
+       be=st.floats(0.05, 1.5), C=st.floats(1e12, 1e24))
+def test_allocation_is_on_budget_and_balances_marginal_losses(A, B, al, be, C):
+    a = compute_optimal([1.0, A, B, al, be], C)
+    N, D = a["n_opt"], a["d_opt"]
+    assert np.isclose(6 * N * D, C, rtol=1e-9)
+    # first-order condition along N·D = C/6: alpha·A/N^alpha = beta·B/D^beta
+    assert np.isclose(al * A * N ** -al, be * B * D ** -be, rtol=1e-7)
