@@ -243,6 +243,8 @@ def test_cli_fit_chinchilla_json_and_recommend_flops(runs_csv, tmp_path):
     assert "w = 1" in rec["flops_accounting"]
     res = run("recommend-config", "--law", law, "--budget", "1e18", "--budget-kind", "flops")
     assert res.exit_code == 0 and "closest configuration" in res.output
+    res = run("recommend-config", "--law", law, "--budget", "20M")
+    assert res.exit_code == 1 and "--budget-kind flops" in res.stderr
 
 
 def test_cli_power_and_comparison_of_data_columns(runs_csv, tmp_path):
