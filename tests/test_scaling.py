@@ -359,3 +359,11 @@ def test_allocation_is_on_budget_and_balances_marginal_losses(A, B, al, be, C):
     assert np.isclose(6 * N * D, C, rtol=1e-9)
     # first-order condition along N·D = C/6: alpha·A/N^alpha = beta·B/D^beta
     assert np.isclose(al * A * N ** -al, be * B * D ** -be, rtol=1e-7)
+
+
+def test_cli_exclude_works_for_the_performance_law_too(tmp_path):
+    bundled = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
+    res = run("fit", bundled, "--metric", "NDCG@10", "--where", "panel==0", "--exclude",
+              "layers>=32", "--no-save", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n_points"] == 20

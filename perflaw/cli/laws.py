@@ -150,9 +150,9 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
                        bootstrap=bootstrap, bootstrap_by=bootstrap_by, settings=settings,
                        out=out, no_save=no_save, plot_path=plot_path, fmt=fmt,
                        apen_json=apen_json, dataset_col=dataset_col)
-    if x_col or params_col or data_col or exclude:
-        raise DataError("--x-col, --params-col, --data-col and --exclude are options of "
-                        "--law power / --law chinchilla")
+    if x_col or params_col or data_col:
+        raise DataError("--x-col, --params-col and --data-col are options of --law power / "
+                        "--law chinchilla")
 
     if metric is None:
         found = metric_columns(read_table(runs).columns)
@@ -192,7 +192,8 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             if bootstrap_by == "group" and groups is None:
                 raise DataError("--bootstrap-by group needs --group-by")
             f = LawFitter(law_name, **settings).fit(table.X, table.y, groups=groups,
-                                                    metric=table.metric, holdout=holdout, loo=loo)
+                                                    metric=table.metric, holdout=holdout, loo=loo,
+                                                    exclude=exclude)
             fits.append(({}, f))
         else:
             if bootstrap_by == "group":
@@ -200,7 +201,8 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             for key, sub in table.groups():
                 try:
                     f = LawFitter(law_name, **settings).fit(sub.X, sub.y, metric=table.metric,
-                                                            holdout=holdout, loo=loo)
+                                                            holdout=holdout, loo=loo,
+                                                            exclude=exclude)
                 except DataError as exc:
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"group {label}: {exc}") from None

@@ -49,8 +49,9 @@ def scaling_fit_options(func):
                      help="power/chinchilla: fit the metric as is (a loss) or 1 - metric "
                      "(higher-is-better metrics); auto: one_minus for HR/NDCG/recall/MRR-like "
                      "names, none for losses."),
-        click.option("--exclude", help="Drop rows matching e.g. 'n_inters<1e5' before fitting "
-                     "(recorded in the saved law)."),
+        click.option("--exclude", help="Drop rows matching e.g. 'n_inters<1e5' (power/"
+                     "chinchilla: any column; performance: layers, d_emb) before fitting; "
+                     "recorded in the saved law."),
     ]
     for opt in reversed(opts):
         func = opt(func)
