@@ -259,7 +259,8 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
     notes = []
     lo_n, hi_n = fitter.ranges_.get("N", (np.nan, np.nan))
     lo_d, hi_d = fitter.ranges_.get("D", (np.nan, np.nan))
-    for name, v, lo, hi in (("N_opt", est["n_opt"], lo_n, hi_n), ("D_opt", est["d_opt"], lo_d, hi_d)):
+    for name, v, lo, hi in (("N_opt", est["n_opt"], lo_n, hi_n),
+                            ("D_opt", est["d_opt"], lo_d, hi_d)):
         if np.isfinite(lo) and not (lo <= v <= hi):
             notes.append(f"{name} = {v:.3g} is outside the fitted range {lo:.3g}-{hi:.3g}: "
                          "an extrapolation of the law")

@@ -25,7 +25,8 @@ NAMES = ["E", "A", "B", "alpha", "beta"]
 def chinchilla_data(noise=0.0, seed=0):
     N = np.repeat(np.geomspace(1e6, 1e11, 12), 10)
     D = np.tile(np.geomspace(1e8, 1e13, 10), 12)
-    y = HOFFMANN["E"] + HOFFMANN["A"] / N ** HOFFMANN["alpha"] + HOFFMANN["B"] / D ** HOFFMANN["beta"]
+    h = HOFFMANN
+    y = h["E"] + h["A"] / N ** h["alpha"] + h["B"] / D ** h["beta"]
     y = y * np.exp(np.random.default_rng(seed).normal(0, noise, len(y)))
     return pd.DataFrame({"N": N, "D": D}), y
 
@@ -89,8 +90,8 @@ def test_log_residual_jacobian_and_gradient_are_analytic():
     p = np.array([6.0, 6.5, 0.5, 0.35, 0.3])
     J = log_residuals_jacobian(p, lN, lD, lt)
     h = 1e-6
-    num = np.column_stack([(log_residuals(p + h * e, lN, lD, lt) - log_residuals(p - h * e, lN, lD, lt))
-                           / (2 * h) for e in np.eye(5)])
+    num = np.column_stack([(log_residuals(p + h * e, lN, lD, lt)
+                            - log_residuals(p - h * e, lN, lD, lt)) / (2 * h) for e in np.eye(5)])
     assert np.allclose(J, num, atol=1e-7)
     f, g = log_huber_objective(p, lN, lD, lt, 1e-3)
     gnum = [(log_huber_objective(p + h * e, lN, lD, lt, 1e-3)[0]
@@ -142,7 +143,8 @@ def test_closest_config_uses_spec_counts():
     c = closest_config(5e6, count="total", n_items=10000, max_len=50, layers=[1, 2, 4, 8],
                        d_emb=[64, 128, 256])
     best = min(((l, d) for l in (1, 2, 4, 8) for d in (64, 128, 256)),
-               key=lambda ld: abs(np.log(count_parameters(*ld, n_items=10000, max_len=50).total / 5e6)))
+               key=lambda ld: abs(np.log(count_parameters(*ld, n_items=10000,
+                                                          max_len=50).total / 5e6)))
     assert (c["layers"], c["d_emb"]) == best
 
 

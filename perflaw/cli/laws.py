@@ -112,7 +112,8 @@ def _flat(rec: dict) -> dict:
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,
               help="row, or group (whole --group-by groups); power/chinchilla: row, model "
-              "(whole model sizes, for clustered runs) or column name(s), e.g. n_layers,hidden_size.")
+              "(whole model sizes, for clustered runs) or column name(s), e.g. "
+              "n_layers,hidden_size.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
 @click.option("--holdout", help="Hold out rows matching e.g. 'layers>=24', fit the rest and "
               "report the error on them.")

@@ -26,8 +26,8 @@ _HIGHER_IS_BETTER = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc)"
 def guess_transform(metric: str) -> str:
     """``one_minus`` for higher-is-better metrics (HR, NDCG ...), ``none`` for losses.
 
-    >>> guess_transform("test_ndcg_at_5"), guess_transform("HR@10"), guess_transform("test_eval_loss")
-    ('one_minus', 'one_minus', 'none')
+    >>> [guess_transform(m) for m in ("test_ndcg_at_5", "HR@10", "test_eval_loss")]
+    ['one_minus', 'one_minus', 'none']
     """
     if "loss" in metric.lower() or "perplexity" in metric.lower():
         return "none"

@@ -21,7 +21,8 @@ local solver (``local``) is scipy's trust-region least squares with the Huber lo
 the analytic Jacobian of the log residuals (``"trf"``, default: the same objective,
 reached in tens of iterations even along the ridges of real data) or L-BFGS-B on the
 summed Huber value and its analytic gradient (``"lbfgs"``, Besiroglu et al.'s choice;
-on the srt NDCG@5 runs 85x slower, and only 3 of 16 starts reach the optimum).  Starts: Hoffmann's grid (:math:`\alpha, \beta \in \{0, .5, \dots, 2\}`,
+on the srt NDCG@5 runs 85x slower, and only 3 of 16 starts reach the optimum).
+Starts: Hoffmann's grid (:math:`\alpha, \beta \in \{0, .5, \dots, 2\}`,
 :math:`e \in \{-1, -.5, \dots, 1\}`, :math:`a, b \in \{0, 5, \dots, 25\}`) extended by two
 ``e`` values from the data (``log`` of 0.5 and 0.9 × the smallest loss, since
 recommender losses are not near 1), *pre-screened*: the objective is evaluated at every
