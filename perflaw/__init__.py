@@ -9,9 +9,10 @@ from perflaw.errors import (
     NotFittedError,
     PerflawError,
 )
+from perflaw.allocation import Allocation, allocate, closest_config, compute_optimal
 from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
 from perflaw.io import read_log
-from perflaw.laws import Law, PerformanceLaw, get_law, register
+from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
 from perflaw.params import ParameterCount, count_parameters
 from perflaw.quality.entropy import (
     actual_entropy,
@@ -25,6 +26,12 @@ from perflaw.sequences import Sequences
 
 __all__ = [
     "__version__",
+    "Allocation",
+    "ChinchillaLaw",
+    "PowerLaw",
+    "allocate",
+    "closest_config",
+    "compute_optimal",
     "ConvergenceError",
     "DataError",
     "ExtrapolationWarning",

@@ -140,6 +140,9 @@ def recommend(
         Group label for joint fits with a term per group.
     """
     budget = parse_budget(budget)
+    if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
+        raise DataError(f"a parameter budget needs a law in layers and d_emb; this law is "
+                        f"{fitter.law_.name!r} (for a chinchilla law use --budget-kind flops)")
     if arch not in ARCHITECTURES:
         raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
     if int(heads) != heads or heads < 1:

@@ -304,7 +304,7 @@ class LawFitter:
         return best, sum(1 for r in ok if r.cost - best.cost <= tol)
 
     def fit(self, X, y, *, groups=None, metric: str | None = None, holdout: str | None = None,
-            loo: bool = False) -> "LawFitter":
+            loo: bool = False, exclude: str | None = None) -> "LawFitter":
         """Fit the law.
 
         Parameters
@@ -323,6 +323,10 @@ class LawFitter:
             fitted on the rest and scored on them (``holdout_``, ``holdout_metrics_``).
         loo : bool
             Also run leave-one-out (``loo_``, ``loo_metrics_``).
+        exclude : str, optional
+            Condition such as ``"n_layers>=24 & n_inters<1e5"``: those rows are dropped
+            before anything else (outliers, failed runs); the condition and the number
+            of rows dropped are recorded (``exclude_``, ``n_excluded_``, law files).
 
         Returns
         -------
@@ -340,6 +344,15 @@ class LawFitter:
         if glabels is not None and len(glabels) != len(frame):
             raise DataError(f"groups has {len(glabels)} labels for {len(frame)} rows")
         self.metric_ = metric
+        self.exclude_ = exclude
+        self.n_excluded_ = 0
+        if exclude:
+            drop = parse_condition(exclude, frame)
+            if drop.all():
+                raise DataError(f"exclude {exclude!r} drops all {len(drop)} rows")
+            self.n_excluded_ = int(drop.sum())
+            frame, yv = frame[~drop].reset_index(drop=True), yv[~drop]
+            glabels = None if glabels is None else glabels[~drop]
         self.holdout_ = None
         self.holdout_metrics_ = None
         self.holdout_condition_ = holdout
@@ -453,6 +466,43 @@ class LawFitter:
         if self.bootstrap:
             self._run_bootstrap(rng)
         self.summary_ = self._summary_frame()
+        self.warnings_ = self._diagnose()
+
+    def _diagnose(self) -> list[str]:
+        """Plain-words warnings: the law's own (``Law.diagnose(theta, ranges)``, optional:
+        narrow ranges, implausible exponents ...), then strongly correlated parameters and
+        outliers, which any law gets."""
+        law_diag = getattr(self.law_, "diagnose", None)
+        out = list(law_diag(self.theta_, self.ranges_)) if law_diag else []
+        names = list(self.law_.param_names)
+        boot = self.bootstrap_params_
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if boot is not None and len(boot) > 10:
+                C = np.corrcoef(boot, rowvar=False)
+                src = "bootstrap"
+            else:
+                sd = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
+                C = self.cov_ / np.outer(sd, sd)
+                src = "covariance"
+        pairs = [(abs(C[i, j]), i, j) for i in range(len(names)) for j in range(i + 1, len(names))
+                 if np.isfinite(C[i, j]) and abs(C[i, j]) > 0.95]
+        for r, i, j in sorted(pairs, reverse=True)[:3]:
+            out.append(f"{names[i]} and {names[j]} are strongly correlated (|r| = {r:.3f}, "
+                       f"{src}): a ridge in the loss, so their individual values are poorly "
+                       "determined; predictions may still be fine")
+        r = self.residuals_
+        mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+        if mad > 0 and len(r) >= 8:
+            z = (r - np.median(r)) / mad
+            idx = np.flatnonzero(np.abs(z) > 4)
+            for i in idx[np.argsort(-np.abs(z[idx]))][:5]:
+                where = ", ".join(f"{c}={v[i]:.4g}" for c, v in self.X_.items() if c != "group")
+                out.append(f"outlier at {where}: observed {self.y_[i]:.4g}, fitted "
+                           f"{self.fitted_[i]:.4g} (robust z = {z[i]:.1f}); kept in the fit "
+                           "(drop it with exclude= / --exclude if it is a failed run)")
+            if len(idx) > 5:
+                out.append(f"... and {len(idx) - 5} more outlier(s)")
+        return out
 
     def _jacobian(self, theta, X) -> np.ndarray:
         law = self.law_
@@ -647,7 +697,9 @@ class LawFitter:
             f"       metric = {self.metric_ or 'y'}",
             f"     n points = {d['n_points']}, parameters = {d['n_params']}",
             f"         loss = {self.loss}" + (f" (delta={self.huber_delta_:.3g})"
-                                               if self.loss == "huber" else ""),
+                                               if self.loss == "huber" else "")
+            if not getattr(law, "objective_text", None) else
+            f"         loss = {law.objective_text}",
             f"       starts = {self.n_best_starts_} of {self.n_starts_} reached the best loss",
             f"    bootstrap = {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
             f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
@@ -668,6 +720,10 @@ class LawFitter:
         )
         for note in self.notes_:
             lines.append(note)
+        for w in getattr(self, "warnings_", []):
+            lines.append(f"warning: {w}")
+        if getattr(self, "exclude_", None):
+            lines.append(f"excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
         if self.holdout_metrics_:
             h = self.holdout_metrics_
             lines.append(f"holdout {self.holdout_condition_!r}: {h['n_points']} points, "
@@ -711,6 +767,8 @@ class LawFitter:
                            for n in s.index if s.loc[n, "kind"] == "derived"},
             "diagnostics": self.diagnostics_,
             "notes": list(self.notes_),
+            "warnings": list(getattr(self, "warnings_", [])),
+            "loss_value": getattr(self, "cost_", None),
             "data_ranges": {c: list(v) for c, v in self.ranges_.items()},
             "level": self.level,
             "fit_options": {
@@ -718,6 +776,8 @@ class LawFitter:
                 "n_random_starts": self.n_random_starts, "bootstrap": self.bootstrap,
                 "bootstrap_by": self.bootstrap_by, "solver": self.solver,
                 "holdout": self.holdout_condition_,
+                "exclude": getattr(self, "exclude_", None),
+                "n_excluded": getattr(self, "n_excluded_", 0),
             },
             "starts": {"tried": self.n_starts_, "reached_best": self.n_best_starts_},
             "residual_dof": int(len(self.y_) - self.law_.n_params),
@@ -755,6 +815,10 @@ class LawFitter:
         self.ranges_ = {c: tuple(v) for c, v in data.get("data_ranges", {}).items()}
         self.derived_ = law.derived(self.theta_, self.ranges_)
         self.notes_ = list(data.get("notes", []))
+        self.warnings_ = list(data.get("warnings", []))
+        self.cost_ = data.get("loss_value")
+        self.exclude_ = fo.get("exclude")
+        self.n_excluded_ = fo.get("n_excluded", 0)
         self.diagnostics_ = data.get("diagnostics", {})
         self.cov_ = np.array(data.get("covariance") or np.zeros((law.n_params,) * 2), dtype=float)
         bp = data.get("bootstrap_params")

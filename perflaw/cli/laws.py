@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from perflaw.cli._output import output_options, render, to_json
+from perflaw.cli.scaling import flops_options, is_scaling_law, scaling_fit_options, \
+    scaling_predict_options
 from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
@@ -108,8 +110,10 @@ def _flat(rec: dict) -> dict:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
-@click.option("--bootstrap-by", type=click.Choice(["row", "group"]), default="row",
-              show_default=True)
+@click.option("--bootstrap-by", default="row", show_default=True,
+              help="row, or group (whole --group-by groups); power/chinchilla: row, model "
+              "(whole model sizes, for clustered runs) or column name(s), e.g. "
+              "n_layers,hidden_size.")
 @click.option("--level", type=float, default=0.95, show_default=True, help="Interval level.")
 @click.option("--holdout", help="Hold out rows matching e.g. 'layers>=24', fit the rest and "
               "report the error on them.")
@@ -119,17 +123,37 @@ def _flat(rec: dict) -> dict:
 @click.option("--no-save", is_flag=True, help="Do not write the law file.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save an observed-vs-fitted figure (one panel per group).")
+@scaling_fit_options
 @output_options
 def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, dataset_col,
         layers_col, d_emb_col, where, loss, huber_delta, n_random, seed, bootstrap,
-        bootstrap_by, level, holdout, loo, out, no_save, plot_path, fmt):
+        bootstrap_by, level, holdout, loo, out, no_save, plot_path, fmt, x_col, params_col,
+        data_col, transform, exclude):
     """Fit a law to a table of training runs (default: ./runs.csv) and save it.
 
     With no --out the law is saved to ./perflaw-law.json, which `perflaw predict` and
     `perflaw recommend-config` read by default.
+
+    --law power (--x-col) and --law chinchilla (--params-col, --data-col) fit loss
+    scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
     from perflaw.fit import LawFitter, save_fits
     from perflaw.runs import metric_columns, read_runs, read_table
+
+    if is_scaling_law(law_name):
+        from perflaw.cli.scaling import run_fit
+
+        settings = dict(loss=loss, huber_delta=huber_delta, n_random_starts=n_random, seed=seed,
+                        bootstrap=bootstrap, level=level)
+        return run_fit(runs=runs, metric=metric, law_name=law_name.lower(), group_by=group_by,
+                       where=where, x_col=x_col, params_col=params_col, data_cols=data_col,
+                       transform=transform, exclude=exclude, holdout=holdout, loo=loo,
+                       bootstrap=bootstrap, bootstrap_by=bootstrap_by, settings=settings,
+                       out=out, no_save=no_save, plot_path=plot_path, fmt=fmt,
+                       apen_json=apen_json, dataset_col=dataset_col)
+    if x_col or params_col or data_col:
+        raise DataError("--x-col, --params-col and --data-col are options of --law power / "
+                        "--law chinchilla")
 
     if metric is None:
         found = metric_columns(read_table(runs).columns)
@@ -169,7 +193,8 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             if bootstrap_by == "group" and groups is None:
                 raise DataError("--bootstrap-by group needs --group-by")
             f = LawFitter(law_name, **settings).fit(table.X, table.y, groups=groups,
-                                                    metric=table.metric, holdout=holdout, loo=loo)
+                                                    metric=table.metric, holdout=holdout, loo=loo,
+                                                    exclude=exclude)
             fits.append(({}, f))
         else:
             if bootstrap_by == "group":
@@ -177,7 +202,8 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             for key, sub in table.groups():
                 try:
                     f = LawFitter(law_name, **settings).fit(sub.X, sub.y, metric=table.metric,
-                                                            holdout=holdout, loo=loo)
+                                                            holdout=holdout, loo=loo,
+                                                            exclude=exclude)
                 except DataError as exc:
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"group {label}: {exc}") from None
@@ -270,19 +296,33 @@ def _joint_groups(f, group):
 @click.command()
 @click.option("--law", "law_path", default=DEFAULT_LAW, show_default=True,
               type=click.Path(dir_okay=False), help="Law file written by `perflaw fit`.")
-@click.option("--layers", required=True, help="Comma-separated numbers of layers, e.g. 8,16.")
-@click.option("--d-emb", "d_emb", required=True, help="Comma-separated embedding dims.")
+@click.option("--layers", help="Comma-separated numbers of layers, e.g. 8,16 (required for "
+              "the performance law).")
+@click.option("--d-emb", "d_emb", help="Comma-separated embedding dims (required for the "
+              "performance law).")
 @click.option("--d-prime", "d_prime", help="Comma-separated D′ values (laws with a D′ term).")
 @click.option("--group", help="Only this group of a grouped law file (e.g. 'panel=0').")
 @click.option("--level", type=float, default=None, help="Interval level (default: the fit's).")
 @click.option("--kind", type=click.Choice(["mean", "observation"]), default="mean",
               show_default=True, help="Interval for the expected metric or for a new run.")
+@scaling_predict_options
 @output_options
-def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt):
-    """Predict the metric for every combination of --layers × --d-emb, with intervals."""
+def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values, n_params,
+            data):
+    """Predict the metric for every combination of --layers × --d-emb, with intervals.
+
+    Power laws take --x, chinchilla laws --n-params × --data.
+    """
     from perflaw.fit import load_fits
 
     fits = _select(load_fits(law_path), group, law_path)
+    if any(is_scaling_law(f.law_.name) for _, f in fits):
+        from perflaw.cli.scaling import run_predict
+
+        return run_predict(fits, x_values=x_values, n_params=n_params, data=data, level=level,
+                           kind=kind, fmt=fmt)
+    if layers is None or d_emb is None:
+        raise DataError("--layers and --d-emb are required for the performance law")
     L = _floats(layers, "--layers")
     D = _floats(d_emb, "--d-emb")
     P = _floats(d_prime, "--d-prime")
@@ -372,10 +412,27 @@ def _recommend_all(law_path, budget, arch, n_items, max_len, count, heads, layer
 @click.option("--top", type=int, default=5, show_default=True, help="Configurations to list.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save the budget-frontier figure.")
+@flops_options
 @output_options
 def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
-                     d_range, d_prime, group, top, plot_path, fmt):
-    """Best (layers, d_emb) under a parameter budget, by the fitted law."""
+                     d_range, d_prime, group, top, plot_path, budget_kind, flops_per_param_token,
+                     embedder_share, embedder_flops_weight, level, fmt):
+    """Best (layers, d_emb) under a parameter budget, by the fitted law.
+
+    With --budget-kind flops (a chinchilla law): the compute-optimal N and D for a
+    training-FLOPs budget, with intervals, and the (layers, d_emb) closest to N_opt.
+    """
+    if budget_kind == "flops":
+        from click.core import ParameterSource
+
+        from perflaw.cli.scaling import run_flops
+
+        src = click.get_current_context().get_parameter_source("count")
+        return run_flops(law_path=law_path, budget=budget, arch=arch, n_items=n_items,
+                         max_len=max_len, count=None if src == ParameterSource.DEFAULT else count,
+                         heads=heads, layers_range=layers_range, d_range=d_range, group=group,
+                         k=flops_per_param_token, embedder_share=embedder_share,
+                         embedder_flops_weight=embedder_flops_weight, level=level, fmt=fmt)
     results = _recommend_all(law_path, budget, arch, n_items, max_len, count, heads,
                              layers_range, d_range, d_prime, group, top)
     if plot_path:
@@ -459,6 +516,11 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
         fig, axes = plt.subplots(1, len(fits), figsize=(6 * len(fits), 4.4), squeeze=False)
         for ax, (key, f) in zip(axes.ravel(), fits):
             label = ", ".join(f"{k}={v}" for k, v in key.items())
+            if is_scaling_law(f.law_.name):
+                from perflaw.cli.scaling import plot_scaling
+
+                plot_scaling(f, ax, kind, label)
+                continue
             plot_fitter(f, kind, ax=ax, title=label or None)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -48,6 +48,12 @@ Extension points (override only what the law needs):
     :class:`Start` (one per start tried); the fitter keeps the best and counts how many
     starts reached it.  Return ``NotImplemented`` (the default) to use the generic
     multi-start bounded least squares.
+``notes(theta, ranges)``, ``diagnose(theta, ranges)``
+    Optional: plain-language notes about the fit (``notes_``), and warnings about it
+    (``warnings_``: a variable spanning less than a decade, implausible exponents ...).
+``objective_text``
+    Optional: words for the objective when the law's own solver ignores the fitter's
+    ``loss`` (shown as the summary's loss line).
 ``fit_warnings(X)``
     Messages warned before a fit (e.g. too few distinct values to identify a term).
 ``options()``
@@ -188,7 +194,7 @@ def get_law(name: str | Law, **options: Any) -> Law:
     >>> get_law("nope")
     Traceback (most recent call last):
     ...
-    perflaw.errors.DataError: unknown law 'nope': use one of performance...
+    perflaw.errors.DataError: unknown law 'nope': use one of ...
     """
     if isinstance(name, Law):
         return name
