@@ -94,11 +94,9 @@ class Sequences:
         items = frame.get_column("item")
         if items.dtype.is_integer():
             values = items.cast(pl.Int64).to_numpy()
-            n_items = items.n_unique() if frame.height else 0
         else:
-            codes = items.cast(pl.String).rank("dense")
-            values = codes.cast(pl.Int64).to_numpy()
-            n_items = int(codes.max() or 0)
+            values = items.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy()
+        n_items = len(item_counts(values))
         runs = frame.select(pl.col("user").rle()).unnest("user")
         lengths = runs.get_column("len").to_numpy().astype(np.int64)
         offsets = np.zeros(len(lengths) + 1, np.int64)
@@ -108,6 +106,28 @@ class Sequences:
             raise DataError("internal: users are not contiguous after sorting")
         return cls(np.ascontiguousarray(values, dtype=np.int64), offsets, users,
                    int(n_items), int(duplicates))
+
+
+def item_counts(values: np.ndarray) -> np.ndarray:
+    """Occurrence count of each distinct value (order unspecified).
+
+    Dense non-negative ids (the usual case, and always for string ids, which are
+    dense-ranked) are counted with ``np.bincount``, an order of magnitude faster than
+    hashing; other ids go through polars' hash-based ``value_counts``.
+
+    Examples
+    --------
+    >>> sorted(item_counts(np.array([3, 1, 3, 3])).tolist())
+    [1, 3]
+    """
+    values = np.asarray(values)
+    if values.size == 0:
+        return np.zeros(0, np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < max(1 << 24, 4 * values.size):
+        counts = np.bincount(values, minlength=0)
+        return counts[counts > 0]
+    return pl.Series(values).value_counts().get_column("count").to_numpy().astype(np.int64)
 
 
 def _is_grouped_and_ordered(frame: pl.DataFrame, has_time: bool) -> bool:

@@ -50,7 +50,14 @@ import numpy as np
 from perflaw.errors import DataError
 from perflaw.io import resolve_columns
 from perflaw.quality.entropy import check_m
-from perflaw.quality.report import COMPRESSION_CHUNK, check_options, quality_notes
+from perflaw.quality.report import (
+    COMPRESSION_CHUNK,
+    NO_COMPRESSION,
+    check_options,
+    compression_picks,
+    compression_stats,
+    quality_notes,
+)
 
 #: Rows handed to the kernel at once inside a partition.
 BATCH_ROWS = 500_000
@@ -162,8 +169,8 @@ def _arrow_type(spark_type):
     return to_arrow_type(spark_type)
 
 
-def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplicates,
-                        schema_arrow):
+def _partition_function(*, m, max_len, signed, companions, per_user_compression, has_time,
+                        drop_duplicates, schema_arrow):
     """The function run by ``mapInArrow`` on each user-partitioned, sorted partition."""
 
     def run(batches):
@@ -195,7 +202,8 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
             seqs = Sequences.from_frame(frame, sort=False)
             starts, ends = seqs.window(max_len)
             table = per_user_table(seqs, starts, ends, m=m, signed=signed,
-                                   companions=companions)
+                                   companions=companions,
+                                   per_user_compression=per_user_compression)
             rows = np.diff(seqs.offsets)
             if has_time:
                 dups = (frame.group_by(cols).len().filter(pl.col("len") > 1)
@@ -271,39 +279,42 @@ def _partition_function(*, m, max_len, signed, companions, has_time, drop_duplic
     return run
 
 
-def _log_compression_ratio(both, chunk: int = COMPRESSION_CHUNK) -> float:
-    """The local engine's log-level compression ratio, exactly.
+def _log_compression_ratio(both, max_chunks, chunk: int = COMPRESSION_CHUNK) -> tuple:
+    """The local engine's log-level compression ratio, exactly (same pieces, same sample).
 
     Partitions are user ranges in user order, and each left one row holding its token
     stream (4-byte packed ids); with their lengths the global offset of every partition
-    is known, so each compresses the 10,000-token pieces lying inside it and returns the
-    fragments of the pieces crossing its edges, which the driver joins and compresses.
+    is known, so each compresses the picked 10,000-token pieces lying inside it and
+    returns the fragments of picked pieces crossing its edges, which the driver joins.
     """
     from pyspark.sql import functions as F
 
     streams = both.filter(F.col("_kind") == 2)
     lengths = dict(streams.select("_part", F.length("_bytes")).collect())
-    offsets, total = {}, 0
+    offsets, total_bytes = {}, 0
     for part in sorted(lengths):
-        offsets[part] = total
-        total += lengths[part]
+        offsets[part] = total_bytes
+        total_bytes += lengths[part]
+    picks, width, total = compression_picks(total_bytes // 4, chunk, max_chunks)
     if total == 0:
-        return float("nan")
-    width = 4 * chunk
+        return NO_COMPRESSION
+    wanted = set(picks.tolist())
+    last = total * width  # the bytes pieces cover (a final partial piece is dropped)
 
     def pieces(row):
         import zlib
 
         data, start = row[1], offsets[row[0]]
-        end = start + len(data)
+        end = min(start + len(data), last)
         j = start // width
         while j * width < end:
-            lo, hi = max(j * width, start), min((j + 1) * width, end)
-            piece = data[lo - start:hi - start]
-            if hi - lo == width:
-                yield j, -1, len(zlib.compress(piece)), b""
-            else:
-                yield j, lo - j * width, 0, piece
+            if j in wanted:
+                lo, hi = max(j * width, start), min((j + 1) * width, end)
+                piece = data[lo - start:hi - start]
+                if hi - lo == width:
+                    yield j, -1, len(zlib.compress(piece)), b""
+                else:
+                    yield j, lo - j * width, 0, piece
             j += 1
 
     found = streams.select("_part", "_bytes").rdd.flatMap(pieces).collect()
@@ -314,15 +325,11 @@ def _log_compression_ratio(both, chunk: int = COMPRESSION_CHUNK) -> float:
             sizes[j] = size
         else:
             fragments.setdefault(j, []).append((at, data))
-    lens = dict.fromkeys(sizes, width)
     for j, frags in fragments.items():
         piece = b"".join(d for _, d in sorted(frags))
-        if len(piece) == width or total < width:  # a short piece counts only if alone
-            sizes[j] = len(zlib.compress(piece))
-            lens[j] = len(piece)
-    order = sorted(sizes)
-    return float(np.mean(np.asarray([sizes[j] for j in order])
-                         / np.asarray([lens[j] for j in order])))
+        sizes[j] = len(zlib.compress(piece))
+    ratios = np.asarray([sizes[j] for j in picks.tolist()]) / width
+    return compression_stats(ratios, total)
 
 
 def _file_rank(df):
@@ -351,6 +358,8 @@ def measure_spark(
     signed: bool = False,
     dprime: str = "per-user",
     companions: bool = True,
+    compression_chunks: int | None = 100,
+    per_user_compression: bool = False,
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
@@ -441,7 +450,7 @@ def measure_spark(
     fields = [T.StructField("user_id", user_type, True)]
     kinds = {"long": T.LongType(), "double": T.DoubleType(), "boolean": T.BooleanType()}
     fields += [T.StructField(name, kinds[kind], True) for name, kind in _PER_USER_NUMERIC]
-    if companions:
+    if companions and per_user_compression:
         fields.append(T.StructField("compression_ratio", T.DoubleType(), True))
     public = [f.name for f in fields]
     fields += [T.StructField("_rows", T.LongType(), True),
@@ -457,6 +466,7 @@ def measure_spark(
 
     schema_arrow = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in fields])
     fn = _partition_function(m=m, max_len=max_len, signed=signed, companions=companions,
+                             per_user_compression=per_user_compression,
                              has_time=t is not None, drop_duplicates=drop_duplicates,
                              schema_arrow=schema_arrow)
     both = ready.mapInArrow(fn, out_schema).persist()
@@ -501,9 +511,11 @@ def measure_spark(
     d_data = tokens / apen_mean if apen_mean > 0 else nan
     no_repeat_share = nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"])
     zero, excluded = int(agg["zero"]), int(agg["excluded"])
+    compression = (_log_compression_ratio(both, compression_chunks) if companions
+                   else NO_COMPRESSION)
     notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
                           no_repeat_share=no_repeat_share, m=m, signed=signed,
-                          dprime=dprime, d_data=d_data)
+                          dprime=dprime, d_data=d_data, compression=compression)
     if need_codes and integer_items and max_len is not None:
         notes.append("item ids outside 0…2³²−1: the log-level compression ratio codes ids "
                      "over the whole log, not over the last max_len tokens (may differ "
@@ -533,7 +545,9 @@ def measure_spark(
         "shannon_entropy_user_mean": float(agg["shannon_user_mean"]),
         "actual_entropy": float(agg["actual"]) if companions and agg["actual"] is not None
         else nan,
-        "compression_ratio": _log_compression_ratio(both) if companions else nan,
+        "compression_ratio": compression[0],
+        "compression_ratio_se": compression[1],
+        "compression_chunks": f"{compression[2]}/{compression[3]}",
         "repeat_share": 1.0 - int(agg["distinct"]) / tokens if tokens else nan,
         "length_min": int(agg["length_min"]),
         "length_mean": float(agg["length_mean"]),

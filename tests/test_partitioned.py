@@ -28,11 +28,16 @@ def _same(local, bounded):
 
 
 @pytest.mark.parametrize("name", ["ml-100k.parquet", "amazon-beauty.parquet"])
-@pytest.mark.parametrize("max_len", [None, 50])
-def test_shared_logs_many_chunks(shared_data, name, max_len):
+@pytest.mark.parametrize("options", [
+    {},
+    {"max_len": 50, "per_user_compression": True},
+    {"compression_chunks": 3},  # the same seeded sample of pieces as in memory
+    {"compression_chunks": None, "max_len": 20},
+])
+def test_shared_logs_many_chunks(shared_data, name, options):
     path = shared_data / name
-    local = measure(path, max_len=max_len)
-    bounded = measure_bounded(path, max_len=max_len, chunk_rows=9_000)
+    local = measure(path, **options)
+    bounded = measure_bounded(path, chunk_rows=9_000, **options)
     assert bounded.summary["chunks"] >= 10
     _same(local, bounded)
 
@@ -40,7 +45,7 @@ def test_shared_logs_many_chunks(shared_data, name, max_len):
 @pytest.mark.parametrize("options", [
     {},
     {"m": 1, "signed": True, "dprime": "dataset"},
-    {"max_len": 7, "drop_duplicates": True},
+    {"max_len": 7, "drop_duplicates": True, "per_user_compression": True},
     {"companions": False},
 ])
 def test_edge_cases_split_over_files(tmp_path, options):
@@ -58,7 +63,8 @@ def test_integer_ids_outside_32_bits(tmp_path):
     frame = edge_log(seed=2, string_ids=False).with_columns(
         (pl.col("item_id") * 10**12 - 5).alias("item_id"))
     split_files(frame, tmp_path / "log", n_files=4)
-    _same(measure(frame), measure_bounded(tmp_path / "log", chunk_rows=40))
+    _same(measure(frame, per_user_compression=True),
+          measure_bounded(tmp_path / "log", chunk_rows=40, per_user_compression=True))
 
 
 def test_datetime_time_and_list_of_files(tmp_path):

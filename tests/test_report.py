@@ -99,13 +99,28 @@ def test_duplicated_rows_counted_and_dropped():
 def test_log_compression_ratio_chunks():
     tokens = np.arange(25_000)
     expected = np.mean([ref.compression_ratio(tokens[i:i + 10_000]) for i in (0, 10_000)])
-    assert log_compression_ratio(tokens) == pytest.approx(expected)
+    ratio, se, used, total = log_compression_ratio(tokens)
+    assert ratio == pytest.approx(expected) and se == 0 and (used, total) == (2, 2)
     short = np.arange(50)
-    assert log_compression_ratio(short) == pytest.approx(ref.compression_ratio(short))
+    assert log_compression_ratio(short)[0] == pytest.approx(ref.compression_ratio(short))
+
+
+def test_log_compression_ratio_sampled():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 500, 10_000 * 30)
+    exact = log_compression_ratio(tokens)
+    est, se, used, total = log_compression_ratio(tokens, max_chunks=10)
+    assert (used, total) == (10, 30) and se > 0
+    assert abs(est - exact[0]) < 5 * se + 1e-9
+    rep = measure(pl.DataFrame({"user_id": np.repeat(np.arange(300), 1000),
+                                "item_id": tokens}), compression_chunks=10)
+    assert rep.summary["compression_chunks"] == "10/30"
+    assert any("estimated from 10 of 30 chunks" in n for n in rep.notes)
 
 
 def test_per_user_compression_ratio():
-    rep = measure(_log(SEQS))
+    assert "compression_ratio" not in measure(_log(SEQS)).per_user.columns
+    rep = measure(_log(SEQS), per_user_compression=True)
     expected = [ref.compression_ratio(s) for s in SEQS]
     np.testing.assert_allclose(rep.per_user["compression_ratio"].to_numpy(), expected)
 

@@ -71,10 +71,10 @@ def _same(local, rep):
 
 
 @pytest.mark.parametrize("name,options", [
-    ("ml-100k.parquet", {}),
-    ("ml-100k.parquet", {"max_len": 50}),
-    ("amazon-beauty.parquet", {}),
-    ("amazon-beauty.parquet", {"m": 1, "signed": True, "max_len": 20}),
+    ("ml-100k.parquet", {"per_user_compression": True}),
+    ("ml-100k.parquet", {"max_len": 50, "compression_chunks": 3}),
+    ("amazon-beauty.parquet", {"compression_chunks": None}),
+    ("amazon-beauty.parquet", {"m": 1, "signed": True, "max_len": 20, "compression_chunks": 4}),
 ])
 def test_shared_logs(spark, shared_data, name, options):
     from perflaw.spark import measure_spark_path
@@ -85,7 +85,7 @@ def test_shared_logs(spark, shared_data, name, options):
 
 
 @pytest.mark.parametrize("options", [
-    {},
+    {"per_user_compression": True},
     {"max_len": 7, "drop_duplicates": True, "dprime": "dataset"},
     {"m": 1, "signed": True, "companions": False},
 ])
@@ -106,8 +106,9 @@ def test_dataframe_api_with_timestamps_and_64_bit_ids(spark):
              .with_columns(pl.from_epoch(pl.col("timestamp"), time_unit="s"),
                            (pl.col("item_id") * 10**12 - 7).alias("item_id")))
     df = spark.createDataFrame(frame.to_pandas())
-    rep = measure_spark(df, user_col="user_id", partitions=3, label="df")
-    _same(measure(frame), rep)
+    rep = measure_spark(df, user_col="user_id", partitions=3, label="df",
+                        per_user_compression=True)
+    _same(measure(frame, per_user_compression=True), rep)
 
 
 def test_cli_engine_spark(spark, tmp_path, shared_data):
@@ -117,7 +118,7 @@ def test_cli_engine_spark(spark, tmp_path, shared_data):
                                "--per-user", str(tmp_path / "pu"), "--max-len", "30"])
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)[0]
-    local = measure(path, max_len=30)
+    local = measure(path, max_len=30, per_user_compression=True)
     assert got["engine"] == "spark"
     assert_summaries_equal({k: v for k, v in local.summary.items() if v == v}, got)
     written = pl.read_parquet(tmp_path / "pu" / "*.parquet")

@@ -53,9 +53,12 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
               help="Drop exact duplicate (user, item, time) rows first.")
 @click.option("--no-companions", is_flag=True,
               help="Skip the Lempel-Ziv entropy and the compression ratio (faster).")
+@click.option("--compression-chunks", type=int, default=100, show_default=True,
+              help="Compress at most this many 10,000-token chunks for the log-level "
+                   "compression ratio (a seeded sample, with its standard error); 0 = all.")
 @click.option("--per-user", "per_user", type=click.Path(),
-              help="Write the per-user table to this parquet file (a parquet folder "
-              "with --engine spark).")
+              help="Write the per-user table (with each user's compression ratio) to this "
+                   "parquet file (a parquet folder with --engine spark).")
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
               show_default=True, help="local: this machine (in memory, or in user-range "
               "chunks with --memory-limit); spark: a Spark cluster or local Spark.")
@@ -72,8 +75,8 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 @output_options
 def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_duplicates,
-         no_companions, per_user, engine, memory_limit, spill_dir, spark_master, partitions,
-         quiet, fmt):
+         no_companions, compression_chunks, per_user, engine, memory_limit, spill_dir,
+         spark_master, partitions, quiet, fmt):
     """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
 
     PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
@@ -84,6 +87,8 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
         raise DataError(f"--m must be a positive integer, got {m}")
     if max_len is not None and max_len < 1:
         raise DataError(f"--max-len must be a positive integer, got {max_len}")
+    if compression_chunks < 0:
+        raise DataError(f"--compression-chunks must be ≥ 0, got {compression_chunks}")
     files = expand_paths(paths)
     progress = not quiet and sys.stderr.isatty()
     if engine == "spark":
@@ -92,7 +97,9 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
                             "spark.driver.memory / spark.executor.memory")
         return _apen_spark(files, spark_master, partitions, per_user, quiet, fmt,
                            m=m, max_len=max_len, signed=signed, dprime=dprime,
-                           companions=not no_companions, user_col=user_col,
+                           companions=not no_companions,
+                           compression_chunks=compression_chunks or None,
+                           per_user_compression=bool(per_user), user_col=user_col,
                            item_col=item_col, time_col=time_col,
                            drop_duplicates=drop_duplicates)
     if spark_master or partitions is not None:
@@ -104,8 +111,11 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     reports = []
     for path in files:
         options = dict(m=m, max_len=max_len, signed=signed, dprime=dprime,
-                       companions=not no_companions, user_col=user_col, item_col=item_col,
-                       time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
+                       companions=not no_companions,
+                       compression_chunks=compression_chunks or None,
+                       per_user_compression=bool(per_user), user_col=user_col,
+                       item_col=item_col, time_col=time_col,
+                       drop_duplicates=drop_duplicates, progress=progress)
         if memory_limit is not None:
             from perflaw.quality.partitioned import measure_bounded
 

@@ -10,8 +10,9 @@ is the in-memory one row for row.  Log-level statistics are merged exactly:
 * item counts are merged across chunks (Shannon entropy, number of items);
 * string (or other non-integer) item ids get the in-memory engine's dense codes from a
   dictionary built in the first pass, so per-user compression ratios match;
-* the log-level compression ratio streams the token sequence chunk after chunk, in the
-  in-memory order, through the same 10,000-token pieces.
+* the log-level compression ratio: the token sequence is appended chunk after chunk,
+  in the in-memory order, to a file (4 bytes per token, in the spill folder), and the
+  same 10,000-token pieces (all, or the same seeded sample) are compressed from it.
 
 How it runs:
 
@@ -48,7 +49,10 @@ from perflaw.io import _one_line, _time_as_number, resolve_columns
 from perflaw.quality.entropy import check_m, pack_ids
 from perflaw.quality.report import (
     COMPRESSION_CHUNK,
+    NO_COMPRESSION,
     QualityReport,
+    compression_picks,
+    compression_stats,
     _token_positions,
     check_options,
     per_user_table,
@@ -120,33 +124,34 @@ def _rss() -> int:
         return 0
 
 
-class _CompressionStream:
-    """The log-level compression ratio of :func:`report.log_compression_ratio`, fed the
-    token stream piece by piece (same pieces, same floats)."""
+class _TokenStream:
+    """The measured tokens, packed as in :func:`report.log_compression_ratio`, appended
+    chunk after chunk (in user order) to a file; at the end the same pieces are read
+    back and compressed, so the ratio (and its sampling) equals the in-memory one."""
 
-    def __init__(self, chunk: int = COMPRESSION_CHUNK):
-        self.width = 4 * chunk
-        self.buf = b""
-        self.sizes: list[int] = []
-        self.lens: list[int] = []
-        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    def __init__(self, folder):
+        self.file = tempfile.TemporaryFile(prefix="perflaw-tokens-", dir=folder)
+        self.n = 0
 
-    def feed(self, packed: bytes) -> None:
-        data = self.buf + packed
-        n_full = len(data) // self.width
-        pieces = [data[k * self.width:(k + 1) * self.width] for k in range(n_full)]
-        self.sizes.extend(self.pool.map(lambda b: len(zlib.compress(b)), pieces))
-        self.lens.extend(len(p) for p in pieces)
-        self.buf = data[n_full * self.width:]
+    def feed(self, tokens: np.ndarray) -> None:
+        self.file.write(pack_ids(tokens))
+        self.n += tokens.size
 
-    def result(self) -> float:
-        self.pool.shutdown()
-        if not self.sizes:  # shorter than one piece: the whole stream is one piece
-            if not self.buf:
-                return float("nan")
-            return float(np.mean(np.asarray([len(zlib.compress(self.buf))])
-                                 / np.asarray([len(self.buf)])))
-        return float(np.mean(np.asarray(self.sizes) / np.asarray(self.lens)))
+    def result(self, max_chunks) -> tuple:
+        picks, width, total = compression_picks(self.n, COMPRESSION_CHUNK, max_chunks)
+        if total == 0:
+            self.file.close()
+            return NO_COMPRESSION
+
+        def ratio(i):
+            piece = os.pread(self.file.fileno(), width, i * width)
+            return len(zlib.compress(piece)) / len(piece)
+
+        self.file.flush()
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            ratios = np.fromiter(pool.map(ratio, picks.tolist()), float, count=len(picks))
+        self.file.close()
+        return compression_stats(ratios, total)
 
 
 class _Dataset:
@@ -302,6 +307,8 @@ def measure_bounded(
     signed: bool = False,
     dprime: str = "per-user",
     companions: bool = True,
+    compression_chunks: int | None = 100,
+    per_user_compression: bool = False,
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
@@ -374,7 +381,7 @@ def measure_bounded(
     n_chunks = len(chunk_sizes)
     del users
 
-    stream = _CompressionStream() if companions else None
+    stream = _TokenStream(spill_dir) if companions else None
     per_user_parts: list[pl.DataFrame] = []
     token_counts: pl.DataFrame | None = None
     interactions = duplicates = 0
@@ -387,14 +394,15 @@ def measure_bounded(
         del frame
         starts, ends = seqs.window(max_len)
         per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=signed,
-                                             companions=companions))
+                                             companions=companions,
+                                             per_user_compression=per_user_compression))
         tokens = (seqs.values if max_len is None
                   else seqs.values[_token_positions(starts, ends)])
         counts = pl.Series("item", tokens).value_counts(name="n")
         token_counts = counts if token_counts is None else (
             pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
         if stream is not None:
-            stream.feed(pack_ids(tokens))
+            stream.feed(tokens)
         interactions += int(seqs.offsets[-1])
         duplicates += seqs.duplicate_rows
 
@@ -433,7 +441,8 @@ def measure_bounded(
         interactions=interactions, duplicate_rows=duplicates,
         token_counts=token_counts.get_column("n").to_numpy() if token_counts is not None
         else np.zeros(0, np.int64),
-        compression_ratio=stream.result() if stream is not None else float("nan"), t0=t0)
+        compression=stream.result(compression_chunks) if stream is not None
+        else NO_COMPRESSION, t0=t0)
     notes.extend(notes_extra)
     summary["notes"] = notes
     summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),

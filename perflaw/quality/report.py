@@ -24,7 +24,7 @@ from perflaw.errors import DataError
 from perflaw.io import read_log
 from perflaw.quality import _kernels
 from perflaw.quality.entropy import apen_from_phi, check_m, pack_ids
-from perflaw.sequences import Sequences
+from perflaw.sequences import Sequences, item_counts
 
 DPRIME_MODES = ("per-user", "dataset")
 #: Tokens per chunk for the log-level compression ratio (as in the authors' scripts).
@@ -145,25 +145,69 @@ def _token_positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return starts[seq_of] + (np.arange(total) - first[seq_of])
 
 
-def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK) -> float:
+def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK,
+                          max_chunks: int | None = None, seed: int = 0):
     """Mean zlib ratio over consecutive chunks of ``chunk`` tokens (authors' scripts).
 
     The final partial chunk is dropped, as in the authors' scripts, unless the log is
-    shorter than one chunk, in which case the whole stream is one chunk.
+    shorter than one chunk, in which case the whole stream is one chunk.  zlib runs at
+    only a few MB/s on id streams, so with ``max_chunks`` set and more chunks than that,
+    the mean is estimated from ``max_chunks`` chunks drawn uniformly without replacement
+    (seeded).
+
+    Returns
+    -------
+    (ratio, standard_error, chunks_used, chunks_total)
+        ``standard_error`` is 0 when every chunk was compressed.
     """
+    picks, width, total = compression_picks(tokens.size, chunk, max_chunks, seed)
+    if total == 0:
+        return NO_COMPRESSION
     n = tokens.size
-    if n == 0:
-        return float("nan")
-    raw = pack_ids(tokens)
-    width = 4 * chunk
-    if n < chunk:
-        pieces = [raw]
-    else:
-        pieces = [raw[i:i + width] for i in range(0, (n // chunk) * width, width)]
-    # zlib releases the GIL: threads use both cores
+    raw = pack_ids(tokens[: total * chunk] if n >= chunk else tokens)
+    pieces = [raw[i * width:(i + 1) * width] for i in picks.tolist()]
+    # zlib releases the GIL: threads use every core
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        sizes = list(pool.map(lambda b: len(zlib.compress(b)), pieces))
-    return float(np.mean(np.asarray(sizes) / np.asarray([len(p) for p in pieces])))
+        ratios = np.fromiter(pool.map(lambda b: len(zlib.compress(b)) / len(b), pieces),
+                             float, count=len(pieces))
+    return compression_stats(ratios, total)
+
+
+#: ``(ratio, standard_error, chunks_used, chunks_total)`` when nothing is compressed.
+NO_COMPRESSION = (float("nan"), float("nan"), 0, 0)
+
+
+def compression_picks(n: int, chunk: int = COMPRESSION_CHUNK, max_chunks: int | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, int, int]:
+    """Which pieces of a stream of ``n`` tokens :func:`log_compression_ratio` compresses.
+
+    Returns ``(picks, width, total)``: piece ``i`` is bytes ``[i*width, (i+1)*width)`` of
+    the packed stream (4 bytes per token); ``total`` pieces exist (0 for an empty
+    stream).  Engines that see the stream in parts use this to compress the same pieces.
+    """
+    if n == 0:
+        return np.zeros(0, np.int64), 4 * chunk, 0
+    width = 4 * chunk
+    total = max(1, n // chunk)
+    if n < chunk:
+        picks = np.zeros(1, np.int64)
+        width = 4 * n
+    elif max_chunks is not None and total > max_chunks:
+        picks = np.sort(np.random.default_rng(seed).choice(total, max_chunks, replace=False))
+    else:
+        picks = np.arange(total)
+    return picks, width, total
+
+
+def compression_stats(ratios: np.ndarray, total: int) -> tuple[float, float, int, int]:
+    """``(mean, standard_error, chunks_used, chunks_total)`` of the picked pieces' ratios
+    (in pick order)."""
+    ratios = np.asarray(ratios, dtype=float)
+    k = len(ratios)
+    se = 0.0
+    if k < total and k > 1:
+        se = float(ratios.std(ddof=1) / np.sqrt(k) * np.sqrt(1 - k / total))
+    return float(ratios.mean()), se, k, total
 
 
 def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
@@ -190,8 +234,8 @@ def check_options(max_len, dprime) -> None:
 
 
 def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: int,
-                   signed: bool, companions: bool, progress: bool = False,
-                   desc: str = "apen") -> pl.DataFrame:
+                   signed: bool, companions: bool, per_user_compression: bool = False,
+                   progress: bool = False, desc: str = "apen") -> pl.DataFrame:
     """Per-user measures of the windows ``values[starts[s]:ends[s]]`` of ``seqs``.
 
     The row order is the order of ``seqs`` (users sorted).  Every engine builds its
@@ -216,7 +260,7 @@ def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: 
         "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
         "no_repeat_window": no_repeat,
     })
-    if companions:
+    if companions and per_user_compression:
         per_user = per_user.with_columns(
             compression_ratio=_per_user_compression(seqs.values, starts, ends))
     return per_user
@@ -235,7 +279,7 @@ def shannon_from_counts(counts: np.ndarray) -> float:
 
 
 def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime,
-                  d_data) -> list[str]:
+                  d_data, compression=NO_COMPRESSION) -> list[str]:
     """Plain-words caveats for a summary (shared by every engine)."""
     notes = []
     if zero:
@@ -243,6 +287,11 @@ def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime
                      f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
     if signed and excluded > zero:
         notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
+    _, c_se, c_used, c_total = compression
+    if c_used < c_total:
+        notes.append(f"compression_ratio estimated from {c_used} of {c_total} chunks of "
+                     f"{COMPRESSION_CHUNK:,} tokens (standard error {c_se:.2g}); "
+                     "--compression-chunks 0 compresses all")
     if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
         notes.append(
             f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
@@ -255,13 +304,13 @@ def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime
 
 def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: str,
               companions: bool, label, n_items: int, interactions: int,
-              duplicate_rows: int, token_counts: np.ndarray, compression_ratio: float,
+              duplicate_rows: int, token_counts: np.ndarray, compression: tuple,
               t0: float) -> tuple[dict, list[str]]:
     """Dataset summary from the per-user table plus the log-level statistics.
 
     ``token_counts`` are the item counts over the measured tokens (after ``max_len``),
-    in any order; ``compression_ratio`` is the log-level ratio (see
-    :func:`log_compression_ratio`).  Returns ``(summary, notes)``.
+    in any order; ``compression`` is the log-level ``(ratio, standard_error, chunks_used,
+    chunks_total)`` (see :func:`log_compression_ratio`).  Returns ``(summary, notes)``.
     """
     lengths = per_user.get_column("length").to_numpy()
     apen = per_user.get_column("apen").to_numpy()
@@ -283,9 +332,10 @@ def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: 
 
     zero = int((apen == 0).sum())
     excluded = int((~positive).sum())
+    c_ratio, c_se, c_used, c_total = compression
     notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
                           no_repeat_share=no_repeat_share, m=m, signed=signed,
-                          dprime=dprime, d_data=d_data)
+                          dprime=dprime, d_data=d_data, compression=compression)
 
     summary = {
         "file": label,
@@ -311,7 +361,9 @@ def summarize(per_user: pl.DataFrame, *, m: int, max_len, signed: bool, dprime: 
         "shannon_entropy_user_mean": float(shannon.mean()) if n_users else float("nan"),
         "actual_entropy": float(np.mean(lz[lengths >= 2])) if companions and
         (lengths >= 2).any() else float("nan"),
-        "compression_ratio": compression_ratio,
+        "compression_ratio": c_ratio,
+        "compression_ratio_se": c_se,
+        "compression_chunks": f"{c_used}/{c_total}",
         "repeat_share": float(1.0 - distinct.sum() / tokens) if tokens else float("nan"),
         "length_min": int(lengths.min()) if n_users else 0,
         "length_mean": float(lengths.mean()) if n_users else float("nan"),
@@ -332,6 +384,8 @@ def measure(
     signed: bool = False,
     dprime: str = "per-user",
     companions: bool = True,
+    compression_chunks: int | None = 100,
+    per_user_compression: bool = False,
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
@@ -357,6 +411,13 @@ def measure(
         ``d_prime`` is the one chosen.
     companions : bool
         Also compute the Lempel-Ziv entropy and the compression ratio.
+    compression_chunks : int or None
+        At most this many 10,000-token chunks are compressed for the log-level ratio
+        (a seeded uniform sample, reported with its standard error); None compresses
+        every chunk.
+    per_user_compression : bool
+        Add each user's compression ratio to the per-user table (zlib is slow: a few
+        seconds per 10M tokens).
     drop_duplicates : bool
         Drop exact duplicate rows before measuring (they are counted either way).
     progress : bool
@@ -384,17 +445,15 @@ def measure(
     seqs, label = _coerce_source(source, user_col, item_col, time_col, drop_duplicates)
     starts, ends = seqs.window(max_len)
     per_user = per_user_table(seqs, starts, ends, m=m, signed=signed, companions=companions,
-                              progress=progress,
+                              per_user_compression=per_user_compression, progress=progress,
                               desc=Path(label).name if label else "apen")
     token_pos = None if max_len is None else _token_positions(starts, ends)
     token_values = seqs.values if token_pos is None else seqs.values[token_pos]
-    counts = (pl.Series(token_values).value_counts().get_column("count").to_numpy()
-              if token_values.size else np.zeros(0, np.int64))
     summary, notes = summarize(
         per_user, m=m, max_len=max_len, signed=signed, dprime=dprime, companions=companions,
         label=label, n_items=seqs.n_items, interactions=int(seqs.offsets[-1]),
-        duplicate_rows=seqs.duplicate_rows, token_counts=counts,
-        compression_ratio=log_compression_ratio(token_values) if companions
-        else float("nan"),
+        duplicate_rows=seqs.duplicate_rows, token_counts=item_counts(token_values),
+        compression=log_compression_ratio(token_values, max_chunks=compression_chunks)
+        if companions else NO_COMPRESSION,
         t0=t0)
     return QualityReport(summary=summary, per_user=per_user, notes=notes)

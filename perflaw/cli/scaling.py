@@ -1,0 +1,442 @@
+"""The scaling-law side of ``perflaw fit`` and ``perflaw recommend-config``.
+
+``perflaw fit --law power|chinchilla`` and ``perflaw recommend-config --budget-kind flops``
+are dispatched here from :mod:`perflaw.cli.laws` so that the Performance-Law commands stay
+as they are.  Columns are named by option (``--x-col``, ``--params-col``, ``--data-col``);
+several ``--data-col`` (e.g. raw interactions and D′) fit one law per data column and
+print a comparison (R², AIC, holdout error).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import click
+import numpy as np
+import pandas as pd
+
+from perflaw.cli._output import render, to_json
+from perflaw.errors import DataError
+
+SCALING_LAWS = ("power", "chinchilla")
+_HIGHER_IS_BETTER = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc)", re.I)
+
+
+def guess_transform(metric: str) -> str:
+    """``one_minus`` for higher-is-better metrics (HR, NDCG ...), ``none`` for losses.
+
+    >>> [guess_transform(m) for m in ("test_ndcg_at_5", "HR@10", "test_eval_loss")]
+    ['one_minus', 'one_minus', 'none']
+    """
+    if "loss" in metric.lower() or "perplexity" in metric.lower():
+        return "none"
+    return "one_minus" if _HIGHER_IS_BETTER.search(metric) or "@" in metric else "none"
+
+
+def scaling_fit_options(func):
+    """Options of ``perflaw fit`` used by the power and chinchilla laws."""
+    opts = [
+        click.option("--x-col", help="power law: the size column x (total or non-embedding "
+                     "parameters, interactions, D′, FLOPs)."),
+        click.option("--params-col", help="chinchilla: the parameter-count column N (say in "
+                     "its name whether it is total or non-embedding)."),
+        click.option("--data-col", multiple=True, help="chinchilla: the data-size column D "
+                     "(raw interactions or D′). Repeat to fit one law per column and compare "
+                     "them (R², AIC, holdout error)."),
+        click.option("--transform", type=click.Choice(["auto", "none", "one_minus"]),
+                     default="auto", show_default=True,
+                     help="power/chinchilla: fit the metric as is (a loss) or 1 - metric "
+                     "(higher-is-better metrics); auto: one_minus for HR/NDCG/recall/MRR-like "
+                     "names, none for losses."),
+        click.option("--exclude", help="Drop rows matching e.g. 'n_inters<1e5' (power/"
+                     "chinchilla: any column; performance: layers, d_emb) before fitting; "
+                     "recorded in the saved law."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _col(frame: pd.DataFrame, name: str | None, option: str) -> str:
+    if not name:
+        raise DataError(f"{option} is required for this law")
+    lookup = {str(c).lower(): c for c in frame.columns}
+    if name.lower() not in lookup:
+        raise DataError(f"column {name!r} ({option}) not found; columns are "
+                        f"{', '.join(map(str, frame.columns))}")
+    return lookup[name.lower()]
+
+
+def _positive(frame: pd.DataFrame, col: str, option: str) -> np.ndarray:
+    raw = frame[col]
+    v = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"column {col!r} ({option}) has a missing or non-numeric value "
+                        f"{raw.iloc[i]!r} (row {i + 1})")
+    if np.any(v <= 0):
+        i = int(np.flatnonzero(v <= 0)[0])
+        raise DataError(f"column {col!r} ({option}) must be positive; found {v[i]:g} "
+                        f"(row {i + 1})")
+    return v
+
+
+def _fit_one(frame, law_name, metric_col, transform, settings, *, x_col=None, params_col=None,
+             data_col=None, holdout=None, loo=False, exclude=None, bootstrap_by="row"):
+    from perflaw.fit import LawFitter
+
+    X = frame.copy()
+    if law_name == "power":
+        X["x"] = _positive(frame, x_col, "--x-col")
+        law_opts = {"x_label": x_col}
+        model_key = "x"
+    else:
+        X["N"] = _positive(frame, params_col, "--params-col")
+        X["D"] = _positive(frame, data_col, "--data-col")
+        law_opts = {"N_label": params_col, "D_label": data_col}
+        model_key = "N"
+    y = frame[metric_col]
+    groups = None
+    by = bootstrap_by
+    if bootstrap_by == "model":
+        groups = X[model_key].map(lambda v: f"{v:.12g}").to_numpy()
+        by = "group"
+    elif bootstrap_by not in ("row", "group"):
+        cols = [_col(frame, c.strip(), "--bootstrap-by") for c in bootstrap_by.split(",")
+                if c.strip()]
+        groups = frame[cols].astype(str).agg(",".join, axis=1).to_numpy()
+        by = "group"
+    elif bootstrap_by == "group":
+        raise DataError("--bootstrap-by for power/chinchilla: use row, model (the model-size "
+                        "column) or a column name")
+    f = LawFitter(law_name, transform=transform, bootstrap_by=by, **law_opts, **settings)
+    return f.fit(X, y, groups=groups, metric=str(metric_col), holdout=holdout, loo=loo,
+                 exclude=exclude)
+
+
+def _record(key: dict, fitter, with_ci: bool) -> dict:
+    from perflaw.cli.laws import _fit_record
+
+    rec = _fit_record(key, fitter, with_ci=with_ci)
+    law = fitter.law_
+    rec["loss"] = fitter.cost_
+    rec["objective"] = getattr(law, "objective_text", None) or fitter.loss
+    rec["transform"] = law.transform
+    rec["columns"] = ({"x": law.x_label} if law.name == "power"
+                      else {"N": law.N_label, "D": law.D_label})
+    rec["warnings"] = list(fitter.warnings_)
+    if fitter.exclude_:
+        rec["exclude"] = {"condition": fitter.exclude_, "n_rows": fitter.n_excluded_}
+    return rec
+
+
+def _compare_row(key: dict, rec: dict) -> dict:
+    row = dict(key)
+    row.update({"r2": rec["r2"], "adj_r2": rec["adj_r2"], "rmse": rec["rmse"],
+                "aic": rec["aic"], "bic": rec["bic"], "n_points": rec["n_points"]})
+    if "holdout" in rec:
+        row["holdout_mape"] = rec["holdout"]["mape"]
+        row["holdout_max_ape"] = rec["holdout"]["max_ape"]
+    return row
+
+
+def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_cols, transform,
+            exclude, holdout, loo, bootstrap, bootstrap_by, settings, out, no_save, plot_path,
+            fmt, apen_json=None, dataset_col="dataset"):
+    """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
+    from perflaw.fit import parse_condition, save_fits
+    from perflaw.runs import metric_columns, read_table
+
+    from perflaw.cli.laws import _warnings_to_stderr
+
+    frame = read_table(runs)
+    if frame.empty:
+        raise DataError(f"runs table {runs!r} has no rows")
+    if apen_json:  # D′ per dataset from `perflaw apen --json`, as a column d_prime
+        from perflaw.runs import apen_dprime
+
+        table = apen_dprime(apen_json)
+        dcol = _col(frame, dataset_col, "--dataset-col")
+        names = frame[dcol].astype(str)
+        missing = sorted(set(names) - set(table))
+        if missing:
+            raise DataError(f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
+                            f"has {', '.join(sorted(table))}")
+        frame = frame.assign(d_prime=names.map(table).to_numpy(float))
+    if where:
+        frame = frame[parse_condition(where, frame)].reset_index(drop=True)
+        if frame.empty:
+            raise DataError(f"no runs in {runs!r} match {where!r}")
+    if metric is None:
+        found = metric_columns(frame.columns)
+        if len(found) != 1:
+            raise DataError(f"choose a metric with --metric: {runs!r} has metric columns "
+                            f"{', '.join(map(str, found)) or 'none'}")
+        metric = found[0]
+    lookup = {str(c).lower(): c for c in frame.columns}
+    if str(metric).lower() not in lookup:
+        raise DataError(f"metric {metric!r} not found in {runs!r}; metric columns are "
+                        f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}")
+    mcol = lookup[str(metric).lower()]
+    if law_name == "power":
+        if params_col or data_cols:
+            raise DataError("--law power takes --x-col (not --params-col/--data-col)")
+        _col(frame, x_col, "--x-col")
+        x_col = _col(frame, x_col, "--x-col")
+        data_cols = [None]
+    else:
+        if x_col:
+            raise DataError("--law chinchilla takes --params-col and --data-col (not --x-col)")
+        params_col = _col(frame, params_col, "--params-col")
+        if not data_cols:
+            raise DataError("--data-col is required for --law chinchilla")
+        data_cols = [_col(frame, c, "--data-col") for c in data_cols]
+    tr = guess_transform(str(mcol)) if transform == "auto" else transform
+    gcols = [g.strip() for g in (group_by or "").split(",") if g.strip()]
+    gcols = [_col(frame, g, "--group-by") for g in gcols]
+    parts = ([({}, frame)] if not gcols else
+             [({c: (k if isinstance(k, tuple) else (k,))[i] for i, c in enumerate(gcols)},
+               sub.reset_index(drop=True)) for k, sub in frame.groupby(gcols, sort=False)])
+    fits = []
+    with _warnings_to_stderr():
+        for gkey, sub in parts:
+            for dcol in data_cols:
+                key = {k: (v.item() if hasattr(v, "item") else v) for k, v in gkey.items()}
+                if len(data_cols) > 1:
+                    key["data_col"] = dcol
+                try:
+                    f = _fit_one(sub, law_name, mcol, tr, settings, x_col=x_col,
+                                 params_col=params_col, data_col=dcol, holdout=holdout, loo=loo,
+                                 exclude=exclude, bootstrap_by=bootstrap_by)
+                except DataError as exc:
+                    label = ", ".join(f"{k}={v}" for k, v in key.items())
+                    raise DataError(f"{label}: {exc}" if label else str(exc)) from None
+                fits.append((key, f))
+    records = [_record(k, f, bool(bootstrap)) for k, f in fits]
+    if not no_save:
+        save_fits(fits, out)
+    if plot_path:
+        _plot(fits, plot_path)
+    compare = [_compare_row(k, r) for (k, _), r in zip(fits, records)] \
+        if len(data_cols) > 1 else None
+    if fmt == "json":
+        if len(records) == 1:
+            obj = records[0]
+        else:
+            obj = {"law": law_name, "metric": str(mcol), "groups": records}
+            if compare:
+                obj["comparison"] = compare
+        if not no_save:
+            obj = dict(obj, saved_to=str(out))
+        click.echo(to_json(obj))
+    elif fmt == "csv":
+        from perflaw.cli.laws import _flat
+
+        click.echo(render([_flat(r) for r in records], "csv"))
+    else:
+        for key, f in fits:
+            if key:
+                click.echo("== " + ", ".join(f"{k}={v}" for k, v in key.items()))
+            click.echo(f.summary_text())
+            if f.holdout_ is not None:
+                labels = ({"x": f.law_.x_label} if f.law_.name == "power"
+                          else {"N": f.law_.N_label, "D": f.law_.D_label})
+                table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
+                click.echo(render(table.rename(columns=labels).to_dict(orient="records"),
+                                  "table"))
+            click.echo("")
+        if compare:
+            click.echo("comparison of the data columns (lower AIC is better):")
+            click.echo(render(compare, "table"))
+    if not no_save:
+        click.echo(f"saved the law to {out}", err=True)
+    if plot_path:
+        click.echo(f"saved the figure to {plot_path}", err=True)
+
+
+def plot_scaling(f, ax, kind: str = "fit", label: str = "") -> None:
+    """Observed against fitted (``kind="fit"``) or residuals against fitted, on ``ax``."""
+    if kind == "residuals":
+        ax.axhline(0, color="0.6", lw=1)
+        ax.plot(f.fitted_, f.residuals_, "o", alpha=0.7)
+        ax.set_ylabel("observed − fitted")
+    else:
+        ax.plot(f.fitted_, f.y_, "o", alpha=0.7)
+        lo = float(min(f.fitted_.min(), f.y_.min()))
+        hi = float(max(f.fitted_.max(), f.y_.max()))
+        ax.plot([lo, hi], [lo, hi], "-", color="0.5")
+        ax.set_ylabel(f"observed {f.metric_}")
+    ax.set_xlabel(f"fitted {f.metric_}")
+    r2 = f.diagnostics_.get("r2", float("nan"))
+    ax.set_title(f"{f.law_.name} {label} (R² = {r2:.3f})", fontsize=9)
+
+
+def _plot(fits, path):
+    """Observed vs fitted for scaling laws (one panel per fit)."""
+    from perflaw.plot import _plt
+
+    plt = _plt()
+    n = len(fits)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
+    for ax, (key, f) in zip(axes.ravel(), fits):
+        plot_scaling(f, ax, "fit", ", ".join(f"{k}={v}" for k, v in key.items()))
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------
+def flops_options(func):
+    """Options of ``perflaw recommend-config`` for a FLOPs budget (chinchilla laws)."""
+    opts = [
+        click.option("--budget-kind", type=click.Choice(["params", "flops"]), default="params",
+                     show_default=True, help="params: a parameter budget (Performance Law); "
+                     "flops: a training-FLOPs budget split between N and D by a chinchilla law."),
+        click.option("--flops-per-param-token", type=float, default=6.0, show_default=True,
+                     help="k in C = k·N·D (6: forward + backward)."),
+        click.option("--embedder-share", type=float, default=0.0, show_default=True,
+                     help="Share of N reserved for the item/event embedder (Gabrielsson's "
+                     "compute-optimal s* ≈ 0.02); (layers, d_emb) then match the rest."),
+        click.option("--embedder-flops-weight", type=float, default=1.0, show_default=True,
+                     help="FLOPs of an embedder parameter relative to a backbone one: 1 dense "
+                     "(Chinchilla's 6ND), 0 only looked-up rows, >1 also run on candidates."),
+        click.option("--level", type=float, default=None,
+                     help="Interval level (default: the fit's)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_range, d_range,
+              group, k, embedder_share, embedder_flops_weight, level, fmt):
+    """``perflaw recommend-config --budget-kind flops``."""
+    from perflaw.allocation import allocate
+    from perflaw.budget import parse_budget, parse_range
+    from perflaw.fit import load_fits
+
+    from perflaw.cli.laws import _select, _warnings_to_stderr
+
+    C = parse_budget(budget)
+    fits = _select(load_fits(law_path), group, law_path)
+    layers = parse_range(layers_range, "--layers") if layers_range else None
+    d_emb = parse_range(d_range, "--d-emb") if d_range else None
+    results = []
+    with _warnings_to_stderr():
+        for key, f in fits:
+            a = allocate(f, C, k=k, embedder_share=embedder_share,
+                         embedder_flops_weight=embedder_flops_weight, level=level, count=count,
+                         arch=arch, n_items=n_items, max_len=max_len, heads=heads, layers=layers,
+                         d_emb=d_emb)
+            results.append((key, f, a))
+    objs = [dict(key, law=f.law_.name, metric=f.metric_, **a.to_dict()) for key, f, a in results]
+    if fmt == "json":
+        click.echo(to_json(objs[0] if len(objs) == 1 else objs))
+        return
+    rows = []
+    for key, f, a in results:
+        row = dict(key)
+        for q in ("n_opt", "d_opt", "tokens_per_param"):
+            row[q] = getattr(a, q)
+            row[f"{q}_lower"], row[f"{q}_upper"] = a.ci[q]
+        row.update({"layers": a.config["layers"], "d_emb": a.config["d_emb"],
+                    "config_params": a.config["params"]})
+        rows.append(row)
+    if fmt == "csv":
+        click.echo(render(rows, "csv"))
+        return
+    for (key, f, a), obj in zip(results, objs):
+        head = ", ".join(f"{k}={v}" for k, v in key.items())
+        if head:
+            click.echo(f"[{head}]")
+        lv = f"{100 * a.level:g}%"
+        click.echo(f"FLOPs budget {a.budget:.3g} (law: {f.law_.name}, metric {f.metric_}; "
+                   f"{lv} intervals, {a.interval})")
+        for q, label in (("n_opt", "N_opt (parameters)"), ("d_opt", "D_opt (data)"),
+                         ("tokens_per_param", "D_opt / N_opt")):
+            lo, hi = a.ci[q]
+            click.echo(f"  {label:<20} {getattr(a, q):.4g}   [{lo:.4g}, {hi:.4g}]")
+        if a.embedder_share:
+            click.echo(f"  embedder             {a.n_embedder:.4g} parameters "
+                       f"(share {a.embedder_share:g}); backbone {a.n_backbone:.4g}")
+        c = a.config
+        click.echo(f"  closest configuration: {c['layers']} layers, d_emb {c['d_emb']} "
+                   f"({c['params']:,} {c['count']} parameters, {c['ratio_to_target']:.2f}× "
+                   "the target)")
+        alts = [f"{x['layers']}L/{x['d_emb']}d" for x in c["alternatives"]
+                if (x["layers"], x["d_emb"]) != (c["layers"], c["d_emb"])]
+        if alts:
+            click.echo(f"  other shapes within 10 %: {', '.join(alts)}")
+        click.echo(f"  FLOPs accounting: {a.accounting}")
+        for note in a.notes:
+            click.echo(f"note: {note}")
+        click.echo("")
+
+
+def is_scaling_law(name: str) -> bool:
+    return str(name).lower() in SCALING_LAWS
+
+
+def finite(v) -> bool:
+    return v is not None and math.isfinite(float(v))
+
+
+# ----------------------------------------------------------------------------------------
+def scaling_predict_options(func):
+    """Options of ``perflaw predict`` for power and chinchilla laws."""
+    opts = [
+        click.option("--x", "x_values", help="power law: comma-separated sizes x, e.g. 1e7,1e8."),
+        click.option("--n-params", help="chinchilla: comma-separated parameter counts N."),
+        click.option("--data", help="chinchilla: comma-separated data sizes D (same units as "
+                     "the fit: interactions or D′)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
+    """``perflaw predict`` for power/chinchilla law files: every combination, with intervals."""
+    import itertools
+
+    from perflaw.cli.laws import _floats, _warnings_to_stderr
+
+    records = []
+    with _warnings_to_stderr():
+        for key, f in fits:
+            law = f.law_
+            if law.name == "power":
+                xs = _floats(x_values, "--x")
+                if xs is None:
+                    raise DataError(f"the power law (x = {law.x_label}) needs --x")
+                frame = pd.DataFrame({"x": xs})
+                cols = {"x": law.x_label}
+            elif law.name == "chinchilla":
+                Ns, Ds = _floats(n_params, "--n-params"), _floats(data, "--data")
+                if Ns is None or Ds is None:
+                    raise DataError(f"the chinchilla law needs --n-params (N = {law.N_label}) "
+                                    f"and --data (D = {law.D_label})")
+                combos = list(itertools.product(Ns, Ds))
+                frame = pd.DataFrame({"N": [c[0] for c in combos], "D": [c[1] for c in combos]})
+                cols = {"N": law.N_label, "D": law.D_label}
+            else:
+                raise DataError("a law file mixing performance and scaling laws: pick one with "
+                                "--group")
+            for c in frame.columns:
+                if np.any(frame[c] <= 0):
+                    raise DataError(f"{cols[c]} must be positive; got {frame[c].min():g}")
+            res = f.predict(frame, interval=True, level=level, kind=kind)
+            for i in range(len(frame)):
+                rec = dict(key)
+                rec.update({cols[c]: frame.iloc[i][c] for c in frame.columns})
+                rec.update({"metric": f.metric_, "prediction": res["prediction"].iloc[i],
+                            "lower": res["lower"].iloc[i], "upper": res["upper"].iloc[i],
+                            "interval": res["interval"].iloc[i]})
+                records.append(rec)
+    click.echo(render(records, fmt))

@@ -1,0 +1,912 @@
+"""The one fitter every law uses: :class:`LawFitter`.
+
+A law (:mod:`perflaw.laws.base`) only declares its formula, parameters, bounds and
+starts; :class:`LawFitter` does the rest:
+
+* **multi-start** — the law's deterministic start grid plus ``n_random_starts`` seeded
+  random starts; each start is refined by bounded least squares
+  (``scipy.optimize.least_squares``, ``trf``) or by the law's own solver hook
+  (``Law.solve``, e.g. variable projection for the Performance Law); the best start is
+  kept and ``n_best_starts_`` says how many reached it;
+* **loss** — ``"l2"`` or ``"huber"`` (``huber_delta`` defaults to ``1.345 ×`` the
+  robust scale (MAD) of the residuals of an L2 fit);
+* **failure** — :class:`~perflaw.errors.ConvergenceError` when no start converges, never
+  parameters of a failed fit;
+* **uncertainty** — seeded bootstrap (by row or by group), percentile intervals for
+  parameters, derived quantities and predictions; without bootstrap, Wald intervals from
+  the Jacobian (delta method);
+* **validation** — ``holdout="layers>=24"`` (fit the rest, score the held-out rows) and
+  leave-one-out;
+* **diagnostics** — R², adjusted R², RMSE, MAPE, AIC, BIC, residuals;
+* **output** — ``summary_`` (a DataFrame), :meth:`LawFitter.print_summary`,
+  :meth:`LawFitter.predict` with intervals, :meth:`LawFitter.plot`, :meth:`LawFitter.save`
+  and :func:`load_fitter` (law JSON with the perflaw version and the data ranges).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> N, d = np.meshgrid([4., 8., 12., 16., 24., 32.], [25., 50., 75., 100.])
+>>> X = pd.DataFrame({"layers": N.ravel(), "d_emb": d.ravel()})
+>>> y = 0.2 + 0.01 * np.log(X.layers) - 0.001 * X.layers + 0.02 * np.log(X.d_emb) - 0.0005 * X.d_emb
+>>> f = LawFitter("performance", seed=0).fit(X, y)
+>>> round(f.diagnostics_["r2"], 6)
+1.0
+>>> round(f.derived_["N_opt"], 3), round(f.derived_["d_opt"], 3)
+(10.0, 40.0)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.optimize import least_squares
+
+from perflaw._version import __version__
+from perflaw.errors import ConvergenceError, DataError, LawFileError, NotFittedError
+from perflaw.laws.base import Law, Start, get_law, loss_value
+
+FORMAT_VERSION = 1
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction was asked for outside the range the law was fitted on."""
+
+
+# --------------------------------------------------------------------------------------
+# conditions such as "layers>=24"
+_COND = re.compile(r"^\s*([A-Za-z_][\w@.]*)\s*(<=|>=|==|!=|<|>|=)\s*([-+0-9.eE]+)\s*$")
+
+
+def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the rows of ``frame`` matching ``condition``.
+
+    ``condition`` is one or more comparisons ``column op number`` joined by ``&``
+    (``op`` one of ``< <= > >= == = !=``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"layers": [4, 16, 24, 32], "d_emb": [25, 50, 25, 50]})
+    >>> parse_condition("layers>=24", df).tolist()
+    [False, False, True, True]
+    >>> parse_condition("layers >= 24 & d_emb == 50", df).tolist()
+    [False, False, False, True]
+    """
+    mask = np.ones(len(frame), dtype=bool)
+    for part in str(condition).split("&"):
+        m = _COND.match(part)
+        if not m:
+            raise DataError(
+                f"cannot parse condition {part.strip()!r}: use e.g. 'layers>=24' or "
+                "'layers>=24 & d_emb<100'"
+            )
+        col, op, num = m.groups()
+        lookup = {c.lower(): c for c in frame.columns}
+        if col.lower() not in lookup:
+            raise DataError(f"condition {condition!r} names unknown column {col!r}")
+        v = pd.to_numeric(frame[lookup[col.lower()]], errors="coerce").to_numpy(float)
+        x = float(num)
+        ops = {"<": v < x, "<=": v <= x, ">": v > x, ">=": v >= x, "==": v == x, "=": v == x,
+               "!=": v != x}
+        mask &= ops[op]
+    return mask
+
+
+# --------------------------------------------------------------------------------------
+def _diagnostics(y: np.ndarray, yhat: np.ndarray, k: int) -> dict[str, float]:
+    r = y - yhat
+    n = len(y)
+    sse = float(r @ r)
+    sst = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - sse / sst if sst > 0 else np.nan
+    adj = 1.0 - (1.0 - r2) * (n - 1) / (n - k) if n > k else np.nan
+    nz = y != 0
+    mape = float(np.mean(np.abs(r[nz] / y[nz])) * 100) if nz.any() else np.nan
+    ll = n * math.log(sse / n) if sse > 0 else -np.inf
+    return {
+        "n_points": n,
+        "n_params": k,
+        "r2": r2,
+        "adj_r2": adj,
+        "rmse": math.sqrt(sse / n),
+        "mae": float(np.mean(np.abs(r))),
+        "mape": mape,
+        "aic": ll + 2 * k,
+        "bic": ll + k * math.log(n),
+        "sse": sse,
+    }
+
+
+def error_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, MAPE (%) and maximum absolute percentage error of predictions."""
+    o, p = np.asarray(observed, float), np.asarray(predicted, float)
+    r = o - p
+    ape = np.abs(r / o) * 100
+    return {
+        "n_points": len(o),
+        "mae": float(np.mean(np.abs(r))),
+        "rmse": float(np.sqrt(np.mean(r * r))),
+        "mape": float(np.mean(ape)),
+        "max_ape": float(np.max(ape)),
+    }
+
+
+def _generic_solve(law: Law, X, y, *, loss, huber_delta, rng, n_random, init=None) -> list[Start]:
+    """Multi-start bounded least squares (scipy ``trf``) for laws without a solver hook."""
+    lo, hi = law.bounds()
+    grid = np.atleast_2d(np.asarray(law.start_grid(X, y), dtype=float))
+    starts = [] if init is None else [np.asarray(init, float)]
+    starts += list(grid)
+    for _ in range(n_random):
+        base = grid[rng.integers(len(grid))]
+        s = np.where(
+            np.isfinite(lo) & np.isfinite(hi),
+            rng.uniform(np.where(np.isfinite(lo), lo, 0), np.where(np.isfinite(hi), hi, 1)),
+            base + rng.normal(0, 1, size=base.shape) * (np.abs(base) + 0.1),
+        )
+        starts.append(s)
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    jac = law.jacobian(grid[0], X)
+    results = []
+    for s0 in starts:
+        s0 = np.clip(s0, lo + 1e-9 * span, hi - 1e-9 * span)
+
+        def resid(t):
+            return law.formula(t, X) - y
+
+        kw: dict[str, Any] = {}
+        if jac is not None:
+            kw["jac"] = lambda t: law.jacobian(t, X)
+        try:
+            res = least_squares(
+                resid, s0, bounds=(lo, hi), method="trf", x_scale="jac",
+                loss="linear" if loss == "l2" else "huber",
+                f_scale=1.0 if loss == "l2" else huber_delta, max_nfev=2000, **kw,
+            )
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            results.append(Start(s0, np.inf, False, str(exc), s0))
+            continue
+        cost = loss_value(res.fun, loss, huber_delta)
+        results.append(Start(res.x, cost, bool(res.status > 0), res.message, s0))
+    return results
+
+
+def _as_inputs(X, names: Iterable[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for name in names:
+        if isinstance(X, pd.DataFrame):
+            if name not in X.columns:
+                raise DataError(f"input column {name!r} is missing")
+            col = X[name]
+        else:
+            if name not in X:
+                raise DataError(f"input {name!r} is missing")
+            col = X[name]
+        arr = pd.to_numeric(pd.Series(np.asarray(col).ravel()), errors="coerce").to_numpy(float)
+        out[name] = arr
+    return out
+
+
+class LawFitter:
+    """Fit a law to runs; one fitter for every law.
+
+    Parameters
+    ----------
+    law : str or Law
+        A registered law name (``"performance"``) or a :class:`~perflaw.laws.base.Law`.
+    loss : {"l2", "huber"}
+        Loss; ``huber_delta`` sets the Huber threshold (default: ``1.345 × MAD`` of the
+        residuals of an L2 fit).
+    n_random_starts : int
+        Seeded random starts added to the law's deterministic start grid.
+    seed : int
+        Seed of every random draw (random starts, bootstrap): same seed, same result.
+    bootstrap : int
+        Number of bootstrap refits (0: none; intervals then come from the Jacobian).
+    bootstrap_by : {"row", "group"}
+        Resample rows, or whole groups (``groups=`` of :meth:`fit`).
+    level : float
+        Confidence level of every interval.
+    solver : {"auto", "generic"}
+        ``"auto"`` uses the law's own solver when it has one; ``"generic"`` forces
+        multi-start bounded least squares.
+    **law_options
+        Passed to the law (e.g. ``p=2``, ``data_term="free"``).
+
+    Attributes
+    ----------
+    law_ : Law
+    params_ : pandas.Series
+        Best parameters, by name.
+    derived_ : dict
+        Derived quantities (e.g. ``N_opt``).
+    diagnostics_ : dict
+        ``r2``, ``adj_r2``, ``rmse``, ``mae``, ``mape``, ``aic``, ``bic``, ``n_points`` ...
+    residuals_, fitted_ : ndarray
+    n_starts_, n_best_starts_ : int
+        Starts tried, and starts that reached the best loss.
+    summary_ : pandas.DataFrame
+        Estimate, standard error and interval per parameter and derived quantity.
+    bootstrap_params_ : ndarray or None
+        ``(n_ok, n_params)`` bootstrap estimates.
+    ranges_ : dict
+        Fitted ``(min, max)`` of every input.
+    holdout_ : pandas.DataFrame or None
+        Held-out rows with predictions and errors (``holdout=``); ``holdout_metrics_``.
+    """
+
+    def __init__(
+        self,
+        law: str | Law = "performance",
+        *,
+        loss: str = "l2",
+        huber_delta: float | None = None,
+        n_random_starts: int = 4,
+        seed: int = 0,
+        bootstrap: int = 0,
+        bootstrap_by: str = "row",
+        level: float = 0.95,
+        solver: str = "auto",
+        **law_options: Any,
+    ) -> None:
+        self.law = law
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.n_random_starts = n_random_starts
+        self.seed = seed
+        self.bootstrap = bootstrap
+        self.bootstrap_by = bootstrap_by
+        self.level = level
+        self.solver = solver
+        self.law_options = law_options
+
+    # ----------------------------------------------------------------------------------
+    def _check_settings(self) -> None:
+        if self.loss not in ("l2", "huber"):
+            raise DataError(f"unknown loss {self.loss!r}: use 'l2' or 'huber'")
+        if self.bootstrap_by not in ("row", "group"):
+            raise DataError(f"bootstrap_by must be 'row' or 'group', got {self.bootstrap_by!r}")
+        if not 0 < self.level < 1:
+            raise DataError(f"level must be between 0 and 1, got {self.level!r}")
+        if int(self.bootstrap) != self.bootstrap or self.bootstrap < 0:
+            raise DataError(f"bootstrap must be a non-negative integer, got {self.bootstrap!r}")
+        if self.solver not in ("auto", "generic"):
+            raise DataError(f"solver must be 'auto' or 'generic', got {self.solver!r}")
+
+    def _solve(self, law, X, y, rng, *, n_random, init=None, delta=None) -> list[Start]:
+        kw = dict(loss=self.loss, huber_delta=delta, rng=rng, n_random=n_random, init=init)
+        res = NotImplemented
+        if self.solver == "auto":
+            res = law.solve(X, y, **kw)
+        if res is NotImplemented:
+            res = _generic_solve(law, X, y, **kw)
+        return res
+
+    @staticmethod
+    def _best(results: list[Start], what: str) -> tuple[Start, int]:
+        ok = [r for r in results if r.success and np.isfinite(r.cost)
+              and np.all(np.isfinite(r.theta))]
+        if not ok:
+            msgs = "; ".join(sorted({r.message for r in results if r.message}))[:200]
+            raise ConvergenceError(
+                f"{what}: none of {len(results)} starts converged ({msgs or 'no message'})"
+            )
+        best = min(ok, key=lambda r: r.cost)
+        tol = 1e-6 * abs(best.cost) + 1e-15
+        return best, sum(1 for r in ok if r.cost - best.cost <= tol)
+
+    def fit(self, X, y, *, groups=None, metric: str | None = None, holdout: str | None = None,
+            loo: bool = False, exclude: str | None = None) -> "LawFitter":
+        """Fit the law.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or dict
+            Inputs named as the law expects (``layers``, ``d_emb``, ``d_prime`` ...).
+        y : array-like
+            The metric.
+        groups : array-like, optional
+            Group label of each row: the unit of ``bootstrap_by="group"`` and, for a
+            joint fit (``data_term="free"``), the group of each free intercept.
+        metric : str, optional
+            Name of the metric (kept in summaries and law files).
+        holdout : str, optional
+            Condition such as ``"layers>=24"``: those rows are held out, the law is
+            fitted on the rest and scored on them (``holdout_``, ``holdout_metrics_``).
+        loo : bool
+            Also run leave-one-out (``loo_``, ``loo_metrics_``).
+        exclude : str, optional
+            Condition such as ``"n_layers>=24 & n_inters<1e5"``: those rows are dropped
+            before anything else (outliers, failed runs); the condition and the number
+            of rows dropped are recorded (``exclude_``, ``n_excluded_``, law files).
+
+        Returns
+        -------
+        self
+        """
+        self._check_settings()
+        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
+        yv = pd.to_numeric(pd.Series(np.asarray(y).ravel()), errors="coerce").to_numpy(float)
+        if len(yv) != len(frame):
+            raise DataError(f"X has {len(frame)} rows but y has {len(yv)}")
+        if not np.all(np.isfinite(yv)):
+            bad = int((~np.isfinite(yv)).sum())
+            raise DataError(f"metric {metric or 'y'!r} has {bad} missing or non-numeric value(s)")
+        glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+        if glabels is not None and len(glabels) != len(frame):
+            raise DataError(f"groups has {len(glabels)} labels for {len(frame)} rows")
+        self.metric_ = metric
+        self.exclude_ = exclude
+        self.n_excluded_ = 0
+        if exclude:
+            drop = parse_condition(exclude, frame)
+            if drop.all():
+                raise DataError(f"exclude {exclude!r} drops all {len(drop)} rows")
+            self.n_excluded_ = int(drop.sum())
+            frame, yv = frame[~drop].reset_index(drop=True), yv[~drop]
+            glabels = None if glabels is None else glabels[~drop]
+        self.holdout_ = None
+        self.holdout_metrics_ = None
+        self.holdout_condition_ = holdout
+        if holdout:
+            mask = parse_condition(holdout, frame)
+            if mask.all() or not mask.any():
+                raise DataError(
+                    f"holdout {holdout!r} selects {int(mask.sum())} of {len(mask)} rows: "
+                    "it must leave rows on both sides"
+                )
+            held_frame, held_y = frame[mask], yv[mask]
+            held_groups = None if glabels is None else glabels[mask]
+            frame, yv = frame[~mask].reset_index(drop=True), yv[~mask]
+            glabels = None if glabels is None else glabels[~mask]
+        self._fit_core(frame, yv, glabels)
+        if holdout:
+            pred = self.predict(held_frame.reset_index(drop=True), groups=held_groups,
+                                interval=True, warn=False)
+            out = held_frame.reset_index(drop=True).copy()
+            out["observed"] = held_y
+            out["predicted"] = pred["prediction"].to_numpy()
+            out["lower"], out["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
+            out["error"] = out["predicted"] - out["observed"]
+            out["pct_error"] = 100 * out["error"] / out["observed"]
+            self.holdout_ = out
+            self.holdout_metrics_ = error_metrics(held_y, out["predicted"].to_numpy())
+        self.loo_ = None
+        self.loo_metrics_ = None
+        if loo:
+            self.leave_one_out()
+        return self
+
+    def _build_law(self, glabels) -> Law:
+        opts = dict(self.law_options)
+        if isinstance(self.law, Law):
+            return self.law
+        if opts.get("data_term") == "free":
+            if glabels is None:
+                raise DataError("a joint fit with a free data term per group needs groups")
+            opts["groups"] = sorted(set(glabels.tolist()))
+        return get_law(self.law, **opts)
+
+    def _inputs(self, law: Law, frame: pd.DataFrame, glabels) -> dict[str, np.ndarray]:
+        names = [n for n in law.inputs if n != "group"]
+        X = _as_inputs(frame, names)
+        for n, v in X.items():
+            if not np.all(np.isfinite(v)):
+                raise DataError(f"input column {n!r} has missing or non-numeric values")
+        if "group" in law.inputs:
+            if glabels is None:
+                raise DataError(f"law {law.name!r} with per-group terms needs group labels")
+            known = {g: i for i, g in enumerate(law.groups)}
+            unknown = sorted(set(glabels.tolist()) - set(known))
+            if unknown:
+                raise DataError(f"unknown group(s) {', '.join(unknown)}: fitted groups are "
+                                f"{', '.join(law.groups)}")
+            X["group"] = np.array([known[g] for g in glabels], dtype=float)
+        law.check(X)
+        return X
+
+    def _fit_core(self, frame: pd.DataFrame, yv: np.ndarray, glabels) -> None:
+        law = self._build_law(glabels)
+        X = self._inputs(law, frame, glabels)
+        n, k = len(yv), law.n_params
+        if n <= k:
+            raise DataError(
+                f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
+            )
+        for message in law.fit_warnings(X):
+            warnings.warn(message, UserWarning, stacklevel=3)
+        rng = np.random.default_rng(self.seed)
+        delta = self.huber_delta
+        if self.loss == "huber" and delta is None:
+            saved, self.loss = self.loss, "l2"
+            try:
+                pilot, _ = self._best(self._solve(law, X, yv, np.random.default_rng(self.seed),
+                                                  n_random=self.n_random_starts), "pilot L2 fit")
+            finally:
+                self.loss = saved
+            r = yv - law.formula(pilot.theta, X)
+            delta = 1.345 * 1.4826 * float(np.median(np.abs(r - np.median(r))))
+            delta = delta if delta > 0 else 1e-3 * float(np.std(yv) or 1.0)
+        self.huber_delta_ = delta
+        results = self._solve(law, X, yv, rng, n_random=self.n_random_starts, delta=delta)
+        best, n_best = self._best(results, f"fit of law {law.name!r}")
+        self.law_ = law
+        self.theta_ = best.theta
+        self.cost_ = best.cost
+        self.n_starts_ = len(results)
+        self.n_best_starts_ = n_best
+        self.X_ = X
+        self.y_ = yv
+        self.groups_ = glabels
+        self.fitted_ = law.formula(best.theta, X)
+        self.residuals_ = yv - self.fitted_
+        self.diagnostics_ = _diagnostics(yv, self.fitted_, k)
+        self.ranges_ = {c: (float(np.min(v)), float(np.max(v))) for c, v in X.items()
+                        if c != "group"}
+        self.params_ = pd.Series(best.theta, index=list(law.param_names), name="estimate")
+        self.derived_ = law.derived(best.theta, self.ranges_)
+        self.notes_ = law.notes(best.theta, self.ranges_) if hasattr(law, "notes") else []
+        lo, hi = law.bounds()
+        for i, name in enumerate(law.param_names):
+            for edge in (lo[i], hi[i]):
+                if np.isfinite(edge) and abs(best.theta[i] - edge) <= 1e-6 * max(1.0, abs(edge)):
+                    self.notes_.append(f"{name} is at its bound {edge:g}: the optimum may lie "
+                                       "beyond it (a flat direction of the fit)")
+        self.cov_ = self._covariance()
+        self.bootstrap_params_ = None
+        self.n_bootstrap_failed_ = 0
+        if self.bootstrap:
+            self._run_bootstrap(rng)
+        self.summary_ = self._summary_frame()
+        self.warnings_ = self._diagnose()
+
+    def _diagnose(self) -> list[str]:
+        """Plain-words warnings: the law's own (``Law.diagnose(theta, ranges)``, optional:
+        narrow ranges, implausible exponents ...), then strongly correlated parameters and
+        outliers, which any law gets."""
+        law_diag = getattr(self.law_, "diagnose", None)
+        out = list(law_diag(self.theta_, self.ranges_)) if law_diag else []
+        names = list(self.law_.param_names)
+        boot = self.bootstrap_params_
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if boot is not None and len(boot) > 10:
+                C = np.corrcoef(boot, rowvar=False)
+                src = "bootstrap"
+            else:
+                sd = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
+                C = self.cov_ / np.outer(sd, sd)
+                src = "covariance"
+        pairs = [(abs(C[i, j]), i, j) for i in range(len(names)) for j in range(i + 1, len(names))
+                 if np.isfinite(C[i, j]) and abs(C[i, j]) > 0.95]
+        for r, i, j in sorted(pairs, reverse=True)[:3]:
+            out.append(f"{names[i]} and {names[j]} are strongly correlated (|r| = {r:.3f}, "
+                       f"{src}): a ridge in the loss, so their individual values are poorly "
+                       "determined; predictions may still be fine")
+        r = self.residuals_
+        mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+        if mad > 0 and len(r) >= 8:
+            z = (r - np.median(r)) / mad
+            idx = np.flatnonzero(np.abs(z) > 4)
+            for i in idx[np.argsort(-np.abs(z[idx]))][:5]:
+                where = ", ".join(f"{c}={v[i]:.4g}" for c, v in self.X_.items() if c != "group")
+                out.append(f"outlier at {where}: observed {self.y_[i]:.4g}, fitted "
+                           f"{self.fitted_[i]:.4g} (robust z = {z[i]:.1f}); kept in the fit "
+                           "(drop it with exclude= / --exclude if it is a failed run)")
+            if len(idx) > 5:
+                out.append(f"... and {len(idx) - 5} more outlier(s)")
+        return out
+
+    def _jacobian(self, theta, X) -> np.ndarray:
+        law = self.law_
+        J = law.jacobian(theta, X)
+        if J is not None:
+            return np.asarray(J, dtype=float)
+        eps = 1e-6 * (np.abs(theta) + 1e-3)
+        base = law.formula(theta, X)
+        cols = []
+        for i in range(len(theta)):
+            t = theta.copy()
+            t[i] += eps[i]
+            cols.append((law.formula(t, X) - base) / eps[i])
+        return np.column_stack(cols)
+
+    def _covariance(self) -> np.ndarray:
+        J = self._jacobian(self.theta_, self.X_)
+        n, k = J.shape
+        s2 = float(self.residuals_ @ self.residuals_) / max(n - k, 1)
+        return s2 * np.linalg.pinv(J.T @ J)
+
+    def _run_bootstrap(self, rng) -> None:
+        n = len(self.y_)
+        law, X, y = self.law_, self.X_, self.y_
+        if self.bootstrap_by == "group":
+            if self.groups_ is None:
+                raise DataError("bootstrap_by='group' needs group labels (groups=...)")
+            labels = np.unique(self.groups_)
+            members = [np.flatnonzero(self.groups_ == g) for g in labels]
+        thetas, failed = [], 0
+        for _ in range(int(self.bootstrap)):
+            if self.bootstrap_by == "row":
+                idx = rng.integers(0, n, size=n)
+            else:
+                pick = rng.integers(0, len(labels), size=len(labels))
+                idx = np.concatenate([members[i] for i in pick])
+            Xb = {c: v[idx] for c, v in X.items()}
+            try:
+                res = self._solve(law, Xb, y[idx], rng, n_random=0, init=self.theta_,
+                                  delta=self.huber_delta_)
+                best, _ = self._best(res, "bootstrap refit")
+                thetas.append(best.theta)
+            except (ConvergenceError, np.linalg.LinAlgError, ValueError):
+                failed += 1
+        self.n_bootstrap_failed_ = failed
+        if failed:
+            warnings.warn(f"{failed} of {self.bootstrap} bootstrap refits failed; intervals use "
+                          f"the other {self.bootstrap - failed}", RuntimeWarning, stacklevel=3)
+        self.bootstrap_params_ = np.array(thetas) if thetas else None
+
+    def _summary_frame(self) -> pd.DataFrame:
+        alpha = 1 - self.level
+        names = list(self.law_.param_names)
+        est = self.theta_
+        se = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
+        dof = max(len(self.y_) - len(names), 1)
+        rows = []
+        boot = self.bootstrap_params_
+        if boot is not None:
+            lo_q, hi_q = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+            bse = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.full(len(names), np.nan)
+        t = stats.t.ppf(1 - alpha / 2, dof)
+        for i, name in enumerate(names):
+            if boot is not None:
+                rows.append((name, "param", est[i], bse[i], lo_q[i], hi_q[i]))
+            else:
+                rows.append((name, "param", est[i], se[i], est[i] - t * se[i], est[i] + t * se[i]))
+        if self.derived_:
+            dnames = list(self.derived_)
+            if boot is not None:
+                D = np.array([[self.law_.derived(b, self.ranges_)[d] for d in dnames] for b in boot])
+                self.bootstrap_derived_ = pd.DataFrame(D, columns=dnames)
+            for j, name in enumerate(dnames):
+                value = self.derived_[name]
+                if boot is not None:
+                    col = D[:, j]
+                    col = col[np.isfinite(col)]
+                    if len(col) >= max(10, 0.5 * len(D)):
+                        lo, hi = np.percentile(col, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+                        rows.append((name, "derived", value, float(col.std(ddof=1)), lo, hi))
+                        continue
+                rows.append((name, "derived", value, np.nan, np.nan, np.nan))
+        frame = pd.DataFrame(rows, columns=["name", "kind", "estimate", "std_err", "lower",
+                                            "upper"]).set_index("name")
+        frame.attrs["level"] = self.level
+        frame.attrs["interval"] = "bootstrap percentile" if boot is not None else "Wald (delta)"
+        return frame
+
+    # ----------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "theta_"):
+            raise NotFittedError("this LawFitter is not fitted yet: call fit() first")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The parameter table (``summary_``)."""
+        self._check_fitted()
+        return self.summary_
+
+    def predict(self, X, *, groups=None, interval: bool = False, level: float | None = None,
+                kind: str = "mean", warn: bool = True):
+        """Predict the metric.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or dict
+            Inputs named as in :meth:`fit`.
+        groups : array-like, optional
+            Group labels (joint fits with a free term per group).
+        interval : bool
+            Return a DataFrame with ``prediction``, ``lower`` and ``upper``; otherwise an
+            array of predictions.
+        level : float, optional
+            Interval level (default: the fitter's ``level``).
+        kind : {"mean", "observation"}
+            Interval for the expected metric, or for a new run (adds the residual noise).
+        warn : bool
+            Warn (:class:`ExtrapolationWarning`) when an input is outside the fitted range.
+        """
+        self._check_fitted()
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
+        glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+        if glabels is not None and glabels.size == 1 and len(frame) > 1:
+            glabels = np.repeat(glabels, len(frame))
+        Xp = self._inputs(self.law_, frame, glabels)
+        if warn:
+            for c, (lo, hi) in self.ranges_.items():
+                v = Xp[c]
+                out = v[(v < lo) | (v > hi)]
+                if out.size:
+                    warnings.warn(
+                        f"predicting outside the fitted range of {c} ({lo:g} to {hi:g}): "
+                        f"{', '.join(f'{x:g}' for x in np.unique(out)[:5])}",
+                        ExtrapolationWarning, stacklevel=2,
+                    )
+        pred = self.law_.formula(self.theta_, Xp)
+        if not interval:
+            return pred
+        level = self.level if level is None else level
+        if kind not in ("mean", "observation"):
+            raise DataError(f"kind must be 'mean' or 'observation', got {kind!r}")
+        alpha = 1 - level
+        n, k = len(self.y_), self.law_.n_params
+        s2 = float(self.residuals_ @ self.residuals_) / max(n - k, 1)
+        if self.bootstrap_params_ is not None:
+            P = np.array([self.law_.formula(b, Xp) for b in self.bootstrap_params_])
+            if kind == "observation":
+                noise = np.random.default_rng(self.seed).normal(0, math.sqrt(s2), size=P.shape)
+                P = P + noise
+            lo, hi = np.percentile(P, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+            method = "bootstrap"
+        else:
+            J = self._jacobian(self.theta_, Xp)
+            var = np.einsum("ij,jk,ik->i", J, self.cov_, J)
+            if kind == "observation":
+                var = var + s2
+            t = stats.t.ppf(1 - alpha / 2, max(n - k, 1))
+            lo, hi = pred - t * np.sqrt(var), pred + t * np.sqrt(var)
+            method = "delta"
+        return pd.DataFrame({"prediction": pred, "lower": lo, "upper": hi,
+                             "interval": method}, index=frame.index)
+
+    def leave_one_out(self) -> pd.DataFrame:
+        """Refit without each row in turn and predict it (``loo_``, ``loo_metrics_``)."""
+        self._check_fitted()
+        n = len(self.y_)
+        preds = np.empty(n)
+        rng = np.random.default_rng(self.seed)
+        for i in range(n):
+            keep = np.arange(n) != i
+            Xi = {c: v[keep] for c, v in self.X_.items()}
+            res = self._solve(self.law_, Xi, self.y_[keep], rng, n_random=self.n_random_starts,
+                              init=self.theta_, delta=self.huber_delta_)
+            best, _ = self._best(res, f"leave-one-out refit without row {i}")
+            preds[i] = self.law_.formula(best.theta, {c: v[i:i + 1] for c, v in self.X_.items()})[0]
+        out = pd.DataFrame({c: v for c, v in self.X_.items() if c != "group"})
+        out["observed"] = self.y_
+        out["predicted"] = preds
+        out["error"] = preds - self.y_
+        self.loo_ = out
+        self.loo_metrics_ = error_metrics(self.y_, preds)
+        return out
+
+    # ----------------------------------------------------------------------------------
+    def summary_text(self) -> str:
+        """The text :meth:`print_summary` prints."""
+        self._check_fitted()
+        d = self.diagnostics_
+        law = self.law_
+        lines = [
+            f"<perflaw.LawFitter: law={law.name!r} {law.options() or ''}>",
+            f"       metric = {self.metric_ or 'y'}",
+            f"     n points = {d['n_points']}, parameters = {d['n_params']}",
+            f"         loss = {self.loss}" + (f" (delta={self.huber_delta_:.3g})"
+                                               if self.loss == "huber" else "")
+            if not getattr(law, "objective_text", None) else
+            f"         loss = {law.objective_text}",
+            f"       starts = {self.n_best_starts_} of {self.n_starts_} reached the best loss",
+            f"    bootstrap = {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
+            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
+                                                  if self.n_bootstrap_failed_ else ""),
+            f"       ranges = " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
+                                             self.ranges_.items()),
+            "---",
+        ]
+        table = self.summary_.rename(columns={
+            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
+        lines.append(f"intervals: {self.summary_.attrs.get('interval', '')}")
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
+        lines.append("---")
+        lines.append(
+            f"R² = {d['r2']:.4f}, adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, "
+            f"MAPE = {d['mape']:.3g}%, AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}"
+        )
+        for note in self.notes_:
+            lines.append(note)
+        for w in getattr(self, "warnings_", []):
+            lines.append(f"warning: {w}")
+        if getattr(self, "exclude_", None):
+            lines.append(f"excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
+        if self.holdout_metrics_:
+            h = self.holdout_metrics_
+            lines.append(f"holdout {self.holdout_condition_!r}: {h['n_points']} points, "
+                         f"MAE = {h['mae']:.4g}, MAPE = {h['mape']:.3g}%, max APE = "
+                         f"{h['max_ape']:.3g}%")
+        if self.loo_metrics_:
+            m = self.loo_metrics_
+            lines.append(f"leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g}%")
+        return "\n".join(lines)
+
+    def print_summary(self, file=None) -> None:
+        """Print a readable summary (lifelines style) to ``file`` (default stdout)."""
+        import sys
+
+        print(self.summary_text(), file=file or sys.stdout)
+
+    def plot(self, kind: str = "fit", ax=None, **kwargs):
+        """Matplotlib figure: ``"fit"`` (observed vs fitted) or ``"residuals"``."""
+        self._check_fitted()
+        from perflaw import plot as _plot
+
+        return _plot.plot_fitter(self, kind=kind, ax=ax, **kwargs)
+
+    # ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything a law file holds (see :meth:`save`)."""
+        self._check_fitted()
+        s = self.summary_
+        lo_col, hi_col = "lower", "upper"
+        return {
+            "law": self.law_.name,
+            "law_options": self.law_.options(),
+            "metric": self.metric_,
+            "n_points": int(len(self.y_)),
+            "r2": self.diagnostics_["r2"],
+            "params": dict(zip(self.law_.param_names, map(float, self.theta_))),
+            "ci": {n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
+                   for n in s.index if s.loc[n, "kind"] == "param"},
+            "derived": {k: float(v) for k, v in self.derived_.items()},
+            "derived_ci": {n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
+                           for n in s.index if s.loc[n, "kind"] == "derived"},
+            "diagnostics": self.diagnostics_,
+            "notes": list(self.notes_),
+            "warnings": list(getattr(self, "warnings_", [])),
+            "loss_value": getattr(self, "cost_", None),
+            "data_ranges": {c: list(v) for c, v in self.ranges_.items()},
+            "level": self.level,
+            "fit_options": {
+                "loss": self.loss, "huber_delta": self.huber_delta_, "seed": self.seed,
+                "n_random_starts": self.n_random_starts, "bootstrap": self.bootstrap,
+                "bootstrap_by": self.bootstrap_by, "solver": self.solver,
+                "holdout": self.holdout_condition_,
+                "exclude": getattr(self, "exclude_", None),
+                "n_excluded": getattr(self, "n_excluded_", 0),
+            },
+            "starts": {"tried": self.n_starts_, "reached_best": self.n_best_starts_},
+            "residual_dof": int(len(self.y_) - self.law_.n_params),
+            "residual_sse": float(self.residuals_ @ self.residuals_),
+            "covariance": self.cov_.tolist(),
+            "bootstrap_params": None if self.bootstrap_params_ is None
+            else self.bootstrap_params_.tolist(),
+            "holdout": self.holdout_metrics_,
+            "loo": self.loo_metrics_,
+            "data": {
+                "inputs": {c: v.tolist() for c, v in self.X_.items()},
+                "y": self.y_.tolist(),
+                "groups": None if self.groups_ is None else [str(g) for g in self.groups_],
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "law file") -> "LawFitter":
+        """Rebuild a fitted fitter from :meth:`to_dict` output (predicting, not refitting)."""
+        try:
+            law = get_law(data["law"], **(data.get("law_options") or {}))
+            fo = data.get("fit_options", {})
+            self = cls(law.name, loss=fo.get("loss", "l2"), seed=fo.get("seed", 0),
+                       bootstrap=fo.get("bootstrap", 0), bootstrap_by=fo.get("bootstrap_by", "row"),
+                       level=data.get("level", 0.95), **(data.get("law_options") or {}))
+            self.law_ = law
+            self.theta_ = np.array([data["params"][n] for n in law.param_names], dtype=float)
+        except DataError as exc:
+            raise LawFileError(f"{source}: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LawFileError(f"{source}: malformed law ({type(exc).__name__}: {exc})") from None
+        self.metric_ = data.get("metric")
+        self.huber_delta_ = fo.get("huber_delta")
+        self.holdout_condition_ = fo.get("holdout")
+        self.ranges_ = {c: tuple(v) for c, v in data.get("data_ranges", {}).items()}
+        self.derived_ = law.derived(self.theta_, self.ranges_)
+        self.notes_ = list(data.get("notes", []))
+        self.warnings_ = list(data.get("warnings", []))
+        self.cost_ = data.get("loss_value")
+        self.exclude_ = fo.get("exclude")
+        self.n_excluded_ = fo.get("n_excluded", 0)
+        self.diagnostics_ = data.get("diagnostics", {})
+        self.cov_ = np.array(data.get("covariance") or np.zeros((law.n_params,) * 2), dtype=float)
+        bp = data.get("bootstrap_params")
+        self.bootstrap_params_ = None if bp is None else np.array(bp, dtype=float)
+        self.n_bootstrap_failed_ = 0
+        try:
+            stored = data["data"]
+            self.X_ = {c: np.asarray(v, dtype=float) for c, v in stored["inputs"].items()}
+            self.y_ = np.asarray(stored["y"], dtype=float)
+            g = stored.get("groups")
+            self.groups_ = None if g is None else np.asarray(g, dtype=str)
+            self.fitted_ = law.formula(self.theta_, self.X_)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise LawFileError(f"{source}: the fitted data are missing or malformed ({exc})") from None
+        self.residuals_ = self.y_ - self.fitted_
+        self.n_starts_ = data.get("starts", {}).get("tried", 0)
+        self.n_best_starts_ = data.get("starts", {}).get("reached_best", 0)
+        self.holdout_metrics_ = data.get("holdout")
+        self.loo_metrics_ = data.get("loo")
+        self.summary_ = self._summary_frame()
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the law file (JSON, one fit) and return its path."""
+        return save_fits([({}, self)], path)
+
+
+# ---------------------------------------------------------------------------------------
+def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
+    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file."""
+    doc = {
+        "format": "perflaw-law",
+        "format_version": FORMAT_VERSION,
+        "perflaw_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
+    }
+    path = Path(path)
+    path.write_text(json.dumps(_jsonable(doc), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars/arrays to Python, non-finite floats to None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _major_minor(version: str) -> tuple[str, ...]:
+    return tuple(str(version).split(".")[:2])
+
+
+def load_fits(path: str | Path) -> list[tuple[dict, LawFitter]]:
+    """Read a law file written by :func:`save_fits`; :class:`LawFileError` if unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise LawFileError(f"law file {str(path)!r} not found: run `perflaw fit` first or pass --law")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LawFileError(f"law file {str(path)!r} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != "perflaw-law":
+        raise LawFileError(f"{str(path)!r} is not a perflaw law file")
+    version = str(doc.get("perflaw_version", "unknown"))
+    if doc.get("format_version") != FORMAT_VERSION or _major_minor(version) != _major_minor(__version__):
+        raise LawFileError(
+            f"law file {str(path)!r} was written by perflaw {version}; this is perflaw "
+            f"{__version__}: refit it with `perflaw fit`"
+        )
+    fits = doc.get("fits")
+    if not isinstance(fits, list) or not fits:
+        raise LawFileError(f"law file {str(path)!r} holds no fits")
+    return [(dict(f.get("group") or {}), LawFitter.from_dict(f, source=f"law file {str(path)!r}"))
+            for f in fits]
+
+
+def load_fitter(path: str | Path) -> LawFitter:
+    """Load a single-fit law file (use :func:`load_fits` for grouped files)."""
+    fits = load_fits(path)
+    if len(fits) != 1:
+        raise LawFileError(f"law file {str(path)!r} holds {len(fits)} group fits: use load_fits")
+    return fits[0][1]

@@ -1,0 +1,9 @@
+"""Laws: one module per family, each a declaration (see :mod:`perflaw.laws.base`)."""
+
+from perflaw.laws.base import LAWS, Law, Start, get_law, loss_value, register
+from perflaw.laws.chinchilla import ChinchillaLaw
+from perflaw.laws.performance import PerformanceLaw
+from perflaw.laws.power import PowerLaw
+
+__all__ = ["LAWS", "ChinchillaLaw", "Law", "PerformanceLaw", "PowerLaw", "Start", "get_law",
+           "loss_value", "register"]

@@ -1,0 +1,473 @@
+r"""The Performance Law of Shen et al. (arXiv 2412.00430), spec §4.
+
+The authors' form, for layers :math:`N`, embedding dimension :math:`d` and data term
+:math:`D`:
+
+.. math::
+
+    y = w_1\left(-\frac{1}{p N^{w_3}} - w_3 \ln N\right)
+      + w_2\left(-\frac{1}{p d^{w_4}} - w_4 \ln d\right)
+      + \left(-\frac{1}{q D^{w_5}} - w_5 \ln D\right) + b
+
+Each factor is "log growth minus power decay".  With ``p`` free per factor (the
+default; the authors searched ``p`` to get their published fits) a factor is
+:math:`f(x) = \alpha \ln x + \beta x^{\gamma}` (:math:`\alpha = -w w_3`,
+:math:`\beta = -w/p`, :math:`\gamma = -w_3`): linear in :math:`\alpha, \beta` and the
+intercept once the exponents :math:`\gamma` are fixed.  :meth:`PerformanceLaw.solve`
+therefore searches the exponents only (a grid, then bounded Nelder-Mead from the best
+grid minima and seeded random starts) and solves the linear part exactly inside
+(variable projection): global and fast.  ``p=2`` pins ``p`` as in the authors' released
+script; each factor then has one coefficient ``w`` and one exponent.
+
+Data term (``data_term``):
+
+``"none"``
+    One dataset: :math:`D` is a constant and collapses with :math:`w_5` and :math:`b`
+    into the intercept ``b`` (a per-dataset fit cannot determine :math:`D`).
+``"free"``
+    Joint fit across groups with shared :math:`N` and :math:`d` factors and one free
+    intercept ``b[group]`` per group (equivalent to a free :math:`D` per group).
+``"dprime"``
+    Joint fit in which the data term is a third factor of the input ``d_prime``
+    (the quality-adjusted data size :math:`D'` measured from the logs), which is what
+    lets the law predict across data scales.  The authors fix its coefficient at 1;
+    perflaw fits it, since :math:`D'` has arbitrary units.
+
+Optimum of a factor: :math:`f'(x^*) = 0` at :math:`x^* = (-\alpha/(\beta\gamma))^{1/\gamma}`
+(:math:`= p^{-1/w_3}`), a maximum when :math:`\alpha\gamma > 0` (derived ``N_opt``,
+``d_opt``; NaN without an interior maximum).  ``N_best_in_range``/``d_best_in_range`` are
+found numerically: the best value inside the fitted range, a boundary when the factor is
+monotone there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from perflaw.errors import DataError
+from perflaw.laws.base import Law, Start, loss_value, register
+
+_FACTOR_INPUT = {"N": "layers", "d": "d_emb", "D": "d_prime"}
+_DATA_TERMS = ("none", "free", "dprime")
+
+
+def _lstsq_cols(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with column scaling (the columns differ by orders of magnitude)."""
+    scale = np.sqrt((A * A).sum(axis=0))
+    scale[scale == 0] = 1.0
+    coef, *_ = np.linalg.lstsq(A / scale, y, rcond=None)
+    return coef / scale
+
+
+def _linear_solve(A, y, loss, delta):
+    """Coefficients of the linear part: exact for L2, IRLS for Huber."""
+    coef = _lstsq_cols(A, y)
+    if loss == "huber":
+        for _ in range(50):
+            r = y - A @ coef
+            w = np.where(np.abs(r) <= delta, 1.0, delta / np.maximum(np.abs(r), 1e-300))
+            sw = np.sqrt(w)
+            new = _lstsq_cols(A * sw[:, None], y * sw)
+            if np.allclose(new, coef, rtol=1e-10, atol=1e-14):
+                coef = new
+                break
+            coef = new
+    return coef
+
+
+@register
+class PerformanceLaw(Law):
+    """The Performance Law (spec §4) as a law declaration.
+
+    Parameters
+    ----------
+    p : float, optional
+        Pin the constant ``p`` of the N and d factors (the authors' script uses 2).
+        ``None`` (default) leaves it free per factor.
+    q : float, optional
+        Pin ``q`` of the data factor (``data_term="dprime"`` with ``p`` pinned);
+        defaults to ``p``.
+    data_term : {"none", "free", "dprime"}
+        How the data term enters (see the module docstring).
+    groups : list of str, optional
+        Group labels of a joint fit (``X["group"]`` holds codes into this list);
+        required for ``data_term="free"``.
+    exponent_bounds : (float, float)
+        Search range of every exponent (``gamma`` with ``p`` free, ``w3``/``w4``/``w5``
+        with ``p`` pinned).
+
+    Examples
+    --------
+    >>> law = PerformanceLaw()
+    >>> law.param_names
+    ('alpha_N', 'beta_N', 'gamma_N', 'alpha_d', 'beta_d', 'gamma_d', 'b')
+    >>> PerformanceLaw(p=2).param_names
+    ('w1', 'w3', 'w2', 'w4', 'b')
+    >>> X = {"layers": np.array([14.0]), "d_emb": np.array([64.0])}
+    >>> theta = np.array([1.0, -1.0, 1.0, 0.5, -0.5, 1.0, 0.0])  # f = ln x - x per factor
+    >>> bool(np.isclose(law.formula(theta, X)[0], np.log(14) - 14 + 0.5 * (np.log(64) - 64)))
+    True
+    >>> law.derived(theta, {"layers": (4, 32), "d_emb": (25, 100)})["N_opt"]
+    1.0
+    """
+
+    name = "performance"
+    description = "Performance Law (Shen et al. 2024): log growth minus power decay per factor"
+    latex = (
+        r"y = w_1\left(-\frac{1}{p N^{w_3}} - w_3\ln N\right) + "
+        r"w_2\left(-\frac{1}{p d^{w_4}} - w_4\ln d\right) + "
+        r"\left(-\frac{1}{q D^{w_5}} - w_5\ln D\right) + b"
+    )
+
+    def __init__(
+        self,
+        p: float | None = None,
+        q: float | None = None,
+        data_term: str = "none",
+        groups: list[str] | None = None,
+        exponent_bounds: tuple[float, float] = (-6.0, 6.0),
+    ) -> None:
+        if p is not None and not (np.isfinite(p) and p > 0):
+            raise DataError(f"p must be a positive number, got {p!r}")
+        if data_term not in _DATA_TERMS:
+            raise DataError(f"unknown data term {data_term!r}: use one of {', '.join(_DATA_TERMS)}")
+        if data_term == "free" and not groups:
+            raise DataError("data_term='free' needs the group labels (one intercept per group)")
+        lo, hi = (float(v) for v in exponent_bounds)
+        if not lo < hi:
+            raise DataError(f"exponent bounds must satisfy low < high, got {exponent_bounds!r}")
+        self.p = None if p is None else float(p)
+        self.q = self.p if q is None else float(q)
+        self.data_term = data_term
+        self.groups = list(groups) if groups else None
+        self.exponent_bounds = (lo, hi)
+        self.factors = ("N", "d", "D") if data_term == "dprime" else ("N", "d")
+        self.inputs = tuple(_FACTOR_INPUT[f] for f in self.factors) + (
+            ("group",) if data_term == "free" else ()
+        )
+        names: list[str] = []
+        bounds: dict[str, tuple[float, float]] = {}
+        authors = {"N": ("w1", "w3"), "d": ("w2", "w4"), "D": ("w_D", "w5")}
+        for f in self.factors:
+            if self.p is None:
+                names += [f"alpha_{f}", f"beta_{f}", f"gamma_{f}"]
+                bounds[f"gamma_{f}"] = self.exponent_bounds
+            else:
+                coef, expo = authors[f]
+                names += [coef, expo]
+                bounds[expo] = self.exponent_bounds
+        self.n_intercepts = len(self.groups) if data_term == "free" else 1
+        names += [f"b[{g}]" for g in self.groups] if data_term == "free" else ["b"]
+        self.param_names = tuple(names)
+        self.default_bounds = bounds
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "p": self.p,
+            "q": self.q,
+            "data_term": self.data_term,
+            "groups": self.groups,
+            "exponent_bounds": list(self.exponent_bounds),
+        }
+
+    def fit_warnings(self, X) -> list[str]:
+        if self.data_term == "dprime":
+            levels = len(np.unique(X["d_prime"]))
+            if levels < 5:
+                return [f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
+                        "the intercept) is not identified; predictions between and beyond these "
+                        "values are unreliable (pin p, or add datasets)"]
+        return []
+
+    def check(self, X):
+        super().check(X)
+        for f in self.factors:
+            col = _FACTOR_INPUT[f]
+            if np.any(X[col] <= 0):
+                raise DataError(f"input {col!r} must be positive (the law takes its logarithm)")
+        if self.data_term == "free":
+            g = X["group"]
+            if np.any((g < 0) | (g >= len(self.groups))):
+                raise DataError("group codes out of range for this law's groups")
+
+    # -- parameter layout -----------------------------------------------------------------
+    @property
+    def _width(self) -> int:
+        return 3 if self.p is None else 2
+
+    def _pconst(self, f: str) -> float:
+        return self.q if f == "D" else self.p
+
+    def factor_abg(self, theta: np.ndarray, f: str) -> tuple[float, float, float]:
+        """``(alpha, beta, gamma)`` of factor ``f`` (``"N"``, ``"d"``, ``"D"``)."""
+        i = self.factors.index(f) * self._width
+        if self.p is None:
+            return float(theta[i]), float(theta[i + 1]), float(theta[i + 2])
+        w, w3 = float(theta[i]), float(theta[i + 1])
+        return -w * w3, -w / self._pconst(f), -w3
+
+    def _intercept(self, theta, X):
+        k = len(self.factors) * self._width
+        if self.data_term == "free":
+            return theta[k:][X["group"].astype(int)]
+        return theta[k]
+
+    # -- declarations -----------------------------------------------------------------------
+    def formula(self, theta, X):
+        theta = np.asarray(theta, dtype=float)
+        out = np.zeros(len(X[self.inputs[0]]), dtype=float) + self._intercept(theta, X)
+        for f in self.factors:
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            a, b, g = self.factor_abg(theta, f)
+            out = out + a * np.log(x) + b * x**g
+        return out
+
+    def jacobian(self, theta, X):
+        theta = np.asarray(theta, dtype=float)
+        n = len(X[self.inputs[0]])
+        J = np.zeros((n, self.n_params))
+        w = self._width
+        for j, f in enumerate(self.factors):
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            lx = np.log(x)
+            i = j * w
+            if self.p is None:
+                a, b, g = theta[i : i + 3]
+                xg = x**g
+                J[:, i], J[:, i + 1], J[:, i + 2] = lx, xg, b * xg * lx
+            else:
+                c, e = theta[i : i + 2]
+                pk = self._pconst(f)
+                xe = x ** (-e)
+                J[:, i] = -xe / pk - e * lx
+                J[:, i + 1] = c * (xe * lx / pk - lx)
+        k = len(self.factors) * w
+        if self.data_term == "free":
+            J[np.arange(n), k + X["group"].astype(int)] = 1.0
+        else:
+            J[:, k] = 1.0
+        return J
+
+    # -- variable projection ----------------------------------------------------------------
+    def _design(self, expos: np.ndarray, X) -> np.ndarray:
+        cols = []
+        for f, e in zip(self.factors, expos):
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            lx = np.log(x)
+            if self.p is None:
+                cols += [lx, x**e]
+            else:
+                cols.append(-(x ** (-e)) / self._pconst(f) - e * lx)
+        n = len(cols[0])
+        if self.data_term == "free":
+            onehot = np.zeros((n, len(self.groups)))
+            onehot[np.arange(n), X["group"].astype(int)] = 1.0
+            return np.column_stack(cols + [onehot])
+        return np.column_stack(cols + [np.ones(n)])
+
+    def _assemble(self, expos: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        theta = []
+        c = 0
+        for e in expos:
+            if self.p is None:
+                theta += [coef[c], coef[c + 1], e]
+                c += 2
+            else:
+                theta += [coef[c], e]
+                c += 1
+        theta += list(coef[c:])
+        return np.array(theta, dtype=float)
+
+    def _expos(self, theta: np.ndarray) -> np.ndarray:
+        w = self._width
+        return np.array([theta[j * w + w - 1] for j in range(len(self.factors))], dtype=float)
+
+    def profile(self, expos, X, y, loss="l2", delta=None):
+        """Loss and full parameter vector with the exponents fixed (the inner solve)."""
+        A = self._design(np.asarray(expos, dtype=float), X)
+        coef = _linear_solve(A, y, loss, delta)
+        return loss_value(y - A @ coef, loss, delta), self._assemble(np.asarray(expos), coef)
+
+    def _exponent_axes(self, X, n_per_axis: int) -> list[np.ndarray]:
+        """Candidate exponents per factor.
+
+        A uniform grid over the bounds, plus exponents near 0 (with ``p`` pinned a
+        factor tends to a pure logarithm as its exponent -> 0), plus -- with ``p``
+        pinned -- the exponents that put the factor's optimum ``x* = p^(-1/w)`` on a
+        log grid around the data: the loss is very narrow in ``w`` but broad in
+        ``ln x*``, so a uniform grid alone misses the best basin.
+        """
+        lo, hi = self.exponent_bounds
+        axes = []
+        for f in self.factors:
+            axis = [np.linspace(lo, hi, n_per_axis), np.array([-0.1, -0.01, -1e-3, 1e-3, 0.01, 0.1])]
+            if self.p is not None and self._pconst(f) != 1.0:
+                x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+                xs = np.geomspace(max(x.min() / 4, 1.05), x.max() * 4, n_per_axis)
+                axis.append(-np.log(self._pconst(f)) / np.log(xs))
+            axis = np.unique(np.concatenate(axis))
+            axes.append(axis[(axis != 0) & (axis >= lo) & (axis <= hi)])
+        return axes
+
+    def _grid_sse(self, axes: list[np.ndarray], X, y) -> np.ndarray:
+        """L2 loss at every combination of the axes' exponents, shape ``[len(a) for a in axes]``.
+
+        The design matrices are assembled by broadcasting per-factor column blocks and
+        solved in batches with one SVD each (column-scaled, rank-revealing).
+        """
+        blocks = []
+        for f, axis in zip(self.factors, axes):
+            x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
+            lx = np.log(x)
+            e = axis[:, None]
+            if self.p is None:
+                blk = np.stack([np.broadcast_to(lx, (len(axis), len(x))), x[None, :] ** e], axis=-1)
+            else:
+                blk = (-(x[None, :] ** (-e)) / self._pconst(f) - e * lx[None, :])[..., None]
+            blocks.append(blk)  # (len(axis), n, width)
+        n = len(y)
+        per_factor = 2 if self.p is None else 1  # design columns per factor
+        fixed = self._design(np.ones(len(self.factors)), X)[:, len(self.factors) * per_factor:]
+        shape = [len(a) for a in axes]
+        k = len(axes)
+        parts = []
+        for j, blk in enumerate(blocks):
+            view = [1] * k + list(blk.shape[1:])
+            view[j] = blk.shape[0]
+            parts.append(np.broadcast_to(blk.reshape(view), shape + list(blk.shape[1:])))
+        parts.append(np.broadcast_to(fixed, shape + list(fixed.shape)))
+        A = np.concatenate(parts, axis=-1).reshape(-1, n, sum(p.shape[-1] for p in parts))
+        out = np.empty(len(A))
+        for i in range(0, len(A), 4096):
+            a = A[i:i + 4096]
+            scale = np.sqrt((a * a).sum(axis=1, keepdims=True))
+            scale[scale == 0] = 1.0
+            U, sv, _ = np.linalg.svd(a / scale, full_matrices=False)
+            tol = sv.max(axis=1, keepdims=True) * max(a.shape[1:]) * np.finfo(float).eps
+            U = U * (sv > tol)[:, None, :]
+            proj = np.einsum("gnk,n->gk", U, y)
+            out[i:i + 4096] = 0.5 * (y @ y - (proj**2).sum(axis=1))
+        return out.reshape(shape)
+
+    def start_grid(self, X, y):
+        """Full parameter vectors at a coarse exponent grid (for the generic fitter)."""
+        lo, hi = self.exponent_bounds
+        axis = np.linspace(lo, hi, 4)
+        mesh = np.meshgrid(*([axis] * len(self.factors)), indexing="ij")
+        grid = np.column_stack([m.ravel() for m in mesh])
+        return np.array([self.profile(e, X, y)[1] for e in grid])
+
+    def solve(self, X, y, *, loss, huber_delta, rng, n_random, init=None, n_grid=None):
+        """Variable projection: grid over exponents, then bounded Nelder-Mead refinements.
+
+        The starts are the ``4`` best local minima of the exponent grid, ``n_random``
+        seeded random exponent vectors and ``init`` (e.g. the full-data optimum when
+        bootstrapping).  Returns one :class:`Start` per refinement.
+        """
+        y = np.asarray(y, dtype=float)
+        lo, hi = self.exponent_bounds
+        k = len(self.factors)
+        if n_grid is None:  # a coarser grid when refitting from a known optimum (bootstrap)
+            n_grid = (25 if k == 2 else 9) if init is None else (13 if k == 2 else 7)
+        starts: list[np.ndarray] = []
+        if init is not None:
+            starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
+        if n_grid:
+            axes = self._exponent_axes(X, n_grid)
+            sse = self._grid_sse(axes, X, y).ravel()
+            n_best = 4 if init is None else 1
+            picked: list[np.ndarray] = []
+            for flat in np.argsort(sse):  # the best grid points, apart from each other
+                if len(picked) >= n_best:
+                    break
+                idx = np.array(np.unravel_index(flat, [len(a) for a in axes]))
+                if all(np.max(np.abs(idx - j)) > 2 for j in picked):
+                    picked.append(idx)
+                    starts.append(np.array([a[i] for a, i in zip(axes, idx)]))
+        for _ in range(n_random):
+            starts.append(rng.uniform(lo, hi, size=k))
+
+        def objective(e):
+            return self.profile(e, X, y, loss, huber_delta)[0]
+
+        results = []
+        for s0 in starts:
+            res = minimize(
+                objective,
+                s0,
+                method="Nelder-Mead",
+                bounds=[(lo, hi)] * k,
+                options={"xatol": 1e-7, "fatol": 1e-15, "maxiter": 400 * k},
+            )
+            cost, theta = self.profile(res.x, X, y, loss, huber_delta)
+            success, message = bool(res.success), str(res.message)
+            if not success:
+                # the loss may have converged while the exponents creep along a flat
+                # direction (typically gamma -> 0 with beta -> infinity): accept when the
+                # final simplex agrees in loss to 1e-9 relative
+                fvals = res.final_simplex[1]
+                if np.ptp(fvals) <= 1e-9 * abs(fvals.min()) + 1e-18:
+                    success, message = True, "loss converged along a flat direction"
+            results.append(Start(theta, cost, success, message, s0))
+        return results
+
+    # -- derived quantities ----------------------------------------------------------------
+    def _optimum(self, theta, f):
+        a, b, g = self.factor_abg(theta, f)
+        if b == 0 or g == 0:
+            return np.nan, "monotone"
+        ratio = -a / (b * g)
+        if not np.isfinite(ratio) or ratio <= 0:
+            return np.nan, "monotone"
+        x = ratio ** (1.0 / g)
+        return float(x), ("maximum" if a * g > 0 else "minimum")
+
+    def derived(self, theta, ranges):
+        out: dict[str, float] = {}
+        for f in self.factors:
+            a, b, g = self.factor_abg(theta, f)
+            x, kind = self._optimum(theta, f)
+            out[f"{f}_opt"] = x if kind == "maximum" else np.nan
+            col = _FACTOR_INPUT[f]
+            if col in ranges and ranges[col][0] > 0:
+                # numerically: the best value of this factor inside the fitted range
+                # (the boundary when the factor is monotone there)
+                grid = np.geomspace(ranges[col][0], ranges[col][1], 1025)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    vals = a * np.log(grid) + b * grid**g
+                out[f"{f}_best_in_range"] = float(grid[np.nanargmax(vals)]) if np.isfinite(
+                    vals).any() else np.nan
+            if self.p is None:  # the authors' parameters implied by (alpha, beta, gamma)
+                w = a / g if g != 0 else np.nan
+                out[f"w_{f}"] = w
+                out[f"exponent_{f}"] = -g  # the authors' w3 (N), w4 (d), w5 (D)
+                out[f"p_{f}"] = -w / b if b != 0 else np.nan
+        return out
+
+    def notes(self, theta, ranges) -> list[str]:
+        """Plain-language statements about each factor's optimum."""
+        lines = []
+        for f in self.factors:
+            col = _FACTOR_INPUT[f]
+            lo, hi = ranges.get(col, (np.nan, np.nan))
+            x, kind = self._optimum(theta, f)
+            if kind == "monotone":
+                a, b, g = self.factor_abg(theta, f)
+                mid = np.sqrt(lo * hi) if np.isfinite(lo) else 1.0
+                slope = a + b * g * mid**g
+                trend = "increasing" if slope > 0 else "decreasing"
+                lines.append(f"{col}: monotone {trend} (no interior optimum)")
+            elif kind == "minimum":
+                lines.append(f"{col}: stationary point at {x:.4g} is a minimum, not an optimum")
+            elif lo / 2 <= x <= hi * 2:
+                where = "inside" if lo <= x <= hi else "near"
+                lines.append(f"{col}: optimum {x:.4g} ({where} the fitted range {lo:g}-{hi:g})")
+            else:
+                lines.append(
+                    f"{col}: optimum {x:.4g} is far outside the fitted range {lo:g}-{hi:g} "
+                    "(extrapolation; not trusted)"
+                )
+        return lines

@@ -1,0 +1,260 @@
+"""Reading a table of training runs (CSV/TSV, parquet or JSON) for the law fitter.
+
+Columns are found by name (case-insensitive) unless given explicitly:
+
+* layers: ``layers``, ``n_layers``, ``num_layers``, ``num_blocks``, ``n_blocks``,
+  ``num_hidden_layers``, ``depth``;
+* embedding dimension: ``d_emb``, ``hidden_size``, ``embedding_dim``, ``emb_dim``,
+  ``embedding_size``, ``hidden_units``, ``d_model``, ``dim``;
+* metrics: any ``name@k`` or ``name_at_k`` column (``hr@10``, ``NDCG@10``,
+  ``test_ndcg_at_5`` ...) or a column whose name contains ``loss``; ``metric=`` picks one, case-insensitively;
+* the data term ``d_prime``: a column (``d_prime_col=``) or joined by dataset name
+  from the JSON ``perflaw apen --json`` prints (objects with ``file`` and ``d_prime``).
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"num_blocks": [2, 4, 8], "hidden_size": [64, 64, 64],
+...                    "NDCG@10": [0.1, 0.12, 0.13]})
+>>> runs = runs_from_frame(df, metric="ndcg@10")
+>>> runs.metric, runs.X.columns.tolist(), runs.y.tolist()
+('NDCG@10', ['layers', 'd_emb'], [0.1, 0.12, 0.13])
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from perflaw.errors import DataError
+
+LAYER_NAMES = ("layers", "n_layers", "num_layers", "num_blocks", "n_blocks",
+               "num_hidden_layers", "depth")
+DEMB_NAMES = ("d_emb", "hidden_size", "embedding_dim", "emb_dim", "embedding_size",
+              "hidden_units", "d_model", "dim")
+DPRIME_NAMES = ("d_prime", "dprime", "d'")
+_METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
+
+
+def metric_columns(columns) -> list[str]:
+    """Columns that look like metrics (``name@k`` or containing ``loss``).
+
+    >>> metric_columns(["layers", "HR@10", "ndcg@10", "train_loss", "d_emb", "test_ndcg_at_5"])
+    ['HR@10', 'ndcg@10', 'train_loss', 'test_ndcg_at_5']
+    """
+    return [c for c in columns if _METRIC.match(str(c)) or "loss" in str(c).lower()]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a runs table by extension: ``.csv``/``.tsv``/``.txt``, ``.parquet``, ``.json``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"runs table {str(path)!r} not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".json", ".jsonl"):
+            text = path.read_text(encoding="utf-8")
+            if suffix == ".jsonl":
+                return pd.read_json(path, lines=True)
+            data = json.loads(text)
+            if isinstance(data, dict) and "runs" in data:
+                data = data["runs"]
+            return pd.DataFrame(data)
+        sep = "\t" if suffix in (".tsv", ".tab") else None
+        return pd.read_csv(path, sep=sep, engine="python")
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - report any parser failure in one line
+        raise DataError(f"cannot read runs table {str(path)!r}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str,
+          option: str) -> str:
+    lookup = {str(c).lower(): c for c in frame.columns}
+    if given:
+        if given.lower() not in lookup:
+            raise DataError(f"{what} column {given!r} not found; columns are "
+                            f"{', '.join(map(str, frame.columns))}")
+        return lookup[given.lower()]
+    for n in names:
+        if n in lookup:
+            return lookup[n]
+    raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
+
+
+def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.ndarray:
+    raw = frame[col]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{what} column {col!r} has a non-numeric value {raw.iloc[i]!r} "
+                        f"(row {i + 1})")
+    if values.isna().any():
+        rows = (np.flatnonzero(values.isna().to_numpy()) + 1)[:5].tolist()
+        raise DataError(f"{what} column {col!r} has {int(values.isna().sum())} missing "
+                        f"value(s) (rows {', '.join(map(str, rows))})")
+    arr = values.to_numpy(dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{what} column {col!r} has non-finite values")
+    if positive and np.any(arr <= 0):
+        raise DataError(f"{what} column {col!r} must be positive; found {arr[arr <= 0][0]:g}")
+    return arr
+
+
+@dataclass
+class Runs:
+    """A runs table reduced to what a law needs.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame
+        ``layers``, ``d_emb`` and, when available, ``d_prime``.
+    y : ndarray
+        The chosen metric.
+    metric : str
+        Its column name as written in the file.
+    keys : pandas.DataFrame
+        The grouping columns (empty when not grouped).
+    source : str
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    metric: str
+    keys: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source: str = "runs table"
+
+    @property
+    def group_cols(self) -> list[str]:
+        return list(self.keys.columns)
+
+    def group_labels(self) -> np.ndarray | None:
+        """One label per row, e.g. ``"dataset=ml-1m,max_seq_len=100"``; None if ungrouped."""
+        if self.keys.empty:
+            return None
+        return np.array([",".join(f"{c}={v}" for c, v in zip(self.keys.columns, row))
+                         for row in self.keys.itertuples(index=False)])
+
+    def groups(self) -> Iterator[tuple[dict, "Runs"]]:
+        """Yield ``(key, runs)`` per group in order of first appearance (or once, ``{}``)."""
+        if self.keys.empty:
+            yield {}, self
+            return
+        for key, sub in self.keys.groupby(self.group_cols, sort=False):
+            key = key if isinstance(key, tuple) else (key,)
+            idx = np.asarray(sub.index)
+            yield (
+                {c: _py(v) for c, v in zip(self.group_cols, key)},
+                Runs(self.X.loc[idx].reset_index(drop=True), self.y[idx], self.metric,
+                     pd.DataFrame(index=range(len(idx))), self.source),
+            )
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def apen_dprime(path: str | Path) -> dict[str, float]:
+    """``{dataset name: D′}`` from the JSON that ``perflaw apen --json`` writes.
+
+    The dataset name is the file name without directory and extension
+    (``data/ml-1m.parquet`` → ``ml-1m``).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"apen output {str(path)!r} not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"apen output {str(path)!r} is not JSON ({exc.msg})") from None
+    if isinstance(data, dict):
+        data = data.get("files") or data.get("results") or [data]
+    out = {}
+    for obj in data if isinstance(data, list) else []:
+        if isinstance(obj, dict) and "file" in obj and obj.get("d_prime") is not None:
+            name = Path(str(obj["file"])).name
+            for suffix in (".parquet", ".csv", ".tsv", ".inter", ".txt", ".json"):
+                if name.lower().endswith(suffix):
+                    name = name[: -len(suffix)]
+            out[name] = float(obj["d_prime"])
+    if not out:
+        raise DataError(f"apen output {str(path)!r} has no objects with 'file' and 'd_prime'")
+    return out
+
+
+def runs_from_frame(
+    frame: pd.DataFrame,
+    *,
+    metric: str,
+    layers_col: str | None = None,
+    d_emb_col: str | None = None,
+    group_by: str | list[str] | None = None,
+    d_prime_col: str | None = None,
+    apen_json: str | Path | None = None,
+    dataset_col: str = "dataset",
+    where: str | None = None,
+    source: str = "runs table",
+) -> Runs:
+    """Validate and standardise a runs DataFrame (see :func:`read_runs`)."""
+    if frame.empty:
+        raise DataError(f"{source} has no rows")
+    if where:
+        from perflaw.fit import parse_condition
+
+        frame = frame[parse_condition(where, frame)].reset_index(drop=True)
+        if frame.empty:
+            raise DataError(f"no runs in {source} match {where!r}")
+    frame = frame.reset_index(drop=True)
+    lookup = {str(c).lower(): c for c in frame.columns}
+    if not metric or str(metric).lower() not in lookup:
+        found = metric_columns(frame.columns)
+        raise DataError(f"metric {metric!r} not found in {source}; metric columns are "
+                        f"{', '.join(map(str, found)) or 'none'}")
+    mcol = lookup[str(metric).lower()]
+    lcol = _find(frame, layers_col, LAYER_NAMES, "layers", "--layers-col")
+    dcol = _find(frame, d_emb_col, DEMB_NAMES, "embedding-dimension", "--d-emb-col")
+    X = pd.DataFrame({
+        "layers": _numeric(frame, lcol, "layers", positive=True),
+        "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True),
+    })
+    y = _numeric(frame, mcol, "metric", positive=False)
+    if d_prime_col:
+        pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col")
+        X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
+    elif apen_json:
+        table = apen_dprime(apen_json)
+        dcol_name = _find(frame, dataset_col, (), "dataset", "--dataset-col")
+        names = frame[dcol_name].astype(str)
+        missing = sorted(set(names) - set(table))
+        if missing:
+            raise DataError(f"no D′ in {str(apen_json)!r} for dataset(s) {', '.join(missing)}; "
+                            f"it has {', '.join(sorted(table))}")
+        X["d_prime"] = names.map(table).to_numpy(float)
+    if isinstance(group_by, str):
+        group_by = [g.strip() for g in group_by.split(",") if g.strip()]
+    keys = pd.DataFrame(index=range(len(frame)))
+    for g in group_by or []:
+        if g.lower() not in lookup:
+            raise DataError(f"group column {g!r} not found in {source}; columns are "
+                            f"{', '.join(map(str, frame.columns))}")
+        keys[lookup[g.lower()]] = frame[lookup[g.lower()]].to_numpy()
+    return Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source)
+
+
+def read_runs(path: str | Path, **options) -> Runs:
+    """Read a runs table and pick its columns (options as :func:`runs_from_frame`).
+
+    Raises :class:`~perflaw.errors.DataError` naming the file and column for a missing
+    file or column, a non-numeric or missing value, or an unknown metric.
+    """
+    return runs_from_frame(read_table(path), source=f"runs table {str(path)!r}", **options)

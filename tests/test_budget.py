@@ -1,0 +1,78 @@
+"""Budgets and recommend-config."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perflaw import DataError, count_parameters
+from perflaw.budget import parse_budget, parse_range, recommend
+from perflaw.fit import LawFitter
+
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
+
+
+@pytest.fixture(scope="module")
+def fitter():
+    df = pd.read_csv(BUNDLED)
+    g = df[df.panel == 0]
+    return LawFitter(seed=0, bootstrap=30).fit(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10")
+
+
+@pytest.mark.parametrize("text,value", [("20M", 2e7), ("1.5e9", 1.5e9), ("300k", 3e5),
+                                        ("2B", 2e9), ("0.5G", 5e8), (" 7 ", 7.0), ("1e3k", 1e6)])
+def test_parse_budget(text, value):
+    assert parse_budget(text) == value
+
+
+@pytest.mark.parametrize("bad", ["", "20MB", "-5M", "0", "1.5.3", "M"])
+def test_parse_budget_rejects(bad):
+    with pytest.raises(DataError):
+        parse_budget(bad)
+
+
+def test_parse_range():
+    assert parse_range("16:64:16", "d").tolist() == [16, 32, 48, 64]
+    with pytest.raises(DataError, match="cannot parse layers"):
+        parse_range("8:4", "layers")
+
+
+def test_recommend_respects_budget_and_orders(fitter):
+    budget = 400_000
+    rec = recommend(fitter, budget, n_items=3416, max_len=100, heads=2)
+    top = rec.top
+    assert len(top) == 5
+    assert (top.params <= budget).all()
+    assert (np.diff(top.prediction) <= 0).all()
+    assert (top.d_emb % 2 == 0).all()
+    for r in top.itertuples():
+        assert r.params == count_parameters(r.layers, r.d_emb, n_items=3416, max_len=100).total
+    feas = rec.candidates[rec.candidates.feasible]
+    assert top.prediction.iloc[0] == pytest.approx(feas.prediction.max())
+    assert rec.budget_binds  # the unconstrained best (about 16 layers x 64) needs more
+    assert rec.unconstrained["params"] > budget
+    assert 0 < rec.candidates.p_best.sum() <= 1 + 1e-9
+
+
+def test_budget_not_binding(fitter):
+    rec = recommend(fitter, "1e9")
+    assert not rec.budget_binds
+    assert rec.top.iloc[0][["layers", "d_emb"]].tolist() == [rec.unconstrained["layers"],
+                                                            rec.unconstrained["d_emb"]]
+
+
+def test_non_embedding_count_and_llama(fitter):
+    rec = recommend(fitter, "2M", arch="llama", count="non-embedding", n_items=10**6)
+    r = rec.top.iloc[0]
+    assert r.params == count_parameters(int(r.layers), int(r.d_emb), arch="llama").non_embedding
+
+
+def test_budget_too_small(fitter):
+    with pytest.raises(DataError, match="budget 1,000 is below every configuration"):
+        recommend(fitter, "1k", n_items=3416)
+
+
+def test_heads_must_divide(fitter):
+    with pytest.raises(DataError, match="divisible by 7 heads"):
+        recommend(fitter, "10M", d_emb=[25, 50], heads=7)

@@ -1,0 +1,180 @@
+"""`perflaw fit`, `predict`, `recommend-config`, `plot` through click's CliRunner."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from perflaw.cli import main
+
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    shutil.copy(BUNDLED, tmp_path / "runs.csv")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_fit_warns_when_groups_are_mixed(cwd):
+    res = run("fit", "-m", "hr@10", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "warning: column(s) panel, max_seq_len vary in runs.csv" in res.stderr
+    res = run("fit", "-m", "hr@10", "--no-save", "--where", "panel==1")
+    assert "warning" not in res.stderr
+
+
+def test_fit_defaults_read_runs_csv_and_write_law(cwd):
+    res = run("fit", "--metric", "NDCG@10", "--where", "panel==0", "--json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["law"] == "performance" and obj["metric"] == "ndcg@10" and obj["n_points"] == 24
+    assert set(obj["params"]) == {"alpha_N", "beta_N", "gamma_N", "alpha_d", "beta_d", "gamma_d", "b"}
+    assert obj["r2"] > 0.85 and "ci" not in obj
+    assert obj["saved_to"] == "perflaw-law.json"
+    assert (cwd / "perflaw-law.json").exists()
+    assert "saved the law to perflaw-law.json" in res.stderr
+    # predict and recommend-config default to that file
+    res = run("predict", "--layers", "8,16", "--d-emb", "64", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [(r["layers"], r["d_emb"]) for r in rows] == [(8, 64), (16, 64)]
+    assert all(r["lower"] <= r["prediction"] <= r["upper"] for r in rows)
+    res = run("recommend-config", "--budget", "20M")
+    assert res.exit_code == 0, res.output
+    assert "rank" in res.stdout and "does not bind" in res.stdout
+
+
+def test_fit_group_by_json_and_bootstrap(cwd):
+    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--bootstrap", "20", "--json",
+              "--out", "law.json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert [g["panel"] for g in obj["groups"]] == [0, 1, 2]
+    for g in obj["groups"]:
+        assert set(g["ci"]) == set(g["params"])
+        lo, hi = g["ci"]["b"]
+        assert lo <= hi
+    res = run("predict", "--law", "law.json", "--layers", "12", "--d-emb", "64", "--group",
+              "panel=1", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 1 and rows[0]["panel"] == 1 and rows[0]["interval"] == "bootstrap"
+    res = run("recommend-config", "--law", "law.json", "--budget", "300k", "--n-items", "3416",
+              "--max-len", "100", "--group", "panel=0", "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert all(t["params"] <= 300_000 for t in rec["top"])
+    assert rec["budget_binds"] is True and rec["top"][0]["p_best"] is not None
+
+
+def test_fit_table_holdout_and_csv(cwd):
+    res = run("fit", "-m", "hr@10", "--where", "panel==2", "--holdout", "layers>=24", "--loo",
+              "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "holdout 'layers>=24': 8 points" in res.stdout and "leave-one-out" in res.stdout
+    assert not (cwd / "perflaw-law.json").exists()
+    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--csv", "--no-save")
+    df = pd.read_csv(pd.io.common.StringIO(res.stdout))
+    assert df.panel.tolist() == [0, 1, 2] and (df.r2 > 0.85).all()
+
+
+def test_joint_fit_free(cwd):
+    res = run("fit", "-m", "ndcg@10", "--group-by", "panel", "--joint", "free", "--json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["n_points"] == 72 and "b[panel=2]" in obj["params"]
+    res = run("predict", "--layers", "8", "--d-emb", "64", "--json")
+    rows = json.loads(res.stdout)
+    assert [r["group"] for r in rows] == ["panel=0", "panel=1", "panel=2"]
+
+
+def test_fit_plot_and_plot_command(cwd):
+    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--plot", "fit.png")
+    assert res.exit_code == 0, res.output
+    assert (cwd / "fit.png").stat().st_size > 10_000
+    for kind in ("fit", "residuals"):
+        res = run("plot", "--kind", kind, "--group", "panel=0", "--out", f"{kind}.png")
+        assert res.exit_code == 0, res.output
+        assert (cwd / f"{kind}.png").exists()
+    res = run("recommend-config", "--budget", "1M", "--group", "panel=0", "--plot", "front.png")
+    assert res.exit_code == 0, res.output
+    assert (cwd / "front.png").exists()
+
+
+def _one_line_error(res, pattern):
+    assert res.exit_code == 1, res.output
+    lines = [l for l in res.output.strip().splitlines() if l]
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("Error: ")
+    import re
+
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_errors_are_one_line(cwd):
+    pd.read_csv(BUNDLED).head(1).to_csv("one.csv", index=False)
+    _one_line_error(run("fit", "one.csv", "-m", "hr@10"), "needs at least 8 runs; got 1")
+    df = pd.read_csv(BUNDLED)
+    df.loc[3, "hr@10"] = None
+    df.to_csv("nan.csv", index=False)
+    _one_line_error(run("fit", "nan.csv", "-m", "hr@10"), "'hr@10' has 1 missing value")
+    _one_line_error(run("fit", "-m", "hr@10", "--law", "gompertz"), "unknown law 'gompertz'")
+    _one_line_error(run("fit", "-m", "mrr@10"), "metric 'mrr@10' not found")
+    _one_line_error(run("fit"), "choose a metric with --metric")
+    _one_line_error(run("fit", "missing.csv", "-m", "hr@10"), "not found")
+    _one_line_error(run("predict", "--layers", "8", "--d-emb", "64"),
+                    "law file 'perflaw-law.json' not found")
+    assert run("fit", "-m", "hr@10", "--where", "panel==0").exit_code == 0
+    doc = json.loads(Path("perflaw-law.json").read_text())
+    doc["perflaw_version"] = "9.0.0"
+    Path("old.json").write_text(json.dumps(doc))
+    _one_line_error(run("predict", "--law", "old.json", "--layers", "8", "--d-emb", "64"),
+                    "written by perflaw 9.0.0")
+    _one_line_error(run("recommend-config", "--budget", "10k", "--n-items", "3416"),
+                    "budget 10,000 is below every configuration")
+    _one_line_error(run("recommend-config", "--budget", "lots"), "cannot parse budget 'lots'")
+    _one_line_error(run("predict", "--layers", "8,x", "--d-emb", "64"), "cannot parse --layers")
+    _one_line_error(run("fit", "-m", "hr@10", "--joint", "dprime", "--group-by", "panel"),
+                    "needs D′")
+
+
+def test_extrapolation_warning_on_stderr(cwd):
+    assert run("fit", "-m", "hr@10", "--where", "panel==0").exit_code == 0
+    res = run("predict", "--layers", "64", "--d-emb", "64")
+    assert res.exit_code == 0
+    assert "warning: predicting outside the fitted range of layers (4 to 32): 64" in res.stderr
+
+
+def test_joint_dprime_and_group_bootstrap(cwd):
+    df = pd.read_csv(BUNDLED)
+    # a synthetic D′ per panel (sequence length): five levels needed to identify the factor
+    extra = df[df.panel == 0].assign(panel=3, max_seq_len=50)
+    extra2 = df[df.panel == 1].assign(panel=4, max_seq_len=25)
+    df = pd.concat([df, extra, extra2], ignore_index=True)
+    df["d_prime"] = df.max_seq_len * 1e4
+    df.to_csv("runs_dp.csv", index=False)
+    res = run("fit", "runs_dp.csv", "-m", "hr@10", "--group-by", "panel", "--joint", "dprime",
+              "--d-prime-col", "d_prime", "--json", "--out", "dp.json")
+    assert res.exit_code == 0, res.output
+    assert "gamma_D" in json.loads(res.stdout)["params"]
+    _one_line_error(run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64"),
+                    "has a D′ term: give --d-prime")
+    res = run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64", "--d-prime",
+              "1e6,2e6", "--json")
+    assert res.exit_code == 0, res.output
+    assert [r["d_prime"] for r in json.loads(res.stdout)] == [1e6, 2e6]
+    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--joint", "free", "--bootstrap", "8",
+              "--bootstrap-by", "group", "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "b[panel=1]" in json.loads(res.stdout)["ci"]
+    _one_line_error(run("fit", "-m", "hr@10", "--bootstrap", "5", "--bootstrap-by", "group"),
+                    "needs --group-by")

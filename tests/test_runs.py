@@ -1,0 +1,111 @@
+"""Reading runs tables: formats, column detection, groups, D′, errors."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perflaw import DataError
+from perflaw.runs import apen_dprime, metric_columns, read_runs, runs_from_frame
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame({
+        "dataset": ["a", "a", "b", "b"],
+        "num_blocks": [2, 4, 2, 4],
+        "hidden_size": [32, 32, 64, 64],
+        "HR@10": [0.1, 0.2, 0.15, 0.25],
+        "eval_loss": [3.0, 2.9, 2.8, 2.7],
+    })
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "parquet", "json", "jsonl"])
+def test_formats(tmp_path, frame, suffix):
+    path = tmp_path / f"runs.{suffix}"
+    if suffix == "csv":
+        frame.to_csv(path, index=False)
+    elif suffix == "tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == "parquet":
+        frame.to_parquet(path)
+    elif suffix == "json":
+        path.write_text(frame.to_json(orient="records"))
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    runs = read_runs(path, metric="hr@10")
+    assert runs.metric == "HR@10"
+    np.testing.assert_allclose(runs.X.layers, [2, 4, 2, 4])
+    np.testing.assert_allclose(runs.X.d_emb, [32, 32, 64, 64])
+    np.testing.assert_allclose(runs.y, frame["HR@10"])
+
+
+def test_metric_detection_and_loss(frame):
+    assert metric_columns(frame.columns) == ["HR@10", "eval_loss"]
+    assert runs_from_frame(frame, metric="EVAL_LOSS").y.tolist() == [3.0, 2.9, 2.8, 2.7]
+    with pytest.raises(DataError, match="metric 'ndcg@10' not found .* HR@10, eval_loss"):
+        runs_from_frame(frame, metric="ndcg@10")
+
+
+def test_explicit_columns_and_errors(frame):
+    f = frame.rename(columns={"num_blocks": "stack", "hidden_size": "width"})
+    with pytest.raises(DataError, match="no layers column .* --layers-col"):
+        runs_from_frame(f, metric="hr@10")
+    runs = runs_from_frame(f, metric="hr@10", layers_col="STACK", d_emb_col="width")
+    assert runs.X.layers.tolist() == [2, 4, 2, 4]
+    with pytest.raises(DataError, match="layers column 'depthx' not found"):
+        runs_from_frame(f, metric="hr@10", layers_col="depthx")
+
+
+def test_non_numeric_and_missing_values(frame):
+    bad = frame.astype({"num_blocks": object})
+    bad.loc[2, "num_blocks"] = "four"
+    with pytest.raises(DataError, match="layers column 'num_blocks' has a non-numeric value 'four' .row 3."):
+        runs_from_frame(bad, metric="hr@10")
+    nan = frame.copy()
+    nan.loc[1, "HR@10"] = np.nan
+    with pytest.raises(DataError, match="metric column 'HR@10' has 1 missing value.*rows 2"):
+        runs_from_frame(nan, metric="hr@10")
+    zero = frame.copy()
+    zero.loc[0, "hidden_size"] = 0
+    with pytest.raises(DataError, match="must be positive"):
+        runs_from_frame(zero, metric="hr@10")
+
+
+def test_groups_and_where(frame):
+    runs = runs_from_frame(frame, metric="hr@10", group_by="dataset")
+    groups = list(runs.groups())
+    assert [k for k, _ in groups] == [{"dataset": "a"}, {"dataset": "b"}]
+    assert groups[1][1].y.tolist() == [0.15, 0.25]
+    assert runs.group_labels().tolist() == ["dataset=a"] * 2 + ["dataset=b"] * 2
+    assert len(runs_from_frame(frame, metric="hr@10", where="num_blocks>=4").y) == 2
+    with pytest.raises(DataError, match="group column 'panel' not found"):
+        runs_from_frame(frame, metric="hr@10", group_by="panel")
+
+
+def test_dprime_from_column_and_apen_json(tmp_path, frame):
+    f = frame.assign(d_prime=[1e5, 1e5, 2e5, 2e5])
+    assert runs_from_frame(f, metric="hr@10", d_prime_col="d_prime").X.d_prime.tolist() == [1e5, 1e5, 2e5, 2e5]
+    apen = tmp_path / "apen.json"
+    apen.write_text(json.dumps([{"file": "logs/a.parquet", "d_prime": 123.0, "apen_mean": 0.1},
+                                {"file": "b.csv", "d_prime": 456.0}]))
+    assert apen_dprime(apen) == {"a": 123.0, "b": 456.0}
+    runs = runs_from_frame(frame, metric="hr@10", apen_json=apen)
+    assert runs.X.d_prime.tolist() == [123.0, 123.0, 456.0, 456.0]
+    apen.write_text(json.dumps([{"file": "a.parquet", "d_prime": 1.0}]))
+    with pytest.raises(DataError, match="no D′ .* for dataset.s. b"):
+        runs_from_frame(frame, metric="hr@10", apen_json=apen)
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(DataError, match="runs table .*nope.csv' not found"):
+        read_runs(tmp_path / "nope.csv", metric="hr@10")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("layers,d_emb,hr@10\n")
+    with pytest.raises(DataError, match="has no rows"):
+        read_runs(empty, metric="hr@10")
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    with pytest.raises(DataError, match="cannot read runs table"):
+        read_runs(broken, metric="hr@10")
