@@ -7,9 +7,10 @@ lognormal sequence lengths, Zipf-like items), then runs, each in its own process
 * ``bounded`` -- local engine with ``--memory-limit`` (user-range chunks spilled to disk);
 * ``spark``   -- the Spark engine on ``local[2]``;
 
-and prints wall time, rows/s and peak memory (sum of the resident sizes of the process
-and all its children -- the JVM and Python workers for Spark -- sampled every 0.1 s;
-plus the largest single-process peak from the kernel).  The machine may be shared, so
+and prints wall time, rows/s and peak memory: the summed resident size of the process
+and all its children (the JVM and Python workers for Spark), sampled every 0.1 s, and
+of it the anonymous part (allocated memory, without file pages mapped from disk, which
+the kernel can drop at any time).  The machine may be shared, so
 timings carry its load; each engine is run once.
 
 Usage::
@@ -71,10 +72,14 @@ def generate(folder: Path, rows: int, files: int, mean_len: int = 100, n_items: 
     return {"rows": written, "users_max": n_users, "files": files, "bytes_on_disk": size}
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants."""
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(resident bytes, anonymous resident bytes) of ``root`` and all its descendants.
+
+    Resident includes file pages mapped from disk (parquet and spill files that polars
+    memory-maps): the kernel can drop those at any time.  Anonymous is the memory the
+    processes actually allocated."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    rss: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -82,17 +87,25 @@ def _tree_rss(root: int) -> int:
             with open(f"/proc/{entry}/stat") as fh:
                 stat = fh.read()
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/statm") as fh:
-                rss[int(entry)] = int(fh.read().split()[1]) * PAGE
+            fields = {}
+            with open(f"/proc/{entry}/status") as fh:
+                for line in fh:
+                    if line.startswith(("VmRSS:", "RssAnon:")):
+                        key, value = line.split(":", 1)
+                        fields[key] = int(value.split()[0]) * 1024
+            rss[int(entry)] = (fields.get("VmRSS", 0), fields.get("RssAnon", 0))
             children.setdefault(ppid, []).append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
-    total, stack = 0, [root]
+    total = anon = 0
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        r, a = rss.get(pid, (0, 0))
+        total += r
+        anon += a
         stack.extend(children.get(pid, []))
-    return total
+    return total, anon
 
 
 def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -> dict:
@@ -116,12 +129,13 @@ def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
-    peak = [0]
+    peak = [0, 0]
     done = threading.Event()
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            rss, anon = _tree_rss(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], anon)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -136,6 +150,7 @@ def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -
     summary = json.loads(lines[-1][7:])
     return {"engine": engine, "wall_s": wall, "measure_s": summary["wall"],
             "rows_per_s": summary["interactions"] / wall, "peak_rss_gb": peak[0] / 1e9,
+            "peak_anon_gb": peak[1] / 1e9,
             "chunks": summary.get("chunks"), "summary": summary}
 
 
@@ -167,7 +182,8 @@ def main() -> None:
             print(f"{engine:8s} FAILED: {res['error']}")
             continue
         print(f"{engine:8s} wall {res['wall_s']:8.1f} s  {res['rows_per_s']:12,.0f} rows/s  "
-              f"peak RSS {res['peak_rss_gb']:6.2f} GB  chunks {res['chunks']}")
+              f"peak RSS {res['peak_rss_gb']:6.2f} GB (anonymous {res['peak_anon_gb']:5.2f})"
+              f"  chunks {res['chunks']}")
     ok = [r for r in results if "error" not in r]
     if len(ok) > 1:
         keys = ("users", "tokens", "apen_mean", "d_prime", "shannon_entropy")
