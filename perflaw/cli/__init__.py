@@ -46,9 +46,10 @@ def main() -> None:
 def _register() -> None:
     # Imported here so that `perflaw --help` stays fast and each command module owns
     # its own options.
-    from perflaw.cli import apen
+    from perflaw.cli import apen, sweep
 
     main.add_command(apen.apen)
+    main.add_command(sweep.sweep)
 
 
 _register()
