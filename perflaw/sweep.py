@@ -368,10 +368,10 @@ def _train_one(data: SequenceData, *, backbone: str, layers: int, d_emb: int,
             tgt = torch.as_tensor(targets[idx], device=device)
             hidden = model(seq)
             if loss == "ce":
-                logits = model.scores(hidden)
-                logits[..., 0] = float("-inf")
-                value = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1),
-                                        ignore_index=0)
+                real = tgt != 0  # score only the positions that have a target
+                logits = model.scores(hidden[real])
+                logits[:, 0] = float("-inf")
+                value = F.cross_entropy(logits, tgt[real])
             else:
                 neg = torch.randint(1, data.n_items + 1, tgt.shape, device=device)
                 w = model.items.weight
