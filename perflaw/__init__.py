@@ -9,6 +9,15 @@ from perflaw.errors import (
     PerflawError,
 )
 from perflaw.params import ParameterCount, count_parameters
+from perflaw.quality.entropy import (
+    actual_entropy,
+    approximate_entropy,
+    compression_ratio,
+    shannon_entropy,
+)
+from perflaw.quality.report import QualityReport, measure
+from perflaw.io import read_log
+from perflaw.sequences import Sequences
 
 __all__ = [
     "__version__",
@@ -18,5 +27,13 @@ __all__ = [
     "NotFittedError",
     "ParameterCount",
     "PerflawError",
+    "QualityReport",
+    "Sequences",
+    "actual_entropy",
+    "approximate_entropy",
+    "compression_ratio",
     "count_parameters",
+    "measure",
+    "read_log",
+    "shannon_entropy",
 ]

@@ -1,10 +1,96 @@
-"""`perflaw apen` (placeholder until the data-quality engine lands in this module)."""
+"""`perflaw apen`: data quality of interaction logs."""
+
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
 
 import click
+import polars as pl
+
+from perflaw.cli._output import output_options, render, table_string
+from perflaw.errors import DataError
+from perflaw.quality.report import DPRIME_MODES, measure
+
+#: Summary fields shown by the default table (JSON/CSV carry every field).
+TABLE_FIELDS = (
+    "users", "items", "interactions", "tokens", "m", "max_len", "apen_mean", "apen_median",
+    "apen_prime_mean", "d_prime", "d_prime_mode", "zero_apen_users", "no_repeat_share",
+    "shannon_entropy", "actual_entropy", "compression_ratio", "repeat_share",
+    "length_mean", "duplicate_rows", "seconds",
+)
+
+
+def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
+    """Expand globs the shell left alone (quoted, or on Windows); keep order, no repeats."""
+    out: list[Path] = []
+    for pattern in patterns:
+        hits = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not hits:
+            raise DataError(f"{pattern}: no file matches")
+        for hit in hits:
+            p = Path(hit)
+            if p not in out:
+                out.append(p)
+    return out
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-def apen(paths):
-    """Measure approximate entropy and D′ of interaction logs."""
-    raise click.ClickException("perflaw apen is not implemented yet")
+@click.option("--m", "m", type=int, default=2, show_default=True,
+              help="ApEn window length.")
+@click.option("--max-len", type=int, default=None,
+              help="Keep each user's last L items (the model's max sequence length).")
+@click.option("--signed", is_flag=True,
+              help="Pincus' signed ApEn (Φm − Φm+1) instead of the authors' |Φm+1 − Φm|.")
+@click.option("--dprime", type=click.Choice(DPRIME_MODES), default="per-user",
+              show_default=True, help="D′ = Σ|S|/ApEn(S) per user, or tokens / mean ApEn.")
+@click.option("--user-col", help="User column (found by name if omitted).")
+@click.option("--item-col", help="Item column (found by name if omitted).")
+@click.option("--time-col", help="Time or position column (found by name if omitted).")
+@click.option("--drop-duplicates", is_flag=True,
+              help="Drop exact duplicate (user, item, time) rows first.")
+@click.option("--no-companions", is_flag=True,
+              help="Skip the Lempel-Ziv entropy and the compression ratio (faster).")
+@click.option("--per-user", "per_user", type=click.Path(dir_okay=False),
+              help="Write the per-user table to this parquet file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
+@output_options
+def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_duplicates,
+         no_companions, per_user, quiet, fmt):
+    """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
+
+    PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
+    file gets one result.
+    """
+    if m < 1:
+        raise DataError(f"--m must be a positive integer, got {m}")
+    if max_len is not None and max_len < 1:
+        raise DataError(f"--max-len must be a positive integer, got {max_len}")
+    files = expand_paths(paths)
+    progress = not quiet and sys.stderr.isatty()
+    reports = []
+    for path in files:
+        rep = measure(path, m=m, max_len=max_len, signed=signed, dprime=dprime,
+                      companions=not no_companions, user_col=user_col, item_col=item_col,
+                      time_col=time_col, drop_duplicates=drop_duplicates, progress=progress)
+        reports.append(rep)
+        if not quiet:
+            for note in rep.notes:
+                click.echo(f"note: {path}: {note}", err=True)
+    if per_user:
+        frames = [r.per_user.with_columns(pl.lit(str(f)).alias("file"))
+                  for f, r in zip(files, reports)]
+        try:
+            pl.concat(frames, how="vertical_relaxed").write_parquet(per_user)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise DataError(f"{per_user}: cannot write the per-user table ({exc})") from None
+    summaries = [r.summary for r in reports]
+    if fmt == "table":
+        rows = [{"measure": k, **{Path(s["file"]).name: s[k] for s in summaries}}
+                for k in TABLE_FIELDS]
+        click.echo(table_string(rows))
+    else:
+        flat = [{k: v for k, v in s.items() if k != "notes"} for s in summaries]
+        click.echo(render(flat, fmt, json_obj=summaries))

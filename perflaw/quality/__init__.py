@@ -1,0 +1,1 @@
+"""Data-quality measures of interaction logs: ApEn (r = 0), ApEn′, D′ and companions."""

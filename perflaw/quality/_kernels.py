@@ -1,0 +1,265 @@
+"""Numba kernels for the data-quality measures.
+
+Kernels trust their input (the public functions in :mod:`perflaw.quality.entropy`
+validate it): ``values`` is an int64 array holding every sequence back to back, and
+sequence ``s`` is ``values[starts[s]:ends[s]]``.  Only equality of item ids matters.
+
+ApEn at r = 0 counts equal m-grams.  Each m-gram gets a *local id* by hashing
+``(id of its (m-1)-gram prefix, id of its last item)`` -- a pair of integers below ``n``
+packed exactly into one int64 -- so no hash collision can merge two different windows
+and the whole computation is O(n·m) per sequence.  Once a level has no repeated window,
+no longer window repeats either, and the remaining levels are known in closed form.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+# Fibonacci hashing constant (2**64 / golden ratio), odd.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_INV_LN2 = 1.0 / np.log(2.0)
+
+
+@njit(cache=True, inline="always")
+def _slot(key, shift, mask):
+    return np.int64((np.uint64(key) * _GOLDEN) >> shift) & mask
+
+
+@njit(cache=True)
+def _table_bits(n):
+    bits = 4
+    while (1 << bits) < 2 * n:
+        bits += 1
+    return bits
+
+
+@njit(cache=True)
+def _assign_ids(keys, n_keys, out_ids, counts, tkeys, tvals, tstamp, stamp, bits):
+    """Give each of ``keys[:n_keys]`` a dense id in first-seen order; count each id.
+
+    Returns the number of distinct keys.  ``tstamp[slot] == stamp`` marks a slot as used
+    by this call, so the table never needs clearing between calls.
+    """
+    shift = np.uint64(64 - bits)
+    mask = (np.int64(1) << bits) - 1
+    n_ids = 0
+    for i in range(n_keys):
+        k = keys[i]
+        h = _slot(k, shift, mask)
+        while True:
+            if tstamp[h] != stamp:
+                tstamp[h] = stamp
+                tkeys[h] = k
+                tvals[h] = n_ids
+                counts[n_ids] = 1
+                out_ids[i] = n_ids
+                n_ids += 1
+                break
+            if tkeys[h] == k:
+                v = tvals[h]
+                counts[v] += 1
+                out_ids[i] = v
+                break
+            h = (h + 1) & mask
+    return n_ids
+
+
+@njit(cache=True)
+def _sum_c_log_c(counts, n_ids, logs):
+    acc = 0.0
+    for g in range(n_ids):
+        c = counts[g]
+        if c > 1:
+            acc += c * logs[c]
+    return acc
+
+
+@njit(cache=True)
+def _phi(sum_clogc, n_windows, logs):
+    # Phi = (1/W) sum_i ln(C_i) with C_i = count(window_i)/W
+    #     = (1/W) sum_g c_g ln c_g - ln W ; no window at all gives 0 (authors' code).
+    if n_windows <= 0:
+        return 0.0
+    return sum_clogc / n_windows - logs[n_windows]
+
+
+@njit(cache=True)
+def _sequence_measures(x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp0,
+                       logs):
+    """All hash-based measures of one sequence ``x``.
+
+    Returns (phi_m, phi_m1, shannon_bits, n_distinct, no_repeat_window).
+    ``ids1`` receives the local item ids (used later by the Lempel-Ziv kernel);
+    ``logs[k]`` is ln k (a table: transcendental calls dominated short sequences).
+    """
+    n = x.shape[0]
+    if n == 0:
+        return 0.0, 0.0, 0.0, 0, False
+    bits = _table_bits(n)
+    # level 1: the items themselves
+    u1 = _assign_ids(x, n, ids1, counts, tkeys, tvals, tstamp, stamp0, bits)
+    s1 = _sum_c_log_c(counts, u1, logs)
+    shannon = (logs[n] - s1 / n) * _INV_LN2
+    # Sum of c·ln c over the k-grams, kept only for k = m and k = m + 1 (no allocation
+    # per sequence: that dominated the cost of short sequences).
+    sum_m = s1 if m == 1 else 0.0
+    sum_m1 = 0.0
+    all_unique = u1 == n
+    prev = ids1
+    cur = ids_a
+    other = ids_b
+    for k in range(2, m + 2):
+        w = n - k + 1
+        if w <= 0 or all_unique:
+            break  # all longer windows are unique too: their sums stay 0
+        for i in range(w):
+            keys[i] = prev[i] * n + ids1[i + k - 1]
+        uk = _assign_ids(keys, w, cur, counts, tkeys, tvals, tstamp, stamp0 + k - 1, bits)
+        sk = _sum_c_log_c(counts, uk, logs)
+        if k == m:
+            sum_m = sk
+        elif k == m + 1:
+            sum_m1 = sk
+        all_unique = uk == w
+        prev = cur
+        cur, other = other, cur
+    wm = n - m + 1
+    phi_m = _phi(sum_m, wm, logs)
+    phi_m1 = _phi(sum_m1, n - m, logs)
+    no_repeat = wm > 0 and sum_m == 0.0
+    return phi_m, phi_m1, shannon, u1, no_repeat
+
+
+@njit(cache=True)
+def _lz_lambda_sum(ids, n, prev_occ, last_seen):
+    """Sum over i of Lambda_i: 1 + the longest prefix of x[i:] that occurs inside x[:i].
+
+    (Kontoyiannis' estimator; when the whole suffix occurs, Lambda_i = n - i + 1.)
+    Candidate earlier starts are walked through a previous-occurrence chain, so a
+    sequence with few repeats costs O(n); highly repetitive ones fall back to an O(n^2)
+    diagonal recursion (LCP(j, i) = LCP(j+1, i+1) + 1).
+    """
+    for g in range(n):
+        last_seen[g] = -1
+    pairs = 0
+    for i in range(n):
+        g = ids[i]
+        prev_occ[i] = last_seen[g]
+        last_seen[g] = i
+        if prev_occ[i] >= 0:
+            pairs += 1
+    total = 0
+    if pairs * 16 > n * 64:  # many repeats: quadratic but branch-light
+        lcp_next = np.zeros(n + 1, np.int64)
+        lcp_cur = np.zeros(n + 1, np.int64)
+        for i in range(n - 1, -1, -1):
+            best = 0
+            for j in range(i - 1, -1, -1):
+                if ids[j] == ids[i]:
+                    lcp_cur[j] = lcp_next[j + 1] + 1
+                    cap = i - j
+                    v = lcp_cur[j] if lcp_cur[j] < cap else cap
+                    if v > best:
+                        best = v
+                else:
+                    lcp_cur[j] = 0
+            total += best + 1
+            lcp_cur, lcp_next = lcp_next, lcp_cur
+        return total
+    for i in range(n):
+        best = 0
+        j = prev_occ[i]
+        while j >= 0:
+            cap = i - j
+            if n - i < cap:
+                cap = n - i
+            if cap > best:
+                t = 0
+                while t < cap and ids[j + t] == ids[i + t]:
+                    t += 1
+                if t > best:
+                    best = t
+                if best == n - i:
+                    break
+            j = prev_occ[j]
+        total += best + 1
+    return total
+
+
+@njit(cache=True)
+def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_m1,
+                   out_shannon, out_distinct, out_norepeat, out_lz):
+    maxn = 0
+    for s in range(lo, hi):
+        n = ends[s] - starts[s]
+        if n > maxn:
+            maxn = n
+    if maxn == 0:
+        for s in range(lo, hi):
+            out_phi_m[s] = 0.0
+            out_phi_m1[s] = 0.0
+            out_shannon[s] = 0.0
+            out_distinct[s] = 0
+            out_norepeat[s] = False
+            out_lz[s] = 0.0
+        return
+    size = np.int64(1) << _table_bits(maxn)
+    ids1 = np.empty(maxn, np.int64)
+    ids_a = np.empty(maxn, np.int64)
+    ids_b = np.empty(maxn, np.int64)
+    keys = np.empty(maxn, np.int64)
+    counts = np.empty(maxn, np.int64)
+    prev_occ = np.empty(maxn, np.int64)
+    last_seen = np.empty(maxn, np.int64)
+    tkeys = np.empty(size, np.int64)
+    tvals = np.empty(size, np.int64)
+    tstamp = np.full(size, -1, np.int64)
+    logs = np.log(np.maximum(np.arange(maxn + 1), 1).astype(np.float64))
+    stamp = 0
+    for s in range(lo, hi):
+        x = values[starts[s]:ends[s]]
+        n = x.shape[0]
+        pm, pm1, sh, u1, nr = _sequence_measures(
+            x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp, logs
+        )
+        stamp += m + 1
+        out_phi_m[s] = pm
+        out_phi_m1[s] = pm1
+        out_shannon[s] = sh
+        out_distinct[s] = u1
+        out_norepeat[s] = nr
+        if want_lz:
+            if n <= 1:
+                out_lz[s] = 0.0
+            elif u1 == n:  # all items distinct: every Lambda_i is 1
+                out_lz[s] = logs[n]
+            else:
+                out_lz[s] = logs[n] / (_lz_lambda_sum(ids1, n, prev_occ, last_seen) / n)
+        else:
+            out_lz[s] = np.nan
+
+
+@njit(cache=True, parallel=True)
+def _all_sequences(values, starts, ends, m, want_lz, n_chunks):
+    nseq = starts.shape[0]
+    out_phi_m = np.empty(nseq)
+    out_phi_m1 = np.empty(nseq)
+    out_shannon = np.empty(nseq)
+    out_distinct = np.empty(nseq, np.int64)
+    out_norepeat = np.empty(nseq, np.bool_)
+    out_lz = np.empty(nseq)
+    for c in prange(n_chunks):
+        lo = c * nseq // n_chunks
+        hi = (c + 1) * nseq // n_chunks
+        _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_m1,
+                       out_shannon, out_distinct, out_norepeat, out_lz)
+    return out_phi_m, out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz
+
+
+def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None):
+    """Run the kernel over all sequences (parallel over chunks of sequences)."""
+    nseq = len(starts)
+    if n_chunks is None:
+        n_chunks = max(1, min(nseq, 16 * get_num_threads()))
+    return _all_sequences(values, starts, ends, np.int64(m), bool(want_lz), np.int64(n_chunks))

@@ -1,0 +1,141 @@
+"""Ragged user sequences: one int64 array of item codes plus offsets.
+
+A log of (user, item, time) rows becomes one sequence per user: the user's items in
+time order, ties in time kept in file order (a stable sort).  Item ids are labels, so
+only equality matters: integer ids are used as they are, any other type is mapped to
+dense integer codes.  ``max_len`` keeps each user's last ``max_len`` items, which is what
+a model with that maximum sequence length sees (spec §1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from perflaw.errors import DataError
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Sequences stored back to back.
+
+    Attributes
+    ----------
+    values : np.ndarray (int64)
+        Item codes of every sequence, concatenated.
+    offsets : np.ndarray (int64)
+        ``len(users) + 1`` boundaries: sequence ``s`` is ``values[offsets[s]:offsets[s+1]]``.
+    users : pl.Series
+        The user id of each sequence (original type).
+    n_items : int
+        Number of distinct items in the log.
+    duplicate_rows : int
+        Number of rows that repeat an earlier (user, item, time) row exactly.
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    users: pl.Series
+    n_items: int
+    duplicate_rows: int = 0
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def window(self, max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of each sequence, keeping only the last ``max_len`` items."""
+        starts = self.offsets[:-1]
+        ends = self.offsets[1:]
+        if max_len is not None:
+            if max_len < 1:
+                raise DataError(f"--max-len must be a positive integer, got {max_len}")
+            starts = np.maximum(starts, ends - max_len)
+        return np.ascontiguousarray(starts), np.ascontiguousarray(ends)
+
+    @classmethod
+    def from_lists(cls, seqs: list, users: list | None = None) -> "Sequences":
+        """Build from a list of sequences of hashable ids (convenient in tests and docs)."""
+        frame = pl.DataFrame(
+            {
+                "user": [u for u, s in enumerate(seqs) for _ in s] if users is None
+                else [u for u, s in zip(users, seqs) for _ in s],
+                "item": [str(v) for s in seqs for v in s],
+            },
+            schema={"user": pl.Int64 if users is None else None, "item": pl.String},
+        )
+        out = cls.from_frame(frame, sort=False)
+        if any(len(s) == 0 for s in seqs):
+            # empty sequences have no rows; keep them as empty entries, in order
+            lengths = np.array([len(s) for s in seqs], np.int64)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            ulabels = pl.Series("user", list(range(len(seqs))) if users is None else users)
+            out = cls(out.values, offsets, ulabels, out.n_items, 0)
+        return out
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, *, sort: bool = True) -> "Sequences":
+        """Group a canonical frame (columns ``user``, ``item`` and optional ``time``).
+
+        With ``sort=True`` rows are ordered by user, then time, keeping file order
+        inside ties; a frame that is already in that order is not sorted again.
+        """
+        has_time = "time" in frame.columns
+        if sort and frame.height:
+            by = ["user", "time"] if has_time else ["user"]
+            if not _is_grouped_and_ordered(frame, has_time):
+                frame = frame.sort(by, maintain_order=True)
+        duplicates = _count_duplicate_rows(frame) if has_time and frame.height else 0
+        items = frame.get_column("item")
+        if items.dtype.is_integer():
+            values = items.cast(pl.Int64).to_numpy()
+            n_items = items.n_unique() if frame.height else 0
+        else:
+            codes = items.cast(pl.String).rank("dense")
+            values = codes.cast(pl.Int64).to_numpy()
+            n_items = int(codes.max() or 0)
+        runs = frame.select(pl.col("user").rle()).unnest("user")
+        lengths = runs.get_column("len").to_numpy().astype(np.int64)
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        users = runs.get_column("value")
+        if sort and users.n_unique() != len(users):
+            raise DataError("internal: users are not contiguous after sorting")
+        return cls(np.ascontiguousarray(values, dtype=np.int64), offsets, users,
+                   int(n_items), int(duplicates))
+
+
+def _is_grouped_and_ordered(frame: pl.DataFrame, has_time: bool) -> bool:
+    """True when users are sorted and time never decreases inside a user."""
+    user = pl.col("user")
+    try:
+        checks = [(user >= user.shift(1)).all(ignore_nulls=True).alias("u")]
+    except Exception:  # noqa: BLE001 - non-orderable user type: just sort
+        return False
+    if has_time:
+        t = pl.col("time")
+        checks.append(
+            ((user != user.shift(1)) | (t >= t.shift(1))).all(ignore_nulls=True).alias("t")
+        )
+    row = frame.select(checks).row(0)
+    return all(bool(v) for v in row)
+
+
+def _count_duplicate_rows(frame: pl.DataFrame) -> int:
+    """Rows repeating an earlier (user, item, time) row, on a frame ordered by user, time.
+
+    Exact duplicates can only sit inside a run of equal (user, time), so only those runs
+    are hashed: a log without ties in time costs one vectorised comparison.
+    """
+    user, t = pl.col("user"), pl.col("time")
+    same_as_prev = (user == user.shift(1)) & (t == t.shift(1))
+    in_tie = same_as_prev | same_as_prev.shift(-1)
+    ties = frame.filter(in_tie.fill_null(False))
+    if ties.height == 0:
+        return 0
+    return ties.height - ties.select(pl.struct("user", "item", "time").n_unique()).item()
