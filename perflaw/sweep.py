@@ -198,41 +198,20 @@ def _left_pad(rows: Iterable[np.ndarray], width: int) -> np.ndarray:
 def d_prime(train_sequences: Sequence[np.ndarray], max_len: int, m: int = 2) -> float:
     """D′ = Σ_u |S_u|·ApEn′(S_u) of the training sequences truncated to their last ``max_len``.
 
-    Uses :func:`perflaw.quality.measure` when the data-quality engine is installed;
-    otherwise a direct count of equal m-grams (spec §2–3: the authors' ``|·|`` form,
-    r = 0, sequences with ApEn = 0 left out of the sum).
+    Computed by :func:`perflaw.quality.measure` (spec §2–3: the authors' ``|·|`` form,
+    r = 0, per-user D′, sequences with ApEn = 0 left out of the sum).
 
     Examples
     --------
     >>> round(d_prime([np.array([1, 2, 1, 2, 3])], max_len=50), 4)
-    84.9018
+    84.9019
     """
-    try:
-        from perflaw.quality import measure  # type: ignore[attr-defined]
-    except ImportError:
-        measure = None
-    if measure is not None:
-        users = np.repeat(np.arange(len(train_sequences)), [len(s) for s in train_sequences])
-        frame = pd.DataFrame(
-            {"user_id": users, "item_id": np.concatenate(list(train_sequences))}
-        )
-        return float(measure(frame, m=m, max_len=max_len).summary["d_prime"])
-    total = 0.0
-    for s in train_sequences:
-        s = s[-max_len:]
-        apen = abs(_phi(s, m + 1) - _phi(s, m))
-        if apen > 0:
-            total += len(s) / apen
-    return total
+    from perflaw.quality.report import measure
 
-
-def _phi(s: np.ndarray, m: int) -> float:
-    n = len(s) - m + 1
-    if n <= 0:
-        return 0.0
-    windows = np.lib.stride_tricks.sliding_window_view(s, m)
-    _, inverse, counts = np.unique(windows, axis=0, return_inverse=True, return_counts=True)
-    return float(np.mean(np.log(counts[inverse.ravel()] / n)))
+    users = np.repeat(np.arange(len(train_sequences)), [len(s) for s in train_sequences])
+    frame = pd.DataFrame({"user_id": users, "item_id": np.concatenate(list(train_sequences))})
+    report = measure(frame, m=m, max_len=max_len, dprime="per-user", companions=False)
+    return float(report.summary["d_prime"])
 
 
 # -------------------------------------------------------------------------- checking
