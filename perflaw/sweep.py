@@ -71,7 +71,7 @@ RUNS_COLUMNS = [
     "hr@50",
     "ndcg@50",
     "eval",
-    "loss",
+    "objective",
     "seconds",
     "settings",
 ]
@@ -538,12 +538,12 @@ def sweep(
     if out_path is not None and out_path.exists() and out_path.stat().st_size > 0:
         done = _read_runs(out_path)
         other = done[(done["settings"] != settings) | (done["eval"] != eval_name)
-                     | (done["loss"] != loss)]
+                     | (done["objective"] != loss)]
         if len(other):
             raise DataError(
                 f"{str(out_path)!r} holds runs made with other settings "
                 f"({other.iloc[0]['settings']}, eval={other.iloc[0]['eval']}, "
-                f"loss={other.iloc[0]['loss']}); use another --out"
+                f"loss={other.iloc[0]['objective']}); use another --out"
             )
     finished = {_key(r) for _, r in done.iterrows()}
 
@@ -581,7 +581,7 @@ def sweep(
             heads=heads, valid=valid, test=test, device=device, progress=progress,
             label=label,
         )
-        full = {**row, **result, "eval": eval_name, "loss": loss, "settings": settings}
+        full = {**row, **result, "eval": eval_name, "objective": loss, "settings": settings}
         full = {c: full[c] for c in RUNS_COLUMNS}
         rows.append(full)
         if progress:

@@ -127,7 +127,7 @@ def test_runs_table_schema(runs, log):
     assert len(runs) == 2
     assert runs["layers"].tolist() == [1, 2] and set(runs["d_emb"]) == {8}
     assert (runs["backbone"] == "sasrec").all() and (runs["dataset"] == "tiny").all()
-    assert (runs["eval"] == "full").all() and (runs["loss"] == "ce").all()
+    assert (runs["eval"] == "full").all() and (runs["objective"] == "ce").all()
     n_items = log["item_id"].nunique()
     for _, r in runs.iterrows():
         c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=n_items,
@@ -158,7 +158,7 @@ def test_sampled_evaluation_is_stated(log):
 
 def test_bce_loss_and_hstu(log):
     runs = sweep(log, layers=[1], d_emb=[8], loss="bce", backbone="hstu", **TINY)
-    assert runs["loss"].tolist() == ["bce"] and np.isfinite(runs["ndcg@10"]).all()
+    assert runs["objective"].tolist() == ["bce"] and np.isfinite(runs["ndcg@10"]).all()
 
 
 def test_same_seed_same_result(log):
