@@ -107,28 +107,16 @@ class SequenceData:
         return len(self.sequences)
 
 
-def _read_log(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"log file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    except Exception as exc:  # noqa: BLE001 - report in one line
-        raise DataError(f"cannot read log {str(path)!r}: {exc}") from None
-    raise DataError(f"log {str(path)!r}: unsupported format {suffix!r}; use .parquet, .csv or .tsv")
-
-
 def load_sequences(log, *, name: str | None = None) -> SequenceData:
     """Read an interaction log into per-user item sequences.
 
     Parameters
     ----------
     log : str, pathlib.Path or pandas.DataFrame
-        A parquet/CSV/TSV file or a frame with columns ``user_id``, ``item_id`` and
-        optionally ``timestamp`` (without it, row order is the sequence order).
+        A log file in any format :func:`perflaw.io.read_log` reads (parquet, CSV/TSV,
+        RecBole ``.inter``, SASRec text; columns found by name), or a frame with columns
+        ``user_id``, ``item_id`` and optionally ``timestamp`` (without it, row order is
+        the sequence order).
     name : str, optional
         Dataset name for the runs table; defaults to the file stem (``"log"`` for a frame).
 
@@ -151,8 +139,11 @@ def load_sequences(log, *, name: str | None = None) -> SequenceData:
         df = log
         name = name or "log"
     else:
+        from perflaw.io import read_log
+
         path = Path(log)
-        df = _read_log(path)
+        df = read_log(path).to_pandas()
+        df = df.rename(columns={"user": "user_id", "item": "item_id", "time": "timestamp"})
         name = name or path.stem
     missing = [c for c in ("user_id", "item_id") if c not in df.columns]
     if missing:
