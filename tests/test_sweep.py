@@ -265,3 +265,33 @@ def test_import_perflaw_does_not_import_torch():
             "CliRunner().invoke(perflaw.cli.main, ['sweep', '--help']); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------- bundled sweep
+BUNDLED = "data/ml-latest-small-sweep.csv"
+
+
+def test_bundled_sweep_table_is_complete_and_consistent():
+    table = pd.read_csv(BUNDLED)
+    assert list(table.columns) == RUNS_COLUMNS
+    assert table["layers"].nunique() >= 4 and table["d_emb"].nunique() >= 4
+    assert table["data_fraction"].nunique() >= 2
+    assert not table.duplicated(["backbone", "layers", "d_emb", "data_fraction", "seed"]).any()
+    assert len(table) == table["layers"].nunique() * table["d_emb"].nunique() * 2
+    assert (table["eval"] == "full").all() and (table["backbone"] == "sasrec").all()
+    for _, r in table.iterrows():
+        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=9066,
+                             max_len=r["max_len"])
+        assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
+    # D′ and tokens grow with the fraction.
+    by_fraction = table.groupby("data_fraction")[["d_prime", "train_tokens"]].first()
+    assert by_fraction["d_prime"].is_monotonic_increasing
+    assert by_fraction["train_tokens"].is_monotonic_increasing
+
+
+def test_fit_reads_the_bundled_sweep_without_reshaping():
+    runs_module = pytest.importorskip("perflaw.runs")  # the fitter (issue 4) may not be merged
+    table = runs_module.read_runs(BUNDLED, metric="ndcg@10", d_prime_col="d_prime",
+                                  group_by="data_fraction")
+    assert len(table.y) == len(pd.read_csv(BUNDLED))
+    assert table.X.columns.tolist() == ["layers", "d_emb", "d_prime"]
