@@ -31,6 +31,7 @@ Torch is imported only when a run starts, so ``import perflaw`` stays light.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import os
@@ -556,36 +557,101 @@ def sweep(
     evaluators: dict = {}
     rows = []
     for i, row in enumerate(todo, 1):
-        seed = row["seed"]
-        if seed not in evaluators:
-            evaluators[seed] = (
-                _Evaluator(data, "valid", max_len, eval_negatives, seed),
-                _Evaluator(data, "test", max_len, eval_negatives, seed),
-            )
-        valid, test = evaluators[seed]
-        label = (f"[{i}/{len(todo)}] {row['backbone']} layers={row['layers']} "
-                 f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={seed}")
-        result = _train_one(
-            data, backbone=row["backbone"], layers=row["layers"], d_emb=row["d_emb"],
-            fraction=row["data_fraction"], max_len=max_len, seed=seed, epochs=epochs,
-            patience=patience, batch_size=batch_size, lr=lr, dropout=dropout, loss=loss,
-            heads=heads, valid=valid, test=test, device=device, progress=progress,
-            label=label,
-        )
-        full = {**row, **result, "eval": eval_name, "objective": loss, "settings": settings}
-        full = {c: full[c] for c in RUNS_COLUMNS}
-        rows.append(full)
-        if progress:
-            _say(f"{label} done in {full['seconds']:.1f}s: test ndcg@10 {full['ndcg@10']:.4f} "
-                 f"hr@10 {full['hr@10']:.4f}")
+        claim = None
         if out_path is not None:
-            _append(out_path, full)
-    new = pd.DataFrame(rows, columns=RUNS_COLUMNS)
-    if len(done) == 0:
-        return new
-    if len(new) == 0:
-        return done
-    return pd.concat([done, new], ignore_index=True)
+            # Several processes may share one --out: skip what another one finished or
+            # is running (a claim file holding its pid), re-checking after claiming.
+            if _key(row) in _finished(out_path):
+                continue
+            claim = _claim(out_path, _key(row))
+            if claim is None or _key(row) in _finished(out_path):
+                if progress:
+                    _say(f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
+                         f"fraction={row['data_fraction']:g}: done or running elsewhere")
+                if claim is not None:
+                    claim.unlink(missing_ok=True)
+                continue
+        try:
+            rows.append(_run_one(data, row, i, len(todo), evaluators, out_path,
+                                 max_len=max_len, eval_negatives=eval_negatives,
+                                 epochs=epochs, patience=patience, batch_size=batch_size,
+                                 lr=lr, dropout=dropout, loss=loss, heads=heads,
+                                 device=device, progress=progress, eval_name=eval_name,
+                                 settings=settings))
+        finally:
+            if claim is not None:
+                claim.unlink(missing_ok=True)
+    if out_path is not None and out_path.exists():
+        return _read_runs(out_path)
+    return pd.DataFrame(rows, columns=RUNS_COLUMNS)
+
+
+def _finished(out: Path) -> set:
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    return {_key(r) for _, r in _read_runs(out).iterrows()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(out: Path, key: tuple, retry: bool = True) -> Path | None:
+    """Create ``<out>.running/<hash>`` holding our pid; None if a live process holds it."""
+    folder = out.with_name(out.name + ".running")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            pid = int(path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and _alive(pid):
+            return None
+        if not retry:
+            return None
+        path.unlink(missing_ok=True)  # left by a process that died: take it over
+        return _claim(out, key, retry=False)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return path
+
+
+def _run_one(data, row, i, n, evaluators, out_path, *, max_len, eval_negatives, epochs,
+             patience, batch_size, lr, dropout, loss, heads, device, progress, eval_name,
+             settings) -> dict:
+    seed = row["seed"]
+    if seed not in evaluators:
+        evaluators[seed] = (
+            _Evaluator(data, "valid", max_len, eval_negatives, seed),
+            _Evaluator(data, "test", max_len, eval_negatives, seed),
+        )
+    valid, test = evaluators[seed]
+    label = (f"[{i}/{n}] {row['backbone']} layers={row['layers']} "
+             f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={seed}")
+    result = _train_one(
+        data, backbone=row["backbone"], layers=row["layers"], d_emb=row["d_emb"],
+        fraction=row["data_fraction"], max_len=max_len, seed=seed, epochs=epochs,
+        patience=patience, batch_size=batch_size, lr=lr, dropout=dropout, loss=loss,
+        heads=heads, valid=valid, test=test, device=device, progress=progress,
+        label=label,
+    )
+    full = {**row, **result, "eval": eval_name, "objective": loss, "settings": settings}
+    full = {c: full[c] for c in RUNS_COLUMNS}
+    if progress:
+        _say(f"{label} done in {full['seconds']:.1f}s: test ndcg@10 {full['ndcg@10']:.4f} "
+             f"hr@10 {full['hr@10']:.4f}")
+    if out_path is not None:
+        _append(out_path, full)
+    return full
 
 
 def _append(path: Path, row: dict) -> None:
