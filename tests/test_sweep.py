@@ -295,3 +295,29 @@ def test_fit_reads_the_bundled_sweep_without_reshaping():
                                   group_by="data_fraction")
     assert len(table.y) == len(pd.read_csv(BUNDLED))
     assert table.X.columns.tolist() == ["layers", "d_emb", "d_prime"]
+
+
+def test_processes_sharing_an_out_file_split_the_grid(log, tmp_path):
+    import hashlib
+    import os
+
+    from perflaw.sweep import _key
+
+    out = tmp_path / "runs.csv"
+    claims = tmp_path / "runs.csv.running"
+    claims.mkdir()
+
+    def claim_file(layers):
+        key = _key(dict(dataset="log", backbone="sasrec", layers=layers, d_emb=8,
+                        data_fraction=1.0, max_len=8, seed=0))
+        return claims / hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+
+    # layers=1 is being run by a live process (our parent): skipped here.
+    claim_file(1).write_text(str(os.getppid()))
+    # layers=2 was claimed by a process that died: taken over.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim_file(2).write_text(str(dead.pid))
+    table = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
+    assert table["layers"].tolist() == [2]
+    assert not claim_file(2).exists() and claim_file(1).exists()
