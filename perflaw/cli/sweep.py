@@ -65,7 +65,8 @@ class _ListType(click.ParamType):
 @click.option("--eval-negatives", type=click.IntRange(min=1), default=None,
               help="Rank among N sampled unseen items (e.g. 2499) instead of all items.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Runs table (CSV): one row appended per finished run; reruns resume.")
+              help="Runs table (CSV): one row appended per finished run; reruns resume, "
+                   "and processes sharing it split the grid.")
 @click.option("--device", default=None, help="Torch device (default: cuda if present, else cpu).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Torch CPU threads (default: all cores).")
