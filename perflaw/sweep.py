@@ -458,7 +458,9 @@ def sweep(
         Runs table (CSV).  Each finished run is appended at once; configurations already
         in the file (same dataset, backbone, layers, d_emb, data_fraction, max_len, seed)
         are skipped, so an interrupted sweep resumes.  The file must have been written
-        with the same training settings.
+        with the same training settings.  Processes sharing ``out`` split the grid: each
+        claims a configuration (``<out>.running/<hash>`` holding its pid) before running
+        it and skips those finished or claimed by a live process.
     device : str, optional
         Torch device; default ``"cuda"`` when available, else ``"cpu"``.
     threads : int, optional
@@ -471,7 +473,8 @@ def sweep(
     Returns
     -------
     pandas.DataFrame
-        The runs table (previous rows of ``out`` included), columns :data:`RUNS_COLUMNS`.
+        The runs table, columns :data:`RUNS_COLUMNS`: with ``out``, every row of the file
+        (previous runs and other processes' runs included); without, this call's runs.
 
     Raises
     ------
