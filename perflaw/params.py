@@ -12,7 +12,13 @@ Conventions (kept identical to the backbones trained by ``perflaw sweep``):
   ``2d``; ``d_ff`` defaults to ``d`` (the original SASRec);
 * ``llama``: rotary positions (no table); block = attention ``4d²`` + SwiGLU
   ``3·d·d_ff`` with ``d_ff = 32·ceil((8d/3)/32)`` + two RMSNorms ``2d``; one final
-  RMSNorm ``d``.
+  RMSNorm ``d``;
+* ``hstu``: learned positions (``max_len × d``) as in ``sasrec``; block = one
+  input projection ``d → 4d`` with bias (U, V, Q, K: ``4d² + 4d``), one output
+  projection ``d → d`` with bias (``d² + d``), a LayerNorm on the block input and one on
+  the attention output (``4d``), i.e. ``5d² + 9d``; one final LayerNorm ``2d``.  The
+  attention is pointwise (SiLU, no softmax) and gated by U (Zhai et al. 2024); the
+  relative attention bias of the paper is left out, so the block has no ``d_ff``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 
 from perflaw.errors import DataError
 
-ARCHITECTURES = ("sasrec", "llama")
+ARCHITECTURES = ("sasrec", "llama", "hstu")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def count_parameters(
     ----------
     layers, d_emb : int
         Number of transformer blocks and the embedding (= hidden) dimension.
-    arch : {"sasrec", "llama"}
+    arch : {"sasrec", "llama", "hstu"}
         Block type (see the module docstring for the exact formulas).
     n_items : int
         Number of distinct items; the item table has ``n_items + 1`` rows (padding).
@@ -74,7 +80,7 @@ def count_parameters(
         Maximum sequence length (size of the learned position table for ``sasrec``).
     d_ff : int, optional
         Feed-forward hidden size; defaults to ``d_emb`` (sasrec) or
-        :func:`llama_ffn_dim` (llama).
+        :func:`llama_ffn_dim` (llama); ignored by ``hstu``.
 
     Examples
     --------
@@ -83,6 +89,8 @@ def count_parameters(
     (67264, 50560, 117824)
     >>> count_parameters(2, 64, arch="llama").non_embedding
     106816
+    >>> count_parameters(2, 64, arch="hstu").non_embedding
+    42240
     """
     for name, value in (("layers", layers), ("d_emb", d_emb)):
         if int(value) != value or value < 1:
@@ -100,4 +108,7 @@ def count_parameters(
         ff = llama_ffn_dim(d) if d_ff is None else int(d_ff)
         block = 4 * d * d + 3 * d * ff + 2 * d
         return ParameterCount(items, layers * block + d)
+    if arch == "hstu":
+        block = (4 * d * d + 4 * d) + (d * d + d) + 4 * d
+        return ParameterCount(items + max_len * d, layers * block + 2 * d)
     raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")

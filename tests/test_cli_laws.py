@@ -178,3 +178,22 @@ def test_joint_dprime_and_group_bootstrap(cwd):
     assert "b[panel=1]" in json.loads(res.stdout)["ci"]
     _one_line_error(run("fit", "-m", "hr@10", "--bootstrap", "5", "--bootstrap-by", "group"),
                     "needs --group-by")
+
+
+def test_recommend_config_accepts_every_counted_architecture(tmp_path):
+    from perflaw.params import ARCHITECTURES
+
+    from click.testing import CliRunner
+
+    from perflaw.cli import main
+
+    runner = CliRunner()
+    law = tmp_path / "law.json"
+    res = runner.invoke(main, ["fit", "data/performance_law_ml1m_runs.csv", "--metric",
+                               "ndcg@10", "--where", "max_seq_len==100", "--out", str(law)])
+    assert res.exit_code == 0, res.output
+    for arch in ARCHITECTURES:
+        res = runner.invoke(main, ["recommend-config", "--law", str(law), "--budget", "2M",
+                                   "--arch", arch, "--n-items", "3416", "--max-len", "100",
+                                   "--json"])
+        assert res.exit_code == 0, (arch, res.output)

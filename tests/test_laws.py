@@ -113,6 +113,15 @@ def test_free_p_optimum_agrees_with_numeric_maximum():
     assert d["N_opt"] == pytest.approx(d["p_N"] ** (-1 / d["exponent_N"]))
 
 
+def test_optimum_beyond_float_range_is_infinite_not_an_error():
+    # gamma ~ 1e-4: the stationary point (-alpha/(beta*gamma))^(1/gamma) overflows a float
+    law = PerformanceLaw()
+    theta = np.array([0.02, -0.004, 1e-4, 0.05, -0.002, 0.9, 0.1])
+    d = law.derived(theta, {"layers": (1, 8), "d_emb": (16, 64)})
+    assert d["N_opt"] == np.inf
+    assert law.notes(theta, {"layers": (1, 8), "d_emb": (16, 64)})
+
+
 def test_monotone_factor_is_reported():
     law = PerformanceLaw()
     theta = np.array([0.02, 0.004, 0.7, 0.05, -0.002, 0.9, 0.1])  # both terms increase in N

@@ -11,6 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from perflaw.params import ARCHITECTURES
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.cli.scaling import flops_options, is_scaling_law, scaling_fit_options, \
     scaling_predict_options
@@ -358,7 +359,7 @@ def _budget_options(func):
         click.option("--law", "law_path", default=DEFAULT_LAW, show_default=True,
                      type=click.Path(dir_okay=False), help="Law file written by `perflaw fit`."),
         click.option("--budget", required=True, help="Parameter budget: 20M, 1.5e9, 300k ..."),
-        click.option("--arch", type=click.Choice(["sasrec", "llama"]), default="sasrec",
+        click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec",
                      show_default=True, help="Backbone for parameter counting (spec §6)."),
         click.option("--n-items", type=int, default=0, show_default=True,
                      help="Items in the catalogue (item-table size; 0 leaves it out)."),
@@ -490,7 +491,7 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
 @click.option("--out", "out", default="perflaw-plot.png", show_default=True,
               type=click.Path(dir_okay=False))
 @click.option("--budget", help="Budget for --kind frontier.")
-@click.option("--arch", type=click.Choice(["sasrec", "llama"]), default="sasrec")
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec")
 @click.option("--n-items", type=int, default=0)
 @click.option("--max-len", type=int, default=0)
 @click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total")

@@ -56,6 +56,18 @@ HOFFMANN_E = np.arange(-1.0, 1.01, 0.5)
 HOFFMANN_A = np.arange(0.0, 25.01, 5.0)
 
 
+def _lse_terms(p, lN, lD):
+    """Shifted exponentials of the three log-space terms: (max, e^(u1-max), e^(u2-max), e^(e-max)).
+
+    Shifting by the largest term keeps LSE(u1, u2, e) = max + ln(sum) free of overflow.
+    """
+    a, b, e, al, be = p
+    u1 = a - al * lN
+    u2 = b - be * lD
+    m = np.maximum(np.maximum(u1, u2), e)
+    return m, np.exp(u1 - m), np.exp(u2 - m), np.exp(e - m)
+
+
 def log_huber_objective(p: np.ndarray, lN: np.ndarray, lD: np.ndarray, lt: np.ndarray,
                         delta: float) -> tuple[float, np.ndarray]:
     """Summed Huber loss of the log residuals and its gradient in ``(a, b, e, alpha, beta)``.
@@ -69,11 +81,7 @@ def log_huber_objective(p: np.ndarray, lN: np.ndarray, lD: np.ndarray, lt: np.nd
     >>> float(f), bool(np.allclose(g, 0))
     (0.0, True)
     """
-    a, b, e, al, be = p
-    u1 = a - al * lN
-    u2 = b - be * lD
-    m = np.maximum(np.maximum(u1, u2), e)
-    s1, s2, s3 = np.exp(u1 - m), np.exp(u2 - m), np.exp(e - m)
+    m, s1, s2, s3 = _lse_terms(p, lN, lD)
     S = s1 + s2 + s3
     r = m + np.log(S) - lt
     ar = np.abs(r)
@@ -87,20 +95,13 @@ def log_huber_objective(p: np.ndarray, lN: np.ndarray, lD: np.ndarray, lt: np.nd
 
 def log_residuals(p, lN, lD, lt) -> np.ndarray:
     """``LSE(a - alpha log N, b - beta log D, e) - log y`` for ``p = (a, b, e, alpha, beta)``."""
-    a, b, e, al, be = p
-    u1 = a - al * lN
-    u2 = b - be * lD
-    m = np.maximum(np.maximum(u1, u2), e)
-    return m + np.log(np.exp(u1 - m) + np.exp(u2 - m) + np.exp(e - m)) - lt
+    m, s1, s2, s3 = _lse_terms(p, lN, lD)
+    return m + np.log(s1 + s2 + s3) - lt
 
 
 def log_residuals_jacobian(p, lN, lD, lt) -> np.ndarray:
     """Analytic Jacobian of :func:`log_residuals` (softmax weights of the three terms)."""
-    a, b, e, al, be = p
-    u1 = a - al * lN
-    u2 = b - be * lD
-    m = np.maximum(np.maximum(u1, u2), e)
-    s1, s2, s3 = np.exp(u1 - m), np.exp(u2 - m), np.exp(e - m)
+    m, s1, s2, s3 = _lse_terms(p, lN, lD)
     S = s1 + s2 + s3
     w1, w2 = s1 / S, s2 / S
     return np.column_stack([w1, w2, s3 / S, -w1 * lN, -w2 * lD])

@@ -422,7 +422,10 @@ class PerformanceLaw(Law):
         ratio = -a / (b * g)
         if not np.isfinite(ratio) or ratio <= 0:
             return np.nan, "monotone"
-        x = ratio ** (1.0 / g)
+        # in log space: a tiny exponent puts the stationary point astronomically far
+        # away, which must read as "far outside the range" (inf), not crash
+        with np.errstate(over="ignore"):
+            x = np.exp(np.log(ratio) / g)
         return float(x), ("maximum" if a * g > 0 else "minimum")
 
     def derived(self, theta, ranges):

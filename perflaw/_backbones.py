@@ -1,0 +1,233 @@
+"""PyTorch backbones trained by ``perflaw sweep`` (needs the ``perflaw[train]`` extra).
+
+This module imports torch at import time; only :mod:`perflaw.sweep` imports it, and only
+inside the functions that train.  Every backbone's ``sum(p.numel())`` equals
+:func:`perflaw.params.count_parameters` for the same arguments (a test checks it):
+
+* ``sasrec``: learned positions, post-norm SASRec blocks (Kang & McAuley 2018) with a
+  ReLU feed-forward of width ``d_ff = d``, one final LayerNorm;
+* ``llama``: RMSNorm, rotary positions, bias-free attention and SwiGLU (the
+  Performance-Law authors' trainer), one final RMSNorm;
+* ``hstu``: learned positions, pointwise SiLU attention gated by U (Zhai et al. 2024),
+  one final LayerNorm.
+
+All three share the item table with the output layer (tied weights): the score of item
+``i`` after position ``t`` is ``h_t · E[i]``.  Row 0 of the item table is padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from perflaw.params import llama_ffn_dim
+
+
+def _attention_mask(pad: torch.Tensor) -> torch.Tensor:
+    """Boolean (B, 1, T, T) mask: causal, keys that are padding hidden, diagonal kept.
+
+    The diagonal is always allowed so that a padding query (left padding) never has an
+    empty row (which would give NaN); its output is never used.
+    """
+    T = pad.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=pad.device).tril()
+    mask = causal[None, :, :] & ~pad[:, None, :]
+    mask = mask | torch.eye(T, dtype=torch.bool, device=pad.device)[None]
+    return mask[:, None, :, :]
+
+
+class _Backbone(nn.Module):
+    """Common parts: item table, scoring against the (tied) item table."""
+
+    def __init__(self, n_items: int, d_emb: int):
+        super().__init__()
+        self.n_items = n_items
+        self.d_emb = d_emb
+        self.items = nn.Embedding(n_items + 1, d_emb, padding_idx=0)
+        nn.init.normal_(self.items.weight, std=d_emb**-0.5)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
+
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores of every item (padding column included) for hidden states (..., d)."""
+        return hidden @ self.items.weight.T
+
+
+# ----------------------------------------------------------------------------- SASRec
+class _SASRecBlock(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)  # 3d² + 3d
+        self.out = nn.Linear(d, d)  # d² + d
+        self.norm1 = nn.LayerNorm(d)
+        self.ff1 = nn.Linear(d, d)  # d·d_ff + d_ff (d_ff = d)
+        self.ff2 = nn.Linear(d, d)  # d_ff·d + d
+        self.norm2 = nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+        self.p = dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, T, d = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0
+        )
+        a = a.transpose(1, 2).reshape(B, T, d)
+        x = self.norm1(x + self.drop(self.out(a)))
+        f = self.ff2(self.drop(F.relu(self.ff1(x))))
+        return self.norm2(x + self.drop(f))
+
+
+class SASRec(_Backbone):
+    """SASRec-style transformer with learned positions (post-norm blocks)."""
+
+    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
+                 heads: int = 1, dropout: float = 0.2):
+        super().__init__(n_items, d_emb)
+        self.positions = nn.Embedding(max_len, d_emb)
+        self.blocks = nn.ModuleList(_SASRecBlock(d_emb, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_emb)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        pad = seq == 0
+        T = seq.shape[1]
+        x = self.items(seq) * math.sqrt(self.d_emb)
+        x = x + self.positions(torch.arange(T, device=seq.device))[None]
+        x = self.drop(x) * (~pad)[..., None]
+        mask = _attention_mask(pad)
+        for block in self.blocks:
+            x = block(x, mask) * (~pad)[..., None]
+        return self.norm(x)
+
+
+# ------------------------------------------------------------------------------ Llama
+class _RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., ::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+class _LlamaBlock(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.out = nn.Linear(d, d, bias=False)
+        ff = llama_ffn_dim(d)
+        self.gate = nn.Linear(d, ff, bias=False)
+        self.up = nn.Linear(d, ff, bias=False)
+        self.down = nn.Linear(ff, d, bias=False)
+        self.norm1 = _RMSNorm(d)
+        self.norm2 = _RMSNorm(d)
+        self.drop = nn.Dropout(dropout)
+        self.p = dropout
+
+    def forward(self, x, mask, cos, sin):
+        B, T, d = x.shape
+        h = self.norm1(x)
+        q, k, v = self.qkv(h).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0
+        )
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, T, d)))
+        h = self.norm2(x)
+        return x + self.drop(self.down(F.silu(self.gate(h)) * self.up(h)))
+
+
+class Llama(_Backbone):
+    """Llama-style pre-norm decoder: RMSNorm, rotary positions, SwiGLU, no biases."""
+
+    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
+                 heads: int = 1, dropout: float = 0.2):
+        super().__init__(n_items, d_emb)
+        self.head_dim = d_emb // heads
+        self.blocks = nn.ModuleList(_LlamaBlock(d_emb, heads, dropout) for _ in range(layers))
+        self.norm = _RMSNorm(d_emb)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        pad = seq == 0
+        T = seq.shape[1]
+        # Sequences are left-padded, so the last item always sits at position T - 1.
+        pos = torch.arange(T, device=seq.device, dtype=torch.float32)
+        inv = 10000.0 ** (-torch.arange(0, self.head_dim, 2, device=seq.device) / self.head_dim)
+        ang = pos[:, None] * inv[None, :]
+        cos, sin = ang.cos(), ang.sin()
+        x = self.drop(self.items(seq)) * (~pad)[..., None]
+        mask = _attention_mask(pad)
+        for block in self.blocks:
+            x = block(x, mask, cos, sin)
+        return self.norm(x)
+
+
+# ------------------------------------------------------------------------------- HSTU
+class _HSTUBlock(nn.Module):
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm_in = nn.LayerNorm(d)
+        self.proj = nn.Linear(d, 4 * d)  # U, V, Q, K
+        self.norm_attn = nn.LayerNorm(d)
+        self.out = nn.Linear(d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, T, d = x.shape
+        u, v, q, k = F.silu(self.proj(self.norm_in(x))).chunk(4, dim=-1)
+
+        def split(t):
+            return t.view(B, T, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k, v = split(q), split(k), split(v)
+        # Pointwise aggregated attention: SiLU(QKᵀ) / n over the visible keys.
+        w = F.silu(q @ k.transpose(-1, -2)) * mask
+        w = w / mask.sum(-1, keepdim=True).clamp(min=1)
+        a = (w @ v).transpose(1, 2).reshape(B, T, d)
+        return x + self.drop(self.out(self.norm_attn(a) * u))
+
+
+class HSTU(_Backbone):
+    """HSTU-style blocks (pointwise SiLU attention gated by U) with learned positions."""
+
+    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
+                 heads: int = 1, dropout: float = 0.2):
+        super().__init__(n_items, d_emb)
+        self.positions = nn.Embedding(max_len, d_emb)
+        self.blocks = nn.ModuleList(_HSTUBlock(d_emb, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_emb)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        pad = seq == 0
+        T = seq.shape[1]
+        x = self.items(seq) * math.sqrt(self.d_emb)
+        x = x + self.positions(torch.arange(T, device=seq.device))[None]
+        x = self.drop(x) * (~pad)[..., None]
+        mask = _attention_mask(pad)
+        for block in self.blocks:
+            x = block(x, mask) * (~pad)[..., None]
+        return self.norm(x)
+
+
+BACKBONES = {"sasrec": SASRec, "llama": Llama, "hstu": HSTU}
+
+
+def build(backbone: str, n_items: int, d_emb: int, layers: int, max_len: int, *,
+          heads: int = 1, dropout: float = 0.2) -> _Backbone:
+    """Instantiate backbone ``backbone`` (a key of :data:`BACKBONES`)."""
+    return BACKBONES[backbone](n_items, d_emb, layers, max_len, heads=heads, dropout=dropout)

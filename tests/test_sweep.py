@@ -1,0 +1,323 @@
+"""Tests of perflaw.sweep and the `perflaw sweep` command (tiny grids, one epoch)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import torch  # the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
+from perflaw import DataError, count_parameters  # noqa: E402
+from perflaw.cli import main  # noqa: E402
+from perflaw.sweep import (  # noqa: E402
+    RUNS_COLUMNS,
+    _training_users,
+    d_prime,
+    load_sequences,
+    sweep,
+)
+
+TINY = dict(epochs=1, max_len=8, batch_size=64, threads=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def log():
+    """300 users, 40 items, 5-14 interactions each, with a little sequential structure."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(300):
+        n = rng.integers(5, 15)
+        start = rng.integers(0, 40)
+        items = (start + np.arange(n) + rng.integers(0, 3, n)) % 40
+        rows += [(u, int(i), t) for t, i in enumerate(items)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+@pytest.fixture(scope="module")
+def log_file(log, tmp_path_factory):
+    path = tmp_path_factory.mktemp("logs") / "tiny.parquet"
+    log.to_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(log):
+    return sweep(log, layers=[1, 2], d_emb=[8], name="tiny", **TINY)
+
+
+# ----------------------------------------------------------------------------- data
+def test_load_sequences_orders_by_time_stably_and_drops_short_users():
+    df = pd.DataFrame({"user_id": [5, 5, 5, 5, 9, 9],
+                       "item_id": ["a", "b", "c", "d", "a", "b"],
+                       "timestamp": [2, 1, 2, 0, 1, 1]})
+    data = load_sequences(df)
+    assert data.n_items == 4 and data.n_users == 1  # user 9 has 2 interactions
+    # codes: a=1 b=2 c=3 d=4; time order d, b, then a and c tied (file order)
+    assert data.sequences[0].tolist() == [4, 2, 1, 3]
+
+
+def test_load_sequences_without_timestamp_uses_file_order():
+    df = pd.DataFrame({"user_id": [1, 2, 1, 1, 2, 2], "item_id": [7, 8, 9, 7, 7, 9]})
+    assert [s.tolist() for s in load_sequences(df).sequences] == [[1, 3, 1], [2, 1, 3]]
+
+
+def test_load_sequences_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_sequences(tmp_path / "missing.parquet")
+    with pytest.raises(DataError, match="lacks column"):
+        load_sequences(pd.DataFrame({"user": [1], "item_id": [2]}))
+    csv = tmp_path / "log.csv"
+    csv.write_text("uid,movie_id,time\n1,a,3\n1,b,1\n1,c,2\n")
+    data = load_sequences(csv)  # columns found by name, as perflaw apen finds them
+    assert data.name == "log" and data.sequences[0].tolist() == [2, 3, 1]
+
+
+def test_training_users_are_nested_across_fractions():
+    half = set(_training_users(100, 0.5, seed=3))
+    quarter = set(_training_users(100, 0.25, seed=3))
+    assert len(half) == 50 and len(quarter) == 25 and quarter <= half
+
+
+@pytest.mark.parametrize("seq, expected", [
+    ([1, 2, 1, 2, 3], 0.0588915178),
+    ([5, 3, 5, 3, 9, 5, 3, 7, 5, 3], 0.4983477915),
+    ([7, 8, 9], 0.6931471806),
+])
+def test_d_prime_matches_spec_reference_values(seq, expected):
+    assert d_prime([np.array(seq)], max_len=50) == pytest.approx(len(seq) / expected, rel=1e-8)
+
+
+def test_d_prime_leaves_out_zero_apen_and_truncates():
+    assert d_prime([np.array([1, 1, 1, 1, 1, 1])], max_len=50) == 0.0
+    long = np.array([9, 9, 9, 1, 2, 1, 2, 3])
+    assert d_prime([long], max_len=5) == pytest.approx(5 / 0.0588915178, rel=1e-8)
+
+
+# ------------------------------------------------------------------------ backbones
+@pytest.mark.parametrize("backbone", ["sasrec", "llama", "hstu"])
+@pytest.mark.parametrize("layers, d_emb, heads", [(1, 8, 1), (2, 16, 2), (3, 24, 1)])
+def test_backbone_sizes_equal_count_parameters(backbone, layers, d_emb, heads):
+    from perflaw._backbones import build
+
+    model = build(backbone, 37, d_emb, layers, 12, heads=heads)
+    counted = count_parameters(layers, d_emb, arch=backbone, n_items=37, max_len=12)
+    assert sum(p.numel() for p in model.parameters()) == counted.total
+
+
+@pytest.mark.parametrize("backbone", ["sasrec", "llama", "hstu"])
+def test_backbones_handle_left_padding(backbone):
+    from perflaw._backbones import build
+
+    torch.manual_seed(0)
+    model = build(backbone, 20, 8, 2, 6).eval()
+    seq = torch.tensor([[0, 0, 0, 3, 4, 5], [1, 2, 6, 3, 4, 5], [0, 0, 0, 0, 0, 7]])
+    hidden = model(seq)
+    assert hidden.shape == (3, 6, 8) and torch.isfinite(hidden).all()
+    scores = model.scores(hidden[:, -1])
+    assert scores.shape == (3, 21)
+    if backbone == "llama":  # rotary positions are relative: padding must not matter
+        assert torch.allclose(model(seq[:1, 3:])[:, -1], hidden[:1, -1], atol=1e-5)
+
+
+# ------------------------------------------------------------------------ runs table
+def test_runs_table_schema(runs, log):
+    assert list(runs.columns) == RUNS_COLUMNS
+    assert len(runs) == 2
+    assert runs["layers"].tolist() == [1, 2] and set(runs["d_emb"]) == {8}
+    assert (runs["backbone"] == "sasrec").all() and (runs["dataset"] == "tiny").all()
+    assert (runs["eval"] == "full").all() and (runs["objective"] == "ce").all()
+    n_items = log["item_id"].nunique()
+    for _, r in runs.iterrows():
+        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=n_items,
+                             max_len=8)
+        assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
+        assert 0 <= r["ndcg@10"] <= r["hr@10"] <= r["hr@50"] <= 1
+        assert r["ndcg@10"] <= r["ndcg@50"] <= r["hr@50"]
+        assert r["train_users"] == 300 and r["train_tokens"] > 0
+        assert r["d_prime"] > 0 and r["flops"] > 0 and r["seconds"] > 0
+        assert r["epochs"] == 1 and r["best_epoch"] == 1
+
+
+def test_data_fraction_shrinks_tokens_and_d_prime(log):
+    runs = sweep(log, layers=[1], d_emb=[8], data_fraction=[0.25, 1], **TINY)
+    small, full = runs.iloc[0], runs.iloc[1]
+    assert small["data_fraction"] == 0.25 and small["train_users"] == 75
+    assert small["train_tokens"] < full["train_tokens"]
+    assert small["d_prime"] < full["d_prime"]
+    # Same targets for every fraction: the model size does not depend on the data.
+    assert small["params_total"] == full["params_total"]
+
+
+def test_sampled_evaluation_is_stated(log):
+    runs = sweep(log, layers=[1], d_emb=[8], eval_negatives=20, backbone="llama", **TINY)
+    assert runs["eval"].tolist() == ["sampled-20"]
+    assert runs["backbone"].tolist() == ["llama"]
+
+
+def test_bce_loss_and_hstu(log):
+    runs = sweep(log, layers=[1], d_emb=[8], loss="bce", backbone="hstu", **TINY)
+    assert runs["objective"].tolist() == ["bce"] and np.isfinite(runs["ndcg@10"]).all()
+
+
+def test_same_seed_same_result(log):
+    a = sweep(log, layers=[1], d_emb=[8], **TINY)
+    b = sweep(log, layers=[1], d_emb=[8], **TINY)
+    assert a["ndcg@10"].tolist() == b["ndcg@10"].tolist()
+
+
+# ------------------------------------------------------------------------------ resume
+def test_resume_skips_finished_configurations(log, tmp_path, monkeypatch):
+    out = tmp_path / "runs.csv"
+    first = sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
+    assert len(pd.read_csv(out)) == 1
+
+    import perflaw.sweep as mod
+
+    calls = []
+    real = mod._train_one
+
+    def counting(*args, **kwargs):
+        calls.append((kwargs["layers"], kwargs["d_emb"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mod, "_train_one", counting)
+    again = sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
+    assert calls == [] and again.equals(pd.read_csv(out))
+    grown = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
+    assert calls == [(2, 8)]
+    table = pd.read_csv(out)
+    assert list(table.columns) == RUNS_COLUMNS and len(table) == 2 and len(grown) == 2
+    assert table.iloc[0]["ndcg@10"] == pytest.approx(first.iloc[0]["ndcg@10"])
+
+
+def test_resume_refuses_a_table_from_other_settings(log, tmp_path):
+    out = tmp_path / "runs.csv"
+    sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
+    with pytest.raises(DataError, match="other settings"):
+        sweep(log, layers=[1], d_emb=[8], out=out, **{**TINY, "epochs": 2})
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="not a perflaw sweep runs table"):
+        sweep(log, layers=[1], d_emb=[8], out=foreign, **TINY)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(layers=[0]), "layers"),
+    (dict(d_emb=[8.5]), "d_emb"),
+    (dict(data_fraction=[1.5]), "data_fraction"),
+    (dict(backbone="mamba"), "unknown backbone"),
+    (dict(d_emb=[9], heads=2), "divisible"),
+    (dict(loss="mse"), "unknown loss"),
+    (dict(eval_negatives=1000), "eval_negatives"),
+])
+def test_bad_arguments(log, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        sweep(log, **{**dict(layers=[1], d_emb=[8]), **TINY, **kwargs})
+
+
+# --------------------------------------------------------------------------------- CLI
+def test_cli_runs_and_writes_table(log_file, tmp_path):
+    out = tmp_path / "runs.csv"
+    args = ["sweep", str(log_file), "--layers", "1", "--d-emb", "8,16", "--epochs", "1",
+            "--max-len", "8", "--threads", "1", "--out", str(out), "--quiet", "--csv"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == RUNS_COLUMNS and len(table) == 2
+    assert (table["dataset"] == "tiny").all()
+    printed = pd.read_csv(__import__("io").StringIO(result.output))
+    assert printed["d_emb"].tolist() == [8, 16]
+    # The rerun finds everything done and still prints the table.
+    again = CliRunner().invoke(main, args[:-1])
+    assert again.exit_code == 0 and "ndcg@10" in again.output and len(pd.read_csv(out)) == 2
+
+
+def test_cli_missing_file(tmp_path):
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "nope.parquet")])
+    assert result.exit_code == 1
+    assert "no such file" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--layers", "1,x", "not a comma-separated list"),
+    ("--layers", "0,2", "positive integers"),
+    ("--d-emb", "", "empty"),
+    ("--data-fraction", "0.5,2", "fractions must be in"),
+    ("--seed", "a", "comma-separated list of integers"),
+])
+def test_cli_bad_grid_values(log_file, option, value, message):
+    result = CliRunner().invoke(main, ["sweep", str(log_file), option, value])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_cli_unknown_backbone(log_file):
+    result = CliRunner().invoke(main, ["sweep", str(log_file), "--backbone", "rnn"])
+    assert result.exit_code == 1 and "unknown backbone 'rnn'" in result.output
+
+
+def test_import_perflaw_does_not_import_torch():
+    code = ("import sys, perflaw, perflaw.cli, perflaw.sweep; "
+            "from click.testing import CliRunner; "
+            "CliRunner().invoke(perflaw.cli.main, ['--help']); "
+            "CliRunner().invoke(perflaw.cli.main, ['sweep', '--help']); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------- bundled sweep
+BUNDLED = "data/ml-latest-small-sweep.csv"
+
+
+def test_bundled_sweep_table_is_complete_and_consistent():
+    table = pd.read_csv(BUNDLED)
+    assert list(table.columns) == RUNS_COLUMNS
+    assert table["layers"].nunique() >= 4 and table["d_emb"].nunique() >= 4
+    assert table["data_fraction"].nunique() >= 2
+    assert not table.duplicated(["backbone", "layers", "d_emb", "data_fraction", "seed"]).any()
+    assert len(table) == table["layers"].nunique() * table["d_emb"].nunique() * 2
+    assert (table["eval"] == "full").all() and (table["backbone"] == "sasrec").all()
+    for _, r in table.iterrows():
+        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=9066,
+                             max_len=r["max_len"])
+        assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
+    # D′ and tokens grow with the fraction.
+    by_fraction = table.groupby("data_fraction")[["d_prime", "train_tokens"]].first()
+    assert by_fraction["d_prime"].is_monotonic_increasing
+    assert by_fraction["train_tokens"].is_monotonic_increasing
+
+
+def test_fit_reads_the_bundled_sweep_without_reshaping():
+    runs_module = pytest.importorskip("perflaw.runs")  # the fitter (issue 4) may not be merged
+    table = runs_module.read_runs(BUNDLED, metric="ndcg@10", d_prime_col="d_prime",
+                                  group_by="data_fraction")
+    assert len(table.y) == len(pd.read_csv(BUNDLED))
+    assert table.X.columns.tolist() == ["layers", "d_emb", "d_prime"]
+
+
+def test_processes_sharing_an_out_file_split_the_grid(log, tmp_path):
+    import hashlib
+    import os
+
+    from perflaw.sweep import _key
+
+    out = tmp_path / "runs.csv"
+    claims = tmp_path / "runs.csv.running"
+    claims.mkdir()
+
+    def claim_file(layers):
+        key = _key(dict(dataset="log", backbone="sasrec", layers=layers, d_emb=8,
+                        data_fraction=1.0, max_len=8, seed=0))
+        return claims / hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+
+    # layers=1 is being run by a live process (our parent): skipped here.
+    claim_file(1).write_text(str(os.getppid()))
+    # layers=2 was claimed by a process that died: taken over.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim_file(2).write_text(str(dead.pid))
+    table = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
+    assert table["layers"].tolist() == [2]
+    assert not claim_file(2).exists() and claim_file(1).exists()
