@@ -65,11 +65,75 @@ def _assign_ids(keys, n_keys, out_ids, counts, tkeys, tvals, tstamp, stamp, bits
     return n_ids
 
 
+@njit(cache=True, inline="always")
+def _assign_ids_direct(values, a, n, ids, counts, dstamp, dval, stamp):
+    """Level 1 for small non-negative item ids: the id itself indexes the table.
+
+    Takes the whole value array and an offset rather than a slice, and writes row 0 of
+    the 2-D buffers: slices and row views cost atomic reference counting per sequence.
+    """
+    n_ids = 0
+    for i in range(n):
+        v = values[a + i]
+        if dstamp[v] != stamp:
+            dstamp[v] = stamp
+            dval[v] = n_ids
+            counts[0, n_ids] = 1
+            ids[0, i] = n_ids
+            n_ids += 1
+        else:
+            j = dval[v]
+            counts[0, j] += 1
+            ids[0, i] = j
+    return n_ids
+
+
 @njit(cache=True)
-def _sum_c_log_c(counts, n_ids, logs):
+def _next_level(ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp, stamp, bits):
+    """Ids of the k-windows from the ids of their (k-1)-prefixes; returns the id count.
+
+    A k-window can repeat only if its (k-1)-prefix does, so windows with a unique prefix
+    get a fresh id without touching the hash table: on real logs, where repeats are
+    rare, almost nothing is hashed past the first level.  ``ids[0]`` holds the level-1
+    ids, ``ids[rp]``/``counts[cp]`` the previous level, ``ids[rc]``/``counts[cc]`` the new one
+    (rows of preallocated buffers: rebinding array variables per sequence costs atomic
+    reference counting, which dominated short sequences).
+    """
+    shift = np.uint64(64 - bits)
+    mask = (np.int64(1) << bits) - 1
+    n_ids = 0
+    for i in range(w):
+        p = ids[rp, i]
+        if counts[cp, p] == 1:
+            ids[rc, i] = n_ids
+            counts[cc, n_ids] = 1
+            n_ids += 1
+            continue
+        key = p * n + ids[0, i + k - 1]
+        h = _slot(key, shift, mask)
+        while True:
+            if tstamp[h] != stamp:
+                tstamp[h] = stamp
+                tkeys[h] = key
+                tvals[h] = n_ids
+                counts[cc, n_ids] = 1
+                ids[rc, i] = n_ids
+                n_ids += 1
+                break
+            if tkeys[h] == key:
+                v = tvals[h]
+                counts[cc, v] += 1
+                ids[rc, i] = v
+                break
+            h = (h + 1) & mask
+    return n_ids
+
+
+@njit(cache=True)
+def _sum_c_log_c(counts, row, n_ids, logs):
     acc = 0.0
     for g in range(n_ids):
-        c = counts[g]
+        c = counts[row, g]
         if c > 1:
             acc += c * logs[c]
     return acc
@@ -84,46 +148,46 @@ def _phi(sum_clogc, n_windows, logs):
     return sum_clogc / n_windows - logs[n_windows]
 
 
-@njit(cache=True)
-def _sequence_measures(x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp0,
-                       logs):
-    """All hash-based measures of one sequence ``x``.
+@njit(cache=True, inline="always")
+def _sequence_measures(values, a, n, m, ids, counts, tkeys, tvals, tstamp, stamp0, logs,
+                       dstamp, dval, direct):
+    """All hash-based measures of the sequence ``values[a:a + n]``.
 
     Returns (phi_m, phi_m1, shannon_bits, n_distinct, no_repeat_window).
-    ``ids1`` receives the local item ids (used later by the Lempel-Ziv kernel);
+    ``ids[0]`` receives the local item ids (used later by the Lempel-Ziv kernel);
     ``logs[k]`` is ln k (a table: transcendental calls dominated short sequences).
     """
-    n = x.shape[0]
     if n == 0:
         return 0.0, 0.0, 0.0, 0, False
     bits = _table_bits(n)
     # level 1: the items themselves
-    u1 = _assign_ids(x, n, ids1, counts, tkeys, tvals, tstamp, stamp0, bits)
-    s1 = _sum_c_log_c(counts, u1, logs)
+    if direct:
+        u1 = _assign_ids_direct(values, a, n, ids, counts, dstamp, dval, stamp0)
+    else:
+        u1 = _assign_ids(values[a:a + n], n, ids[0], counts[0], tkeys, tvals, tstamp, stamp0,
+                         bits)
+    s1 = _sum_c_log_c(counts, 0, u1, logs)
     shannon = (logs[n] - s1 / n) * _INV_LN2
     # Sum of c·ln c over the k-grams, kept only for k = m and k = m + 1 (no allocation
     # per sequence: that dominated the cost of short sequences).
     sum_m = s1 if m == 1 else 0.0
     sum_m1 = 0.0
     all_unique = u1 == n
-    prev = ids1
-    cur = ids_a
-    other = ids_b
+    rp, rc, cp = 0, 1, 0  # rows: previous ids, new ids, previous counts
     for k in range(2, m + 2):
         w = n - k + 1
         if w <= 0 or all_unique:
             break  # all longer windows are unique too: their sums stay 0
-        for i in range(w):
-            keys[i] = prev[i] * n + ids1[i + k - 1]
-        uk = _assign_ids(keys, w, cur, counts, tkeys, tvals, tstamp, stamp0 + k - 1, bits)
-        sk = _sum_c_log_c(counts, uk, logs)
+        cc = 1 - cp
+        uk = _next_level(ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp,
+                         stamp0 + k - 1, bits)
+        sk = _sum_c_log_c(counts, cc, uk, logs)
         if k == m:
             sum_m = sk
         elif k == m + 1:
             sum_m1 = sk
         all_unique = uk == w
-        prev = cur
-        cur, other = other, cur
+        rp, rc, cp = rc, (2 if rc == 1 else 1), cc
     wm = n - m + 1
     phi_m = _phi(sum_m, wm, logs)
     phi_m1 = _phi(sum_m1, n - m, logs)
@@ -188,8 +252,8 @@ def _lz_lambda_sum(ids, n, prev_occ, last_seen):
 
 
 @njit(cache=True)
-def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_m1,
-                   out_shannon, out_distinct, out_norepeat, out_lz):
+def _process_range(values, starts, ends, lo, hi, m, want_lz, direct_size, out_phi_m,
+                   out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz):
     maxn = 0
     for s in range(lo, hi):
         n = ends[s] - starts[s]
@@ -205,23 +269,23 @@ def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_
             out_lz[s] = 0.0
         return
     size = np.int64(1) << _table_bits(maxn)
-    ids1 = np.empty(maxn, np.int64)
-    ids_a = np.empty(maxn, np.int64)
-    ids_b = np.empty(maxn, np.int64)
-    keys = np.empty(maxn, np.int64)
-    counts = np.empty(maxn, np.int64)
+    ids = np.empty((3, maxn), np.int64)
+    counts = np.empty((2, maxn), np.int64)
     prev_occ = np.empty(maxn, np.int64)
     last_seen = np.empty(maxn, np.int64)
     tkeys = np.empty(size, np.int64)
     tvals = np.empty(size, np.int64)
     tstamp = np.full(size, -1, np.int64)
     logs = np.log(np.maximum(np.arange(maxn + 1), 1).astype(np.float64))
+    direct = direct_size > 0
+    dstamp = np.full(max(direct_size, 1), -1, np.int64)
+    dval = np.empty(max(direct_size, 1), np.int64)
     stamp = 0
     for s in range(lo, hi):
-        x = values[starts[s]:ends[s]]
-        n = x.shape[0]
+        n = ends[s] - starts[s]
         pm, pm1, sh, u1, nr = _sequence_measures(
-            x, m, ids1, ids_a, ids_b, keys, counts, tkeys, tvals, tstamp, stamp, logs
+            values, starts[s], n, m, ids, counts, tkeys, tvals, tstamp, stamp, logs, dstamp,
+            dval, direct
         )
         stamp += m + 1
         out_phi_m[s] = pm
@@ -235,13 +299,13 @@ def _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_
             elif u1 == n:  # all items distinct: every Lambda_i is 1
                 out_lz[s] = logs[n]
             else:
-                out_lz[s] = logs[n] / (_lz_lambda_sum(ids1, n, prev_occ, last_seen) / n)
+                out_lz[s] = logs[n] / (_lz_lambda_sum(ids[0], n, prev_occ, last_seen) / n)
         else:
             out_lz[s] = np.nan
 
 
 @njit(cache=True, parallel=True)
-def _all_sequences(values, starts, ends, m, want_lz, n_chunks):
+def _all_sequences(values, starts, ends, m, want_lz, n_chunks, direct_size):
     nseq = starts.shape[0]
     out_phi_m = np.empty(nseq)
     out_phi_m1 = np.empty(nseq)
@@ -252,9 +316,14 @@ def _all_sequences(values, starts, ends, m, want_lz, n_chunks):
     for c in prange(n_chunks):
         lo = c * nseq // n_chunks
         hi = (c + 1) * nseq // n_chunks
-        _process_range(values, starts, ends, lo, hi, m, want_lz, out_phi_m, out_phi_m1,
-                       out_shannon, out_distinct, out_norepeat, out_lz)
+        _process_range(values, starts, ends, lo, hi, m, want_lz, direct_size, out_phi_m,
+                       out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz)
     return out_phi_m, out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz
+
+
+#: Item ids in [0, DIRECT_MAX) index the level-1 table directly (no hashing); the table
+#: costs 16 bytes per possible id for each chunk of sequences.
+DIRECT_MAX = 1 << 20
 
 
 def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None):
@@ -262,4 +331,12 @@ def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None):
     nseq = len(starts)
     if n_chunks is None:
         n_chunks = max(1, min(nseq, 16 * get_num_threads()))
-    return _all_sequences(values, starts, ends, np.int64(m), bool(want_lz), np.int64(n_chunks))
+    direct_size = 0
+    if values.size and nseq:
+        # only the span the sequences cover: callers pass batches of one large array
+        span = values[int(np.min(starts)):int(np.max(ends))]
+        lo, hi = (int(span.min()), int(span.max())) if span.size else (0, 0)
+        if lo >= 0 and hi < DIRECT_MAX:
+            direct_size = hi + 1
+    return _all_sequences(values, starts, ends, np.int64(m), bool(want_lz), np.int64(n_chunks),
+                          np.int64(direct_size))
