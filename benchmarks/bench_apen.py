@@ -50,6 +50,18 @@ def workload(n_users, mean_len, min_len, n_items, seed=0, sigma=1.0):
     return values, starts, ends
 
 
+def workload_no_repeats(n_users, mean_len, min_len, n_items, seed=0, sigma=1.0):
+    """Like :func:`workload`, but no item repeats inside a sequence (as in real ML-1M)."""
+    rng = np.random.default_rng(seed)
+    mu = np.log(max(mean_len - min_len, 1)) - sigma**2 / 2
+    lengths = np.minimum(min_len + rng.lognormal(mu, sigma, n_users), n_items).astype(np.int64)
+    p = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    p /= p.sum()
+    values = np.concatenate([rng.choice(n_items, size=k, replace=False, p=p) for k in lengths])
+    ends = np.cumsum(lengths)
+    return values.astype(np.int64), ends - lengths, ends
+
+
 def best_time(fn, repeat=3):
     times = []
     for _ in range(repeat):
@@ -122,6 +134,17 @@ def end_to_end(rows, tmp):
             raise SystemExit(proc.stderr)
         summary = json.loads(proc.stdout)[0]
         results[label] = {"wall_s": round(wall, 2), "engine_s": round(summary["seconds"], 2)}
+    # the same log with rows in random order: the engine must sort it
+    shuffled = Path(tmp) / "log_shuffled.parquet"
+    pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=0).write_parquet(shuffled)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd[:3] + [str(shuffled), "--json", "--quiet"], capture_output=True,
+                          text=True, cwd=root)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(proc.stderr)
+    results["default_rows_shuffled"] = {
+        "wall_s": round(wall, 2), "engine_s": round(json.loads(proc.stdout)[0]["seconds"], 2)}
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"rows": int(values.size), "users": n_users, "warmup_run_s": round(warm, 2),
             **results,
@@ -139,6 +162,9 @@ def main():
     ml1m = workload(6040, 165, 20, 3706, seed=1)
     print(json.dumps(kernel_rates("ml1m-like", *ml1m)))
     print(json.dumps({"workload": "ml1m-like", **antropy_ratio(*ml1m)}))
+    ml1m_nr = workload_no_repeats(6040, 165, 20, 3706, seed=1)
+    print(json.dumps(kernel_rates("ml1m-like, no repeats", *ml1m_nr)))
+    print(json.dumps({"workload": "ml1m-like, no repeats", **antropy_ratio(*ml1m_nr)}))
     short = workload(2_000_000, 9, 5, 12_000, seed=2)
     print(json.dumps(kernel_rates("short (amazon-like, mean 9)", *short)))
     big = workload(int(50e6 / 165), 165, 20, 50_000, seed=4)

