@@ -138,7 +138,7 @@ def end_to_end(rows, tmp):
     shuffled = Path(tmp) / "log_shuffled.parquet"
     pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=0).write_parquet(shuffled)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd[:3] + [str(shuffled), "--json", "--quiet"], capture_output=True,
+    proc = subprocess.run(cmd[:4] + [str(shuffled), "--json", "--quiet"], capture_output=True,
                           text=True, cwd=root)
     wall = time.perf_counter() - t0
     if proc.returncode:
