@@ -82,14 +82,16 @@ class _SASRecBlock(nn.Module):
         return self.norm2(x + self.drop(f))
 
 
-class SASRec(_Backbone):
-    """SASRec-style transformer with learned positions (post-norm blocks)."""
+class _LearnedPositions(_Backbone):
+    """Items plus learned positions, a stack of ``block`` modules, a final LayerNorm."""
+
+    block: type
 
     def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
                  heads: int = 1, dropout: float = 0.2):
         super().__init__(n_items, d_emb)
         self.positions = nn.Embedding(max_len, d_emb)
-        self.blocks = nn.ModuleList(_SASRecBlock(d_emb, heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(self.block(d_emb, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(d_emb)
         self.drop = nn.Dropout(dropout)
 
@@ -103,6 +105,12 @@ class SASRec(_Backbone):
         for block in self.blocks:
             x = block(x, mask) * (~pad)[..., None]
         return self.norm(x)
+
+
+class SASRec(_LearnedPositions):
+    """SASRec-style transformer with learned positions (post-norm blocks)."""
+
+    block = _SASRecBlock
 
 
 # ------------------------------------------------------------------------------ Llama
@@ -201,27 +209,10 @@ class _HSTUBlock(nn.Module):
         return x + self.drop(self.out(self.norm_attn(a) * u))
 
 
-class HSTU(_Backbone):
+class HSTU(_LearnedPositions):
     """HSTU-style blocks (pointwise SiLU attention gated by U) with learned positions."""
 
-    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
-                 heads: int = 1, dropout: float = 0.2):
-        super().__init__(n_items, d_emb)
-        self.positions = nn.Embedding(max_len, d_emb)
-        self.blocks = nn.ModuleList(_HSTUBlock(d_emb, heads, dropout) for _ in range(layers))
-        self.norm = nn.LayerNorm(d_emb)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        pad = seq == 0
-        T = seq.shape[1]
-        x = self.items(seq) * math.sqrt(self.d_emb)
-        x = x + self.positions(torch.arange(T, device=seq.device))[None]
-        x = self.drop(x) * (~pad)[..., None]
-        mask = _attention_mask(pad)
-        for block in self.blocks:
-            x = block(x, mask) * (~pad)[..., None]
-        return self.norm(x)
+    block = _HSTUBlock
 
 
 BACKBONES = {"sasrec": SASRec, "llama": Llama, "hstu": HSTU}
