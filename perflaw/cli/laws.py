@@ -217,13 +217,27 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
         save_fits(fits, out)
     if plot_path:
         _save_fit_plots(fits, plot_path)
+    emit_fit_results(fits, records, fmt, law_name=law_name, metric=table.metric,
+                     grouped=bool(table.group_cols and not joint),
+                     saved_to=None if no_save else out, plot_path=plot_path)
+
+
+def emit_fit_results(fits, records, fmt, *, law_name, metric, grouped, saved_to, plot_path,
+                     per_fit=None, comparison=None) -> None:
+    """Print fitted laws as JSON, CSV or readable summaries (every ``fit`` variant).
+
+    ``per_fit(fitter)`` may echo extra lines under a summary; ``comparison`` (records) is
+    added to the JSON and printed as a table after the summaries.
+    """
     if fmt == "json":
-        if table.group_cols and not joint:
-            obj = {"law": law_name, "metric": table.metric, "groups": records}
+        if grouped:
+            obj = {"law": law_name, "metric": str(metric), "groups": records}
+            if comparison:
+                obj["comparison"] = comparison
         else:
             obj = records[0]
-        if not no_save:
-            obj = dict(obj, saved_to=str(out))
+        if saved_to is not None:
+            obj = dict(obj, saved_to=str(saved_to))
         click.echo(to_json(obj))
     elif fmt == "csv":
         click.echo(render([_flat(r) for r in records], "csv"))
@@ -232,9 +246,14 @@ def fit(runs, metric, law_name, p, q, group_by, joint, d_prime_col, apen_json, d
             if key:
                 click.echo("== " + ", ".join(f"{k}={v}" for k, v in key.items()))
             click.echo(f.summary_text())
+            if per_fit is not None:
+                per_fit(f)
             click.echo("")
-    if not no_save:
-        click.echo(f"saved the law to {out}", err=True)
+        if comparison:
+            click.echo("comparison of the data columns (lower AIC is better):")
+            click.echo(render(comparison, "table"))
+    if saved_to is not None:
+        click.echo(f"saved the law to {saved_to}", err=True)
     if plot_path:
         click.echo(f"saved the figure to {plot_path}", err=True)
 

@@ -221,39 +221,20 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
         _plot(fits, plot_path)
     compare = [_compare_row(k, r) for (k, _), r in zip(fits, records)] \
         if len(data_cols) > 1 else None
-    if fmt == "json":
-        if len(records) == 1:
-            obj = records[0]
-        else:
-            obj = {"law": law_name, "metric": str(mcol), "groups": records}
-            if compare:
-                obj["comparison"] = compare
-        if not no_save:
-            obj = dict(obj, saved_to=str(out))
-        click.echo(to_json(obj))
-    elif fmt == "csv":
-        from perflaw.cli.laws import _flat
+    from perflaw.cli.laws import emit_fit_results
 
-        click.echo(render([_flat(r) for r in records], "csv"))
-    else:
-        for key, f in fits:
-            if key:
-                click.echo("== " + ", ".join(f"{k}={v}" for k, v in key.items()))
-            click.echo(f.summary_text())
-            if f.holdout_ is not None:
-                labels = ({"x": f.law_.x_label} if f.law_.name == "power"
-                          else {"N": f.law_.N_label, "D": f.law_.D_label})
-                table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
-                click.echo(render(table.rename(columns=labels).to_dict(orient="records"),
-                                  "table"))
-            click.echo("")
-        if compare:
-            click.echo("comparison of the data columns (lower AIC is better):")
-            click.echo(render(compare, "table"))
-    if not no_save:
-        click.echo(f"saved the law to {out}", err=True)
-    if plot_path:
-        click.echo(f"saved the figure to {plot_path}", err=True)
+    emit_fit_results(fits, records, fmt, law_name=law_name, metric=mcol,
+                     grouped=len(records) > 1, saved_to=None if no_save else out,
+                     plot_path=plot_path, per_fit=_echo_holdout, comparison=compare)
+
+
+def _echo_holdout(f) -> None:
+    if f.holdout_ is None:
+        return
+    labels = ({"x": f.law_.x_label} if f.law_.name == "power"
+              else {"N": f.law_.N_label, "D": f.law_.D_label})
+    table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
+    click.echo(render(table.rename(columns=labels).to_dict(orient="records"), "table"))
 
 
 def plot_scaling(f, ax, kind: str = "fit", label: str = "") -> None:
