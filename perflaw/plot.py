@@ -18,6 +18,25 @@ def _plt():
     return plt
 
 
+def save_fit_grid(fits, path, draw) -> None:
+    """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
+
+    ``draw(ax, label, fitter)`` fills a panel; ``label`` is the fit's group key as text.
+    """
+    plt = _plt()
+    n = len(fits)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
+    for ax, (key, f) in zip(axes.ravel(), fits):
+        draw(ax, ", ".join(f"{k}={v}" for k, v in key.items()), f)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
     """Observed vs fitted (metric against layers, one line per d_emb) or residuals.
 

@@ -259,21 +259,13 @@ def emit_fit_results(fits, records, fmt, *, law_name, metric, grouped, saved_to,
 
 
 def _save_fit_plots(fits, path):
-    from perflaw.plot import _plt, plot_fitter
+    from perflaw.plot import plot_fitter, save_fit_grid
 
-    plt = _plt()
-    n = len(fits)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
-    for ax, (key, f) in zip(axes.ravel(), fits):
-        label = ", ".join(f"{k}={v}" for k, v in key.items())
+    def draw(ax, label, f):
         r2 = f.diagnostics_["r2"]
         plot_fitter(f, "fit", ax=ax, title=f"{label or f.metric_} (R² = {r2:.3f})")
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+    save_fit_grid(fits, path, draw)
 
 
 def _select(fits, group: str | None, law_path: str):

@@ -256,20 +256,9 @@ def plot_scaling(f, ax, kind: str = "fit", label: str = "") -> None:
 
 def _plot(fits, path):
     """Observed vs fitted for scaling laws (one panel per fit)."""
-    from perflaw.plot import _plt
+    from perflaw.plot import save_fit_grid
 
-    plt = _plt()
-    n = len(fits)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
-    for ax, (key, f) in zip(axes.ravel(), fits):
-        plot_scaling(f, ax, "fit", ", ".join(f"{k}={v}" for k, v in key.items()))
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_fit_grid(fits, path, lambda ax, label, f: plot_scaling(f, ax, "fit", label))
 
 
 # ----------------------------------------------------------------------------------------
