@@ -171,7 +171,23 @@ def read_log(
     if not path.exists():
         raise DataError(f"{path}: no such file")
     fmt = fmt or detect_format(path)
-    raw = _read_raw(path, fmt)
+    return canonical_frame(_read_raw(path, fmt), path, user_col=user_col, item_col=item_col,
+                           time_col=time_col)
+
+
+def canonical_frame(
+    raw: pl.DataFrame,
+    label: str | os.PathLike,
+    *,
+    user_col: str | None = None,
+    item_col: str | None = None,
+    time_col: str | None = None,
+) -> pl.DataFrame:
+    """Columns ``user``, ``item`` and (if any) numeric ``time`` of a table already in memory.
+
+    The same detection and checks as :func:`read_log`; ``label`` names the table in errors.
+    """
+    path = Path(label)
     if raw.height == 0:
         raise DataError(f"{path}: no rows")
     u, i, t = resolve_columns(raw.columns, path, user_col, item_col, time_col)

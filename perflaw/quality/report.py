@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
-from perflaw.io import read_log
+from perflaw.io import canonical_frame, read_log
 from perflaw.quality import _kernels
 from perflaw.quality.entropy import apen_from_phi, check_m, pack_ids
 from perflaw.sequences import Sequences, item_counts
@@ -72,41 +72,11 @@ def _coerce_source(source, user_col, item_col, time_col, drop_duplicates):
         if not isinstance(source, pl.DataFrame):
             raise DataError(f"cannot measure a {type(source).__name__}: pass a path, a "
                             "polars/pandas DataFrame or Sequences")
-        frame = _canonical_frame(source, user_col, item_col, time_col)
+        frame = canonical_frame(source, "DataFrame", user_col=user_col, item_col=item_col,
+                                time_col=time_col)
     if drop_duplicates:
         frame = frame.unique(maintain_order=True)
     return Sequences.from_frame(frame), label
-
-
-def _canonical_frame(frame: pl.DataFrame, user_col, item_col, time_col) -> pl.DataFrame:
-    """Same column detection as files, for in-memory frames."""
-    from perflaw import io
-
-    if frame.height == 0:
-        raise DataError("the DataFrame has no rows")
-    cols = frame.columns
-
-    def pick(given, names, role, required=True):
-        if given is not None:
-            if given not in cols:
-                raise DataError(f"DataFrame: no column {given!r}; columns are {', '.join(cols)}")
-            return given
-        found = io._pick(cols, names, role, Path("DataFrame"), f"{role}_col")
-        if found is None and required:
-            raise DataError(f"DataFrame: no {role} column found among {', '.join(cols)}")
-        return found
-
-    u = pick(user_col, io.USER_NAMES, "user")
-    i = pick(item_col, io.ITEM_NAMES, "item")
-    t = pick(time_col, io.TIME_NAMES + io.POSITION_NAMES, "time", required=False)
-    out = frame.select([pl.col(u).alias("user"), pl.col(i).alias("item")]
-                       + ([pl.col(t).alias("time")] if t else []))
-    for role in ("user", "item"):
-        if out.get_column(role).null_count():
-            raise DataError(f"DataFrame: column {u if role == 'user' else i!r} has null ids")
-    if t:
-        out = out.with_columns(io._time_as_number(out.get_column("time"), Path("DataFrame"), t))
-    return out
 
 
 def _run_kernel(seqs: Sequences, starts, ends, m: int, lz: bool, progress: bool, desc: str):
