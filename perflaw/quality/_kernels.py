@@ -34,34 +34,43 @@ def _table_bits(n):
     return bits
 
 
-@njit(cache=True)
-def _assign_ids(keys, n_keys, out_ids, counts, tkeys, tvals, tstamp, stamp, bits):
-    """Give each of ``keys[:n_keys]`` a dense id in first-seen order; count each id.
+@njit(cache=True, inline="always")
+def _find_or_insert(key, next_id, tkeys, tvals, tstamp, stamp, shift, mask):
+    """Id of ``key`` in an open-addressing table, inserting it as ``next_id`` if absent.
 
-    Returns the number of distinct keys.  ``tstamp[slot] == stamp`` marks a slot as used
-    by this call, so the table never needs clearing between calls.
+    ``tstamp[slot] == stamp`` marks a slot as used by the current (sequence, level), so the
+    table never needs clearing.  The caller knows ``key`` was new when the result is
+    ``next_id``.
+    """
+    h = _slot(key, shift, mask)
+    while True:
+        if tstamp[h] != stamp:
+            tstamp[h] = stamp
+            tkeys[h] = key
+            tvals[h] = next_id
+            return next_id
+        if tkeys[h] == key:
+            return tvals[h]
+        h = (h + 1) & mask
+
+
+@njit(cache=True)
+def _assign_ids(values, a, n, ids, counts, tkeys, tvals, tstamp, stamp, bits):
+    """Level 1 for any item ids: dense ids in first-seen order (hashed), counted.
+
+    Writes row 0 of ``ids``/``counts``; returns the number of distinct items.
     """
     shift = np.uint64(64 - bits)
     mask = (np.int64(1) << bits) - 1
     n_ids = 0
-    for i in range(n_keys):
-        k = keys[i]
-        h = _slot(k, shift, mask)
-        while True:
-            if tstamp[h] != stamp:
-                tstamp[h] = stamp
-                tkeys[h] = k
-                tvals[h] = n_ids
-                counts[n_ids] = 1
-                out_ids[i] = n_ids
-                n_ids += 1
-                break
-            if tkeys[h] == k:
-                v = tvals[h]
-                counts[v] += 1
-                out_ids[i] = v
-                break
-            h = (h + 1) & mask
+    for i in range(n):
+        v = _find_or_insert(values[a + i], n_ids, tkeys, tvals, tstamp, stamp, shift, mask)
+        if v == n_ids:
+            counts[0, v] = 1
+            n_ids += 1
+        else:
+            counts[0, v] += 1
+        ids[0, i] = v
     return n_ids
 
 
@@ -109,23 +118,14 @@ def _next_level(ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp, stam
             counts[cc, n_ids] = 1
             n_ids += 1
             continue
-        key = p * n + ids[0, i + k - 1]
-        h = _slot(key, shift, mask)
-        while True:
-            if tstamp[h] != stamp:
-                tstamp[h] = stamp
-                tkeys[h] = key
-                tvals[h] = n_ids
-                counts[cc, n_ids] = 1
-                ids[rc, i] = n_ids
-                n_ids += 1
-                break
-            if tkeys[h] == key:
-                v = tvals[h]
-                counts[cc, v] += 1
-                ids[rc, i] = v
-                break
-            h = (h + 1) & mask
+        v = _find_or_insert(p * n + ids[0, i + k - 1], n_ids, tkeys, tvals, tstamp, stamp,
+                            shift, mask)
+        if v == n_ids:
+            counts[cc, v] = 1
+            n_ids += 1
+        else:
+            counts[cc, v] += 1
+        ids[rc, i] = v
     return n_ids
 
 
@@ -164,8 +164,7 @@ def _sequence_measures(values, a, n, m, ids, counts, tkeys, tvals, tstamp, stamp
     if direct:
         u1 = _assign_ids_direct(values, a, n, ids, counts, dstamp, dval, stamp0)
     else:
-        u1 = _assign_ids(values[a:a + n], n, ids[0], counts[0], tkeys, tvals, tstamp, stamp0,
-                         bits)
+        u1 = _assign_ids(values, a, n, ids, counts, tkeys, tvals, tstamp, stamp0, bits)
     s1 = _sum_c_log_c(counts, 0, u1, logs)
     shannon = (logs[n] - s1 / n) * _INV_LN2
     # Sum of c·ln c over the k-grams, kept only for k = m and k = m + 1 (no allocation
