@@ -1,7 +1,7 @@
 """perflaw: data quality and performance laws for sequential recommenders."""
 
 from perflaw._version import __version__
-from perflaw.budget import Recommendation, parse_budget, recommend
+from perflaw.decide.budget import Recommendation, parse_budget, recommend
 from perflaw.errors import (
     ConvergenceError,
     DataError,
@@ -9,11 +9,11 @@ from perflaw.errors import (
     NotFittedError,
     PerflawError,
 )
-from perflaw.allocation import Allocation, allocate, closest_config, compute_optimal
+from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
 from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
 from perflaw.io import read_log
 from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-from perflaw.params import ParameterCount, count_parameters
+from perflaw.decide.params import ParameterCount, count_parameters
 from perflaw.quality.entropy import (
     actual_entropy,
     approximate_entropy,

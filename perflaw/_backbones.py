@@ -2,7 +2,7 @@
 
 This module imports torch at import time; only :mod:`perflaw.sweep` imports it, and only
 inside the functions that train.  Every backbone's ``sum(p.numel())`` equals
-:func:`perflaw.params.count_parameters` for the same arguments (a test checks it):
+:func:`perflaw.decide.params.count_parameters` for the same arguments (a test checks it):
 
 * ``sasrec``: learned positions, post-norm SASRec blocks (Kang & McAuley 2018) with a
   ReLU feed-forward of width ``d_ff = d``, one final LayerNorm;
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perflaw.params import llama_ffn_dim
+from perflaw.decide.params import llama_ffn_dim
 
 
 def _attention_mask(pad: torch.Tensor) -> torch.Tensor:

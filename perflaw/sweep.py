@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from perflaw.errors import DataError, PerflawError
-from perflaw.params import ARCHITECTURES, count_parameters
+from perflaw.decide.params import ARCHITECTURES, count_parameters
 
 __all__ = ["RUNS_COLUMNS", "SequenceData", "load_sequences", "sweep"]
 
