@@ -159,6 +159,7 @@ class ChinchillaLaw(Law):
     """
 
     name = "chinchilla"
+    budget_kind = "flops"
     description = "Chinchilla (Hoffmann et al. 2022): y = E + A/N^alpha + B/D^beta"
     latex = r"y = E + A N^{-\alpha} + B D^{-\beta}"
     inputs = ("N", "D")

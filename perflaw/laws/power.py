@@ -118,6 +118,7 @@ class PowerLaw(Law):
     """
 
     name = "power"
+    budget_kind = None
     description = "loss power law in one variable (Zhang et al. 2023): y = E + (x0/x)^alpha"
     latex = r"y = E + \left(x_0 / x\right)^{\alpha}"
     inputs = ("x",)
