@@ -196,7 +196,7 @@ def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibr
         law = form_law(form)
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
         why = law.bind(inputs).identifiable(inputs)
-        if why is None and not law.nonparametric and len(yt) <= law.bind(inputs).n_params:
+        if why is None and not law.nonparametric and len(yt) - law.bind(inputs).n_params < law.min_dof:
             why = f"{len(yt)} runs for {law.bind(inputs).n_params} parameters"
         if why:
             skipped.setdefault(form, f"{axis} <= {v:g}: {why}")
@@ -346,7 +346,7 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
     for f in cands:
         law = form_law(f).bind(full)
         why = law.identifiable(full)
-        if why is None and not law.nonparametric and len(yv) <= law.n_params:
+        if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
             why = f"{len(yv)} runs for {law.n_params} parameters"
         if why is None:
             eligible.append(f)

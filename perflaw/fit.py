@@ -458,7 +458,7 @@ class LawFitter:
         self.transform_ = resolve_transform(self.scale, law, self.metric_, yv)
         zv = transform_forward(yv, self.transform_)
         n, k = len(yv), law.n_params
-        if n <= k and not law.nonparametric:
+        if n - k < law.min_dof and not law.nonparametric:
             raise DataError(
                 f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
             )
@@ -518,6 +518,7 @@ class LawFitter:
         self.summary_ = self._summary_frame()
         self.warnings_ = self._pending_warnings + self._diagnose()
         self.best_observed_ = self._best_observed()
+        self.alternatives_ = [self._alternative_dict(a) for a in self.alternatives_]
 
     def _set_fitted(self) -> None:
         from perflaw.backtest import transform_forward, transform_inverse
@@ -776,10 +777,11 @@ class LawFitter:
                                  "interval": "backtest-calibrated"}, index=frame.index)
         if noise and kind == "observation":
             s2 = max(s2, noise**2)
-        if self.law_.nonparametric:
+        if self.law_.nonparametric or n <= k:
             nan = np.full(len(pred), np.nan)
             return pd.DataFrame({"prediction": pred, "lower": nan, "upper": nan,
-                                 "interval": "none (not backtested)"}, index=frame.index)
+                                 "interval": "none (not backtested, no residual degrees of "
+                                 "freedom)"}, index=frame.index)
         if self.bootstrap_params_ is not None:
             P = np.array([self.law_.formula(b, Xp) for b in self.bootstrap_params_])  # fit scale
             if kind == "observation":

@@ -153,6 +153,8 @@ class Law:
     kind: ClassVar[str] = "law"
     #: a lookup with one parameter per trained cell (no residual degrees of freedom)
     nonparametric: ClassVar[bool] = False
+    #: residual degrees of freedom a fit needs (0: an exact interpolation is a fit too)
+    min_dof: ClassVar[int] = 1
     #: words for each input, used by summaries, plots and error messages
     input_labels: ClassVar[dict[str, str]] = {"layers": "layers", "d_emb": "embedding dim",
                                               "d_prime": "D′ (quality-adjusted data)"}

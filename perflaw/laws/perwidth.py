@@ -61,6 +61,7 @@ class _PerWidthLaw(Law):
     inputs = ("layers", "d_emb")
     per_width: tuple[str, ...] = ()
     min_layer_counts = 2
+    min_dof = 0
     kind = "baseline"
 
     def __init__(self, widths: list[float] | None = None) -> None:
