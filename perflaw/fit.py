@@ -230,6 +230,10 @@ class LawFitter:
         and values.  Diagnostics (R², MAPE) are always on the metric's own scale.
     progress : bool
         Show progress bars (stderr) for the bootstrap and the backtest.
+    noise_sd : float, optional
+        Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
+        seed replicates); widens ``kind="observation"`` intervals and sets the noise
+        ``recommend`` compares gains with.
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -270,6 +274,7 @@ class LawFitter:
         form: str | None = None,
         scale: str = "none",
         progress: bool = False,
+        noise_sd: float | None = None,
         **law_options: Any,
     ) -> None:
         self.law = law
@@ -283,6 +288,7 @@ class LawFitter:
         self.solver = solver
         self.form = form
         self.scale = scale
+        self.noise_sd = noise_sd
         self.progress = progress
         self.law_options = law_options
 
@@ -457,6 +463,14 @@ class LawFitter:
 
         self.transform_ = resolve_transform(self.scale, law, self.metric_, yv)
         zv = transform_forward(yv, self.transform_)
+        self.noise_sd_ = None
+        if self.noise_sd is not None:
+            if not (isinstance(self.noise_sd, (int, float)) and math.isfinite(self.noise_sd)
+                    and self.noise_sd >= 0):
+                raise DataError(f"noise_sd must be a non-negative number, got {self.noise_sd!r}")
+            m = float(np.mean(yv))
+            self.noise_sd_ = float(self.noise_sd) / (m * (1 - m)) if self.transform_ == "logit" \
+                else float(self.noise_sd)
         n, k = len(yv), law.n_params
         if n - k < law.min_dof and not law.nonparametric:
             raise DataError(
@@ -829,51 +843,86 @@ class LawFitter:
         return out
 
     # ----------------------------------------------------------------------------------
-    def summary_text(self) -> str:
-        """The text :meth:`print_summary` prints."""
+    def summary_text(self, verbose: bool = True) -> str:
+        """The text :meth:`print_summary` prints: the headline first (metric, form and why,
+        backtest error beside the baseline's, R², points, the best trained run), then
+        notes and warnings, then (``verbose``) the parameter table."""
         self._check_fitted()
         d = self.diagnostics_
         law = self.law_
-        lines = [
-            f"<perflaw.LawFitter: law={law.name!r} {law.options() or ''}>",
-            f"       metric = {self.metric_ or 'y'}",
-            f"     n points = {d['n_points']}, parameters = {d['n_params']}",
-            f"         loss = {self.loss}" + (f" (delta={self.huber_delta_:.3g})"
-                                               if self.loss == "huber" else "")
-            if not getattr(law, "objective_text", None) else
-            f"         loss = {law.objective_text}",
-            f"       starts = {self.n_best_starts_} of {self.n_starts_} reached the best loss",
-            f"    bootstrap = {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
-            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
-                                                  if self.n_bootstrap_failed_ else ""),
-            f"       ranges = " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
-                                             self.ranges_.items()),
-            "---",
-        ]
-        table = self.summary_.rename(columns={
-            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
-        lines.append(f"intervals: {self.summary_.attrs.get('interval', '')}")
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
-        lines.append("---")
-        lines.append(
-            f"R² = {d['r2']:.4f}, adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, "
-            f"MAPE = {d['mape']:.3g}%, AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}"
-        )
+        metric = self.metric_ or "y"
+        form = getattr(self, "form_", None)
+        head = f"{metric}: " + (f"form {form}" if form else f"law {law.name}")
+        opts = {k: v for k, v in law.options().items()
+                if v is not None and k not in ("widths", "layers", "exponent_bounds")}
+        if opts and not form:
+            head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
+        head += f" — {law.description}" if law.description else ""
+        lines = [head]
+        sel = getattr(self, "selection_", None)
+        if sel:
+            lines.append(f"  chosen: {sel['reason']}")
+            sc = pd.DataFrame(sel.get("scores") or [])
+            if len(sc) and sc["n_points"].sum():
+                sc = sc[sc.n_points > 0]
+                parts = [f"{r.form} {r.mape:.2f} % ({r.n_points})" for r in sc.itertuples()]
+                lines.append("  backtest MAPE (predicted runs): " + ", ".join(parts)
+                             + " — carry-forward is the baseline")
+        scale = getattr(self, "transform_", "none")
+        r2 = d.get("r2", np.nan)
+        r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
+        lines.append(f"  R² = {r2_text} in sample"
+                     + (" (a lookup of the trained runs: judge it by the backtest)"
+                        if law.nonparametric else "")
+                     + f", {d['n_points']} runs, {d['n_params']} parameters"
+                     + (f", fitted on the {scale} scale" if scale != "none" else ""))
+        best = getattr(self, "best_observed_", None)
+        if best:
+            where = " × ".join(f"{c} {best[c]}" for c in ("layers", "d_emb") if c in best)
+            lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
+        cal = getattr(self, "calibration_", None)
+        if cal:
+            lines.append(f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
+                         f"by the backtest ({cal['n']} predicted runs; widen with the "
+                         f"doublings past {cal['axis']} {cal['axis_max']:g})")
+        lines.append("  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
+                                               self.ranges_.items()))
+        if self.holdout_metrics_:
+            h = self.holdout_metrics_
+            lines.append(f"  holdout {self.holdout_condition_!r}: {h['n_points']} runs, "
+                         f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
+                         f"{h['mae']:.4g}")
+        if self.loo_metrics_:
+            m = self.loo_metrics_
+            lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
         for note in self.notes_:
-            lines.append(note)
+            lines.append(f"  note: {note}")
         for w in getattr(self, "warnings_", []):
             lines.append(f"warning: {w}")
         if getattr(self, "exclude_", None):
-            lines.append(f"excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
-        if self.holdout_metrics_:
-            h = self.holdout_metrics_
-            lines.append(f"holdout {self.holdout_condition_!r}: {h['n_points']} points, "
-                         f"MAE = {h['mae']:.4g}, MAPE = {h['mape']:.3g}%, max APE = "
-                         f"{h['max_ape']:.3g}%")
-        if self.loo_metrics_:
-            m = self.loo_metrics_
-            lines.append(f"leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g}%")
+            lines.append(f"  excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
+        if not verbose:
+            lines.append("  (parameters: --verbose)")
+            return "\n".join(lines)
+        lines.append("---")
+        lines.append(
+            f"loss = {law.objective_text if getattr(law, 'objective_text', None) else self.loss}"
+            + (f" (delta={self.huber_delta_:.3g})" if self.loss == "huber" and self.huber_delta_
+               else "")
+            + f"; starts: {self.n_best_starts_} of {self.n_starts_} reached the best loss; "
+            f"bootstrap: {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
+            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
+                                                  if self.n_bootstrap_failed_ else ""))
+        if d.get("adj_r2") is not None:
+            lines.append(
+                f"adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, MAPE = {d['mape']:.3g} %, "
+                f"AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}")
+        table = self.summary_.rename(columns={
+            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
+        lines.append(f"parameters ({scale} scale); intervals: "
+                     f"{self.summary_.attrs.get('interval', '')}; blank = not identified")
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(table.to_string(float_format=lambda v: f"{v:.5g}", na_rep=""))
         return "\n".join(lines)
 
     def print_summary(self, file=None) -> None:

@@ -46,13 +46,14 @@ def main() -> None:
 def _register() -> None:
     # Imported here so that `perflaw --help` stays fast and each command module owns
     # its own options.
-    from perflaw.cli import apen, laws, sweep
+    from perflaw.cli import apen, backtest, fit, plot, predict, recommend, sweep
 
     main.add_command(apen.apen)
-    main.add_command(laws.fit)
-    main.add_command(laws.predict)
-    main.add_command(laws.recommend_config)
-    main.add_command(laws.plot)
+    main.add_command(fit.fit)
+    main.add_command(predict.predict)
+    main.add_command(recommend.recommend_config)
+    main.add_command(backtest.backtest)
+    main.add_command(plot.plot)
     main.add_command(sweep.sweep)
 
 

@@ -160,6 +160,10 @@ class Law:
                                               "d_prime": "D′ (quality-adjusted data)"}
     #: what recommend-config budgets for this law: "params", "flops" or None
     budget_kind: ClassVar[str | None] = "params"
+    #: plotting: the input on the x axis (log scale) and the input drawn as one line per
+    #: value (None: a single series); None for plot_x draws observed against fitted
+    plot_x: ClassVar[str | None] = "layers"
+    plot_series: ClassVar[str | None] = "d_emb"
 
     # -- declarations a law overrides -------------------------------------------------
     def formula(self, theta: np.ndarray, X: dict[str, np.ndarray]) -> np.ndarray:

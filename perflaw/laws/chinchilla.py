@@ -160,6 +160,8 @@ class ChinchillaLaw(Law):
 
     name = "chinchilla"
     budget_kind = "flops"
+    plot_x = "N"
+    plot_series = "D"
     description = "Chinchilla (Hoffmann et al. 2022): y = E + A/N^alpha + B/D^beta"
     latex = r"y = E + A N^{-\alpha} + B D^{-\beta}"
     inputs = ("N", "D")
