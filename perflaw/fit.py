@@ -472,14 +472,14 @@ class LawFitter:
             self.noise_sd_ = float(self.noise_sd) / (m * (1 - m)) if self.transform_ == "logit" \
                 else float(self.noise_sd)
         n, k = len(yv), law.n_params
-        if n - k < law.min_dof and not law.nonparametric:
-            raise DataError(
-                f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
-            )
         why = law.identifiable(X)
         if why:
             raise DataError(f"law {law.name!r} is not identified by these runs: {why} (pin or "
                             "drop the term, or choose a simpler form, e.g. --form carry)")
+        if n - k < law.min_dof and not law.nonparametric:
+            raise DataError(
+                f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
+            )
         for message in law.fit_warnings(X):
             warnings.warn(message, UserWarning, stacklevel=3)
         self._pending_warnings = []

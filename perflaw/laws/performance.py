@@ -192,8 +192,6 @@ class PerformanceLaw(Law):
                 if n < 3:
                     return (f"{col} has {n} distinct value(s): the {f} factor's exponent needs "
                             "at least 3")
-        if len(X[self.inputs[0]]) <= self.n_params:
-            return f"{len(X[self.inputs[0]])} runs for {self.n_params} parameters"
         return None
 
     def check(self, X):
