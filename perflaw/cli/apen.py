@@ -105,7 +105,7 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     if spark_master or partitions is not None:
         raise DataError("--spark-master and --partitions need --engine spark")
     if memory_limit is not None:
-        from perflaw.quality.partitioned import parse_memory
+        from perflaw.quality.bounded import parse_memory
 
         parse_memory(memory_limit)  # a bad size fails before any reading
     reports = []
@@ -117,7 +117,7 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
                        item_col=item_col, time_col=time_col,
                        drop_duplicates=drop_duplicates, progress=progress)
         if memory_limit is not None:
-            from perflaw.quality.partitioned import measure_bounded
+            from perflaw.quality.bounded import measure_bounded
 
             rep = measure_bounded(path, memory_limit=memory_limit, spill_dir=spill_dir,
                                   **options)
@@ -138,7 +138,7 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
 
 
 def _apen_spark(files, master, partitions, per_user, quiet, fmt, **options):
-    from perflaw.spark import get_spark, measure_spark_path
+    from perflaw.quality.spark import get_spark, measure_spark_path
 
     spark = get_spark(master)
     summaries = []

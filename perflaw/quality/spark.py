@@ -27,7 +27,7 @@ What differs from the local engines:
 
 Examples
 --------
->>> from perflaw.spark import get_spark, measure_spark_path   # doctest: +SKIP
+>>> from perflaw.quality.spark import get_spark, measure_spark_path   # doctest: +SKIP
 >>> spark = get_spark("local[2]")                              # doctest: +SKIP
 >>> rep = measure_spark_path("data/ml-latest-small.parquet", spark=spark)  # doctest: +SKIP
 >>> rep.summary["users"]                                       # doctest: +SKIP
@@ -123,7 +123,7 @@ def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict |
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
@@ -149,7 +149,7 @@ def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs)
     spark = spark or get_spark(master)
     local = Path(str(path))
     if local.exists():
-        from perflaw.quality.partitioned import parquet_files
+        from perflaw.quality.bounded import parquet_files
 
         files = [str(f.resolve()) for f in parquet_files(local)]
     else:
