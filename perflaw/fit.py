@@ -647,7 +647,7 @@ class LawFitter:
 
     def _run_bootstrap(self, rng) -> None:
         n = len(self.y_)
-        law, X, y = self.law_, self.X_, self.y_
+        law, X = self.law_, self.X_
         if self.bootstrap_by == "group":
             if self.groups_ is None:
                 raise DataError("bootstrap_by='group' needs group labels (groups=...)")
@@ -1162,8 +1162,9 @@ def _validate_law_dict(data: Any, source: str) -> None:
         bad("noise_sd", f"must be a non-negative number, got {noise!r}")
 
 
-def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
-    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file."""
+def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path, inputs=()) -> Path:
+    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file,
+    atomically (:func:`perflaw.files.write_text`; ``inputs`` are never overwritten)."""
     doc = {
         "format": "perflaw-law",
         "format_version": FORMAT_VERSION,
@@ -1171,9 +1172,10 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
-    path = Path(path)
-    path.write_text(json.dumps(_jsonable(doc), indent=1) + "\n", encoding="utf-8")
-    return path
+    from perflaw.files import write_text
+
+    return write_text(Path(path), json.dumps(_jsonable(doc), indent=1) + "\n", inputs,
+                      option="--out")
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,6 +18,18 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path, inputs=()) -> None:
+    """Save a figure atomically (format by the extension) and close it."""
+    from perflaw.files import atomic_path
+
+    plt = _plt()
+    try:
+        with atomic_path(path, inputs) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+
+
 def save_fit_grid(fits, path, draw) -> None:
     """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
 
@@ -33,8 +45,7 @@ def save_fit_grid(fits, path, draw) -> None:
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):

@@ -62,12 +62,9 @@ def backtest(runs, metric, where, axis, forms, layers_col, d_emb_col, transform,
             r["skipped"] = res.skipped[r["form"]]
         records.append(r)
     if plot_path:
-        from perflaw.plot import _plt, plot_backtest
+        from perflaw.plot import plot_backtest, save_figure
 
-        plt = _plt()
-        fig = plot_backtest(res)
-        fig.savefig(plot_path, dpi=110)
-        plt.close(fig)
+        save_figure(plot_backtest(res), plot_path)
         click.echo(f"saved the figure to {plot_path}", err=True)
     if fmt == "json":
         click.echo(to_json(records))

@@ -6,8 +6,15 @@ import sys
 
 import click
 
-from perflaw.cli._laws_common import (DEFAULT_LAW, DEFAULT_RUNS, _GROUPISH, _fit_record,
-                                      _save_fit_plots, _warnings_to_stderr, emit_fit_results)
+from perflaw.cli._laws_common import (
+    _GROUPISH,
+    DEFAULT_LAW,
+    DEFAULT_RUNS,
+    _fit_record,
+    _save_fit_plots,
+    _warnings_to_stderr,
+    emit_fit_results,
+)
 from perflaw.cli._output import output_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
@@ -82,7 +89,12 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
     scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
     from perflaw.fit import LawFitter, parse_condition, save_fits
-    from perflaw.runs import average_replicates, metric_columns, read_table, runs_from_frame
+    from perflaw.runs import (
+        average_replicates,
+        metric_columns,
+        read_table,
+        runs_from_frame,
+    )
 
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
@@ -187,7 +199,7 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
         click.echo(f"warning: {w}", err=True)
     records = [_fit_record(k, f, with_ci=bool(bootstrap)) for k, f in fits]
     if not no_save:
-        save_fits(fits, out)
+        save_fits(fits, out, inputs=[runs])
     if plot_path:
         _save_fit_plots(fits, plot_path)
     emit_fit_results(fits, records, fmt, law_name=law_name, metric=table.metric,

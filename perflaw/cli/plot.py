@@ -44,6 +44,7 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
         for ax, (key, f) in zip(axes.ravel(), fits):
             label = ", ".join(f"{k}={v}" for k, v in key.items())
             plot_fitter(f, kind, ax=ax, title=label or None)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    from perflaw.plot import save_figure
+
+    save_figure(fig, out)
     click.echo(f"saved the figure to {out}")

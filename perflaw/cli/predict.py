@@ -7,8 +7,13 @@ import itertools
 import click
 import pandas as pd
 
-from perflaw.cli._laws_common import (DEFAULT_LAW, _floats, _joint_groups, _select,
-                                      _warnings_to_stderr)
+from perflaw.cli._laws_common import (
+    DEFAULT_LAW,
+    _floats,
+    _joint_groups,
+    _select,
+    _warnings_to_stderr,
+)
 from perflaw.cli._output import output_options, render
 from perflaw.cli.scaling import is_scaling_law, scaling_predict_options
 from perflaw.errors import DataError

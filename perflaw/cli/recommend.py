@@ -132,8 +132,9 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         for ax, (label, f, rec) in zip(axes.ravel(), results):
             title = ", ".join(f"{k}={v}" for k, v in label.items()) or None
             plot_recommendation(rec, ax=ax, title=title)
-        fig.savefig(plot_path, dpi=110)
-        plt.close(fig)
+        from perflaw.plot import save_figure
+
+        save_figure(fig, plot_path)
         click.echo(f"saved the figure to {plot_path}", err=True)
     records = [_record(label, f, rec) for label, f, rec in results]
     if fmt == "json":

@@ -147,10 +147,9 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
             exclude, holdout, loo, bootstrap, bootstrap_by, settings, out, no_save, plot_path,
             fmt, apen_json=None, dataset_col="dataset"):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
+    from perflaw.cli._laws_common import _warnings_to_stderr
     from perflaw.fit import parse_condition, save_fits
     from perflaw.runs import metric_columns, read_table
-
-    from perflaw.cli._laws_common import _warnings_to_stderr
 
     frame = read_table(runs)
     if frame.empty:
@@ -217,7 +216,7 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
                 fits.append((key, f))
     records = [_record(k, f, bool(bootstrap)) for k, f in fits]
     if not no_save:
-        save_fits(fits, out)
+        save_fits(fits, out, inputs=[runs])
     if plot_path:
         _plot(fits, plot_path)
     compare = [_compare_row(k, r) for (k, _), r in zip(fits, records)] \
@@ -272,11 +271,10 @@ def flops_options(func):
 def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_range, d_range,
               group, k, embedder_share, embedder_flops_weight, level, fmt):
     """``perflaw recommend-config --budget-kind flops``."""
+    from perflaw.cli._laws_common import _select, _warnings_to_stderr
     from perflaw.decide.allocation import allocate
     from perflaw.decide.budget import parse_budget, parse_range
     from perflaw.fit import load_fits
-
-    from perflaw.cli._laws_common import _select, _warnings_to_stderr
 
     C = parse_budget(budget)
     fits = _select(load_fits(law_path), group, law_path)
