@@ -419,3 +419,14 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
     for a in alternatives:
         a["weight"] /= total
     return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins)
+
+
+class _CallableModule(type(sys)):
+    """``perflaw.backtest(...)`` calls :func:`backtest` although ``perflaw.backtest`` is
+    also this module (``from perflaw.backtest import choose_form`` keeps working)."""
+
+    def __call__(self, *args, **kwargs):
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

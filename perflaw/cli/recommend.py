@@ -109,14 +109,23 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         raise DataError(f"--top must be at least 1, got {top}")
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("budget_kind") == ParameterSource.DEFAULT:
+        from perflaw.fit import load_fits
+
+        # the law declares what its budget is (parameters, training FLOPs)
+        kinds = {f.law_.budget_kind for _, f in load_fits(law_path)}
+        if kinds == {"flops"}:
+            budget_kind = "flops"
     if budget_kind == "flops":
-        from click.core import ParameterSource
 
         from perflaw.cli.scaling import run_flops
 
         if budget is None:
             raise DataError("--budget-kind flops needs --budget (training FLOPs)")
-        src = click.get_current_context().get_parameter_source("count")
+        src = ctx.get_parameter_source("count")
         return run_flops(law_path=law_path, budget=budget, arch=arch, n_items=n_items,
                          max_len=max_len, count=None if src == ParameterSource.DEFAULT else count,
                          heads=heads, layers_range=layers_range, d_range=d_range, group=group,
