@@ -360,13 +360,24 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
     n_origins = int(pts.origin.nunique()) if len(pts) else 0
     last = pts.origin.max() if len(pts) else None
     scored = [f for f in eligible if len(pts) and (pts[(pts.form == f)].origin == last).any()]
+    def _mape(p):
+        return float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100) \
+            if len(p) else np.nan
+
     rows = []
+    carry_pts = pts[pts.form == "carry"].set_index(["origin", *AXES]) if len(pts) else None
     for f in eligible:
         p = pts[pts.form == f]
-        rows.append(dict(form=f, n_points=len(p), rmse_fit_scale=float(np.sqrt(np.mean(
-            p.z_error ** 2))) if len(p) else np.nan,
-            mape=float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100)
-            if len(p) else np.nan, t_vs_carry=np.nan))
+        rec = {"form": f, "n_points": len(p), "mape": _mape(p),
+               "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error ** 2))) if len(p) else np.nan,
+               "t_vs_carry": np.nan, "n_common": 0, "mape_common": np.nan,
+               "carry_mape_common": np.nan}
+        if carry_pts is not None and len(p) and len(carry_pts):
+            q = p.set_index(["origin", *AXES])
+            common = q.index.intersection(carry_pts.index)
+            rec.update(n_common=len(common), mape_common=_mape(q.loc[common]),
+                       carry_mape_common=_mape(carry_pts.loc[common]))
+        rows.append(rec)
     scores = pd.DataFrame(rows)
     axis_max = float(values.max()) if len(values) else float("nan")
     if fixed:

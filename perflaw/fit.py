@@ -866,9 +866,17 @@ class LawFitter:
             sc = pd.DataFrame(sel.get("scores") or [])
             if len(sc) and sc["n_points"].sum():
                 sc = sc[sc.n_points > 0]
-                parts = [f"{r.form} {r.mape:.2f} % ({r.n_points})" for r in sc.itertuples()]
-                lines.append("  backtest MAPE (predicted runs): " + ", ".join(parts)
-                             + " — carry-forward is the baseline")
+                carry = sc[sc.form == "carry"]
+                if len(carry):
+                    lines.append(f"  backtest MAPE: carry-forward (the baseline) "
+                                 f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
+                                 "predicted runs")
+                if "n_common" in sc:
+                    parts = [f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
+                             f"({r.n_common} runs)" for r in sc.itertuples()
+                             if r.form != "carry" and r.n_common]
+                    if parts:
+                        lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
         scale = getattr(self, "transform_", "none")
         r2 = d.get("r2", np.nan)
         r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"

@@ -12,7 +12,8 @@ from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
 DEFAULT_LAW = "perflaw-law.json"
-_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group"}
+_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group",
+             "data_fraction", "backbone", "arch", "eval", "objective"}
 
 
 @contextmanager

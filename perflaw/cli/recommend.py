@@ -173,12 +173,12 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         click.echo(f"{f.metric_} (form {form}, {100 * f.level:g} % intervals): {rec.message}")
         pk, b = rec.pick, rec.best_observed
         pb = "" if not math.isfinite(pk["p_best"]) else f", p_best {pk['p_best']:.2f}"
-        click.echo(f"  pick:              {pk['layers']} layers × d_emb {pk['d_emb']}: predicted "
+        click.echo(f"  pick:              layers {pk['layers']} × d_emb {pk['d_emb']}: predicted "
                    f"{pk['prediction']:.4g} [{pk['lower']:.4g}, {pk['upper']:.4g}]{pb}"
                    + (" (already trained)" if pk["trained"] else ""))
         if b:
             g = rec.gain
-            click.echo(f"  best trained run:  {b.get('layers')} layers × d_emb {b.get('d_emb')}: "
+            click.echo(f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
                        f"observed {b['observed']:.4g}; predicted gain of the pick "
                        f"{g['value']:+.4g} [{g['lower']:+.4g}, {g['upper']:+.4g}]")
         if rec.budget is not None:

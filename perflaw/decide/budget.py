@@ -321,21 +321,24 @@ def recommend(
     gain, noise, beats, message = None, float("nan"), False, ""
     if best_obs:
         obs = float(best_obs["observed"])
-        gain = {"value": sign * (pick["prediction"] - obs),
-                "lower": sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs),
-                "upper": sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)}
+        def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
+            return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
+
+        gain = {"value": _clean(sign * (pick["prediction"] - obs)),
+                "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
+                "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs))}
         noise = _noise(fitter, obs)
         beats = bool(gain["value"] > noise) and not (
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))
-        here = f"{best_obs.get('layers')}×{best_obs.get('d_emb')}"
+        here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
         if beats:
-            message = (f"train {pick['layers']} layers × d_emb {pick['d_emb']}: predicted "
+            message = (f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
                        f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
                        f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
                        f"{gain['upper']:+.4g}, noise ±{noise:.2g})")
         else:
             untried = order[~order["trained"].to_numpy()]
-            nxt = (f"train {int(untried.iloc[0].layers)} layers × d_emb "
+            nxt = (f"train layers {int(untried.iloc[0].layers)} × d_emb "
                    f"{int(untried.iloc[0].d_emb)} (the best untried bet, predicted "
                    f"{untried.iloc[0].prediction:.4g})" if len(untried)
                    else f"rerun {here} with other seeds")
