@@ -182,7 +182,7 @@ def test_fit_first_screen_leads_with_the_decision():
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].startswith("ndcg@10: form ")
-    assert "chosen:" in lines[1] and "backtest MAPE" in lines[2] and "R² =" in lines[3]
+    assert "chosen:" in lines[1] and "backtest MAPE" in lines[2] and "R² =" in lines[4]
     assert "LawFitter" not in res.stdout and "std_err" not in res.stdout
     verbose = run("fit", BUNDLED, "-m", "ndcg@10", "--where", "panel==2", "--no-save", "-v")
     assert "std_err" in verbose.stdout

@@ -19,16 +19,16 @@ from perflaw.cli._output import output_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
-FORM_CHOICES = ("auto", "carry", "saturating", "loglinear", "p2", "free")
 
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
               "Optional when the table has a single metric column.")
-@click.option("--form", type=click.Choice(FORM_CHOICES), default="auto", show_default=True,
-              help="Performance-Law family: auto picks carry, saturating, loglinear, p2 or free "
-              "by a rolling-origin backtest on the fitted rows and says why.")
+@click.option("--form", default="auto", show_default=True,
+              help="auto, or a form: carry, saturating, loglinear, p2, free (or one a law "
+              "file of yours declares). auto picks one by a rolling-origin backtest on the "
+              "fitted rows and says why.")
 @click.option("--law", "law_name", default="performance", show_default=True,
               help="Law to fit: performance, power or chinchilla.")
 @click.option("--p", "p", type=float, default=None,
@@ -99,6 +99,11 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
     progress = sys.stderr.isatty()
+    form = str(form).lower()
+    if form != "auto":
+        from perflaw.backtest import form_law
+
+        form_law(form)  # an unknown form is a one-line error
     if is_scaling_law(law_name):
         from perflaw.cli.scaling import run_fit
 
