@@ -280,3 +280,26 @@ def test_correlations_never_exceed_one_and_non_psd_is_said():
 def test_form_law_rejects_unknown_forms():
     with pytest.raises(DataError, match="unknown form 'cubic'"):
         form_law("cubic")
+
+
+def test_plot_works_for_every_law(tmp_path):
+    rng = np.random.default_rng(4)
+    x = np.geomspace(1e5, 1e8, 12)
+    power = LawFitter("power").fit({"x": x}, 2.0 + (3e4 / x) ** 0.3 + rng.normal(0, 1e-3, 12))
+    N, D = np.meshgrid(np.geomspace(1e6, 1e8, 5), np.geomspace(1e7, 1e9, 4))
+    y = 1.7 + 400 / N.ravel() ** 0.34 + 410 / D.ravel() ** 0.28
+    chin = LawFitter("chinchilla").fit({"N": N.ravel(), "D": D.ravel()}, y)
+    perf = LawFitter(form="saturating").fit(grid(), 0.3 - 0.1 / grid().layers)
+    for f in (power, chin, perf):
+        for kind in ("fit", "residuals"):
+            fig = f.plot(kind)
+            fig.savefig(tmp_path / f"{f.law_.name}-{kind}.png")
+    assert len(list(tmp_path.glob("*.png"))) == 6
+
+
+def test_progress_bars_go_to_stderr(capsys):
+    X = grid()
+    y = logistic(-1 + 0.05 * np.log(X.layers))
+    LawFitter(form="auto", scale="auto", bootstrap=3, progress=True).fit(X, y, metric="hr@10")
+    err = capsys.readouterr().err
+    assert "choosing the form" in err and "bootstrap" in err
