@@ -347,7 +347,9 @@ class LawFitter:
             Name of the metric (kept in summaries and law files).
         holdout : str, optional
             Condition such as ``"layers>=24"``: those rows are held out, the law is
-            fitted on the rest and scored on them (``holdout_``, ``holdout_metrics_``).
+            fitted on the rest (the form too, with ``form="auto"``) and scored on them
+            (``holdout_``, ``holdout_metrics_``; intervals are for a new run, as a
+            held-out run is).
         loo : bool
             Also run leave-one-out (``loo_``, ``loo_metrics_``).
         exclude : str, optional
@@ -397,7 +399,7 @@ class LawFitter:
         self._fit_core(frame, yv, glabels)
         if holdout:
             pred = self.predict(held_frame.reset_index(drop=True), groups=held_groups,
-                                interval=True, warn=False)
+                                interval=True, warn=False, kind="observation")
             out = held_frame.reset_index(drop=True).copy()
             out["observed"] = held_y
             out["predicted"] = pred["prediction"].to_numpy()
