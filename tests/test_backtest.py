@@ -303,3 +303,21 @@ def test_progress_bars_go_to_stderr(capsys):
     LawFitter(form="auto", scale="auto", bootstrap=3, progress=True).fit(X, y, metric="hr@10")
     err = capsys.readouterr().err
     assert "choosing the form" in err and "bootstrap" in err
+
+
+def test_recommend_goes_deeper_only_as_far_as_the_backtest_went():
+    from perflaw.decide.budget import recommend
+
+    X = grid(layers=(2, 4, 8, 16))
+    rng = np.random.default_rng(5)
+    y = logistic(-1.0 + 0.02 * np.log(X.d_emb) - 1.5 / X.layers + rng.normal(0, 0.002, len(X)))
+    f = LawFitter(form="auto", scale="auto").fit(X, y, metric="hr@10")
+    assert f.form_ == "saturating"
+    # saturating needs two layer counts: its backtest went from 4 to 16, two doublings
+    assert f.calibration_["max_horizon"] == pytest.approx(2.0)
+    rec = recommend(f, layers=[2, 4, 8, 16, 32, 64, 128, 256], d_emb=[32, 64, 128])
+    assert rec.pick["layers"] == 64 and rec.pick["d_emb"] == 128  # 16 * 2**2, not deeper
+    cand = rec.candidates.set_index(["layers", "d_emb"])
+    assert not cand.loc[(128, 128), "supported"] and cand.loc[(64, 128), "supported"]
+    assert rec.beats_noise and rec.gain["value"] > 0 and rec.message.startswith("train layers 64")
+    assert rec.best_observed["layers"] == 16

@@ -338,13 +338,28 @@ def recommend(
                        f"{gain['upper']:+.4g}, noise ±{noise:.2g})")
         else:
             untried = order[~order["trained"].to_numpy()]
-            nxt = (f"train layers {int(untried.iloc[0].layers)} × d_emb "
-                   f"{int(untried.iloc[0].d_emb)} (the best untried bet, predicted "
-                   f"{untried.iloc[0].prediction:.4g})" if len(untried)
-                   else f"rerun {here} with other seeds")
+            # an untried configuration is worth running only if it could beat the best run;
+            # name the one with the highest chance to (normal reading of its interval)
+            from scipy import stats as _st
+
+            q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
+            half = (untried["upper"] - untried["lower"]).to_numpy(float) / (2 * q)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                chance = _st.norm.sf((obs - untried["prediction"].to_numpy(float)) * sign
+                                     / np.where(half > 0, half, np.nan))
+            ok = np.isfinite(chance) & (chance >= 0.05)
+            if ok.any():
+                j = int(np.nanargmax(np.where(ok, chance, -1)))
+                best_try = untried.iloc[j]
+                nxt = (f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
+                       f"(predicted {best_try.prediction:.4g}; chance to beat it "
+                       f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
+                       f"{here} with another seed")
+            else:
+                nxt = (f"no untried configuration of this grid has a 5 % chance to beat it; "
+                       f"rerun {here} with another seed, or widen the grid")
             message = (f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                       f"more than the noise (±{noise:.2g}); next: {nxt}, or rerun {here} "
-                       "with another seed")
+                       f"more than the noise (±{noise:.2g}); next: {nxt}")
     return Recommendation(order[cols].head(int(top)).reset_index(drop=True), cand, unconstrained,
                           budget, binds, count, notes, pick, best_obs, gain, noise, beats, message,
                           list(getattr(fitter, "warnings_", [])))
