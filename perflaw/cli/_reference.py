@@ -23,10 +23,12 @@ def _help(args: list[str]) -> str:
 
 
 def cli_reference() -> str:
+    import click
+
     from perflaw.cli import main
 
     parts = [HEADER, f"## perflaw\n\n```\n{_help([])}\n```\n"]
-    for name in sorted(main.commands):
+    for name in main.list_commands(click.Context(main)):  # every command, loaded or not
         parts.append(f"## perflaw {name}\n\n```\n{_help([name])}\n```\n")
     return "\n".join(parts)
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from perflaw.quality.summary import MeasureOptions, QualityReport
 
 ENGINES = ("memory", "bounded", "spark")
+#: How D′ is summed: per user (Σ|S|/ApEn(S)) or over the dataset (tokens / mean ApEn).
+DPRIME_MODES = ("per-user", "dataset")
 
 
 def measure(

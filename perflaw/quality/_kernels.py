@@ -359,3 +359,12 @@ def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None) -> K
             direct_size = hi + 1
     return KernelResult(*_all_sequences(values, starts, ends, np.int64(m), bool(want_lz),
                                         np.int64(n_chunks), np.int64(direct_size)))
+
+
+def kernels_cached() -> bool:
+    """Whether compiled kernels are in Numba's on-disk cache (False: the first call will
+    compile them, ~10 s).  Reads Numba's cache index; True when it cannot tell."""
+    try:
+        return bool(_all_sequences._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba internals moved: do not claim a cold cache
+        return True

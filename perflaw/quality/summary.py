@@ -42,38 +42,39 @@ import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
-from perflaw.quality import _kernels
+from perflaw.quality import DPRIME_MODES, _kernels
 from perflaw.quality.entropy import apen_from_phi, check_m, pack_ids
 from perflaw.sequences import Sequences
 
-DPRIME_MODES = ("per-user", "dataset")
 #: Tokens per chunk for the log-level compression ratio (as in the authors' scripts).
 COMPRESSION_CHUNK = 10_000
 #: A no-repeat share above this gets a plain-words note in the report.
 NO_REPEAT_NOTE_THRESHOLD = 0.5
 _BATCH_TOKENS = 2_000_000
+#: The words that mark the length-only note (the CLI says it once for many logs).
+LENGTH_ONLY = "a function of length alone"
 
 #: The dataset summary's keys in order: ``key: (unit, meaning)``.  Every engine's
 #: summary has exactly these keys, plus its own (``engine``, ``chunks``, ``partitions``…).
 SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "file": ("", "the log measured"),
-    "users": ("", "users (sequences)"),
-    "items": ("", "distinct items in the log"),
-    "interactions": ("", "rows of the log (before max_len)"),
-    "tokens": ("", "events measured (after max_len: at most max_len per user)"),
+    "users": ("users", "users (sequences)"),
+    "items": ("items", "distinct items in the log"),
+    "interactions": ("rows", "rows of the log (before max_len)"),
+    "tokens": ("events", "events measured (after max_len: at most max_len per user)"),
     "m": ("", "ApEn window length"),
     "max_len": ("", "events kept per user (the model's maximum sequence length)"),
     "signed": ("", "Pincus' signed ApEn instead of the authors' |·|"),
     "apen_mean": ("nats", "mean ApEn per user (r = 0); lower = more regular"),
     "apen_median": ("nats", "median ApEn per user"),
     "apen_prime_mean": ("1/nats", "mean ApEn′ = 1/ApEn over users with ApEn > 0"),
-    "d_prime": ("tokens/nat", "quality-adjusted data size D′ (the mode chosen)"),
+    "d_prime": ("events/nat", "quality-adjusted data size D′ (the mode chosen)"),
     "d_prime_mode": ("", "per-user: Σ|S|/ApEn(S); dataset: tokens / mean ApEn"),
-    "d_prime_per_user": ("tokens/nat", "D′ = Σ_u |S_u| / ApEn(S_u) over users with ApEn > 0"),
-    "d_prime_dataset": ("tokens/nat", "D′ = tokens / mean ApEn"),
-    "zero_apen_users": ("", "users with ApEn = 0 (excluded from D′)"),
-    "zero_apen_tokens": ("", "their tokens"),
-    "excluded_users": ("", "users excluded from D′ (ApEn ≤ 0)"),
+    "d_prime_per_user": ("events/nat", "D′ = Σ_u |S_u| / ApEn(S_u) over users with ApEn > 0"),
+    "d_prime_dataset": ("events/nat", "D′ = tokens / mean ApEn"),
+    "zero_apen_users": ("users", "users with ApEn = 0 (excluded from D′)"),
+    "zero_apen_tokens": ("events", "their tokens"),
+    "excluded_users": ("users", "users excluded from D′ (ApEn ≤ 0)"),
     "no_repeat_share": ("", "share of users repeating no m-window (ApEn set by length alone)"),
     "shannon_entropy": ("bits", "entropy of the item distribution over all tokens"),
     "shannon_entropy_user_mean": ("bits", "mean per-user item entropy"),
@@ -82,11 +83,11 @@ SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "compression_ratio_se": ("", "its standard error when chunks are sampled"),
     "compression_chunks": ("", "10,000-token chunks compressed / in the log"),
     "repeat_share": ("", "share of tokens repeating an item the user had already seen"),
-    "length_min": ("tokens", "shortest measured sequence"),
-    "length_mean": ("tokens", "mean measured sequence length"),
-    "length_median": ("tokens", "median measured sequence length"),
-    "length_max": ("tokens", "longest measured sequence"),
-    "duplicate_rows": ("", "exact duplicate rows in the log"),
+    "length_min": ("events", "shortest measured sequence"),
+    "length_mean": ("events", "mean measured sequence length"),
+    "length_median": ("events", "median measured sequence length"),
+    "length_max": ("events", "longest measured sequence"),
+    "duplicate_rows": ("rows", "exact duplicate rows in the log"),
     "seconds": ("s", "wall time"),
     "notes": ("", "plain-words caveats"),
 }
@@ -467,7 +468,7 @@ def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime
     if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
         notes.append(
             f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
-            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
+            f"r = 0 ApEn is ln((N−m+1)/(N−m)), {LENGTH_ONLY}, so D′ here "
             "measures sequence length more than regularity")
     if dprime == "dataset" and not d_data == d_data:
         notes.append("dataset-level D′ is undefined: mean ApEn is 0")
