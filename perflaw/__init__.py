@@ -14,13 +14,13 @@ from perflaw._version import __version__
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "Allocation": "perflaw.allocation",
-    "allocate": "perflaw.allocation",
-    "closest_config": "perflaw.allocation",
-    "compute_optimal": "perflaw.allocation",
-    "Recommendation": "perflaw.budget",
-    "parse_budget": "perflaw.budget",
-    "recommend": "perflaw.budget",
+    "Allocation": "perflaw.decide.allocation",
+    "allocate": "perflaw.decide.allocation",
+    "closest_config": "perflaw.decide.allocation",
+    "compute_optimal": "perflaw.decide.allocation",
+    "Recommendation": "perflaw.decide.budget",
+    "parse_budget": "perflaw.decide.budget",
+    "recommend": "perflaw.decide.budget",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
@@ -38,8 +38,8 @@ _EXPORTS: dict[str, str] = {
     "PowerLaw": "perflaw.laws",
     "get_law": "perflaw.laws",
     "register": "perflaw.laws",
-    "ParameterCount": "perflaw.params",
-    "count_parameters": "perflaw.params",
+    "ParameterCount": "perflaw.decide.params",
+    "count_parameters": "perflaw.decide.params",
     "measure": "perflaw.quality",
     "actual_entropy": "perflaw.quality.entropy",
     "approximate_entropy": "perflaw.quality.entropy",
@@ -69,8 +69,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real objects
-    from perflaw.allocation import Allocation, allocate, closest_config, compute_optimal
-    from perflaw.budget import Recommendation, parse_budget, recommend
+    from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
+    from perflaw.decide.budget import Recommendation, parse_budget, recommend
     from perflaw.errors import (
         ConvergenceError,
         DataError,
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-    from perflaw.params import ParameterCount, count_parameters
+    from perflaw.decide.params import ParameterCount, count_parameters
     from perflaw.quality import measure
     from perflaw.quality.entropy import (
         actual_entropy,

@@ -63,7 +63,8 @@ class ExtrapolationWarning(UserWarning):
 
 # --------------------------------------------------------------------------------------
 # conditions such as "layers>=24"
-_COND = re.compile(r"^\s*([A-Za-z_][\w@.]*)\s*(<=|>=|==|!=|<|>|=)\s*([-+0-9.eE]+)\s*$")
+_COND = re.compile(r"^\s*([A-Za-z_][\w@.]*)\s*(<=|>=|==|!=|<|>|=)\s*"
+                   r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:

@@ -11,6 +11,15 @@ Formats, chosen by extension (or ``fmt``):
 
 Columns are found by name (case-insensitive; see :data:`USER_NAMES` and friends) or
 given explicitly.  Without a time column the file order is the sequence order.
+
+Ids are taken as they are (:func:`check_ids`, used by every engine): integer ids keep
+their exact value at any width (unsigned 64-bit and 128-bit included), string-like ids
+are labels; float ids are accepted only when every value is a whole number within
+±2^53 (where a float is still exact), and are then used as integers; null or NaN ids
+are an error naming the column and the count, or are dropped and counted with
+``drop_null_ids``.  Nested (list, struct) id columns are refused, and so are
+time-of-day time columns.  Text files must be UTF-8 (a UTF-8 byte-order mark is fine);
+UTF-16/32 files are refused with their encoding named.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
@@ -47,7 +57,30 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _check_encoding(path: Path) -> None:
+    """Refuse text that is not UTF-8 before a parser turns it into nonsense columns."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return  # the reader reports it
+    boms = ((b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"), (b"\xff\xfe\x00\x00",
+            "UTF-32 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"),
+            (b"\xff\xfe", "UTF-16 (little-endian)"))
+    for bom, name in boms:
+        if head.startswith(bom):
+            raise DataError(f"{path}: the file is encoded as {name}; perflaw reads UTF-8 "
+                            f"text: re-save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
+    if b"\x00" in head:
+        kind = ("UTF-16 without a byte-order mark" if head[1::2].count(0) > len(head) // 4
+                or head[0::2].count(0) > len(head) // 4 else "binary data")
+        raise DataError(f"{path}: the file looks like {kind}, not UTF-8 text; re-save it "
+                        "as UTF-8 or give a parquet file")
+
+
 def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
+    if fmt in ("csv", "tsv", "inter", "text"):
+        _check_encoding(path)
     try:
         if fmt == "parquet":
             return pl.read_parquet(path)
@@ -72,11 +105,15 @@ def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
 def _read_sasrec_text(path: Path) -> pl.DataFrame:
     lines = pl.read_csv(path, has_header=False, new_columns=["line"], separator="\x1f",
                         quote_char=None, schema_overrides={"line": pl.String})
-    tokens = lines.select(pl.col("line").str.strip_chars().str.split(" ").alias("tok"))
+    # tokens are runs of non-whitespace: double spaces, tabs and trailing blanks add no
+    # phantom empty items
+    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tok"))
     tokens = tokens.filter(pl.col("tok").list.len() > 0)
     widths = tokens.select(pl.col("tok").list.len()).to_series()
     if widths.len() and widths.min() < 2:
-        raise DataError(f"{path}: SASRec text needs 'user item…' on every line")
+        first = int(np.flatnonzero(widths.to_numpy() < 2)[0])
+        raise DataError(f"{path}: SASRec text needs 'user item…' (separated by spaces or "
+                        f"tabs) on every line; non-empty line {first + 1} has one token")
     frame = tokens.select(
         pl.col("tok").list.first().alias("user_id"),
         pl.col("tok").list.slice(1).alias("item_id"),
@@ -141,6 +178,8 @@ def read_log(
     item_col: str | None = None,
     time_col: str | None = None,
     fmt: str | None = None,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
 ) -> pl.DataFrame:
     """Read an interaction log into columns ``user``, ``item`` and (if any) ``time``.
 
@@ -153,6 +192,11 @@ def read_log(
         or a position column; without one the file order is the sequence order.
     fmt : str, optional
         Force a format: parquet, csv, tsv, inter, text.
+    drop_null_ids : bool
+        Drop rows whose user or item id is null/NaN (counted in ``notes``) instead of
+        refusing the log.
+    notes : list, optional
+        Receives one line per adjustment made (rows dropped).
 
     Raises
     ------
@@ -172,7 +216,7 @@ def read_log(
         raise DataError(f"{path}: no such file")
     fmt = fmt or detect_format(path)
     return canonical_frame(_read_raw(path, fmt), path, user_col=user_col, item_col=item_col,
-                           time_col=time_col)
+                           time_col=time_col, drop_null_ids=drop_null_ids, notes=notes)
 
 
 def canonical_frame(
@@ -182,6 +226,8 @@ def canonical_frame(
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
 ) -> pl.DataFrame:
     """Columns ``user``, ``item`` and (if any) numeric ``time`` of a table already in memory.
 
@@ -197,17 +243,133 @@ def canonical_frame(
         select.append(pl.col(t).alias("time"))
     frame = raw.select(select)
 
-    for role, col in (("user", u), ("item", i)):
-        nulls = frame.get_column(role).null_count()
-        if nulls:
-            raise DataError(f"{path}: column {col!r} has {nulls} null {role} id(s)")
+    frame = check_ids(frame, path, {"user": u, "item": i}, drop_null_ids=drop_null_ids,
+                      notes=notes)
     if t is not None:
         frame = frame.with_columns(_time_as_number(frame.get_column("time"), path, t))
     return frame
 
 
+#: Floats represent every integer exactly up to 2^53; beyond it neighbouring ids merge.
+FLOAT_EXACT = 2**53
+
+
+def _id_type_error(dtype) -> str | None:
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return "lists"
+    if isinstance(dtype, pl.Struct):
+        return "structs"
+    if dtype in (pl.Object, pl.Null, pl.Binary):
+        return {pl.Object: "Python objects", pl.Null: "only nulls",
+                pl.Binary: "binary values"}[dtype]
+    return None
+
+
+def missing_ids(series: pl.Series) -> pl.Series:
+    """Boolean mask of null ids, and of NaN ids in a float column."""
+    mask = series.is_null()
+    if series.dtype.is_float():
+        mask = mask | series.is_nan().fill_null(False)
+    return mask
+
+
+def check_ids(
+    frame: pl.DataFrame,
+    label,
+    columns: dict[str, str],
+    *,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
+) -> pl.DataFrame:
+    """Check the id columns of a canonical frame and make float ids exact integers.
+
+    Every engine calls this on what it reads (the bounded engine batch by batch).
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        With columns ``user`` and ``item``.
+    label : str or path
+        Names the log in errors.
+    columns : dict
+        ``{"user": original column name, "item": ...}`` for messages.
+    drop_null_ids : bool
+        Drop rows with a null/NaN user or item id instead of refusing them.
+    notes : list, optional
+        Gets one line saying how many rows were dropped.
+
+    Raises
+    ------
+    DataError
+        Nested or binary id columns; null/NaN ids (unless dropped); float ids with a
+        fractional part or beyond ±2^53.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"user": [1.0, 2.0, None], "item": [7, 8, 9]})
+    >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"})
+    Traceback (most recent call last):
+    ...
+    perflaw.errors.DataError: log.csv: column 'uid' has 1 null/NaN user id(s); fix the log or pass --drop-null-ids to drop those rows
+    >>> notes = []
+    >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"}, drop_null_ids=True,
+    ...           notes=notes).get_column("user").to_list(), notes
+    ([1, 2], ['dropped 1 row(s) with a null/NaN id (user: 1, item: 0)'])
+    """
+    masks = {}
+    for role in ("user", "item"):
+        series = frame.get_column(role)
+        bad_type = _id_type_error(series.dtype)
+        if bad_type is not None:
+            raise DataError(f"{label}: {role} column {columns[role]!r} holds {bad_type} "
+                            f"(type {series.dtype}); ids must be integers or strings, one "
+                            "per row")
+        masks[role] = missing_ids(series)
+    counts = {role: int(mask.sum()) for role, mask in masks.items()}
+    if any(counts.values()):
+        if not drop_null_ids:
+            role = "user" if counts["user"] else "item"
+            raise DataError(f"{label}: column {columns[role]!r} has {counts[role]} null/NaN "
+                            f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                            "those rows")
+        keep = ~(masks["user"] | masks["item"])
+        dropped = frame.height - int(keep.sum())
+        frame = frame.filter(keep)
+        if notes is not None:
+            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
+                         f"{counts['user']}, item: {counts['item']})")
+        if frame.height == 0:
+            raise DataError(f"{label}: no rows left after dropping null/NaN ids")
+    for role in ("user", "item"):
+        series = frame.get_column(role)
+        if series.dtype.is_float():
+            frame = frame.with_columns(_float_ids(series, label, columns[role], role))
+    return frame
+
+
+def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
+    """Whole-number float ids within ±2^53 as Int64; anything else is an error."""
+    values = series.cast(pl.Float64)
+    frac = (values != values.floor()) | values.is_infinite()
+    if frac.any():
+        bad = values.filter(frac)[0]
+        raise DataError(f"{label}: {role} column {col!r} holds float ids with a fractional "
+                        f"part (e.g. {bad!r}); ids must be whole numbers or strings")
+    big = values.abs() > FLOAT_EXACT
+    if big.any():
+        bad = values.filter(big)[0]
+        raise DataError(f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+                        f"{bad:.17g}), where distinct ids can become equal; store the ids "
+                        "as integers or strings")
+    return values.cast(pl.Int64).alias(series.name)
+
+
 def _time_as_number(time: pl.Series, path: Path, col: str) -> pl.Series:
     dtype = time.dtype
+    if dtype == pl.Time:
+        raise DataError(f"{path}: time column {col!r} holds times of day without dates "
+                        "(type time), which do not order events across days; give a "
+                        "timestamp, a date-time or a position")
     if dtype.is_temporal():
         time = time.cast(pl.Datetime("us")) if dtype == pl.Date else time
         time = time.dt.epoch("us") if time.dtype != pl.Duration else time.cast(pl.Int64)
