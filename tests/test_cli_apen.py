@@ -156,7 +156,7 @@ def test_per_user_format_follows_suffix(tmp_path, suffix, reader):
 
 
 @pytest.mark.parametrize("target,message", [("users.txt", "name a .parquet or .csv"),
-                                            (BUNDLED, "is an input log")])
+                                            (BUNDLED, "this output is also an input")])
 def test_per_user_refusals(target, message):
     res = run("apen", BUNDLED, "--per-user", target)
     assert res.exit_code == 1 and message in res.output

@@ -86,8 +86,8 @@ def column_labels(files: list[Path]) -> list[str]:
                    "compression ratio (a seeded sample, with its standard error); 0 = all.")
 @click.option("--per-user", "per_user", type=click.Path(dir_okay=True),
               help="Write the per-user table (with each user's compression ratio) here: "
-                   ".parquet or .csv by the suffix (a folder of that format with --engine "
-                   "spark).")
+                   "parquet or CSV by the suffix (.parquet, .csv; none: parquet); a folder "
+                   "of such files with --engine spark.")
 @click.option("--engine", type=click.Choice(ENGINES), default="memory",
               show_default=True, help="memory: the whole log in memory (--memory-limit "
               "switches to bounded); bounded: parquet in user-range chunks spilled to disk; "
@@ -128,7 +128,8 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     if engine == "spark" and memory_limit:
         raise DataError("--memory-limit is for the local engines; size Spark with "
                         "spark.driver.memory / spark.executor.memory")
-    per_user_format = _per_user_format(per_user, files) if per_user else None
+    per_user_format = (_per_user_format(per_user, files, engine == "spark") if per_user
+                       else None)
 
     from perflaw.quality import measure
     from perflaw.quality.summary import MeasureOptions
@@ -155,21 +156,22 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
         if not kernels_cached():
             click.echo("compiling kernels once (cached afterwards; ~10-20 s)…", err=True)
     reports = []
-    for k, path in enumerate(files):
+    for path in files:
         if engine == "spark":
             rep = measure(path, "spark", options, spark=session, partitions=partitions)
         else:
             rep = measure(path, engine, options, memory_limit=memory_limit,
                           spill_dir=spill_dir if memory_limit is not None or
                           engine == "bounded" else None)
-        if per_user and engine == "spark":
-            _write_spark_per_user(rep, path, per_user, per_user_format, append=k > 0)
-        rep.unpersist()
         reports.append(rep)
     summaries = [r.summary for r in reports]
     labels = column_labels(files)
-    if per_user and engine != "spark":
-        _write_per_user(reports, per_user, per_user_format)
+    if per_user and engine == "spark":
+        _write_spark_per_user(reports, files, per_user, per_user_format)
+    elif per_user:
+        _write_per_user(reports, files, per_user, per_user_format)
+    for rep in reports:
+        rep.unpersist()
     if per_user and not quiet:
         users = sum(int(s["users"]) for s in summaries)
         click.echo(f"wrote {users:,} users' measures ({per_user_format}) to {per_user}",
@@ -303,57 +305,66 @@ def _shares(pairs, what: str, single: bool) -> str:
 # --------------------------------------------------------------------------- per user
 
 
-def _per_user_format(per_user: str, files: list[Path]) -> str:
-    fmt = PER_USER_FORMATS.get(Path(per_user).suffix.lower())
+def _per_user_format(per_user: str, files: list[Path], spark: bool) -> str:
+    suffix = Path(per_user).suffix.lower()
+    fmt = PER_USER_FORMATS.get(suffix, "parquet" if not suffix else None)
     if fmt is None:
         raise DataError(f"--per-user {per_user}: name a .parquet or .csv file (the suffix "
-                        "chooses the format)")
-    target = Path(per_user).resolve()
-    for f in files:
-        if Path(f).resolve() == target:
-            raise DataError(f"--per-user {per_user} is an input log: it would be "
-                            "overwritten; name another file")
+                        "chooses the format; none means parquet)")
+    if not _is_url(per_user):
+        from perflaw.files import check_output, check_output_folder
+
+        if spark:
+            check_output_folder(per_user, files, option="--per-user")
+        else:
+            check_output(per_user, files, option="--per-user")
     return fmt
 
 
-def _write_per_user(reports, per_user: str, fmt: str) -> None:
-    """One table for every log (a ``file`` column tells them apart), written to a
-    temporary file beside the target and renamed, so a failed write leaves nothing."""
-    import tempfile
+def _is_url(path) -> bool:
+    return "://" in str(path)
 
+
+def _write_per_user(reports, files, per_user: str, fmt: str) -> None:
+    """One table for every log (a ``file`` column tells them apart), written atomically
+    (:mod:`perflaw.files`): a failed write leaves nothing and never touches an input."""
     import polars as pl
+
+    from perflaw.files import atomic_path
 
     frames = [r.per_user.with_columns(pl.lit(str(r.summary["file"])).alias("file"))
               for r in reports]
-    target = Path(per_user)
-    tmp = None
-    try:
-        table = pl.concat(frames, how="vertical_relaxed")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        os.close(fd)
+    table = pl.concat(frames, how="vertical_relaxed")
+    with atomic_path(per_user, files, option="--per-user") as tmp:
         if fmt == "csv":
             table.write_csv(tmp)
         else:
             table.write_parquet(tmp)
-        os.replace(tmp, target)
-        tmp = None
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise DataError(f"{per_user}: cannot write the per-user table ({exc})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
-def _write_spark_per_user(rep, path, per_user, fmt: str, append: bool) -> None:
+def _write_spark_per_user(reports, files, per_user, fmt: str) -> None:
+    """The Spark per-user tables as one folder of ``fmt`` files (a local folder is
+    written beside the target and swapped in; a URL is written by Spark directly)."""
     from pyspark.sql import functions as F
 
-    try:
-        writer = (rep.per_user.withColumn("file", F.lit(str(path))).write
-                  .mode("append" if append else "overwrite"))
-        if fmt == "csv":
-            writer.option("header", True).csv(str(per_user))
-        else:
-            writer.parquet(str(per_user))
-    except Exception as exc:  # noqa: BLE001
-        first = str(exc).strip().splitlines()[0]
-        raise DataError(f"{per_user}: cannot write the per-user table ({first})") from None
+    def write(target: str) -> None:
+        for k, (rep, path) in enumerate(zip(reports, files)):
+            try:
+                writer = (rep.per_user.withColumn("file", F.lit(str(path))).write
+                          .mode("append" if k else "overwrite"))
+                if fmt == "csv":
+                    writer.option("header", True).csv(target)
+                else:
+                    writer.parquet(target)
+            except Exception as exc:  # noqa: BLE001
+                first = str(exc).strip().splitlines()[0]
+                raise DataError(f"{per_user}: cannot write the per-user table ({first})") \
+                    from None
+
+    if _is_url(per_user):
+        write(str(per_user))
+        return
+    from perflaw.files import atomic_folder
+
+    with atomic_folder(per_user, files, option="--per-user") as tmp:
+        write(str(tmp))
