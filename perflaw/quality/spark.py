@@ -108,26 +108,35 @@ class SparkQualityReport(QualityReport):
 def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict | None = None):
     """A SparkSession (the active one when ``master`` is None and one exists).
 
-    For a ``local`` master the Python workers use this interpreter and can import this
-    copy of perflaw (its folder is put on their ``PYTHONPATH``).
+    With ``master`` None and no active session: under ``spark-submit`` the master it was
+    given, else ``local[*]``.  For a ``local`` master the Python workers use this
+    interpreter and can import this copy of perflaw (its folder is put on their
+    ``PYTHONPATH``); on a cluster, perflaw must be installed where the executors run
+    (docs/scaling-out.md) and ``PYSPARK_PYTHON`` name that interpreter.
     """
     _require_pyspark()
     from pyspark.sql import SparkSession
 
-    if master is None:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            return active
+    active = SparkSession.getActiveSession()
+    if master is None and active is not None:
+        return active
+    if active is not None and active.sparkContext.master != master:
+        raise DataError(f"a Spark session for {active.sparkContext.master} is already "
+                        f"running in this process; stop it before asking for {master}")
+    submitted = master is None and "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit
+    if master is None and not submitted:
         master = "local[*]"
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         root = str(Path(__file__).resolve().parents[2])
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.sql.session.timeZone", "UTC")
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    builder = (builder.config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.log.level", "ERROR"))
     for key, value in (conf or {}).items():
