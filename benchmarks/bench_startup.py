@@ -43,28 +43,40 @@ def timed(cmd: list[str], env: dict, cwd: Path, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
-                    help="checkout of perflaw to time (default: this one)")
+    ap.add_argument(
+        "--root",
+        type=Path,
+        default=Path(__file__).resolve().parents[1],
+        help="checkout of perflaw to time (default: this one)",
+    )
     ap.add_argument("--repeat", type=int, default=5, help="processes per measurement")
-    ap.add_argument("--log", default="data/ml-latest-small.parquet",
-                    help="log for the cold/warm apen run (relative to --root)")
+    ap.add_argument(
+        "--log",
+        default="data/ml-latest-small.parquet",
+        help="log for the cold/warm apen run (relative to --root)",
+    )
     args = ap.parse_args()
     root = args.root.resolve()
     env = {**os.environ, "PYTHONPATH": str(root)}
     py = sys.executable
     base = timed([py, "-c", "pass"], env, root, args.repeat)
     rows = [("python -c pass (baseline)", base)]
-    for label, cmd in [("import perflaw", [py, "-c", "import perflaw"]),
-                       ("perflaw --help", [py, "-m", "perflaw", "--help"]),
-                       ("perflaw apen --help", [py, "-m", "perflaw", "apen", "--help"])]:
+    for label, cmd in [
+        ("import perflaw", [py, "-c", "import perflaw"]),
+        ("perflaw --help", [py, "-m", "perflaw", "--help"]),
+        ("perflaw apen --help", [py, "-m", "perflaw", "apen", "--help"]),
+    ]:
         rows.append((label, timed(cmd, env, root, args.repeat)))
     with tempfile.TemporaryDirectory(prefix="perflaw-numba-") as cache:
         apen = [py, "-m", "perflaw", "apen", args.log, "--quiet"]
         cold_env = {**env, "NUMBA_CACHE_DIR": cache}
-        rows.append((f"apen {Path(args.log).name} (cold cache)",
-                     timed(apen, cold_env, root, 1)))
-        rows.append((f"apen {Path(args.log).name} (warm cache)",
-                     timed(apen, cold_env, root, max(1, args.repeat // 2))))
+        rows.append((f"apen {Path(args.log).name} (cold cache)", timed(apen, cold_env, root, 1)))
+        rows.append(
+            (
+                f"apen {Path(args.log).name} (warm cache)",
+                timed(apen, cold_env, root, max(1, args.repeat // 2)),
+            )
+        )
     print(f"perflaw at {root}; python {sys.version.split()[0]}; median of {args.repeat}")
     print(f"{'command':42s} {'seconds':>8s} {'over baseline':>14s}")
     for label, t in rows:

@@ -47,14 +47,17 @@ def test_options_object_and_keywords_agree():
     assert c["max_len"] == 10 and c["m"] == 1
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"engine": "gpu"}, "engine must be one of memory, bounded, spark"),
-    ({"partitions": 4}, "partitions not used by engine 'memory'"),
-    ({"engine": "bounded", "spark_master": "local[2]"}, "spark_master not used by engine"),
-    ({"spill_dir": "/tmp"}, "spill_dir needs memory_limit"),
-    ({"compression_chunks": 0}, "compression_chunks must be a positive integer or None"),
-    ({"max_len": True}, "max_len must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"engine": "gpu"}, "engine must be one of memory, bounded, spark"),
+        ({"partitions": 4}, "partitions not used by engine 'memory'"),
+        ({"engine": "bounded", "spark_master": "local[2]"}, "spark_master not used by engine"),
+        ({"spill_dir": "/tmp"}, "spill_dir needs memory_limit"),
+        ({"compression_chunks": 0}, "compression_chunks must be a positive integer or None"),
+        ({"max_len": True}, "max_len must be a positive integer"),
+    ],
+)
 def test_bad_engine_arguments(kwargs, match):
     with pytest.raises(DataError, match=match):
         perflaw.measure(BUNDLED, **kwargs)
@@ -68,8 +71,9 @@ def test_unknown_option_is_a_type_error():
 def test_kernel_result_is_named():
     import numpy as np
 
-    res = _kernels.sequence_measures(np.array([1, 2, 1, 2, 3]), np.zeros(1, np.int64),
-                                     np.full(1, 5), 2)
+    res = _kernels.sequence_measures(
+        np.array([1, 2, 1, 2, 3]), np.zeros(1, np.int64), np.full(1, 5), 2
+    )
     assert res._fields == ("phi_m", "phi_m1", "shannon", "distinct", "no_repeat", "lz")
     assert res.distinct[0] == 3 and not res.no_repeat[0]
 

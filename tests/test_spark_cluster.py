@@ -29,13 +29,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from scale_helpers import assert_per_user_equal, assert_summaries_equal
 
 from perflaw.quality.report import measure
 
-from scale_helpers import assert_per_user_equal, assert_summaries_equal
-
-pytestmark = [pytest.mark.slow,
-              pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+]
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = "data/ml-latest-small.parquet"
@@ -88,12 +89,18 @@ def cluster(tmp_path_factory):
         pytest.skip(f"SPARK CLUSTER TESTS SKIPPED: {reason}")
     home = _spark_home()
     work = tmp_path_factory.mktemp("spark-cluster")
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOCAL_DIRS": str(work / "local"), "SPARK_LOG_DIR": str(work / "logs"),
-           "SPARK_WORKER_DIR": str(work / "worker"),
-           # perflaw "installed on every node": the executors import this checkout
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOCAL_DIRS": str(work / "local"),
+        "SPARK_LOG_DIR": str(work / "logs"),
+        "SPARK_WORKER_DIR": str(work / "worker"),
+        # perflaw "installed on every node": the executors import this checkout
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
     port, ui, worker_ui = _free_port(), _free_port(), _free_port()
     url = f"spark://127.0.0.1:{port}"
     spark_class = str(home / "bin" / "spark-class")
@@ -101,23 +108,55 @@ def cluster(tmp_path_factory):
     logs = []
     try:
         for name, args in (
-                ("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                            "--port", str(port), "--webui-port", str(ui)]),
-                ("worker", ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                            "--cores", "2", "--memory", "2G", "--webui-port",
-                            str(worker_ui), "--work-dir", str(work / "worker"), url])):
+            (
+                "master",
+                [
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    str(ui),
+                ],
+            ),
+            (
+                "worker",
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "2G",
+                    "--webui-port",
+                    str(worker_ui),
+                    "--work-dir",
+                    str(work / "worker"),
+                    url,
+                ],
+            ),
+        ):
             log = open(work / f"{name}.log", "w")  # noqa: SIM115 - closed below
             logs.append(log)
-            procs.append(subprocess.Popen([spark_class, *args], env=env, cwd=work,
-                                          stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [spark_class, *args],
+                    env=env,
+                    cwd=work,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while _alive_workers(ui) < 1:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                tails = "\n".join((work / f"{n}.log").read_text()[-1500:]
-                                  for n in ("master", "worker"))
-                pytest.fail(f"standalone cluster did not come up in {START_TIMEOUT} s:\n"
-                            f"{tails}")
+                tails = "\n".join(
+                    (work / f"{n}.log").read_text()[-1500:] for n in ("master", "worker")
+                )
+                pytest.fail(f"standalone cluster did not come up in {START_TIMEOUT} s:\n{tails}")
             time.sleep(1)
         yield {"url": url, "env": env, "work": work}
     finally:
@@ -128,17 +167,26 @@ def cluster(tmp_path_factory):
 
 
 def _run(cmd, cluster) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, env=cluster["env"], cwd=REPO, capture_output=True, text=True,
-                         timeout=JOB_TIMEOUT)
-    assert res.returncode == 0, f"{' '.join(map(str, cmd))}\n{res.stdout[-3000:]}\n" \
-                                f"{res.stderr[-3000:]}"
+    res = subprocess.run(
+        cmd, env=cluster["env"], cwd=REPO, capture_output=True, text=True, timeout=JOB_TIMEOUT
+    )
+    assert res.returncode == 0, (
+        f"{' '.join(map(str, cmd))}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    )
     return res
 
 
 def _conf(cluster) -> list[str]:
-    return ["--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
-            "--conf", f"spark.local.dir={cluster['work'] / 'local'}",
-            "--conf", "spark.ui.enabled=false"]
+    return [
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.cores.max=2",
+        "--conf",
+        f"spark.local.dir={cluster['work'] / 'local'}",
+        "--conf",
+        "spark.ui.enabled=false",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +196,25 @@ def local():
 
 def test_cli_on_standalone_cluster(cluster, local, tmp_path):
     out = tmp_path / "users.csv"
-    res = _run([sys.executable, "-m", "perflaw", "apen", LOG, "--engine", "spark",
-                "--spark-master", cluster["url"], "--max-len", str(MAX_LEN), "--json",
-                "--per-user", str(out)], cluster)
+    res = _run(
+        [
+            sys.executable,
+            "-m",
+            "perflaw",
+            "apen",
+            LOG,
+            "--engine",
+            "spark",
+            "--spark-master",
+            cluster["url"],
+            "--max-len",
+            str(MAX_LEN),
+            "--json",
+            "--per-user",
+            str(out),
+        ],
+        cluster,
+    )
     (got,) = json.loads(res.stdout)
     assert got["engine"] == "spark"
     assert_summaries_equal({k: v for k, v in local.summary.items() if v == v}, got)
@@ -171,9 +235,21 @@ def test_spark_submit_of_the_documented_job(cluster, local, tmp_path):
     job.write_text(_documented_job())
     out = tmp_path / "apen_users"
     spark_submit = str(_spark_home() / "bin" / "spark-submit")
-    res = _run([spark_submit, "--master", cluster["url"], *_conf(cluster),
-                "--conf", f"spark.pyspark.python={sys.executable}",
-                str(job), LOG, str(out), str(MAX_LEN)], cluster)
+    res = _run(
+        [
+            spark_submit,
+            "--master",
+            cluster["url"],
+            *_conf(cluster),
+            "--conf",
+            f"spark.pyspark.python={sys.executable}",
+            str(job),
+            LOG,
+            str(out),
+            str(MAX_LEN),
+        ],
+        cluster,
+    )
     got = json.loads(res.stdout.strip().splitlines()[-1])
     assert got["engine"] == "spark" and got["users"] == 671
     want = {k: v for k, v in local.summary.items() if v == v}

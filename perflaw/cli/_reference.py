@@ -17,8 +17,7 @@ def _help(args: list[str]) -> str:
 
     from perflaw.cli import main
 
-    result = CliRunner().invoke(main, [*args, "--help"], prog_name="perflaw",
-                                terminal_width=100)
+    result = CliRunner().invoke(main, [*args, "--help"], prog_name="perflaw", terminal_width=100)
     return result.output.rstrip("\n")
 
 
