@@ -79,6 +79,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
     from perflaw.decide.budget import Recommendation, parse_budget, recommend
+    from perflaw.decide.params import ParameterCount, count_parameters
     from perflaw.errors import (
         ConvergenceError,
         DataError,
@@ -89,7 +90,6 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-    from perflaw.decide.params import ParameterCount, count_parameters
     from perflaw.quality import measure
     from perflaw.quality.entropy import (
         actual_entropy,

@@ -2,7 +2,6 @@
 uncertainty, saving, failures."""
 
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -15,12 +14,11 @@ from perflaw._version import __version__
 from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, parse_condition, save_fits
 from perflaw.laws.base import Law, register
 
+from conftest import SHARED_DATA
+
 # the team's run tables live next to the repository (../shared/data/runs); they may not be
 # copied into it (only the ml-1m panels are, as data/performance_law_ml1m_runs.csv)
-_CANDIDATES = [Path(os.environ.get("PERFLAW_SHARED_RUNS", "/nonexistent")),
-               Path(__file__).resolve().parents[2] / "shared" / "data" / "runs",
-               Path("/work/shared/data/runs")]
-SHARED = next((c for c in _CANDIDATES if (c / "performance_law_grid.csv").exists()), _CANDIDATES[-1])
+SHARED = SHARED_DATA / "runs"  # one place finds the team data: tests/conftest.py
 GRID = SHARED / "performance_law_grid.csv"
 PUBLISHED = SHARED / "performance_law_grid_published_r2.csv"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"

@@ -334,10 +334,9 @@ def test_degenerate_law_has_no_allocation():
 
 
 # -- real data: the srt SASRec runs (docs/scaling-laws.md) ---------------------------------
-_SRT = [p / "srt_sasrec_scaling_runs.csv" for p in (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "runs",
-    Path("/work/shared/data/runs"))]
-SRT = next((p for p in _SRT if p.exists()), _SRT[0])
+from conftest import SHARED_DATA  # noqa: E402 - one place finds the team data
+
+SRT = SHARED_DATA / "runs" / "srt_sasrec_scaling_runs.csv"
 
 
 @pytest.mark.skipif(not SRT.exists(), reason=f"{SRT} not available")

@@ -27,7 +27,8 @@ from perflaw.errors import DataError
               show_default=True, help="Fitting scale (auto: logit for HR/NDCG-like rates).")
 @click.option("--level", type=float, default=0.95, show_default=True,
               help="Level of the intervals whose coverage is measured.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the multi-start fits and bootstrap resamples.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save a figure: error against the distance extrapolated, per form.")
 @output_options
