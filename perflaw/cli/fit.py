@@ -20,7 +20,6 @@ from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
 
-
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
@@ -181,7 +180,8 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
             fits.append(({}, f))
         else:
             if bootstrap_by == "group":
-                raise DataError("--bootstrap-by group needs --joint (per-group fits have one group)")
+                raise DataError("--bootstrap-by group needs --joint (per-group fits have one "
+                                "group)")
             for key, sub in table.groups():
                 try:
                     f = LawFitter("performance", **settings).fit(

@@ -86,7 +86,8 @@ def _record(label, f, rec) -> dict:
 
 @click.command("recommend-config")
 @budget_options
-@click.option("--top", type=int, default=5, show_default=True, help="Configurations to list (>= 1).")
+@click.option("--top", type=int, default=5, show_default=True,
+              help="Configurations to list (>= 1).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save the budget-frontier figure.")
 @flops_options
@@ -138,7 +139,7 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
 
         plt = _plt()
         fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
-        for ax, (label, f, rec) in zip(axes.ravel(), results):
+        for ax, (label, _f, rec) in zip(axes.ravel(), results):
             title = ", ".join(f"{k}={v}" for k, v in label.items()) or None
             plot_recommendation(rec, ax=ax, title=title)
         from perflaw.plot import save_figure
@@ -160,9 +161,8 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
             row["trained"] = "yes" if r["trained"] else ""
             rows.append(row)
     if fmt == "csv":
-        for (label, f, rec), rec_json in zip(results, records):
-            for row in rows:
-                row.setdefault("warnings", " | ".join(rec_json["warnings"]))
+        for row in rows:
+            row.setdefault("warnings", " | ".join(records[0]["warnings"]))
         click.echo(render(rows, "csv"))
         return
     for label, f, rec in results:

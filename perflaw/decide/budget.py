@@ -34,7 +34,7 @@ def parse_budget(text: str | float | int) -> float:
     >>> parse_budget("lots")
     Traceback (most recent call last):
     ...
-    perflaw.errors.DataError: cannot parse budget 'lots': use a number with an optional k, M, G/B or T suffix, e.g. 20M, 1.5e9, 300k
+    perflaw.errors.DataError: cannot parse budget 'lots': use a number with an optional k, M, ...
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
@@ -215,8 +215,9 @@ def recommend(
 
     budget = None if budget is None else parse_budget(budget)
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
-        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; this "
-                        f"law is {fitter.law_.name!r} (for a chinchilla law use --budget-kind flops)")
+        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; "
+                        f"this law is {fitter.law_.name!r} (for a chinchilla law use "
+                        "--budget-kind flops)")
     if arch not in ARCHITECTURES:
         raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
     if int(heads) != heads or heads < 1:
@@ -256,7 +257,8 @@ def recommend(
     cand["prediction"] = pred["prediction"].to_numpy()
     cand["lower"], cand["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
     cand["feasible"] = True if budget is None else counts <= budget
-    trained = set(zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float)))
+    trained = set(zip(np.asarray(fitter.X_["layers"], float),
+                      np.asarray(fitter.X_["d_emb"], float)))
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
     # what the backtest supports: deeper only as far as it extrapolated, widths inside
     cal = getattr(fitter, "calibration_", None) or {}
