@@ -187,11 +187,11 @@ def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
     return np.sort(pd.unique(X[axis].to_numpy(float)))
 
 
-def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level):
+def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level, axis="layers"):
     from perflaw.fit import LawFitter
 
     f = LawFitter(form_law(form), seed=seed, scale=transform, level=level,
-                  form=form if calibrate else None)
+                  form=form if calibrate else None, backtest_axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return f.fit(X, y, metric=metric)
@@ -217,7 +217,7 @@ def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibr
             continue
         try:
             f = _fit(form, Xt, yt, metric=metric, transform=transform, seed=seed,
-                     calibrate=calibrate, level=level)
+                     calibrate=calibrate, level=level, axis=axis)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = f.predict(Xh, interval=True, warn=False, kind="observation")

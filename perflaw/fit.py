@@ -236,6 +236,9 @@ class LawFitter:
         Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
         seed replicates); widens ``kind="observation"`` intervals and sets the noise
         ``recommend`` compares gains with.
+    backtest_axis : {"layers", "d_emb"}
+        The size axis of the inner backtest that chooses the form and calibrates the
+        intervals (when ``form`` is given).
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -277,6 +280,7 @@ class LawFitter:
         scale: str = "none",
         progress: bool = False,
         noise_sd: float | None = None,
+        backtest_axis: str = "layers",
         **law_options: Any,
     ) -> None:
         self.law = law
@@ -291,6 +295,7 @@ class LawFitter:
         self.form = form
         self.scale = scale
         self.noise_sd = noise_sd
+        self.backtest_axis = backtest_axis
         self.progress = progress
         self.law_options = law_options
 
@@ -453,7 +458,8 @@ class LawFitter:
             from perflaw.backtest import choose_form, form_law
 
             sel = choose_form(frame, yv, form=self.form, metric=self.metric_,
-                              transform=self.scale, seed=self.seed, progress=self.progress)
+                              transform=self.scale, seed=self.seed, progress=self.progress,
+                              axis=self.backtest_axis)
             self.form_ = sel.form
             self.selection_ = sel.as_dict()
             self.calibration_ = sel.calibration
