@@ -1,64 +1,102 @@
-"""perflaw: data quality and performance laws for sequential recommenders."""
+"""perflaw: data quality and performance laws for sequential recommenders.
+
+The public API is re-exported here and loaded on first use, so ``import perflaw`` (and
+``perflaw --help``) stay fast: numpy, polars, numba and scipy are imported only when a
+name that needs them is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from perflaw._version import __version__
-from perflaw.budget import Recommendation, parse_budget, recommend
-from perflaw.errors import (
-    ConvergenceError,
-    DataError,
-    LawFileError,
-    NotFittedError,
-    PerflawError,
-)
-from perflaw.allocation import Allocation, allocate, closest_config, compute_optimal
-from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
-from perflaw.io import read_log
-from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-from perflaw.params import ParameterCount, count_parameters
-from perflaw.quality.entropy import (
-    actual_entropy,
-    approximate_entropy,
-    compression_ratio,
-    shannon_entropy,
-)
-from perflaw.quality.report import QualityReport, measure
-from perflaw.runs import Runs, read_runs
-from perflaw.sequences import Sequences
 
-__all__ = [
-    "__version__",
-    "Allocation",
-    "ChinchillaLaw",
-    "PowerLaw",
-    "allocate",
-    "closest_config",
-    "compute_optimal",
-    "ConvergenceError",
-    "DataError",
-    "ExtrapolationWarning",
-    "Law",
-    "LawFitter",
-    "LawFileError",
-    "NotFittedError",
-    "ParameterCount",
-    "PerflawError",
-    "PerformanceLaw",
-    "QualityReport",
-    "Recommendation",
-    "Runs",
-    "Sequences",
-    "actual_entropy",
-    "approximate_entropy",
-    "compression_ratio",
-    "count_parameters",
-    "get_law",
-    "load_fits",
-    "load_fitter",
-    "measure",
-    "parse_budget",
-    "read_log",
-    "read_runs",
-    "recommend",
-    "register",
-    "save_fits",
-    "shannon_entropy",
-]
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Allocation": "perflaw.decide.allocation",
+    "allocate": "perflaw.decide.allocation",
+    "closest_config": "perflaw.decide.allocation",
+    "compute_optimal": "perflaw.decide.allocation",
+    "Recommendation": "perflaw.decide.budget",
+    "parse_budget": "perflaw.decide.budget",
+    "recommend": "perflaw.decide.budget",
+    "backtest": "perflaw.backtest",
+    "BacktestResult": "perflaw.backtest",
+    "choose_form": "perflaw.backtest",
+    "ConvergenceError": "perflaw.errors",
+    "DataError": "perflaw.errors",
+    "LawFileError": "perflaw.errors",
+    "NotFittedError": "perflaw.errors",
+    "PerflawError": "perflaw.errors",
+    "ExtrapolationWarning": "perflaw.fit",
+    "LawFitter": "perflaw.fit",
+    "load_fits": "perflaw.fit",
+    "load_fitter": "perflaw.fit",
+    "save_fits": "perflaw.fit",
+    "read_log": "perflaw.io",
+    "CarryForwardLaw": "perflaw.laws",
+    "ChinchillaLaw": "perflaw.laws",
+    "LogLinearLaw": "perflaw.laws",
+    "SaturatingLaw": "perflaw.laws",
+    "Law": "perflaw.laws",
+    "PerformanceLaw": "perflaw.laws",
+    "PowerLaw": "perflaw.laws",
+    "get_law": "perflaw.laws",
+    "register": "perflaw.laws",
+    "ParameterCount": "perflaw.decide.params",
+    "count_parameters": "perflaw.decide.params",
+    "measure": "perflaw.quality",
+    "actual_entropy": "perflaw.quality.entropy",
+    "approximate_entropy": "perflaw.quality.entropy",
+    "compression_ratio": "perflaw.quality.entropy",
+    "shannon_entropy": "perflaw.quality.entropy",
+    "MeasureOptions": "perflaw.quality.summary",
+    "QualityReport": "perflaw.quality.summary",
+    "Runs": "perflaw.runs",
+    "read_runs": "perflaw.runs",
+    "Sequences": "perflaw.sequences",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perflaw' has no attribute {name!r}")
+    if name == module.rsplit(".", 1)[1]:  # perflaw.backtest: a module you can call
+        return importlib.import_module(module)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static checkers and IDEs see the real objects
+    from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
+    from perflaw.decide.budget import Recommendation, parse_budget, recommend
+    from perflaw.decide.params import ParameterCount, count_parameters
+    from perflaw.errors import (
+        ConvergenceError,
+        DataError,
+        LawFileError,
+        NotFittedError,
+        PerflawError,
+    )
+    from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
+    from perflaw.io import read_log
+    from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
+    from perflaw.quality import measure
+    from perflaw.quality.entropy import (
+        actual_entropy,
+        approximate_entropy,
+        compression_ratio,
+        shannon_entropy,
+    )
+    from perflaw.quality.summary import MeasureOptions, QualityReport
+    from perflaw.runs import Runs, read_runs
+    from perflaw.sequences import Sequences

@@ -26,3 +26,24 @@ class NotFittedError(PerflawError, AttributeError):
 
 class LawFileError(PerflawError, ValueError):
     """A saved law file is missing, malformed or from an incompatible version."""
+
+
+class FileError(PerflawError, OSError):
+    """A file or folder cannot be read or written (missing folder, read-only file system,
+    disk full, permission), or an output would overwrite an input or a foreign folder.
+
+    The message is one line naming the path and what to do; any previous output at that
+    path is unchanged.
+    """
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by perflaw's SIGTERM handler (like KeyboardInterrupt for
+    SIGINT), so ``finally`` blocks remove temporary files and spill folders.
+
+    A ``BaseException`` so that ``except Exception`` in library code cannot swallow it.
+    """
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum

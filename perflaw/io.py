@@ -11,6 +11,15 @@ Formats, chosen by extension (or ``fmt``):
 
 Columns are found by name (case-insensitive; see :data:`USER_NAMES` and friends) or
 given explicitly.  Without a time column the file order is the sequence order.
+
+Ids are taken as they are (:func:`check_ids`, used by every engine): integer ids keep
+their exact value at any width (unsigned 64-bit and 128-bit included), string-like ids
+are labels; float ids are accepted only when every value is a whole number within
+±2^53 (where a float is still exact), and are then used as integers; null or NaN ids
+are an error naming the column and the count, or are dropped and counted with
+``drop_null_ids``.  Nested (list, struct) id columns are refused, and so are
+time-of-day time columns.  Text files must be UTF-8 (a UTF-8 byte-order mark is fine);
+UTF-16/32 files are refused with their encoding named.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
@@ -47,7 +57,30 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _check_encoding(path: Path) -> None:
+    """Refuse text that is not UTF-8 before a parser turns it into nonsense columns."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return  # the reader reports it
+    boms = ((b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"), (b"\xff\xfe\x00\x00",
+            "UTF-32 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"),
+            (b"\xff\xfe", "UTF-16 (little-endian)"))
+    for bom, name in boms:
+        if head.startswith(bom):
+            raise DataError(f"{path}: the file is encoded as {name}; perflaw reads UTF-8 "
+                            f"text: re-save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
+    if b"\x00" in head:
+        kind = ("UTF-16 without a byte-order mark" if head[1::2].count(0) > len(head) // 4
+                or head[0::2].count(0) > len(head) // 4 else "binary data")
+        raise DataError(f"{path}: the file looks like {kind}, not UTF-8 text; re-save it "
+                        "as UTF-8 or give a parquet file")
+
+
 def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
+    if fmt in ("csv", "tsv", "inter", "text"):
+        _check_encoding(path)
     try:
         if fmt == "parquet":
             return pl.read_parquet(path)
@@ -72,11 +105,15 @@ def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
 def _read_sasrec_text(path: Path) -> pl.DataFrame:
     lines = pl.read_csv(path, has_header=False, new_columns=["line"], separator="\x1f",
                         quote_char=None, schema_overrides={"line": pl.String})
-    tokens = lines.select(pl.col("line").str.strip_chars().str.split(" ").alias("tok"))
+    # tokens are runs of non-whitespace: double spaces, tabs and trailing blanks add no
+    # phantom empty items
+    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tok"))
     tokens = tokens.filter(pl.col("tok").list.len() > 0)
     widths = tokens.select(pl.col("tok").list.len()).to_series()
     if widths.len() and widths.min() < 2:
-        raise DataError(f"{path}: SASRec text needs 'user item…' on every line")
+        first = int(np.flatnonzero(widths.to_numpy() < 2)[0])
+        raise DataError(f"{path}: SASRec text needs 'user item…' (separated by spaces or "
+                        f"tabs) on every line; non-empty line {first + 1} has one token")
     frame = tokens.select(
         pl.col("tok").list.first().alias("user_id"),
         pl.col("tok").list.slice(1).alias("item_id"),
@@ -88,15 +125,145 @@ def _read_sasrec_text(path: Path) -> pl.DataFrame:
     return frame
 
 
-def _pick(columns: list[str], names: tuple[str, ...], role: str, path: Path,
-          option: str) -> str | None:
-    lower = {c.lower(): c for c in columns}
+def find_column(columns, name: str, *, source=None, option: str | None = None,
+                what: str = "column") -> str:
+    """The column called ``name`` -- the one lookup every table reader uses.
+
+    An exact match wins; otherwise the match ignoring case (``Layers`` finds ``layers``).
+    Two columns differing only in case are ambiguous unless one matches exactly.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names.
+    name : str
+        The name asked for.
+    source : str or path, optional
+        The table, for the message (``runs.csv: …``).
+    option : str, optional
+        The option that named the column (``--layers-col``), for the message.
+    what : str
+        What the column is (``"metric"``, ``"layers column"``…), for the message.
+
+    Raises
+    ------
+    DataError
+        No such column, naming the columns there are; or an ambiguous one.
+
+    Examples
+    --------
+    >>> find_column(["user_id", "Layers"], "layers")
+    'Layers'
+    >>> find_column(["a", "b"], "c", source="runs.csv", option="--x-col")
+    Traceback (most recent call last):
+    ...
+    perflaw.errors.DataError: runs.csv: column 'c' (--x-col) not found; columns are a, b
+    """
+    columns = [str(c) for c in columns]
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.lower() == str(name).lower()]
+    where = f"{source}: " if source is not None else ""
+    named = f" ({option})" if option else ""
+    if len(matches) > 1:
+        raise DataError(f"{where}{what} {name!r}{named} is ambiguous: "
+                        f"{', '.join(matches)} differ only in case")
+    if not matches:
+        raise DataError(f"{where}{what} {name!r}{named} not found; columns are "
+                        f"{', '.join(columns) or 'none'}")
+    return matches[0]
+
+
+def find_any(columns, names, *, source=None, option: str | None = None,
+             what: str = "column") -> str | None:
+    """The column whose name (ignoring case) is one of ``names``, or None.
+
+    Raises
+    ------
+    DataError
+        When several of ``names`` are present (say which, and which option chooses).
+
+    Examples
+    --------
+    >>> find_any(["UserId", "item"], USER_NAMES)
+    'UserId'
+    """
+    lower = {str(c).lower(): str(c) for c in columns}
     found = [lower[n] for n in names if n in lower]
     if len(found) > 1:
-        raise DataError(
-            f"{path}: ambiguous {role} column ({', '.join(found)}); choose one with {option}"
-        )
+        where = f"{source}: " if source is not None else ""
+        raise DataError(f"{where}ambiguous {what} ({', '.join(found)}); choose one with "
+                        f"{option}")
     return found[0] if found else None
+
+
+def parse_list(text, kind: type = int, *, what: str = "list", positive: bool = False,
+               ranges: bool = True) -> list:
+    """Values from ``"8,16,32"``, inclusive ranges ``"4:32"`` / ``"16:1024:16"`` (integers),
+    or a mix (``"1,2,4:8:2"``) -- the one list syntax of every option that takes several
+    values (``--layers``, ``--d-emb``, ``--seeds``…).
+
+    Parameters
+    ----------
+    text : str, or a list/tuple of values
+        What the user wrote (a list is converted item by item).
+    kind : type
+        ``int``, ``float`` or ``str``.  Integers may be written ``1e3`` but must be whole.
+    what : str
+        The option, for the message (``"--layers"``).
+    positive : bool
+        Every value must be > 0.
+    ranges : bool
+        Accept ``a:b[:step]`` items (integers only).
+
+    Raises
+    ------
+    DataError
+        One line naming the option, the text and the accepted syntax.
+
+    Examples
+    --------
+    >>> parse_list("4:12:4"), parse_list("8, 16"), parse_list("1,2,4:8:2")
+    ([4, 8, 12], [8, 16], [1, 2, 4, 6, 8])
+    >>> parse_list("0.1,0.5", float), parse_list("sasrec,hstu", str)
+    ([0.1, 0.5], ['sasrec', 'hstu'])
+    """
+    syntax = "'a,b,c'" + (" or 'a:b[:step]'" if ranges and kind is int else "")
+    items = list(text) if isinstance(text, (list, tuple)) else \
+        [p.strip() for p in str(text).split(",")]
+    if not [p for p in items if str(p).strip()]:
+        raise DataError(f"{what} {text!r} is empty; use {syntax}")
+    values: list = []
+    try:
+        for item in items:
+            if isinstance(item, str) and not item.strip():
+                raise ValueError
+            if ranges and kind is int and isinstance(item, str) and ":" in item:
+                parts = [_whole(p) for p in item.split(":")]
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                lo, hi, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 1
+                if step <= 0 or hi < lo:
+                    raise ValueError
+                values.extend(range(lo, hi + 1, step))
+            elif kind is int:
+                values.append(_whole(item))
+            elif kind is float:
+                values.append(float(item))
+            else:
+                values.append(kind(str(item).strip()))
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(f"cannot parse {what} {text!r}: use {syntax}") from None
+    if positive and any(v <= 0 for v in values):
+        raise DataError(f"{what} {text!r} must list positive numbers")
+    return values
+
+
+def _whole(text) -> int:
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value) if abs(value) < 2**53 else int(str(text).strip())
 
 
 def resolve_columns(
@@ -114,11 +281,12 @@ def resolve_columns(
 
     def resolve(given: str | None, names, role, option, required=True):
         if given is not None:
-            if given not in cols:
+            try:
+                return find_column(cols, given, source=path, option=option)
+            except DataError:
                 raise DataError(f"{path}: no column {given!r} ({option}); columns are "
-                                f"{', '.join(cols)}")
-            return given
-        found = _pick(cols, names, role, path, option)
+                                f"{', '.join(cols)}") from None
+        found = find_any(cols, names, source=path, option=option, what=f"{role} column")
         if found is None and required:
             raise DataError(f"{path}: no {role} column found among {', '.join(cols)}; "
                             f"name it with {option}")
@@ -128,7 +296,8 @@ def resolve_columns(
     i = resolve(item_col, ITEM_NAMES, "item", "--item-col")
     t = resolve(time_col, TIME_NAMES, "time", "--time-col", required=False)
     if t is None and time_col is None:
-        t = _pick(cols, POSITION_NAMES, "position", path, "--time-col")
+        t = find_any(cols, POSITION_NAMES, source=path, option="--time-col",
+                     what="position column")
     if len({u, i, t} - {None}) < (3 if t else 2):
         raise DataError(f"{path}: the user, item and time columns must differ")
     return u, i, t
@@ -141,6 +310,8 @@ def read_log(
     item_col: str | None = None,
     time_col: str | None = None,
     fmt: str | None = None,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
 ) -> pl.DataFrame:
     """Read an interaction log into columns ``user``, ``item`` and (if any) ``time``.
 
@@ -153,6 +324,11 @@ def read_log(
         or a position column; without one the file order is the sequence order.
     fmt : str, optional
         Force a format: parquet, csv, tsv, inter, text.
+    drop_null_ids : bool
+        Drop rows whose user or item id is null/NaN (counted in ``notes``) instead of
+        refusing the log.
+    notes : list, optional
+        Receives one line per adjustment made (rows dropped).
 
     Raises
     ------
@@ -172,7 +348,7 @@ def read_log(
         raise DataError(f"{path}: no such file")
     fmt = fmt or detect_format(path)
     return canonical_frame(_read_raw(path, fmt), path, user_col=user_col, item_col=item_col,
-                           time_col=time_col)
+                           time_col=time_col, drop_null_ids=drop_null_ids, notes=notes)
 
 
 def canonical_frame(
@@ -182,6 +358,8 @@ def canonical_frame(
     user_col: str | None = None,
     item_col: str | None = None,
     time_col: str | None = None,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
 ) -> pl.DataFrame:
     """Columns ``user``, ``item`` and (if any) numeric ``time`` of a table already in memory.
 
@@ -197,17 +375,133 @@ def canonical_frame(
         select.append(pl.col(t).alias("time"))
     frame = raw.select(select)
 
-    for role, col in (("user", u), ("item", i)):
-        nulls = frame.get_column(role).null_count()
-        if nulls:
-            raise DataError(f"{path}: column {col!r} has {nulls} null {role} id(s)")
+    frame = check_ids(frame, path, {"user": u, "item": i}, drop_null_ids=drop_null_ids,
+                      notes=notes)
     if t is not None:
         frame = frame.with_columns(_time_as_number(frame.get_column("time"), path, t))
     return frame
 
 
+#: Floats represent every integer exactly up to 2^53; beyond it neighbouring ids merge.
+FLOAT_EXACT = 2**53
+
+
+def _id_type_error(dtype) -> str | None:
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return "lists"
+    if isinstance(dtype, pl.Struct):
+        return "structs"
+    if dtype in (pl.Object, pl.Null, pl.Binary):
+        return {pl.Object: "Python objects", pl.Null: "only nulls",
+                pl.Binary: "binary values"}[dtype]
+    return None
+
+
+def missing_ids(series: pl.Series) -> pl.Series:
+    """Boolean mask of null ids, and of NaN ids in a float column."""
+    mask = series.is_null()
+    if series.dtype.is_float():
+        mask = mask | series.is_nan().fill_null(False)
+    return mask
+
+
+def check_ids(
+    frame: pl.DataFrame,
+    label,
+    columns: dict[str, str],
+    *,
+    drop_null_ids: bool = False,
+    notes: list | None = None,
+) -> pl.DataFrame:
+    """Check the id columns of a canonical frame and make float ids exact integers.
+
+    Every engine calls this on what it reads (the bounded engine batch by batch).
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        With columns ``user`` and ``item``.
+    label : str or path
+        Names the log in errors.
+    columns : dict
+        ``{"user": original column name, "item": ...}`` for messages.
+    drop_null_ids : bool
+        Drop rows with a null/NaN user or item id instead of refusing them.
+    notes : list, optional
+        Gets one line saying how many rows were dropped.
+
+    Raises
+    ------
+    DataError
+        Nested or binary id columns; null/NaN ids (unless dropped); float ids with a
+        fractional part or beyond ±2^53.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"user": [1.0, 2.0, None], "item": [7, 8, 9]})
+    >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"})
+    Traceback (most recent call last):
+    ...
+    perflaw.errors.DataError: log.csv: column 'uid' has 1 null/NaN user id(s); fix the log or pass --drop-null-ids to drop those rows
+    >>> notes = []
+    >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"}, drop_null_ids=True,
+    ...           notes=notes).get_column("user").to_list(), notes
+    ([1, 2], ['dropped 1 row(s) with a null/NaN id (user: 1, item: 0)'])
+    """
+    masks = {}
+    for role in ("user", "item"):
+        series = frame.get_column(role)
+        bad_type = _id_type_error(series.dtype)
+        if bad_type is not None:
+            raise DataError(f"{label}: {role} column {columns[role]!r} holds {bad_type} "
+                            f"(type {series.dtype}); ids must be integers or strings, one "
+                            "per row")
+        masks[role] = missing_ids(series)
+    counts = {role: int(mask.sum()) for role, mask in masks.items()}
+    if any(counts.values()):
+        if not drop_null_ids:
+            role = "user" if counts["user"] else "item"
+            raise DataError(f"{label}: column {columns[role]!r} has {counts[role]} null/NaN "
+                            f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                            "those rows")
+        keep = ~(masks["user"] | masks["item"])
+        dropped = frame.height - int(keep.sum())
+        frame = frame.filter(keep)
+        if notes is not None:
+            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
+                         f"{counts['user']}, item: {counts['item']})")
+        if frame.height == 0:
+            raise DataError(f"{label}: no rows left after dropping null/NaN ids")
+    for role in ("user", "item"):
+        series = frame.get_column(role)
+        if series.dtype.is_float():
+            frame = frame.with_columns(_float_ids(series, label, columns[role], role))
+    return frame
+
+
+def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
+    """Whole-number float ids within ±2^53 as Int64; anything else is an error."""
+    values = series.cast(pl.Float64)
+    frac = (values != values.floor()) | values.is_infinite()
+    if frac.any():
+        bad = values.filter(frac)[0]
+        raise DataError(f"{label}: {role} column {col!r} holds float ids with a fractional "
+                        f"part (e.g. {bad!r}); ids must be whole numbers or strings")
+    big = values.abs() > FLOAT_EXACT
+    if big.any():
+        bad = values.filter(big)[0]
+        raise DataError(f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+                        f"{bad:.17g}), where distinct ids can become equal; store the ids "
+                        "as integers or strings")
+    return values.cast(pl.Int64).alias(series.name)
+
+
 def _time_as_number(time: pl.Series, path: Path, col: str) -> pl.Series:
     dtype = time.dtype
+    if dtype == pl.Time:
+        raise DataError(f"{path}: time column {col!r} holds times of day without dates "
+                        "(type time), which do not order events across days; give a "
+                        "timestamp, a date-time or a position")
     if dtype.is_temporal():
         time = time.cast(pl.Datetime("us")) if dtype == pl.Date else time
         time = time.dt.epoch("us") if time.dtype != pl.Duration else time.cast(pl.Int64)

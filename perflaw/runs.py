@@ -23,8 +23,10 @@ Examples
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -40,6 +42,18 @@ DEMB_NAMES = ("d_emb", "hidden_size", "embedding_dim", "emb_dim", "embedding_siz
               "hidden_units", "d_model", "dim")
 DPRIME_NAMES = ("d_prime", "dprime", "d'")
 _METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
+#: Largest accepted layer count and embedding dimension: beyond these a value is a
+#: mistake (a parameter count in the wrong column, a unit slip) and the law's
+#: design matrix loses all precision.
+MAX_LAYERS = 100_000
+MAX_D_EMB = 10_000_000
+#: A metric whose range is below this fraction of its magnitude is constant (rounding
+#: noise), and a fit to it reports noise as signal.
+CONSTANT_RTOL = 1e-9
+
+
+class RunsTableWarning(UserWarning):
+    """Something in a runs table was adjusted (e.g. duplicated runs counted once)."""
 
 
 def metric_columns(columns) -> list[str]:
@@ -56,25 +70,40 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"runs table {str(path)!r} not found")
+    if path.is_dir():
+        raise DataError(f"runs table {str(path)!r} is a folder; give a CSV, TSV, parquet or "
+                        "JSON file")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq"):
+        _check_text_encoding(path)
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".json", ".jsonl"):
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
             if suffix == ".jsonl":
-                return pd.read_json(path, lines=True)
+                return pd.read_json(io.StringIO(text), lines=True)
             data = json.loads(text)
             if isinstance(data, dict) and "runs" in data:
                 data = data["runs"]
             return pd.DataFrame(data)
         sep = "\t" if suffix in (".tsv", ".tab") else None
-        return pd.read_csv(path, sep=sep, engine="python")
+        # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first name
+        return pd.read_csv(path, sep=sep, engine="python", encoding="utf-8-sig")
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - report any parser failure in one line
         raise DataError(f"cannot read runs table {str(path)!r}: {type(exc).__name__}: "
                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _check_text_encoding(path: Path) -> None:
+    from perflaw.io import _check_encoding
+
+    try:
+        _check_encoding(path)
+    except DataError as exc:
+        raise DataError(f"runs table {exc}") from None
 
 
 def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str,
@@ -91,7 +120,8 @@ def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: 
     raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
 
 
-def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.ndarray:
+def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool,
+             maximum: float | None = None) -> np.ndarray:
     raw = frame[col]
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
@@ -108,7 +138,43 @@ def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool) -> np.
         raise DataError(f"{what} column {col!r} has non-finite values")
     if positive and np.any(arr <= 0):
         raise DataError(f"{what} column {col!r} must be positive; found {arr[arr <= 0][0]:g}")
+    if maximum is not None and np.any(arr > maximum):
+        i = int(np.flatnonzero(arr > maximum)[0])
+        raise DataError(f"{what} column {col!r} has {arr[i]:g} (row {i + 1}), beyond the "
+                        f"plausible {maximum:g}; check the column (a parameter count or "
+                        "a unit slip?)")
     return arr
+
+
+def check_not_constant(y: np.ndarray, metric: str, where: str) -> None:
+    """Refuse a metric with no variation beyond rounding noise."""
+    if len(y) < 2:
+        return
+    spread = float(np.ptp(y))
+    scale = float(np.max(np.abs(y)))
+    if spread <= CONSTANT_RTOL * scale or spread == 0.0:
+        raise DataError(f"metric {metric!r} is constant{where} ({y[0]:.6g} in all "
+                        f"{len(y)} runs, up to rounding): a law fitted to it would fit "
+                        "noise; choose another metric or check the table")
+
+
+def drop_duplicated_runs(frame: pd.DataFrame, used: list, source: str) -> pd.DataFrame:
+    """Count once the runs repeated exactly in every column the fit uses.
+
+    Rows equal in layers, d_emb, D′, group keys *and* the metric are the same run
+    recorded twice (replicates with another seed differ in the metric and are kept);
+    fitting them twice would double their weight and halve the reported error bars.
+    """
+    dup = frame.duplicated(subset=used, keep="first")
+    n = int(dup.sum())
+    if n:
+        rows = (np.flatnonzero(dup.to_numpy()) + 1)[:5].tolist()
+        warnings.warn(f"{source}: {n} run(s) repeat an earlier row exactly (rows "
+                      f"{', '.join(map(str, rows))}{', …' if n > 5 else ''}); each run "
+                      f"is fitted once ({len(frame) - n} runs, not {len(frame)})",
+                      RunsTableWarning, stacklevel=3)
+        frame = frame.loc[~dup].reset_index(drop=True)
+    return frame
 
 
 @dataclass
@@ -223,13 +289,25 @@ def runs_from_frame(
     mcol = lookup[str(metric).lower()]
     lcol = _find(frame, layers_col, LAYER_NAMES, "layers", "--layers-col")
     dcol = _find(frame, d_emb_col, DEMB_NAMES, "embedding-dimension", "--d-emb-col")
+    if isinstance(group_by, str):
+        group_by = [g.strip() for g in group_by.split(",") if g.strip()]
+    for g in group_by or []:
+        if g.lower() not in lookup:
+            raise DataError(f"group column {g!r} not found in {source}; columns are "
+                            f"{', '.join(map(str, frame.columns))}")
+    pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col") if d_prime_col \
+        else None
+    used = [lcol, dcol, mcol] + ([pcol] if pcol is not None else []) \
+        + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
+        + [lookup[g.lower()] for g in group_by or []]
+    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     X = pd.DataFrame({
-        "layers": _numeric(frame, lcol, "layers", positive=True),
-        "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True),
+        "layers": _numeric(frame, lcol, "layers", positive=True, maximum=MAX_LAYERS),
+        "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True,
+                          maximum=MAX_D_EMB),
     })
     y = _numeric(frame, mcol, "metric", positive=False)
-    if d_prime_col:
-        pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col")
+    if pcol is not None:
         X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
     elif apen_json:
         table = apen_dprime(apen_json)
@@ -240,15 +318,14 @@ def runs_from_frame(
             raise DataError(f"no D′ in {str(apen_json)!r} for dataset(s) {', '.join(missing)}; "
                             f"it has {', '.join(sorted(table))}")
         X["d_prime"] = names.map(table).to_numpy(float)
-    if isinstance(group_by, str):
-        group_by = [g.strip() for g in group_by.split(",") if g.strip()]
     keys = pd.DataFrame(index=range(len(frame)))
     for g in group_by or []:
-        if g.lower() not in lookup:
-            raise DataError(f"group column {g!r} not found in {source}; columns are "
-                            f"{', '.join(map(str, frame.columns))}")
         keys[lookup[g.lower()]] = frame[lookup[g.lower()]].to_numpy()
-    return Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source)
+    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source)
+    for key, sub in runs.groups():
+        label = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        check_not_constant(sub.y, str(mcol), label)
+    return runs
 
 
 def read_runs(path: str | Path, **options) -> Runs:
@@ -258,3 +335,32 @@ def read_runs(path: str | Path, **options) -> Runs:
     file or column, a non-numeric or missing value, or an unknown metric.
     """
     return runs_from_frame(read_table(path), source=f"runs table {str(path)!r}", **options)
+
+
+def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
+    """Average seed replicates of the same configuration (issue 9).
+
+    ``seeds`` holds one seed per row.  Rows with equal inputs (and group keys) become one
+    row whose metric is their mean.  Returns ``(runs, noise_sd, n_replicated)``:
+    ``noise_sd`` is the pooled within-configuration standard deviation of one run (the
+    run-to-run noise; ``None`` without any replicated configuration) and
+    ``n_replicated`` the number of configurations with two or more seeds.
+    """
+    seeds = np.asarray(seeds)
+    if len(seeds) != len(runs.y) or len(np.unique(seeds)) < 2:
+        return runs, None, 0
+    key = pd.concat([runs.keys.reset_index(drop=True), runs.X.reset_index(drop=True)], axis=1)
+    cols = list(key.columns)
+    key = key.assign(_y=runs.y)
+    grouped = key.groupby(cols, sort=False, dropna=False)["_y"]
+    mean = grouped.mean().reset_index()
+    dev = key["_y"] - grouped.transform("mean")
+    size = grouped.transform("size").to_numpy()
+    n_groups = int((grouped.size() > 1).sum())
+    dof = int(len(key) - grouped.ngroups)
+    noise = float(np.sqrt((dev.to_numpy() ** 2).sum() / dof)) if dof > 0 and (size > 1).any() \
+        else None
+    X = mean[list(runs.X.columns)].reset_index(drop=True)
+    keys = mean[list(runs.keys.columns)].reset_index(drop=True) if runs.group_cols \
+        else pd.DataFrame()
+    return Runs(X, mean["_y"].to_numpy(float), runs.metric, keys, runs.source), noise, n_groups

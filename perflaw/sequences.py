@@ -2,8 +2,9 @@
 
 A log of (user, item, time) rows becomes one sequence per user: the user's items in
 time order, ties in time kept in file order (a stable sort).  Item ids are labels, so
-only equality matters: integer ids are used as they are, any other type is mapped to
-dense integer codes.  ``max_len`` keeps each user's last ``max_len`` items, which is what
+only equality matters: integer ids that fit in int64 are used as they are, wider
+integers and any other type are mapped to dense integer codes (:func:`item_codes`), so
+distinct ids always stay distinct.  ``max_len`` keeps each user's last ``max_len`` items, which is what
 a model with that maximum sequence length sees (spec §1).
 """
 
@@ -94,11 +95,7 @@ class Sequences:
                 for key in reversed(by):
                     frame = frame.sort(key, maintain_order=True)
         duplicates = _count_duplicate_rows(frame) if has_time and frame.height else 0
-        items = frame.get_column("item")
-        if items.dtype.is_integer():
-            values = items.cast(pl.Int64).to_numpy()
-        else:
-            values = items.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy()
+        values = item_codes(frame.get_column("item"))
         n_items = len(item_counts(values))
         runs = frame.select(pl.col("user").rle()).unnest("user")
         lengths = runs.get_column("len").to_numpy().astype(np.int64)
@@ -109,6 +106,29 @@ class Sequences:
             raise DataError("internal: users are not contiguous after sorting")
         return cls(np.ascontiguousarray(values, dtype=np.int64), offsets, users,
                    int(n_items), int(duplicates))
+
+
+def item_codes(items: pl.Series) -> np.ndarray:
+    """Exact int64 codes of item ids: equal ids get equal codes, distinct ids distinct.
+
+    Integer ids that fit in int64 are used as they are; wider integers (unsigned 64-bit
+    above 2^63, 128-bit) get their dense rank, which keeps them distinct; any other type
+    gets the dense rank of its text.
+
+    Examples
+    --------
+    >>> item_codes(pl.Series([2**64 - 1, 7, 2**63 + 1, 7], dtype=pl.UInt64)).tolist()
+    [3, 1, 2, 1]
+    """
+    if items.dtype.is_integer():
+        if items.len() == 0 or items.dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+                                               pl.UInt8, pl.UInt16, pl.UInt32):
+            return items.cast(pl.Int64).to_numpy()
+        lo, hi = items.min(), items.max()
+        if lo is not None and -(2**63) <= lo and hi < 2**63:
+            return items.cast(pl.Int64).to_numpy()
+        return items.rank("dense").cast(pl.Int64).to_numpy()
+    return items.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy()
 
 
 def item_counts(values: np.ndarray) -> np.ndarray:

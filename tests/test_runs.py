@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from perflaw import DataError
-from perflaw.runs import apen_dprime, metric_columns, read_runs, runs_from_frame
+from perflaw.runs import (
+    RunsTableWarning,
+    apen_dprime,
+    metric_columns,
+    read_runs,
+    runs_from_frame,
+)
 
 
 @pytest.fixture
@@ -109,3 +115,92 @@ def test_missing_and_unreadable_files(tmp_path):
     broken.write_text("not parquet")
     with pytest.raises(DataError, match="cannot read runs table"):
         read_runs(broken, metric="hr@10")
+
+
+# --- boundary validation (issue 11) -----------------------------------------------------
+
+def _grid(n_layers=(2, 4, 8), d=(32, 64)):
+    rows = [{"layers": L, "d_emb": e, "ndcg@10": 0.1 + 0.01 * np.log(L) + 0.001 * e / 8}
+            for L in n_layers for e in d]
+    return pd.DataFrame(rows)
+
+
+def test_exactly_repeated_runs_are_counted_once_with_a_warning():
+    frame = _grid()
+    doubled = pd.concat([frame, frame], ignore_index=True)
+    with pytest.warns(RunsTableWarning, match=r"6 run\(s\) repeat an earlier row exactly "
+                                              r"\(rows 7, 8, 9, 10, 11, …\).*6 runs, not 12"):
+        runs = runs_from_frame(doubled, metric="ndcg@10")
+    assert len(runs.y) == 6
+    np.testing.assert_allclose(runs.y, frame["ndcg@10"])
+
+
+def test_replicates_with_another_metric_value_are_kept():
+    frame = _grid()
+    other = frame.assign(**{"ndcg@10": frame["ndcg@10"] + 0.001})
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error")
+        runs = runs_from_frame(pd.concat([frame, other]), metric="ndcg@10")
+    assert len(runs.y) == 12
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-17])
+def test_constant_metric_is_refused(noise):
+    frame = _grid()
+    frame["ndcg@10"] = 0.1 + noise * np.arange(len(frame))
+    with pytest.raises(DataError, match="metric 'ndcg@10' is constant"):
+        runs_from_frame(frame, metric="ndcg@10")
+
+
+def test_constant_metric_inside_one_group_is_refused():
+    a = _grid().assign(dataset="a")
+    b = _grid().assign(dataset="b", **{"ndcg@10": 0.2})
+    with pytest.raises(DataError, match="constant in group dataset=b"):
+        runs_from_frame(pd.concat([a, b]), metric="ndcg@10", group_by="dataset")
+
+
+@pytest.mark.parametrize("col, value, match", [
+    ("layers", 1e18, "layers column 'layers' has 1e\\+18 \\(row 1\\), beyond"),
+    ("d_emb", 1e12, "embedding-dimension column 'd_emb' has 1e\\+12"),
+])
+def test_implausible_sizes_are_refused(col, value, match):
+    frame = _grid()
+    frame[col] = frame[col].astype(float)
+    frame.loc[0, col] = value
+    with pytest.raises(DataError, match=match):
+        runs_from_frame(frame, metric="ndcg@10")
+
+
+@pytest.mark.parametrize("where", ["layers>=-", "layers>=1.2.3", "layers>=1e", "layers>=+",
+                                   "layers>=", ">=3", "layers>=3 &"])
+def test_malformed_where_is_one_line(where):
+    with pytest.raises(DataError, match="cannot parse condition") as info:
+        runs_from_frame(_grid(), metric="ndcg@10", where=where)
+    assert "\n" not in str(info.value)
+
+
+def test_where_accepts_signed_and_exponent_numbers():
+    runs = runs_from_frame(_grid(), metric="ndcg@10", where="layers >= 3e0 & d_emb > -1")
+    assert sorted(set(runs.X.layers)) == [4, 8]
+
+
+def test_csv_with_utf8_bom_reads_its_first_column(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + _grid().to_csv(index=False).encode())
+    runs = read_runs(path, metric="ndcg@10")
+    assert len(runs.y) == 6
+
+
+def test_utf16_runs_table_names_the_encoding(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_bytes(_grid().to_csv(index=False).encode("utf-16"))
+    with pytest.raises(DataError, match="UTF-16") as info:
+        read_runs(path, metric="ndcg@10")
+    assert str(path) in str(info.value)
+
+
+def test_runs_table_folder_is_refused(tmp_path):
+    with pytest.raises(DataError, match="is a folder"):
+        read_runs(tmp_path, metric="ndcg@10")

@@ -7,6 +7,7 @@ All measures treat item ids as labels: only equality matters, so any hashable id
 from __future__ import annotations
 
 import zlib
+
 import numpy as np
 
 from perflaw.errors import DataError
@@ -43,8 +44,7 @@ def as_codes(seq) -> np.ndarray:
             raise DataError("a sequence contains NaN; item ids must be labels, not missing")
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
-    _, codes = np.unique(arr.astype(str) if arr.dtype.kind == "O" else arr,
-                         return_inverse=True)
+    _, codes = np.unique(arr.astype(str) if arr.dtype.kind == "O" else arr, return_inverse=True)
     return codes.astype(np.int64)
 
 
@@ -92,8 +92,8 @@ def approximate_entropy(seq, m: int = 2, signed: bool = False) -> float:
     -0.2231435513
     """
     m = check_m(m)
-    (phi_m, phi_m1, *_), _ = _one(seq, m, want_lz=False)
-    return float(apen_from_phi(phi_m[0], phi_m1[0], signed))
+    k, _ = _one(seq, m, want_lz=False)
+    return float(apen_from_phi(k.phi_m[0], k.phi_m1[0], signed))
 
 
 def shannon_entropy(seq) -> float:
@@ -128,8 +128,8 @@ def actual_entropy(seq) -> float:
     >>> round(actual_entropy([1, 2, 3, 4, 5, 6]), 10)
     1.7917594692
     """
-    (_, _, _, _, _, lz), _ = _one(seq, 1, want_lz=True)
-    return float(lz[0])
+    k, _ = _one(seq, 1, want_lz=True)
+    return float(k.lz[0])
 
 
 def pack_ids(x: np.ndarray) -> bytes:
@@ -155,4 +155,3 @@ def compression_ratio(seq) -> float:
         return float("nan")
     raw = pack_ids(x)
     return len(zlib.compress(raw)) / len(raw)
-

@@ -3,7 +3,7 @@
 This module imports torch at import time; only :mod:`perflaw.train.trainer` imports it,
 and only inside the functions that train.  The names come from the one registry,
 :data:`perflaw.train.registry.BACKBONES`.  Every backbone's ``sum(p.numel())`` equals
-:func:`perflaw.params.count_parameters` for the same arguments (a test checks it):
+:func:`perflaw.decide.params.count_parameters` for the same arguments (a test checks it):
 
 * ``sasrec``: learned positions, post-norm SASRec blocks (Kang & McAuley 2018) with a
   ReLU feed-forward of width ``d_ff = d``, one final LayerNorm;
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perflaw.params import llama_ffn_dim
+from perflaw.decide.params import llama_ffn_dim
 from perflaw.train.registry import BACKBONES
 
 

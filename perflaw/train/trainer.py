@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from perflaw.errors import DataError
-from perflaw.params import count_parameters
+from perflaw.decide.params import count_parameters
 from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
 from perflaw.train.evaluation import Evaluator
 from perflaw.train.registry import BACKBONES

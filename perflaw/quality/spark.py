@@ -7,7 +7,7 @@ How it works: rows are range-partitioned by user and sorted inside each partitio
 (user, time, file, position in file), so each user's events sit together and in the
 in-memory engine's order (ties in time keep file order).  ``mapInArrow`` then hands each
 partition, as Arrow batches, to the same code the local engine runs
-(:func:`perflaw.quality.report.per_user_table` and its Numba kernel), many users per
+(:func:`perflaw.quality.summary.per_user_table` and its Numba kernel), many users per
 call.  The per-user results come back as a Spark DataFrame (persisted); the dataset
 summary is aggregated by Spark from them, plus item counts merged across partitions.
 Because partitions are user ranges in user order, the log-level compression ratio (zlib
@@ -27,7 +27,7 @@ What differs from the local engines:
 
 Examples
 --------
->>> from perflaw.spark import get_spark, measure_spark_path   # doctest: +SKIP
+>>> from perflaw.quality.spark import get_spark, measure_spark_path   # doctest: +SKIP
 >>> spark = get_spark("local[2]")                              # doctest: +SKIP
 >>> rep = measure_spark_path("data/ml-latest-small.parquet", spark=spark)  # doctest: +SKIP
 >>> rep.summary["users"]                                       # doctest: +SKIP
@@ -42,21 +42,23 @@ import os
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from perflaw.errors import DataError
 from perflaw.io import resolve_columns
-from perflaw.quality.entropy import check_m
-from perflaw.quality.report import (
+from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
     NO_COMPRESSION,
-    check_options,
+    Aggregates,
+    MeasureOptions,
+    QualityReport,
+    build_summary,
     compression_picks,
     compression_stats,
-    quality_notes,
 )
 
 #: Rows handed to the kernel at once inside a partition.
@@ -65,9 +67,13 @@ BATCH_ROWS = 500_000
 ROWS_PER_PARTITION = 2_000_000
 
 _PER_USER_NUMERIC = [
-    ("length", "long"), ("apen", "double"), ("apen_prime", "double"),
-    ("shannon_entropy", "double"), ("actual_entropy", "double"),
-    ("distinct_items", "long"), ("repeat_share", "double"),
+    ("length", "long"),
+    ("apen", "double"),
+    ("apen_prime", "double"),
+    ("shannon_entropy", "double"),
+    ("actual_entropy", "double"),
+    ("distinct_items", "long"),
+    ("repeat_share", "double"),
     ("no_repeat_window", "boolean"),
 ]
 
@@ -76,13 +82,15 @@ def _require_pyspark():
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise DataError("the Spark engine needs pyspark: pip install 'perflaw[spark]' "
-                        "(and a Java 17+ runtime)") from None
+        raise DataError(
+            "the Spark engine needs pyspark: pip install 'perflaw[spark]' (and a Java 17+ runtime)"
+        ) from None
 
 
 @dataclass
-class SparkQualityReport:
-    """Result of :func:`measure_spark`.
+class SparkQualityReport(QualityReport):
+    """Result of :func:`measure_spark`: a :class:`~perflaw.quality.summary.QualityReport`
+    whose ``per_user`` is a Spark DataFrame.
 
     Attributes
     ----------
@@ -95,10 +103,7 @@ class SparkQualityReport:
     notes : list of str
     """
 
-    summary: dict
-    per_user: object
-    notes: list[str] = field(default_factory=list)
-    _cached: object = None
+    _cached: Any = None
 
     def unpersist(self) -> None:
         """Release the cached per-user results on the cluster."""
@@ -109,47 +114,71 @@ class SparkQualityReport:
 def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict | None = None):
     """A SparkSession (the active one when ``master`` is None and one exists).
 
-    For a ``local`` master the Python workers use this interpreter and can import this
-    copy of perflaw (its folder is put on their ``PYTHONPATH``).
+    With ``master`` None and no active session: under ``spark-submit`` the master it was
+    given, else ``local[*]``.  For a ``local`` master the Python workers use this
+    interpreter and can import this copy of perflaw (its folder is put on their
+    ``PYTHONPATH``); on a cluster, perflaw must be installed where the executors run
+    (docs/scaling-out.md) and ``PYSPARK_PYTHON`` name that interpreter.
     """
     _require_pyspark()
     from pyspark.sql import SparkSession
 
-    if master is None:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            return active
+    active = SparkSession.getActiveSession()
+    if master is None and active is not None:
+        return active
+    if active is not None and active.sparkContext.master != master:
+        raise DataError(
+            f"a Spark session for {active.sparkContext.master} is already "
+            f"running in this process; stop it before asking for {master}"
+        )
+    submitted = master is None and "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit
+    if master is None and not submitted:
         master = "local[*]"
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.log.level", "ERROR"))
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    builder = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.log.level", "ERROR")
+    )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - no Java, bad master URL…
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot start Spark (master {master}): {first}; the Spark engine "
-                        "needs a Java 17+ runtime ('java -version')") from None
+        raise DataError(
+            f"cannot start Spark (master {master}): {first}; the Spark engine "
+            "needs a Java 17+ runtime ('java -version')"
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
-def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs):
+def measure_spark_path(
+    path,
+    options: MeasureOptions | None = None,
+    *,
+    spark=None,
+    master: str | None = None,
+    partitions: int | None = None,
+    **changes,
+) -> SparkQualityReport:
     """:func:`measure_spark` on a parquet file or folder (local path or any URL Spark
     reads: hdfs://, s3a://…).  A local folder is read recursively, files sorted by path."""
+    options = MeasureOptions.build(options, **changes)  # bad options fail before Spark starts
     spark = spark or get_spark(master)
     local = Path(str(path))
     if local.exists():
-        from perflaw.quality.partitioned import parquet_files
+        from perflaw.quality.bounded import parquet_files
 
         files = [str(f.resolve()) for f in parquet_files(local)]
     else:
@@ -160,7 +189,7 @@ def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs)
         first = str(exc).strip().splitlines()[0]
         raise DataError(f"{path}: Spark cannot read it as parquet: {first}") from None
     label = str(path)
-    return measure_spark(df, label=label, **kwargs)
+    return measure_spark(df, options, partitions=partitions, label=label)
 
 
 def _arrow_type(spark_type):
@@ -169,8 +198,9 @@ def _arrow_type(spark_type):
     return to_arrow_type(spark_type)
 
 
-def _partition_function(*, m, max_len, signed, companions, per_user_compression, has_time,
-                        drop_duplicates, schema_arrow):
+def _partition_function(
+    *, m, max_len, signed, companions, per_user_compression, has_time, drop_duplicates, schema_arrow
+):
     """The function run by ``mapInArrow`` on each user-partitioned, sorted partition."""
 
     def run(batches):
@@ -179,7 +209,7 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
         from pyspark import TaskContext
 
         from perflaw.quality.entropy import pack_ids
-        from perflaw.quality.report import _token_positions, per_user_table
+        from perflaw.quality.summary import measured_tokens, per_user_table
         from perflaw.sequences import Sequences
 
         names = [f.name for f in schema_arrow]
@@ -187,11 +217,15 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
         stream: list = []  # packed tokens of this partition, in user order
 
         def emit_counts(counts_all: pl.DataFrame, counts_tok: pl.DataFrame):
-            item_counts.append(counts_all.join(counts_tok, on="item", how="full",
-                                               coalesce=True).fill_null(0))
+            item_counts.append(
+                counts_all.join(counts_tok, on="item", how="full", coalesce=True).fill_null(0)
+            )
             if len(item_counts) > 8:  # keep the partition's table merged and small
-                merged = (pl.concat(item_counts).group_by("item")
-                          .agg(pl.col("a").sum(), pl.col("t").sum()))
+                merged = (
+                    pl.concat(item_counts)
+                    .group_by("item")
+                    .agg(pl.col("a").sum(), pl.col("t").sum())
+                )
                 item_counts[:] = [merged]
 
         def process(frame: pl.DataFrame):
@@ -201,23 +235,38 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
             frame = frame.select(cols)
             seqs = Sequences.from_frame(frame, sort=False)
             starts, ends = seqs.window(max_len)
-            table = per_user_table(seqs, starts, ends, m=m, signed=signed,
-                                   companions=companions,
-                                   per_user_compression=per_user_compression)
+            table = per_user_table(
+                seqs,
+                starts,
+                ends,
+                m=m,
+                signed=signed,
+                companions=companions,
+                per_user_compression=per_user_compression,
+            )
             rows = np.diff(seqs.offsets)
             if has_time:
-                dups = (frame.group_by(cols).len().filter(pl.col("len") > 1)
-                        .group_by("user").agg((pl.col("len") - 1).sum().alias("_dups")))
-                table = (table.join(dups.rename({"user": "user_id"}), on="user_id",
-                                    how="left", maintain_order="left")
-                         .with_columns(pl.col("_dups").fill_null(0).cast(pl.Int64)))
+                dups = (
+                    frame.group_by(cols)
+                    .len()
+                    .filter(pl.col("len") > 1)
+                    .group_by("user")
+                    .agg((pl.col("len") - 1).sum().alias("_dups"))
+                )
+                table = table.join(
+                    dups.rename({"user": "user_id"}),
+                    on="user_id",
+                    how="left",
+                    maintain_order="left",
+                ).with_columns(pl.col("_dups").fill_null(0).cast(pl.Int64))
             else:
                 table = table.with_columns(pl.lit(0, pl.Int64).alias("_dups"))
             table = table.with_columns(pl.Series("_rows", rows, pl.Int64))
-            tokens = (seqs.values if max_len is None
-                      else seqs.values[_token_positions(starts, ends)])
-            emit_counts(pl.Series("item", seqs.values).value_counts(name="a"),
-                        pl.Series("item", tokens).value_counts(name="t"))
+            tokens = measured_tokens(seqs, starts, ends, max_len)
+            emit_counts(
+                pl.Series("item", seqs.values).value_counts(name="a"),
+                pl.Series("item", tokens).value_counts(name="t"),
+            )
             if companions:
                 stream.append(pack_ids(tokens))
             return table
@@ -251,26 +300,33 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
                 yield from to_batches(process(frame.slice(0, cut)))
         if pending:
             frame = pl.from_arrow(pa.Table.from_batches(pending))
-            carry = frame if carry is None else pl.concat([carry, frame],
-                                                          how="vertical_relaxed")
+            carry = frame if carry is None else pl.concat([carry, frame], how="vertical_relaxed")
         if carry is not None and carry.height:
             yield from to_batches(process(carry))
         if item_counts:
-            table = (pl.concat(item_counts).group_by("item")
-                     .agg(pl.col("a").sum(), pl.col("t").sum())
-                     .select(pl.col("item").cast(pl.Int64).alias("_item"),
-                             pl.col("a").cast(pl.Int64).alias("_count_all"),
-                             pl.col("t").cast(pl.Int64).alias("_count_tok"),
-                             pl.lit(1, pl.Int8).alias("_kind")))
+            table = (
+                pl.concat(item_counts)
+                .group_by("item")
+                .agg(pl.col("a").sum(), pl.col("t").sum())
+                .select(
+                    pl.col("item").cast(pl.Int64).alias("_item"),
+                    pl.col("a").cast(pl.Int64).alias("_count_all"),
+                    pl.col("t").cast(pl.Int64).alias("_count_tok"),
+                    pl.lit(1, pl.Int8).alias("_kind"),
+                )
+            )
             for name in names:
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
             yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
         if stream:
-            table = pl.DataFrame({"_kind": pl.Series([2], dtype=pl.Int8),
-                                  "_part": pl.Series([TaskContext.get().partitionId()],
-                                                     dtype=pl.Int32),
-                                  "_bytes": pl.Series([b"".join(stream)], dtype=pl.Binary)})
+            table = pl.DataFrame(
+                {
+                    "_kind": pl.Series([2], dtype=pl.Int8),
+                    "_part": pl.Series([TaskContext.get().partitionId()], dtype=pl.Int32),
+                    "_bytes": pl.Series([b"".join(stream)], dtype=pl.Binary),
+                }
+            )
             for name in names:
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
@@ -310,7 +366,7 @@ def _log_compression_ratio(both, max_chunks, chunk: int = COMPRESSION_CHUNK) -> 
         while j * width < end:
             if j in wanted:
                 lo, hi = max(j * width, start), min((j + 1) * width, end)
-                piece = data[lo - start:hi - start]
+                piece = data[lo - start : hi - start]
                 if hi - lo == width:
                     yield j, -1, len(zlib.compress(piece)), b""
                 else:
@@ -352,60 +408,62 @@ def _file_rank(df):
 
 def measure_spark(
     df,
+    options: MeasureOptions | None = None,
     *,
-    m: int = 2,
-    max_len: int | None = None,
-    signed: bool = False,
-    dprime: str = "per-user",
-    companions: bool = True,
-    compression_chunks: int | None = 100,
-    per_user_compression: bool = False,
-    user_col: str | None = None,
-    item_col: str | None = None,
-    time_col: str | None = None,
-    drop_duplicates: bool = False,
     partitions: int | None = None,
     label: str | None = None,
+    **changes,
 ) -> SparkQualityReport:
     """Measure a log held in a Spark DataFrame (user, item and optional time columns).
 
-    Same parameters as :func:`perflaw.quality.report.measure`, plus ``partitions``
-    (default: the cluster's parallelism, or one per ~2M rows when more).  Returns a
-    :class:`SparkQualityReport` whose per-user DataFrame has the local engine's columns.
+    Same options (:class:`~perflaw.quality.summary.MeasureOptions`, or its fields as
+    keywords; ``progress`` is ignored) as :func:`perflaw.quality.report.measure`, plus
+    ``partitions`` (default: the cluster's parallelism, or one per ~2M rows when more)
+    and ``label`` (the summary's ``file``).  Returns a :class:`SparkQualityReport` whose
+    per-user DataFrame has the local engine's columns.
     """
     _require_pyspark()
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     t0 = time.perf_counter()
-    m = check_m(m)
-    check_options(max_len, dprime)
-    u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), user_col,
-                              item_col, time_col)
+    opt = MeasureOptions.build(options, **changes)
+    m, max_len, companions = opt.m, opt.max_len, opt.companions
+    signed, per_user_compression = opt.signed, opt.per_user_compression
+    if partitions is not None and (int(partitions) != partitions or partitions < 1):
+        raise DataError(f"partitions must be a positive integer, got {partitions!r}")
+    u, i, t = resolve_columns(
+        df.columns, Path(label or "Spark DataFrame"), opt.user_col, opt.item_col, opt.time_col
+    )
     src = label or "Spark DataFrame"
     # order of ties: file (its rank by path), then position as read; both taken before
     # any shuffle.  A small integer instead of the path keeps the shuffle light.
     base = df.select(
-        F.col(u).alias("user"), F.col(i).alias("item"),
+        F.col(u).alias("user"),
+        F.col(i).alias("item"),
         *([F.col(t).alias("time")] if t else []),
-        _file_rank(df).alias("_file"), F.monotonically_increasing_id().alias("_pos"))
+        _file_rank(df).alias("_file"),
+        F.monotonically_increasing_id().alias("_pos"),
+    )
     types = dict(base.dtypes)
     item_type = base.schema["item"].dataType
-    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType,
-                                           T.LongType))
+    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))
     if t is not None:
         tt = base.schema["time"].dataType
-        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType,
-                               T.TimestampNTZType)):
-            raise DataError(f"{src}: time column {t!r} is not numeric (type {types['time']}); "
-                            "give a numeric timestamp or position")
+        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType, T.TimestampNTZType)):
+            raise DataError(
+                f"{src}: time column {t!r} is not numeric (type {types['time']}); "
+                "give a numeric timestamp or position"
+            )
         bad_time = F.col("time").isNull()
         if isinstance(tt, (T.FloatType, T.DoubleType)):
             bad_time = bad_time | F.isnan("time")
-    checks = [F.count(F.lit(1)).alias("rows"),
-              F.sum(F.col("user").isNull().cast("long")).alias("null_user"),
-              F.sum(F.col("item").isNull().cast("long")).alias("null_item"),
-              (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time")]
+    checks = [
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.col("user").isNull().cast("long")).alias("null_user"),
+        F.sum(F.col("item").isNull().cast("long")).alias("null_item"),
+        (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time"),
+    ]
     if integer_items:
         checks += [F.min("item").alias("item_min"), F.max("item").alias("item_max")]
     row = base.agg(*checks).collect()[0]
@@ -416,8 +474,9 @@ def measure_spark(
     if row["null_item"]:
         raise DataError(f"{src}: column {i!r} has {row['null_item']} null item id(s)")
     if row["bad_time"]:
-        raise DataError(f"{src}: time column {t!r} has {row['bad_time']} missing value(s) "
-                        "(null/NaN)")
+        raise DataError(
+            f"{src}: time column {t!r} has {row['bad_time']} missing value(s) (null/NaN)"
+        )
     n_rows = int(row["rows"])
     spark = df.sparkSession
 
@@ -425,26 +484,43 @@ def measure_spark(
     # among distinct ids cast to strings), and so do integer ids outside 0…2³²−1 when
     # companions are computed (zlib packs ids as 4-byte integers).
     need_codes = not integer_items or (
-        companions and (row["item_min"] < 0 or row["item_max"] >= 2**32))
+        companions and (row["item_min"] < 0 or row["item_max"] >= 2**32)
+    )
     if need_codes:
         key = F.col("item").cast("string") if not integer_items else F.col("item")
         distinct = base.select(key.alias("_key")).distinct().orderBy("_key")
         offset = 1 if not integer_items else 0
-        codes = (distinct.rdd.zipWithIndex()
-                 .map(lambda pair: (pair[0][0], pair[1] + offset))
-                 .toDF(T.StructType([T.StructField("_key", distinct.schema["_key"].dataType),
-                                     T.StructField("_code", T.LongType())])))
-        base = (base.withColumn("_key", key).join(codes, on="_key", how="left")
-                .drop("_key", "item").withColumnRenamed("_code", "item"))
+        codes = (
+            distinct.rdd.zipWithIndex()
+            .map(lambda pair: (pair[0][0], pair[1] + offset))
+            .toDF(
+                T.StructType(
+                    [
+                        T.StructField("_key", distinct.schema["_key"].dataType),
+                        T.StructField("_code", T.LongType()),
+                    ]
+                )
+            )
+        )
+        base = (
+            base.withColumn("_key", key)
+            .join(codes, on="_key", how="left")
+            .drop("_key", "item")
+            .withColumnRenamed("_code", "item")
+        )
     else:
         base = base.withColumn("item", F.col("item").cast("long"))
 
     if partitions is None:
-        partitions = max(spark.sparkContext.defaultParallelism,
-                         math.ceil(n_rows / ROWS_PER_PARTITION))
+        partitions = max(
+            spark.sparkContext.defaultParallelism, math.ceil(n_rows / ROWS_PER_PARTITION)
+        )
     order = ["user"] + (["time"] if t else []) + ["_file", "_pos"]
-    ready = (base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
-             .repartitionByRange(int(partitions), "user").sortWithinPartitions(*order))
+    ready = (
+        base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
+        .repartitionByRange(int(partitions), "user")
+        .sortWithinPartitions(*order)
+    )
 
     user_type = base.schema["user"].dataType
     fields = [T.StructField("user_id", user_type, True)]
@@ -453,22 +529,30 @@ def measure_spark(
     if companions and per_user_compression:
         fields.append(T.StructField("compression_ratio", T.DoubleType(), True))
     public = [f.name for f in fields]
-    fields += [T.StructField("_rows", T.LongType(), True),
-               T.StructField("_dups", T.LongType(), True),
-               T.StructField("_kind", T.ByteType(), True),
-               T.StructField("_item", T.LongType(), True),
-               T.StructField("_count_all", T.LongType(), True),
-               T.StructField("_count_tok", T.LongType(), True),
-               T.StructField("_part", T.IntegerType(), True),
-               T.StructField("_bytes", T.BinaryType(), True)]
+    fields += [
+        T.StructField("_rows", T.LongType(), True),
+        T.StructField("_dups", T.LongType(), True),
+        T.StructField("_kind", T.ByteType(), True),
+        T.StructField("_item", T.LongType(), True),
+        T.StructField("_count_all", T.LongType(), True),
+        T.StructField("_count_tok", T.LongType(), True),
+        T.StructField("_part", T.IntegerType(), True),
+        T.StructField("_bytes", T.BinaryType(), True),
+    ]
     out_schema = T.StructType(fields)
     import pyarrow as pa
 
     schema_arrow = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in fields])
-    fn = _partition_function(m=m, max_len=max_len, signed=signed, companions=companions,
-                             per_user_compression=per_user_compression,
-                             has_time=t is not None, drop_duplicates=drop_duplicates,
-                             schema_arrow=schema_arrow)
+    fn = _partition_function(
+        m=m,
+        max_len=max_len,
+        signed=signed,
+        companions=companions,
+        per_user_compression=per_user_compression,
+        has_time=t is not None,
+        drop_duplicates=opt.drop_duplicates,
+        schema_arrow=schema_arrow,
+    )
     both = ready.mapInArrow(fn, out_schema).persist()
     users = both.filter(F.col("_kind") == 0)
     per_user = users.select(*public)
@@ -481,83 +565,73 @@ def measure_spark(
         F.avg("apen").alias("apen_mean"),
         F.percentile(F.col("apen"), F.lit(0.5)).alias("apen_median"),
         F.avg("apen_prime").alias("apen_prime_mean"),
-        F.sum(F.when(F.col("apen") > 0, F.col("length") * F.col("apen_prime")))
-        .alias("d_user"),
+        F.sum(F.when(F.col("apen") > 0, F.col("length") * F.col("apen_prime"))).alias("d_user"),
         F.sum((F.col("apen") == 0).cast("long")).alias("zero"),
         F.sum(F.when(F.col("apen") == 0, F.col("length")).otherwise(0)).alias("zero_tokens"),
         F.sum((F.col("apen") <= 0).cast("long")).alias("excluded"),
-        F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double")))
-        .alias("no_repeat_share"),
+        F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double"))).alias(
+            "no_repeat_share"
+        ),
         F.avg("shannon_entropy").alias("shannon_user_mean"),
         F.avg(F.when(F.col("length") >= 2, F.col("actual_entropy"))).alias("actual"),
         F.sum("distinct_items").alias("distinct"),
-        F.min("length").alias("length_min"), F.avg("length").alias("length_mean"),
+        F.min("length").alias("length_min"),
+        F.avg("length").alias("length_mean"),
         F.percentile(F.col("length"), F.lit(0.5)).alias("length_median"),
         F.max("length").alias("length_max"),
     ).collect()[0]
-    counts = (both.filter(F.col("_kind") == 1).groupBy("_item")
-              .agg(F.sum("_count_all").alias("a"), F.sum("_count_tok").alias("n")))
+    counts = (
+        both.filter(F.col("_kind") == 1)
+        .groupBy("_item")
+        .agg(F.sum("_count_all").alias("a"), F.sum("_count_tok").alias("n"))
+    )
     tokens = int(agg["tokens"] or 0)
     item_row = counts.agg(
         F.sum((F.col("a") > 0).cast("long")).alias("items"),
-        F.sum(F.when(F.col("n") > 0, -(F.col("n") / F.lit(max(tokens, 1)))
-                     * F.log2(F.col("n") / F.lit(max(tokens, 1))))).alias("shannon"),
+        F.sum(
+            F.when(
+                F.col("n") > 0,
+                -(F.col("n") / F.lit(max(tokens, 1))) * F.log2(F.col("n") / F.lit(max(tokens, 1))),
+            )
+        ).alias("shannon"),
     ).collect()[0]
 
     nan = float("nan")
-    n_users = int(agg["users"])
     apen_mean = float(agg["apen_mean"])
-    d_user = float(agg["d_user"] or 0.0)
-    d_data = tokens / apen_mean if apen_mean > 0 else nan
-    no_repeat_share = nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"])
-    zero, excluded = int(agg["zero"]), int(agg["excluded"])
-    compression = (_log_compression_ratio(both, compression_chunks) if companions
-                   else NO_COMPRESSION)
-    notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
-                          no_repeat_share=no_repeat_share, m=m, signed=signed,
-                          dprime=dprime, d_data=d_data, compression=compression)
+    aggregates = Aggregates(
+        users=int(agg["users"]),
+        items=int(item_row["items"] or 0),
+        interactions=int(agg["interactions"]),
+        tokens=tokens,
+        duplicate_rows=int(agg["duplicate_rows"]),
+        apen_mean=apen_mean,
+        apen_median=float(agg["apen_median"]),
+        apen_prime_mean=nan if agg["apen_prime_mean"] is None else float(agg["apen_prime_mean"]),
+        d_prime_per_user=float(agg["d_user"] or 0.0),
+        zero_apen_users=int(agg["zero"]),
+        zero_apen_tokens=int(agg["zero_tokens"]),
+        excluded_users=int(agg["excluded"]),
+        no_repeat_share=nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"]),
+        shannon_entropy=float(item_row["shannon"] or 0.0) + 0.0,
+        shannon_entropy_user_mean=float(agg["shannon_user_mean"]),
+        actual_entropy=float(agg["actual"]) if companions and agg["actual"] is not None else nan,
+        distinct_items=int(agg["distinct"]),
+        length_min=int(agg["length_min"]),
+        length_mean=float(agg["length_mean"]),
+        length_median=float(agg["length_median"]),
+        length_max=int(agg["length_max"]),
+    )
+    compression = (
+        _log_compression_ratio(both, opt.compression_chunks) if companions else NO_COMPRESSION
+    )
+    summary, notes = build_summary(
+        aggregates, opt, label=label, compression=compression, seconds=time.perf_counter() - t0
+    )
     if need_codes and integer_items and max_len is not None:
-        notes.append("item ids outside 0…2³²−1: the log-level compression ratio codes ids "
-                     "over the whole log, not over the last max_len tokens (may differ "
-                     "slightly from the in-memory engine)")
-    summary = {
-        "file": label,
-        "users": n_users,
-        "items": int(item_row["items"] or 0),
-        "interactions": int(agg["interactions"]),
-        "tokens": tokens,
-        "m": m,
-        "max_len": max_len,
-        "signed": signed,
-        "apen_mean": apen_mean,
-        "apen_median": float(agg["apen_median"]),
-        "apen_prime_mean": nan if agg["apen_prime_mean"] is None
-        else float(agg["apen_prime_mean"]),
-        "d_prime": d_user if dprime == "per-user" else d_data,
-        "d_prime_mode": dprime,
-        "d_prime_per_user": d_user,
-        "d_prime_dataset": d_data,
-        "zero_apen_users": zero,
-        "zero_apen_tokens": int(agg["zero_tokens"]),
-        "excluded_users": excluded,
-        "no_repeat_share": no_repeat_share,
-        "shannon_entropy": float(item_row["shannon"] or 0.0) + 0.0,
-        "shannon_entropy_user_mean": float(agg["shannon_user_mean"]),
-        "actual_entropy": float(agg["actual"]) if companions and agg["actual"] is not None
-        else nan,
-        "compression_ratio": compression[0],
-        "compression_ratio_se": compression[1],
-        "compression_chunks": f"{compression[2]}/{compression[3]}",
-        "repeat_share": 1.0 - int(agg["distinct"]) / tokens if tokens else nan,
-        "length_min": int(agg["length_min"]),
-        "length_mean": float(agg["length_mean"]),
-        "length_median": float(agg["length_median"]),
-        "length_max": int(agg["length_max"]),
-        "duplicate_rows": int(agg["duplicate_rows"]),
-        "seconds": time.perf_counter() - t0,
-        "notes": notes,
-        "engine": "spark",
-        "partitions": int(partitions),
-    }
-    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes,
-                              _cached=both)
+        notes.append(
+            "item ids outside 0…2³²−1: the log-level compression ratio codes ids "
+            "over the whole log, not over the last max_len tokens (may differ "
+            "slightly from the in-memory engine)"
+        )
+    summary.update(engine="spark", partitions=int(partitions))
+    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes, _cached=both)

@@ -3,7 +3,7 @@
 The log (one parquet file or a folder of them, read as one dataset) is cut into
 **ranges of users**: every user's events land in exactly one chunk, and the chunks follow
 the sorted user order.  Each chunk is measured with the same code as the in-memory
-engine (:func:`perflaw.quality.report.per_user_table`), so per-user numbers are
+engine (:func:`perflaw.quality.summary.per_user_table`), so per-user numbers are
 identical, and because the chunks follow the user order the concatenated per-user table
 is the in-memory one row for row.  Log-level statistics are merged exactly:
 
@@ -40,23 +40,25 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
 from perflaw.io import _one_line, _time_as_number, resolve_columns
-from perflaw.quality.entropy import check_m, pack_ids
-from perflaw.quality.report import (
+from perflaw.quality.entropy import pack_ids
+from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
     NO_COMPRESSION,
+    MeasureOptions,
     QualityReport,
+    aggregate_per_user,
+    build_summary,
     compression_picks,
     compression_stats,
-    _token_positions,
-    check_options,
+    measured_tokens,
     per_user_table,
-    summarize,
 )
 from perflaw.sequences import Sequences
 
@@ -67,8 +69,22 @@ BYTES_PER_ROW = 120
 BYTES_PER_USER = 200
 #: Rows per record batch when spilling.
 SPILL_BATCH_ROWS = 1_000_000
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-          "t": 1e12, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1e3,
+    "kb": 1e3,
+    "m": 1e6,
+    "mb": 1e6,
+    "g": 1e9,
+    "gb": 1e9,
+    "t": 1e12,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_memory(text) -> int:
@@ -100,8 +116,11 @@ def parquet_files(source) -> list[Path]:
     else:
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
+            )
             if not files:
                 raise DataError(f"{path}: folder holds no .parquet files")
         else:
@@ -110,9 +129,11 @@ def parquet_files(source) -> list[Path]:
         if not f.exists():
             raise DataError(f"{f}: no such file")
         if f.suffix.lower() not in (".parquet", ".pq"):
-            raise DataError(f"{f}: bounded-memory and Spark engines read parquet only; "
-                            "convert the log first (e.g. polars: "
-                            "pl.scan_csv(path).sink_parquet('log.parquet'))")
+            raise DataError(
+                f"{f}: bounded-memory and Spark engines read parquet only; "
+                "convert the log first (e.g. polars: "
+                "pl.scan_csv(path).sink_parquet('log.parquet'))"
+            )
     return files
 
 
@@ -125,7 +146,7 @@ def _rss() -> int:
 
 
 class _TokenStream:
-    """The measured tokens, packed as in :func:`report.log_compression_ratio`, appended
+    """The measured tokens, packed as in :func:`summary.log_compression_ratio`, appended
     chunk after chunk (in user order) to a file; at the end the same pieces are read
     back and compressed, so the ratio (and its sampling) equals the in-memory one."""
 
@@ -165,8 +186,9 @@ class _Dataset:
             schema = pq.read_schema(files[0])
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{files[0]}: cannot read as parquet: {_one_line(exc)}") from None
-        self.u, self.i, self.t = resolve_columns(schema.names, files[0], user_col, item_col,
-                                                 time_col)
+        self.u, self.i, self.t = resolve_columns(
+            schema.names, files[0], user_col, item_col, time_col
+        )
         self.columns = [c for c in (self.u, self.i, self.t) if c is not None]
         self.label = str(files[0].parent) if len(files) > 1 else str(files[0])
 
@@ -187,33 +209,37 @@ class _Dataset:
         tables plus one batch; polars' streaming group-by held ~20 bytes per row of the
         whole log).
         """
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        tables = {"user": [None, []], "item": [None, []]}
+        tables: dict[str, list[Any]] = {"user": [None, []], "item": [None, []]}
         nulls = {"user": 0, "item": 0}
         missing = 0
 
         def merge(role, force=False):
             acc, parts = tables[role]
             pending = sum(p.height for p in parts)
-            if parts and (force or pending > max(2_000_000, acc.height if acc is not None
-                                                 else 0)):
+            if parts and (force or pending > max(2_000_000, acc.height if acc is not None else 0)):
                 frames = parts if acc is None else [acc, *parts]
-                tables[role] = [pl.concat(frames, how="vertical_relaxed").group_by(role)
-                                .agg(pl.col("len").sum()), []]
+                tables[role] = [
+                    pl.concat(frames, how="vertical_relaxed")
+                    .group_by(role)
+                    .agg(pl.col("len").sum()),
+                    [],
+                ]
 
         for f in self.files:
             try:
                 reader = pq.ParquetFile(f)
                 for batch in reader.iter_batches(batch_size=batch_rows, columns=self.columns):
-                    frame = pl.from_arrow(pa.Table.from_batches([batch]))
+                    frame = _batch_frame(batch)
                     for role, col in (("user", self.u), ("item", self.i)):
                         series = frame.get_column(col)
                         nulls[role] += series.null_count()
-                        tables[role][1].append(series.value_counts(name="len")
-                                               .rename({col: role})
-                                               .with_columns(pl.col("len").cast(pl.Int64)))
+                        tables[role][1].append(
+                            series.value_counts(name="len")
+                            .rename({col: role})
+                            .with_columns(pl.col("len").cast(pl.Int64))
+                        )
                         merge(role)
                     if self.t is not None:
                         t = frame.get_column(self.t)
@@ -231,12 +257,19 @@ class _Dataset:
             raise DataError(f"{self.label}: no rows")
         for role, col in (("user", self.u), ("item", self.i)):
             if nulls[role]:
-                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null "
-                                f"{role} id(s)")
+                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null {role} id(s)")
         if missing:
-            raise DataError(f"{self.label}: time column {self.t!r} has {missing} missing "
-                            "value(s) (null/NaN)")
+            raise DataError(
+                f"{self.label}: time column {self.t!r} has {missing} missing value(s) (null/NaN)"
+            )
         return users.sort("user"), items
+
+
+def _batch_frame(batch) -> pl.DataFrame:
+    """A polars frame of one Arrow record batch."""
+    import pyarrow as pa
+
+    return cast(pl.DataFrame, pl.from_arrow(pa.Table.from_batches([batch])))
 
 
 def _item_coder(items: pl.DataFrame):
@@ -248,9 +281,13 @@ def _item_coder(items: pl.DataFrame):
     dtype = items.schema["item"]
     if dtype.is_integer():
         return None
-    dictionary = (items.select(pl.col("item").cast(pl.String).alias("key")).unique()
-                  .sort("key").with_row_index("code", offset=1)
-                  .with_columns(pl.col("code").cast(pl.Int64)))
+    dictionary = (
+        items.select(pl.col("item").cast(pl.String).alias("key"))
+        .unique()
+        .sort("key")
+        .with_row_index("code", offset=1)
+        .with_columns(pl.col("code").cast(pl.Int64))
+    )
 
     def code(frame: pl.DataFrame) -> pl.DataFrame:
         keyed = frame.with_columns(pl.col("item").cast(pl.String).alias("key"))
@@ -271,8 +308,11 @@ def _plan_chunks(users: pl.DataFrame, chunk_rows: int) -> tuple[pl.Series, np.nd
     raw = before // chunk_rows
     starts = np.flatnonzero(np.r_[True, raw[1:] != raw[:-1]])
     rows = np.add.reduceat(lens, starts)
-    bounds = users.get_column("user")[starts[1:].tolist()] if len(starts) > 1 \
+    bounds = (
+        users.get_column("user")[starts[1:].tolist()]
+        if len(starts) > 1
         else users.get_column("user").clear()
+    )
     return bounds, rows
 
 
@@ -280,13 +320,13 @@ def _canonical(frame: pl.DataFrame, coder, label, time_col) -> pl.DataFrame:
     if coder is not None:
         frame = coder(frame)
     if "time" in frame.columns:
-        frame = frame.with_columns(_time_as_number(frame.get_column("time"), Path(label),
-                                                   time_col))
+        frame = frame.with_columns(_time_as_number(frame.get_column("time"), Path(label), time_col))
     return frame
 
 
-def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
-           batch_rows: int) -> list[Path]:
+def _spill(
+    ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path, batch_rows: int
+) -> list[Path]:
     """Write every row to its chunk's Arrow IPC file, keeping file order."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
@@ -302,24 +342,27 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
         for f in ds.files:
             reader = pq.ParquetFile(f)
             for batch in reader.iter_batches(batch_size=batch_rows, columns=ds.columns):
-                frame = pl.from_arrow(pa.Table.from_batches([batch])).rename(rename)
+                frame = _batch_frame(batch).rename(rename)
                 frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t)
                 bucket = bounds.search_sorted(frame.get_column("user"), side="right")
                 frame = frame.with_columns(bucket.alias("_chunk"))
-                for (k,), part in frame.partition_by("_chunk", as_dict=True,
-                                                     maintain_order=True).items():
+                for (k,), part in frame.partition_by(
+                    "_chunk", as_dict=True, maintain_order=True
+                ).items():
                     table = part.drop("_chunk").to_arrow()
                     if k not in writers:
                         sink = pa.OSFile(str(paths[k]), "wb")
-                        writers[k] = (sink, ipc.new_file(sink, table.schema, options=options),
-                                      table.schema)
+                        writers[k] = (
+                            sink,
+                            ipc.new_file(sink, table.schema, options=options),
+                            table.schema,
+                        )
                     writers[k][1].write_table(table.cast(writers[k][2]))
                 del frame
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{ds.label}: cannot spill the log to {folder}: "
-                        f"{_one_line(exc)}") from None
+        raise DataError(f"{ds.label}: cannot spill the log to {folder}: {_one_line(exc)}") from None
     finally:
         for sink, writer, _ in writers.values():
             writer.close()
@@ -329,26 +372,17 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
 
 def measure_bounded(
     source,
+    options: MeasureOptions | None = None,
     *,
     memory_limit=None,
-    m: int = 2,
-    max_len: int | None = None,
-    signed: bool = False,
-    dprime: str = "per-user",
-    companions: bool = True,
-    compression_chunks: int | None = 100,
-    per_user_compression: bool = False,
-    user_col: str | None = None,
-    item_col: str | None = None,
-    time_col: str | None = None,
-    drop_duplicates: bool = False,
-    progress: bool = False,
     spill_dir: str | os.PathLike | None = None,
     chunk_rows: int | None = None,
+    **changes,
 ) -> QualityReport:
     """Measure a parquet log (file, folder or list of files) in bounded memory.
 
-    Same parameters and result as :func:`perflaw.quality.report.measure`, plus:
+    Same options (:class:`~perflaw.quality.summary.MeasureOptions`, or its fields as
+    keywords) and result as :func:`perflaw.quality.report.measure`, plus:
 
     Parameters
     ----------
@@ -371,10 +405,10 @@ def measure_bounded(
     (5, 671)
     """
     t0 = time.perf_counter()
-    m = check_m(m)
-    check_options(max_len, dprime)
+    opt = MeasureOptions.build(options, **changes)
+    m, max_len, companions = opt.m, opt.max_len, opt.companions
     files = parquet_files(source)
-    ds = _Dataset(files, user_col, item_col, time_col)
+    ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col)
     users, items = ds.statistics()
     rows = int(users.get_column("len").sum())
     coder = _item_coder(items)
@@ -387,10 +421,12 @@ def measure_bounded(
             dictionary = items.select("item").sort("item").with_row_index("code")
             coder = _dense_coder(dictionary)
             if max_len is not None and companions:
-                notes_extra.append("item ids outside 0…2³²−1: the log-level compression "
-                                   "ratio codes ids over the whole log, not over the "
-                                   "last max_len tokens (may differ slightly from the "
-                                   "in-memory engine)")
+                notes_extra.append(
+                    "item ids outside 0…2³²−1: the log-level compression "
+                    "ratio codes ids over the whole log, not over the "
+                    "last max_len tokens (may differ slightly from the "
+                    "in-memory engine)"
+                )
     if chunk_rows is None:
         if memory_limit is None:
             chunk_rows = max(rows, 1)
@@ -403,7 +439,8 @@ def measure_bounded(
                 raise DataError(
                     f"memory limit {memory_limit} is too small for this log: the process "
                     f"and the tables of {users.height} users and {items.height} items "
-                    f"already need about {fixed / 1e9:.2f} GB; raise --memory-limit")
+                    f"already need about {fixed / 1e9:.2f} GB; raise --memory-limit"
+                )
     elif int(chunk_rows) < 1:
         raise DataError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     bounds, chunk_sizes = _plan_chunks(users, int(chunk_rows))
@@ -417,19 +454,29 @@ def measure_bounded(
 
     def measure_chunk(frame: pl.DataFrame) -> None:
         nonlocal token_counts, interactions, duplicates
-        if drop_duplicates:
+        if opt.drop_duplicates:
             frame = frame.unique(maintain_order=True)
         seqs = Sequences.from_frame(frame)
         del frame
         starts, ends = seqs.window(max_len)
-        per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=signed,
-                                             companions=companions,
-                                             per_user_compression=per_user_compression))
-        tokens = (seqs.values if max_len is None
-                  else seqs.values[_token_positions(starts, ends)])
+        per_user_parts.append(
+            per_user_table(
+                seqs,
+                starts,
+                ends,
+                m=m,
+                signed=opt.signed,
+                companions=companions,
+                per_user_compression=opt.per_user_compression,
+            )
+        )
+        tokens = measured_tokens(seqs, starts, ends, max_len)
         counts = pl.Series("item", tokens).value_counts(name="n")
-        token_counts = counts if token_counts is None else (
-            pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
+        token_counts = (
+            counts
+            if token_counts is None
+            else (pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
+        )
         if stream is not None:
             stream.feed(tokens)
         interactions += int(seqs.offsets[-1])
@@ -437,8 +484,14 @@ def measure_bounded(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=rows, unit="row", unit_scale=True, desc=Path(ds.label).name,
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=rows,
+        unit="row",
+        unit_scale=True,
+        desc=Path(ds.label).name,
+        disable=not opt.progress,
+        leave=False,
+    )
     try:
         if n_chunks == 1:
             try:
@@ -450,8 +503,14 @@ def measure_bounded(
         else:
             folder = Path(tempfile.mkdtemp(prefix="perflaw-spill-", dir=spill_dir))
             try:
-                paths = _spill(ds, bounds, n_chunks, coder, folder,
-                               min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)))
+                paths = _spill(
+                    ds,
+                    bounds,
+                    n_chunks,
+                    coder,
+                    folder,
+                    min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)),
+                )
                 for k, path in enumerate(paths):
                     frame = pl.read_ipc(path)
                     path.unlink()
@@ -463,19 +522,30 @@ def measure_bounded(
         bar.close()
 
     per_user = pl.concat(per_user_parts, how="vertical_relaxed")
-    del per_user_parts
-    summary, notes = summarize(
-        per_user, m=m, max_len=max_len, signed=signed, dprime=dprime,
-        companions=companions, label=ds.label, n_items=items.height,
-        interactions=interactions, duplicate_rows=duplicates,
-        token_counts=token_counts.get_column("n").to_numpy() if token_counts is not None
+    per_user_parts.clear()  # the concatenated table is all that is kept
+    agg = aggregate_per_user(
+        per_user,
+        m=m,
+        companions=companions,
+        items=items.height,
+        interactions=interactions,
+        duplicate_rows=duplicates,
+        token_counts=token_counts.get_column("n").to_numpy()
+        if token_counts is not None
         else np.zeros(0, np.int64),
-        compression=stream.result(compression_chunks) if stream is not None
-        else NO_COMPRESSION, t0=t0)
+    )
+    compression = stream.result(opt.compression_chunks) if stream is not None else NO_COMPRESSION
+    summary, notes = build_summary(
+        agg, opt, label=ds.label, compression=compression, seconds=time.perf_counter() - t0
+    )
     notes.extend(notes_extra)
     summary["notes"] = notes
-    summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),
-                   seconds=time.perf_counter() - t0)
+    summary.update(
+        engine="local-bounded",
+        chunks=n_chunks,
+        chunk_rows=int(chunk_rows),
+        seconds=time.perf_counter() - t0,
+    )
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
 
 
