@@ -75,6 +75,8 @@ def os_error_message(exc: OSError, path: str | os.PathLike | None = None,
     """
     where = path if path is not None else (exc.filename or "a file")
     advice = _ADVICE.get(exc.errno) if exc.errno is not None else None
+    if action != "write" and exc.errno == errno.ENOENT:
+        advice = "no such file or folder: check the path"
     if advice is None:
         advice = (exc.strerror or str(exc) or type(exc).__name__).strip().splitlines()[0]
     return f"cannot {action} {where}: {advice}"

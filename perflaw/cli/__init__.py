@@ -1,38 +1,130 @@
 """The ``perflaw`` command line: thin click commands over the Python API.
 
-Each command lives in its own module and is registered here.  User errors
-(:class:`perflaw.errors.PerflawError`) become one-line ``click.ClickException`` messages
-with exit code 1; anything unexpected is reported in one line too, and the traceback is
-shown only when ``PERFLAW_DEBUG=1``.
+Each command lives in its own module and is registered here.  Errors are mapped in ONE
+place, :meth:`_PerflawGroup.invoke`, so every command behaves alike:
+
+* :class:`perflaw.errors.PerflawError` → its one-line message, exit 1;
+* any other ``OSError`` (a file that cannot be read or written) → one line naming the
+  path and what to do (:func:`perflaw.files.os_error_message`), exit 1;
+* ``MemoryError`` → one line with advice for the command at hand, exit 1;
+* a numerical failure (``LinAlgError``) → one line pointing at the data, exit 1;
+* SIGINT / SIGTERM at any point, the import of the command's modules included → one
+  line, exit 130 / 143, after temporary files and spill folders are removed
+  (:mod:`perflaw._signals`);
+* anything unexpected → one line; the traceback only with ``PERFLAW_DEBUG=1``.
+
+Library warnings that a command does not show itself are printed as one ``warning:``
+line each on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import warnings
 
 import click
 
+from perflaw import _signals
 from perflaw._version import __version__
-from perflaw.errors import PerflawError
+from perflaw.errors import PerflawError, Terminated
+
+#: What to try when a command runs out of memory.
+MEMORY_ADVICE = {
+    "apen": "measure in bounded memory with --memory-limit (parquet logs), use --max-len, "
+            "or measure one file at a time",
+    "fit": "use fewer --bootstrap resamples or fewer groups at once",
+    "predict": "predict fewer configurations at once",
+    "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a "
+                        "larger step)",
+    "plot": "plot fewer groups at once",
+    "sweep": "use a smaller --batch-size or --max-len, or fewer configurations per run",
+}
+
+
+class _Stopped(click.ClickException):
+    """A signal stopped the command: one line, exit 130 (SIGINT) or 143 (SIGTERM)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(_signals.message(exc))
+        self.exit_code = _signals.exit_code(exc)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                if text not in seen:
+                    seen.add(text)
+                    click.echo(f"warning: {text}", err=True)
 
 
 class _PerflawGroup(click.Group):
+    _registered = False
+
+    def _ensure_registered(self) -> None:
+        # Command modules (polars, numpy, scipy...) are imported on first use, under the
+        # signal handlers, so Ctrl-C while perflaw starts is one line too.
+        if not _PerflawGroup._registered:
+            _PerflawGroup._registered = True
+            _register()
+
+    def list_commands(self, ctx):
+        self._ensure_registered()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, cmd_name):
+        self._ensure_registered()
+        return super().get_command(ctx, cmd_name)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        with _signals.handled():
+            try:
+                with _warnings_as_lines():
+                    return super().main(args, prog_name, complete_var, standalone_mode,
+                                        **extra)
+            except (KeyboardInterrupt, Terminated) as exc:  # outside invoke (parsing)
+                if not standalone_mode:
+                    raise
+                click.echo(f"Error: {_signals.message(exc)}", err=True)
+                sys.exit(_signals.exit_code(exc))
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (KeyboardInterrupt, Terminated) as exc:
+            raise _Stopped(exc) from None
         except PerflawError as exc:
             raise click.ClickException(str(exc)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except MemoryError:
+        except MemoryError as exc:
+            command = ctx.invoked_subcommand or (ctx.protected_args or ["perflaw"])[0]
+            detail = " ".join(str(exc).split()) or "an allocation failed"
+            advice = MEMORY_ADVICE.get(command, "try a smaller input")
             raise click.ClickException(
-                "out of memory: try --max-len, fewer files at once, or a larger machine"
-            ) from None
+                f"out of memory in `perflaw {command}` ({detail}): {advice}") from None
+        except OSError as exc:
+            from perflaw.files import os_error_message
+
+            raise click.ClickException(os_error_message(exc, action="use")) from None
         except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
             if os.environ.get("PERFLAW_DEBUG"):
                 raise
+            text = " ".join(str(exc).split())
+            if type(exc).__name__ == "LinAlgError":
+                raise click.ClickException(
+                    f"numerical failure ({text}): the runs are degenerate or hold extreme "
+                    "values; check the table (or rerun with PERFLAW_DEBUG=1)") from None
             raise click.ClickException(
-                f"internal error ({type(exc).__name__}: {exc}); "
+                f"internal error ({type(exc).__name__}: {text}); "
                 "rerun with PERFLAW_DEBUG=1 for the traceback and report it"
             ) from None
 
@@ -44,8 +136,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    # Imported here so that `perflaw --help` stays fast and each command module owns
-    # its own options.
+    # Each command module owns its own options.
     from perflaw.cli import apen, laws, sweep
 
     main.add_command(apen.apen)
@@ -54,6 +145,3 @@ def _register() -> None:
     main.add_command(laws.recommend_config)
     main.add_command(laws.plot)
     main.add_command(sweep.sweep)
-
-
-_register()
