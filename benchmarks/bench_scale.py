@@ -110,11 +110,11 @@ def _tree_rss(root: int) -> tuple[int, int]:
 
 def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -> dict:
     code = {
-        "memory": "from perflaw.quality.partitioned import measure_bounded as f\n"
+        "memory": "from perflaw.quality.bounded import measure_bounded as f\n"
                   "rep = f(PATH)\n",
-        "bounded": "from perflaw.quality.partitioned import measure_bounded as f\n"
+        "bounded": "from perflaw.quality.bounded import measure_bounded as f\n"
                    "rep = f(PATH, memory_limit=LIMIT, spill_dir=SPILL)\n",
-        "spark": "from perflaw.spark import get_spark, measure_spark_path as f\n"
+        "spark": "from perflaw.quality.spark import get_spark, measure_spark_path as f\n"
                  "spark = get_spark('local[2]', conf={'spark.driver.memory': '4g',"
                  " 'spark.sql.shuffle.partitions': '8'})\n"
                  "rep = f(PATH, spark=spark)\n",

@@ -28,7 +28,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from perflaw.allocation import allocate  # noqa: E402
+from perflaw.decide.allocation import allocate  # noqa: E402
 from perflaw.fit import LawFitter  # noqa: E402
 
 RUNS = ROOT.parent.parent / "shared" / "data" / "runs" / "srt_sasrec_scaling_runs.csv"

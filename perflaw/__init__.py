@@ -1,30 +1,32 @@
 """perflaw: data quality and performance laws for sequential recommenders.
 
-The public names are imported on first use (PEP 562), so ``import perflaw`` and the
-``perflaw`` command start fast and Ctrl-C while starting is handled like any other.
+The public API is re-exported here and loaded on first use, so ``import perflaw`` (and
+``perflaw --help``) stay fast: numpy, polars, numba and scipy are imported only when a
+name that needs them is touched.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from perflaw._version import __version__
 
-#: public name -> module defining it
-_LAZY = {
-    "Recommendation": "perflaw.budget",
-    "parse_budget": "perflaw.budget",
-    "recommend": "perflaw.budget",
+#: public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Allocation": "perflaw.decide.allocation",
+    "allocate": "perflaw.decide.allocation",
+    "closest_config": "perflaw.decide.allocation",
+    "compute_optimal": "perflaw.decide.allocation",
+    "Recommendation": "perflaw.decide.budget",
+    "parse_budget": "perflaw.decide.budget",
+    "recommend": "perflaw.decide.budget",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
     "FileError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
     "NotFittedError": "perflaw.errors",
     "PerflawError": "perflaw.errors",
-    "Allocation": "perflaw.allocation",
-    "allocate": "perflaw.allocation",
-    "closest_config": "perflaw.allocation",
-    "compute_optimal": "perflaw.allocation",
     "ExtrapolationWarning": "perflaw.fit",
     "LawFitter": "perflaw.fit",
     "load_fits": "perflaw.fit",
@@ -37,72 +39,58 @@ _LAZY = {
     "PowerLaw": "perflaw.laws",
     "get_law": "perflaw.laws",
     "register": "perflaw.laws",
-    "ParameterCount": "perflaw.params",
-    "count_parameters": "perflaw.params",
+    "ParameterCount": "perflaw.decide.params",
+    "count_parameters": "perflaw.decide.params",
+    "measure": "perflaw.quality",
     "actual_entropy": "perflaw.quality.entropy",
     "approximate_entropy": "perflaw.quality.entropy",
     "compression_ratio": "perflaw.quality.entropy",
     "shannon_entropy": "perflaw.quality.entropy",
-    "QualityReport": "perflaw.quality.report",
-    "measure": "perflaw.quality.report",
+    "MeasureOptions": "perflaw.quality.summary",
+    "QualityReport": "perflaw.quality.summary",
     "Runs": "perflaw.runs",
     "read_runs": "perflaw.runs",
     "Sequences": "perflaw.sequences",
 }
 
-
-__all__ = [
-    "__version__",
-    "Allocation",
-    "ChinchillaLaw",
-    "PowerLaw",
-    "allocate",
-    "closest_config",
-    "compute_optimal",
-    "ConvergenceError",
-    "DataError",
-    "ExtrapolationWarning",
-    "FileError",
-    "Law",
-    "LawFitter",
-    "LawFileError",
-    "NotFittedError",
-    "ParameterCount",
-    "PerflawError",
-    "PerformanceLaw",
-    "QualityReport",
-    "Recommendation",
-    "Runs",
-    "Sequences",
-    "actual_entropy",
-    "approximate_entropy",
-    "compression_ratio",
-    "count_parameters",
-    "get_law",
-    "load_fits",
-    "load_fitter",
-    "measure",
-    "parse_budget",
-    "read_log",
-    "read_runs",
-    "recommend",
-    "register",
-    "save_fits",
-    "shannon_entropy",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError:
-        raise AttributeError(f"module 'perflaw' has no attribute {name!r}") from None
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perflaw' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static checkers and IDEs see the real objects
+    from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
+    from perflaw.decide.budget import Recommendation, parse_budget, recommend
+    from perflaw.errors import (
+        ConvergenceError,
+        DataError,
+        FileError,
+        LawFileError,
+        NotFittedError,
+        PerflawError,
+    )
+    from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
+    from perflaw.io import read_log
+    from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
+    from perflaw.decide.params import ParameterCount, count_parameters
+    from perflaw.quality import measure
+    from perflaw.quality.entropy import (
+        actual_entropy,
+        approximate_entropy,
+        compression_ratio,
+        shannon_entropy,
+    )
+    from perflaw.quality.summary import MeasureOptions, QualityReport
+    from perflaw.runs import Runs, read_runs
+    from perflaw.sequences import Sequences

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from perflaw import DataError, count_parameters
-from perflaw.budget import parse_budget, parse_range, recommend
+from perflaw.decide.budget import parse_budget, parse_range, recommend
 from perflaw.fit import LawFitter
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"

@@ -181,7 +181,7 @@ def test_joint_dprime_and_group_bootstrap(cwd):
 
 
 def test_recommend_config_accepts_every_counted_architecture(tmp_path):
-    from perflaw.params import ARCHITECTURES
+    from perflaw.decide.params import ARCHITECTURES
 
     from click.testing import CliRunner
 

@@ -14,7 +14,7 @@ def test_sasrec_formula_by_hand():
 
 
 def test_llama_ffn_rounding():
-    from perflaw.params import llama_ffn_dim
+    from perflaw.decide.params import llama_ffn_dim
 
     assert llama_ffn_dim(64) == 192  # 8*64/3 = 170.7 -> 6 blocks of 32
     assert llama_ffn_dim(96) == 256

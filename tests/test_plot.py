@@ -10,7 +10,7 @@ import pytest
 matplotlib.use("Agg")
 
 from perflaw import DataError  # noqa: E402
-from perflaw.budget import recommend  # noqa: E402
+from perflaw.decide.budget import recommend  # noqa: E402
 from perflaw.fit import LawFitter  # noqa: E402
 from perflaw.plot import plot_fitter, plot_recommendation  # noqa: E402
 

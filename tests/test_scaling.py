@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize_scalar
 
-from perflaw.allocation import allocate, closest_config, compute_optimal, flops_factor
+from perflaw.decide.allocation import allocate, closest_config, compute_optimal, flops_factor
 from perflaw.cli import main
 from perflaw.errors import DataError
 from perflaw.fit import LawFitter, load_fitter
 from perflaw.laws.chinchilla import ChinchillaLaw, log_huber_objective, log_residuals, \
     log_residuals_jacobian
-from perflaw.params import count_parameters
+from perflaw.decide.params import count_parameters
 
 HOFFMANN = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 NAMES = ["E", "A", "B", "alpha", "beta"]

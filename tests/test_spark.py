@@ -1,4 +1,4 @@
-"""The Spark engine (local[2]) equals the local engine (perflaw.spark).
+"""The Spark engine (local[2]) equals the local engine (perflaw.quality.spark).
 
 Needs pyspark (the ``spark`` extra, in ``dev``) and a Java 17+ runtime.  Without them
 the module is skipped with a loud reason; with ``PERFLAW_REQUIRE_SPARK=1`` (set it in CI)
@@ -48,7 +48,7 @@ def spark():
         if os.environ.get("PERFLAW_REQUIRE_SPARK"):
             pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
         pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
-    from perflaw.spark import get_spark
+    from perflaw.quality.spark import get_spark
 
     session = get_spark("local[2]", app_name="perflaw-tests", conf={
         "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
@@ -77,7 +77,7 @@ def _same(local, rep):
     ("amazon-beauty.parquet", {"m": 1, "signed": True, "max_len": 20, "compression_chunks": 4}),
 ])
 def test_shared_logs(spark, shared_data, name, options):
-    from perflaw.spark import measure_spark_path
+    from perflaw.quality.spark import measure_spark_path
 
     path = shared_data / name
     _same(measure(path, **options), measure_spark_path(path, spark=spark, partitions=3,
@@ -90,7 +90,7 @@ def test_shared_logs(spark, shared_data, name, options):
     {"m": 1, "signed": True, "companions": False},
 ])
 def test_edge_cases_split_over_files(spark, tmp_path, options):
-    from perflaw.spark import measure_spark_path
+    from perflaw.quality.spark import measure_spark_path
 
     frame = edge_log(seed=5)  # string ids, ties in time, duplicates
     split_files(frame, tmp_path / "log", n_files=9)
@@ -99,7 +99,7 @@ def test_edge_cases_split_over_files(spark, tmp_path, options):
 
 
 def test_dataframe_api_with_timestamps_and_64_bit_ids(spark):
-    from perflaw.spark import measure_spark
+    from perflaw.quality.spark import measure_spark
 
     frame = (edge_log(seed=6, string_ids=False)
              .unique(subset=["user_id", "timestamp"], keep="first", maintain_order=True)
@@ -127,7 +127,7 @@ def test_cli_engine_spark(spark, tmp_path, shared_data):
 
 
 def test_errors(spark, tmp_path):
-    from perflaw.spark import measure_spark, measure_spark_path
+    from perflaw.quality.spark import measure_spark, measure_spark_path
 
     pl.DataFrame({"user_id": [1, 1], "item_id": [1, None]}).write_parquet(tmp_path / "n.parquet")
     with pytest.raises(DataError, match="null item"):

@@ -1,4 +1,4 @@
-"""Tests of perflaw.sweep and the `perflaw sweep` command (tiny grids, one epoch)."""
+"""Tests of perflaw.train and the `perflaw sweep` command (tiny grids, a few steps)."""
 
 import subprocess
 import sys
@@ -11,15 +11,11 @@ from click.testing import CliRunner
 import torch  # the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
 from perflaw import DataError, count_parameters  # noqa: E402
 from perflaw.cli import main  # noqa: E402
-from perflaw.sweep import (  # noqa: E402
-    RUNS_COLUMNS,
-    _training_users,
-    d_prime,
-    load_sequences,
-    sweep,
-)
+from perflaw.train import RUNS_COLUMNS, d_prime, load_sequences, sweep  # noqa: E402
+from perflaw.train.data import training_users as _training_users  # noqa: E402
 
-TINY = dict(epochs=1, max_len=8, batch_size=64, threads=1, progress=False)
+TINY = dict(max_steps=3, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1,
+            progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +62,8 @@ def test_load_sequences_without_timestamp_uses_file_order():
 def test_load_sequences_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_sequences(tmp_path / "missing.parquet")
-    with pytest.raises(DataError, match="lacks column"):
-        load_sequences(pd.DataFrame({"user": [1], "item_id": [2]}))
+    with pytest.raises(DataError, match="needs user_id, item_id"):
+        load_sequences(pd.DataFrame({"foo": [1], "bar": [2]}))
     csv = tmp_path / "log.csv"
     csv.write_text("uid,movie_id,time\n1,a,3\n1,b,1\n1,c,2\n")
     data = load_sequences(csv)  # columns found by name, as perflaw apen finds them
@@ -99,7 +95,7 @@ def test_d_prime_leaves_out_zero_apen_and_truncates():
 @pytest.mark.parametrize("backbone", ["sasrec", "llama", "hstu"])
 @pytest.mark.parametrize("layers, d_emb, heads", [(1, 8, 1), (2, 16, 2), (3, 24, 1)])
 def test_backbone_sizes_equal_count_parameters(backbone, layers, d_emb, heads):
-    from perflaw._backbones import build
+    from perflaw.train.backbones import build
 
     model = build(backbone, 37, d_emb, layers, 12, heads=heads)
     counted = count_parameters(layers, d_emb, arch=backbone, n_items=37, max_len=12)
@@ -108,7 +104,7 @@ def test_backbone_sizes_equal_count_parameters(backbone, layers, d_emb, heads):
 
 @pytest.mark.parametrize("backbone", ["sasrec", "llama", "hstu"])
 def test_backbones_handle_left_padding(backbone):
-    from perflaw._backbones import build
+    from perflaw.train.backbones import build
 
     torch.manual_seed(0)
     model = build(backbone, 20, 8, 2, 6).eval()
@@ -127,7 +123,7 @@ def test_runs_table_schema(runs, log):
     assert len(runs) == 2
     assert runs["layers"].tolist() == [1, 2] and set(runs["d_emb"]) == {8}
     assert (runs["backbone"] == "sasrec").all() and (runs["dataset"] == "tiny").all()
-    assert (runs["eval"] == "full").all() and (runs["objective"] == "ce").all()
+    assert (runs["eval"] == "full-unmasked").all() and (runs["objective"] == "ce").all()
     n_items = log["item_id"].nunique()
     for _, r in runs.iterrows():
         c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=n_items,
@@ -137,7 +133,7 @@ def test_runs_table_schema(runs, log):
         assert r["ndcg@10"] <= r["ndcg@50"] <= r["hr@50"]
         assert r["train_users"] == 300 and r["train_tokens"] > 0
         assert r["d_prime"] > 0 and r["flops"] > 0 and r["seconds"] > 0
-        assert r["epochs"] == 1 and r["best_epoch"] == 1
+        assert r["steps"] == 3 and r["best_step"] == 3 and r["end"] == "cap"
 
 
 def test_data_fraction_shrinks_tokens_and_d_prime(log):
@@ -152,7 +148,7 @@ def test_data_fraction_shrinks_tokens_and_d_prime(log):
 
 def test_sampled_evaluation_is_stated(log):
     runs = sweep(log, layers=[1], d_emb=[8], eval_negatives=20, backbone="llama", **TINY)
-    assert runs["eval"].tolist() == ["sampled-20"]
+    assert runs["eval"].tolist() == ["sampled-uniform-20"]
     assert runs["backbone"].tolist() == ["llama"]
 
 
@@ -173,16 +169,16 @@ def test_resume_skips_finished_configurations(log, tmp_path, monkeypatch):
     first = sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
     assert len(pd.read_csv(out)) == 1
 
-    import perflaw.sweep as mod
+    mod = sys.modules["perflaw.train.sweep"]
 
     calls = []
-    real = mod._train_one
+    real = mod.train_one
 
-    def counting(*args, **kwargs):
-        calls.append((kwargs["layers"], kwargs["d_emb"]))
-        return real(*args, **kwargs)
+    def counting(data, config, **kwargs):
+        calls.append((config.layers, config.d_emb))
+        return real(data, config, **kwargs)
 
-    monkeypatch.setattr(mod, "_train_one", counting)
+    monkeypatch.setattr(mod, "train_one", counting)
     again = sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
     assert calls == [] and again.equals(pd.read_csv(out))
     grown = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
@@ -196,7 +192,7 @@ def test_resume_refuses_a_table_from_other_settings(log, tmp_path):
     out = tmp_path / "runs.csv"
     sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
     with pytest.raises(DataError, match="other settings"):
-        sweep(log, layers=[1], d_emb=[8], out=out, **{**TINY, "epochs": 2})
+        sweep(log, layers=[1], d_emb=[8], out=out, **{**TINY, "max_steps": 2})
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a perflaw sweep runs table"):
@@ -220,8 +216,8 @@ def test_bad_arguments(log, kwargs, message):
 # --------------------------------------------------------------------------------- CLI
 def test_cli_runs_and_writes_table(log_file, tmp_path):
     out = tmp_path / "runs.csv"
-    args = ["sweep", str(log_file), "--layers", "1", "--d-emb", "8,16", "--epochs", "1",
-            "--max-len", "8", "--threads", "1", "--out", str(out), "--quiet", "--csv"]
+    args = ["sweep", str(log_file), "--layers", "1", "--d-emb", "8,16", "--max-steps", "2",
+            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1", "--out", str(out), "--quiet", "--csv"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
@@ -259,7 +255,7 @@ def test_cli_unknown_backbone(log_file):
 
 
 def test_import_perflaw_does_not_import_torch():
-    code = ("import sys, perflaw, perflaw.cli, perflaw.sweep; "
+    code = ("import sys, perflaw, perflaw.cli, perflaw.sweep, perflaw.train; "
             "from click.testing import CliRunner; "
             "CliRunner().invoke(perflaw.cli.main, ['--help']); "
             "CliRunner().invoke(perflaw.cli.main, ['sweep', '--help']); "
@@ -301,7 +297,7 @@ def test_processes_sharing_an_out_file_split_the_grid(log, tmp_path):
     import hashlib
     import os
 
-    from perflaw.sweep import _key
+    from perflaw.train.runs_table import key as _key
 
     out = tmp_path / "runs.csv"
     claims = tmp_path / "runs.csv.running"

@@ -11,7 +11,8 @@ import polars as pl
 
 from perflaw.cli._output import output_options, render, table_string
 from perflaw.errors import DataError
-from perflaw.quality.report import DPRIME_MODES, measure
+from perflaw.quality import measure
+from perflaw.quality.summary import DPRIME_MODES, MeasureOptions
 
 #: Summary fields shown by the default table (JSON/CSV carry every field).
 TABLE_FIELDS = (
@@ -59,12 +60,13 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
 @click.option("--per-user", "per_user", type=click.Path(),
               help="Write the per-user table (with each user's compression ratio) to this "
                    "parquet file (a parquet folder with --engine spark).")
-@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
-              show_default=True, help="local: this machine (in memory, or in user-range "
-              "chunks with --memory-limit); spark: a Spark cluster or local Spark.")
+@click.option("--engine", type=click.Choice(["memory", "bounded", "spark"]), default="memory",
+              show_default=True, help="memory: the whole log in memory (--memory-limit "
+              "switches to bounded); bounded: parquet in user-range chunks spilled to disk; "
+              "spark: a Spark cluster or local Spark.")
 @click.option("--memory-limit", metavar="SIZE",
-              help="Local engine: stay within SIZE (e.g. 4GB) by measuring a parquet "
-              "log in user-range chunks spilled to disk; same results as in memory.")
+              help="Stay within SIZE (e.g. 4GB) by measuring a parquet log in user-range "
+              "chunks spilled to disk (the bounded engine); same results as in memory.")
 @click.option("--spill-dir", type=click.Path(file_okay=False),
               help="Folder for the chunks of --memory-limit (default: system temp).")
 @click.option("--spark-master", metavar="URL", default=None,
@@ -90,44 +92,43 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     if compression_chunks < 0:
         raise DataError(f"--compression-chunks must be ≥ 0, got {compression_chunks}")
     files = expand_paths(paths)
-    progress = not quiet and sys.stderr.isatty()
-    if engine == "spark":
-        if memory_limit:
-            raise DataError("--memory-limit is for the local engine; size Spark with "
-                            "spark.driver.memory / spark.executor.memory")
-        return _apen_spark(files, spark_master, partitions, per_user, quiet, fmt,
-                           m=m, max_len=max_len, signed=signed, dprime=dprime,
-                           companions=not no_companions,
-                           compression_chunks=compression_chunks or None,
-                           per_user_compression=bool(per_user), user_col=user_col,
-                           item_col=item_col, time_col=time_col,
-                           drop_duplicates=drop_duplicates)
-    if spark_master or partitions is not None:
+    if engine != "spark" and (spark_master or partitions is not None):
         raise DataError("--spark-master and --partitions need --engine spark")
+    if engine == "spark" and memory_limit:
+        raise DataError("--memory-limit is for the local engines; size Spark with "
+                        "spark.driver.memory / spark.executor.memory")
     if memory_limit is not None:
-        from perflaw.quality.partitioned import parse_memory
+        from perflaw.quality.bounded import parse_memory
 
         parse_memory(memory_limit)  # a bad size fails before any reading
-    reports = []
-    for path in files:
-        options = dict(m=m, max_len=max_len, signed=signed, dprime=dprime,
-                       companions=not no_companions,
-                       compression_chunks=compression_chunks or None,
-                       per_user_compression=bool(per_user), user_col=user_col,
-                       item_col=item_col, time_col=time_col,
-                       drop_duplicates=drop_duplicates, progress=progress)
-        if memory_limit is not None:
-            from perflaw.quality.partitioned import measure_bounded
+    options = MeasureOptions(m=m, max_len=max_len, signed=signed, dprime=dprime,
+                             companions=not no_companions,
+                             compression_chunks=compression_chunks or None,
+                             per_user_compression=bool(per_user), user_col=user_col,
+                             item_col=item_col, time_col=time_col,
+                             drop_duplicates=drop_duplicates,
+                             progress=not quiet and sys.stderr.isatty())
+    session = None
+    if engine == "spark":
+        from perflaw.quality.spark import get_spark
 
-            rep = measure_bounded(path, memory_limit=memory_limit, spill_dir=spill_dir,
-                                  **options)
+        session = get_spark(spark_master)
+    reports = []
+    for k, path in enumerate(files):
+        if engine == "spark":
+            rep = measure(path, "spark", options, spark=session, partitions=partitions)
         else:
-            rep = measure(path, **options)
+            rep = measure(path, engine, options, memory_limit=memory_limit,
+                          spill_dir=spill_dir if memory_limit is not None or
+                          engine == "bounded" else None)
+        if per_user and engine == "spark":
+            _write_spark_per_user(rep, path, per_user, append=k > 0)
+        rep.unpersist()
         reports.append(rep)
         if not quiet:
             for note in rep.notes:
                 click.echo(f"note: {path}: {note}", err=True)
-    if per_user:
+    if per_user and engine != "spark":
         frames = [r.per_user.with_columns(pl.lit(str(f)).alias("file"))
                   for f, r in zip(files, reports)]
         try:
@@ -137,29 +138,15 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     _render([r.summary for r in reports], fmt)
 
 
-def _apen_spark(files, master, partitions, per_user, quiet, fmt, **options):
-    from perflaw.spark import get_spark, measure_spark_path
+def _write_spark_per_user(rep, path, per_user, append):
+    from pyspark.sql import functions as F
 
-    spark = get_spark(master)
-    summaries = []
-    for k, path in enumerate(files):
-        rep = measure_spark_path(path, spark=spark, partitions=partitions, **options)
-        if per_user:
-            from pyspark.sql import functions as F
-
-            try:
-                (rep.per_user.withColumn("file", F.lit(str(path))).write
-                 .mode("overwrite" if k == 0 else "append").parquet(str(per_user)))
-            except Exception as exc:  # noqa: BLE001
-                first = str(exc).strip().splitlines()[0]
-                raise DataError(f"{per_user}: cannot write the per-user table ({first})") \
-                    from None
-        rep.unpersist()
-        summaries.append(rep.summary)
-        if not quiet:
-            for note in rep.notes:
-                click.echo(f"note: {path}: {note}", err=True)
-    _render(summaries, fmt)
+    try:
+        (rep.per_user.withColumn("file", F.lit(str(path))).write
+         .mode("append" if append else "overwrite").parquet(str(per_user)))
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0]
+        raise DataError(f"{per_user}: cannot write the per-user table ({first})") from None
 
 
 def _render(summaries, fmt):

@@ -1,5 +1,5 @@
 """``perflaw fit``, ``predict``, ``recommend-config`` and ``plot``: thin layers over
-:class:`perflaw.fit.LawFitter` and :func:`perflaw.budget.recommend`."""
+:class:`perflaw.fit.LawFitter` and :func:`perflaw.decide.budget.recommend`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from perflaw.params import ARCHITECTURES
+from perflaw.decide.params import ARCHITECTURES
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.cli.scaling import flops_options, is_scaling_law, scaling_fit_options, \
     scaling_predict_options
@@ -395,7 +395,7 @@ def _budget_options(func):
 
 def _recommend_all(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
                    d_range, d_prime, group, top):
-    from perflaw.budget import parse_range, recommend
+    from perflaw.decide.budget import parse_range, recommend
     from perflaw.fit import load_fits
 
     fits = _select(load_fits(law_path), group, law_path)

@@ -287,8 +287,8 @@ def flops_options(func):
 def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_range, d_range,
               group, k, embedder_share, embedder_flops_weight, level, fmt):
     """``perflaw recommend-config --budget-kind flops``."""
-    from perflaw.allocation import allocate
-    from perflaw.budget import parse_budget, parse_range
+    from perflaw.decide.allocation import allocate
+    from perflaw.decide.budget import parse_budget, parse_range
     from perflaw.fit import load_fits
 
     from perflaw.cli.laws import _select, _warnings_to_stderr

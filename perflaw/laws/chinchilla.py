@@ -33,7 +33,7 @@ fitter's generic bounded least squares (and its ``loss``).
 Compute-optimal allocation under :math:`C = k N D` (``k = 6``):
 :math:`G = (\alpha A / (\beta B))^{1/(\alpha+\beta)}`,
 :math:`N_{opt} = G (C/k)^{\beta/(\alpha+\beta)}`,
-:math:`D_{opt} = G^{-1} (C/k)^{\alpha/(\alpha+\beta)}` — see :mod:`perflaw.allocation`.
+:math:`D_{opt} = G^{-1} (C/k)^{\alpha/(\alpha+\beta)}` — see :mod:`perflaw.decide.allocation`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ no longer window repeats either, and the remaining levels are known in closed fo
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import get_num_threads, njit, prange
 
@@ -325,7 +327,25 @@ def _all_sequences(values, starts, ends, m, want_lz, n_chunks, direct_size):
 DIRECT_MAX = 1 << 20
 
 
-def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None):
+class KernelResult(NamedTuple):
+    """Per-sequence outputs of :func:`sequence_measures` (one array each, one entry per
+    sequence).  Adding a measure: a field here, its output in ``_all_sequences``."""
+
+    phi_m: np.ndarray  #: Φ^m (nats)
+    phi_m1: np.ndarray  #: Φ^{m+1} (nats)
+    shannon: np.ndarray  #: Shannon entropy of the item distribution (bits)
+    distinct: np.ndarray  #: distinct items (int64)
+    no_repeat: np.ndarray  #: no window of length m repeats (bool)
+    lz: np.ndarray  #: Lempel-Ziv entropy rate (nats), NaN when not asked for
+
+    @classmethod
+    def empty(cls, n: int) -> KernelResult:
+        """Uninitialised arrays for ``n`` sequences, filled batch by batch."""
+        return cls(np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.int64),
+                   np.empty(n, np.bool_), np.empty(n))
+
+
+def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None) -> KernelResult:
     """Run the kernel over all sequences (parallel over chunks of sequences)."""
     nseq = len(starts)
     if n_chunks is None:
@@ -337,5 +357,5 @@ def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None):
         lo, hi = (int(span.min()), int(span.max())) if span.size else (0, 0)
         if lo >= 0 and hi < DIRECT_MAX:
             direct_size = hi + 1
-    return _all_sequences(values, starts, ends, np.int64(m), bool(want_lz), np.int64(n_chunks),
-                          np.int64(direct_size))
+    return KernelResult(*_all_sequences(values, starts, ends, np.int64(m), bool(want_lz),
+                                        np.int64(n_chunks), np.int64(direct_size)))

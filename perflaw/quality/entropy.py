@@ -92,8 +92,8 @@ def approximate_entropy(seq, m: int = 2, signed: bool = False) -> float:
     -0.2231435513
     """
     m = check_m(m)
-    (phi_m, phi_m1, *_), _ = _one(seq, m, want_lz=False)
-    return float(apen_from_phi(phi_m[0], phi_m1[0], signed))
+    k, _ = _one(seq, m, want_lz=False)
+    return float(apen_from_phi(k.phi_m[0], k.phi_m1[0], signed))
 
 
 def shannon_entropy(seq) -> float:
@@ -128,8 +128,8 @@ def actual_entropy(seq) -> float:
     >>> round(actual_entropy([1, 2, 3, 4, 5, 6]), 10)
     1.7917594692
     """
-    (_, _, _, _, _, lz), _ = _one(seq, 1, want_lz=True)
-    return float(lz[0])
+    k, _ = _one(seq, 1, want_lz=True)
+    return float(k.lz[0])
 
 
 def pack_ids(x: np.ndarray) -> bytes:

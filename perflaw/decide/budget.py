@@ -1,6 +1,6 @@
 """Budgets and ``recommend-config``: the best (layers, d_emb) under a parameter budget.
 
-Parameters are counted with :func:`perflaw.params.count_parameters` (spec §6).  The
+Parameters are counted with :func:`perflaw.decide.params.count_parameters` (spec §6).  The
 enumeration is a grid of ``layers`` × ``d_emb`` (``d_emb`` divisible by ``heads``);
 each configuration within the budget is scored by the fitted law, with an interval and,
 when the law was fitted with a bootstrap, the probability that it is the best feasible
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from perflaw.errors import DataError
-from perflaw.params import ARCHITECTURES, count_parameters
+from perflaw.decide.params import ARCHITECTURES, count_parameters
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
 _BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
@@ -130,7 +130,7 @@ def recommend(
     heads : int
         Attention heads; only ``d_emb`` divisible by ``heads`` are enumerated.
     arch, n_items, max_len, count
-        Parameter counting (:func:`perflaw.params.count_parameters`); ``count`` is
+        Parameter counting (:func:`perflaw.decide.params.count_parameters`); ``count`` is
         ``"total"`` or ``"non-embedding"``.
     top : int
         Number of configurations returned.

@@ -7,7 +7,7 @@ How it works: rows are range-partitioned by user and sorted inside each partitio
 (user, time, file, position in file), so each user's events sit together and in the
 in-memory engine's order (ties in time keep file order).  ``mapInArrow`` then hands each
 partition, as Arrow batches, to the same code the local engine runs
-(:func:`perflaw.quality.report.per_user_table` and its Numba kernel), many users per
+(:func:`perflaw.quality.summary.per_user_table` and its Numba kernel), many users per
 call.  The per-user results come back as a Spark DataFrame (persisted); the dataset
 summary is aggregated by Spark from them, plus item counts merged across partitions.
 Because partitions are user ranges in user order, the log-level compression ratio (zlib
@@ -27,7 +27,7 @@ What differs from the local engines:
 
 Examples
 --------
->>> from perflaw.spark import get_spark, measure_spark_path   # doctest: +SKIP
+>>> from perflaw.quality.spark import get_spark, measure_spark_path   # doctest: +SKIP
 >>> spark = get_spark("local[2]")                              # doctest: +SKIP
 >>> rep = measure_spark_path("data/ml-latest-small.parquet", spark=spark)  # doctest: +SKIP
 >>> rep.summary["users"]                                       # doctest: +SKIP
@@ -42,21 +42,22 @@ import os
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from perflaw.errors import DataError
 from perflaw.io import resolve_columns
-from perflaw.quality.entropy import check_m
-from perflaw.quality.report import (
+from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
     NO_COMPRESSION,
-    check_options,
+    Aggregates,
+    MeasureOptions,
+    QualityReport,
+    build_summary,
     compression_picks,
     compression_stats,
-    quality_notes,
 )
 
 #: Rows handed to the kernel at once inside a partition.
@@ -81,8 +82,9 @@ def _require_pyspark():
 
 
 @dataclass
-class SparkQualityReport:
-    """Result of :func:`measure_spark`.
+class SparkQualityReport(QualityReport):
+    """Result of :func:`measure_spark`: a :class:`~perflaw.quality.summary.QualityReport`
+    whose ``per_user`` is a Spark DataFrame.
 
     Attributes
     ----------
@@ -95,9 +97,6 @@ class SparkQualityReport:
     notes : list of str
     """
 
-    summary: dict
-    per_user: object
-    notes: list[str] = field(default_factory=list)
     _cached: object = None
 
     def unpersist(self) -> None:
@@ -123,7 +122,7 @@ def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict |
     if master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
@@ -143,13 +142,16 @@ def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict |
     return spark
 
 
-def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs):
+def measure_spark_path(path, options: MeasureOptions | None = None, *, spark=None,
+                       master: str | None = None, partitions: int | None = None,
+                       **changes) -> SparkQualityReport:
     """:func:`measure_spark` on a parquet file or folder (local path or any URL Spark
     reads: hdfs://, s3a://…).  A local folder is read recursively, files sorted by path."""
+    options = MeasureOptions.build(options, **changes)  # bad options fail before Spark starts
     spark = spark or get_spark(master)
     local = Path(str(path))
     if local.exists():
-        from perflaw.quality.partitioned import parquet_files
+        from perflaw.quality.bounded import parquet_files
 
         files = [str(f.resolve()) for f in parquet_files(local)]
     else:
@@ -160,7 +162,7 @@ def measure_spark_path(path, *, spark=None, master: str | None = None, **kwargs)
         first = str(exc).strip().splitlines()[0]
         raise DataError(f"{path}: Spark cannot read it as parquet: {first}") from None
     label = str(path)
-    return measure_spark(df, label=label, **kwargs)
+    return measure_spark(df, options, partitions=partitions, label=label)
 
 
 def _arrow_type(spark_type):
@@ -179,7 +181,7 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
         from pyspark import TaskContext
 
         from perflaw.quality.entropy import pack_ids
-        from perflaw.quality.report import _token_positions, per_user_table
+        from perflaw.quality.summary import measured_tokens, per_user_table
         from perflaw.sequences import Sequences
 
         names = [f.name for f in schema_arrow]
@@ -214,8 +216,7 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
             else:
                 table = table.with_columns(pl.lit(0, pl.Int64).alias("_dups"))
             table = table.with_columns(pl.Series("_rows", rows, pl.Int64))
-            tokens = (seqs.values if max_len is None
-                      else seqs.values[_token_positions(starts, ends)])
+            tokens = measured_tokens(seqs, starts, ends, max_len)
             emit_counts(pl.Series("item", seqs.values).value_counts(name="a"),
                         pl.Series("item", tokens).value_counts(name="t"))
             if companions:
@@ -352,36 +353,32 @@ def _file_rank(df):
 
 def measure_spark(
     df,
+    options: MeasureOptions | None = None,
     *,
-    m: int = 2,
-    max_len: int | None = None,
-    signed: bool = False,
-    dprime: str = "per-user",
-    companions: bool = True,
-    compression_chunks: int | None = 100,
-    per_user_compression: bool = False,
-    user_col: str | None = None,
-    item_col: str | None = None,
-    time_col: str | None = None,
-    drop_duplicates: bool = False,
     partitions: int | None = None,
     label: str | None = None,
+    **changes,
 ) -> SparkQualityReport:
     """Measure a log held in a Spark DataFrame (user, item and optional time columns).
 
-    Same parameters as :func:`perflaw.quality.report.measure`, plus ``partitions``
-    (default: the cluster's parallelism, or one per ~2M rows when more).  Returns a
-    :class:`SparkQualityReport` whose per-user DataFrame has the local engine's columns.
+    Same options (:class:`~perflaw.quality.summary.MeasureOptions`, or its fields as
+    keywords; ``progress`` is ignored) as :func:`perflaw.quality.report.measure`, plus
+    ``partitions`` (default: the cluster's parallelism, or one per ~2M rows when more)
+    and ``label`` (the summary's ``file``).  Returns a :class:`SparkQualityReport` whose
+    per-user DataFrame has the local engine's columns.
     """
     _require_pyspark()
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     t0 = time.perf_counter()
-    m = check_m(m)
-    check_options(max_len, dprime)
-    u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), user_col,
-                              item_col, time_col)
+    opt = MeasureOptions.build(options, **changes)
+    m, max_len, companions = opt.m, opt.max_len, opt.companions
+    signed, per_user_compression = opt.signed, opt.per_user_compression
+    if partitions is not None and (int(partitions) != partitions or partitions < 1):
+        raise DataError(f"partitions must be a positive integer, got {partitions!r}")
+    u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), opt.user_col,
+                              opt.item_col, opt.time_col)
     src = label or "Spark DataFrame"
     # order of ties: file (its rank by path), then position as read; both taken before
     # any shuffle.  A small integer instead of the path keeps the shuffle light.
@@ -467,7 +464,7 @@ def measure_spark(
     schema_arrow = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in fields])
     fn = _partition_function(m=m, max_len=max_len, signed=signed, companions=companions,
                              per_user_compression=per_user_compression,
-                             has_time=t is not None, drop_duplicates=drop_duplicates,
+                             has_time=t is not None, drop_duplicates=opt.drop_duplicates,
                              schema_arrow=schema_arrow)
     both = ready.mapInArrow(fn, out_schema).persist()
     users = both.filter(F.col("_kind") == 0)
@@ -505,59 +502,41 @@ def measure_spark(
     ).collect()[0]
 
     nan = float("nan")
-    n_users = int(agg["users"])
     apen_mean = float(agg["apen_mean"])
-    d_user = float(agg["d_user"] or 0.0)
-    d_data = tokens / apen_mean if apen_mean > 0 else nan
-    no_repeat_share = nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"])
-    zero, excluded = int(agg["zero"]), int(agg["excluded"])
-    compression = (_log_compression_ratio(both, compression_chunks) if companions
+    aggregates = Aggregates(
+        users=int(agg["users"]),
+        items=int(item_row["items"] or 0),
+        interactions=int(agg["interactions"]),
+        tokens=tokens,
+        duplicate_rows=int(agg["duplicate_rows"]),
+        apen_mean=apen_mean,
+        apen_median=float(agg["apen_median"]),
+        apen_prime_mean=nan if agg["apen_prime_mean"] is None
+        else float(agg["apen_prime_mean"]),
+        d_prime_per_user=float(agg["d_user"] or 0.0),
+        zero_apen_users=int(agg["zero"]),
+        zero_apen_tokens=int(agg["zero_tokens"]),
+        excluded_users=int(agg["excluded"]),
+        no_repeat_share=nan if agg["no_repeat_share"] is None
+        else float(agg["no_repeat_share"]),
+        shannon_entropy=float(item_row["shannon"] or 0.0) + 0.0,
+        shannon_entropy_user_mean=float(agg["shannon_user_mean"]),
+        actual_entropy=float(agg["actual"]) if companions and agg["actual"] is not None
+        else nan,
+        distinct_items=int(agg["distinct"]),
+        length_min=int(agg["length_min"]),
+        length_mean=float(agg["length_mean"]),
+        length_median=float(agg["length_median"]),
+        length_max=int(agg["length_max"]),
+    )
+    compression = (_log_compression_ratio(both, opt.compression_chunks) if companions
                    else NO_COMPRESSION)
-    notes = quality_notes(n_users=n_users, zero=zero, excluded=excluded,
-                          no_repeat_share=no_repeat_share, m=m, signed=signed,
-                          dprime=dprime, d_data=d_data, compression=compression)
+    summary, notes = build_summary(aggregates, opt, label=label, compression=compression,
+                                   seconds=time.perf_counter() - t0)
     if need_codes and integer_items and max_len is not None:
         notes.append("item ids outside 0…2³²−1: the log-level compression ratio codes ids "
                      "over the whole log, not over the last max_len tokens (may differ "
                      "slightly from the in-memory engine)")
-    summary = {
-        "file": label,
-        "users": n_users,
-        "items": int(item_row["items"] or 0),
-        "interactions": int(agg["interactions"]),
-        "tokens": tokens,
-        "m": m,
-        "max_len": max_len,
-        "signed": signed,
-        "apen_mean": apen_mean,
-        "apen_median": float(agg["apen_median"]),
-        "apen_prime_mean": nan if agg["apen_prime_mean"] is None
-        else float(agg["apen_prime_mean"]),
-        "d_prime": d_user if dprime == "per-user" else d_data,
-        "d_prime_mode": dprime,
-        "d_prime_per_user": d_user,
-        "d_prime_dataset": d_data,
-        "zero_apen_users": zero,
-        "zero_apen_tokens": int(agg["zero_tokens"]),
-        "excluded_users": excluded,
-        "no_repeat_share": no_repeat_share,
-        "shannon_entropy": float(item_row["shannon"] or 0.0) + 0.0,
-        "shannon_entropy_user_mean": float(agg["shannon_user_mean"]),
-        "actual_entropy": float(agg["actual"]) if companions and agg["actual"] is not None
-        else nan,
-        "compression_ratio": compression[0],
-        "compression_ratio_se": compression[1],
-        "compression_chunks": f"{compression[2]}/{compression[3]}",
-        "repeat_share": 1.0 - int(agg["distinct"]) / tokens if tokens else nan,
-        "length_min": int(agg["length_min"]),
-        "length_mean": float(agg["length_mean"]),
-        "length_median": float(agg["length_median"]),
-        "length_max": int(agg["length_max"]),
-        "duplicate_rows": int(agg["duplicate_rows"]),
-        "seconds": time.perf_counter() - t0,
-        "notes": notes,
-        "engine": "spark",
-        "partitions": int(partitions),
-    }
+    summary.update(engine="spark", partitions=int(partitions))
     return SparkQualityReport(summary=summary, per_user=per_user, notes=notes,
                               _cached=both)

@@ -3,7 +3,7 @@
 The log (one parquet file or a folder of them, read as one dataset) is cut into
 **ranges of users**: every user's events land in exactly one chunk, and the chunks follow
 the sorted user order.  Each chunk is measured with the same code as the in-memory
-engine (:func:`perflaw.quality.report.per_user_table`), so per-user numbers are
+engine (:func:`perflaw.quality.summary.per_user_table`), so per-user numbers are
 identical, and because the chunks follow the user order the concatenated per-user table
 is the in-memory one row for row.  Log-level statistics are merged exactly:
 
@@ -46,17 +46,18 @@ import polars as pl
 
 from perflaw.errors import DataError
 from perflaw.io import _one_line, _time_as_number, resolve_columns
-from perflaw.quality.entropy import check_m, pack_ids
-from perflaw.quality.report import (
+from perflaw.quality.entropy import pack_ids
+from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
     NO_COMPRESSION,
+    MeasureOptions,
     QualityReport,
+    aggregate_per_user,
+    build_summary,
     compression_picks,
     compression_stats,
-    _token_positions,
-    check_options,
+    measured_tokens,
     per_user_table,
-    summarize,
 )
 from perflaw.sequences import Sequences
 
@@ -125,7 +126,7 @@ def _rss() -> int:
 
 
 class _TokenStream:
-    """The measured tokens, packed as in :func:`report.log_compression_ratio`, appended
+    """The measured tokens, packed as in :func:`summary.log_compression_ratio`, appended
     chunk after chunk (in user order) to a file; at the end the same pieces are read
     back and compressed, so the ratio (and its sampling) equals the in-memory one."""
 
@@ -329,26 +330,17 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
 
 def measure_bounded(
     source,
+    options: MeasureOptions | None = None,
     *,
     memory_limit=None,
-    m: int = 2,
-    max_len: int | None = None,
-    signed: bool = False,
-    dprime: str = "per-user",
-    companions: bool = True,
-    compression_chunks: int | None = 100,
-    per_user_compression: bool = False,
-    user_col: str | None = None,
-    item_col: str | None = None,
-    time_col: str | None = None,
-    drop_duplicates: bool = False,
-    progress: bool = False,
     spill_dir: str | os.PathLike | None = None,
     chunk_rows: int | None = None,
+    **changes,
 ) -> QualityReport:
     """Measure a parquet log (file, folder or list of files) in bounded memory.
 
-    Same parameters and result as :func:`perflaw.quality.report.measure`, plus:
+    Same options (:class:`~perflaw.quality.summary.MeasureOptions`, or its fields as
+    keywords) and result as :func:`perflaw.quality.report.measure`, plus:
 
     Parameters
     ----------
@@ -371,10 +363,10 @@ def measure_bounded(
     (5, 671)
     """
     t0 = time.perf_counter()
-    m = check_m(m)
-    check_options(max_len, dprime)
+    opt = MeasureOptions.build(options, **changes)
+    m, max_len, companions = opt.m, opt.max_len, opt.companions
     files = parquet_files(source)
-    ds = _Dataset(files, user_col, item_col, time_col)
+    ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col)
     users, items = ds.statistics()
     rows = int(users.get_column("len").sum())
     coder = _item_coder(items)
@@ -417,16 +409,15 @@ def measure_bounded(
 
     def measure_chunk(frame: pl.DataFrame) -> None:
         nonlocal token_counts, interactions, duplicates
-        if drop_duplicates:
+        if opt.drop_duplicates:
             frame = frame.unique(maintain_order=True)
         seqs = Sequences.from_frame(frame)
         del frame
         starts, ends = seqs.window(max_len)
-        per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=signed,
+        per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=opt.signed,
                                              companions=companions,
-                                             per_user_compression=per_user_compression))
-        tokens = (seqs.values if max_len is None
-                  else seqs.values[_token_positions(starts, ends)])
+                                             per_user_compression=opt.per_user_compression))
+        tokens = measured_tokens(seqs, starts, ends, max_len)
         counts = pl.Series("item", tokens).value_counts(name="n")
         token_counts = counts if token_counts is None else (
             pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
@@ -438,7 +429,7 @@ def measure_bounded(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=rows, unit="row", unit_scale=True, desc=Path(ds.label).name,
-               disable=not progress, leave=False)
+               disable=not opt.progress, leave=False)
     try:
         if n_chunks == 1:
             try:
@@ -464,14 +455,15 @@ def measure_bounded(
 
     per_user = pl.concat(per_user_parts, how="vertical_relaxed")
     del per_user_parts
-    summary, notes = summarize(
-        per_user, m=m, max_len=max_len, signed=signed, dprime=dprime,
-        companions=companions, label=ds.label, n_items=items.height,
+    agg = aggregate_per_user(
+        per_user, m=m, companions=companions, items=items.height,
         interactions=interactions, duplicate_rows=duplicates,
         token_counts=token_counts.get_column("n").to_numpy() if token_counts is not None
-        else np.zeros(0, np.int64),
-        compression=stream.result(compression_chunks) if stream is not None
-        else NO_COMPRESSION, t0=t0)
+        else np.zeros(0, np.int64))
+    compression = (stream.result(opt.compression_chunks) if stream is not None
+                   else NO_COMPRESSION)
+    summary, notes = build_summary(agg, opt, label=ds.label, compression=compression,
+                                   seconds=time.perf_counter() - t0)
     notes.extend(notes_extra)
     summary["notes"] = notes
     summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),

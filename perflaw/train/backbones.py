@@ -1,8 +1,9 @@
 """PyTorch backbones trained by ``perflaw sweep`` (needs the ``perflaw[train]`` extra).
 
-This module imports torch at import time; only :mod:`perflaw.sweep` imports it, and only
-inside the functions that train.  Every backbone's ``sum(p.numel())`` equals
-:func:`perflaw.params.count_parameters` for the same arguments (a test checks it):
+This module imports torch at import time; only :mod:`perflaw.train.trainer` imports it,
+and only inside the functions that train.  The names come from the one registry,
+:data:`perflaw.train.registry.BACKBONES`.  Every backbone's ``sum(p.numel())`` equals
+:func:`perflaw.decide.params.count_parameters` for the same arguments (a test checks it):
 
 * ``sasrec``: learned positions, post-norm SASRec blocks (Kang & McAuley 2018) with a
   ReLU feed-forward of width ``d_ff = d``, one final LayerNorm;
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perflaw.params import llama_ffn_dim
+from perflaw.decide.params import llama_ffn_dim
+from perflaw.train.registry import BACKBONES
 
 
 def _attention_mask(pad: torch.Tensor) -> torch.Tensor:
@@ -54,6 +56,23 @@ class _Backbone(nn.Module):
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of every item (padding column included) for hidden states (..., d)."""
         return hidden @ self.items.weight.T
+
+    def loss(self, hidden: torch.Tensor, targets: torch.Tensor, kind: str = "ce") -> torch.Tensor:
+        """Mean next-item loss of hidden states ``(N, d)`` against item codes ``(N,)``.
+
+        ``"ce"``: softmax cross-entropy over every item (padding excluded); ``"bce"``:
+        binary cross-entropy of the target against one uniformly drawn item (SASRec's
+        original loss; the draw uses torch's global generator, seeded by the trainer).
+        """
+        if kind == "ce":
+            logits = self.scores(hidden).float()
+            logits[:, 0] = float("-inf")
+            return F.cross_entropy(logits, targets)
+        neg = torch.randint(1, self.n_items + 1, targets.shape, device=targets.device)
+        w = self.items.weight
+        pos_s = (hidden * w[targets]).sum(-1).float()
+        neg_s = (hidden * w[neg]).sum(-1).float()
+        return (F.softplus(-pos_s) + F.softplus(neg_s)).mean()
 
 
 # ----------------------------------------------------------------------------- SASRec
@@ -215,10 +234,8 @@ class HSTU(_LearnedPositions):
     block = _HSTUBlock
 
 
-BACKBONES = {"sasrec": SASRec, "llama": Llama, "hstu": HSTU}
-
-
 def build(backbone: str, n_items: int, d_emb: int, layers: int, max_len: int, *,
           heads: int = 1, dropout: float = 0.2) -> _Backbone:
-    """Instantiate backbone ``backbone`` (a key of :data:`BACKBONES`)."""
-    return BACKBONES[backbone](n_items, d_emb, layers, max_len, heads=heads, dropout=dropout)
+    """Instantiate backbone ``backbone`` (a key of :data:`perflaw.train.registry.BACKBONES`)."""
+    cls = globals()[BACKBONES[backbone].model]
+    return cls(n_items, d_emb, layers, max_len, heads=heads, dropout=dropout)

@@ -1,4 +1,4 @@
-"""The bounded-memory engine equals the in-memory engine (perflaw.quality.partitioned)."""
+"""The bounded-memory engine equals the in-memory engine (perflaw.quality.bounded)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from perflaw.cli import main
 from perflaw.errors import DataError
-from perflaw.quality.partitioned import measure_bounded, parse_memory
+from perflaw.quality.bounded import measure_bounded, parse_memory
 from perflaw.quality.report import measure
 
 from scale_helpers import assert_per_user_equal, assert_summaries_equal, edge_log, split_files
@@ -84,9 +84,9 @@ def test_memory_limit_sets_chunks(shared_data):
 
 
 def _rss_plus(extra: int) -> int:
-    from perflaw.quality import partitioned
+    from perflaw.quality import bounded
 
-    return partitioned._rss() + extra + 10**6
+    return bounded._rss() + extra + 10**6
 
 
 @pytest.mark.parametrize("text,value", [("4GB", 4 * 10**9), ("512 MiB", 512 * 2**20),

@@ -48,7 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from perflaw.errors import DataError
-from perflaw.params import ARCHITECTURES, count_parameters
+from perflaw.decide.params import ARCHITECTURES, count_parameters
 
 GABRIELSSON_SHARE = 0.02
 

@@ -1,0 +1,21 @@
+"""``perflaw sweep``: train small sequential recommenders and write the runs table.
+
+Modules (torch is imported only by :mod:`~perflaw.train.backbones` and inside the
+functions that train, so importing this package stays light):
+
+* :mod:`~perflaw.train.registry` — the one backbone registry (names shared with
+  parameter counting);
+* :mod:`~perflaw.train.data` — reading a log into per-user sequences, training windows;
+* :mod:`~perflaw.train.evaluation` — leave-one-out ranking metrics;
+* :mod:`~perflaw.train.backbones` — the PyTorch models and their loss;
+* :mod:`~perflaw.train.trainer` — one training run (:class:`TrainConfig`);
+* :mod:`~perflaw.train.runs_table` — the runs table: append, resume, claims;
+* :mod:`~perflaw.train.sweep` — the grid.
+"""
+
+from perflaw.train.data import SequenceData, d_prime, load_sequences
+from perflaw.train.runs_table import RUNS_COLUMNS
+from perflaw.train.sweep import sweep
+from perflaw.train.trainer import TrainConfig
+
+__all__ = ["RUNS_COLUMNS", "SequenceData", "TrainConfig", "d_prime", "load_sequences", "sweep"]

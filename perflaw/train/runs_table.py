@@ -1,0 +1,232 @@
+"""The runs table of ``perflaw sweep``: whole-row appends, resume, claims shared by processes.
+
+* Each finished run is appended as one ``write`` of one whole CSV line (``O_APPEND``,
+  then fsync).  A process killed mid-write can still leave a torn last line (no newline,
+  or the wrong number of fields): :func:`read_runs_file` detects it, reports it, and on
+  resume :func:`set_aside_bad_lines` moves it to ``<out>.rejected`` — it is never read as
+  data.
+* Processes sharing one ``--out`` claim a configuration with ``<out>.running/<hash>``,
+  a small JSON file holding the claimer's host, pid and process start time, so that a
+  pid reused by another process is not mistaken for a live owner.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from perflaw.errors import DataError
+from perflaw.train.evaluation import KS
+
+__all__ = ["KEY_COLUMNS", "RUNS_COLUMNS", "append_row", "claim", "read_runs_file"]
+
+#: Columns of the runs table, in order.
+RUNS_COLUMNS = [
+    "dataset", "backbone", "layers", "d_emb", "data_fraction", "max_len", "seed",
+    "params_total", "params_non_embedding", "train_users", "train_tokens", "d_prime",
+    "flops", "steps", "epochs", "best_step", "end", "val_ndcg@10", "val_curve",
+    *[f"{m}@{k}" for k in KS for m in ("hr", "ndcg")],
+    "eval", "objective", "device", "seconds", "settings",
+]
+
+#: The columns that identify one configuration (a rerun skips rows already present).
+KEY_COLUMNS = ["dataset", "backbone", "layers", "d_emb", "data_fraction", "max_len", "seed"]
+
+
+def key(row) -> tuple:
+    """The configuration key of a row (a mapping or a pandas row)."""
+    return (str(row["dataset"]), str(row["backbone"]), int(row["layers"]), int(row["d_emb"]),
+            round(float(row["data_fraction"]), 9), int(row["max_len"]), int(row["seed"]))
+
+
+def _split_lines(text: str) -> tuple[str, list[str], list[str]]:
+    """Header, good row lines, bad row lines (torn or with the wrong number of fields)."""
+    lines = text.split("\n")
+    torn_tail = lines[-1] != ""  # the file does not end with a newline
+    header, rows = lines[0], lines[1:-1] if not torn_tail else lines[1:]
+    good, bad = [], []
+    for i, line in enumerate(rows):
+        if not line:
+            continue
+        fields = next(csv.reader([line]), [])
+        if (torn_tail and i == len(rows) - 1) or len(fields) != len(RUNS_COLUMNS):
+            bad.append(line)
+        else:
+            good.append(line)
+    return header, good, bad
+
+
+def read_runs_file(out: str | os.PathLike, *, report: bool = True) -> pd.DataFrame:
+    """Read a runs table written by ``perflaw sweep``; torn or malformed lines are left out
+    (and reported with a warning).
+
+    Raises
+    ------
+    DataError
+        The file is not a sweep runs table (other columns) or cannot be read.
+    """
+    out = Path(out)
+    try:
+        text = out.read_text()
+    except OSError as exc:
+        raise DataError(f"cannot read runs table {str(out)!r}: {exc.strerror}") from None
+    if not text.strip():
+        return pd.DataFrame(columns=RUNS_COLUMNS)
+    header, good, bad = _split_lines(text)
+    if next(csv.reader([header]), []) != RUNS_COLUMNS:
+        raise DataError(
+            f"{str(out)!r} is not a perflaw sweep runs table of this version (its columns "
+            "differ); use another --out"
+        )
+    if bad and report:
+        warnings.warn(f"{out}: {len(bad)} torn or malformed line(s) left out (a run killed "
+                      f"while writing?); they are set aside to {out.name}.rejected on resume",
+                      stacklevel=2)
+    if not good:
+        return pd.DataFrame(columns=RUNS_COLUMNS)
+    return pd.read_csv(io.StringIO("\n".join([header, *good]) + "\n"))
+
+
+def set_aside_bad_lines(out: Path) -> int:
+    """Move torn or malformed lines of ``out`` to ``<out>.rejected``; return how many."""
+    if not out.exists():
+        return 0
+    text = out.read_text()
+    if not text.strip():
+        return 0
+    header, good, bad = _split_lines(text)
+    if not bad:
+        return 0
+    with open(out.with_name(out.name + ".rejected"), "a") as fh:
+        fh.write("\n".join(bad) + "\n")
+    _write_atomically(out, "\n".join([header, *good]) + "\n")
+    return len(bad)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        from perflaw.files import atomic_write_text  # the project's atomic writer
+    except ImportError:
+        atomic_write_text = None
+    if atomic_write_text is not None:
+        atomic_write_text(path, text)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def finished_keys(out: Path) -> set:
+    """Keys of the configurations already in ``out`` (empty if there is no file)."""
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    return {key(r) for _, r in read_runs_file(out, report=False).iterrows()}
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append one whole row in a single write (the header first if the file is new).
+
+    If the file does not end with a newline (another process was killed mid-write), the
+    row starts on a new line, so the torn fragment stays on a line of its own.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    pd.DataFrame([row], columns=RUNS_COLUMNS).to_csv(buf, header=False, index=False,
+                                                     lineterminator="\n")
+    line = buf.getvalue()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            line = ",".join(RUNS_COLUMNS) + "\n" + line
+        else:
+            with open(path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    line = "\n" + line
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------ claims
+def process_start(pid: int) -> str | None:
+    """Start time of process ``pid`` (clock ticks since boot, Linux ``/proc``), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_alive(text: str) -> bool:
+    """Whether the claim ``text`` (JSON with host, pid, start; or a bare pid) has a live owner.
+
+    A claim from another host is assumed live (its process cannot be checked from here).
+    """
+    try:
+        info = json.loads(text)
+        if isinstance(info, int):
+            info = {"pid": info}
+    except ValueError:
+        return False
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return False
+    if info.get("host", socket.gethostname()) != socket.gethostname():
+        return True
+    pid = info["pid"]
+    if pid == os.getpid() or not _alive(pid):
+        return False
+    start = info.get("start")
+    return start is None or start == process_start(pid)
+
+
+def claim_path(out: Path, k: tuple) -> Path:
+    folder = out.with_name(out.name + ".running")
+    return folder / hashlib.sha1(repr(k).encode()).hexdigest()[:16]
+
+
+def claim(out: Path, k: tuple, retry: bool = True) -> Path | None:
+    """Create ``<out>.running/<hash>`` holding host, pid and start time; None if a live
+    process holds it.  A claim whose owner is gone (or whose pid now belongs to another
+    process) is taken over."""
+    path = claim_path(out, k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            text = path.read_text()
+        except OSError:
+            text = ""
+        if owner_alive(text) or not retry:
+            return None
+        path.unlink(missing_ok=True)  # left by a process that died: take it over
+        return claim(out, k, retry=False)
+    pid = os.getpid()
+    info = {"host": socket.gethostname(), "pid": pid, "start": process_start(pid)}
+    os.write(fd, json.dumps(info).encode())
+    os.close(fd)
+    return path

@@ -1,0 +1,274 @@
+"""One training run: :class:`TrainConfig` and :func:`train_one`.
+
+Budgets are counted in optimizer steps, not epochs (an "epoch" of a small data fraction
+can be a handful of steps): validation every ``eval_every`` steps, stop after
+``patience`` steps without a better validation NDCG@10 once ``min_steps`` are done, at
+``max_steps`` (the cap) or after ``max_seconds``.  The runs table records which one ended
+the run (``end``: ``patience``, ``cap`` or ``time``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from perflaw.errors import DataError
+from perflaw.decide.params import count_parameters
+from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
+from perflaw.train.evaluation import Evaluator
+from perflaw.train.registry import BACKBONES
+
+__all__ = ["TrainConfig", "train_one"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines how one model is trained (the grid varies the shape).
+
+    Attributes
+    ----------
+    backbone, layers, d_emb, heads, dropout, max_len
+        The model (``d_emb`` divisible by ``heads``).
+    loss : {"ce", "bce"}
+        Softmax cross-entropy over all items, or BCE with one sampled negative.
+    samples : {"windows", "prefixes"}
+        Every prefix of every training sequence is a target either way: ``"windows"``
+        = full-sequence loss over windows covering the whole history (default: the same
+        quality as ``"prefixes"`` for far fewer forward passes, see docs/sweep.md);
+        ``"prefixes"`` = RecBole's augmentation, one sample per prefix.
+    batch_size, lr
+        Adam on mini-batches of ``batch_size`` samples.
+    warmup_steps : int
+        Linear learning-rate warm-up from 0 over this many steps (0: none).
+    decay : {"none", "cosine"}
+        After warm-up, constant or cosine decay to 0 at ``max_steps``.
+    eval_every, patience, min_steps, max_steps : int
+        Optimizer steps between validations; steps without improvement before stopping;
+        steps always trained; the cap.
+    max_seconds : float or None
+        Wall-clock cap of the training loop.
+    """
+
+    backbone: str = "sasrec"
+    layers: int = 2
+    d_emb: int = 64
+    heads: int = 1
+    dropout: float = 0.2
+    max_len: int = 50
+    loss: str = "ce"
+    samples: str = "windows"
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 0
+    decay: str = "none"
+    eval_every: int = 100
+    patience: int = 1000
+    min_steps: int = 1000
+    max_steps: int = 20000
+    max_seconds: float | None = None
+
+    def check(self) -> "TrainConfig":
+        """Raise :class:`DataError` on a bad value; return self."""
+        if self.backbone not in BACKBONES:
+            raise DataError(f"unknown backbone {self.backbone!r}: use one of "
+                            f"{', '.join(BACKBONES)}")
+        for name in ("layers", "d_emb", "heads", "max_len", "batch_size", "eval_every",
+                     "patience", "max_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not float(v).is_integer() or int(v) < 1:
+                raise DataError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("warmup_steps", "min_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not float(v).is_integer() or int(v) < 0:
+                raise DataError(f"{name} must be a non-negative integer, got {v!r}")
+        if self.loss not in ("ce", "bce"):
+            raise DataError(f"unknown loss {self.loss!r}: use 'ce' or 'bce'")
+        if self.samples not in ("windows", "prefixes"):
+            raise DataError(f"unknown training samples {self.samples!r}: use 'windows' or "
+                            "'prefixes'")
+        if self.decay not in ("none", "cosine"):
+            raise DataError(f"unknown decay {self.decay!r}: use 'none' or 'cosine'")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise DataError(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.dropout < 1:
+            raise DataError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise DataError(f"max_seconds must be positive, got {self.max_seconds!r}")
+        if self.d_emb % self.heads:
+            raise DataError(f"d_emb {self.d_emb} is not divisible by heads={self.heads}")
+        if self.backbone == "llama" and (self.d_emb // self.heads) % 2:
+            raise DataError(f"llama needs an even head size; d_emb {self.d_emb} / heads "
+                            f"{self.heads} is odd")
+        return self
+
+    def settings(self) -> str:
+        """The training settings (not the grid's shape) as ``key=value`` words: the runs
+        table's ``settings`` column; a resumed sweep must have the same."""
+        skip = {"backbone", "layers", "d_emb", "max_len", "loss"}
+        return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self)
+                        if f.name not in skip)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` (0-based).
+
+    Examples
+    --------
+    >>> c = TrainConfig(warmup_steps=10, decay="cosine", max_steps=110)
+    >>> lr_factor(0, c), lr_factor(9, c), round(lr_factor(60, c), 3), lr_factor(110, c)
+    (0.1, 1.0, 0.5, 0.0)
+    """
+    if config.warmup_steps and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.decay == "cosine":
+        span = max(1, config.max_steps - config.warmup_steps)
+        done = min(1.0, (step - config.warmup_steps) / span)
+        return 0.5 * (1 + math.cos(math.pi * done))
+    return 1.0
+
+
+def _curve_summary(curve: list[float], points: int = 8) -> str:
+    """Up to ``points`` evenly spaced validation NDCG@10 values (the first and last kept)."""
+    if not curve:
+        return ""
+    idx = np.unique(np.linspace(0, len(curve) - 1, min(points, len(curve))).round().astype(int))
+    return " ".join(f"{curve[i]:.4f}" for i in idx)
+
+
+def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed: int,
+              valid: Evaluator, test: Evaluator, device=None, log=None,
+              label: str = "") -> dict:
+    """Train one model and score it; return the runs-table fields of the run.
+
+    Parameters
+    ----------
+    data : SequenceData
+    config : TrainConfig
+    fraction : float
+        Share of the users whose training data is used (:func:`training_users`).
+    seed : int
+        Seeds the initialisation, batch order, dropout and the fraction's users.
+    valid, test : Evaluator
+        Validation (every ``eval_every`` steps, early stopping) and test (once, best
+        weights).
+    device : str or torch.device, optional
+        Default ``"cuda"`` when available, else ``"cpu"``.  On CUDA the forward passes
+        run under bf16 autocast.
+    log : callable, optional
+        Called with one progress line after each validation.
+    """
+    import torch
+
+    from perflaw.train import backbones
+
+    config.check()
+    start = time.perf_counter()
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    autocast = device.type == "cuda"
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    users = training_users(data.n_users, fraction, seed)
+    train_seqs = [data.sequences[u][:-2] for u in users]
+    inputs, targets = training_samples(train_seqs, config.max_len, config.samples)
+    windows = config.samples == "windows"
+    per_sample = (targets != 0).sum(1) if windows else np.ones(len(targets), np.int64)
+    keep = per_sample > 0
+    inputs, targets, per_sample = inputs[keep], targets[keep], per_sample[keep]
+    train_tokens = int(per_sample.sum())
+    if train_tokens == 0:
+        raise DataError(f"data_fraction {fraction} leaves no training targets")
+    positions = (inputs != 0).sum(1)  # non-padding positions each sample runs through
+
+    model = backbones.build(config.backbone, data.n_items, config.d_emb, config.layers,
+                            config.max_len, heads=config.heads,
+                            dropout=config.dropout).to(device)
+    counted = count_parameters(config.layers, config.d_emb, arch=config.backbone,
+                               n_items=data.n_items, max_len=config.max_len)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
+    # The whole training set lives on the device; batches are index gathers.
+    X = torch.as_tensor(inputs, device=device)
+    Y = torch.as_tensor(targets, device=device)
+    n = len(X)
+
+    best, best_step, best_state = -1.0, 0, None
+    curve: list[float] = []
+    step, targets_seen, positions_seen, end = 0, 0, 0, None
+    value = torch.zeros(())
+    while end is None:
+        perm = torch.randperm(n, generator=gen)
+        perm_np = perm.numpy()
+        perm_dev = perm.to(device)
+        for lo in range(0, n, config.batch_size):
+            idx = perm_dev[lo:lo + config.batch_size]
+            cpu_idx = perm_np[lo:lo + config.batch_size]
+            targets_seen += int(per_sample[cpu_idx].sum())
+            positions_seen += int(positions[cpu_idx].sum())
+            model.train()
+            seq, tgt = X[idx], Y[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                hidden = model(seq)
+                if windows:
+                    real = tgt != 0
+                    value = model.loss(hidden[real], tgt[real], config.loss)
+                else:
+                    value = model.loss(hidden[:, -1], tgt, config.loss)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            last = step >= config.max_steps
+            timed_out = (config.max_seconds is not None
+                         and time.perf_counter() - start > config.max_seconds)
+            if step % config.eval_every and not last and not timed_out:
+                continue
+            score = valid.metrics(model, device, autocast=autocast)["ndcg@10"]
+            curve.append(score)
+            if score > best:
+                best, best_step = score, step
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if log:
+                log(f"{label} step {step} loss {value.item():.4f} val ndcg@10 {score:.4f} "
+                    f"(best {best:.4f} @ {best_step})")
+            if step >= config.min_steps and step - best_step >= config.patience:
+                end = "patience"
+            elif last:
+                end = "cap"
+            elif timed_out:
+                end = "time"
+            if end:
+                break
+    model.load_state_dict(best_state)
+    metrics = test.metrics(model, device, autocast=autocast)
+    # Training FLOPs ≈ 6 × (parameters each processed position runs through + the output
+    # rows each target scores) (spec §6): blocks + its item and position rows per
+    # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
+    out_rows = data.n_items + 1 if config.loss == "ce" else 2
+    flops = 6.0 * (positions_seen * (counted.non_embedding + 2 * config.d_emb)
+                   + targets_seen * config.d_emb * out_rows)
+    return {
+        "params_total": counted.total,
+        "params_non_embedding": counted.non_embedding,
+        "train_users": int(len(users)),
+        "train_tokens": train_tokens,
+        # The model trains on every prefix of the whole training history, so D′ is measured
+        # on whole training sequences (not truncated to max_len).
+        "d_prime": d_prime(train_seqs, max(len(s) for s in train_seqs)),
+        "flops": flops,
+        "steps": step,
+        "epochs": round(targets_seen / train_tokens, 3),
+        "best_step": best_step,
+        "end": end,
+        "val_ndcg@10": best,
+        "val_curve": _curve_summary(curve),
+        **metrics,
+        "device": str(device),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
