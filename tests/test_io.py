@@ -172,7 +172,7 @@ def test_wide_integer_ids_stay_exact_in_every_local_engine(tmp_path, engine):
     if engine == "memory":
         rep = measure(p)
     else:
-        from perflaw.quality.partitioned import measure_bounded
+        from perflaw.quality.bounded import measure_bounded
 
         rep = measure_bounded(p, chunk_rows=700)
     n_users, n_items = _reference_counts(users.tolist(), items.tolist())

@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
-from perflaw.io import _one_line, _time_as_number, resolve_columns
+from perflaw.io import _one_line, _time_as_number, check_ids, missing_ids, resolve_columns
 from perflaw.quality.entropy import pack_ids
 from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
@@ -181,7 +181,14 @@ class _Dataset:
             select.append(pl.col(self.t).alias("time"))
         return lf.select(select)
 
-    def statistics(self, batch_rows: int = SPILL_BATCH_ROWS):
+    def ids(self, frame: pl.DataFrame, label) -> pl.DataFrame:
+        """:func:`perflaw.io.check_ids` on a batch with canonical names (null/NaN ids
+        dropped: the statistics pass has refused them unless they are to be dropped)."""
+        return check_ids(frame, label, {"user": self.u, "item": self.i},
+                         drop_null_ids=True)
+
+    def statistics(self, batch_rows: int = SPILL_BATCH_ROWS, drop_null_ids: bool = False,
+                   notes: list | None = None):
         """Rows per user, rows per item, and checks, in one pass over record batches.
 
         Counts are merged from per-batch ``value_counts`` (memory: the user and item
@@ -193,7 +200,7 @@ class _Dataset:
 
         tables = {"user": [None, []], "item": [None, []]}
         nulls = {"user": 0, "item": 0}
-        missing = 0
+        missing = dropped = 0
 
         def merge(role, force=False):
             acc, parts = tables[role]
@@ -209,11 +216,16 @@ class _Dataset:
                 reader = pq.ParquetFile(f)
                 for batch in reader.iter_batches(batch_size=batch_rows, columns=self.columns):
                     frame = pl.from_arrow(pa.Table.from_batches([batch]))
-                    for role, col in (("user", self.u), ("item", self.i)):
-                        series = frame.get_column(col)
-                        nulls[role] += series.null_count()
+                    ids = frame.select(pl.col(self.u).alias("user"),
+                                       pl.col(self.i).alias("item"))
+                    for role in ("user", "item"):
+                        nulls[role] += int(missing_ids(ids.get_column(role)).sum())
+                    dropped += ids.height
+                    ids = self.ids(ids, f) if ids.height else ids
+                    dropped -= ids.height
+                    for role in ("user", "item"):
+                        series = ids.get_column(role)
                         tables[role][1].append(series.value_counts(name="len")
-                                               .rename({col: role})
                                                .with_columns(pl.col("len").cast(pl.Int64)))
                         merge(role)
                     if self.t is not None:
@@ -225,15 +237,20 @@ class _Dataset:
                 raise
             except Exception as exc:  # noqa: BLE001 - unreadable file, missing column
                 raise DataError(f"{f}: cannot read the log: {_one_line(exc)}") from None
+        for role, col in (("user", self.u), ("item", self.i)):
+            if nulls[role] and not drop_null_ids:
+                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null/NaN "
+                                f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                                "those rows")
+        if dropped and notes is not None:
+            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
+                         f"{nulls['user']}, item: {nulls['item']})")
         merge("user", force=True)
         merge("item", force=True)
         users, items = tables["user"][0], tables["item"][0]
         if users is None or users.height == 0:
-            raise DataError(f"{self.label}: no rows")
-        for role, col in (("user", self.u), ("item", self.i)):
-            if nulls[role]:
-                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null "
-                                f"{role} id(s)")
+            raise DataError(f"{self.label}: no rows" + (" left after dropping null/NaN ids"
+                                                        if dropped else ""))
         if missing:
             raise DataError(f"{self.label}: time column {self.t!r} has {missing} missing "
                             "value(s) (null/NaN)")
@@ -277,7 +294,9 @@ def _plan_chunks(users: pl.DataFrame, chunk_rows: int) -> tuple[pl.Series, np.nd
     return bounds, rows
 
 
-def _canonical(frame: pl.DataFrame, coder, label, time_col) -> pl.DataFrame:
+def _canonical(frame: pl.DataFrame, coder, label, time_col, ds=None) -> pl.DataFrame:
+    if ds is not None:
+        frame = ds.ids(frame, label)
     if coder is not None:
         frame = coder(frame)
     if "time" in frame.columns:
@@ -304,7 +323,7 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
             reader = pq.ParquetFile(f)
             for batch in reader.iter_batches(batch_size=batch_rows, columns=ds.columns):
                 frame = pl.from_arrow(pa.Table.from_batches([batch])).rename(rename)
-                frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t)
+                frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t, ds)
                 bucket = bounds.search_sorted(frame.get_column("user"), side="right")
                 frame = frame.with_columns(bucket.alias("_chunk"))
                 for (k,), part in frame.partition_by("_chunk", as_dict=True,
@@ -367,7 +386,8 @@ def measure_bounded(
     m, max_len, companions = opt.m, opt.max_len, opt.companions
     files = parquet_files(source)
     ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col)
-    users, items = ds.statistics()
+    notes_read: list[str] = []
+    users, items = ds.statistics(drop_null_ids=opt.drop_null_ids, notes=notes_read)
     rows = int(users.get_column("len").sum())
     coder = _item_coder(items)
     notes_extra = []
@@ -436,7 +456,7 @@ def measure_bounded(
                 frame = ds.lazy().collect()
             except Exception as exc:  # noqa: BLE001
                 raise DataError(f"{ds.label}: cannot read the log: {_one_line(exc)}") from None
-            measure_chunk(_canonical(frame, coder, ds.label, ds.t))
+            measure_chunk(_canonical(frame, coder, ds.label, ds.t, ds))
             bar.update(rows)
         else:
             folder = Path(tempfile.mkdtemp(prefix="perflaw-spill-", dir=spill_dir))
@@ -464,6 +484,7 @@ def measure_bounded(
                    else NO_COMPRESSION)
     summary, notes = build_summary(agg, opt, label=ds.label, compression=compression,
                                    seconds=time.perf_counter() - t0)
+    notes[:0] = notes_read
     notes.extend(notes_extra)
     summary["notes"] = notes
     summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),

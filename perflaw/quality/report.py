@@ -31,13 +31,15 @@ from perflaw.quality.summary import (  # noqa: F401 - re-exported for older impo
 from perflaw.sequences import Sequences, item_counts
 
 
-def _coerce_source(source, user_col, item_col, time_col, drop_duplicates):
+def _coerce_source(source, user_col, item_col, time_col, drop_duplicates,
+                   drop_null_ids=False, notes=None):
     label = None
     if isinstance(source, Sequences):
         return source, None
     if isinstance(source, (str, os.PathLike)):
         label = str(source)
-        frame = read_log(source, user_col=user_col, item_col=item_col, time_col=time_col)
+        frame = read_log(source, user_col=user_col, item_col=item_col, time_col=time_col,
+                         drop_null_ids=drop_null_ids, notes=notes)
     else:
         try:
             import pandas as pd
@@ -50,7 +52,7 @@ def _coerce_source(source, user_col, item_col, time_col, drop_duplicates):
             raise DataError(f"cannot measure a {type(source).__name__}: pass a path, a "
                             "polars/pandas DataFrame or Sequences")
         frame = canonical_frame(source, "DataFrame", user_col=user_col, item_col=item_col,
-                                time_col=time_col)
+                                time_col=time_col, drop_null_ids=drop_null_ids, notes=notes)
     if drop_duplicates:
         frame = frame.unique(maintain_order=True)
     return Sequences.from_frame(frame), label
@@ -89,8 +91,9 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
     """
     t0 = time.perf_counter()
     opt = MeasureOptions.build(options, **changes)
+    read_notes: list[str] = []
     seqs, label = _coerce_source(source, opt.user_col, opt.item_col, opt.time_col,
-                                 opt.drop_duplicates)
+                                 opt.drop_duplicates, opt.drop_null_ids, read_notes)
     starts, ends = seqs.window(opt.max_len)
     per_user = per_user_table(seqs, starts, ends, m=opt.m, signed=opt.signed,
                               companions=opt.companions,
@@ -107,4 +110,6 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
     summary, notes = build_summary(agg, opt, label=label, compression=compression,
                                    seconds=time.perf_counter() - t0)
     summary["engine"] = "memory"
+    notes = read_notes + notes
+    summary["notes"] = notes
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
