@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from perflaw.errors import Terminated
 

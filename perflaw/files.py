@@ -41,8 +41,8 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from perflaw.errors import FileError
 
@@ -241,10 +241,9 @@ def _find_os_error(exc: BaseException) -> OSError | None:
 def write_bytes(path: str | os.PathLike, data: bytes, inputs: Iterable = (), *,
                 option: str | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); return the path."""
-    with atomic_path(path, inputs, option=option) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+    with atomic_path(path, inputs, option=option) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
     return Path(path)
 
 

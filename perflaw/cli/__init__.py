@@ -115,7 +115,7 @@ class _PerflawGroup(click.Group):
             from perflaw.files import os_error_message
 
             raise click.ClickException(os_error_message(exc, action="use")) from None
-        except Exception as exc:  # noqa: BLE001 - the user must never see a traceback
+        except Exception as exc:
             if os.environ.get("PERFLAW_DEBUG"):
                 raise
             text = " ".join(str(exc).split())

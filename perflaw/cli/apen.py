@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import polars as pl
 
 from perflaw.cli._output import output_options, render, table_string
 from perflaw.errors import DataError
+from perflaw.files import atomic_folder, atomic_path, check_output, check_output_folder
 from perflaw.quality import measure
 from perflaw.quality.summary import DPRIME_MODES, MeasureOptions
 
@@ -57,6 +59,12 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
 @click.option("--compression-chunks", type=int, default=100, show_default=True,
               help="Compress at most this many 10,000-token chunks for the log-level "
                    "compression ratio (a seeded sample, with its standard error); 0 = all.")
+@click.option("--drop-null-ids", is_flag=True,
+              help="Drop rows whose user or item id is null/NaN (counted in a note) "
+                   "instead of refusing the log.")
+@click.option("--overwrite", is_flag=True,
+              help="Let --per-user replace an existing folder that holds files perflaw "
+                   "did not write (--engine spark).")
 @click.option("--per-user", "per_user", type=click.Path(),
               help="Write the per-user table (with each user's compression ratio) to this "
                    "parquet file (a parquet folder with --engine spark).")
@@ -77,8 +85,8 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 @output_options
 def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_duplicates,
-         no_companions, compression_chunks, per_user, engine, memory_limit, spill_dir,
-         spark_master, partitions, quiet, fmt):
+         no_companions, compression_chunks, drop_null_ids, overwrite, per_user, engine,
+         memory_limit, spill_dir, spark_master, partitions, quiet, fmt):
     """Approximate entropy (r = 0), ApEn′ and D′ of interaction logs.
 
     PATHS are log files (parquet, csv, tsv, RecBole .inter, SASRec .txt) or globs; each
@@ -92,6 +100,17 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
     if compression_chunks < 0:
         raise DataError(f"--compression-chunks must be ≥ 0, got {compression_chunks}")
     files = expand_paths(paths)
+    remote_out = per_user is not None and "://" in str(per_user) \
+        and not str(per_user).startswith("file://")
+    if per_user is not None and not remote_out:
+        # checked before hours of measuring: never an input, never a foreign folder
+        if engine == "spark":
+            check_output_folder(per_user, files, overwrite=overwrite, option="--per-user")
+        else:
+            check_output(per_user, files, option="--per-user")
+    if spill_dir is not None and not Path(spill_dir).is_dir():
+        raise DataError(f"--spill-dir {spill_dir}: the folder does not exist; create it "
+                        "first or choose another one")
     if engine != "spark" and (spark_master or partitions is not None):
         raise DataError("--spark-master and --partitions need --engine spark")
     if engine == "spark" and memory_limit:
@@ -106,7 +125,7 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
                              compression_chunks=compression_chunks or None,
                              per_user_compression=bool(per_user), user_col=user_col,
                              item_col=item_col, time_col=time_col,
-                             drop_duplicates=drop_duplicates,
+                             drop_duplicates=drop_duplicates, drop_null_ids=drop_null_ids,
                              progress=not quiet and sys.stderr.isatty())
     session = None
     if engine == "spark":
@@ -114,39 +133,51 @@ def apen(paths, m, max_len, signed, dprime, user_col, item_col, time_col, drop_d
 
         session = get_spark(spark_master)
     reports = []
-    for k, path in enumerate(files):
-        if engine == "spark":
-            rep = measure(path, "spark", options, spark=session, partitions=partitions)
-        else:
-            rep = measure(path, engine, options, memory_limit=memory_limit,
-                          spill_dir=spill_dir if memory_limit is not None or
-                          engine == "bounded" else None)
-        if per_user and engine == "spark":
-            _write_spark_per_user(rep, path, per_user, append=k > 0)
-        rep.unpersist()
-        reports.append(rep)
-        if not quiet:
-            for note in rep.notes:
-                click.echo(f"note: {path}: {note}", err=True)
+    with contextlib.ExitStack() as stack:
+        # Spark writes the per-user folder as it goes: into a temporary folder beside the
+        # target, swapped in only when every file is measured (perflaw.files)
+        spark_out = None
+        if per_user is not None and engine == "spark":
+            spark_out = (str(per_user) if remote_out else str(stack.enter_context(
+                atomic_folder(per_user, files, overwrite=overwrite, option="--per-user"))))
+        for k, path in enumerate(files):
+            if engine == "spark":
+                rep = measure(path, "spark", options, spark=session, partitions=partitions)
+            else:
+                rep = measure(path, engine, options, memory_limit=memory_limit,
+                              spill_dir=spill_dir if memory_limit is not None or
+                              engine == "bounded" else None)
+            if spark_out is not None:
+                _write_spark_per_user(rep, path, spark_out, first=k == 0,
+                                      remote=remote_out, overwrite=overwrite)
+            rep.unpersist()
+            reports.append(rep)
+            if not quiet:
+                for note in rep.notes:
+                    click.echo(f"note: {path}: {note}", err=True)
     if per_user and engine != "spark":
         frames = [r.per_user.with_columns(pl.lit(str(f)).alias("file"))
                   for f, r in zip(files, reports)]
-        try:
-            pl.concat(frames, how="vertical_relaxed").write_parquet(per_user)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise DataError(f"{per_user}: cannot write the per-user table ({exc})") from None
+        table = pl.concat(frames, how="vertical_relaxed")
+        with atomic_path(per_user, files, option="--per-user") as tmp:
+            table.write_parquet(tmp)
     _render([r.summary for r in reports], fmt)
 
 
-def _write_spark_per_user(rep, path, per_user, append):
+def _write_spark_per_user(rep, path, out, *, first, remote, overwrite):
     from pyspark.sql import functions as F
 
+    # a local target is perflaw's own temporary folder (append into it); a remote one
+    # (hdfs://, s3a://) is never emptied unless --overwrite: Spark's "overwrite" mode
+    # deletes every file in the folder
+    mode = "append" if not (remote and first) else ("overwrite" if overwrite else "errorifexists")
     try:
-        (rep.per_user.withColumn("file", F.lit(str(path))).write
-         .mode("append" if append else "overwrite").parquet(str(per_user)))
+        rep.per_user.withColumn("file", F.lit(str(path))).write.mode(mode).parquet(out)
     except Exception as exc:  # noqa: BLE001
-        first = str(exc).strip().splitlines()[0]
-        raise DataError(f"{per_user}: cannot write the per-user table ({first})") from None
+        first_line = str(exc).strip().splitlines()[0]
+        raise DataError(f"--per-user {out}: cannot write the per-user table ({first_line})"
+                        + ("; pass --overwrite to replace it" if "already exists" in str(exc)
+                           else "")) from None
 
 
 def _render(summaries, fmt):
