@@ -212,7 +212,7 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
         except Exception as exc:
             # writers wrap OSError in their own types (polars' ComputeError, matplotlib's
             # errors); find an OSError in the chain or in the text and map it
-            oserr = _find_os_error(exc)
+            oserr = find_os_error(exc)
             if oserr is not None:
                 raise FileError(os_error_message(oserr, label)) from None
             raise
@@ -222,7 +222,7 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
     _fsync_dir(target.parent)
 
 
-def _find_os_error(exc: BaseException) -> OSError | None:
+def find_os_error(exc: BaseException) -> OSError | None:
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, OSError):
@@ -314,7 +314,7 @@ def atomic_folder(path: str | os.PathLike, inputs: Iterable = (), *, overwrite: 
         except FileError:
             raise
         except Exception as exc:
-            oserr = _find_os_error(exc)
+            oserr = find_os_error(exc)
             if oserr is not None:
                 raise FileError(os_error_message(oserr, label)) from None
             raise

@@ -848,8 +848,13 @@ class LawFitter:
 
 
 # ---------------------------------------------------------------------------------------
-def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
-    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file."""
+def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path, *, inputs=(),
+              option: str | None = None) -> Path:
+    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file.
+
+    Written atomically (:func:`perflaw.files.write_text`): a previous law file survives
+    any failure, and ``path`` may not be one of ``inputs`` (the runs table).
+    """
     doc = {
         "format": "perflaw-law",
         "format_version": FORMAT_VERSION,
@@ -857,9 +862,10 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
-    path = Path(path)
-    path.write_text(json.dumps(_jsonable(doc), indent=1) + "\n", encoding="utf-8")
-    return path
+    from perflaw.files import write_text
+
+    return write_text(path, json.dumps(_jsonable(doc), indent=1) + "\n", inputs,
+                      option=option)
 
 
 def _jsonable(value: Any) -> Any:

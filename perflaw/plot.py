@@ -18,7 +18,42 @@ def _plt():
     return plt
 
 
-def save_fit_grid(fits, path, draw) -> None:
+def check_figure_path(path, inputs=(), option: str | None = "--plot"):
+    """Refuse a figure path before any work: unknown extension, an input, missing folder."""
+    from pathlib import Path
+
+    from perflaw.errors import FileError
+    from perflaw.files import check_output
+
+    plt = _plt()
+    fig = plt.figure()
+    try:
+        known = fig.canvas.get_supported_filetypes()
+    finally:
+        plt.close(fig)
+    ext = Path(str(path)).suffix.lower().lstrip(".")
+    if ext not in known:
+        label = f"{option} {path}" if option else str(path)
+        names = ", ".join("." + k for k in sorted(known))
+        raise FileError(f"{label}: unknown figure format {ext or 'none'!r}; end the name "
+                        f"with one of {names}")
+    return check_output(path, inputs, option=option)
+
+
+def save_figure(fig, path, inputs=(), option: str | None = "--plot", dpi: int = 110):
+    """Save ``fig`` atomically (:mod:`perflaw.files`) after :func:`check_figure_path`."""
+    from pathlib import Path
+
+    from perflaw.files import atomic_path
+
+    check_figure_path(path, inputs, option)
+    ext = Path(str(path)).suffix.lower().lstrip(".")
+    with atomic_path(path, inputs, option=option) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=ext)
+    return path
+
+
+def save_fit_grid(fits, path, draw, inputs=(), option: str | None = "--plot") -> None:
     """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
 
     ``draw(ax, label, fitter)`` fills a panel; ``label`` is the fit's group key as text.
@@ -33,8 +68,10 @@ def save_fit_grid(fits, path, draw) -> None:
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, inputs, option)
+    finally:
+        plt.close(fig)
 
 
 def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):

@@ -44,7 +44,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from perflaw.errors import DataError
+from perflaw.errors import DataError, FileError
+from perflaw.files import find_os_error, os_error_message
 from perflaw.io import _one_line, _time_as_number, check_ids, missing_ids, resolve_columns
 from perflaw.quality.entropy import pack_ids
 from perflaw.quality.summary import (
@@ -338,12 +339,20 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001
+        oserr = find_os_error(exc)
+        if oserr is not None:
+            raise FileError(f"{os_error_message(oserr, folder)} (the spill needs about the "
+                            "log's size on disk: choose a --spill-dir with more room)") \
+                from None
         raise DataError(f"{ds.label}: cannot spill the log to {folder}: "
                         f"{_one_line(exc)}") from None
     finally:
         for sink, writer, _ in writers.values():
-            writer.close()
-            sink.close()
+            try:  # closing flushes: a full disk must not replace the first error
+                writer.close()
+                sink.close()
+            except Exception:  # noqa: BLE001 - the folder is removed by the caller
+                pass
     return paths
 
 
@@ -459,7 +468,7 @@ def measure_bounded(
             measure_chunk(_canonical(frame, coder, ds.label, ds.t, ds))
             bar.update(rows)
         else:
-            folder = Path(tempfile.mkdtemp(prefix="perflaw-spill-", dir=spill_dir))
+            folder = _spill_folder(spill_dir)
             try:
                 paths = _spill(ds, bounds, n_chunks, coder, folder,
                                min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)))
@@ -490,6 +499,39 @@ def measure_bounded(
     summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),
                    seconds=time.perf_counter() - t0)
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
+
+
+#: Spill folders are named ``perflaw-spill-<pid>-XXXX``: a folder left by a process that
+#: no longer exists (kill -9) is removed by the next bounded run in the same place.
+SPILL_PREFIX = "perflaw-spill-"
+
+
+def _spill_folder(spill_dir) -> Path:
+    base = Path(spill_dir) if spill_dir is not None else Path(tempfile.gettempdir())
+    _remove_stale_spills(base)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=base))
+    except OSError as exc:
+        raise FileError(os_error_message(exc, base, action="create a spill folder in")
+                        + "; choose another --spill-dir") from None
+
+
+def _remove_stale_spills(base: Path) -> None:
+    """Remove spill folders of processes that are gone (a live or reused pid is left)."""
+    try:
+        entries = list(base.glob(f"{SPILL_PREFIX}*"))
+    except OSError:
+        return
+    for folder in entries:
+        match = re.match(rf"{SPILL_PREFIX}(\d+)-", folder.name)
+        if not match or not folder.is_dir() or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive under another user, or unknown: leave it
+            continue
 
 
 def _dense_coder(dictionary: pl.DataFrame):
