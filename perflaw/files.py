@@ -254,6 +254,10 @@ def write_text(path: str | os.PathLike, text: str, inputs: Iterable = (), *,
     return Path(path)
 
 
+#: The name ``perflaw.train.runs_table`` looks for.
+atomic_write_text = write_text
+
+
 def is_perflaw_folder(folder: str | os.PathLike) -> bool:
     """True when ``folder`` is empty or holds perflaw's marker file :data:`MARKER`."""
     folder = Path(folder)
