@@ -366,3 +366,38 @@ def test_kill_9_during_fit_and_apen_never_damages_the_previous_output(tmp_path):
         assert pl.read_parquet(table).height == 671
     # kill -9 can leave hidden temporary files beside the target, never in its place
     assert all(name.startswith(".") for name in _leftovers(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
+def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_ids_engines", Path(__file__).with_name("test_ids_engines.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    reason = module._spark_reason()
+    if reason:
+        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
+            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
+        pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
+    out = tmp_path / "per_user"
+    out.mkdir()
+    (out / "precious.csv").write_text("not perflaw's\n")
+    args = ["apen", str(LOG), "--engine", "spark", "--spark-master", "local[2]",
+            "--per-user", str(out), "-q", "--json"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1 and "--overwrite" in res.output, res.output
+    assert os.listdir(out) == ["precious.csv"]
+    res = runner.invoke(main, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert files.MARKER in os.listdir(out) and "precious.csv" not in os.listdir(out)
+    assert pl.read_parquet(out / "*.parquet").height == 671
+    # perflaw's own folder is replaced without --overwrite, and nothing is left beside it
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert pl.read_parquet(out / "*.parquet").height == 671
+    assert _leftovers(tmp_path) == []
