@@ -33,6 +33,8 @@ def _in_critical(frame) -> bool:
     while frame is not None:
         if str(frame.f_globals.get("__name__", "")).startswith(_CRITICAL):
             return True
+        if frame.f_code.co_name == "__del__":  # an exception there would be swallowed
+            return True
         frame = frame.f_back
     return False
 

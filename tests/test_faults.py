@@ -401,3 +401,70 @@ def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert pl.read_parquet(out / "*.parquet").height == 671
     assert _leftovers(tmp_path) == []
+
+
+# --- the one error-mapping place and the signal handler (in process) -----------------
+
+@pytest.mark.parametrize("exc, expected, code", [
+    (OSError(errno.EROFS, "Read-only file system", "/data/x"),
+     "Error: cannot use /data/x: the file system is read-only", 1),
+    (MemoryError("Unable to allocate 745. GiB for an array"),
+     "Error: out of memory in `perflaw apen` (Unable to allocate 745. GiB for an array): "
+     "measure in bounded memory with --memory-limit", 1),
+    (KeyboardInterrupt(), "Error: stopped by SIGINT (Ctrl-C)", 130),
+])
+def test_cli_maps_unexpected_failures_to_one_line(runner, monkeypatch, exc, expected, code):
+    import perflaw.cli.apen as apen_cli
+
+    def boom(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(apen_cli, "expand_paths", boom)
+    res = runner.invoke(main, ["apen", str(LOG)])
+    assert res.exit_code == code
+    assert res.output.startswith(expected) and len(res.output.strip().splitlines()) == 1
+
+
+def test_terminated_maps_to_143(runner, monkeypatch):
+    import perflaw.cli.apen as apen_cli
+    from perflaw.errors import Terminated
+
+    def boom(*args, **kwargs):
+        raise Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(apen_cli, "expand_paths", boom)
+    res = runner.invoke(main, ["apen", str(LOG)])
+    assert res.exit_code == 143 and res.output.startswith("Error: stopped by SIGTERM")
+
+
+def test_sigterm_handler_raises_and_defers_inside_numba(monkeypatch):
+    from perflaw import _signals
+    from perflaw.errors import Terminated
+
+    class Frame:
+        def __init__(self, name, back=None, code="f"):
+            self.f_globals = {"__name__": name}
+            self.f_back = back
+            self.f_code = type("C", (), {"co_name": code})()
+
+    kills = []
+
+    class FakeTimer:
+        def __init__(self, delay, fn, args):
+            kills.append(args)
+            self.daemon = False
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(_signals.threading, "Timer", FakeTimer)
+    _signals._fired.clear()
+    inside = Frame("perflaw.quality.report", Frame("numba.core.dispatcher"))
+    _signals._handler(signal.SIGTERM, inside)  # deferred: re-sent later
+    assert kills == [(os.getpid(), signal.SIGTERM)] and not _signals._fired
+    _signals._handler(signal.SIGTERM, Frame("x", code="__del__"))  # deferred too
+    assert len(kills) == 2
+    with pytest.raises(Terminated):
+        _signals._handler(signal.SIGTERM, Frame("perflaw.quality.report"))
+    _signals._handler(signal.SIGINT, Frame("perflaw"))  # after the first: ignored
+    _signals._fired.clear()
