@@ -111,6 +111,11 @@ class _PerflawGroup(click.Group):
             advice = MEMORY_ADVICE.get(command, "try a smaller input")
             raise click.ClickException(
                 f"out of memory in `perflaw {command}` ({detail}): {advice}") from None
+        except BrokenPipeError:
+            # the reader of our output went away (`perflaw apen ... | head`): no message
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(141) from None
         except OSError as exc:
             from perflaw.files import os_error_message
 
