@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from perflaw.decide.allocation import allocate  # noqa: E402
 from perflaw.fit import LawFitter  # noqa: E402
 
-RUNS = ROOT.parent.parent / "shared" / "data" / "runs" / "srt_sasrec_scaling_runs.csv"
-if not RUNS.exists():
-    RUNS = Path("/work/shared/data/runs/srt_sasrec_scaling_runs.csv")
+# the team data beside the checkout (../shared/data), or where PERFLAW_SHARED_DATA says
+SHARED_DATA = Path(os.environ.get("PERFLAW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RUNS = SHARED_DATA / "runs" / "srt_sasrec_scaling_runs.csv"
 COUNTS = {"total": "model_total_params", "non-embedding": "model_non_emb_params"}
 METRICS = {"test_ndcg_at_5": "one_minus", "test_eval_loss": "none"}
 

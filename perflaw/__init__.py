@@ -21,6 +21,9 @@ _EXPORTS: dict[str, str] = {
     "Recommendation": "perflaw.decide.budget",
     "parse_budget": "perflaw.decide.budget",
     "recommend": "perflaw.decide.budget",
+    "backtest": "perflaw.backtest",
+    "BacktestResult": "perflaw.backtest",
+    "choose_form": "perflaw.backtest",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
     "FileError": "perflaw.errors",
@@ -33,7 +36,10 @@ _EXPORTS: dict[str, str] = {
     "load_fitter": "perflaw.fit",
     "save_fits": "perflaw.fit",
     "read_log": "perflaw.io",
+    "CarryForwardLaw": "perflaw.laws",
     "ChinchillaLaw": "perflaw.laws",
+    "LogLinearLaw": "perflaw.laws",
+    "SaturatingLaw": "perflaw.laws",
     "Law": "perflaw.laws",
     "PerformanceLaw": "perflaw.laws",
     "PowerLaw": "perflaw.laws",
@@ -60,6 +66,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'perflaw' has no attribute {name!r}")
+    if name == module.rsplit(".", 1)[1]:  # perflaw.backtest: a module you can call
+        return importlib.import_module(module)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
@@ -72,6 +80,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
     from perflaw.decide.budget import Recommendation, parse_budget, recommend
+    from perflaw.decide.params import ParameterCount, count_parameters
     from perflaw.errors import (
         ConvergenceError,
         DataError,
@@ -83,7 +92,6 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-    from perflaw.decide.params import ParameterCount, count_parameters
     from perflaw.quality import measure
     from perflaw.quality.entropy import (
         actual_entropy,

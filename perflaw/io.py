@@ -125,15 +125,145 @@ def _read_sasrec_text(path: Path) -> pl.DataFrame:
     return frame
 
 
-def _pick(columns: list[str], names: tuple[str, ...], role: str, path: Path,
-          option: str) -> str | None:
-    lower = {c.lower(): c for c in columns}
+def find_column(columns, name: str, *, source=None, option: str | None = None,
+                what: str = "column") -> str:
+    """The column called ``name`` -- the one lookup every table reader uses.
+
+    An exact match wins; otherwise the match ignoring case (``Layers`` finds ``layers``).
+    Two columns differing only in case are ambiguous unless one matches exactly.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        The table's column names.
+    name : str
+        The name asked for.
+    source : str or path, optional
+        The table, for the message (``runs.csv: …``).
+    option : str, optional
+        The option that named the column (``--layers-col``), for the message.
+    what : str
+        What the column is (``"metric"``, ``"layers column"``…), for the message.
+
+    Raises
+    ------
+    DataError
+        No such column, naming the columns there are; or an ambiguous one.
+
+    Examples
+    --------
+    >>> find_column(["user_id", "Layers"], "layers")
+    'Layers'
+    >>> find_column(["a", "b"], "c", source="runs.csv", option="--x-col")
+    Traceback (most recent call last):
+    ...
+    perflaw.errors.DataError: runs.csv: column 'c' (--x-col) not found; columns are a, b
+    """
+    columns = [str(c) for c in columns]
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.lower() == str(name).lower()]
+    where = f"{source}: " if source is not None else ""
+    named = f" ({option})" if option else ""
+    if len(matches) > 1:
+        raise DataError(f"{where}{what} {name!r}{named} is ambiguous: "
+                        f"{', '.join(matches)} differ only in case")
+    if not matches:
+        raise DataError(f"{where}{what} {name!r}{named} not found; columns are "
+                        f"{', '.join(columns) or 'none'}")
+    return matches[0]
+
+
+def find_any(columns, names, *, source=None, option: str | None = None,
+             what: str = "column") -> str | None:
+    """The column whose name (ignoring case) is one of ``names``, or None.
+
+    Raises
+    ------
+    DataError
+        When several of ``names`` are present (say which, and which option chooses).
+
+    Examples
+    --------
+    >>> find_any(["UserId", "item"], USER_NAMES)
+    'UserId'
+    """
+    lower = {str(c).lower(): str(c) for c in columns}
     found = [lower[n] for n in names if n in lower]
     if len(found) > 1:
-        raise DataError(
-            f"{path}: ambiguous {role} column ({', '.join(found)}); choose one with {option}"
-        )
+        where = f"{source}: " if source is not None else ""
+        raise DataError(f"{where}ambiguous {what} ({', '.join(found)}); choose one with "
+                        f"{option}")
     return found[0] if found else None
+
+
+def parse_list(text, kind: type = int, *, what: str = "list", positive: bool = False,
+               ranges: bool = True) -> list:
+    """Values from ``"8,16,32"``, inclusive ranges ``"4:32"`` / ``"16:1024:16"`` (integers),
+    or a mix (``"1,2,4:8:2"``) -- the one list syntax of every option that takes several
+    values (``--layers``, ``--d-emb``, ``--seeds``…).
+
+    Parameters
+    ----------
+    text : str, or a list/tuple of values
+        What the user wrote (a list is converted item by item).
+    kind : type
+        ``int``, ``float`` or ``str``.  Integers may be written ``1e3`` but must be whole.
+    what : str
+        The option, for the message (``"--layers"``).
+    positive : bool
+        Every value must be > 0.
+    ranges : bool
+        Accept ``a:b[:step]`` items (integers only).
+
+    Raises
+    ------
+    DataError
+        One line naming the option, the text and the accepted syntax.
+
+    Examples
+    --------
+    >>> parse_list("4:12:4"), parse_list("8, 16"), parse_list("1,2,4:8:2")
+    ([4, 8, 12], [8, 16], [1, 2, 4, 6, 8])
+    >>> parse_list("0.1,0.5", float), parse_list("sasrec,hstu", str)
+    ([0.1, 0.5], ['sasrec', 'hstu'])
+    """
+    syntax = "'a,b,c'" + (" or 'a:b[:step]'" if ranges and kind is int else "")
+    items = list(text) if isinstance(text, (list, tuple)) else \
+        [p.strip() for p in str(text).split(",")]
+    if not [p for p in items if str(p).strip()]:
+        raise DataError(f"{what} {text!r} is empty; use {syntax}")
+    values: list = []
+    try:
+        for item in items:
+            if isinstance(item, str) and not item.strip():
+                raise ValueError
+            if ranges and kind is int and isinstance(item, str) and ":" in item:
+                parts = [_whole(p) for p in item.split(":")]
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                lo, hi, step = parts[0], parts[1], parts[2] if len(parts) == 3 else 1
+                if step <= 0 or hi < lo:
+                    raise ValueError
+                values.extend(range(lo, hi + 1, step))
+            elif kind is int:
+                values.append(_whole(item))
+            elif kind is float:
+                values.append(float(item))
+            else:
+                values.append(kind(str(item).strip()))
+    except (ValueError, TypeError, OverflowError):
+        raise DataError(f"cannot parse {what} {text!r}: use {syntax}") from None
+    if positive and any(v <= 0 for v in values):
+        raise DataError(f"{what} {text!r} must list positive numbers")
+    return values
+
+
+def _whole(text) -> int:
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(text)
+    return int(value) if abs(value) < 2**53 else int(str(text).strip())
 
 
 def resolve_columns(
@@ -151,11 +281,12 @@ def resolve_columns(
 
     def resolve(given: str | None, names, role, option, required=True):
         if given is not None:
-            if given not in cols:
+            try:
+                return find_column(cols, given, source=path, option=option)
+            except DataError:
                 raise DataError(f"{path}: no column {given!r} ({option}); columns are "
-                                f"{', '.join(cols)}")
-            return given
-        found = _pick(cols, names, role, path, option)
+                                f"{', '.join(cols)}") from None
+        found = find_any(cols, names, source=path, option=option, what=f"{role} column")
         if found is None and required:
             raise DataError(f"{path}: no {role} column found among {', '.join(cols)}; "
                             f"name it with {option}")
@@ -165,7 +296,8 @@ def resolve_columns(
     i = resolve(item_col, ITEM_NAMES, "item", "--item-col")
     t = resolve(time_col, TIME_NAMES, "time", "--time-col", required=False)
     if t is None and time_col is None:
-        t = _pick(cols, POSITION_NAMES, "position", path, "--time-col")
+        t = find_any(cols, POSITION_NAMES, source=path, option="--time-col",
+                     what="position column")
     if len({u, i, t} - {None}) < (3 if t else 2):
         raise DataError(f"{path}: the user, item and time columns must differ")
     return u, i, t

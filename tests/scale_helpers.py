@@ -66,12 +66,14 @@ def edge_log(seed: int = 0, n_users: int = 60, string_ids: bool = True) -> pl.Da
     rows += rows[5:9]  # exact duplicates, at the end of the file
     order = rng.permutation(len(rows))  # users scattered through the file
     rows = [rows[k] for k in order]
-    frame = pl.DataFrame(rows, schema={"user_id": pl.Int64, "item_id": pl.Int64,
-                                       "timestamp": pl.Int64}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"user_id": pl.Int64, "item_id": pl.Int64, "timestamp": pl.Int64}, orient="row"
+    )
     if string_ids:
         frame = frame.with_columns(
             pl.format("u{}-é", pl.col("user_id")).alias("user_id"),
-            pl.format("item-{}", pl.col("item_id")).alias("item_id"))
+            pl.format("item-{}", pl.col("item_id")).alias("item_id"),
+        )
     return frame
 
 

@@ -8,13 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from scale_helpers import assert_per_user_equal, assert_summaries_equal, edge_log, split_files
 
 from perflaw.cli import main
 from perflaw.errors import DataError
 from perflaw.quality.bounded import measure_bounded, parse_memory
 from perflaw.quality.report import measure
-
-from scale_helpers import assert_per_user_equal, assert_summaries_equal, edge_log, split_files
 
 
 def _same(local, bounded):
@@ -28,12 +27,15 @@ def _same(local, bounded):
 
 
 @pytest.mark.parametrize("name", ["ml-100k.parquet", "amazon-beauty.parquet"])
-@pytest.mark.parametrize("options", [
-    {},
-    {"max_len": 50, "per_user_compression": True},
-    {"compression_chunks": 3},  # the same seeded sample of pieces as in memory
-    {"compression_chunks": None, "max_len": 20},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"max_len": 50, "per_user_compression": True},
+        {"compression_chunks": 3},  # the same seeded sample of pieces as in memory
+        {"compression_chunks": None, "max_len": 20},
+    ],
+)
 def test_shared_logs_many_chunks(shared_data, name, options):
     path = shared_data / name
     local = measure(path, **options)
@@ -42,12 +44,15 @@ def test_shared_logs_many_chunks(shared_data, name, options):
     _same(local, bounded)
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"m": 1, "signed": True, "dprime": "dataset"},
-    {"max_len": 7, "drop_duplicates": True, "per_user_compression": True},
-    {"companions": False},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"m": 1, "signed": True, "dprime": "dataset"},
+        {"max_len": 7, "drop_duplicates": True, "per_user_compression": True},
+        {"companions": False},
+    ],
+)
 def test_edge_cases_split_over_files(tmp_path, options):
     frame = edge_log(seed=1)
     split_files(frame, tmp_path / "log", n_files=9)
@@ -61,15 +66,19 @@ def test_edge_cases_split_over_files(tmp_path, options):
 
 def test_integer_ids_outside_32_bits(tmp_path):
     frame = edge_log(seed=2, string_ids=False).with_columns(
-        (pl.col("item_id") * 10**12 - 5).alias("item_id"))
+        (pl.col("item_id") * 10**12 - 5).alias("item_id")
+    )
     split_files(frame, tmp_path / "log", n_files=4)
-    _same(measure(frame, per_user_compression=True),
-          measure_bounded(tmp_path / "log", chunk_rows=40, per_user_compression=True))
+    _same(
+        measure(frame, per_user_compression=True),
+        measure_bounded(tmp_path / "log", chunk_rows=40, per_user_compression=True),
+    )
 
 
 def test_datetime_time_and_list_of_files(tmp_path):
     frame = edge_log(seed=3).with_columns(
-        pl.from_epoch(pl.col("timestamp"), time_unit="s").alias("timestamp"))
+        pl.from_epoch(pl.col("timestamp"), time_unit="s").alias("timestamp")
+    )
     files = split_files(frame, tmp_path / "log", n_files=3)
     _same(measure(frame), measure_bounded(files, chunk_rows=30))
 
@@ -89,8 +98,10 @@ def _rss_plus(extra: int) -> int:
     return bounded._rss() + extra + 10**6
 
 
-@pytest.mark.parametrize("text,value", [("4GB", 4 * 10**9), ("512 MiB", 512 * 2**20),
-                                        ("1.5g", 15 * 10**8), (12345, 12345)])
+@pytest.mark.parametrize(
+    "text,value",
+    [("4GB", 4 * 10**9), ("512 MiB", 512 * 2**20), ("1.5g", 15 * 10**8), (12345, 12345)],
+)
 def test_parse_memory(text, value):
     assert parse_memory(text) == value
 
@@ -112,8 +123,9 @@ def test_errors(tmp_path):
     pl.DataFrame({"user_id": [1, None], "item_id": [1, 2]}).write_parquet(tmp_path / "n.parquet")
     with pytest.raises(DataError, match="null/NaN user"):
         measure_bounded(tmp_path / "n.parquet")
-    pl.DataFrame({"user_id": [1, 1], "item_id": [1, 2], "timestamp": [1.0, float("nan")]}) \
-        .write_parquet(tmp_path / "t.parquet")
+    pl.DataFrame(
+        {"user_id": [1, 1], "item_id": [1, 2], "timestamp": [1.0, float("nan")]}
+    ).write_parquet(tmp_path / "t.parquet")
     with pytest.raises(DataError, match="missing value"):
         measure_bounded(tmp_path / "t.parquet")
 
@@ -124,13 +136,25 @@ def test_cli_memory_limit_folder(tmp_path):
     frame.write_parquet(tmp_path / "whole.parquet")
     runner = CliRunner()
     a = runner.invoke(main, ["apen", str(tmp_path / "whole.parquet"), "--json", "-q"])
-    b = runner.invoke(main, ["apen", str(tmp_path / "log"), "--memory-limit", "4GB",
-                             "--json", "-q", "--per-user", str(tmp_path / "pu.parquet")])
+    b = runner.invoke(
+        main,
+        [
+            "apen",
+            str(tmp_path / "log"),
+            "--memory-limit",
+            "4GB",
+            "--json",
+            "-q",
+            "--per-user",
+            str(tmp_path / "pu.parquet"),
+        ],
+    )
     assert a.exit_code == 0 and b.exit_code == 0, b.output
     sa, sb = json.loads(a.stdout)[0], json.loads(b.stdout)[0]
     assert sb["engine"] == "local-bounded"
-    assert_summaries_equal({k: v for k, v in sa.items() if v is not None},
-                           {k: v for k, v in sb.items()})
+    assert_summaries_equal(
+        {k: v for k, v in sa.items() if v is not None}, {k: v for k, v in sb.items()}
+    )
     assert pl.read_parquet(tmp_path / "pu.parquet").height == sa["users"]
 
 
@@ -140,18 +164,22 @@ def test_cli_errors():
     assert res.exit_code == 1 and "read parquet only" in res.output
     res = runner.invoke(main, ["apen", "data/ml-latest-small.parquet", "--memory-limit", "x"])
     assert res.exit_code == 1 and "not a size" in res.output
-    res = runner.invoke(main, ["apen", "data/ml-latest-small.parquet", "--spark-master",
-                               "local[1]"])
+    res = runner.invoke(
+        main, ["apen", "data/ml-latest-small.parquet", "--spark-master", "local[1]"]
+    )
     assert res.exit_code == 1 and "need --engine spark" in res.output
 
 
 def test_spill_keeps_file_order_of_ties(tmp_path):
     # user 1: all events at the same time, spread over files: file order decides
-    frame = pl.DataFrame({"user_id": [1] * 6 + [2] * 3, "item_id": [3, 1, 4, 1, 5, 9, 2, 6, 5],
-                          "timestamp": [0] * 9})
+    frame = pl.DataFrame(
+        {"user_id": [1] * 6 + [2] * 3, "item_id": [3, 1, 4, 1, 5, 9, 2, 6, 5], "timestamp": [0] * 9}
+    )
     split_files(frame, tmp_path / "log", n_files=6)
     bounded = measure_bounded(tmp_path / "log", chunk_rows=1)
     assert bounded.summary["chunks"] == 2
     _same(measure(frame), bounded)
-    assert np.isclose(bounded.per_user.get_column("apen")[0],
-                      measure(frame.filter(pl.col("user_id") == 1)).per_user["apen"][0])
+    assert np.isclose(
+        bounded.per_user.get_column("apen")[0],
+        measure(frame.filter(pl.col("user_id") == 1)).per_user["apen"][0],
+    )

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -9,9 +10,25 @@ from click.testing import CliRunner
 from perflaw.cli import main
 
 BUNDLED = "data/ml-latest-small.parquet"
-JSON_KEYS = {"file", "users", "items", "interactions", "tokens", "m", "max_len", "apen_mean",
-             "no_repeat_share", "apen_median", "apen_prime_mean", "d_prime", "zero_apen_users",
-             "shannon_entropy", "actual_entropy", "compression_ratio", "seconds"}
+JSON_KEYS = {
+    "file",
+    "users",
+    "items",
+    "interactions",
+    "tokens",
+    "m",
+    "max_len",
+    "apen_mean",
+    "no_repeat_share",
+    "apen_median",
+    "apen_prime_mean",
+    "d_prime",
+    "zero_apen_users",
+    "shannon_entropy",
+    "actual_entropy",
+    "compression_ratio",
+    "seconds",
+}
 
 
 def run(*args):
@@ -36,8 +53,12 @@ def test_json_keys_and_values():
 
 def test_csv_and_several_files_and_glob(tmp_path):
     for name, seqs in (("a", [[1, 2, 1, 2]]), ("b", [[1, 2, 3], [4, 4]])):
-        pl.DataFrame({"user_id": [u for u, s in enumerate(seqs) for _ in s],
-                      "item_id": [v for s in seqs for v in s]}).write_csv(tmp_path / f"{name}.csv")
+        pl.DataFrame(
+            {
+                "user_id": [u for u, s in enumerate(seqs) for _ in s],
+                "item_id": [v for s in seqs for v in s],
+            }
+        ).write_csv(tmp_path / f"{name}.csv")
     res = run("apen", str(tmp_path / "*.csv"), "--csv", "--m", "1", "--quiet")
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()
@@ -50,8 +71,16 @@ def test_per_user_parquet(tmp_path):
     assert res.exit_code == 0, res.output
     table = pl.read_parquet(out)
     assert table.height == 671
-    assert {"user_id", "length", "apen", "apen_prime", "shannon_entropy", "actual_entropy",
-            "compression_ratio", "file"} <= set(table.columns)
+    assert {
+        "user_id",
+        "length",
+        "apen",
+        "apen_prime",
+        "shannon_entropy",
+        "actual_entropy",
+        "compression_ratio",
+        "file",
+    } <= set(table.columns)
 
 
 def test_notes_go_to_stderr_not_json():
@@ -62,15 +91,18 @@ def test_notes_go_to_stderr_not_json():
     json.loads(res.stdout)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["missing.parquet"], "no such file"),
-    (["data/"], "is a directory"),
-    (["README.md"], "unknown log format"),
-    ([BUNDLED, "--m", "0"], "--m must be a positive integer"),
-    ([BUNDLED, "--max-len", "0"], "--max-len must be a positive integer"),
-    ([BUNDLED, "--user-col", "nobody"], "no column 'nobody'"),
-    (["nomatch*.parquet"], "no file matches"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["missing.parquet"], "no such file"),
+        (["data/"], "is a directory"),
+        (["README.md"], "unknown log format"),
+        ([BUNDLED, "--m", "0"], "--m must be a positive integer"),
+        ([BUNDLED, "--max-len", "0"], "--max-len must be a positive integer"),
+        ([BUNDLED, "--user-col", "nobody"], "no column 'nobody'"),
+        (["nomatch*.parquet"], "no file matches"),
+    ],
+)
 def test_errors_are_one_line(args, message):
     res = run("apen", *args)
     assert res.exit_code != 0
@@ -85,3 +117,116 @@ def test_empty_csv(tmp_path):
     p.write_text("user_id,item_id\n")
     res = run("apen", str(p))
     assert res.exit_code == 1 and "no rows" in res.output
+
+
+# --------------------------------------------------------------------------- first screen
+
+
+def _two_logs_same_name(tmp_path):
+    for folder, seqs in (("a", [[1, 2, 1, 2, 1, 2], [3, 4, 5, 6]]), ("b", [[1, 1, 1, 2]] * 3)):
+        (tmp_path / folder).mkdir()
+        pl.DataFrame(
+            {
+                "user_id": [u for u, s in enumerate(seqs) for _ in s],
+                "item_id": [v for s in seqs for v in s],
+            }
+        ).write_csv(tmp_path / folder / "log.csv")
+    return tmp_path / "a" / "log.csv", tmp_path / "b" / "log.csv"
+
+
+def test_same_base_name_gets_distinct_columns(tmp_path):
+    a, b = _two_logs_same_name(tmp_path)
+    res = run("apen", str(a), str(b), "--m", "1", "--quiet")
+    assert res.exit_code == 0, res.output
+    header = res.output.splitlines()[0]
+    assert "a/log.csv" in header and "b/log.csv" in header
+    users = next(ln for ln in res.output.splitlines() if ln.startswith("users "))
+    assert users.split()[-2:] == ["2", "3"]
+
+
+def test_header_explains_and_units_and_formatting():
+    res = run("apen", BUNDLED)
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert out.startswith("Data quality of this log")
+    flat = " ".join(out.split())
+    for words in (
+        "lower = more regular",
+        "higher = more learnable signal",
+        "D′ =",
+        "Compare it",
+        "% of users repeat no window",
+    ):
+        assert words in flat
+    rows = {
+        ln.split()[0]: ln
+        for ln in out.splitlines()
+        if ln
+        and ln.split()[0] in ("apen_mean", "shannon_entropy", "actual_entropy", "d_prime", "items")
+    }
+    assert " nats " in rows["apen_mean"] and " bits " in rows["shannon_entropy"]
+    assert " nats " in rows["actual_entropy"]
+    assert "9,066" in rows["items"] and "e+" not in rows["d_prime"]
+    table = out[out.index("measure ") :]
+    assert "None" not in table and "nan" not in table
+    # the length-only case: said once (in the header, with its share), not again in a note
+    assert " ".join((res.stdout + res.stderr).split()).count("length alone") == 1
+
+
+def test_length_only_note_once_for_several_logs_in_json(tmp_path):
+    a, b = _two_logs_same_name(tmp_path)
+    c = tmp_path / "c.csv"
+    pl.DataFrame({"user_id": [0] * 6 + [1] * 6, "item_id": list(range(12))}).write_csv(c)
+    d = tmp_path / "d.csv"
+    pl.DataFrame({"user_id": [0] * 6, "item_id": list(range(6))}).write_csv(d)
+    res = run("apen", str(c), str(d), "--json")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count("function of length alone") == 1
+    assert "100% of sequences in c.csv and 100% in d.csv" in res.stderr
+    assert len(json.loads(res.stdout)) == 2
+
+
+@pytest.mark.parametrize("suffix,reader", [(".csv", pl.read_csv), (".parquet", pl.read_parquet)])
+def test_per_user_format_follows_suffix(tmp_path, suffix, reader):
+    out = tmp_path / f"users{suffix}"
+    res = run("apen", BUNDLED, "--per-user", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    assert f"wrote 671 users' measures ({suffix[1:]}) to {out}" in res.stderr
+    table = reader(out)
+    assert table.height == 671 and "apen_prime" in table.columns
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary left behind
+
+
+@pytest.mark.parametrize(
+    "target,message",
+    [("users.txt", "name a .parquet or .csv"), (BUNDLED, "this output is also an input")],
+)
+def test_per_user_refusals(target, message):
+    res = run("apen", BUNDLED, "--per-user", target)
+    assert res.exit_code == 1 and message in res.output
+
+
+def test_compile_notice_only_on_a_cold_cache(monkeypatch):
+    from perflaw.quality import _kernels
+
+    monkeypatch.setattr(_kernels, "kernels_cached", lambda: False)
+    res = run("apen", BUNDLED, "--json")
+    assert res.exit_code == 0
+    assert res.stderr.count("compiling kernels once (cached afterwards") == 1
+    assert "compiling" not in run("apen", BUNDLED, "--json", "--quiet").stderr
+    monkeypatch.setattr(_kernels, "kernels_cached", lambda: True)
+    assert "compiling" not in run("apen", BUNDLED, "--json").stderr
+
+
+def test_kernels_cached_reads_numba_index():
+    from perflaw.quality import _kernels
+
+    _kernels.sequence_measures(np.arange(5), np.zeros(1, np.int64), np.full(1, 5), 2)
+    assert _kernels.kernels_cached() is True
+
+
+def test_engine_choice_passes_through(tmp_path):
+    mem = json.loads(run("apen", BUNDLED, "--json", "-q").stdout)[0]
+    bnd = json.loads(run("apen", BUNDLED, "--json", "-q", "--engine", "bounded").stdout)[0]
+    assert mem["engine"] == "memory" and bnd["engine"] == "local-bounded"
+    assert mem["d_prime"] == bnd["d_prime"] and mem["users"] == bnd["users"]

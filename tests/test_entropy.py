@@ -40,12 +40,15 @@ def test_spec_reference_values(seq, m1, m2):
 # The spec also lists [1,2,1,2,3] -> 1.1495985089; no reading of the definition gives
 # both that and the constant-sequence value (see docs/data-quality.md), so the test
 # pins the definition (below, against the brute-force reference) instead.
-@pytest.mark.parametrize("seq,value", [
-    ([1, 1, 1, 1, 1, 1], 0.7167037877),
-    ([1, 2, 3, 4, 5, 6], 1.7917594692),
-    ([7], 0.0),
-    ([7, 8], 0.6931471806),
-])
+@pytest.mark.parametrize(
+    "seq,value",
+    [
+        ([1, 1, 1, 1, 1, 1], 0.7167037877),
+        ([1, 2, 3, 4, 5, 6], 1.7917594692),
+        ([7], 0.0),
+        ([7, 8], 0.6931471806),
+    ],
+)
 def test_spec_actual_entropy(seq, value):
     assert actual_entropy(seq) == pytest.approx(value, abs=1e-10)
 
@@ -62,29 +65,33 @@ def test_no_repeat_closed_form():
             if n > m:
                 x = list(range(n))
                 assert approximate_entropy(x, m) == pytest.approx(
-                    math.log((n - m + 1) / (n - m)), abs=1e-13)
+                    math.log((n - m + 1) / (n - m)), abs=1e-13
+                )
 
 
 sequences = st.one_of(
-    st.lists(st.integers(0, 3), max_size=60),                 # small alphabet: many repeats
-    st.lists(st.integers(-2**62, 2**62), max_size=40),        # huge ids, negatives
-    st.lists(st.integers(0, 1000), max_size=80),              # mostly distinct
-    st.builds(lambda p, k: (p * k)[: 70], st.lists(st.integers(0, 5), min_size=1, max_size=6),
-              st.integers(1, 20)),                             # periodic
-    st.integers(0, 30).map(lambda n: [4] * n),                # constant
+    st.lists(st.integers(0, 3), max_size=60),  # small alphabet: many repeats
+    st.lists(st.integers(-(2**62), 2**62), max_size=40),  # huge ids, negatives
+    st.lists(st.integers(0, 1000), max_size=80),  # mostly distinct
+    st.builds(
+        lambda p, k: (p * k)[:70],
+        st.lists(st.integers(0, 5), min_size=1, max_size=6),
+        st.integers(1, 20),
+    ),  # periodic
+    st.integers(0, 30).map(lambda n: [4] * n),  # constant
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(seq=sequences, m=st.integers(1, 4), signed=st.booleans())
 def test_apen_matches_reference(seq, m, signed):
-    assert approximate_entropy(seq, m, signed) == pytest.approx(
-        ref.apen(seq, m, signed), abs=1e-12)
+    assert approximate_entropy(seq, m, signed) == pytest.approx(ref.apen(seq, m, signed), abs=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
-@given(seq=st.lists(st.text(alphabet="abc", min_size=1, max_size=2), max_size=40),
-       m=st.integers(1, 3))
+@given(
+    seq=st.lists(st.text(alphabet="abc", min_size=1, max_size=2), max_size=40), m=st.integers(1, 3)
+)
 def test_apen_string_ids(seq, m):
     assert approximate_entropy(seq, m) == pytest.approx(ref.apen(seq, m), abs=1e-12)
 
@@ -105,15 +112,18 @@ def test_lz_quadratic_branch_matches_reference():
 
 def test_batch_kernel_equals_single_calls():
     rng = np.random.default_rng(1)
-    seqs = [list(rng.integers(0, k, n)) for k, n in
-            [(2, 50), (100, 0), (5, 1), (3, 2), (50, 300), (1, 40), (7, 7)] * 5]
+    seqs = [
+        list(rng.integers(0, k, n))
+        for k, n in [(2, 50), (100, 0), (5, 1), (3, 2), (50, 300), (1, 40), (7, 7)] * 5
+    ]
     values = np.concatenate([np.asarray(s, np.int64) for s in seqs])
     lengths = np.array([len(s) for s in seqs])
     ends = np.cumsum(lengths)
     starts = ends - lengths
     for n_chunks in (1, 3, len(seqs)):
         pm, pm1, sh, distinct, norep, lz = _kernels.sequence_measures(
-            values, starts, ends, 2, want_lz=True, n_chunks=n_chunks)
+            values, starts, ends, 2, want_lz=True, n_chunks=n_chunks
+        )
         for s, seq in enumerate(seqs):
             assert abs(pm[s] - pm1[s]) == pytest.approx(ref.apen(seq, 2), abs=1e-12)
             assert sh[s] == pytest.approx(ref.shannon_bits(seq), abs=1e-12)
@@ -126,7 +136,8 @@ def test_batch_kernel_equals_single_calls():
 def test_signed_matches_antropy(seq, m):
     antropy = pytest.importorskip("antropy")
     ours = approximate_entropy(seq, m, signed=True)
-    # (antropy needs order >= 2) antropy's app_entropy(order=m, tolerance=0) is Pincus' Phi^m - Phi^{m+1} with
+    # (antropy needs order >= 2) antropy's app_entropy(order=m, tolerance=0) is Pincus'
+    # Phi^m - Phi^{m+1} with
     # Chebyshev distance <= r: identical windows at r = 0
     theirs = antropy.app_entropy(np.asarray(seq, float), order=m, tolerance=0)
     assert ours == pytest.approx(theirs, abs=1e-12)

@@ -13,11 +13,13 @@ from tests.reference import measures as ref
 
 
 def _log(seqs):
-    return pl.DataFrame({
-        "user_id": [u for u, s in enumerate(seqs) for _ in s],
-        "item_id": [v for s in seqs for v in s],
-        "timestamp": [t for s in seqs for t in range(len(s))],
-    })
+    return pl.DataFrame(
+        {
+            "user_id": [u for u, s in enumerate(seqs) for _ in s],
+            "item_id": [v for s in seqs for v in s],
+            "timestamp": [t for s in seqs for t in range(len(s))],
+        }
+    )
 
 
 SEQS = [[1, 2, 1, 2, 3], [4, 4, 4, 4], [5, 6, 7, 8, 9, 10, 11], [9], [1, 2, 1, 2, 1, 2, 7]]
@@ -37,10 +39,12 @@ def test_per_user_and_dprime_against_reference(m, max_len):
     assert rep.summary["d_prime_dataset"] == pytest.approx(tokens / np.mean(apens), rel=1e-12)
     assert rep.summary["zero_apen_users"] == sum(a == 0 for a in apens)
     assert rep.summary["zero_apen_tokens"] == sum(len(s) for s, a in zip(cut, apens) if a == 0)
-    np.testing.assert_allclose(rep.per_user["actual_entropy"].to_numpy(),
-                               [ref.actual_entropy(s) for s in cut], atol=1e-12)
-    np.testing.assert_allclose(rep.per_user["shannon_entropy"].to_numpy(),
-                               [ref.shannon_bits(s) for s in cut], atol=1e-12)
+    np.testing.assert_allclose(
+        rep.per_user["actual_entropy"].to_numpy(), [ref.actual_entropy(s) for s in cut], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        rep.per_user["shannon_entropy"].to_numpy(), [ref.shannon_bits(s) for s in cut], atol=1e-12
+    )
     flat = [v for s in cut for v in s]
     assert rep.summary["shannon_entropy"] == pytest.approx(ref.shannon_bits(flat), abs=1e-12)
     assert rep.summary["interactions"] == sum(len(s) for s in SEQS)
@@ -67,7 +71,8 @@ def test_signed_mode_excludes_negative():
     np.testing.assert_allclose(rep.per_user["apen"].to_numpy(), signed, atol=1e-12)
     assert rep.summary["excluded_users"] == sum(a <= 0 for a in signed)
     assert rep.summary["d_prime"] == pytest.approx(
-        sum(len(s) / a for s, a in zip(SEQS, signed) if a > 0))
+        sum(len(s) / a for s, a in zip(SEQS, signed) if a > 0)
+    )
 
 
 def test_no_repeat_note_and_share():
@@ -89,8 +94,9 @@ def test_pandas_input_and_string_ids_equal_int_ids():
 
 
 def test_duplicated_rows_counted_and_dropped():
-    log = pl.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [1, 1, 2, 3],
-                        "timestamp": [1, 1, 2, 3]})
+    log = pl.DataFrame(
+        {"user_id": [1, 1, 1, 1], "item_id": [1, 1, 2, 3], "timestamp": [1, 1, 2, 3]}
+    )
     assert measure(log).summary["duplicate_rows"] == 1
     assert measure(log).summary["tokens"] == 4
     assert measure(log, drop_duplicates=True).summary["tokens"] == 3
@@ -98,7 +104,7 @@ def test_duplicated_rows_counted_and_dropped():
 
 def test_log_compression_ratio_chunks():
     tokens = np.arange(25_000)
-    expected = np.mean([ref.compression_ratio(tokens[i:i + 10_000]) for i in (0, 10_000)])
+    expected = np.mean([ref.compression_ratio(tokens[i : i + 10_000]) for i in (0, 10_000)])
     ratio, se, used, total = log_compression_ratio(tokens)
     assert ratio == pytest.approx(expected) and se == 0 and (used, total) == (2, 2)
     short = np.arange(50)
@@ -112,8 +118,10 @@ def test_log_compression_ratio_sampled():
     est, se, used, total = log_compression_ratio(tokens, max_chunks=10)
     assert (used, total) == (10, 30) and se > 0
     assert abs(est - exact[0]) < 5 * se + 1e-9
-    rep = measure(pl.DataFrame({"user_id": np.repeat(np.arange(300), 1000),
-                                "item_id": tokens}), compression_chunks=10)
+    rep = measure(
+        pl.DataFrame({"user_id": np.repeat(np.arange(300), 1000), "item_id": tokens}),
+        compression_chunks=10,
+    )
     assert rep.summary["compression_chunks"] == "10/30"
     assert any("estimated from 10 of 30 chunks" in n for n in rep.notes)
 
@@ -125,11 +133,14 @@ def test_per_user_compression_ratio():
     np.testing.assert_allclose(rep.per_user["compression_ratio"].to_numpy(), expected)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"m": 0}, "m \\(window length\\)"),
-    ({"max_len": 0}, "max_len"),
-    ({"dprime": "global"}, "dprime"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"m": 0}, "m \\(window length\\)"),
+        ({"max_len": 0}, "max_len"),
+        ({"dprime": "global"}, "dprime"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(DataError, match=match):
         measure(_log(SEQS), **kwargs)
@@ -149,12 +160,17 @@ def test_real_logs_against_reference(shared_data, name):
 
     frame = read_log(shared_data / name)
     rep = measure(frame, max_len=50)
-    seqs = (frame.with_row_index("row").sort(["user", "time", "row"])
-            .group_by("user", maintain_order=True).agg(pl.col("item").tail(50)))
+    seqs = (
+        frame.with_row_index("row")
+        .sort(["user", "time", "row"])
+        .group_by("user", maintain_order=True)
+        .agg(pl.col("item").tail(50))
+    )
     assert seqs["user"].to_list() == rep.per_user["user_id"].to_list()
     expected = [ref.apen(s, 2) for s in seqs["item"].to_list()]
     np.testing.assert_allclose(rep.per_user["apen"].to_numpy(), expected, atol=1e-12)
     tokens = sum(len(s) for s in seqs["item"].to_list())
     assert rep.summary["tokens"] == tokens
     assert rep.summary["d_prime"] == pytest.approx(
-        sum(len(s) / a for s, a in zip(seqs["item"].to_list(), expected) if a > 0), rel=1e-12)
+        sum(len(s) / a for s, a in zip(seqs["item"].to_list(), expected) if a > 0), rel=1e-12
+    )

@@ -15,12 +15,11 @@ import subprocess
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from scale_helpers import assert_per_user_equal, assert_summaries_equal, edge_log, split_files
 
 from perflaw.cli import main
 from perflaw.errors import DataError
 from perflaw.quality.report import measure
-
-from scale_helpers import assert_per_user_equal, assert_summaries_equal, edge_log, split_files
 
 # pyspark warns that it does not fully support pandas 3 yet; the paths used here work
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
@@ -50,9 +49,16 @@ def spark():
         pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
     from perflaw.quality.spark import get_spark
 
-    session = get_spark("local[2]", app_name="perflaw-tests", conf={
-        "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
-        "spark.ui.enabled": "false", "spark.driver.memory": "1g"})
+    session = get_spark(
+        "local[2]",
+        app_name="perflaw-tests",
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": "1g",
+        },
+    )
     yield session
     session.stop()
 
@@ -70,25 +76,30 @@ def _same(local, rep):
     rep.unpersist()
 
 
-@pytest.mark.parametrize("name,options", [
-    ("ml-100k.parquet", {"per_user_compression": True}),
-    ("ml-100k.parquet", {"max_len": 50, "compression_chunks": 3}),
-    ("amazon-beauty.parquet", {"compression_chunks": None}),
-    ("amazon-beauty.parquet", {"m": 1, "signed": True, "max_len": 20, "compression_chunks": 4}),
-])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("ml-100k.parquet", {"per_user_compression": True}),
+        ("ml-100k.parquet", {"max_len": 50, "compression_chunks": 3}),
+        ("amazon-beauty.parquet", {"compression_chunks": None}),
+        ("amazon-beauty.parquet", {"m": 1, "signed": True, "max_len": 20, "compression_chunks": 4}),
+    ],
+)
 def test_shared_logs(spark, shared_data, name, options):
     from perflaw.quality.spark import measure_spark_path
 
     path = shared_data / name
-    _same(measure(path, **options), measure_spark_path(path, spark=spark, partitions=3,
-                                                       **options))
+    _same(measure(path, **options), measure_spark_path(path, spark=spark, partitions=3, **options))
 
 
-@pytest.mark.parametrize("options", [
-    {"per_user_compression": True},
-    {"max_len": 7, "drop_duplicates": True, "dprime": "dataset"},
-    {"m": 1, "signed": True, "companions": False},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"per_user_compression": True},
+        {"max_len": 7, "drop_duplicates": True, "dprime": "dataset"},
+        {"m": 1, "signed": True, "companions": False},
+    ],
+)
 def test_edge_cases_split_over_files(spark, tmp_path, options):
     from perflaw.quality.spark import measure_spark_path
 
@@ -101,21 +112,37 @@ def test_edge_cases_split_over_files(spark, tmp_path, options):
 def test_dataframe_api_with_timestamps_and_64_bit_ids(spark):
     from perflaw.quality.spark import measure_spark
 
-    frame = (edge_log(seed=6, string_ids=False)
-             .unique(subset=["user_id", "timestamp"], keep="first", maintain_order=True)
-             .with_columns(pl.from_epoch(pl.col("timestamp"), time_unit="s"),
-                           (pl.col("item_id") * 10**12 - 7).alias("item_id")))
+    frame = (
+        edge_log(seed=6, string_ids=False)
+        .unique(subset=["user_id", "timestamp"], keep="first", maintain_order=True)
+        .with_columns(
+            pl.from_epoch(pl.col("timestamp"), time_unit="s"),
+            (pl.col("item_id") * 10**12 - 7).alias("item_id"),
+        )
+    )
     df = spark.createDataFrame(frame.to_pandas())
-    rep = measure_spark(df, user_col="user_id", partitions=3, label="df",
-                        per_user_compression=True)
+    rep = measure_spark(df, user_col="user_id", partitions=3, label="df", per_user_compression=True)
     _same(measure(frame, per_user_compression=True), rep)
 
 
 def test_cli_engine_spark(spark, tmp_path, shared_data):
     path = shared_data / "ml-100k.parquet"
     runner = CliRunner()
-    res = runner.invoke(main, ["apen", str(path), "--engine", "spark", "--json", "-q",
-                               "--per-user", str(tmp_path / "pu"), "--max-len", "30"])
+    res = runner.invoke(
+        main,
+        [
+            "apen",
+            str(path),
+            "--engine",
+            "spark",
+            "--json",
+            "-q",
+            "--per-user",
+            str(tmp_path / "pu"),
+            "--max-len",
+            "30",
+        ],
+    )
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)[0]
     local = measure(path, max_len=30, per_user_compression=True)
@@ -135,6 +162,7 @@ def test_errors(spark, tmp_path):
     df = spark.createDataFrame([(1, 2)], "user_id long, item_id long")
     with pytest.raises(DataError, match="no column 'visitor'"):
         measure_spark(df, user_col="visitor")
-    res = CliRunner().invoke(main, ["apen", "data/ml-latest-small.parquet", "--engine",
-                                    "spark", "--memory-limit", "1GB"])
+    res = CliRunner().invoke(
+        main, ["apen", "data/ml-latest-small.parquet", "--engine", "spark", "--memory-limit", "1GB"]
+    )
     assert res.exit_code == 1 and "--memory-limit is for the local engine" in res.output

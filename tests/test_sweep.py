@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import torch  # the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
+# the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
+torch = pytest.importorskip("torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'")
 from perflaw import DataError, count_parameters  # noqa: E402
 from perflaw.cli import main  # noqa: E402
 from perflaw.train import RUNS_COLUMNS, d_prime, load_sequences, sweep  # noqa: E402

@@ -1,6 +1,6 @@
 """The ``perflaw`` command line: thin click commands over the Python API.
 
-Each command lives in its own module and is registered here.  Errors are mapped in ONE
+Each command lives in its own module, loaded on first use.  Errors are mapped in ONE
 place, :meth:`_PerflawGroup.invoke`, so every command behaves alike:
 
 * :class:`perflaw.errors.PerflawError` → its one-line message, exit 1;
@@ -29,6 +29,26 @@ import click
 from perflaw import _signals
 from perflaw._version import __version__
 from perflaw.errors import PerflawError, Terminated
+
+
+#: Subcommands, loaded on first use so that ``perflaw --help`` imports nothing heavy:
+#: name -> (module, attribute, the one-line help ``perflaw --help`` shows; a test checks
+#: it against the command's own).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "apen": ("perflaw.cli.apen", "apen",
+             "Data quality of interaction logs: ApEn, ApEn′ and D′ (the quality-adjusted size)."),
+    "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
+    "predict": ("perflaw.cli.predict", "predict",
+                "Predict the metric of configurations from a saved fit."),
+    "recommend-config": ("perflaw.cli.recommend", "recommend_config",
+                         "Best (layers, d_emb) under a parameter or FLOPs budget."),
+    "backtest": ("perflaw.cli.backtest", "backtest",
+                 "Fit small, predict large: every candidate form against the baselines."),
+    "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
+    "sweep": ("perflaw.cli.sweep", "sweep",
+              "Train small sequential recommenders over a grid and write the runs table."),
+}
+
 
 #: What to try when a command runs out of memory.
 MEMORY_ADVICE = {
@@ -66,22 +86,27 @@ def _warnings_as_lines():
 
 
 class _PerflawGroup(click.Group):
-    _registered = False
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
 
-    def _ensure_registered(self) -> None:
-        # Command modules (polars, numpy, scipy...) are imported on first use, under the
-        # signal handlers, so Ctrl-C while perflaw starts is one line too.
-        if not _PerflawGroup._registered:
-            _PerflawGroup._registered = True
-            _register()
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            import importlib
 
-    def list_commands(self, ctx):
-        self._ensure_registered()
-        return super().list_commands(ctx)
+            module, attribute, _ = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return command
 
-    def get_command(self, ctx, cmd_name):
-        self._ensure_registered()
-        return super().get_command(ctx, cmd_name)
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the stored one-line helps: listing the commands loads none of them
+        rows = [(name, self.commands[name].get_short_help_str(formatter.width)
+                 if name in self.commands else COMMANDS[name][2])
+                for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
@@ -135,18 +160,15 @@ class _PerflawGroup(click.Group):
 
 
 @click.group(cls=_PerflawGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="perflaw")
+@click.version_option(__version__, "-V", "--version", prog_name="perflaw")
 def main() -> None:
-    """perflaw: data quality and performance laws for sequential recommenders."""
+    """perflaw: data quality and performance laws for sequential recommenders.
 
+    The main job: measure a log (apen), fit a law to training runs (fit), then predict
+    and choose a configuration (predict, recommend-config).  `perflaw COMMAND -h` for
+    the options of each.
 
-def _register() -> None:
-    # Each command module owns its own options.
-    from perflaw.cli import apen, laws, sweep
-
-    main.add_command(apen.apen)
-    main.add_command(laws.fit)
-    main.add_command(laws.predict)
-    main.add_command(laws.recommend_config)
-    main.add_command(laws.plot)
-    main.add_command(sweep.sweep)
+    \b
+    Shell completion (bash; zsh/fish: zsh_source/fish_source), e.g. in ~/.bashrc:
+      eval "$(_PERFLAW_COMPLETE=bash_source perflaw)"
+    """

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
-import numpy as np
-import pandas as pd
+
+# numpy and pandas are imported where used: `perflaw COMMAND --help` must not load them.
 
 
 def output_options(func: Callable) -> Callable:
@@ -29,6 +30,8 @@ def output_options(func: Callable) -> Callable:
 
 def _plain(value: Any) -> Any:
     """Turn numpy / pandas scalars and non-finite floats into JSON-safe Python values."""
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -50,6 +53,8 @@ def to_json(obj: Any) -> str:
 
 
 def _format_cell(value: Any) -> str:
+    import numpy as np
+
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
             return str(value)
@@ -58,6 +63,42 @@ def _format_cell(value: Any) -> str:
             return f"{v:.4g}"
         return f"{v:.6g}"
     return str(value)
+
+
+def human_number(value: Any, *, percent: bool = False, digits: int = 4) -> str:
+    """A number as a person reads it: thousands separators, ``digits`` significant
+    figures without an exponent where possible, ``—`` for missing or not-a-number.
+
+    Examples
+    --------
+    >>> human_number(1279373.4), human_number(0.026549), human_number(100004)
+    ('1,279,373', '0.02655', '100,004')
+    >>> human_number(None), human_number(float("nan")), human_number(0.973, percent=True)
+    ('—', '—', '97.3%')
+    >>> human_number(41.617), human_number(3.2e-7), human_number(True)
+    ('41.62', '3.2e-07', 'yes')
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return "—" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    if percent:
+        return f"{100 * v:.3g}%"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if v != 0 and abs(v) < 1e-4:
+        return f"{v:.2g}"
+    return f"{v:.{digits}g}"
 
 
 def table_string(records: list[dict]) -> str:
@@ -83,5 +124,7 @@ def render(records: list[dict], fmt: str, *, json_obj: Any = None) -> str:
     if fmt == "json":
         return to_json(records if json_obj is None else json_obj)
     if fmt == "csv":
+        import pandas as pd
+
         return pd.DataFrame([_plain(r) for r in records]).to_csv(index=False).rstrip("\n")
     return table_string(records)

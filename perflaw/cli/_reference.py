@@ -17,16 +17,17 @@ def _help(args: list[str]) -> str:
 
     from perflaw.cli import main
 
-    result = CliRunner().invoke(main, [*args, "--help"], prog_name="perflaw",
-                                terminal_width=100)
+    result = CliRunner().invoke(main, [*args, "--help"], prog_name="perflaw", terminal_width=100)
     return result.output.rstrip("\n")
 
 
 def cli_reference() -> str:
+    import click
+
     from perflaw.cli import main
 
     parts = [HEADER, f"## perflaw\n\n```\n{_help([])}\n```\n"]
-    for name in sorted(main.commands):
+    for name in main.list_commands(click.Context(main)):  # every command, loaded or not
         parts.append(f"## perflaw {name}\n\n```\n{_help([name])}\n```\n")
     return "\n".join(parts)
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from perflaw.quality.summary import MeasureOptions, QualityReport
 
 ENGINES = ("memory", "bounded", "spark")
+#: How D′ is summed: per user (Σ|S|/ApEn(S)) or over the dataset (tokens / mean ApEn).
+DPRIME_MODES = ("per-user", "dataset")
 
 
 def measure(
@@ -82,17 +84,33 @@ def measure(
     opt = MeasureOptions.build(options, **changes)
     if engine == "memory" and (memory_limit is not None or chunk_rows is not None):
         engine = "bounded"
-    given = {name for name, value in (("memory_limit", memory_limit), ("spill_dir", spill_dir),
-                                      ("chunk_rows", chunk_rows), ("spark", spark),
-                                      ("spark_master", spark_master),
-                                      ("partitions", partitions)) if value is not None}
-    allowed = {"memory": set(), "bounded": {"memory_limit", "spill_dir", "chunk_rows"},
-               "spark": {"spark", "spark_master", "partitions"}}[engine]
+    given = {
+        name
+        for name, value in (
+            ("memory_limit", memory_limit),
+            ("spill_dir", spill_dir),
+            ("chunk_rows", chunk_rows),
+            ("spark", spark),
+            ("spark_master", spark_master),
+            ("partitions", partitions),
+        )
+        if value is not None
+    }
+    allowed = {
+        "memory": set(),
+        "bounded": {"memory_limit", "spill_dir", "chunk_rows"},
+        "spark": {"spark", "spark_master", "partitions"},
+    }[engine]
     wrong = sorted(given - allowed)
     if wrong:
-        raise DataError(f"{', '.join(wrong)} not used by engine {engine!r}: "
-                        + ("spill_dir needs memory_limit or chunk_rows"
-                           if engine == "memory" else f"pass {engine}'s own settings only"))
+        raise DataError(
+            f"{', '.join(wrong)} not used by engine {engine!r}: "
+            + (
+                "spill_dir needs memory_limit or chunk_rows"
+                if engine == "memory"
+                else f"pass {engine}'s own settings only"
+            )
+        )
     if engine == "memory":
         from perflaw.quality.report import measure as run_memory
 
@@ -100,8 +118,9 @@ def measure(
     if engine == "bounded":
         from perflaw.quality.bounded import measure_bounded
 
-        return measure_bounded(source, opt, memory_limit=memory_limit, spill_dir=spill_dir,
-                               chunk_rows=chunk_rows)
+        return measure_bounded(
+            source, opt, memory_limit=memory_limit, spill_dir=spill_dir, chunk_rows=chunk_rows
+        )
     from perflaw.quality.spark import get_spark, measure_spark, measure_spark_path
 
     if isinstance(source, (str, os.PathLike)):

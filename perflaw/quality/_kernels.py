@@ -13,7 +13,7 @@ no longer window repeats either, and the remaining levels are known in closed fo
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -120,8 +120,9 @@ def _next_level(ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp, stam
             counts[cc, n_ids] = 1
             n_ids += 1
             continue
-        v = _find_or_insert(p * n + ids[0, i + k - 1], n_ids, tkeys, tvals, tstamp, stamp,
-                            shift, mask)
+        v = _find_or_insert(
+            p * n + ids[0, i + k - 1], n_ids, tkeys, tvals, tstamp, stamp, shift, mask
+        )
         if v == n_ids:
             counts[cc, v] = 1
             n_ids += 1
@@ -151,8 +152,9 @@ def _phi(sum_clogc, n_windows, logs):
 
 
 @njit(cache=True, inline="always")
-def _sequence_measures(values, a, n, m, ids, counts, tkeys, tvals, tstamp, stamp0, logs,
-                       dstamp, dval, direct):
+def _sequence_measures(
+    values, a, n, m, ids, counts, tkeys, tvals, tstamp, stamp0, logs, dstamp, dval, direct
+):
     """All hash-based measures of the sequence ``values[a:a + n]``.
 
     Returns (phi_m, phi_m1, shannon_bits, n_distinct, no_repeat_window).
@@ -180,8 +182,9 @@ def _sequence_measures(values, a, n, m, ids, counts, tkeys, tvals, tstamp, stamp
         if w <= 0 or all_unique:
             break  # all longer windows are unique too: their sums stay 0
         cc = 1 - cp
-        uk = _next_level(ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp,
-                         stamp0 + k - 1, bits)
+        uk = _next_level(
+            ids, rp, rc, counts, cp, cc, k, w, n, tkeys, tvals, tstamp, stamp0 + k - 1, bits
+        )
         sk = _sum_c_log_c(counts, cc, uk, logs)
         if k == m:
             sum_m = sk
@@ -253,8 +256,22 @@ def _lz_lambda_sum(ids, n, prev_occ, last_seen):
 
 
 @njit(cache=True)
-def _process_range(values, starts, ends, lo, hi, m, want_lz, direct_size, out_phi_m,
-                   out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz):
+def _process_range(
+    values,
+    starts,
+    ends,
+    lo,
+    hi,
+    m,
+    want_lz,
+    direct_size,
+    out_phi_m,
+    out_phi_m1,
+    out_shannon,
+    out_distinct,
+    out_norepeat,
+    out_lz,
+):
     maxn = 0
     for s in range(lo, hi):
         n = ends[s] - starts[s]
@@ -285,8 +302,20 @@ def _process_range(values, starts, ends, lo, hi, m, want_lz, direct_size, out_ph
     for s in range(lo, hi):
         n = ends[s] - starts[s]
         pm, pm1, sh, u1, nr = _sequence_measures(
-            values, starts[s], n, m, ids, counts, tkeys, tvals, tstamp, stamp, logs, dstamp,
-            dval, direct
+            values,
+            starts[s],
+            n,
+            m,
+            ids,
+            counts,
+            tkeys,
+            tvals,
+            tstamp,
+            stamp,
+            logs,
+            dstamp,
+            dval,
+            direct,
         )
         stamp += m + 1
         out_phi_m[s] = pm
@@ -317,8 +346,22 @@ def _all_sequences(values, starts, ends, m, want_lz, n_chunks, direct_size):
     for c in prange(n_chunks):
         lo = c * nseq // n_chunks
         hi = (c + 1) * nseq // n_chunks
-        _process_range(values, starts, ends, lo, hi, m, want_lz, direct_size, out_phi_m,
-                       out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz)
+        _process_range(
+            values,
+            starts,
+            ends,
+            lo,
+            hi,
+            m,
+            want_lz,
+            direct_size,
+            out_phi_m,
+            out_phi_m1,
+            out_shannon,
+            out_distinct,
+            out_norepeat,
+            out_lz,
+        )
     return out_phi_m, out_phi_m1, out_shannon, out_distinct, out_norepeat, out_lz
 
 
@@ -341,8 +384,14 @@ class KernelResult(NamedTuple):
     @classmethod
     def empty(cls, n: int) -> KernelResult:
         """Uninitialised arrays for ``n`` sequences, filled batch by batch."""
-        return cls(np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.int64),
-                   np.empty(n, np.bool_), np.empty(n))
+        return cls(
+            np.empty(n),
+            np.empty(n),
+            np.empty(n),
+            np.empty(n, np.int64),
+            np.empty(n, np.bool_),
+            np.empty(n),
+        )
 
 
 def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None) -> KernelResult:
@@ -353,9 +402,28 @@ def sequence_measures(values, starts, ends, m, want_lz=True, n_chunks=None) -> K
     direct_size = 0
     if values.size and nseq:
         # only the span the sequences cover: callers pass batches of one large array
-        span = values[int(np.min(starts)):int(np.max(ends))]
+        span = values[int(np.min(starts)) : int(np.max(ends))]
         lo, hi = (int(span.min()), int(span.max())) if span.size else (0, 0)
         if lo >= 0 and hi < DIRECT_MAX:
             direct_size = hi + 1
-    return KernelResult(*_all_sequences(values, starts, ends, np.int64(m), bool(want_lz),
-                                        np.int64(n_chunks), np.int64(direct_size)))
+    return KernelResult(
+        *_all_sequences(
+            values,
+            starts,
+            ends,
+            np.int64(m),
+            bool(want_lz),
+            np.int64(n_chunks),
+            np.int64(direct_size),
+        )
+    )
+
+
+def kernels_cached() -> bool:
+    """Whether compiled kernels are in Numba's on-disk cache (False: the first call will
+    compile them, ~10 s).  Reads Numba's cache index; True when it cannot tell."""
+    try:
+        dispatcher: Any = _all_sequences
+        return bool(dispatcher._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba internals moved: do not claim a cold cache
+        return True

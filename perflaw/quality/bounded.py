@@ -40,6 +40,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -69,8 +70,22 @@ BYTES_PER_ROW = 120
 BYTES_PER_USER = 200
 #: Rows per record batch when spilling.
 SPILL_BATCH_ROWS = 1_000_000
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-          "t": 1e12, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1e3,
+    "kb": 1e3,
+    "m": 1e6,
+    "mb": 1e6,
+    "g": 1e9,
+    "gb": 1e9,
+    "t": 1e12,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_memory(text) -> int:
@@ -102,8 +117,11 @@ def parquet_files(source) -> list[Path]:
     else:
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
+            )
             if not files:
                 raise DataError(f"{path}: folder holds no .parquet files")
         else:
@@ -112,9 +130,11 @@ def parquet_files(source) -> list[Path]:
         if not f.exists():
             raise DataError(f"{f}: no such file")
         if f.suffix.lower() not in (".parquet", ".pq"):
-            raise DataError(f"{f}: bounded-memory and Spark engines read parquet only; "
-                            "convert the log first (e.g. polars: "
-                            "pl.scan_csv(path).sink_parquet('log.parquet'))")
+            raise DataError(
+                f"{f}: bounded-memory and Spark engines read parquet only; "
+                "convert the log first (e.g. polars: "
+                "pl.scan_csv(path).sink_parquet('log.parquet'))"
+            )
     return files
 
 
@@ -167,8 +187,9 @@ class _Dataset:
             schema = pq.read_schema(files[0])
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{files[0]}: cannot read as parquet: {_one_line(exc)}") from None
-        self.u, self.i, self.t = resolve_columns(schema.names, files[0], user_col, item_col,
-                                                 time_col)
+        self.u, self.i, self.t = resolve_columns(
+            schema.names, files[0], user_col, item_col, time_col
+        )
         self.columns = [c for c in (self.u, self.i, self.t) if c is not None]
         self.label = str(files[0].parent) if len(files) > 1 else str(files[0])
 
@@ -196,29 +217,30 @@ class _Dataset:
         tables plus one batch; polars' streaming group-by held ~20 bytes per row of the
         whole log).
         """
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        tables = {"user": [None, []], "item": [None, []]}
+        tables: dict[str, list[Any]] = {"user": [None, []], "item": [None, []]}
         nulls = {"user": 0, "item": 0}
         missing = dropped = 0
 
         def merge(role, force=False):
             acc, parts = tables[role]
             pending = sum(p.height for p in parts)
-            if parts and (force or pending > max(2_000_000, acc.height if acc is not None
-                                                 else 0)):
+            if parts and (force or pending > max(2_000_000, acc.height if acc is not None else 0)):
                 frames = parts if acc is None else [acc, *parts]
-                tables[role] = [pl.concat(frames, how="vertical_relaxed").group_by(role)
-                                .agg(pl.col("len").sum()), []]
+                tables[role] = [
+                    pl.concat(frames, how="vertical_relaxed")
+                    .group_by(role)
+                    .agg(pl.col("len").sum()),
+                    [],
+                ]
 
         for f in self.files:
             try:
                 reader = pq.ParquetFile(f)
                 for batch in reader.iter_batches(batch_size=batch_rows, columns=self.columns):
-                    frame = pl.from_arrow(pa.Table.from_batches([batch]))
-                    ids = frame.select(pl.col(self.u).alias("user"),
-                                       pl.col(self.i).alias("item"))
+                    frame = _batch_frame(batch)
+                    ids = frame.select(pl.col(self.u).alias("user"), pl.col(self.i).alias("item"))
                     for role in ("user", "item"):
                         nulls[role] += int(missing_ids(ids.get_column(role)).sum())
                     dropped += ids.height
@@ -226,8 +248,11 @@ class _Dataset:
                     dropped -= ids.height
                     for role in ("user", "item"):
                         series = ids.get_column(role)
-                        tables[role][1].append(series.value_counts(name="len")
-                                               .with_columns(pl.col("len").cast(pl.Int64)))
+                        tables[role][1].append(
+                            series.value_counts(name="len").with_columns(
+                                pl.col("len").cast(pl.Int64)
+                            )
+                        )
                         merge(role)
                     if self.t is not None:
                         t = frame.get_column(self.t)
@@ -250,12 +275,21 @@ class _Dataset:
         merge("item", force=True)
         users, items = tables["user"][0], tables["item"][0]
         if users is None or users.height == 0:
-            raise DataError(f"{self.label}: no rows" + (" left after dropping null/NaN ids"
-                                                        if dropped else ""))
+            raise DataError(
+                f"{self.label}: no rows" + (" left after dropping null/NaN ids" if dropped else "")
+            )
         if missing:
-            raise DataError(f"{self.label}: time column {self.t!r} has {missing} missing "
-                            "value(s) (null/NaN)")
+            raise DataError(
+                f"{self.label}: time column {self.t!r} has {missing} missing value(s) (null/NaN)"
+            )
         return users.sort("user"), items
+
+
+def _batch_frame(batch) -> pl.DataFrame:
+    """A polars frame of one Arrow record batch."""
+    import pyarrow as pa
+
+    return cast(pl.DataFrame, pl.from_arrow(pa.Table.from_batches([batch])))
 
 
 def _item_coder(items: pl.DataFrame):
@@ -267,9 +301,13 @@ def _item_coder(items: pl.DataFrame):
     dtype = items.schema["item"]
     if dtype.is_integer():
         return None
-    dictionary = (items.select(pl.col("item").cast(pl.String).alias("key")).unique()
-                  .sort("key").with_row_index("code", offset=1)
-                  .with_columns(pl.col("code").cast(pl.Int64)))
+    dictionary = (
+        items.select(pl.col("item").cast(pl.String).alias("key"))
+        .unique()
+        .sort("key")
+        .with_row_index("code", offset=1)
+        .with_columns(pl.col("code").cast(pl.Int64))
+    )
 
     def code(frame: pl.DataFrame) -> pl.DataFrame:
         keyed = frame.with_columns(pl.col("item").cast(pl.String).alias("key"))
@@ -290,8 +328,11 @@ def _plan_chunks(users: pl.DataFrame, chunk_rows: int) -> tuple[pl.Series, np.nd
     raw = before // chunk_rows
     starts = np.flatnonzero(np.r_[True, raw[1:] != raw[:-1]])
     rows = np.add.reduceat(lens, starts)
-    bounds = users.get_column("user")[starts[1:].tolist()] if len(starts) > 1 \
+    bounds = (
+        users.get_column("user")[starts[1:].tolist()]
+        if len(starts) > 1
         else users.get_column("user").clear()
+    )
     return bounds, rows
 
 
@@ -301,13 +342,13 @@ def _canonical(frame: pl.DataFrame, coder, label, time_col, ds=None) -> pl.DataF
     if coder is not None:
         frame = coder(frame)
     if "time" in frame.columns:
-        frame = frame.with_columns(_time_as_number(frame.get_column("time"), Path(label),
-                                                   time_col))
+        frame = frame.with_columns(_time_as_number(frame.get_column("time"), Path(label), time_col))
     return frame
 
 
-def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
-           batch_rows: int) -> list[Path]:
+def _spill(
+    ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path, batch_rows: int
+) -> list[Path]:
     """Write every row to its chunk's Arrow IPC file, keeping file order."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
@@ -323,17 +364,21 @@ def _spill(ds: _Dataset, bounds: pl.Series, n_chunks: int, coder, folder: Path,
         for f in ds.files:
             reader = pq.ParquetFile(f)
             for batch in reader.iter_batches(batch_size=batch_rows, columns=ds.columns):
-                frame = pl.from_arrow(pa.Table.from_batches([batch])).rename(rename)
+                frame = _batch_frame(batch).rename(rename)
                 frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t, ds)
                 bucket = bounds.search_sorted(frame.get_column("user"), side="right")
                 frame = frame.with_columns(bucket.alias("_chunk"))
-                for (k,), part in frame.partition_by("_chunk", as_dict=True,
-                                                     maintain_order=True).items():
+                for (k,), part in frame.partition_by(
+                    "_chunk", as_dict=True, maintain_order=True
+                ).items():
                     table = part.drop("_chunk").to_arrow()
                     if k not in writers:
                         sink = pa.OSFile(str(paths[k]), "wb")
-                        writers[k] = (sink, ipc.new_file(sink, table.schema, options=options),
-                                      table.schema)
+                        writers[k] = (
+                            sink,
+                            ipc.new_file(sink, table.schema, options=options),
+                            table.schema,
+                        )
                     writers[k][1].write_table(table.cast(writers[k][2]))
                 del frame
     except DataError:
@@ -408,10 +453,12 @@ def measure_bounded(
             dictionary = items.select("item").sort("item").with_row_index("code")
             coder = _dense_coder(dictionary)
             if max_len is not None and companions:
-                notes_extra.append("item ids outside 0…2³²−1: the log-level compression "
-                                   "ratio codes ids over the whole log, not over the "
-                                   "last max_len tokens (may differ slightly from the "
-                                   "in-memory engine)")
+                notes_extra.append(
+                    "item ids outside 0…2³²−1: the log-level compression "
+                    "ratio codes ids over the whole log, not over the "
+                    "last max_len tokens (may differ slightly from the "
+                    "in-memory engine)"
+                )
     if chunk_rows is None:
         if memory_limit is None:
             chunk_rows = max(rows, 1)
@@ -424,7 +471,8 @@ def measure_bounded(
                 raise DataError(
                     f"memory limit {memory_limit} is too small for this log: the process "
                     f"and the tables of {users.height} users and {items.height} items "
-                    f"already need about {fixed / 1e9:.2f} GB; raise --memory-limit")
+                    f"already need about {fixed / 1e9:.2f} GB; raise --memory-limit"
+                )
     elif int(chunk_rows) < 1:
         raise DataError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     bounds, chunk_sizes = _plan_chunks(users, int(chunk_rows))
@@ -443,13 +491,24 @@ def measure_bounded(
         seqs = Sequences.from_frame(frame)
         del frame
         starts, ends = seqs.window(max_len)
-        per_user_parts.append(per_user_table(seqs, starts, ends, m=m, signed=opt.signed,
-                                             companions=companions,
-                                             per_user_compression=opt.per_user_compression))
+        per_user_parts.append(
+            per_user_table(
+                seqs,
+                starts,
+                ends,
+                m=m,
+                signed=opt.signed,
+                companions=companions,
+                per_user_compression=opt.per_user_compression,
+            )
+        )
         tokens = measured_tokens(seqs, starts, ends, max_len)
         counts = pl.Series("item", tokens).value_counts(name="n")
-        token_counts = counts if token_counts is None else (
-            pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
+        token_counts = (
+            counts
+            if token_counts is None
+            else (pl.concat([token_counts, counts]).group_by("item").agg(pl.col("n").sum()))
+        )
         if stream is not None:
             stream.feed(tokens)
         interactions += int(seqs.offsets[-1])
@@ -457,8 +516,14 @@ def measure_bounded(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=rows, unit="row", unit_scale=True, desc=Path(ds.label).name,
-               disable=not opt.progress, leave=False)
+    bar = tqdm(
+        total=rows,
+        unit="row",
+        unit_scale=True,
+        desc=Path(ds.label).name,
+        disable=not opt.progress,
+        leave=False,
+    )
     try:
         if n_chunks == 1:
             try:
@@ -470,8 +535,14 @@ def measure_bounded(
         else:
             folder = _spill_folder(spill_dir)
             try:
-                paths = _spill(ds, bounds, n_chunks, coder, folder,
-                               min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)))
+                paths = _spill(
+                    ds,
+                    bounds,
+                    n_chunks,
+                    coder,
+                    folder,
+                    min(SPILL_BATCH_ROWS, max(int(chunk_rows) // 4, 10_000)),
+                )
                 for k, path in enumerate(paths):
                     frame = pl.read_ipc(path)
                     path.unlink()
@@ -483,21 +554,31 @@ def measure_bounded(
         bar.close()
 
     per_user = pl.concat(per_user_parts, how="vertical_relaxed")
-    del per_user_parts
+    per_user_parts.clear()  # the concatenated table is all that is kept
     agg = aggregate_per_user(
-        per_user, m=m, companions=companions, items=items.height,
-        interactions=interactions, duplicate_rows=duplicates,
-        token_counts=token_counts.get_column("n").to_numpy() if token_counts is not None
-        else np.zeros(0, np.int64))
-    compression = (stream.result(opt.compression_chunks) if stream is not None
-                   else NO_COMPRESSION)
-    summary, notes = build_summary(agg, opt, label=ds.label, compression=compression,
-                                   seconds=time.perf_counter() - t0)
+        per_user,
+        m=m,
+        companions=companions,
+        items=items.height,
+        interactions=interactions,
+        duplicate_rows=duplicates,
+        token_counts=token_counts.get_column("n").to_numpy()
+        if token_counts is not None
+        else np.zeros(0, np.int64),
+    )
+    compression = stream.result(opt.compression_chunks) if stream is not None else NO_COMPRESSION
+    summary, notes = build_summary(
+        agg, opt, label=ds.label, compression=compression, seconds=time.perf_counter() - t0
+    )
     notes[:0] = notes_read
     notes.extend(notes_extra)
     summary["notes"] = notes
-    summary.update(engine="local-bounded", chunks=n_chunks, chunk_rows=int(chunk_rows),
-                   seconds=time.perf_counter() - t0)
+    summary.update(
+        engine="local-bounded",
+        chunks=n_chunks,
+        chunk_rows=int(chunk_rows),
+        seconds=time.perf_counter() - t0,
+    )
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
 
 

@@ -7,6 +7,7 @@ All measures treat item ids as labels: only equality matters, so any hashable id
 from __future__ import annotations
 
 import zlib
+
 import numpy as np
 
 from perflaw.errors import DataError
@@ -50,8 +51,7 @@ def as_codes(seq) -> np.ndarray:
             raise DataError("a sequence contains NaN; item ids must be labels, not missing")
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
-    _, codes = np.unique(arr.astype(str) if arr.dtype.kind == "O" else arr,
-                         return_inverse=True)
+    _, codes = np.unique(arr.astype(str) if arr.dtype.kind == "O" else arr, return_inverse=True)
     return codes.astype(np.int64)
 
 
@@ -162,4 +162,3 @@ def compression_ratio(seq) -> float:
         return float("nan")
     raw = pack_ids(x)
     return len(zlib.compress(raw)) / len(raw)
-

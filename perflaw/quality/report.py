@@ -49,10 +49,19 @@ def _coerce_source(source, user_col, item_col, time_col, drop_duplicates,
         except ImportError:  # pragma: no cover
             pass
         if not isinstance(source, pl.DataFrame):
-            raise DataError(f"cannot measure a {type(source).__name__}: pass a path, a "
-                            "polars/pandas DataFrame or Sequences")
-        frame = canonical_frame(source, "DataFrame", user_col=user_col, item_col=item_col,
-                                time_col=time_col, drop_null_ids=drop_null_ids, notes=notes)
+            raise DataError(
+                f"cannot measure a {type(source).__name__}: pass a path, a "
+                "polars/pandas DataFrame or Sequences"
+            )
+        frame = canonical_frame(
+            source,
+            "DataFrame",
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            drop_null_ids=drop_null_ids,
+            notes=notes,
+        )
     if drop_duplicates:
         frame = frame.unique(maintain_order=True)
     return Sequences.from_frame(frame), label
@@ -92,23 +101,45 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
     t0 = time.perf_counter()
     opt = MeasureOptions.build(options, **changes)
     read_notes: list[str] = []
-    seqs, label = _coerce_source(source, opt.user_col, opt.item_col, opt.time_col,
-                                 opt.drop_duplicates, opt.drop_null_ids, read_notes)
+    seqs, label = _coerce_source(
+        source,
+        opt.user_col,
+        opt.item_col,
+        opt.time_col,
+        opt.drop_duplicates,
+        opt.drop_null_ids,
+        read_notes,
+    )
     starts, ends = seqs.window(opt.max_len)
-    per_user = per_user_table(seqs, starts, ends, m=opt.m, signed=opt.signed,
-                              companions=opt.companions,
-                              per_user_compression=opt.per_user_compression,
-                              progress=opt.progress,
-                              desc=Path(label).name if label else "apen")
+    per_user = per_user_table(
+        seqs,
+        starts,
+        ends,
+        m=opt.m,
+        signed=opt.signed,
+        companions=opt.companions,
+        per_user_compression=opt.per_user_compression,
+        progress=opt.progress,
+        desc=Path(label).name if label else "apen",
+    )
     tokens = measured_tokens(seqs, starts, ends, opt.max_len)
-    agg = aggregate_per_user(per_user, m=opt.m, companions=opt.companions,
-                             items=seqs.n_items, interactions=int(seqs.offsets[-1]),
-                             duplicate_rows=seqs.duplicate_rows,
-                             token_counts=item_counts(tokens))
-    compression = (log_compression_ratio(tokens, max_chunks=opt.compression_chunks)
-                   if opt.companions else NO_COMPRESSION)
-    summary, notes = build_summary(agg, opt, label=label, compression=compression,
-                                   seconds=time.perf_counter() - t0)
+    agg = aggregate_per_user(
+        per_user,
+        m=opt.m,
+        companions=opt.companions,
+        items=seqs.n_items,
+        interactions=int(seqs.offsets[-1]),
+        duplicate_rows=seqs.duplicate_rows,
+        token_counts=item_counts(tokens),
+    )
+    compression = (
+        log_compression_ratio(tokens, max_chunks=opt.compression_chunks)
+        if opt.companions
+        else NO_COMPRESSION
+    )
+    summary, notes = build_summary(
+        agg, opt, label=label, compression=compression, seconds=time.perf_counter() - t0
+    )
     summary["engine"] = "memory"
     notes = read_notes + notes
     summary["notes"] = notes

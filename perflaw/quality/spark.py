@@ -44,6 +44,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,9 +67,13 @@ BATCH_ROWS = 500_000
 ROWS_PER_PARTITION = 2_000_000
 
 _PER_USER_NUMERIC = [
-    ("length", "long"), ("apen", "double"), ("apen_prime", "double"),
-    ("shannon_entropy", "double"), ("actual_entropy", "double"),
-    ("distinct_items", "long"), ("repeat_share", "double"),
+    ("length", "long"),
+    ("apen", "double"),
+    ("apen_prime", "double"),
+    ("shannon_entropy", "double"),
+    ("actual_entropy", "double"),
+    ("distinct_items", "long"),
+    ("repeat_share", "double"),
     ("no_repeat_window", "boolean"),
 ]
 
@@ -77,8 +82,9 @@ def _require_pyspark():
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise DataError("the Spark engine needs pyspark: pip install 'perflaw[spark]' "
-                        "(and a Java 17+ runtime)") from None
+        raise DataError(
+            "the Spark engine needs pyspark: pip install 'perflaw[spark]' (and a Java 17+ runtime)"
+        ) from None
 
 
 @dataclass
@@ -97,7 +103,7 @@ class SparkQualityReport(QualityReport):
     notes : list of str
     """
 
-    _cached: object = None
+    _cached: Any = None
 
     def unpersist(self) -> None:
         """Release the cached per-user results on the cluster."""
@@ -108,43 +114,64 @@ class SparkQualityReport(QualityReport):
 def get_spark(master: str | None = None, app_name: str = "perflaw", conf: dict | None = None):
     """A SparkSession (the active one when ``master`` is None and one exists).
 
-    For a ``local`` master the Python workers use this interpreter and can import this
-    copy of perflaw (its folder is put on their ``PYTHONPATH``).
+    With ``master`` None and no active session: under ``spark-submit`` the master it was
+    given, else ``local[*]``.  For a ``local`` master the Python workers use this
+    interpreter and can import this copy of perflaw (its folder is put on their
+    ``PYTHONPATH``); on a cluster, perflaw must be installed where the executors run
+    (docs/scaling-out.md) and ``PYSPARK_PYTHON`` name that interpreter.
     """
     _require_pyspark()
     from pyspark.sql import SparkSession
 
-    if master is None:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            return active
+    active = SparkSession.getActiveSession()
+    if master is None and active is not None:
+        return active
+    if active is not None and active.sparkContext.master != master:
+        raise DataError(
+            f"a Spark session for {active.sparkContext.master} is already "
+            f"running in this process; stop it before asking for {master}"
+        )
+    submitted = master is None and "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit
+    if master is None and not submitted:
         master = "local[*]"
-    if master.startswith("local"):
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         root = str(Path(__file__).resolve().parents[2])
         paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.log.level", "ERROR"))
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    builder = (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.log.level", "ERROR")
+    )
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - no Java, bad master URL…
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot start Spark (master {master}): {first}; the Spark engine "
-                        "needs a Java 17+ runtime ('java -version')") from None
+        raise DataError(
+            f"cannot start Spark (master {master}): {first}; the Spark engine "
+            "needs a Java 17+ runtime ('java -version')"
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
-def measure_spark_path(path, options: MeasureOptions | None = None, *, spark=None,
-                       master: str | None = None, partitions: int | None = None,
-                       **changes) -> SparkQualityReport:
+def measure_spark_path(
+    path,
+    options: MeasureOptions | None = None,
+    *,
+    spark=None,
+    master: str | None = None,
+    partitions: int | None = None,
+    **changes,
+) -> SparkQualityReport:
     """:func:`measure_spark` on a parquet file or folder (local path or any URL Spark
     reads: hdfs://, s3a://…).  A local folder is read recursively, files sorted by path."""
     options = MeasureOptions.build(options, **changes)  # bad options fail before Spark starts
@@ -171,8 +198,9 @@ def _arrow_type(spark_type):
     return to_arrow_type(spark_type)
 
 
-def _partition_function(*, m, max_len, signed, companions, per_user_compression, has_time,
-                        drop_duplicates, schema_arrow):
+def _partition_function(
+    *, m, max_len, signed, companions, per_user_compression, has_time, drop_duplicates, schema_arrow
+):
     """The function run by ``mapInArrow`` on each user-partitioned, sorted partition."""
 
     def run(batches):
@@ -189,11 +217,15 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
         stream: list = []  # packed tokens of this partition, in user order
 
         def emit_counts(counts_all: pl.DataFrame, counts_tok: pl.DataFrame):
-            item_counts.append(counts_all.join(counts_tok, on="item", how="full",
-                                               coalesce=True).fill_null(0))
+            item_counts.append(
+                counts_all.join(counts_tok, on="item", how="full", coalesce=True).fill_null(0)
+            )
             if len(item_counts) > 8:  # keep the partition's table merged and small
-                merged = (pl.concat(item_counts).group_by("item")
-                          .agg(pl.col("a").sum(), pl.col("t").sum()))
+                merged = (
+                    pl.concat(item_counts)
+                    .group_by("item")
+                    .agg(pl.col("a").sum(), pl.col("t").sum())
+                )
                 item_counts[:] = [merged]
 
         def process(frame: pl.DataFrame):
@@ -203,22 +235,38 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
             frame = frame.select(cols)
             seqs = Sequences.from_frame(frame, sort=False)
             starts, ends = seqs.window(max_len)
-            table = per_user_table(seqs, starts, ends, m=m, signed=signed,
-                                   companions=companions,
-                                   per_user_compression=per_user_compression)
+            table = per_user_table(
+                seqs,
+                starts,
+                ends,
+                m=m,
+                signed=signed,
+                companions=companions,
+                per_user_compression=per_user_compression,
+            )
             rows = np.diff(seqs.offsets)
             if has_time:
-                dups = (frame.group_by(cols).len().filter(pl.col("len") > 1)
-                        .group_by("user").agg((pl.col("len") - 1).sum().alias("_dups")))
-                table = (table.join(dups.rename({"user": "user_id"}), on="user_id",
-                                    how="left", maintain_order="left")
-                         .with_columns(pl.col("_dups").fill_null(0).cast(pl.Int64)))
+                dups = (
+                    frame.group_by(cols)
+                    .len()
+                    .filter(pl.col("len") > 1)
+                    .group_by("user")
+                    .agg((pl.col("len") - 1).sum().alias("_dups"))
+                )
+                table = table.join(
+                    dups.rename({"user": "user_id"}),
+                    on="user_id",
+                    how="left",
+                    maintain_order="left",
+                ).with_columns(pl.col("_dups").fill_null(0).cast(pl.Int64))
             else:
                 table = table.with_columns(pl.lit(0, pl.Int64).alias("_dups"))
             table = table.with_columns(pl.Series("_rows", rows, pl.Int64))
             tokens = measured_tokens(seqs, starts, ends, max_len)
-            emit_counts(pl.Series("item", seqs.values).value_counts(name="a"),
-                        pl.Series("item", tokens).value_counts(name="t"))
+            emit_counts(
+                pl.Series("item", seqs.values).value_counts(name="a"),
+                pl.Series("item", tokens).value_counts(name="t"),
+            )
             if companions:
                 stream.append(pack_ids(tokens))
             return table
@@ -252,26 +300,33 @@ def _partition_function(*, m, max_len, signed, companions, per_user_compression,
                 yield from to_batches(process(frame.slice(0, cut)))
         if pending:
             frame = pl.from_arrow(pa.Table.from_batches(pending))
-            carry = frame if carry is None else pl.concat([carry, frame],
-                                                          how="vertical_relaxed")
+            carry = frame if carry is None else pl.concat([carry, frame], how="vertical_relaxed")
         if carry is not None and carry.height:
             yield from to_batches(process(carry))
         if item_counts:
-            table = (pl.concat(item_counts).group_by("item")
-                     .agg(pl.col("a").sum(), pl.col("t").sum())
-                     .select(pl.col("item").cast(pl.Int64).alias("_item"),
-                             pl.col("a").cast(pl.Int64).alias("_count_all"),
-                             pl.col("t").cast(pl.Int64).alias("_count_tok"),
-                             pl.lit(1, pl.Int8).alias("_kind")))
+            table = (
+                pl.concat(item_counts)
+                .group_by("item")
+                .agg(pl.col("a").sum(), pl.col("t").sum())
+                .select(
+                    pl.col("item").cast(pl.Int64).alias("_item"),
+                    pl.col("a").cast(pl.Int64).alias("_count_all"),
+                    pl.col("t").cast(pl.Int64).alias("_count_tok"),
+                    pl.lit(1, pl.Int8).alias("_kind"),
+                )
+            )
             for name in names:
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
             yield from table.select(names).to_arrow().cast(schema_arrow).to_batches()
         if stream:
-            table = pl.DataFrame({"_kind": pl.Series([2], dtype=pl.Int8),
-                                  "_part": pl.Series([TaskContext.get().partitionId()],
-                                                     dtype=pl.Int32),
-                                  "_bytes": pl.Series([b"".join(stream)], dtype=pl.Binary)})
+            table = pl.DataFrame(
+                {
+                    "_kind": pl.Series([2], dtype=pl.Int8),
+                    "_part": pl.Series([TaskContext.get().partitionId()], dtype=pl.Int32),
+                    "_bytes": pl.Series([b"".join(stream)], dtype=pl.Binary),
+                }
+            )
             for name in names:
                 if name not in table.columns:
                     table = table.with_columns(pl.lit(None).alias(name))
@@ -311,7 +366,7 @@ def _log_compression_ratio(both, max_chunks, chunk: int = COMPRESSION_CHUNK) -> 
         while j * width < end:
             if j in wanted:
                 lo, hi = max(j * width, start), min((j + 1) * width, end)
-                piece = data[lo - start:hi - start]
+                piece = data[lo - start : hi - start]
                 if hi - lo == width:
                     yield j, -1, len(zlib.compress(piece)), b""
                 else:
@@ -377,15 +432,19 @@ def measure_spark(
     signed, per_user_compression = opt.signed, opt.per_user_compression
     if partitions is not None and (int(partitions) != partitions or partitions < 1):
         raise DataError(f"partitions must be a positive integer, got {partitions!r}")
-    u, i, t = resolve_columns(df.columns, Path(label or "Spark DataFrame"), opt.user_col,
-                              opt.item_col, opt.time_col)
+    u, i, t = resolve_columns(
+        df.columns, Path(label or "Spark DataFrame"), opt.user_col, opt.item_col, opt.time_col
+    )
     src = label or "Spark DataFrame"
     # order of ties: file (its rank by path), then position as read; both taken before
     # any shuffle.  A small integer instead of the path keeps the shuffle light.
     base = df.select(
-        F.col(u).alias("user"), F.col(i).alias("item"),
+        F.col(u).alias("user"),
+        F.col(i).alias("item"),
         *([F.col(t).alias("time")] if t else []),
-        _file_rank(df).alias("_file"), F.monotonically_increasing_id().alias("_pos"))
+        _file_rank(df).alias("_file"),
+        F.monotonically_increasing_id().alias("_pos"),
+    )
     # ids as perflaw.io.check_ids takes them: nested types refused, null/NaN ids refused
     # (or dropped), float ids used as integers only when whole and within ±2^53
     float_roles = []
@@ -466,26 +525,43 @@ def measure_spark(
     # among distinct ids cast to strings), and so do integer ids outside 0…2³²−1 when
     # companions are computed (zlib packs ids as 4-byte integers).
     need_codes = not integer_items or (
-        companions and (row["item_min"] < 0 or row["item_max"] >= 2**32))
+        companions and (row["item_min"] < 0 or row["item_max"] >= 2**32)
+    )
     if need_codes:
         key = F.col("item").cast("string") if not integer_items else F.col("item")
         distinct = base.select(key.alias("_key")).distinct().orderBy("_key")
         offset = 1 if not integer_items else 0
-        codes = (distinct.rdd.zipWithIndex()
-                 .map(lambda pair: (pair[0][0], pair[1] + offset))
-                 .toDF(T.StructType([T.StructField("_key", distinct.schema["_key"].dataType),
-                                     T.StructField("_code", T.LongType())])))
-        base = (base.withColumn("_key", key).join(codes, on="_key", how="left")
-                .drop("_key", "item").withColumnRenamed("_code", "item"))
+        codes = (
+            distinct.rdd.zipWithIndex()
+            .map(lambda pair: (pair[0][0], pair[1] + offset))
+            .toDF(
+                T.StructType(
+                    [
+                        T.StructField("_key", distinct.schema["_key"].dataType),
+                        T.StructField("_code", T.LongType()),
+                    ]
+                )
+            )
+        )
+        base = (
+            base.withColumn("_key", key)
+            .join(codes, on="_key", how="left")
+            .drop("_key", "item")
+            .withColumnRenamed("_code", "item")
+        )
     else:
         base = base.withColumn("item", F.col("item").cast("long"))
 
     if partitions is None:
-        partitions = max(spark.sparkContext.defaultParallelism,
-                         math.ceil(n_rows / ROWS_PER_PARTITION))
+        partitions = max(
+            spark.sparkContext.defaultParallelism, math.ceil(n_rows / ROWS_PER_PARTITION)
+        )
     order = ["user"] + (["time"] if t else []) + ["_file", "_pos"]
-    ready = (base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
-             .repartitionByRange(int(partitions), "user").sortWithinPartitions(*order))
+    ready = (
+        base.select("user", "item", *(["time"] if t else []), "_file", "_pos")
+        .repartitionByRange(int(partitions), "user")
+        .sortWithinPartitions(*order)
+    )
 
     user_type = base.schema["user"].dataType
     fields = [T.StructField("user_id", user_type, True)]
@@ -494,22 +570,30 @@ def measure_spark(
     if companions and per_user_compression:
         fields.append(T.StructField("compression_ratio", T.DoubleType(), True))
     public = [f.name for f in fields]
-    fields += [T.StructField("_rows", T.LongType(), True),
-               T.StructField("_dups", T.LongType(), True),
-               T.StructField("_kind", T.ByteType(), True),
-               T.StructField("_item", T.LongType(), True),
-               T.StructField("_count_all", T.LongType(), True),
-               T.StructField("_count_tok", T.LongType(), True),
-               T.StructField("_part", T.IntegerType(), True),
-               T.StructField("_bytes", T.BinaryType(), True)]
+    fields += [
+        T.StructField("_rows", T.LongType(), True),
+        T.StructField("_dups", T.LongType(), True),
+        T.StructField("_kind", T.ByteType(), True),
+        T.StructField("_item", T.LongType(), True),
+        T.StructField("_count_all", T.LongType(), True),
+        T.StructField("_count_tok", T.LongType(), True),
+        T.StructField("_part", T.IntegerType(), True),
+        T.StructField("_bytes", T.BinaryType(), True),
+    ]
     out_schema = T.StructType(fields)
     import pyarrow as pa
 
     schema_arrow = pa.schema([pa.field(f.name, _arrow_type(f.dataType)) for f in fields])
-    fn = _partition_function(m=m, max_len=max_len, signed=signed, companions=companions,
-                             per_user_compression=per_user_compression,
-                             has_time=t is not None, drop_duplicates=opt.drop_duplicates,
-                             schema_arrow=schema_arrow)
+    fn = _partition_function(
+        m=m,
+        max_len=max_len,
+        signed=signed,
+        companions=companions,
+        per_user_compression=per_user_compression,
+        has_time=t is not None,
+        drop_duplicates=opt.drop_duplicates,
+        schema_arrow=schema_arrow,
+    )
     both = ready.mapInArrow(fn, out_schema).persist()
     users = both.filter(F.col("_kind") == 0)
     per_user = users.select(*public)
@@ -522,27 +606,35 @@ def measure_spark(
         F.avg("apen").alias("apen_mean"),
         F.percentile(F.col("apen"), F.lit(0.5)).alias("apen_median"),
         F.avg("apen_prime").alias("apen_prime_mean"),
-        F.sum(F.when(F.col("apen") > 0, F.col("length") * F.col("apen_prime")))
-        .alias("d_user"),
+        F.sum(F.when(F.col("apen") > 0, F.col("length") * F.col("apen_prime"))).alias("d_user"),
         F.sum((F.col("apen") == 0).cast("long")).alias("zero"),
         F.sum(F.when(F.col("apen") == 0, F.col("length")).otherwise(0)).alias("zero_tokens"),
         F.sum((F.col("apen") <= 0).cast("long")).alias("excluded"),
-        F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double")))
-        .alias("no_repeat_share"),
+        F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double"))).alias(
+            "no_repeat_share"
+        ),
         F.avg("shannon_entropy").alias("shannon_user_mean"),
         F.avg(F.when(F.col("length") >= 2, F.col("actual_entropy"))).alias("actual"),
         F.sum("distinct_items").alias("distinct"),
-        F.min("length").alias("length_min"), F.avg("length").alias("length_mean"),
+        F.min("length").alias("length_min"),
+        F.avg("length").alias("length_mean"),
         F.percentile(F.col("length"), F.lit(0.5)).alias("length_median"),
         F.max("length").alias("length_max"),
     ).collect()[0]
-    counts = (both.filter(F.col("_kind") == 1).groupBy("_item")
-              .agg(F.sum("_count_all").alias("a"), F.sum("_count_tok").alias("n")))
+    counts = (
+        both.filter(F.col("_kind") == 1)
+        .groupBy("_item")
+        .agg(F.sum("_count_all").alias("a"), F.sum("_count_tok").alias("n"))
+    )
     tokens = int(agg["tokens"] or 0)
     item_row = counts.agg(
         F.sum((F.col("a") > 0).cast("long")).alias("items"),
-        F.sum(F.when(F.col("n") > 0, -(F.col("n") / F.lit(max(tokens, 1)))
-                     * F.log2(F.col("n") / F.lit(max(tokens, 1))))).alias("shannon"),
+        F.sum(
+            F.when(
+                F.col("n") > 0,
+                -(F.col("n") / F.lit(max(tokens, 1))) * F.log2(F.col("n") / F.lit(max(tokens, 1))),
+            )
+        ).alias("shannon"),
     ).collect()[0]
 
     nan = float("nan")
@@ -555,34 +647,34 @@ def measure_spark(
         duplicate_rows=int(agg["duplicate_rows"]),
         apen_mean=apen_mean,
         apen_median=float(agg["apen_median"]),
-        apen_prime_mean=nan if agg["apen_prime_mean"] is None
-        else float(agg["apen_prime_mean"]),
+        apen_prime_mean=nan if agg["apen_prime_mean"] is None else float(agg["apen_prime_mean"]),
         d_prime_per_user=float(agg["d_user"] or 0.0),
         zero_apen_users=int(agg["zero"]),
         zero_apen_tokens=int(agg["zero_tokens"]),
         excluded_users=int(agg["excluded"]),
-        no_repeat_share=nan if agg["no_repeat_share"] is None
-        else float(agg["no_repeat_share"]),
+        no_repeat_share=nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"]),
         shannon_entropy=float(item_row["shannon"] or 0.0) + 0.0,
         shannon_entropy_user_mean=float(agg["shannon_user_mean"]),
-        actual_entropy=float(agg["actual"]) if companions and agg["actual"] is not None
-        else nan,
+        actual_entropy=float(agg["actual"]) if companions and agg["actual"] is not None else nan,
         distinct_items=int(agg["distinct"]),
         length_min=int(agg["length_min"]),
         length_mean=float(agg["length_mean"]),
         length_median=float(agg["length_median"]),
         length_max=int(agg["length_max"]),
     )
-    compression = (_log_compression_ratio(both, opt.compression_chunks) if companions
-                   else NO_COMPRESSION)
-    summary, notes = build_summary(aggregates, opt, label=label, compression=compression,
-                                   seconds=time.perf_counter() - t0)
+    compression = (
+        _log_compression_ratio(both, opt.compression_chunks) if companions else NO_COMPRESSION
+    )
+    summary, notes = build_summary(
+        aggregates, opt, label=label, compression=compression, seconds=time.perf_counter() - t0
+    )
     if need_codes and integer_items and max_len is not None:
-        notes.append("item ids outside 0…2³²−1: the log-level compression ratio codes ids "
-                     "over the whole log, not over the last max_len tokens (may differ "
-                     "slightly from the in-memory engine)")
+        notes.append(
+            "item ids outside 0…2³²−1: the log-level compression ratio codes ids "
+            "over the whole log, not over the last max_len tokens (may differ "
+            "slightly from the in-memory engine)"
+        )
     notes[:0] = id_notes
     summary["notes"] = notes
     summary.update(engine="spark", partitions=int(partitions))
-    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes,
-                              _cached=both)
+    return SparkQualityReport(summary=summary, per_user=per_user, notes=notes, _cached=both)

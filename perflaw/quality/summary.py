@@ -42,38 +42,39 @@ import numpy as np
 import polars as pl
 
 from perflaw.errors import DataError
-from perflaw.quality import _kernels
+from perflaw.quality import DPRIME_MODES, _kernels
 from perflaw.quality.entropy import MAX_LENGTH, apen_from_phi, check_m, pack_ids
 from perflaw.sequences import Sequences
 
-DPRIME_MODES = ("per-user", "dataset")
 #: Tokens per chunk for the log-level compression ratio (as in the authors' scripts).
 COMPRESSION_CHUNK = 10_000
 #: A no-repeat share above this gets a plain-words note in the report.
 NO_REPEAT_NOTE_THRESHOLD = 0.5
 _BATCH_TOKENS = 2_000_000
+#: The words that mark the length-only note (the CLI says it once for many logs).
+LENGTH_ONLY = "a function of length alone"
 
 #: The dataset summary's keys in order: ``key: (unit, meaning)``.  Every engine's
 #: summary has exactly these keys, plus its own (``engine``, ``chunks``, ``partitions``…).
 SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "file": ("", "the log measured"),
-    "users": ("", "users (sequences)"),
-    "items": ("", "distinct items in the log"),
-    "interactions": ("", "rows of the log (before max_len)"),
-    "tokens": ("", "events measured (after max_len: at most max_len per user)"),
+    "users": ("users", "users (sequences)"),
+    "items": ("items", "distinct items in the log"),
+    "interactions": ("rows", "rows of the log (before max_len)"),
+    "tokens": ("events", "events measured (after max_len: at most max_len per user)"),
     "m": ("", "ApEn window length"),
     "max_len": ("", "events kept per user (the model's maximum sequence length)"),
     "signed": ("", "Pincus' signed ApEn instead of the authors' |·|"),
     "apen_mean": ("nats", "mean ApEn per user (r = 0); lower = more regular"),
     "apen_median": ("nats", "median ApEn per user"),
     "apen_prime_mean": ("1/nats", "mean ApEn′ = 1/ApEn over users with ApEn > 0"),
-    "d_prime": ("tokens/nat", "quality-adjusted data size D′ (the mode chosen)"),
+    "d_prime": ("events/nat", "quality-adjusted data size D′ (the mode chosen)"),
     "d_prime_mode": ("", "per-user: Σ|S|/ApEn(S); dataset: tokens / mean ApEn"),
-    "d_prime_per_user": ("tokens/nat", "D′ = Σ_u |S_u| / ApEn(S_u) over users with ApEn > 0"),
-    "d_prime_dataset": ("tokens/nat", "D′ = tokens / mean ApEn"),
-    "zero_apen_users": ("", "users with ApEn = 0 (excluded from D′)"),
-    "zero_apen_tokens": ("", "their tokens"),
-    "excluded_users": ("", "users excluded from D′ (ApEn ≤ 0)"),
+    "d_prime_per_user": ("events/nat", "D′ = Σ_u |S_u| / ApEn(S_u) over users with ApEn > 0"),
+    "d_prime_dataset": ("events/nat", "D′ = tokens / mean ApEn"),
+    "zero_apen_users": ("users", "users with ApEn = 0 (excluded from D′)"),
+    "zero_apen_tokens": ("events", "their tokens"),
+    "excluded_users": ("users", "users excluded from D′ (ApEn ≤ 0)"),
     "no_repeat_share": ("", "share of users repeating no m-window (ApEn set by length alone)"),
     "shannon_entropy": ("bits", "entropy of the item distribution over all tokens"),
     "shannon_entropy_user_mean": ("bits", "mean per-user item entropy"),
@@ -82,11 +83,11 @@ SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "compression_ratio_se": ("", "its standard error when chunks are sampled"),
     "compression_chunks": ("", "10,000-token chunks compressed / in the log"),
     "repeat_share": ("", "share of tokens repeating an item the user had already seen"),
-    "length_min": ("tokens", "shortest measured sequence"),
-    "length_mean": ("tokens", "mean measured sequence length"),
-    "length_median": ("tokens", "median measured sequence length"),
-    "length_max": ("tokens", "longest measured sequence"),
-    "duplicate_rows": ("", "exact duplicate rows in the log"),
+    "length_min": ("events", "shortest measured sequence"),
+    "length_mean": ("events", "mean measured sequence length"),
+    "length_median": ("events", "median measured sequence length"),
+    "length_max": ("events", "longest measured sequence"),
+    "duplicate_rows": ("rows", "exact duplicate rows in the log"),
     "seconds": ("s", "wall time"),
     "notes": ("", "plain-words caveats"),
 }
@@ -153,18 +154,19 @@ class MeasureOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "m", check_m(self.m))
         max_len = self.max_len
-        if max_len is not None and (isinstance(max_len, bool) or int(max_len) != max_len
-                                    or max_len < 1):
+        if max_len is not None and (
+            isinstance(max_len, bool) or int(max_len) != max_len or max_len < 1
+        ):
             raise DataError(f"max_len must be a positive integer, got {max_len!r}")
         if max_len is not None and max_len > MAX_LENGTH:
             raise DataError(f"max_len must be at most {MAX_LENGTH}, got {max_len}")
         if self.dprime not in DPRIME_MODES:
-            raise DataError(f"dprime must be one of {', '.join(DPRIME_MODES)}, "
-                            f"got {self.dprime!r}")
+            raise DataError(f"dprime must be one of {', '.join(DPRIME_MODES)}, got {self.dprime!r}")
         chunks = self.compression_chunks
         if chunks is not None and (int(chunks) != chunks or chunks < 1):
-            raise DataError(f"compression_chunks must be a positive integer or None, "
-                            f"got {chunks!r}")
+            raise DataError(
+                f"compression_chunks must be a positive integer or None, got {chunks!r}"
+            )
 
     @classmethod
     def build(cls, options: MeasureOptions | None = None, **changes: Any) -> MeasureOptions:
@@ -172,8 +174,10 @@ class MeasureOptions:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise TypeError(f"unknown measure option(s): {', '.join(unknown)} "
-                            f"(options: {', '.join(sorted(names))})")
+            raise TypeError(
+                f"unknown measure option(s): {', '.join(unknown)} "
+                f"(options: {', '.join(sorted(names))})"
+            )
         base = options if options is not None else cls()
         return dataclasses.replace(base, **changes) if changes else base
 
@@ -207,8 +211,9 @@ class QualityReport:
 # --------------------------------------------------------------------------- per user
 
 
-def _run_kernel(seqs: Sequences, starts, ends, m: int, lz: bool, progress: bool,
-                desc: str) -> _kernels.KernelResult:
+def _run_kernel(
+    seqs: Sequences, starts, ends, m: int, lz: bool, progress: bool, desc: str
+) -> _kernels.KernelResult:
     """Kernel over all sequences in token-sized batches, so a progress bar can move."""
     n = len(starts)
     lengths = ends - starts
@@ -217,14 +222,14 @@ def _run_kernel(seqs: Sequences, starts, ends, m: int, lz: bool, progress: bool,
     out = _kernels.KernelResult.empty(n)
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, unit="tok", unit_scale=True, desc=desc, disable=not progress,
-              leave=False) as bar:
+    with tqdm(
+        total=total, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False
+    ) as bar:
         lo = 0
         while lo < n:
             hi = int(np.searchsorted(cum, (cum[lo - 1] if lo else 0) + _BATCH_TOKENS)) + 1
             hi = min(max(hi, lo + 1), n)
-            res = _kernels.sequence_measures(seqs.values, starts[lo:hi], ends[lo:hi], m,
-                                             want_lz=lz)
+            res = _kernels.sequence_measures(seqs.values, starts[lo:hi], ends[lo:hi], m, want_lz=lz)
             for whole, part in zip(out, res):
                 whole[lo:hi] = part
             bar.update(int(lengths[lo:hi].sum()))
@@ -244,8 +249,9 @@ def token_positions(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return starts[seq_of] + (np.arange(total) - first[seq_of])
 
 
-def measured_tokens(seqs: Sequences, starts: np.ndarray, ends: np.ndarray,
-                    max_len: int | None) -> np.ndarray:
+def measured_tokens(
+    seqs: Sequences, starts: np.ndarray, ends: np.ndarray, max_len: int | None
+) -> np.ndarray:
     """The tokens measured (all of them, or each user's last ``max_len``), in order."""
     return seqs.values if max_len is None else seqs.values[token_positions(starts, ends)]
 
@@ -257,17 +263,29 @@ def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
         s, e = se
         if e <= s:
             return float("nan")
-        raw = packed[4 * s:4 * e]
+        raw = packed[4 * s : 4 * e]
         return len(zlib.compress(raw)) / len(raw)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return np.fromiter(pool.map(ratio, zip(starts.tolist(), ends.tolist()),
-                                    chunksize=256), float, count=len(starts))
+        return np.fromiter(
+            pool.map(ratio, zip(starts.tolist(), ends.tolist()), chunksize=256),
+            float,
+            count=len(starts),
+        )
 
 
-def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: int,
-                   signed: bool, companions: bool, per_user_compression: bool = False,
-                   progress: bool = False, desc: str = "apen") -> pl.DataFrame:
+def per_user_table(
+    seqs: Sequences,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    *,
+    m: int,
+    signed: bool,
+    companions: bool,
+    per_user_compression: bool = False,
+    progress: bool = False,
+    desc: str = "apen",
+) -> pl.DataFrame:
     """Per-user measures of the windows ``values[starts[s]:ends[s]]`` of ``seqs``.
 
     The row order is the order of ``seqs`` (users sorted).  Every engine builds its
@@ -281,20 +299,23 @@ def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: 
     apen_prime = np.where(positive, 1.0 / np.where(positive, apen, 1.0), np.nan)
     n_users = len(lengths)
     distinct = k.distinct
-    per_user = pl.DataFrame({
-        "user_id": seqs.users,
-        "length": lengths,
-        "apen": apen,
-        "apen_prime": pl.Series(apen_prime).fill_nan(None),
-        "shannon_entropy": k.shannon,
-        "actual_entropy": k.lz if companions else np.full(n_users, np.nan),
-        "distinct_items": distinct,
-        "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
-        "no_repeat_window": k.no_repeat,
-    })
+    per_user = pl.DataFrame(
+        {
+            "user_id": seqs.users,
+            "length": lengths,
+            "apen": apen,
+            "apen_prime": pl.Series(apen_prime).fill_nan(None),
+            "shannon_entropy": k.shannon,
+            "actual_entropy": k.lz if companions else np.full(n_users, np.nan),
+            "distinct_items": distinct,
+            "repeat_share": np.where(lengths > 0, 1.0 - distinct / np.maximum(lengths, 1), 0.0),
+            "no_repeat_window": k.no_repeat,
+        }
+    )
     if companions and per_user_compression:
         per_user = per_user.with_columns(
-            compression_ratio=_per_user_compression(seqs.values, starts, ends))
+            compression_ratio=_per_user_compression(seqs.values, starts, ends)
+        )
     return per_user
 
 
@@ -304,8 +325,9 @@ def per_user_table(seqs: Sequences, starts: np.ndarray, ends: np.ndarray, *, m: 
 NO_COMPRESSION = (float("nan"), float("nan"), 0, 0)
 
 
-def compression_picks(n: int, chunk: int = COMPRESSION_CHUNK, max_chunks: int | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, int, int]:
+def compression_picks(
+    n: int, chunk: int = COMPRESSION_CHUNK, max_chunks: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, int, int]:
     """Which pieces of a stream of ``n`` tokens :func:`log_compression_ratio` compresses.
 
     Returns ``(picks, width, total)``: piece ``i`` is bytes ``[i*width, (i+1)*width)`` of
@@ -337,8 +359,9 @@ def compression_stats(ratios: np.ndarray, total: int) -> tuple[float, float, int
     return float(ratios.mean()), se, k, total
 
 
-def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK,
-                          max_chunks: int | None = None, seed: int = 0):
+def log_compression_ratio(
+    tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK, max_chunks: int | None = None, seed: int = 0
+):
     """Mean zlib ratio over consecutive chunks of ``chunk`` tokens (authors' scripts).
 
     The final partial chunk is dropped, as in the authors' scripts, unless the log is
@@ -357,11 +380,12 @@ def log_compression_ratio(tokens: np.ndarray, chunk: int = COMPRESSION_CHUNK,
         return NO_COMPRESSION
     n = tokens.size
     raw = pack_ids(tokens[: total * chunk] if n >= chunk else tokens)
-    pieces = [raw[i * width:(i + 1) * width] for i in picks.tolist()]
+    pieces = [raw[i * width : (i + 1) * width] for i in picks.tolist()]
     # zlib releases the GIL: threads use every core
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        ratios = np.fromiter(pool.map(lambda b: len(zlib.compress(b)) / len(b), pieces),
-                             float, count=len(pieces))
+        ratios = np.fromiter(
+            pool.map(lambda b: len(zlib.compress(b)) / len(b), pieces), float, count=len(pieces)
+        )
     return compression_stats(ratios, total)
 
 
@@ -411,9 +435,16 @@ class Aggregates:
     length_max: int
 
 
-def aggregate_per_user(per_user: pl.DataFrame, *, m: int, companions: bool, items: int,
-                       interactions: int, duplicate_rows: int,
-                       token_counts: np.ndarray) -> Aggregates:
+def aggregate_per_user(
+    per_user: pl.DataFrame,
+    *,
+    m: int,
+    companions: bool,
+    items: int,
+    interactions: int,
+    duplicate_rows: int,
+    token_counts: np.ndarray,
+) -> Aggregates:
     """:class:`Aggregates` of a polars per-user table (in-memory and bounded engines).
 
     ``token_counts`` are the item counts over the measured tokens (after ``max_len``),
@@ -446,8 +477,9 @@ def aggregate_per_user(per_user: pl.DataFrame, *, m: int, companions: bool, item
         no_repeat_share=float(no_repeat[windows].mean()) if windows.any() else nan,
         shannon_entropy=shannon_from_counts(token_counts),
         shannon_entropy_user_mean=float(shannon.mean()) if n_users else nan,
-        actual_entropy=float(np.mean(lz[lengths >= 2])) if companions and
-        (lengths >= 2).any() else nan,
+        actual_entropy=float(np.mean(lz[lengths >= 2]))
+        if companions and (lengths >= 2).any()
+        else nan,
         distinct_items=int(distinct.sum()),
         length_min=int(lengths.min()) if n_users else 0,
         length_mean=float(lengths.mean()) if n_users else nan,
@@ -456,32 +488,48 @@ def aggregate_per_user(per_user: pl.DataFrame, *, m: int, companions: bool, item
     )
 
 
-def quality_notes(*, n_users, zero, excluded, no_repeat_share, m, signed, dprime,
-                  d_data, compression=NO_COMPRESSION) -> list[str]:
+def quality_notes(
+    *,
+    n_users,
+    zero,
+    excluded,
+    no_repeat_share,
+    m,
+    signed,
+    dprime,
+    d_data,
+    compression=NO_COMPRESSION,
+) -> list[str]:
     """Plain-words caveats for a summary (shared by every engine)."""
     notes = []
     if zero:
-        notes.append(f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
-                     f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)")
+        notes.append(
+            f"{zero} of {n_users} users have ApEn = 0 (constant or shorter than "
+            f"m+1 = {m + 1}): excluded from D′ (ApEn′ would be infinite)"
+        )
     if signed and excluded > zero:
         notes.append(f"{excluded - zero} users have negative (signed) ApEn: excluded from D′")
     _, c_se, c_used, c_total = compression
     if c_used < c_total:
-        notes.append(f"compression_ratio estimated from {c_used} of {c_total} chunks of "
-                     f"{COMPRESSION_CHUNK:,} tokens (standard error {c_se:.2g}); "
-                     "--compression-chunks 0 compresses all")
+        notes.append(
+            f"compression_ratio estimated from {c_used} of {c_total} chunks of "
+            f"{COMPRESSION_CHUNK:,} tokens (standard error {c_se:.2g}); "
+            "--compression-chunks 0 compresses all"
+        )
     if no_repeat_share == no_repeat_share and no_repeat_share > NO_REPEAT_NOTE_THRESHOLD:
         notes.append(
             f"{no_repeat_share:.0%} of sequences repeat no window of length {m}: for them "
-            f"r = 0 ApEn is ln((N−m+1)/(N−m)), a function of length alone, so D′ here "
-            "measures sequence length more than regularity")
+            f"r = 0 ApEn is ln((N−m+1)/(N−m)), {LENGTH_ONLY}, so D′ here "
+            "measures sequence length more than regularity"
+        )
     if dprime == "dataset" and not d_data == d_data:
         notes.append("dataset-level D′ is undefined: mean ApEn is 0")
     return notes
 
 
-def build_summary(agg: Aggregates, options: MeasureOptions, *, label, compression: tuple,
-                  seconds: float) -> tuple[dict, list[str]]:
+def build_summary(
+    agg: Aggregates, options: MeasureOptions, *, label, compression: tuple, seconds: float
+) -> tuple[dict, list[str]]:
     """The summary (keys of :data:`SUMMARY_KEYS`, in order) and its notes.
 
     ``compression`` is the log-level ``(ratio, standard_error, chunks_used,
@@ -490,10 +538,17 @@ def build_summary(agg: Aggregates, options: MeasureOptions, *, label, compressio
     nan = float("nan")
     d_data = agg.tokens / agg.apen_mean if agg.users and agg.apen_mean > 0 else nan
     c_ratio, c_se, c_used, c_total = compression
-    notes = quality_notes(n_users=agg.users, zero=agg.zero_apen_users,
-                          excluded=agg.excluded_users, no_repeat_share=agg.no_repeat_share,
-                          m=options.m, signed=options.signed, dprime=options.dprime,
-                          d_data=d_data, compression=compression)
+    notes = quality_notes(
+        n_users=agg.users,
+        zero=agg.zero_apen_users,
+        excluded=agg.excluded_users,
+        no_repeat_share=agg.no_repeat_share,
+        m=options.m,
+        signed=options.signed,
+        dprime=options.dprime,
+        d_data=d_data,
+        compression=compression,
+    )
     summary = {
         "file": label,
         "users": agg.users,
