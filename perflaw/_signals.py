@@ -73,6 +73,18 @@ def handled() -> Iterator[None]:
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
+def stopping_exception() -> BaseException | None:
+    """The signal already received, as an exception, or None.
+
+    Whatever error surfaces after a signal is its consequence: an extension module cut
+    in its import raises ``TypeError: expected a message argument``, a reader catching
+    every exception reports a read error.  The command line reports the signal instead.
+    """
+    if not _fired:
+        return None
+    return KeyboardInterrupt() if _fired[0] == signal.SIGINT else Terminated(_fired[0])
+
+
 def exit_code(exc: BaseException) -> int:
     """130 for KeyboardInterrupt (SIGINT), 143 for SIGTERM."""
     if isinstance(exc, Terminated):

@@ -274,7 +274,7 @@ def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, cod
     assert _cli("apen", LOG, "--per-user", out, "-q", "--json").returncode == 0
     before = out.read_bytes()
     stopped = 0
-    for delay in (0.05, 0.4, 0.9, 1.4, 2.0, 2.6):
+    for delay in (0.2, 0.4, 0.9, 1.4, 2.0, 2.6):
         rc, err = _signal_run(["apen", LOG, "--per-user", out, "-q", "--json"], sig,
                               _after(delay))
         assert rc in (0, code), (delay, rc, err)
@@ -296,7 +296,7 @@ def test_signals_during_fit_keep_the_previous_law_file(tmp_path, sig, code):
     assert _cli("fit", RUNS, *FIT, "--out", law).returncode == 0
     before = law.read_bytes()
     stopped = 0
-    for delay in (0.05, 0.5, 1.0, 1.8, 2.6):
+    for delay in (0.2, 0.5, 1.0, 1.8, 2.6):
         rc, err = _signal_run(["fit", RUNS, *FIT, "--out", law], sig, _after(delay))
         assert rc in (0, code), (delay, rc, err)
         if rc == code:

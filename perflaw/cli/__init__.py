@@ -126,6 +126,17 @@ class _PerflawGroup(click.Group):
             return super().invoke(ctx)
         except (KeyboardInterrupt, Terminated) as exc:
             raise _Stopped(exc) from None
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:
+            stop = _signals.stopping_exception()
+            if stop is not None:  # an error caused by the signal: report the signal
+                raise _Stopped(stop) from None
+            self._map_error(ctx, exc)
+
+    def _map_error(self, ctx: click.Context, exc: Exception):
+        try:
+            raise exc
         except PerflawError as exc:
             raise click.ClickException(str(exc)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort):
