@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "choose_form": "perflaw.backtest",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
+    "FileError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
     "NotFittedError": "perflaw.errors",
     "PerflawError": "perflaw.errors",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.errors import (
         ConvergenceError,
         DataError,
+        FileError,
         LawFileError,
         NotFittedError,
         PerflawError,

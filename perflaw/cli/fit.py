@@ -21,6 +21,19 @@ from perflaw.errors import DataError
 
 
 
+def _check_outputs(runs, apen_json, out, plot_path) -> None:
+    """Refuse unwritable outputs before fitting (an input, a missing folder, a bad
+    figure extension): see perflaw.files and docs/guarantees.md."""
+    from perflaw.files import check_output
+
+    if out is not None:
+        check_output(out, [runs, apen_json], option="--out")
+    if plot_path:
+        from perflaw.plot import check_figure_path
+
+        check_figure_path(plot_path, [runs, apen_json], option="--plot")
+
+
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
@@ -98,6 +111,7 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
 
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
+    _check_outputs(runs, apen_json, None if no_save else out, plot_path)
     progress = sys.stderr.isatty()
     form = str(form).lower()
     if form != "auto":

@@ -28,6 +28,9 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
     from perflaw.fit import load_fits
     from perflaw.plot import _plt, plot_fitter, plot_recommendation
 
+    from perflaw.plot import check_figure_path
+
+    check_figure_path(out, [law_path], option="--out")  # before any work
     plt = _plt()
     if kind == "frontier":
         from perflaw.cli.recommend import recommend_all
@@ -46,5 +49,5 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
             plot_fitter(f, kind, ax=ax, title=label or None)
     from perflaw.plot import save_figure
 
-    save_figure(fig, out)
+    save_figure(fig, out, [law_path], option="--out")
     click.echo(f"saved the figure to {out}")

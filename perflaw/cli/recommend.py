@@ -109,6 +109,10 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         raise DataError(f"--top must be at least 1, got {top}")
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
+    if plot_path:
+        from perflaw.plot import check_figure_path
+
+        check_figure_path(plot_path, [law_path], option="--plot")  # before any work
     from click.core import ParameterSource
 
     ctx = click.get_current_context()
@@ -143,7 +147,7 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
             plot_recommendation(rec, ax=ax, title=title)
         from perflaw.plot import save_figure
 
-        save_figure(fig, plot_path)
+        save_figure(fig, plot_path, [law_path])
         click.echo(f"saved the figure to {plot_path}", err=True)
     records = [_record(label, f, rec) for label, f, rec in results]
     if fmt == "json":
