@@ -61,15 +61,40 @@ def current_baseline(text: str) -> tuple[dict[str, list[str]], list[str]]:
     return {k: sorted(v) for k, v in ruff.items()}, sorted(mypy)
 
 
-def ruff_findings() -> dict[str, list[str]]:
+def _toml(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _overrides(settings: dict, prefix: str = "") -> list[str]:
+    """``--config KEY = VALUE`` arguments reproducing ``[tool.ruff]`` settings."""
+    args = []
+    # ruff applies a later `select` over an earlier `ignore`: give ignores first
+    for key, value in sorted(settings.items(), key=lambda kv: "ignore" not in kv[0]):
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "per-file-ignores":
+            args += _overrides(value, dotted + ".")
+        else:
+            args += ["--config", f"{dotted} = {_toml(value)}"]
+    return args
+
+
+def ruff_findings(text: str) -> dict[str, list[str]]:
+    head, _, tail = _split(text)
+    settings = tomllib.loads(head + tail)["tool"]["ruff"]  # without the baseline
     out = subprocess.run(
         [
             _tool("ruff"),
             "check",
+            "--isolated",
+            *_overrides(settings),
             "--output-format",
             "json",
-            "--config",
-            "lint.extend-per-file-ignores = {}",
             ".",
         ],
         cwd=ROOT,
@@ -132,7 +157,7 @@ def render(ruff: dict[str, list[str]], mypy: list[str]) -> str:
 def main() -> int:
     write = "--write" in sys.argv[1:]
     text = PYPROJECT.read_text(encoding="utf-8")
-    ruff_now, mypy_now = ruff_findings(), mypy_findings(text)
+    ruff_now, mypy_now = ruff_findings(text), mypy_findings(text)
     if write:
         head, _, tail = _split(text)
         PYPROJECT.write_text(head + render(ruff_now, mypy_now) + tail, encoding="utf-8")
