@@ -21,6 +21,9 @@ _EXPORTS: dict[str, str] = {
     "Recommendation": "perflaw.decide.budget",
     "parse_budget": "perflaw.decide.budget",
     "recommend": "perflaw.decide.budget",
+    "backtest": "perflaw.backtest",
+    "BacktestResult": "perflaw.backtest",
+    "choose_form": "perflaw.backtest",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
@@ -32,7 +35,10 @@ _EXPORTS: dict[str, str] = {
     "load_fitter": "perflaw.fit",
     "save_fits": "perflaw.fit",
     "read_log": "perflaw.io",
+    "CarryForwardLaw": "perflaw.laws",
     "ChinchillaLaw": "perflaw.laws",
+    "LogLinearLaw": "perflaw.laws",
+    "SaturatingLaw": "perflaw.laws",
     "Law": "perflaw.laws",
     "PerformanceLaw": "perflaw.laws",
     "PowerLaw": "perflaw.laws",
@@ -61,6 +67,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'perflaw' has no attribute {name!r}")
+    if name == module.rsplit(".", 1)[1]:  # perflaw.backtest: a module you can call
+        return importlib.import_module(module)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -219,6 +219,22 @@ class LawFitter:
     solver : {"auto", "generic"}
         ``"auto"`` uses the law's own solver when it has one; ``"generic"`` forces
         multi-start bounded least squares.
+    form : str, optional
+        Choose the law among candidate forms (:mod:`perflaw.backtest`): ``"auto"`` picks
+        one by an inner rolling-origin backtest on the rows being fitted (never held-out
+        rows) and calibrates the prediction intervals by that backtest; a form name
+        (``"carry"``, ``"saturating"``, ``"loglinear"``, ``"p2"``, ``"free"``) fixes it
+        and only calibrates.  ``None`` (default): fit ``law`` as given.
+    scale : {"none", "logit", "auto"}
+        Scale the law is fitted on; ``"logit"`` keeps predictions and interval ends of a
+        rate (HR, NDCG) inside (0, 1); ``"auto"``: the law's guess from the metric name
+        and values.  Diagnostics (R², MAPE) are always on the metric's own scale.
+    progress : bool
+        Show progress bars (stderr) for the bootstrap and the backtest.
+    noise_sd : float, optional
+        Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
+        seed replicates); widens ``kind="observation"`` intervals and sets the noise
+        ``recommend`` compares gains with.
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -256,6 +272,10 @@ class LawFitter:
         bootstrap_by: str = "row",
         level: float = 0.95,
         solver: str = "auto",
+        form: str | None = None,
+        scale: str = "none",
+        progress: bool = False,
+        noise_sd: float | None = None,
         **law_options: Any,
     ) -> None:
         self.law = law
@@ -267,6 +287,10 @@ class LawFitter:
         self.bootstrap_by = bootstrap_by
         self.level = level
         self.solver = solver
+        self.form = form
+        self.scale = scale
+        self.noise_sd = noise_sd
+        self.progress = progress
         self.law_options = law_options
 
     # ----------------------------------------------------------------------------------
@@ -281,6 +305,8 @@ class LawFitter:
             raise DataError(f"bootstrap must be a non-negative integer, got {self.bootstrap!r}")
         if self.solver not in ("auto", "generic"):
             raise DataError(f"solver must be 'auto' or 'generic', got {self.solver!r}")
+        if self.scale not in ("auto", "none", "logit"):
+            raise DataError(f"scale must be 'auto', 'none' or 'logit', got {self.scale!r}")
 
     def _solve(self, law, X, y, rng, *, n_random, init=None, delta=None) -> list[Start]:
         kw = dict(loss=self.loss, huber_delta=delta, rng=rng, n_random=n_random, init=init)
@@ -415,29 +441,67 @@ class LawFitter:
         return X
 
     def _fit_core(self, frame: pd.DataFrame, yv: np.ndarray, glabels) -> None:
-        law = self._build_law(glabels)
+        self.form_ = None
+        self.selection_ = None
+        self.calibration_ = None
+        self.alternatives_ = []
+        law = None
+        if self.form is not None:
+            from perflaw.backtest import choose_form, form_law
+
+            sel = choose_form(frame, yv, form=self.form, metric=self.metric_,
+                              transform=self.scale, seed=self.seed, progress=self.progress)
+            self.form_ = sel.form
+            self.selection_ = sel.as_dict()
+            self.calibration_ = sel.calibration
+            self.alternatives_ = sel.alternatives
+            law = form_law(sel.form)
+        if law is None:
+            law = self._build_law(glabels)
         X = self._inputs(law, frame, glabels)
+        law = law.bind(X)
+        from perflaw.backtest import resolve_transform, transform_forward
+
+        self.transform_ = resolve_transform(self.scale, law, self.metric_, yv)
+        zv = transform_forward(yv, self.transform_)
+        self.noise_sd_ = None
+        if self.noise_sd is not None:
+            if not (isinstance(self.noise_sd, (int, float)) and math.isfinite(self.noise_sd)
+                    and self.noise_sd >= 0):
+                raise DataError(f"noise_sd must be a non-negative number, got {self.noise_sd!r}")
+            m = float(np.mean(yv))
+            self.noise_sd_ = float(self.noise_sd) / (m * (1 - m)) if self.transform_ == "logit" \
+                else float(self.noise_sd)
         n, k = len(yv), law.n_params
-        if n <= k:
+        why = law.identifiable(X)
+        if why:
+            raise DataError(f"law {law.name!r} is not identified by these runs: {why} (pin or "
+                            "drop the term, or choose a simpler form, e.g. --form carry)")
+        if n - k < law.min_dof and not law.nonparametric:
             raise DataError(
                 f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
             )
         for message in law.fit_warnings(X):
             warnings.warn(message, UserWarning, stacklevel=3)
+        self._pending_warnings = []
+        if self.calibration_ is None and self.form is not None:
+            self._pending_warnings.append(
+                "too few sizes to backtest: prediction intervals are not calibrated "
+                "out of sample" + (" (carry-forward has none)" if law.nonparametric else ""))
         rng = np.random.default_rng(self.seed)
         delta = self.huber_delta
         if self.loss == "huber" and delta is None:
             saved, self.loss = self.loss, "l2"
             try:
-                pilot, _ = self._best(self._solve(law, X, yv, np.random.default_rng(self.seed),
+                pilot, _ = self._best(self._solve(law, X, zv, np.random.default_rng(self.seed),
                                                   n_random=self.n_random_starts), "pilot L2 fit")
             finally:
                 self.loss = saved
-            r = yv - law.formula(pilot.theta, X)
+            r = zv - law.formula(pilot.theta, X)
             delta = 1.345 * 1.4826 * float(np.median(np.abs(r - np.median(r))))
-            delta = delta if delta > 0 else 1e-3 * float(np.std(yv) or 1.0)
+            delta = delta if delta > 0 else 1e-3 * float(np.std(zv) or 1.0)
         self.huber_delta_ = delta
-        results = self._solve(law, X, yv, rng, n_random=self.n_random_starts, delta=delta)
+        results = self._solve(law, X, zv, rng, n_random=self.n_random_starts, delta=delta)
         best, n_best = self._best(results, f"fit of law {law.name!r}")
         self.law_ = law
         self.theta_ = best.theta
@@ -446,9 +510,9 @@ class LawFitter:
         self.n_best_starts_ = n_best
         self.X_ = X
         self.y_ = yv
+        self.z_ = zv
         self.groups_ = glabels
-        self.fitted_ = law.formula(best.theta, X)
-        self.residuals_ = yv - self.fitted_
+        self._set_fitted()
         self.diagnostics_ = _diagnostics(yv, self.fitted_, k)
         self.ranges_ = {c: (float(np.min(v)), float(np.max(v))) for c, v in X.items()
                         if c != "group"}
@@ -467,7 +531,32 @@ class LawFitter:
         if self.bootstrap:
             self._run_bootstrap(rng)
         self.summary_ = self._summary_frame()
-        self.warnings_ = self._diagnose()
+        self.warnings_ = self._pending_warnings + self._diagnose()
+        self.best_observed_ = self._best_observed()
+        self.alternatives_ = [self._alternative_dict(a) for a in self.alternatives_]
+
+    def _set_fitted(self) -> None:
+        from perflaw.backtest import transform_forward, transform_inverse
+
+        self.z_ = transform_forward(self.y_, self.transform_)
+        self.zfitted_ = self.law_.formula(self.theta_, self.X_)
+        self.fitted_ = transform_inverse(self.zfitted_, self.transform_)
+        self.residuals_ = self.y_ - self.fitted_
+        self.zresiduals_ = self.z_ - self.zfitted_
+
+    def _best_observed(self) -> dict | None:
+        """The best trained run of the fitted table (highest score, lowest loss)."""
+        from perflaw.laws.base import higher_is_better
+
+        if not len(self.y_):
+            return None
+        i = int(np.argmax(self.y_) if higher_is_better(self.metric_) else np.argmin(self.y_))
+        out = {c: float(v[i]) for c, v in self.X_.items() if c != "group"}
+        for c in ("layers", "d_emb"):
+            if c in out and float(out[c]).is_integer():
+                out[c] = int(out[c])
+        out["observed"] = float(self.y_[i])
+        return out
 
     def _diagnose(self) -> list[str]:
         """Plain-words warnings: the law's own (``Law.diagnose(theta, ranges)``, optional:
@@ -485,15 +574,34 @@ class LawFitter:
                 sd = np.sqrt(np.clip(np.diag(self.cov_), 0, None))
                 C = self.cov_ / np.outer(sd, sd)
                 src = "covariance"
+        if self.law_.nonparametric:
+            C = np.eye(len(names))
+        elif np.any(np.abs(C[np.isfinite(C)]) > 1 + 1e-6) or (
+                np.linalg.eigvalsh((self.cov_ + self.cov_.T) / 2).min()
+                < -1e-9 * max(1e-300, np.abs(self.cov_).max())):
+            out.append(f"the parameter {src} matrix is not positive semi-definite (the fit "
+                       "is on a ridge): correlations are not reported and Wald intervals are "
+                       "unreliable")
+            C = np.eye(len(names))
+        C = np.clip(C, -1.0, 1.0)
         pairs = [(abs(C[i, j]), i, j) for i in range(len(names)) for j in range(i + 1, len(names))
                  if np.isfinite(C[i, j]) and abs(C[i, j]) > 0.95]
         for r, i, j in sorted(pairs, reverse=True)[:3]:
             out.append(f"{names[i]} and {names[j]} are strongly correlated (|r| = {r:.3f}, "
                        f"{src}): a ridge in the loss, so their individual values are poorly "
                        "determined; predictions may still be fine")
+        if self._unidentified:
+            out.append("not identified by the data (a flat direction of the loss): "
+                       + ", ".join(self._unidentified[:6])
+                       + ("..." if len(self._unidentified) > 6 else "")
+                       + "; their intervals are not reported")
+        n, k = len(self.y_), self.law_.n_params
+        if not self.law_.nonparametric and n < 3 * k:
+            out.append(f"{k} parameters for {n} runs: more parameters than the data can "
+                       "reliably carry (use a simpler --form)")
         r = self.residuals_
         mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
-        if mad > 0 and len(r) >= 8:
+        if mad > 0 and len(r) >= 8 and not self.law_.nonparametric:
             z = (r - np.median(r)) / mad
             idx = np.flatnonzero(np.abs(z) > 4)
             for i in idx[np.argsort(-np.abs(z[idx]))][:5]:
@@ -522,19 +630,34 @@ class LawFitter:
     def _covariance(self) -> np.ndarray:
         J = self._jacobian(self.theta_, self.X_)
         n, k = J.shape
-        s2 = float(self.residuals_ @ self.residuals_) / max(n - k, 1)
+        s2 = float(self.zresiduals_ @ self.zresiduals_) / max(n - k, 1)
+        self._unidentified = []
+        if self.law_.nonparametric:
+            return np.zeros((k, k))
+        # parameters along a near-null direction of the Jacobian are not identified:
+        # their Wald standard errors would be meaningless (often near zero)
+        scale = np.sqrt((J * J).sum(axis=0))
+        scale[scale == 0] = 1.0
+        _, sv, Vt = np.linalg.svd(J / scale, full_matrices=False)
+        null = sv < max(sv.max(), 1e-300) * 1e-7
+        if null.any():
+            weight = (Vt[null] ** 2).sum(axis=0)
+            self._unidentified = [nm for nm, w in zip(self.law_.param_names, weight) if w > 0.05]
         return s2 * np.linalg.pinv(J.T @ J)
 
     def _run_bootstrap(self, rng) -> None:
         n = len(self.y_)
-        law, X, y = self.law_, self.X_, self.y_
+        law, X = self.law_, self.X_
         if self.bootstrap_by == "group":
             if self.groups_ is None:
                 raise DataError("bootstrap_by='group' needs group labels (groups=...)")
             labels = np.unique(self.groups_)
             members = [np.flatnonzero(self.groups_ == g) for g in labels]
         thetas, failed = [], 0
-        for _ in range(int(self.bootstrap)):
+        from perflaw.backtest import _progress
+
+        for _ in _progress(range(int(self.bootstrap)), int(self.bootstrap), "bootstrap",
+                           self.progress):
             if self.bootstrap_by == "row":
                 idx = rng.integers(0, n, size=n)
             else:
@@ -542,7 +665,7 @@ class LawFitter:
                 idx = np.concatenate([members[i] for i in pick])
             Xb = {c: v[idx] for c, v in X.items()}
             try:
-                res = self._solve(law, Xb, y[idx], rng, n_random=0, init=self.theta_,
+                res = self._solve(law, Xb, self.z_[idx], rng, n_random=0, init=self.theta_,
                                   delta=self.huber_delta_)
                 best, _ = self._best(res, "bootstrap refit")
                 thetas.append(best.theta)
@@ -566,8 +689,11 @@ class LawFitter:
             lo_q, hi_q = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
             bse = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.full(len(names), np.nan)
         t = stats.t.ppf(1 - alpha / 2, dof)
+        hidden = set(getattr(self, "_unidentified", []))
         for i, name in enumerate(names):
-            if boot is not None:
+            if self.law_.nonparametric or name in hidden:
+                rows.append((name, "param", est[i], np.nan, np.nan, np.nan))
+            elif boot is not None:
                 rows.append((name, "param", est[i], bse[i], lo_q[i], hi_q[i]))
             else:
                 rows.append((name, "param", est[i], se[i], est[i] - t * se[i], est[i] + t * se[i]))
@@ -639,17 +765,40 @@ class LawFitter:
                         f"{', '.join(f'{x:g}' for x in np.unique(out)[:5])}",
                         ExtrapolationWarning, stacklevel=2,
                     )
-        pred = self.law_.formula(self.theta_, Xp)
+        from perflaw.backtest import calibrated_halfwidth, horizon, transform_inverse
+
+        tr = getattr(self, "transform_", "none")
+        zpred = self.law_.formula(self.theta_, Xp)
+        pred = transform_inverse(zpred, tr)
         if not interval:
             return pred
         level = self.level if level is None else level
+        if not (isinstance(level, (int, float)) and 0 < level < 1):
+            raise DataError(f"level must be between 0 and 1 (exclusive), got {level!r}")
         if kind not in ("mean", "observation"):
             raise DataError(f"kind must be 'mean' or 'observation', got {kind!r}")
         alpha = 1 - level
         n, k = len(self.y_), self.law_.n_params
-        s2 = float(self.residuals_ @ self.residuals_) / max(n - k, 1)
+        s2 = float(self.zresiduals_ @ self.zresiduals_) / max(n - k, 1)
+        noise = getattr(self, "noise_sd_", None)
+        cal = getattr(self, "calibration_", None)
+        if cal:
+            h = horizon(Xp[cal["axis"]], cal["axis_max"]) if cal["axis"] in Xp else 0.0
+            hw = calibrated_halfwidth(cal, np.asarray(h, float) + np.zeros(len(zpred)), level)
+            if kind == "observation" and noise:
+                hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
+            return pd.DataFrame({"prediction": pred, "lower": transform_inverse(zpred - hw, tr),
+                                 "upper": transform_inverse(zpred + hw, tr),
+                                 "interval": "backtest-calibrated"}, index=frame.index)
+        if noise and kind == "observation":
+            s2 = max(s2, noise**2)
+        if self.law_.nonparametric or n <= k:
+            nan = np.full(len(pred), np.nan)
+            return pd.DataFrame({"prediction": pred, "lower": nan, "upper": nan,
+                                 "interval": "none (not backtested, no residual degrees of "
+                                 "freedom)"}, index=frame.index)
         if self.bootstrap_params_ is not None:
-            P = np.array([self.law_.formula(b, Xp) for b in self.bootstrap_params_])
+            P = np.array([self.law_.formula(b, Xp) for b in self.bootstrap_params_])  # fit scale
             if kind == "observation":
                 noise = np.random.default_rng(self.seed).normal(0, math.sqrt(s2), size=P.shape)
                 P = P + noise
@@ -661,9 +810,13 @@ class LawFitter:
             if kind == "observation":
                 var = var + s2
             t = stats.t.ppf(1 - alpha / 2, max(n - k, 1))
-            lo, hi = pred - t * np.sqrt(var), pred + t * np.sqrt(var)
+            lo, hi = zpred - t * np.sqrt(var), zpred + t * np.sqrt(var)
             method = "delta"
-        return pd.DataFrame({"prediction": pred, "lower": lo, "upper": hi,
+            if getattr(self, "_unidentified", None):
+                lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
+                method = "none (parameters not identified)"
+        return pd.DataFrame({"prediction": pred, "lower": transform_inverse(lo, tr),
+                             "upper": transform_inverse(hi, tr),
                              "interval": method}, index=frame.index)
 
     def leave_one_out(self) -> pd.DataFrame:
@@ -675,10 +828,13 @@ class LawFitter:
         for i in range(n):
             keep = np.arange(n) != i
             Xi = {c: v[keep] for c, v in self.X_.items()}
-            res = self._solve(self.law_, Xi, self.y_[keep], rng, n_random=self.n_random_starts,
+            res = self._solve(self.law_, Xi, self.z_[keep], rng, n_random=self.n_random_starts,
                               init=self.theta_, delta=self.huber_delta_)
             best, _ = self._best(res, f"leave-one-out refit without row {i}")
-            preds[i] = self.law_.formula(best.theta, {c: v[i:i + 1] for c, v in self.X_.items()})[0]
+            zi = self.law_.formula(best.theta, {c: v[i:i + 1] for c, v in self.X_.items()})
+            from perflaw.backtest import transform_inverse
+
+            preds[i] = transform_inverse(zi, getattr(self, "transform_", "none"))[0]
         out = pd.DataFrame({c: v for c, v in self.X_.items() if c != "group"})
         out["observed"] = self.y_
         out["predicted"] = preds
@@ -688,51 +844,86 @@ class LawFitter:
         return out
 
     # ----------------------------------------------------------------------------------
-    def summary_text(self) -> str:
-        """The text :meth:`print_summary` prints."""
+    def summary_text(self, verbose: bool = True) -> str:
+        """The text :meth:`print_summary` prints: the headline first (metric, form and why,
+        backtest error beside the baseline's, R², points, the best trained run), then
+        notes and warnings, then (``verbose``) the parameter table."""
         self._check_fitted()
         d = self.diagnostics_
         law = self.law_
-        lines = [
-            f"<perflaw.LawFitter: law={law.name!r} {law.options() or ''}>",
-            f"       metric = {self.metric_ or 'y'}",
-            f"     n points = {d['n_points']}, parameters = {d['n_params']}",
-            f"         loss = {self.loss}" + (f" (delta={self.huber_delta_:.3g})"
-                                               if self.loss == "huber" else "")
-            if not getattr(law, "objective_text", None) else
-            f"         loss = {law.objective_text}",
-            f"       starts = {self.n_best_starts_} of {self.n_starts_} reached the best loss",
-            f"    bootstrap = {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
-            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
-                                                  if self.n_bootstrap_failed_ else ""),
-            f"       ranges = " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
-                                             self.ranges_.items()),
-            "---",
-        ]
-        table = self.summary_.rename(columns={
-            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
-        lines.append(f"intervals: {self.summary_.attrs.get('interval', '')}")
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
-        lines.append("---")
-        lines.append(
-            f"R² = {d['r2']:.4f}, adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, "
-            f"MAPE = {d['mape']:.3g}%, AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}"
-        )
+        metric = self.metric_ or "y"
+        form = getattr(self, "form_", None)
+        head = f"{metric}: " + (f"form {form}" if form else f"law {law.name}")
+        opts = {k: v for k, v in law.options().items()
+                if v is not None and k not in ("widths", "layers", "exponent_bounds")}
+        if opts and not form:
+            head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
+        head += f" — {law.description}" if law.description else ""
+        lines = [head]
+        sel = getattr(self, "selection_", None)
+        if sel:
+            lines.append(f"  chosen: {sel['reason']}")
+            sc = pd.DataFrame(sel.get("scores") or [])
+            if len(sc) and sc["n_points"].sum():
+                sc = sc[sc.n_points > 0]
+                parts = [f"{r.form} {r.mape:.2f} % ({r.n_points})" for r in sc.itertuples()]
+                lines.append("  backtest MAPE (predicted runs): " + ", ".join(parts)
+                             + " — carry-forward is the baseline")
+        scale = getattr(self, "transform_", "none")
+        r2 = d.get("r2", np.nan)
+        r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
+        lines.append(f"  R² = {r2_text} in sample"
+                     + (" (a lookup of the trained runs: judge it by the backtest)"
+                        if law.nonparametric else "")
+                     + f", {d['n_points']} runs, {d['n_params']} parameters"
+                     + (f", fitted on the {scale} scale" if scale != "none" else ""))
+        best = getattr(self, "best_observed_", None)
+        if best:
+            where = " × ".join(f"{c} {best[c]}" for c in ("layers", "d_emb") if c in best)
+            lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
+        cal = getattr(self, "calibration_", None)
+        if cal:
+            lines.append(f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
+                         f"by the backtest ({cal['n']} predicted runs; widen with the "
+                         f"doublings past {cal['axis']} {cal['axis_max']:g})")
+        lines.append("  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
+                                               self.ranges_.items()))
+        if self.holdout_metrics_:
+            h = self.holdout_metrics_
+            lines.append(f"  holdout {self.holdout_condition_!r}: {h['n_points']} runs, "
+                         f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
+                         f"{h['mae']:.4g}")
+        if self.loo_metrics_:
+            m = self.loo_metrics_
+            lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
         for note in self.notes_:
-            lines.append(note)
+            lines.append(f"  note: {note}")
         for w in getattr(self, "warnings_", []):
             lines.append(f"warning: {w}")
         if getattr(self, "exclude_", None):
-            lines.append(f"excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
-        if self.holdout_metrics_:
-            h = self.holdout_metrics_
-            lines.append(f"holdout {self.holdout_condition_!r}: {h['n_points']} points, "
-                         f"MAE = {h['mae']:.4g}, MAPE = {h['mape']:.3g}%, max APE = "
-                         f"{h['max_ape']:.3g}%")
-        if self.loo_metrics_:
-            m = self.loo_metrics_
-            lines.append(f"leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g}%")
+            lines.append(f"  excluded {self.n_excluded_} row(s) matching {self.exclude_!r}")
+        if not verbose:
+            lines.append("  (parameters: --verbose)")
+            return "\n".join(lines)
+        lines.append("---")
+        lines.append(
+            f"loss = {law.objective_text if getattr(law, 'objective_text', None) else self.loss}"
+            + (f" (delta={self.huber_delta_:.3g})" if self.loss == "huber" and self.huber_delta_
+               else "")
+            + f"; starts: {self.n_best_starts_} of {self.n_starts_} reached the best loss; "
+            f"bootstrap: {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
+            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
+                                                  if self.n_bootstrap_failed_ else ""))
+        if d.get("adj_r2") is not None:
+            lines.append(
+                f"adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, MAPE = {d['mape']:.3g} %, "
+                f"AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}")
+        table = self.summary_.rename(columns={
+            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
+        lines.append(f"parameters ({scale} scale); intervals: "
+                     f"{self.summary_.attrs.get('interval', '')}; blank = not identified")
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines.append(table.to_string(float_format=lambda v: f"{v:.5g}", na_rep=""))
         return "\n".join(lines)
 
     def print_summary(self, file=None) -> None:
@@ -788,6 +979,13 @@ class LawFitter:
             else self.bootstrap_params_.tolist(),
             "holdout": self.holdout_metrics_,
             "loo": self.loo_metrics_,
+            "scale": getattr(self, "transform_", "none"),
+            "form": getattr(self, "form_", None),
+            "selection": getattr(self, "selection_", None),
+            "calibration": getattr(self, "calibration_", None),
+            "alternatives": [self._alternative_dict(a) for a in getattr(self, "alternatives_", [])],
+            "best_observed": getattr(self, "best_observed_", None),
+            "noise_sd": getattr(self, "noise_sd_", None),
             "data": {
                 "inputs": {c: v.tolist() for c, v in self.X_.items()},
                 "y": self.y_.tolist(),
@@ -795,9 +993,38 @@ class LawFitter:
             },
         }
 
+    def _alternative_dict(self, alt: dict) -> dict:
+        """An alternative form for p_best: its weight, calibration and fitted parameters."""
+        if "params" not in alt:
+            from perflaw.backtest import form_law
+
+            if alt["form"] == getattr(self, "form_", None):
+                law, theta = self.law_, self.theta_
+            else:
+                f = LawFitter(form_law(alt["form"]), seed=self.seed, scale=self.transform_)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        f._fit_alt(self.X_, self.y_, self.metric_)
+                    except (ConvergenceError, DataError):
+                        return dict(alt, params=None)
+                law, theta = f.law_, f.theta_
+            alt = dict(alt, law=law.name, law_options=law.options(), params=list(map(float, theta)))
+        return alt
+
+    def _fit_alt(self, X, y, metric) -> None:
+        self.metric_ = metric
+        self._check_settings()
+        self._fit_core(pd.DataFrame({c: v for c, v in X.items() if c != "group"}), y, None)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "law file") -> "LawFitter":
-        """Rebuild a fitted fitter from :meth:`to_dict` output (predicting, not refitting)."""
+        """Rebuild a fitted fitter from :meth:`to_dict` output (predicting, not refitting).
+
+        Every field is validated (type, range, finiteness): a damaged or hand-edited law
+        file gives one :class:`LawFileError` line naming the field, never a traceback.
+        """
+        _validate_law_dict(data, source)
         try:
             law = get_law(data["law"], **(data.get("law_options") or {}))
             fo = data.get("fit_options", {})
@@ -821,6 +1048,14 @@ class LawFitter:
         self.exclude_ = fo.get("exclude")
         self.n_excluded_ = fo.get("n_excluded", 0)
         self.diagnostics_ = data.get("diagnostics", {})
+        self.transform_ = data.get("scale") or "none"
+        self.form_ = data.get("form")
+        self.selection_ = data.get("selection")
+        self.calibration_ = data.get("calibration")
+        self.alternatives_ = [a for a in data.get("alternatives") or [] if a.get("params")]
+        self.best_observed_ = data.get("best_observed")
+        self.noise_sd_ = data.get("noise_sd")
+        self._unidentified = []
         self.cov_ = np.array(data.get("covariance") or np.zeros((law.n_params,) * 2), dtype=float)
         bp = data.get("bootstrap_params")
         self.bootstrap_params_ = None if bp is None else np.array(bp, dtype=float)
@@ -831,10 +1066,9 @@ class LawFitter:
             self.y_ = np.asarray(stored["y"], dtype=float)
             g = stored.get("groups")
             self.groups_ = None if g is None else np.asarray(g, dtype=str)
-            self.fitted_ = law.formula(self.theta_, self.X_)
+            self._set_fitted()
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise LawFileError(f"{source}: the fitted data are missing or malformed ({exc})") from None
-        self.residuals_ = self.y_ - self.fitted_
         self.n_starts_ = data.get("starts", {}).get("tried", 0)
         self.n_best_starts_ = data.get("starts", {}).get("reached_best", 0)
         self.holdout_metrics_ = data.get("holdout")
@@ -848,8 +1082,89 @@ class LawFitter:
 
 
 # ---------------------------------------------------------------------------------------
-def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
-    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file."""
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate_law_dict(data: Any, source: str) -> None:
+    """One-line :class:`LawFileError` for the first invalid field of a stored fit."""
+    def bad(field: str, why: str):
+        raise LawFileError(f"{source}: field {field!r} {why}")
+
+    if not isinstance(data, dict):
+        bad("fits[]", "must be an object")
+    if not isinstance(data.get("law"), str):
+        bad("law", "must be a law name (string)")
+    opts = data.get("law_options")
+    if opts is not None and not isinstance(opts, dict):
+        bad("law_options", "must be an object")
+    try:
+        law = get_law(data["law"], **(opts or {}))
+    except (DataError, TypeError, ValueError) as exc:
+        raise LawFileError(f"{source}: field 'law_options' is invalid ({exc})") from None
+    params = data.get("params")
+    if not isinstance(params, dict):
+        bad("params", "must be an object of parameter values")
+    for name in law.param_names:
+        if name not in params:
+            bad(f"params.{name}", "is missing")
+        if not _is_num(params[name]):
+            bad(f"params.{name}", f"must be a finite number, got {params[name]!r}")
+    metric = data.get("metric")
+    if metric is not None and not isinstance(metric, str):
+        bad("metric", f"must be a string, got {metric!r}")
+    level = data.get("level", 0.95)
+    if not _is_num(level) or not 0 < level < 1:
+        bad("level", f"must be a number between 0 and 1, got {level!r}")
+    ranges = data.get("data_ranges")
+    if not isinstance(ranges, dict):
+        bad("data_ranges", "is missing (the fitted range of every input)")
+    for c in law.inputs:
+        if c == "group":
+            continue
+        r = ranges.get(c)
+        if not (isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r) and r[0] <= r[1]):
+            bad(f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
+    k = len(law.param_names)
+    cov = data.get("covariance")
+    if cov is not None:
+        if not (isinstance(cov, list) and len(cov) == k and all(
+                isinstance(r, list) and len(r) == k and all(_is_num(v) for v in r) for r in cov)):
+            bad("covariance", f"must be a {k}×{k} matrix of finite numbers")
+    boot = data.get("bootstrap_params")
+    if boot is not None:
+        if not (isinstance(boot, list) and all(isinstance(r, list) and len(r) == k and all(
+                _is_num(v) for v in r) for r in boot)):
+            bad("bootstrap_params", f"must be a list of {k}-number rows")
+    stored = data.get("data")
+    if not isinstance(stored, dict) or not isinstance(stored.get("inputs"), dict):
+        bad("data", "is missing (the fitted runs)")
+    y = stored.get("y")
+    if not (isinstance(y, list) and y and all(_is_num(v) for v in y)):
+        bad("data.y", "must be a non-empty list of finite numbers")
+    for c, v in stored["inputs"].items():
+        if not (isinstance(v, list) and len(v) == len(y) and all(_is_num(u) for u in v)):
+            bad(f"data.inputs.{c}", f"must list {len(y)} finite numbers")
+    if data.get("scale", "none") not in ("none", "logit", None):
+        bad("scale", f"must be 'none' or 'logit', got {data.get('scale')!r}")
+    cal = data.get("calibration")
+    if cal is not None:
+        if not (isinstance(cal, dict) and _is_num(cal.get("sd")) and cal["sd"] >= 0
+                and isinstance(cal.get("n"), int) and cal["n"] >= 1
+                and cal.get("axis") in ("layers", "d_emb") and _is_num(cal.get("axis_max"))
+                and cal["axis_max"] > 0):
+            bad("calibration", "must hold sd >= 0, n >= 1, axis and axis_max > 0")
+    best = data.get("best_observed")
+    if best is not None and not (isinstance(best, dict) and _is_num(best.get("observed"))):
+        bad("best_observed", "must hold a finite 'observed' value")
+    noise = data.get("noise_sd")
+    if noise is not None and not (_is_num(noise) and noise >= 0):
+        bad("noise_sd", f"must be a non-negative number, got {noise!r}")
+
+
+def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path, inputs=()) -> Path:
+    """Write one or more fits (``[(group_key, fitter), ...]``) to a law JSON file,
+    atomically (:func:`perflaw.files.write_text`; ``inputs`` are never overwritten)."""
     doc = {
         "format": "perflaw-law",
         "format_version": FORMAT_VERSION,
@@ -857,9 +1172,10 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path) -> Path:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
-    path = Path(path)
-    path.write_text(json.dumps(_jsonable(doc), indent=1) + "\n", encoding="utf-8")
-    return path
+    from perflaw.files import write_text
+
+    return write_text(Path(path), json.dumps(_jsonable(doc), indent=1) + "\n", inputs,
+                      option="--out")
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,6 +18,18 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path, inputs=()) -> None:
+    """Save a figure atomically (format by the extension) and close it."""
+    from perflaw.files import atomic_path
+
+    plt = _plt()
+    try:
+        with atomic_path(path, inputs) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+
+
 def save_fit_grid(fits, path, draw) -> None:
     """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
 
@@ -33,14 +45,16 @@ def save_fit_grid(fits, path, draw) -> None:
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
-    """Observed vs fitted (metric against layers, one line per d_emb) or residuals.
+    """Observed and fitted metric for any law, or its residuals.
 
-    Returns the matplotlib Figure.
+    The law declares its axes (``Law.plot_x``, ``Law.plot_series``): the metric against
+    ``plot_x`` (log scale) with one fitted curve per value of ``plot_series`` (other
+    inputs held at the first run's value); a law without ``plot_x`` is drawn as observed
+    against fitted.  Returns the matplotlib Figure.
     """
     from perflaw.errors import DataError
 
@@ -52,36 +66,77 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
     else:
         fig = ax.figure
     X, y = fitter.X_, fitter.y_
+    law = fitter.law_
     metric = fitter.metric_ or "metric"
+    xname = law.plot_x if law.plot_x in X else None
+    sname = law.plot_series if law.plot_series in X else None
     if kind == "residuals":
         ax.axhline(0, color="0.6", lw=1)
-        sc = ax.scatter(fitter.fitted_, fitter.residuals_, c=np.log2(X["layers"]), cmap="viridis")
-        fig.colorbar(sc, ax=ax, label="log2 layers")
+        if xname:
+            sc = ax.scatter(fitter.fitted_, fitter.residuals_, c=np.log2(X[xname]), cmap="viridis")
+            fig.colorbar(sc, ax=ax, label=f"log2 {law.input_labels.get(xname, xname)}")
+        else:
+            ax.scatter(fitter.fitted_, fitter.residuals_)
         ax.set_xlabel(f"fitted {metric}")
         ax.set_ylabel("observed − fitted")
+    elif xname is None:
+        ax.plot(fitter.fitted_, y, "o", alpha=0.7)
+        lo, hi = float(min(fitter.fitted_.min(), y.min())), float(max(fitter.fitted_.max(), y.max()))
+        ax.plot([lo, hi], [lo, hi], "-", color="0.5")
+        ax.set_xlabel(f"fitted {metric}")
+        ax.set_ylabel(f"observed {metric}")
     else:
+        from perflaw.backtest import transform_inverse
+
         cmap = plt.get_cmap("viridis")
-        extra = {c: v for c, v in X.items() if c not in ("layers", "d_emb")}
-        # one panel's worth: hold extra inputs (group, d_prime) at the first row's value
+        others = {c: v for c, v in X.items() if c not in (xname, sname)}
         keep = np.ones(len(y), dtype=bool)
-        for c, v in extra.items():
+        for c, v in others.items():  # one panel's worth: hold other inputs at the first row
             keep &= v == v[0]
-        dvals = np.unique(X["d_emb"][keep])
-        lo, hi = fitter.ranges_["layers"]
+        series = np.unique(X[sname][keep]) if sname else [None]
+        lo, hi = fitter.ranges_[xname]
         grid = np.geomspace(lo, hi, 200)
-        for i, d in enumerate(dvals):
-            color = cmap(i / max(len(dvals) - 1, 1))
-            m = keep & (X["d_emb"] == d)
-            ax.plot(X["layers"][m], y[m], "o", color=color, label=f"d_emb={d:g}")
-            Xc = {"layers": grid, "d_emb": np.full_like(grid, d)}
-            Xc.update({c: np.full_like(grid, v[0]) for c, v in extra.items()})
-            ax.plot(grid, fitter.law_.formula(fitter.theta_, Xc), "-", color=color)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("layers")
+        for i, sv in enumerate(series):
+            color = cmap(i / max(len(series) - 1, 1))
+            m = keep & (X[sname] == sv) if sname else keep
+            label = f"{sname}={sv:g}" if sname else "observed"
+            ax.plot(X[xname][m], y[m], "o", color=color, label=label)
+            Xc = {xname: grid}
+            if sname:
+                Xc[sname] = np.full_like(grid, sv)
+            Xc.update({c: np.full_like(grid, v[0]) for c, v in others.items()})
+            z = law.formula(fitter.theta_, Xc)
+            ax.plot(grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-",
+                    color=color)
+        ax.set_xscale("log", base=2 if xname == "layers" else 10)
+        ax.set_xlabel(law.input_labels.get(xname, xname))
         ax.set_ylabel(metric)
         ax.legend(fontsize="small")
     r2 = fitter.diagnostics_.get("r2", np.nan)
-    ax.set_title(title or f"{fitter.law_.name} law, {metric} (R² = {r2:.3f})")
+    name = getattr(fitter, "form_", None) or law.name
+    ax.set_title(title or f"{name}, {metric} (R² = {r2:.3f})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_backtest(result, ax=None, title: str | None = None):
+    """Backtest error of every form against the distance extrapolated (doublings)."""
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    else:
+        fig = ax.figure
+    pts = result.points
+    for form, p in pts.groupby("form", sort=False):
+        ape = 100 * np.abs(p.predicted - p.observed) / np.abs(p.observed)
+        h = p.horizon.to_numpy(float)
+        order = np.argsort(h)
+        ax.plot(h[order], ape.to_numpy()[order], "o-" if form != "carry" else "s--", ms=4,
+                alpha=0.8, label=form)
+    ax.set_xlabel(f"doublings of {result.axis} past the fitted sizes")
+    ax.set_ylabel("absolute % error")
+    ax.legend(fontsize="small")
+    ax.set_title(title or f"rolling-origin backtest, {result.metric or 'metric'}")
     fig.tight_layout()
     return fig
 
@@ -98,7 +153,8 @@ def plot_recommendation(rec, ax=None, title: str | None = None):
                label="configurations")
     frontier = np.maximum.accumulate(c["prediction"].to_numpy())
     ax.plot(c["params"], frontier, "-", color="tab:orange", label="best up to this size")
-    ax.axvline(rec.budget, color="tab:red", ls="--", label=f"budget {rec.budget:,.0f}")
+    if rec.budget is not None:
+        ax.axvline(rec.budget, color="tab:red", ls="--", label=f"budget {rec.budget:,.0f}")
     best = rec.top.iloc[0]
     ax.plot([best["params"]], [best["prediction"]], "*", ms=14, color="tab:red",
             label=f"pick: {int(best['layers'])} layers, d={int(best['d_emb'])}")

@@ -335,3 +335,32 @@ def read_runs(path: str | Path, **options) -> Runs:
     file or column, a non-numeric or missing value, or an unknown metric.
     """
     return runs_from_frame(read_table(path), source=f"runs table {str(path)!r}", **options)
+
+
+def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
+    """Average seed replicates of the same configuration (issue 9).
+
+    ``seeds`` holds one seed per row.  Rows with equal inputs (and group keys) become one
+    row whose metric is their mean.  Returns ``(runs, noise_sd, n_replicated)``:
+    ``noise_sd`` is the pooled within-configuration standard deviation of one run (the
+    run-to-run noise; ``None`` without any replicated configuration) and
+    ``n_replicated`` the number of configurations with two or more seeds.
+    """
+    seeds = np.asarray(seeds)
+    if len(seeds) != len(runs.y) or len(np.unique(seeds)) < 2:
+        return runs, None, 0
+    key = pd.concat([runs.keys.reset_index(drop=True), runs.X.reset_index(drop=True)], axis=1)
+    cols = list(key.columns)
+    key = key.assign(_y=runs.y)
+    grouped = key.groupby(cols, sort=False, dropna=False)["_y"]
+    mean = grouped.mean().reset_index()
+    dev = key["_y"] - grouped.transform("mean")
+    size = grouped.transform("size").to_numpy()
+    n_groups = int((grouped.size() > 1).sum())
+    dof = int(len(key) - grouped.ngroups)
+    noise = float(np.sqrt((dev.to_numpy() ** 2).sum() / dof)) if dof > 0 and (size > 1).any() \
+        else None
+    X = mean[list(runs.X.columns)].reset_index(drop=True)
+    keys = mean[list(runs.keys.columns)].reset_index(drop=True) if runs.group_cols \
+        else pd.DataFrame()
+    return Runs(X, mean["_y"].to_numpy(float), runs.metric, keys, runs.source), noise, n_groups

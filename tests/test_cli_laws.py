@@ -33,10 +33,11 @@ def test_fit_warns_when_groups_are_mixed(cwd):
 
 
 def test_fit_defaults_read_runs_csv_and_write_law(cwd):
-    res = run("fit", "--metric", "NDCG@10", "--where", "panel==0", "--json")
+    res = run("fit", "--metric", "NDCG@10", "--where", "panel==0", "--json", "--form", "free")
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert obj["law"] == "performance" and obj["metric"] == "ndcg@10" and obj["n_points"] == 24
+    assert obj["form"] == "free" and isinstance(obj["warnings"], list)
     assert set(obj["params"]) == {"alpha_N", "beta_N", "gamma_N", "alpha_d", "beta_d", "gamma_d", "b"}
     assert obj["r2"] > 0.85 and "ci" not in obj
     assert obj["saved_to"] == "perflaw-law.json"
@@ -55,7 +56,7 @@ def test_fit_defaults_read_runs_csv_and_write_law(cwd):
 
 def test_fit_group_by_json_and_bootstrap(cwd):
     res = run("fit", "-m", "hr@10", "--group-by", "panel", "--bootstrap", "20", "--json",
-              "--out", "law.json")
+              "--out", "law.json", "--form", "free", "--transform", "none")
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert [g["panel"] for g in obj["groups"]] == [0, 1, 2]
@@ -67,7 +68,7 @@ def test_fit_group_by_json_and_bootstrap(cwd):
               "panel=1", "--json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
-    assert len(rows) == 1 and rows[0]["panel"] == 1 and rows[0]["interval"] == "bootstrap"
+    assert len(rows) == 1 and rows[0]["panel"] == 1 and rows[0]["interval"] == "backtest-calibrated"
     res = run("recommend-config", "--law", "law.json", "--budget", "300k", "--n-items", "3416",
               "--max-len", "100", "--group", "panel=0", "--json")
     assert res.exit_code == 0, res.output
@@ -80,7 +81,7 @@ def test_fit_table_holdout_and_csv(cwd):
     res = run("fit", "-m", "hr@10", "--where", "panel==2", "--holdout", "layers>=24", "--loo",
               "--no-save")
     assert res.exit_code == 0, res.output
-    assert "holdout 'layers>=24': 8 points" in res.stdout and "leave-one-out" in res.stdout
+    assert "holdout 'layers>=24': 8 runs" in res.stdout and "leave-one-out" in res.stdout
     assert not (cwd / "perflaw-law.json").exists()
     res = run("fit", "-m", "hr@10", "--group-by", "panel", "--csv", "--no-save")
     df = pd.read_csv(pd.io.common.StringIO(res.stdout))
@@ -122,7 +123,8 @@ def _one_line_error(res, pattern):
 
 def test_errors_are_one_line(cwd):
     pd.read_csv(BUNDLED).head(1).to_csv("one.csv", index=False)
-    _one_line_error(run("fit", "one.csv", "-m", "hr@10"), "needs at least 8 runs; got 1")
+    _one_line_error(run("fit", "one.csv", "-m", "hr@10", "--form", "free"),
+                    "form 'free' cannot be fitted on these runs: layers has 1 distinct value")
     df = pd.read_csv(BUNDLED)
     df.loc[3, "hr@10"] = None
     df.to_csv("nan.csv", index=False)

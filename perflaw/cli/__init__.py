@@ -22,12 +22,14 @@ from perflaw.errors import PerflawError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "apen": ("perflaw.cli.apen", "apen",
              "Data quality of interaction logs: ApEn, ApEn′ and D′ (the quality-adjusted size)."),
-    "fit": ("perflaw.cli.laws", "fit", "Fit a law to a table of training runs."),
-    "predict": ("perflaw.cli.laws", "predict",
+    "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
+    "predict": ("perflaw.cli.predict", "predict",
                 "Predict the metric of configurations from a saved fit."),
-    "recommend-config": ("perflaw.cli.laws", "recommend_config",
+    "recommend-config": ("perflaw.cli.recommend", "recommend_config",
                          "Best (layers, d_emb) under a parameter or FLOPs budget."),
-    "plot": ("perflaw.cli.laws", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
+    "backtest": ("perflaw.cli.backtest", "backtest",
+                 "Fit small, predict large: every candidate form against the baselines."),
+    "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
     "sweep": ("perflaw.cli.sweep", "sweep",
               "Train small sequential recommenders over a grid and write the runs table."),
 }

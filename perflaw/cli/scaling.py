@@ -1,7 +1,7 @@
 """The scaling-law side of ``perflaw fit`` and ``perflaw recommend-config``.
 
 ``perflaw fit --law power|chinchilla`` and ``perflaw recommend-config --budget-kind flops``
-are dispatched here from :mod:`perflaw.cli.laws` so that the Performance-Law commands stay
+are dispatched here from the command modules (:mod:`perflaw.cli.fit` ...) so that the Performance-Law commands stay
 as they are.  Columns are named by option (``--x-col``, ``--params-col``, ``--data-col``);
 several ``--data-col`` (e.g. raw interactions and D′) fit one law per data column and
 print a comparison (R², AIC, holdout error).
@@ -44,11 +44,12 @@ def scaling_fit_options(func):
         click.option("--data-col", multiple=True, help="chinchilla: the data-size column D "
                      "(raw interactions or D′). Repeat to fit one law per column and compare "
                      "them (R², AIC, holdout error)."),
-        click.option("--transform", type=click.Choice(["auto", "none", "one_minus"]),
+        click.option("--transform", type=click.Choice(["auto", "none", "one_minus", "logit"]),
                      default="auto", show_default=True,
-                     help="power/chinchilla: fit the metric as is (a loss) or 1 - metric "
-                     "(higher-is-better metrics); auto: one_minus for HR/NDCG/recall/MRR-like "
-                     "names, none for losses."),
+                     help="Scale the metric is fitted on. Performance-Law forms: logit keeps "
+                     "HR/NDCG predictions and intervals inside (0, 1); auto: logit for such "
+                     "rates, none otherwise. power/chinchilla: as is (a loss) or 1 - metric "
+                     "(one_minus; auto picks it for HR/NDCG/recall/MRR-like names)."),
         click.option("--exclude", help="Drop rows matching e.g. 'n_inters<1e5' (power/"
                      "chinchilla: any column; performance: layers, d_emb) before fitting; "
                      "recorded in the saved law."),
@@ -117,7 +118,7 @@ def _fit_one(frame, law_name, metric_col, transform, settings, *, x_col=None, pa
 
 
 def _record(key: dict, fitter, with_ci: bool) -> dict:
-    from perflaw.cli.laws import _fit_record
+    from perflaw.cli._laws_common import _fit_record
 
     rec = _fit_record(key, fitter, with_ci=with_ci)
     law = fitter.law_
@@ -146,10 +147,9 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
             exclude, holdout, loo, bootstrap, bootstrap_by, settings, out, no_save, plot_path,
             fmt, apen_json=None, dataset_col="dataset"):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
+    from perflaw.cli._laws_common import _warnings_to_stderr
     from perflaw.fit import parse_condition, save_fits
     from perflaw.runs import metric_columns, read_table
-
-    from perflaw.cli.laws import _warnings_to_stderr
 
     frame = read_table(runs)
     if frame.empty:
@@ -216,12 +216,12 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
                 fits.append((key, f))
     records = [_record(k, f, bool(bootstrap)) for k, f in fits]
     if not no_save:
-        save_fits(fits, out)
+        save_fits(fits, out, inputs=[runs])
     if plot_path:
         _plot(fits, plot_path)
     compare = [_compare_row(k, r) for (k, _), r in zip(fits, records)] \
         if len(data_cols) > 1 else None
-    from perflaw.cli.laws import emit_fit_results
+    from perflaw.cli._laws_common import emit_fit_results
 
     emit_fit_results(fits, records, fmt, law_name=law_name, metric=mcol,
                      grouped=len(records) > 1, saved_to=None if no_save else out,
@@ -237,28 +237,12 @@ def _echo_holdout(f) -> None:
     click.echo(render(table.rename(columns=labels).to_dict(orient="records"), "table"))
 
 
-def plot_scaling(f, ax, kind: str = "fit", label: str = "") -> None:
-    """Observed against fitted (``kind="fit"``) or residuals against fitted, on ``ax``."""
-    if kind == "residuals":
-        ax.axhline(0, color="0.6", lw=1)
-        ax.plot(f.fitted_, f.residuals_, "o", alpha=0.7)
-        ax.set_ylabel("observed − fitted")
-    else:
-        ax.plot(f.fitted_, f.y_, "o", alpha=0.7)
-        lo = float(min(f.fitted_.min(), f.y_.min()))
-        hi = float(max(f.fitted_.max(), f.y_.max()))
-        ax.plot([lo, hi], [lo, hi], "-", color="0.5")
-        ax.set_ylabel(f"observed {f.metric_}")
-    ax.set_xlabel(f"fitted {f.metric_}")
-    r2 = f.diagnostics_.get("r2", float("nan"))
-    ax.set_title(f"{f.law_.name} {label} (R² = {r2:.3f})", fontsize=9)
-
-
 def _plot(fits, path):
     """Observed vs fitted for scaling laws (one panel per fit)."""
-    from perflaw.plot import save_fit_grid
+    from perflaw.plot import plot_fitter, save_fit_grid
 
-    save_fit_grid(fits, path, lambda ax, label, f: plot_scaling(f, ax, "fit", label))
+    save_fit_grid(fits, path, lambda ax, label, f: plot_fitter(f, "fit", ax=ax,
+                                                               title=label or None))
 
 
 # ----------------------------------------------------------------------------------------
@@ -287,11 +271,10 @@ def flops_options(func):
 def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_range, d_range,
               group, k, embedder_share, embedder_flops_weight, level, fmt):
     """``perflaw recommend-config --budget-kind flops``."""
+    from perflaw.cli._laws_common import _select, _warnings_to_stderr
     from perflaw.decide.allocation import allocate
     from perflaw.decide.budget import parse_budget, parse_range
     from perflaw.fit import load_fits
-
-    from perflaw.cli.laws import _select, _warnings_to_stderr
 
     C = parse_budget(budget)
     fits = _select(load_fits(law_path), group, law_path)
@@ -375,7 +358,7 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
     """``perflaw predict`` for power/chinchilla law files: every combination, with intervals."""
     import itertools
 
-    from perflaw.cli.laws import _floats, _warnings_to_stderr
+    from perflaw.cli._laws_common import _floats, _warnings_to_stderr
 
     records = []
     with _warnings_to_stderr():

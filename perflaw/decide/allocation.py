@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from perflaw.errors import DataError
 from perflaw.decide.params import ARCHITECTURES, count_parameters
+from perflaw.errors import DataError
 
 GABRIELSSON_SHARE = 0.02
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from perflaw.errors import DataError
 from perflaw.decide.params import ARCHITECTURES, count_parameters
+from perflaw.errors import DataError
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
 _BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
@@ -77,17 +77,33 @@ def parse_range(text: str, what: str) -> np.ndarray:
 
 @dataclass
 class Recommendation:
-    """Result of :func:`recommend`.
+    """Result of :func:`recommend`: a decision first, then the table behind it.
 
     Attributes
     ----------
-    top : pandas.DataFrame
-        The best feasible configurations: ``layers``, ``d_emb``, ``params``,
+    pick : dict
+        The recommended configuration: ``layers``, ``d_emb``, ``params``,
         ``prediction``, ``lower``, ``upper``, ``p_best``.
+    best_observed : dict or None
+        The best run of the law's training table (``layers``, ``d_emb``, ``observed``).
+    gain : dict or None
+        Predicted gain of the pick over that run: ``value``, ``lower``, ``upper``.
+    noise : float
+        Run-to-run noise on the metric's scale near the best run (seed replicates when
+        the table had them, else the backtest error at zero extrapolation).
+    beats_noise : bool
+        Whether the predicted gain exceeds ``noise``.
+    message : str
+        The decision in one line (what to train next, and how sure).
+    top : pandas.DataFrame
+        The best configurations: ``layers``, ``d_emb``, ``params``, ``prediction``,
+        ``lower``, ``upper``, ``p_best``, ``trained``, ``supported``.
     candidates : pandas.DataFrame
-        Every enumerated configuration with its count, prediction and ``feasible`` flag.
+        Every enumerated configuration with its count, prediction, ``feasible`` (within
+        the budget) and ``supported`` (inside the range the backtest supports).
     unconstrained : dict
         Best enumerated configuration ignoring the budget.
+    budget : float or None
     budget_binds : bool
         Whether the budget excludes the unconstrained best.
     """
@@ -95,15 +111,59 @@ class Recommendation:
     top: pd.DataFrame
     candidates: pd.DataFrame
     unconstrained: dict
-    budget: float
+    budget: float | None
     budget_binds: bool
     count: str
     notes: list[str] = field(default_factory=list)
+    pick: dict = field(default_factory=dict)
+    best_observed: dict | None = None
+    gain: dict | None = None
+    noise: float = float("nan")
+    beats_noise: bool = False
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _form_draws(fitter, frame: pd.DataFrame, groups, supported: np.ndarray, n_draws: int,
+                seed: int) -> np.ndarray | None:
+    """Predictive draws ``(n_draws, n)`` mixing the backtested forms by their weights.
+
+    Each draw picks a form with the probability its backtest error earns (inverse mean
+    squared error), then adds that form's calibrated error (Student t, widening with the
+    distance extrapolated): p_best then carries the form-selection uncertainty too.
+    """
+    from scipy import stats
+
+    from perflaw.backtest import horizon, transform_inverse
+    from perflaw.laws.base import get_law
+
+    alts = [a for a in getattr(fitter, "alternatives_", []) or [] if a.get("params")]
+    if not alts:
+        return None
+    rng = np.random.default_rng(seed)
+    w = np.array([a["weight"] for a in alts], dtype=float)
+    w = w / w.sum()
+    which = rng.choice(len(alts), size=n_draws, p=w)
+    out = np.empty((n_draws, len(frame)))
+    tr = getattr(fitter, "transform_", "none")
+    for i, a in enumerate(alts):
+        rows = which == i
+        if not rows.any():
+            continue
+        law = get_law(a["law"], **(a.get("law_options") or {}))
+        X = fitter._inputs(law, frame, groups)
+        z = law.formula(np.asarray(a["params"], float), X)
+        cal = a["calibration"]
+        h = horizon(X[cal["axis"]], cal["axis_max"])
+        scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
+        e = stats.t.rvs(max(cal["n"], 1), size=(int(rows.sum()), len(frame)), random_state=rng)
+        out[rows] = transform_inverse(z[None, :] + e * scale[None, :], tr)
+    return out
 
 
 def recommend(
     fitter,
-    budget: float | str,
+    budget: float | str | None = None,
     *,
     layers=None,
     d_emb=None,
@@ -115,15 +175,17 @@ def recommend(
     top: int = 5,
     extra_inputs: dict | None = None,
     group: str | None = None,
+    n_draws: int = 4000,
 ) -> Recommendation:
-    """Best configurations under a parameter budget according to a fitted law.
+    """What to train next: the best configuration of a grid by a fitted law, compared
+    with the best run already trained.
 
     Parameters
     ----------
     fitter : LawFitter
-        A fitted Performance-Law fitter (inputs ``layers`` and ``d_emb``).
-    budget : float or str
-        Maximum parameter count (``"20M"`` ...).
+        A fitted law in ``layers`` and ``d_emb`` (any form).
+    budget : float or str, optional
+        Maximum parameter count (``"20M"`` ...); ``None`` ranks the whole grid.
     layers, d_emb : array-like, optional
         Candidate values (default: every integer number of layers and every multiple of
         ``lcm(8, heads)`` for ``d_emb`` inside the fitted ranges).
@@ -133,20 +195,34 @@ def recommend(
         Parameter counting (:func:`perflaw.decide.params.count_parameters`); ``count`` is
         ``"total"`` or ``"non-embedding"``.
     top : int
-        Number of configurations returned.
+        Number of configurations listed (>= 1).
     extra_inputs : dict, optional
         Further law inputs held fixed (``{"d_prime": 1.2e6}``).
     group : str, optional
         Group label for joint fits with a term per group.
+
+    Notes
+    -----
+    Configurations deeper than the trained ones are considered only as far as the
+    law's backtest extrapolated (``calibration_["max_horizon"]`` doublings); wider or
+    narrower than the trained widths, not at all (no backtest covers them).  They stay
+    in ``candidates`` with ``supported = False``.  Ties go to the run already trained,
+    then to fewer parameters.  ``p_best`` is the share of predictive draws (mixing the
+    backtested forms by weight, see :func:`_form_draws`) in which a configuration is the
+    best supported one.
     """
-    budget = parse_budget(budget)
+    from perflaw.laws.base import higher_is_better
+
+    budget = None if budget is None else parse_budget(budget)
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
-        raise DataError(f"a parameter budget needs a law in layers and d_emb; this law is "
-                        f"{fitter.law_.name!r} (for a chinchilla law use --budget-kind flops)")
+        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; this "
+                        f"law is {fitter.law_.name!r} (for a chinchilla law use --budget-kind flops)")
     if arch not in ARCHITECTURES:
         raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
     if int(heads) != heads or heads < 1:
         raise DataError(f"heads must be a positive integer, got {heads!r}")
+    if int(top) != top or top < 1:
+        raise DataError(f"top must be a positive integer, got {top!r}")
     ranges = fitter.ranges_
     if layers is None:
         lo, hi = ranges["layers"]
@@ -173,41 +249,110 @@ def recommend(
     groups = None if group is None else np.repeat(str(group), len(frame))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = fitter.predict(frame, groups=groups, interval=True)
+        pred = fitter.predict(frame, groups=groups, interval=True, kind="observation")
+    sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
     cand = frame.copy()
     cand["params"] = counts.astype(np.int64)
     cand["prediction"] = pred["prediction"].to_numpy()
     cand["lower"], cand["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
-    cand["feasible"] = counts <= budget
+    cand["feasible"] = True if budget is None else counts <= budget
+    trained = set(zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float)))
+    cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
+    # what the backtest supports: deeper only as far as it extrapolated, widths inside
+    cal = getattr(fitter, "calibration_", None) or {}
+    lo_l, hi_l = ranges["layers"]
+    lo_d, hi_d = ranges["d_emb"]
+    max_h = float(cal.get("max_horizon", 0.0)) if cal.get("axis") == "layers" else 0.0
+    h = np.log2(np.maximum(L / hi_l, 1.0))
+    cand["supported"] = (L >= lo_l) & (h <= max_h + 1e-9) & (D >= lo_d) & (D <= hi_d)
+    notes: list[str] = []
     if not cand["feasible"].any():
         small = cand.loc[cand["params"].idxmin()]
         raise DataError(
             f"budget {budget:,.0f} is below every configuration enumerated: the smallest "
             f"(layers={small.layers}, d_emb={small.d_emb}) has {small.params:,} {count} parameters"
         )
-    feas = np.flatnonzero(cand["feasible"].to_numpy())
+    n_out = int((~cand["supported"]).sum())
+    if n_out:
+        notes.append(f"{n_out} configuration(s) lie outside what the backtest supports (layers "
+                     f"up to {hi_l * 2 ** max_h:g}, d_emb {lo_d:g}-{hi_d:g}): listed, never picked")
+    usable = cand["feasible"] & cand["supported"]
+    if not usable.any():
+        usable = cand["feasible"].copy()
+        notes.append("no configuration inside the supported range: ranking extrapolations")
+    cand["score"] = sign * cand["prediction"]
+    order_all = cand.sort_values(["score", "trained", "params"], ascending=[False, False, True])
+    order = order_all[usable.loc[order_all.index]]
+    # p_best over the usable configurations, with the form-selection uncertainty
     cand["p_best"] = np.nan
-    if fitter.bootstrap_params_ is not None and len(fitter.bootstrap_params_):
-        Xf = fitter._inputs(fitter.law_, cand.iloc[feas], None if groups is None else groups[feas])
-        P = np.array([fitter.law_.formula(b, Xf) for b in fitter.bootstrap_params_])
-        wins = np.bincount(np.argmax(P, axis=1), minlength=len(feas))
-        cand.loc[cand.index[feas], "p_best"] = wins / len(P)
-    order = cand.iloc[feas].sort_values(["prediction", "params"], ascending=[False, True])
-    best_all = cand.sort_values(["prediction", "params"], ascending=[False, True]).iloc[0]
+    idx = np.flatnonzero(usable.to_numpy())
+    draws = _form_draws(fitter, cand.iloc[idx][frame.columns], None if groups is None
+                        else groups[idx], usable.to_numpy()[idx], n_draws, fitter.seed)
+    if draws is None and fitter.bootstrap_params_ is not None and len(fitter.bootstrap_params_):
+        from perflaw.backtest import transform_inverse
+
+        Xf = fitter._inputs(fitter.law_, cand.iloc[idx], None if groups is None else groups[idx])
+        draws = transform_inverse(np.array([fitter.law_.formula(b, Xf)
+                                            for b in fitter.bootstrap_params_]),
+                                  getattr(fitter, "transform_", "none"))
+    if draws is not None:
+        wins = np.bincount(np.argmax(sign * draws, axis=1), minlength=len(idx))
+        cand.loc[cand.index[idx], "p_best"] = wins / len(draws)
+    order = cand.loc[order.index]
+    best_all = cand.sort_values(["score", "params"], ascending=[False, True]).iloc[0]
     unconstrained = {
         "layers": int(best_all.layers), "d_emb": int(best_all.d_emb),
         "params": int(best_all.params), "prediction": float(best_all.prediction),
     }
     for key in ("N_opt", "d_opt"):
-        if key in fitter.derived_:
+        if key in fitter.derived_ and np.isfinite(fitter.derived_[key]):
             unconstrained[f"closed_form_{key}"] = float(fitter.derived_[key])
-    binds = not bool(best_all.feasible)
-    notes = []
-    lo_l, hi_l = ranges["layers"]
-    lo_d, hi_d = ranges["d_emb"]
-    if layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d:
-        notes.append("the enumeration leaves the fitted range: predictions there are extrapolations")
+    binds = budget is not None and not bool(best_all.feasible)
+    if (layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d):
+        notes.append("the grid leaves the fitted range: predictions there are extrapolations")
     cols = [c for c in ("layers", "d_emb", *(extra_inputs or {}), "params", "prediction",
-                        "lower", "upper", "p_best") if c in cand.columns]
+                        "lower", "upper", "p_best", "trained", "supported") if c in cand.columns]
+    first = cand.loc[order.index[0]]
+    pick = {"layers": int(first.layers), "d_emb": int(first.d_emb), "params": int(first.params),
+            "prediction": float(first.prediction), "lower": float(first.lower),
+            "upper": float(first.upper), "p_best": float(first.p_best),
+            "trained": bool(first.trained)}
+    best_obs = getattr(fitter, "best_observed_", None)
+    gain, noise, beats, message = None, float("nan"), False, ""
+    if best_obs:
+        obs = float(best_obs["observed"])
+        gain = {"value": sign * (pick["prediction"] - obs),
+                "lower": sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs),
+                "upper": sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)}
+        noise = _noise(fitter, obs)
+        beats = bool(gain["value"] > noise) and not (
+            pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))
+        here = f"{best_obs.get('layers')}×{best_obs.get('d_emb')}"
+        if beats:
+            message = (f"train {pick['layers']} layers × d_emb {pick['d_emb']}: predicted "
+                       f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
+                       f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
+                       f"{gain['upper']:+.4g}, noise ±{noise:.2g})")
+        else:
+            untried = order[~order["trained"].to_numpy()]
+            nxt = (f"train {int(untried.iloc[0].layers)} layers × d_emb "
+                   f"{int(untried.iloc[0].d_emb)} (the best untried bet, predicted "
+                   f"{untried.iloc[0].prediction:.4g})" if len(untried)
+                   else f"rerun {here} with other seeds")
+            message = (f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+                       f"more than the noise (±{noise:.2g}); next: {nxt}, or rerun {here} "
+                       "with another seed")
     return Recommendation(order[cols].head(int(top)).reset_index(drop=True), cand, unconstrained,
-                          budget, binds, count, notes)
+                          budget, binds, count, notes, pick, best_obs, gain, noise, beats, message,
+                          list(getattr(fitter, "warnings_", [])))
+
+
+def _noise(fitter, level: float) -> float:
+    """Run-to-run noise on the metric's scale near ``level``."""
+    noise = getattr(fitter, "noise_sd_", None)
+    cal = getattr(fitter, "calibration_", None)
+    sd = noise if noise else (cal["sd"] if cal else float(np.sqrt(np.mean(
+        np.asarray(getattr(fitter, "zresiduals_", [np.nan])) ** 2))))
+    if getattr(fitter, "transform_", "none") == "logit":
+        return float(sd * level * (1 - level))
+    return float(sd)

@@ -63,6 +63,7 @@ Extension points (override only what the law needs):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -71,6 +72,29 @@ import numpy as np
 from perflaw.errors import DataError
 
 LAWS: dict[str, type["Law"]] = {}
+
+_BOUNDED = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc|coverage)", re.I)
+
+
+def higher_is_better(metric: str | None) -> bool:
+    """Whether a metric is a score to maximise (HR, NDCG ...) rather than a loss.
+
+    >>> [higher_is_better(m) for m in ("HR@10", "test_ndcg_at_5", "eval_loss", None)]
+    [True, True, False, True]
+    """
+    m = str(metric or "")
+    if "loss" in m.lower() or "perplexity" in m.lower():
+        return False
+    return True
+
+
+def bounded_metric(metric: str | None, y: np.ndarray) -> bool:
+    """A rate in (0, 1) such as HR@K or NDCG@K: every value strictly inside (0, 1)
+    and a name that says so (``@k`` or hr/ndcg/recall/mrr/precision/auc/map/acc)."""
+    m = str(metric or "")
+    y = np.asarray(y, dtype=float)
+    named = bool(_BOUNDED.search(m)) or "@" in m
+    return named and higher_is_better(m) and y.size > 0 and bool(np.all((y > 0) & (y < 1)))
 
 
 @dataclass
@@ -125,6 +149,21 @@ class Law:
     inputs: tuple[str, ...] = ()
     param_names: tuple[str, ...] = ()
     default_bounds: dict[str, tuple[float, float]] = {}
+    #: "law" (a scaling law) or "baseline" (a plain form a law has to beat)
+    kind: ClassVar[str] = "law"
+    #: a lookup with one parameter per trained cell (no residual degrees of freedom)
+    nonparametric: ClassVar[bool] = False
+    #: residual degrees of freedom a fit needs (0: an exact interpolation is a fit too)
+    min_dof: ClassVar[int] = 1
+    #: words for each input, used by summaries, plots and error messages
+    input_labels: ClassVar[dict[str, str]] = {"layers": "layers", "d_emb": "embedding dim",
+                                              "d_prime": "D′ (quality-adjusted data)"}
+    #: what recommend-config budgets for this law: "params", "flops" or None
+    budget_kind: ClassVar[str | None] = "params"
+    #: plotting: the input on the x axis (log scale) and the input drawn as one line per
+    #: value (None: a single series); None for plot_x draws observed against fitted
+    plot_x: ClassVar[str | None] = "layers"
+    plot_series: ClassVar[str | None] = "d_emb"
 
     # -- declarations a law overrides -------------------------------------------------
     def formula(self, theta: np.ndarray, X: dict[str, np.ndarray]) -> np.ndarray:
@@ -144,6 +183,19 @@ class Law:
 
     def options(self) -> dict[str, Any]:
         return {}
+
+    def bind(self, X: dict[str, np.ndarray]) -> "Law":
+        """This law configured for the data (e.g. its trained widths); default: itself."""
+        return self
+
+    def identifiable(self, X: dict[str, np.ndarray]) -> str | None:
+        """``None`` when these rows can determine the law's parameters, else why not."""
+        return None
+
+    def guess_transform(self, metric: str | None, y: np.ndarray) -> str:
+        """The scale to fit on: ``"logit"`` for a rate in (0, 1) (predictions and
+        interval ends then stay inside it), ``"none"`` otherwise."""
+        return "logit" if bounded_metric(metric, y) else "none"
 
     def fit_warnings(self, X: dict[str, np.ndarray]) -> list[str]:
         """Messages the fitter emits as warnings before fitting (identifiability ...)."""

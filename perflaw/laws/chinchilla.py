@@ -45,8 +45,15 @@ from scipy.optimize import least_squares, minimize
 
 from perflaw.errors import DataError
 from perflaw.laws.base import Law, Start, register
-from perflaw.laws.power import check_spread, check_transform, exponent_warnings, \
-    from_target, span_warnings, to_target, transform_text
+from perflaw.laws.power import (
+    check_spread,
+    check_transform,
+    exponent_warnings,
+    from_target,
+    span_warnings,
+    to_target,
+    transform_text,
+)
 
 OBJECTIVES = ("log-huber", "l2")
 
@@ -159,6 +166,9 @@ class ChinchillaLaw(Law):
     """
 
     name = "chinchilla"
+    budget_kind = "flops"
+    plot_x = "N"
+    plot_series = "D"
     description = "Chinchilla (Hoffmann et al. 2022): y = E + A/N^alpha + B/D^beta"
     latex = r"y = E + A N^{-\alpha} + B D^{-\beta}"
     inputs = ("N", "D")

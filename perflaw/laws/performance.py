@@ -182,6 +182,18 @@ class PerformanceLaw(Law):
                         "values are unreliable (pin p, or add datasets)"]
         return []
 
+    def identifiable(self, X) -> str | None:
+        """Each factor has a free exponent besides its coefficient(s): it needs three
+        distinct values of its input (two values fit any curve through two points)."""
+        for f in self.factors:
+            col = _FACTOR_INPUT[f]
+            if col in X:
+                n = len(np.unique(X[col]))
+                if n < 3:
+                    return (f"{col} has {n} distinct value(s): the {f} factor's exponent needs "
+                            "at least 3")
+        return None
+
     def check(self, X):
         super().check(X)
         for f in self.factors:

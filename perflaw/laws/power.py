@@ -118,6 +118,9 @@ class PowerLaw(Law):
     """
 
     name = "power"
+    budget_kind = None
+    plot_x = "x"
+    plot_series = None
     description = "loss power law in one variable (Zhang et al. 2023): y = E + (x0/x)^alpha"
     latex = r"y = E + \left(x_0 / x\right)^{\alpha}"
     inputs = ("x",)

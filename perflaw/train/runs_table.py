@@ -230,3 +230,28 @@ def claim(out: Path, k: tuple, retry: bool = True) -> Path | None:
     os.write(fd, json.dumps(info).encode())
     os.close(fd)
     return path
+
+
+def seed_means(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (every key column but ``seed``): the mean of the numeric
+    columns over seeds, ``seeds`` = how many, and ``<metric>_sd`` for each metric.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"dataset": ["a"] * 2, "backbone": ["sasrec"] * 2, "layers": [1, 1],
+    ...                   "d_emb": [8, 8], "data_fraction": [1.0, 1.0], "max_len": [5, 5],
+    ...                   "seed": [0, 1], "d_prime": [10.0, 12.0], "ndcg@10": [0.1, 0.2]})
+    >>> m = seed_means(t)
+    >>> m[["layers", "seeds", "d_prime", "ndcg@10"]].to_dict("records")
+    [{'layers': 1, 'seeds': 2, 'd_prime': 11.0, 'ndcg@10': 0.15000000000000002}]
+    """
+    group = [c for c in KEY_COLUMNS if c != "seed"]
+    numeric = [c for c in table.columns
+               if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
+    g = table.groupby(group, sort=True)
+    out = g[numeric].mean()
+    out.insert(0, "seeds", g["seed"].nunique())
+    for c in numeric:
+        if "@" in c and not c.startswith("val_"):
+            out[f"{c}_sd"] = g[c].std(ddof=1)
+    return out.reset_index()

@@ -143,7 +143,7 @@ def _curve_summary(curve: list[float], points: int = 8) -> str:
 
 def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed: int,
               valid: Evaluator, test: Evaluator, device=None, log=None,
-              label: str = "") -> dict:
+              label: str = "", also: dict | None = None) -> dict:
     """Train one model and score it; return the runs-table fields of the run.
 
     Parameters
@@ -162,6 +162,9 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
         run under bf16 autocast.
     log : callable, optional
         Called with one progress line after each validation.
+    also : dict of str to Evaluator, optional
+        Further test evaluations of the best weights (e.g. masked and unmasked); their
+        metrics come back under ``"also"``.
     """
     import torch
 
@@ -247,6 +250,7 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
                 break
     model.load_state_dict(best_state)
     metrics = test.metrics(model, device, autocast=autocast)
+    extra = {k: ev.metrics(model, device, autocast=autocast) for k, ev in (also or {}).items()}
     # Training FLOPs ≈ 6 × (parameters each processed position runs through + the output
     # rows each target scores) (spec §6): blocks + its item and position rows per
     # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
@@ -271,4 +275,5 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
         **metrics,
         "device": str(device),
         "seconds": round(time.perf_counter() - start, 2),
+        **({"also": extra} if also else {}),
     }

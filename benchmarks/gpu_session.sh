@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One prepared GPU session for issue 12 (run once, on one H200, inside a 540 s call):
+#   (b) the ml-100k peer check, seeds 0-2, default stopping rule (windows and prefixes);
+#   (a+c) the bundled multi-seed sweep on ml-latest-small, P processes sharing one --out,
+#         GPU utilisation sampled by nvidia-smi (this is also the throughput measurement);
+#   (d) fit on seed means, recommend-config, train the recommendation for seeds 0-2.
+# Each part has its own time guard and writes its results as it goes.
+#
+#   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|mini]
+# ROOT holds repo/ (perflaw, benchmarks), data/ (ml-100k.parquet, ml-latest-small.parquet)
+# and optionally whl/ (wheels installed into /tmp/site).  "mini" is the CPU rehearsal.
+set -u
+ROOT=$(cd "${1:-.gpu}" && pwd); O=${2:-${OUT:-/tmp/gpu-out}}; SCALE=${3:-full}
+mkdir -p "$O"; R=$O/res; mkdir -p "$R"; LOG=$O/session.log
+export PYTHONUNBUFFERED=1 MALLOC_MMAP_THRESHOLD_=4294967296
+if ls "$ROOT"/whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "$ROOT"/whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$ROOT/repo${PYTHONPATH:+:$PYTHONPATH}
+PY=${PY:-python3}
+T0=$SECONDS
+say() { echo "[$(date -u +%T) +$((SECONDS - T0))s] $*" | tee -a "$LOG"; }
+say "start scale=$SCALE root=$ROOT python=$($PY -c 'import sys,torch;print(sys.version.split()[0],torch.__version__,torch.cuda.is_available())' 2>&1)"
+
+if [ "$SCALE" = full ]; then
+  DEV=cuda; P=16; TB=80; TC=300; TD=85; BSEEDS="0 1 2"
+  GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
+  STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000)
+  BUDGET_FROM="4 64"
+else
+  DEV=cpu; P=2; TB=100; TC=60; TD=100; BSEEDS="0"
+  GRID=(--layers 1,2,3 --d-emb 8,16 --data-fraction 0.25,0.5,1 --seed 0,1)
+  STEPS=(--max-steps 4 --min-steps 0 --eval-every 2 --max-len 8 --threads 1)
+  BUDGET_FROM="2 16"
+fi
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits \
+    -lms 500 > "$R/smi.csv" 2>/dev/null &
+  SMI=$!
+fi
+mark() { echo "$(date -u +%Y/%m/%d\ %T.%3N), MARK $1" >> "$R/smi.csv"; }
+
+# Compile the numba kernels once (cached) before many processes want them at once.
+$PY -c "import numpy as np; from perflaw.train.data import d_prime; d_prime([np.array([1,2,3,1,2])], 50)"
+say "numba warm"
+
+# ---------------------------------------------------------------- (b) ml-100k peer check
+say "(b) ml-100k: 3 seeds x {windows, prefixes}, guard ${TB}s"
+mark b-start
+for s in $BSEEDS; do
+  for mode in windows prefixes; do
+    extra=(); [ "$SCALE" = full ] || extra=(--max-steps 3 --threads 1)
+    timeout "$TB" $PY "$ROOT/repo/benchmarks/bench_trainer.py" --log "$ROOT/data/ml-100k.parquet" \
+      --seeds $s --samples $mode --device $DEV "${extra[@]}" --json "$R/ml100k-$mode-$s.json" \
+      > "$R/ml100k-$mode-$s.log" 2>&1 &
+  done
+done
+wait_jobs() { for j in $(jobs -p); do [ "$j" = "${SMI:-x}" ] || wait "$j"; done; }
+wait_jobs
+mark b-end
+say "(b) done: $(ls "$R"/ml100k-*.json 2>/dev/null | wc -l) of 6 results"
+
+# ---------------------------------------------- (a+c) bundled sweep = throughput measurement
+RUNS=$R/ml-latest-small-sweep.csv
+say "(c) sweep ${GRID[*]} with $P processes, guard ${TC}s"
+mark c-start
+C0=$SECONDS
+for i in $(seq 1 "$P"); do
+  timeout "$TC" $PY -m perflaw sweep "$ROOT/data/ml-latest-small.parquet" --backbone sasrec \
+    "${GRID[@]}" "${STEPS[@]}" --device $DEV --out "$RUNS" --quiet --csv \
+    > /dev/null 2>> "$R/sweep-stderr.log" &
+  sleep 0.3
+done
+wait_jobs
+C1=$SECONDS
+mark c-end
+NROWS=$(($(wc -l < "$RUNS") - 1))
+say "(c) done: $NROWS rows in $((C1 - C0))s with $P processes"
+echo "{\"rows\": $NROWS, \"seconds\": $((C1 - C0)), \"processes\": $P}" > "$R/sweep-throughput.json"
+
+# ------------------------------------ (d) fit on seed means, recommend, train the pick
+say "(d) fit + recommend + train, guard ${TD}s"
+mark d-start
+timeout "$TD" $PY "$ROOT/repo/benchmarks/check_recommendation.py" --runs "$RUNS" \
+  --log "$ROOT/data/ml-latest-small.parquet" --budget-from $BUDGET_FROM --device $DEV \
+  --out "$R" > "$R/recommend.log" 2>&1
+rc=$?
+mark d-end
+say "(d) exit $rc"
+[ -n "${SMI:-}" ] && kill "$SMI" 2>/dev/null
+tar -czf "$O/results.tar.gz" -C "$O" res
+say "end"

@@ -1,0 +1,432 @@
+r"""Fit small, predict large: the rolling-origin backtest, form selection, calibration.
+
+A law that fits the trained runs well can still extrapolate badly; what a user bets on
+is the prediction for a deeper (or wider) model.  This module measures exactly that.
+
+**Rolling origin** along a size axis (``layers`` by default): for every distinct value
+:math:`v_k` but the last, fit each candidate form on the rows with axis :math:`\le v_k`
+and predict the rows with axis :math:`> v_k`.  Every form and both baselines are laws
+(:mod:`perflaw.laws`), fitted by the one :class:`~perflaw.fit.LawFitter`, so they are
+scored alike.
+
+**Candidate forms** (``FORMS``, simplest first):
+
+========== ========================================================================
+carry      carry-forward baseline: the deepest trained run of the same width
+saturating per-width :math:`a_d - b_d/N`: each doubling gains half the previous one
+loglinear  per-width :math:`a_d + b_d \ln N` (baseline)
+p2         the Performance Law with the authors' :math:`p = 2`
+free       the Performance Law with :math:`p` free per factor
+========== ========================================================================
+
+**Selection rule** (``form="auto"``), on the rows given (never on held-out rows): run
+the rolling origin on them; a form is eligible when it can be fitted on the full rows
+and was scored at the last origin.  Carry-forward is the default; another form replaces
+it only when its absolute errors (on the fitting scale) are lower than carry-forward's on
+the same points by more than one standard error of the paired differences
+(:math:`t > 1`); among several, the largest :math:`t` wins.  With fewer than two
+origins (too few sizes to backtest) the simplest identified form is used, and the
+selection says so.  The rule asks for evidence beyond noise before trusting a trend:
+on the published panels carry-forward is hard to beat where the metric has flattened,
+and the saturating form wins where it still rises.
+
+**Calibration**: prediction intervals of the chosen form come from its own backtest
+errors :math:`e_i` (fitting scale, e.g. logit) at horizons :math:`h_i` (doublings past
+the origin): :math:`\sigma^2 = \mathrm{mean}(e_i^2/(1+h_i))`, and the interval at
+horizon :math:`h` is :math:`\pm t_{n}\,\sigma\sqrt{(1+1/n)(1+\max(h,0))}` — a Student-t
+split-conformal interval whose width grows like a random walk with the distance
+extrapolated.  :func:`backtest` reports the coverage this achieves out of sample.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> N, d = np.meshgrid([2., 4., 8., 16.], [32., 64.])
+>>> X = pd.DataFrame({"layers": N.ravel(), "d_emb": d.ravel()})
+>>> y = 0.3 - 0.1 / X.layers + 0.01 * np.log(X.d_emb)
+>>> res = backtest(X, y, forms=("carry", "saturating"))
+>>> s = res.summary.set_index("form")
+>>> bool(s.loc["saturating", "mape"] < 1e-6 < s.loc["carry", "mape"])
+True
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from perflaw.errors import ConvergenceError, DataError
+from perflaw.laws.base import Law, get_law
+
+#: candidate forms, simplest first: name -> (law, law options)
+FORMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "carry": ("carry", {}),
+    "saturating": ("saturating", {}),
+    "loglinear": ("loglinear", {}),
+    "p2": ("performance", {"p": 2.0}),
+    "free": ("performance", {}),
+}
+BASELINES = ("carry", "loglinear")
+AXES = ("layers", "d_emb")
+T_MIN = 1.0  # a form replaces carry-forward only with a paired t above this
+
+
+def form_law(form: str) -> Law:
+    """The (unbound) law of a candidate form.
+
+    >>> form_law("p2").p, form_law("carry").name
+    (2.0, 'carry')
+    """
+    key = str(form).lower()
+    if key not in FORMS:
+        raise DataError(f"unknown form {form!r}: use auto or one of {', '.join(FORMS)}")
+    name, opts = FORMS[key]
+    return get_law(name, **opts)
+
+
+# ---------------------------------------------------------------------------------------
+def transform_forward(y: np.ndarray, transform: str) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if transform == "logit":
+        return np.log(y / (1 - y))
+    return y
+
+
+def transform_inverse(z: np.ndarray, transform: str) -> np.ndarray:
+    z = np.asarray(z, dtype=float)
+    if transform == "logit":
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+    return z
+
+
+def resolve_transform(transform: str, law: Law, metric: str | None, y: np.ndarray) -> str:
+    """``auto`` → the law's guess (logit for a rate in (0, 1)); check an explicit logit."""
+    if transform not in ("auto", "none", "logit"):
+        raise DataError(f"unknown transform {transform!r}: use auto, none or logit")
+    if transform == "auto":
+        return law.guess_transform(metric, y)
+    if transform == "logit" and not np.all((np.asarray(y) > 0) & (np.asarray(y) < 1)):
+        raise DataError(f"transform 'logit' needs every value of {metric or 'y'!r} strictly "
+                        "between 0 and 1")
+    return transform
+
+
+def horizon(values: np.ndarray, origin: float) -> np.ndarray:
+    """Doublings past ``origin`` along the axis (0 inside the fitted range)."""
+    return np.maximum(np.log2(np.asarray(values, float) / float(origin)), 0.0)
+
+
+def calibrated_halfwidth(calibration: dict, h: np.ndarray, level: float) -> np.ndarray:
+    """Half-width on the fitting scale at horizons ``h`` (see the module docstring)."""
+    n, sd = int(calibration["n"]), float(calibration["sd"])
+    t = stats.t.ppf(1 - (1 - level) / 2, max(n, 1))
+    return t * sd * np.sqrt((1 + 1 / max(n, 1)) * (1 + np.maximum(h, 0.0)))
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False)
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass
+class BacktestResult:
+    """Result of :func:`backtest`.
+
+    Attributes
+    ----------
+    points : pandas.DataFrame
+        One row per (form, origin, predicted run): ``form``, ``origin``, the inputs,
+        ``observed``, ``predicted``, ``lower``, ``upper``, ``z_error`` (on the fitting
+        scale), ``horizon`` (doublings past the origin).
+    summary : pandas.DataFrame
+        Per form: ``form``, ``kind`` (law or baseline), ``n_points``, ``mape``,
+        ``max_ape``, ``coverage`` (share of observed values inside the intervals),
+        ``origins``.
+    skipped : dict
+        Form -> why it could not be fitted at some origins.
+    """
+
+    points: pd.DataFrame
+    summary: pd.DataFrame
+    axis: str
+    metric: str | None
+    transform: str
+    level: float
+    skipped: dict = field(default_factory=dict)
+
+
+def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
+    if axis not in AXES:
+        raise DataError(f"unknown backtest axis {axis!r}: use {' or '.join(AXES)}")
+    if axis not in X.columns:
+        raise DataError(f"the runs have no {axis!r} column to backtest along")
+    return np.sort(pd.unique(X[axis].to_numpy(float)))
+
+
+def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level):
+    from perflaw.fit import LawFitter
+
+    f = LawFitter(form_law(form), seed=seed, scale=transform, level=level,
+                  form=form if calibrate else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return f.fit(X, y, metric=metric)
+
+
+def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibrate, level,
+                   progress, desc):
+    rows, skipped = [], {}
+    todo = [(k, f) for k in range(len(values) - 1) for f in forms]
+    for k, form in _progress(todo, len(todo), desc, progress):
+        v = values[k]
+        train = X[axis].to_numpy(float) <= v
+        Xt, yt = X[train].reset_index(drop=True), y[train]
+        Xh, yh = X[~train].reset_index(drop=True), y[~train]
+        law = form_law(form)
+        inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
+        why = law.bind(inputs).identifiable(inputs)
+        if why is None and not law.nonparametric and len(yt) - law.bind(inputs).n_params < law.min_dof:
+            why = f"{len(yt)} runs for {law.bind(inputs).n_params} parameters"
+        if why:
+            skipped.setdefault(form, f"{axis} <= {v:g}: {why}")
+            continue
+        try:
+            f = _fit(form, Xt, yt, metric=metric, transform=transform, seed=seed,
+                     calibrate=calibrate, level=level)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = f.predict(Xh, interval=True, warn=False, kind="observation")
+        except (ConvergenceError, DataError, np.linalg.LinAlgError) as exc:
+            skipped.setdefault(form, f"{axis} <= {v:g}: {exc}")
+            continue
+        pred = p["prediction"].to_numpy(float)
+        out = Xh[[c for c in AXES if c in Xh.columns]].copy()
+        out.insert(0, "origin", v)
+        out.insert(0, "form", form)
+        out["observed"] = yh
+        out["predicted"] = pred
+        out["lower"], out["upper"] = p["lower"].to_numpy(float), p["upper"].to_numpy(float)
+        out["z_error"] = (transform_forward(pred, transform) - transform_forward(yh, transform))
+        out["horizon"] = horizon(Xh[axis].to_numpy(float), v)
+        rows.append(out)
+    pts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["form", "origin", *AXES, "observed", "predicted", "lower", "upper", "z_error",
+                 "horizon"])
+    return pts, skipped
+
+
+def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
+    recs = []
+    for form in forms:
+        p = points[points.form == form]
+        kind = "baseline" if form in BASELINES else "law"
+        if p.empty:
+            recs.append(dict(form=form, kind=kind, n_points=0, mape=np.nan, max_ape=np.nan,
+                             coverage=np.nan, origins=0))
+            continue
+        obs = p.observed.to_numpy(float)
+        ape = np.abs(p.predicted.to_numpy(float) - obs) / np.abs(obs) * 100
+        lo, hi = p.lower.to_numpy(float), p.upper.to_numpy(float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        cov = float(np.mean((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok]))) if ok.any() else np.nan
+        recs.append(dict(form=form, kind=kind, n_points=len(p), mape=float(ape.mean()),
+                         max_ape=float(ape.max()), coverage=cov,
+                         origins=int(p.origin.nunique())))
+    return pd.DataFrame(recs)
+
+
+def backtest(X, y, *, metric: str | None = None, forms: Iterable[str] | None = None,
+             axis: str = "layers", transform: str = "auto", seed: int = 0,
+             level: float = 0.95, progress: bool = False) -> BacktestResult:
+    """Rolling-origin backtest of every candidate form along ``axis``.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        ``layers`` and ``d_emb`` of the runs.
+    y : array-like
+        The metric.
+    metric : str, optional
+        Its name (decides the fitting scale with ``transform="auto"``).
+    forms : iterable of str, optional
+        Candidate forms (default: every form of ``FORMS``).
+    axis : {"layers", "d_emb"}
+        The size axis: fit on sizes ``<= v``, predict the larger ones.
+    transform : {"auto", "none", "logit"}
+        Fitting scale (``auto``: logit for rates in (0, 1)).
+    level : float
+        Level of the prediction intervals whose coverage is reported; each form's
+        intervals are calibrated by its own backtest on the rows it was fitted on.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataError
+        When the axis has fewer than 3 distinct sizes.
+    """
+    forms = list(FORMS) if forms is None else [str(f).lower() for f in forms]
+    for f in forms:
+        form_law(f)
+    if not 0 < level < 1:
+        raise DataError(f"level must be between 0 and 1, got {level!r}")
+    X = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
+    yv = np.asarray(y, dtype=float).ravel()
+    values = _check_axis(X, axis)
+    if len(values) < 3:
+        raise DataError(f"backtest along {axis} needs at least 3 distinct {axis} values; the "
+                        f"runs have {len(values)} ({', '.join(f'{v:g}' for v in values)})")
+    t = resolve_transform(transform, form_law("carry"), metric, yv)
+    pts, skipped = _origin_errors(X, yv, forms, axis, values, metric=metric, transform=t,
+                                  seed=seed, calibrate=True, level=level, progress=progress,
+                                  desc="backtest")
+    return BacktestResult(pts, _summary(pts, forms), axis, metric, t, level, skipped)
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Selection:
+    """The chosen form, why, and what the backtest measured (see :func:`choose_form`)."""
+
+    form: str
+    reason: str
+    scores: pd.DataFrame
+    calibration: dict | None
+    alternatives: list[dict]
+    transform: str
+    n_origins: int
+
+    def as_dict(self) -> dict:
+        return {"form": self.form, "reason": self.reason, "n_origins": self.n_origins,
+                "scores": self.scores.to_dict(orient="records")}
+
+
+def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | None:
+    if len(points) < 2:
+        return None
+    e = points.z_error.to_numpy(float)
+    h = points.horizon.to_numpy(float)
+    sd = math.sqrt(float(np.mean(e * e / (1 + h))))
+    return {"method": "backtest", "sd": sd, "n": int(len(e)), "axis": axis,
+            "axis_max": float(axis_max), "max_horizon": float(h.max())}
+
+
+def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=None,
+                transform: str = "auto", seed: int = 0, axis: str = "layers",
+                candidates: Iterable[str] | None = None, progress: bool = False) -> Selection:
+    """Pick a form by an inner rolling-origin backtest on these rows (the module's rule).
+
+    ``form`` other than ``"auto"`` fixes the form; the backtest then only calibrates its
+    intervals.  Returns a :class:`Selection`.
+    """
+    X = X.reset_index(drop=True)
+    yv = np.asarray(y, dtype=float)
+    cands = list(FORMS) if candidates is None else list(candidates)
+    fixed = str(form).lower() != "auto"
+    if fixed:
+        form_law(form)
+        cands = [str(form).lower()]
+    t = resolve_transform(transform, form_law("carry"), metric, yv)
+    values = np.sort(pd.unique(X[axis].to_numpy(float))) if axis in X.columns else np.array([])
+    full = {c: X[c].to_numpy(float) for c in AXES if c in X.columns}
+    eligible = []
+    for f in cands:
+        law = form_law(f).bind(full)
+        why = law.identifiable(full)
+        if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
+            why = f"{len(yv)} runs for {law.n_params} parameters"
+        if why is None:
+            eligible.append(f)
+        elif fixed:
+            raise DataError(f"form {form!r} cannot be fitted on these runs: {why} (use --form "
+                            "carry, saturating or loglinear, or add runs)")
+    pts, _ = _origin_errors(X, yv, eligible, axis, values, metric=metric, transform=t,
+                            seed=seed, calibrate=False, level=0.95, progress=progress,
+                            desc="choosing the form") if len(values) >= 2 else (
+        pd.DataFrame(columns=["form", "origin", "z_error", "horizon"]), {})
+    n_origins = int(pts.origin.nunique()) if len(pts) else 0
+    last = pts.origin.max() if len(pts) else None
+    scored = [f for f in eligible if len(pts) and (pts[(pts.form == f)].origin == last).any()]
+    rows = []
+    for f in eligible:
+        p = pts[pts.form == f]
+        rows.append(dict(form=f, n_points=len(p), rmse_fit_scale=float(np.sqrt(np.mean(
+            p.z_error ** 2))) if len(p) else np.nan,
+            mape=float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100)
+            if len(p) else np.nan, t_vs_carry=np.nan))
+    scores = pd.DataFrame(rows)
+    axis_max = float(values.max()) if len(values) else float("nan")
+    if fixed:
+        chosen = cands[0]
+        reason = f"{chosen}: chosen with --form"
+    elif n_origins < 2 or "carry" not in scored:
+        chosen = next(f for f in cands if f in eligible)
+        reason = (f"{chosen}: only {len(values)} distinct {axis} value(s), too few to backtest "
+                  "a trend; the simplest identified form")
+    else:
+        base = pts[pts.form == "carry"].set_index(["origin", *AXES])
+        best, best_t = "carry", T_MIN
+        for f in scored:
+            if f == "carry":
+                continue
+            p = pts[pts.form == f].set_index(["origin", *AXES])
+            common = base.index.intersection(p.index)
+            d = (np.abs(base.loc[common, "z_error"].to_numpy(float))
+                 - np.abs(p.loc[common, "z_error"].to_numpy(float)))
+            if len(d) < 2:
+                continue
+            sd = d.std(ddof=1)
+            tt = float(d.mean() / (sd / math.sqrt(len(d)))) if sd > 0 else (
+                np.inf if d.mean() > 0 else 0.0)
+            scores.loc[scores.form == f, "t_vs_carry"] = tt
+            if tt > best_t:
+                best, best_t = f, tt
+        chosen = best
+        n_pts = int((pts.form == "carry").sum())
+        if best == "carry":
+            others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
+            top = (f"; best challenger {others.loc[others.t_vs_carry.idxmax(), 'form']} at "
+                   f"t = {others.t_vs_carry.max():.2f}") if len(others) else ""
+            reason = (f"carry: no form beat carry-forward by more than one standard error in "
+                      f"the backtest ({n_origins} origins, {n_pts} predicted runs{top})")
+        else:
+            reason = (f"{best}: beat carry-forward in the backtest by {best_t:.2f} standard "
+                      f"errors ({n_origins} origins, {n_pts} predicted runs)")
+    calibration = _calibration(pts[pts.form == chosen], axis, axis_max)
+    # the other eligible forms, weighted by their backtest error, for p_best
+    alternatives = []
+    for f in scored or [chosen]:
+        p = pts[pts.form == f]
+        cal = _calibration(p, axis, axis_max)
+        if cal is None:
+            continue
+        alternatives.append({"form": f, "weight": 1.0 / max(cal["sd"] ** 2, 1e-300),
+                             "calibration": cal})
+    total = sum(a["weight"] for a in alternatives) or 1.0
+    for a in alternatives:
+        a["weight"] /= total
+    return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins)
+
+
+class _CallableModule(type(sys)):
+    """``perflaw.backtest(...)`` calls :func:`backtest` although ``perflaw.backtest`` is
+    also this module (``from perflaw.backtest import choose_form`` keeps working)."""
+
+    def __call__(self, *args, **kwargs):
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,172 @@
+"""Helpers shared by the law commands (fit, predict, recommend-config, backtest, plot)."""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+import click
+
+from perflaw.cli._output import render, to_json
+from perflaw.errors import DataError
+
+DEFAULT_RUNS = "runs.csv"
+DEFAULT_LAW = "perflaw-law.json"
+_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group"}
+
+
+@contextmanager
+def _warnings_to_stderr():
+    """Show library warnings as one ``warning:`` line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for w in caught:
+        msg = str(w.message)
+        if msg not in seen:
+            seen.add(msg)
+            click.echo(f"warning: {msg}", err=True)
+
+
+def _floats(text: str | None, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise DataError(f"cannot parse {what} {text!r}: give comma-separated numbers") from None
+    if not values:
+        raise DataError(f"{what} is empty")
+    return values
+
+
+
+def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
+    d = fitter.to_dict()
+    rec = dict(key)
+    rec.update({
+        "law": d["law"], "metric": d["metric"], "n_points": d["n_points"], "r2": d["r2"],
+        "adj_r2": d["diagnostics"]["adj_r2"], "rmse": d["diagnostics"]["rmse"],
+        "mape": d["diagnostics"]["mape"], "aic": d["diagnostics"]["aic"],
+        "bic": d["diagnostics"]["bic"], "params": d["params"], "derived": d["derived"],
+        "starts": d["starts"], "notes": d["notes"], "options": d["law_options"],
+        "form": d.get("form") or d["law"], "scale": d.get("scale", "none"),
+        "warnings": d["warnings"], "best_observed": d.get("best_observed"),
+    })
+    if d.get("selection"):
+        rec["selection"] = d["selection"]
+    if d.get("calibration"):
+        rec["calibration"] = d["calibration"]
+    if with_ci:
+        rec["ci"] = d["ci"]
+        rec["derived_ci"] = d["derived_ci"]
+        rec["level"] = d["level"]
+    if d["holdout"]:
+        keep = [c for c in ("layers", "d_emb", "d_prime", "x", "N", "D", "observed",
+                            "predicted", "lower", "upper", "error", "pct_error")
+                if c in fitter.holdout_.columns]
+        rec["holdout"] = dict(d["holdout"], condition=d["fit_options"]["holdout"],
+                              points=fitter.holdout_[keep].to_dict(orient="records"))
+    if d["loo"]:
+        rec["loo"] = d["loo"]
+    return rec
+
+
+def _flat(rec: dict) -> dict:
+    out = {k: v for k, v in rec.items() if not isinstance(v, (dict, list))}
+    out["warnings"] = " | ".join(rec.get("warnings") or [])
+    out.update(rec["params"])
+    for k in ("N_opt", "d_opt"):
+        if k in rec["derived"]:
+            out[k] = rec["derived"][k]
+    if "holdout" in rec:
+        out["holdout_mape"] = rec["holdout"]["mape"]
+    if "loo" in rec:
+        out["loo_mape"] = rec["loo"]["mape"]
+    return out
+
+
+
+def emit_fit_results(fits, records, fmt, *, law_name, metric, grouped, saved_to, plot_path,
+                     per_fit=None, comparison=None, verbose=True) -> None:
+    """Print fitted laws as JSON, CSV or readable summaries (every ``fit`` variant).
+
+    ``per_fit(fitter)`` may echo extra lines under a summary; ``comparison`` (records) is
+    added to the JSON and printed as a table after the summaries.
+    """
+    if fmt == "json":
+        if grouped:
+            obj = {"law": law_name, "metric": str(metric), "groups": records}
+            if comparison:
+                obj["comparison"] = comparison
+        else:
+            obj = records[0]
+        if saved_to is not None:
+            obj = dict(obj, saved_to=str(saved_to))
+        click.echo(to_json(obj))
+    elif fmt == "csv":
+        click.echo(render([_flat(r) for r in records], "csv"))
+    else:
+        for key, f in fits:
+            if key:
+                click.echo("== " + ", ".join(f"{k}={v}" for k, v in key.items()))
+            click.echo(f.summary_text(verbose=verbose))
+            if per_fit is not None:
+                per_fit(f)
+            click.echo("")
+        if comparison:
+            click.echo("comparison of the data columns (lower AIC is better):")
+            click.echo(render(comparison, "table"))
+    if saved_to is not None:
+        click.echo(f"saved the law to {saved_to}", err=True)
+    if plot_path:
+        click.echo(f"saved the figure to {plot_path}", err=True)
+
+
+def _save_fit_plots(fits, path):
+    from perflaw.plot import plot_fitter, save_fit_grid
+
+    def draw(ax, label, f):
+        r2 = f.diagnostics_["r2"]
+        plot_fitter(f, "fit", ax=ax, title=f"{label or f.metric_} (R² = {r2:.3f})")
+
+    save_fit_grid(fits, path, draw)
+
+
+def _select(fits, group: str | None, law_path: str):
+    """Keep the fits whose group key matches ``--group`` (``k=v[,k=v]`` or a bare value)."""
+    if not group:
+        return fits
+    wanted = {}
+    for part in group.split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            wanted[k.strip()] = v.strip()
+        else:
+            wanted[None] = part.strip()
+    out = []
+    for key, f in fits:
+        vals = {k: str(v) for k, v in key.items()}
+        if all((vals.get(k) == v) if k is not None else (v in vals.values())
+               for k, v in wanted.items()):
+            out.append((key, f))
+    if not out:
+        labels = ["; ".join(f"{k}={v}" for k, v in key.items()) for key, _ in fits]
+        raise DataError(f"no group {group!r} in {law_path!r}; it has "
+                        f"{', '.join(l for l in labels if l) or 'a single ungrouped fit'}")
+    return out
+
+
+def _joint_groups(f, group):
+    """Group labels for a joint fit with a free term per group."""
+    law_groups = getattr(f.law_, "groups", None)
+    if not law_groups or "group" not in f.law_.inputs:
+        return [None]
+    if group:
+        chosen = [g for g in law_groups if g == group or group in g.split(",")]
+        if not chosen:
+            raise DataError(f"no group {group!r} in the joint law; it has {', '.join(law_groups)}")
+        return chosen
+    return law_groups
+

@@ -1,0 +1,282 @@
+"""Candidate forms, the rolling-origin backtest, form selection, calibration, refusals and
+bounded outputs (issue 9)."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from perflaw.backtest import FORMS, backtest, choose_form, form_law
+from perflaw.cli import main
+from perflaw.errors import DataError, LawFileError
+from perflaw.fit import LawFitter, load_fitter
+
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
+
+
+def grid(layers=(2, 4, 8, 16, 32), widths=(32, 64, 128)):
+    N, d = np.meshgrid(np.asarray(layers, float), np.asarray(widths, float), indexing="ij")
+    return pd.DataFrame({"layers": N.ravel(), "d_emb": d.ravel()})
+
+
+def logistic(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+# --------------------------------------------------------------------------- the forms
+def test_saturating_and_loglinear_recover_their_own_curves():
+    X = grid()
+    a = {32: -1.0, 64: -0.8, 128: -0.9}
+    z_sat = X.d_emb.map(a) - 0.6 / X.layers
+    f = LawFitter("saturating").fit(X, z_sat)
+    assert f.diagnostics_["r2"] > 1 - 1e-12
+    # extrapolation follows the curve exactly: each doubling gains half the previous one
+    new = pd.DataFrame({"layers": [64.0, 128.0], "d_emb": [64.0, 64.0]})
+    np.testing.assert_allclose(f.predict(new), -0.8 - 0.6 / new.layers, atol=1e-12)
+    z_log = X.d_emb.map(a) + 0.05 * np.log(X.layers)
+    g = LawFitter("loglinear").fit(X, z_log)
+    np.testing.assert_allclose(g.predict(new), -0.8 + 0.05 * np.log(new.layers), atol=1e-12)
+
+
+def test_carry_forward_is_the_last_trained_run_of_the_width():
+    X = grid(layers=(4, 8, 16), widths=(25, 100))
+    y = np.arange(len(X), dtype=float) + 1
+    f = LawFitter("carry").fit(X, y)
+    np.testing.assert_allclose(f.fitted_, y)  # a lookup of the trained runs
+    ask = pd.DataFrame({"layers": [32.0, 12.0, 2.0, 32.0], "d_emb": [25.0, 100.0, 25.0, 50.0]})
+    # rows: (4,25)=1 (4,100)=2 (8,25)=3 (8,100)=4 (16,25)=5 (16,100)=6
+    deepest25, at8_100, first25, deepest100 = 5.0, 4.0, 1.0, 6.0
+    # 50 lies halfway between 25 and 100 in log: the mean of the two carried values
+    np.testing.assert_allclose(f.predict(ask),
+                               [deepest25, at8_100, first25, (deepest25 + deepest100) / 2])
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_every_form_fits_and_keeps_hr_inside_0_1(form):
+    X = grid()
+    rng = np.random.default_rng(0)
+    y = logistic(-1 + 0.1 * np.log(X.layers) + 0.05 * np.log(X.d_emb)
+                 + rng.normal(0, 0.01, len(X)))
+    f = LawFitter(form=form, scale="auto", seed=0).fit(X, y, metric="hr@10")
+    assert f.form_ == form and f.transform_ == "logit"
+    far = pd.DataFrame({"layers": [1.0, 4096.0, 1e6], "d_emb": [8.0, 4096.0, 128.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = f.predict(far, interval=True, kind="observation")
+    ends = p[["prediction", "lower", "upper"]].to_numpy(float)
+    ends = ends[np.isfinite(ends)]
+    assert ends.size and np.all((ends >= 0) & (ends <= 1))
+
+
+# --------------------------------------------------------------------------- selection
+def test_selection_prefers_the_saturating_form_when_the_metric_still_rises():
+    X = grid(layers=(2, 4, 8, 16, 32, 64))
+    rng = np.random.default_rng(1)
+    z = -1.0 + 0.01 * np.log(X.d_emb) - 0.8 / X.layers + rng.normal(0, 0.002, len(X))
+    sel = choose_form(X, logistic(z), metric="hr@10")
+    assert sel.form == "saturating", sel.reason
+    assert "beat carry-forward" in sel.reason and sel.calibration["n"] > 10
+
+
+def test_selection_keeps_carry_forward_when_the_metric_is_flat_noise():
+    X = grid(layers=(2, 4, 8, 16, 32, 64))
+    rng = np.random.default_rng(2)
+    y = logistic(-1.0 + rng.normal(0, 0.03, len(X)))
+    sel = choose_form(X, y, metric="hr@10")
+    assert sel.form == "carry" and "no form beat carry-forward" in sel.reason
+
+
+def test_selection_falls_back_on_a_tiny_grid_and_says_so():
+    X = grid(layers=(4,), widths=(32, 64, 128))
+    sel = choose_form(X, np.array([0.2, 0.25, 0.22]), metric="hr@10")
+    assert sel.form == "carry" and "too few to backtest" in sel.reason
+    f = LawFitter(form="auto", scale="auto").fit(X, [0.2, 0.25, 0.22], metric="hr@10")
+    assert any("not calibrated" in w for w in f.warnings_)
+
+
+def test_selection_never_sees_holdout_rows():
+    df = pd.read_csv(BUNDLED)
+    g = df[df.panel == 0]
+    f = LawFitter(form="auto", scale="auto").fit(g[["layers", "d_emb"]], g["hr@10"],
+                                                  metric="hr@10", holdout="layers>12")
+    assert f.ranges_["layers"] == (4.0, 12.0)
+    assert f.calibration_["axis_max"] == 12.0  # the backtest ran on layers <= 12 only
+
+
+# --------------------------------------------------------------------------- backtest
+def test_backtest_reports_every_form_and_a_coverage():
+    df = pd.read_csv(BUNDLED)
+    g = df[df.panel == 1]
+    res = backtest(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10",
+                   forms=("carry", "saturating", "loglinear"))
+    s = res.summary.set_index("form")
+    assert list(s.index) == ["carry", "saturating", "loglinear"]
+    assert (s.n_points > 0).all() and s.mape.between(0, 20).all()
+    assert s.loc["carry", "kind"] == "baseline" and s.loc["saturating", "kind"] == "law"
+    assert s.coverage.dropna().between(0, 1).all()
+
+
+def test_backtest_refuses_fewer_than_three_sizes():
+    X = grid(layers=(4, 8))
+    with pytest.raises(DataError, match="at least 3 distinct layers values"):
+        backtest(X, np.full(len(X), 0.3))
+
+
+def test_calibrated_intervals_widen_with_extrapolation():
+    X = grid(layers=(2, 4, 8, 16, 32))
+    rng = np.random.default_rng(3)
+    y = logistic(-1 + 0.05 * np.log(X.layers) + rng.normal(0, 0.02, len(X)))
+    f = LawFitter(form="carry", scale="auto").fit(X, y, metric="hr@10")
+    p = f.predict(pd.DataFrame({"layers": [32.0, 64.0, 256.0], "d_emb": [64.0] * 3}),
+                  interval=True, warn=False)
+    width = (p.upper - p.lower).to_numpy()
+    assert p.interval.iloc[0] == "backtest-calibrated" and np.all(np.diff(width) > 0)
+
+
+# --------------------------------------------------------------------------- refusals
+def test_a_free_exponent_needs_three_distinct_values():
+    X = grid(layers=(4, 8))
+    y = 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)
+    with pytest.raises(DataError, match="layers has 2 distinct value"):
+        LawFitter("performance").fit(X, y)
+    with pytest.raises(DataError, match="form 'p2' cannot be fitted"):
+        LawFitter(form="p2").fit(X, y)
+    f = LawFitter(form="auto").fit(X, y)  # auto falls back to a form the grid carries
+    assert f.form_ in ("carry", "saturating", "loglinear")
+
+
+def test_cli_refusals_are_one_line(tmp_path):
+    df = pd.read_csv(BUNDLED)
+    df[df.layers <= 8].to_csv(tmp_path / "two.csv", index=False)
+    res = run("backtest", tmp_path / "two.csv", "-m", "hr@10", "--where", "panel==0")
+    assert res.exit_code == 1 and "at least 3 distinct layers values" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = run("fit", BUNDLED, "-m", "hr@10", "--level", "1.5", "--no-save")
+    assert res.exit_code == 1 and "--level must be strictly between 0 and 1" in res.output
+
+
+# --------------------------------------------------------------------------- the CLI
+def test_fit_json_interface_with_holdout(tmp_path):
+    res = run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--holdout", "layers>16",
+              "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["form"] in FORMS and isinstance(obj["warnings"], list) and obj["r2"] is not None
+    pts = obj["holdout"]["points"]
+    assert obj["holdout"]["mape"] >= 0 and len(pts) == 8
+    for p in pts:
+        assert {"layers", "d_emb", "observed", "predicted", "lower", "upper"} <= set(p)
+        assert 0 <= p["lower"] <= p["predicted"] <= p["upper"] <= 1
+
+
+def test_fit_first_screen_leads_with_the_decision():
+    res = run("fit", BUNDLED, "-m", "ndcg@10", "--where", "panel==2", "--no-save")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("ndcg@10: form ")
+    assert "chosen:" in lines[1] and "backtest MAPE" in lines[2] and "R² =" in lines[3]
+    assert "LawFitter" not in res.stdout and "std_err" not in res.stdout
+    verbose = run("fit", BUNDLED, "-m", "ndcg@10", "--where", "panel==2", "--no-save", "-v")
+    assert "std_err" in verbose.stdout
+
+
+def test_fit_csv_carries_the_warnings(tmp_path):
+    res = run("fit", BUNDLED, "-m", "hr@10", "--csv", "--no-save")  # panels mixed: a warning
+    assert res.exit_code == 0, res.output
+    row = pd.read_csv(pd.io.common.StringIO(res.stdout))
+    assert "vary in" in row.warnings.iloc[0]
+
+
+def test_recommend_config_without_budget_shows_the_best_trained_run(tmp_path):
+    law = tmp_path / "law.json"
+    assert run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0 & layers<=12", "--out",
+               law).exit_code == 0
+    res = run("recommend-config", "--law", law, "--layers", "4,8,12,16,24,32", "--d-emb",
+              "25,50,75,100", "--json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    rec, best = obj["recommendation"], obj["best_observed"]
+    assert set(rec) == {"layers", "d_emb", "prediction", "lower", "upper", "p_best"}
+    assert (best["layers"], best["d_emb"], best["observed"]) == (12, 75, 0.318)
+    assert isinstance(obj["warnings"], list) and 0 <= rec["p_best"] <= 1
+    assert 0 <= rec["lower"] <= rec["prediction"] <= rec["upper"] <= 1
+    text = run("recommend-config", "--law", law, "--layers", "4,8,12,16,24,32", "--d-emb",
+               "25,50,75,100").stdout
+    assert text.startswith("hr@10 (form ") and "best trained run" in text
+    assert "nan" not in text.split("rank")[0]
+    res = run("recommend-config", "--law", law, "--top", "0")
+    assert res.exit_code == 1 and "--top must be at least 1" in res.output
+
+
+def test_backtest_command_json(tmp_path):
+    res = run("backtest", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "carry",
+              "--form", "saturating", "--json", "--plot", tmp_path / "bt.png")
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.stdout)
+    assert [r["form"] for r in recs] == ["carry", "saturating"]
+    for r in recs:
+        assert {"form", "mape", "max_ape", "coverage"} <= set(r)
+    assert (tmp_path / "bt.png").exists()
+
+
+def test_seed_replicates_are_averaged_and_give_the_noise(tmp_path):
+    df = pd.read_csv(BUNDLED)
+    df = df[df.panel == 0]
+    a, b = df.copy(), df.copy()
+    a["seed"], b["seed"] = 0, 1
+    b["hr@10"] = b["hr@10"] + 0.004
+    pd.concat([a, b]).to_csv(tmp_path / "seeds.csv", index=False)
+    res = run("fit", tmp_path / "seeds.csv", "-m", "hr@10", "--json", "--no-save")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["n_points"] == 24
+    assert any("averaged seed replicates of 24" in w for w in obj["warnings"])
+    noise = [w for w in obj["warnings"] if "run-to-run noise" in w][0]
+    assert abs(float(noise.rsplit("= ", 1)[1]) - 0.004 / np.sqrt(2)) < 1e-4
+
+
+# --------------------------------------------------------------------------- law files
+@pytest.mark.parametrize("edit,pattern", [
+    (lambda f: f["params"].update({next(iter(f["params"])): None}), "must be a finite number"),
+    (lambda f: f.update(level="high"), "field 'level'"),
+    (lambda f: f.update(covariance=[[1.0]]), "field 'covariance'"),
+    (lambda f: f.pop("data_ranges"), "field 'data_ranges'"),
+    (lambda f: f["data_ranges"].update(layers=[4]), "data_ranges.layers"),
+    (lambda f: f["data"].update(y=[]), "field 'data.y'"),
+])
+def test_damaged_law_files_give_one_line(tmp_path, edit, pattern):
+    law = tmp_path / "law.json"
+    assert run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "p2", "--out",
+               law).exit_code == 0
+    doc = json.loads(law.read_text())
+    edit(doc["fits"][0])
+    law.write_text(json.dumps(doc))
+    with pytest.raises(LawFileError, match=pattern):
+        load_fitter(law)
+    res = run("predict", "--law", law, "--layers", "8", "--d-emb", "64")
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+
+
+def test_correlations_never_exceed_one_and_non_psd_is_said():
+    df = pd.read_csv(BUNDLED)
+    g = df[df.panel == 0]
+    f = LawFitter("performance").fit(g[["layers", "d_emb"]], g["hr@10"])
+    k = f.law_.n_params
+    f.cov_ = np.eye(k)
+    f.cov_[0, 1] = f.cov_[1, 0] = 3.0  # not positive semi-definite
+    out = f._diagnose()
+    assert any("not positive semi-definite" in w for w in out)
+    assert not any("|r| = 3" in w for w in out)
+
+
+def test_form_law_rejects_unknown_forms():
+    with pytest.raises(DataError, match="unknown form 'cubic'"):
+        form_law("cubic")
