@@ -86,3 +86,11 @@ def test_lazy_public_api():
         assert getattr(perflaw, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         perflaw.nothing  # noqa: B018
+
+
+def test_listing_does_not_depend_on_what_was_loaded():
+    fresh = CliRunner().invoke(main, ["--help"]).output
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        main.get_command(ctx, name)
+    assert CliRunner().invoke(main, ["--help"]).output == fresh

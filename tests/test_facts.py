@@ -77,3 +77,70 @@ def test_bad_json(tmp_path, content, match):
 def test_missing_file():
     with pytest.raises(DataError, match="no such file"):
         perflaw.data_facts("nothing.json")
+
+
+def test_recommend_config_takes_data_instead_of_retyped_numbers(tmp_path):
+    law = tmp_path / "law.json"
+    runner = CliRunner()
+    res = runner.invoke(
+        main,
+        [
+            "fit",
+            "data/ml-latest-small-sweep.csv",
+            "--metric",
+            "ndcg@10",
+            "--where",
+            "data_fraction==1",
+            "--bootstrap",
+            "20",
+            "--out",
+            str(law),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    quality = tmp_path / "quality.json"
+    res = runner.invoke(main, ["apen", BUNDLED, "--max-len", "50", "--json", "-q"])
+    quality.write_text(res.stdout)
+    typed = runner.invoke(
+        main,
+        [
+            "recommend-config",
+            "--law",
+            str(law),
+            "--budget",
+            "1M",
+            "--n-items",
+            "9066",
+            "--max-len",
+            "50",
+            "--json",
+        ],
+    )
+    chained = runner.invoke(
+        main,
+        ["recommend-config", "--law", str(law), "--budget", "1M", "--data", str(quality), "--json"],
+    )
+    assert typed.exit_code == 0 and chained.exit_code == 0, chained.output
+    assert json.loads(chained.stdout) == json.loads(typed.stdout)
+    assert (
+        f"from {quality} (671 users, last 50 events per user): --n-items 9066, "
+        "--max-len 50, --d-prime" in chained.stderr
+    )
+    # an explicit option wins over the file
+    other = runner.invoke(
+        main,
+        [
+            "recommend-config",
+            "--law",
+            str(law),
+            "--budget",
+            "1M",
+            "--data",
+            str(quality),
+            "--max-len",
+            "200",
+            "--json",
+        ],
+    )
+    assert "--max-len" not in other.stderr.split(":", 1)[1]
+    assert json.loads(other.stdout) != json.loads(typed.stdout)

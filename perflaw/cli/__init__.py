@@ -51,8 +51,10 @@ class _PerflawGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # the stored one-line helps: listing the commands loads none of them
-        rows = [(name, self.commands[name].get_short_help_str(formatter.width)
-                 if name in self.commands else COMMANDS[name][2])
+        # (always the stored ones, so the listing is the same whether or not a command
+        # was loaded already)
+        rows = [(name, COMMANDS[name][2] if name in COMMANDS
+                 else self.commands[name].get_short_help_str(formatter.width))
                 for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
