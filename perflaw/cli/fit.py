@@ -143,7 +143,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                             dataset_col=dataset_col, where=where,
                             source=f"runs table {str(runs)!r}")
     noise, n_rep = None, 0
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         kept = frame[parse_condition(where, frame)] if where else frame
         table, noise, n_rep = average_replicates(table, kept[seed_col].to_numpy())
