@@ -9,6 +9,9 @@ Usage (from the repository root, with ruff and mypy installed: the ``dev`` extra
 
     python .ci/lint_baseline.py           # check: fails on entries no longer needed
     python .ci/lint_baseline.py --write   # set the baseline to today's findings
+    python .ci/lint_baseline.py --fix     # the tree-wide pass: ruff format, ruff check
+                                          # --fix (baseline disabled, so baselined files
+                                          # get their safe fixes too), format, --write
 
 The check runs ruff and mypy *without* the baseline and compares: an entry whose file,
 rule or module is clean now is stale (remove it: the run prints the new block, or run
@@ -84,23 +87,19 @@ def _overrides(settings: dict, prefix: str = "") -> list[str]:
     return args
 
 
-def ruff_findings(text: str) -> dict[str, list[str]]:
+def _ruff_without_baseline(text: str, *args: str) -> subprocess.CompletedProcess:
     head, _, tail = _split(text)
     settings = tomllib.loads(head + tail)["tool"]["ruff"]  # without the baseline
-    out = subprocess.run(
-        [
-            _tool("ruff"),
-            "check",
-            "--isolated",
-            *_overrides(settings),
-            "--output-format",
-            "json",
-            ".",
-        ],
+    return subprocess.run(
+        [_tool("ruff"), "check", "--isolated", *_overrides(settings), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
+
+
+def ruff_findings(text: str) -> dict[str, list[str]]:
+    out = _ruff_without_baseline(text, "--output-format", "json", ".")
     if out.returncode not in (0, 1):
         raise SystemExit(f"ruff failed:\n{out.stderr}")
     found: dict[str, set[str]] = {}
@@ -154,8 +153,20 @@ def render(ruff: dict[str, list[str]], mypy: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fix() -> None:
+    """ruff format, then ruff's safe fixes everywhere (baseline disabled), then format."""
+    text = PYPROJECT.read_text(encoding="utf-8")
+    subprocess.run([_tool("ruff"), "format", "."], cwd=ROOT, check=True)
+    out = _ruff_without_baseline(text, "--fix", "--quiet", ".")
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"ruff --fix failed:\n{out.stderr}")
+    subprocess.run([_tool("ruff"), "format", "."], cwd=ROOT, check=True)
+
+
 def main() -> int:
-    write = "--write" in sys.argv[1:]
+    if "--fix" in sys.argv[1:]:
+        fix()
+    write = "--write" in sys.argv[1:] or "--fix" in sys.argv[1:]
     text = PYPROJECT.read_text(encoding="utf-8")
     ruff_now, mypy_now = ruff_findings(text), mypy_findings(text)
     if write:
