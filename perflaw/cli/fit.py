@@ -47,12 +47,14 @@ FORM_CHOICES = ("auto", "carry", "saturating", "loglinear", "p2", "free")
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
-@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True)
+@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True,
+              help="Least squares, or Huber (robust to outlying runs; see --huber-delta).")
 @click.option("--huber-delta", type=float, default=None,
               help="Huber threshold (default 1.345 × MAD of L2 residuals).")
 @click.option("--starts", "n_random", type=int, default=4, show_default=True,
               help="Seeded random starts added to the deterministic grid.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random starts and the bootstrap (same seed, same fit).")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,

@@ -66,7 +66,8 @@ class _ListType(click.ParamType):
               help="Cap on optimizer steps.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Cap on each run's training time.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Training samples per optimizer step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               show_default=True, help="Adam learning rate.")
 @click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True,
@@ -75,7 +76,7 @@ class _ListType(click.ParamType):
               show_default=True, help="Learning-rate decay after warm-up (cosine to 0 at "
                                       "--max-steps).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True)
+              show_default=True, help="Dropout rate of the backbone's layers.")
 @click.option("--heads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Attention heads (d_emb must be divisible by it).")
 @click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True,
