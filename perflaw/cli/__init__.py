@@ -101,7 +101,8 @@ class _PerflawGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # the stored one-line helps: listing the commands loads none of them
-        # (always the stored text, so the listing does not depend on what was loaded)
+        # (always the stored ones, so the listing is the same whether or not a command
+        # was loaded already)
         rows = [(name, COMMANDS[name][2] if name in COMMANDS
                  else self.commands[name].get_short_help_str(formatter.width))
                 for name in self.list_commands(ctx)]

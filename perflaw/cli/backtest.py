@@ -51,7 +51,9 @@ def backtest(runs, metric, where, axis, forms, layers_col, d_emb_col, transform,
     frame = read_table(runs)
     table = runs_from_frame(frame, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
                             where=where, source=f"runs table {str(runs)!r}")
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         from perflaw.fit import parse_condition
 

@@ -60,12 +60,14 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
-@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True)
+@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True,
+              help="Least squares, or Huber (robust to outlying runs; see --huber-delta).")
 @click.option("--huber-delta", type=float, default=None,
               help="Huber threshold (default 1.345 × MAD of L2 residuals).")
 @click.option("--starts", "n_random", type=int, default=4, show_default=True,
               help="Seeded random starts added to the deterministic grid.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random starts and the bootstrap (same seed, same fit).")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,
@@ -162,7 +164,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                             dataset_col=dataset_col, where=where,
                             source=f"runs table {str(runs)!r}")
     noise, n_rep = None, 0
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         kept = frame[parse_condition(where, frame)] if where else frame
         table, noise, n_rep = average_replicates(table, kept[seed_col].to_numpy())
