@@ -91,10 +91,13 @@ def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:
                 "'layers>=24 & d_emb<100'"
             )
         col, op, num = m.groups()
-        lookup = {c.lower(): c for c in frame.columns}
-        if col.lower() not in lookup:
-            raise DataError(f"condition {condition!r} names unknown column {col!r}")
-        v = pd.to_numeric(frame[lookup[col.lower()]], errors="coerce").to_numpy(float)
+        from perflaw.io import find_column  # the one column lookup
+
+        try:
+            name = find_column(frame.columns, col)
+        except DataError:
+            raise DataError(f"condition {condition!r} names unknown column {col!r}") from None
+        v = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
         x = float(num)
         ops = {"<": v < x, "<=": v <= x, ">": v > x, ">=": v >= x, "==": v == x, "=": v == x,
                "!=": v != x}

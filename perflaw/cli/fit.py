@@ -20,6 +20,19 @@ from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
 
+def _check_outputs(runs, apen_json, out, plot_path) -> None:
+    """Refuse unwritable outputs before fitting (an input, a missing folder, a bad
+    figure extension): see perflaw.files and docs/guarantees.md."""
+    from perflaw.files import check_output
+
+    if out is not None:
+        check_output(out, [runs, apen_json], option="--out")
+    if plot_path:
+        from perflaw.plot import check_figure_path
+
+        check_figure_path(plot_path, [runs, apen_json], option="--plot")
+
+
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
@@ -46,12 +59,14 @@ from perflaw.errors import DataError
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
-@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True)
+@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True,
+              help="Least squares, or Huber (robust to outlying runs; see --huber-delta).")
 @click.option("--huber-delta", type=float, default=None,
               help="Huber threshold (default 1.345 × MAD of L2 residuals).")
 @click.option("--starts", "n_random", type=int, default=4, show_default=True,
               help="Seeded random starts added to the deterministic grid.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random starts and the bootstrap (same seed, same fit).")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,
@@ -97,6 +112,7 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
 
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
+    _check_outputs(runs, apen_json, None if no_save else out, plot_path)
     progress = sys.stderr.isatty()
     form = str(form).lower()
     if form != "auto":
@@ -147,7 +163,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                             dataset_col=dataset_col, where=where,
                             source=f"runs table {str(runs)!r}")
     noise, n_rep = None, 0
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         kept = frame[parse_condition(where, frame)] if where else frame
         table, noise, n_rep = average_replicates(table, kept[seed_col].to_numpy())

@@ -55,24 +55,9 @@ def parse_range(text: str, what: str) -> np.ndarray:
     >>> parse_range("4:12:4", "layers").tolist(), parse_range("8,16", "layers").tolist()
     ([4, 8, 12], [8, 16])
     """
-    text = str(text).strip()
-    try:
-        if ":" in text:
-            parts = [int(float(p)) for p in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            lo, hi = parts[0], parts[1]
-            step = parts[2] if len(parts) == 3 else 1
-            if step <= 0 or hi < lo:
-                raise ValueError
-            values = np.arange(lo, hi + 1, step)
-        else:
-            values = np.array([int(float(p)) for p in text.split(",") if p.strip()])
-    except ValueError:
-        raise DataError(f"cannot parse {what} {text!r}: use 'a:b', 'a:b:step' or 'a,b,c'") from None
-    if values.size == 0 or np.any(values < 1):
-        raise DataError(f"{what} {text!r} must list positive integers")
-    return values
+    from perflaw.io import parse_list  # the one list syntax of every option
+
+    return np.asarray(parse_list(text, int, what=what, positive=True))
 
 
 @dataclass
