@@ -608,7 +608,7 @@ class LawFitter:
                        + ("..." if len(self._unidentified) > 6 else "")
                        + "; their intervals are not reported")
         n, k = len(self.y_), self.law_.n_params
-        if not self.law_.nonparametric and n < 3 * k:
+        if not self.law_.nonparametric and n < 2 * k:
             out.append(f"{k} parameters for {n} runs: more parameters than the data can "
                        "reliably carry (use a simpler --form)")
         r = self.residuals_

@@ -218,8 +218,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                      f"(one run) = {noise:.3g}")
     for _, f in fits:
         f.warnings_ = extra + list(f.warnings_)
-    for w in extra:
-        click.echo(f"warning: {w}", err=True)
+    if fmt != "table":  # the summaries print them; JSON and CSV carry them too
+        for w in extra:
+            click.echo(f"warning: {w}", err=True)
     records = [_fit_record(k, f, with_ci=bool(bootstrap)) for k, f in fits]
     if not no_save:
         save_fits(fits, out, inputs=[runs])

@@ -186,9 +186,12 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
                    + (" (already trained)" if pk["trained"] else ""))
         if b:
             g = rec.gain
+            same = pk["layers"] == b.get("layers") and pk["d_emb"] == b.get("d_emb")
             click.echo(f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
-                       f"observed {b['observed']:.4g}; predicted gain of the pick "
-                       f"{g['value']:+.4g} [{g['lower']:+.4g}, {g['upper']:+.4g}]")
+                       f"observed {b['observed']:.4g}; "
+                       + ("the pick keeps it" if same else
+                          f"predicted gain of the pick {g['value']:+.4g} [{g['lower']:+.4g}, "
+                          f"{g['upper']:+.4g}]"))
         if rec.budget is not None:
             click.echo(f"  budget {rec.budget:,.0f} {rec.count} parameters "
                        f"{'binds' if rec.budget_binds else 'does not bind'}")

@@ -308,12 +308,25 @@ def recommend(
     gain, noise, beats, message = None, float("nan"), False, ""
     if best_obs:
         obs = float(best_obs["observed"])
+        if sign * (pick["prediction"] - obs) <= 0:
+            # nothing predicted above the best trained run: the decision is to keep it
+            keep = pick
+            at = cand[(cand.layers == best_obs.get("layers"))
+                      & (cand.d_emb == best_obs.get("d_emb"))]
+            if len(at):
+                r = at.iloc[0]
+                keep = {"layers": int(r.layers), "d_emb": int(r.d_emb), "params": int(r.params),
+                        "prediction": float(r.prediction), "lower": float(r.lower),
+                        "upper": float(r.upper), "p_best": float(r.p_best), "trained": True}
+            pick = keep
         def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
             return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
 
         gain = {"value": _clean(sign * (pick["prediction"] - obs)),
                 "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
                 "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs))}
+        if pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"):
+            gain = {"value": 0.0, "lower": 0.0, "upper": 0.0}  # keeping it gains nothing
         noise = _noise(fitter, obs)
         beats = bool(gain["value"] > noise) and not (
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))
