@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "choose_form": "perflaw.backtest",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
+    "FileError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
     "NotFittedError": "perflaw.errors",
     "PerflawError": "perflaw.errors",
@@ -47,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "ParameterCount": "perflaw.decide.params",
     "count_parameters": "perflaw.decide.params",
     "measure": "perflaw.quality",
+    "DataFacts": "perflaw.quality.facts",
+    "data_facts": "perflaw.quality.facts",
     "actual_entropy": "perflaw.quality.entropy",
     "approximate_entropy": "perflaw.quality.entropy",
     "compression_ratio": "perflaw.quality.entropy",
@@ -83,6 +86,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.errors import (
         ConvergenceError,
         DataError,
+        FileError,
         LawFileError,
         NotFittedError,
         PerflawError,
@@ -97,6 +101,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
         compression_ratio,
         shannon_entropy,
     )
+    from perflaw.quality.facts import DataFacts, data_facts
     from perflaw.quality.summary import MeasureOptions, QualityReport
     from perflaw.runs import Runs, read_runs
     from perflaw.sequences import Sequences

@@ -41,8 +41,8 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from perflaw.errors import FileError
 
@@ -75,6 +75,8 @@ def os_error_message(exc: OSError, path: str | os.PathLike | None = None,
     """
     where = path if path is not None else (exc.filename or "a file")
     advice = _ADVICE.get(exc.errno) if exc.errno is not None else None
+    if action != "write" and exc.errno == errno.ENOENT:
+        advice = "no such file or folder: check the path"
     if advice is None:
         advice = (exc.strerror or str(exc) or type(exc).__name__).strip().splitlines()[0]
     return f"cannot {action} {where}: {advice}"
@@ -210,7 +212,7 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
         except Exception as exc:
             # writers wrap OSError in their own types (polars' ComputeError, matplotlib's
             # errors); find an OSError in the chain or in the text and map it
-            oserr = _find_os_error(exc)
+            oserr = find_os_error(exc)
             if oserr is not None:
                 raise FileError(os_error_message(oserr, label)) from None
             raise
@@ -220,7 +222,7 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
     _fsync_dir(target.parent)
 
 
-def _find_os_error(exc: BaseException) -> OSError | None:
+def find_os_error(exc: BaseException) -> OSError | None:
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, OSError):
@@ -239,10 +241,9 @@ def _find_os_error(exc: BaseException) -> OSError | None:
 def write_bytes(path: str | os.PathLike, data: bytes, inputs: Iterable = (), *,
                 option: str | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); return the path."""
-    with atomic_path(path, inputs, option=option) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+    with atomic_path(path, inputs, option=option) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
     return Path(path)
 
 
@@ -251,6 +252,10 @@ def write_text(path: str | os.PathLike, text: str, inputs: Iterable = (), *,
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`); return the path."""
     write_bytes(path, text.encode(encoding), inputs, option=option)
     return Path(path)
+
+
+#: The name ``perflaw.train.runs_table`` looks for.
+atomic_write_text = write_text
 
 
 def is_perflaw_folder(folder: str | os.PathLike) -> bool:
@@ -313,7 +318,7 @@ def atomic_folder(path: str | os.PathLike, inputs: Iterable = (), *, overwrite: 
         except FileError:
             raise
         except Exception as exc:
-            oserr = _find_os_error(exc)
+            oserr = find_os_error(exc)
             if oserr is not None:
                 raise FileError(os_error_message(oserr, label)) from None
             raise

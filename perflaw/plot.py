@@ -18,19 +18,46 @@ def _plt():
     return plt
 
 
-def save_figure(fig, path, inputs=()) -> None:
-    """Save a figure atomically (format by the extension) and close it."""
+def check_figure_path(path, inputs=(), option: str | None = "--plot"):
+    """Refuse a figure path before any work: unknown extension, an input, missing folder."""
+    from pathlib import Path
+
+    from perflaw.errors import FileError
+    from perflaw.files import check_output
+
+    plt = _plt()
+    fig = plt.figure()
+    try:
+        known = fig.canvas.get_supported_filetypes()
+    finally:
+        plt.close(fig)
+    ext = Path(str(path)).suffix.lower().lstrip(".")
+    if ext not in known:
+        label = f"{option} {path}" if option else str(path)
+        names = ", ".join("." + k for k in sorted(known))
+        raise FileError(f"{label}: unknown figure format {ext or 'none'!r}; end the name "
+                        f"with one of {names}")
+    return check_output(path, inputs, option=option)
+
+
+def save_figure(fig, path, inputs=(), option: str | None = "--plot", dpi: int = 110) -> None:
+    """Save a figure atomically (:mod:`perflaw.files`; format by the extension, checked
+    first by :func:`check_figure_path`) and close it."""
+    from pathlib import Path
+
     from perflaw.files import atomic_path
 
     plt = _plt()
     try:
-        with atomic_path(path, inputs) as tmp:
-            fig.savefig(tmp, dpi=110)
+        check_figure_path(path, inputs, option)
+        ext = Path(str(path)).suffix.lower().lstrip(".")
+        with atomic_path(path, inputs, option=option) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=ext)
     finally:
         plt.close(fig)
 
 
-def save_fit_grid(fits, path, draw) -> None:
+def save_fit_grid(fits, path, draw, inputs=(), option: str | None = "--plot") -> None:
     """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
 
     ``draw(ax, label, fitter)`` fills a panel; ``label`` is the fit's group key as text.
@@ -45,7 +72,7 @@ def save_fit_grid(fits, path, draw) -> None:
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, inputs, option)
 
 
 def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):

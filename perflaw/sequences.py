@@ -56,7 +56,8 @@ class Sequences:
         if max_len is not None:
             if max_len < 1:
                 raise DataError(f"--max-len must be a positive integer, got {max_len}")
-            starts = np.maximum(starts, ends - max_len)
+            # a window longer than any int64 offset keeps everything (no C-long overflow)
+            starts = np.maximum(starts, ends - min(int(max_len), 2**62))
         return np.ascontiguousarray(starts), np.ascontiguousarray(ends)
 
     @classmethod

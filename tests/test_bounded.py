@@ -121,7 +121,7 @@ def test_errors(tmp_path):
     with pytest.raises(DataError, match="no .parquet files"):
         measure_bounded(tmp_path / "empty")
     pl.DataFrame({"user_id": [1, None], "item_id": [1, 2]}).write_parquet(tmp_path / "n.parquet")
-    with pytest.raises(DataError, match="null user"):
+    with pytest.raises(DataError, match="null/NaN user"):
         measure_bounded(tmp_path / "n.parquet")
     pl.DataFrame(
         {"user_id": [1, 1], "item_id": [1, 2], "timestamp": [1.0, float("nan")]}

@@ -32,10 +32,9 @@ def test_new_file_gets_umask_mode_not_mkstemp_0600(tmp_path):
 def test_failure_inside_body_leaves_previous_output(tmp_path):
     target = tmp_path / "table.parquet"
     target.write_bytes(b"previous")
-    with pytest.raises(RuntimeError):
-        with files.atomic_path(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("writer crashed")
+    with pytest.raises(RuntimeError), files.atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer crashed")
     assert target.read_bytes() == b"previous"
     assert _leftovers(tmp_path) == []
 
@@ -43,10 +42,9 @@ def test_failure_inside_body_leaves_previous_output(tmp_path):
 def test_keyboard_interrupt_inside_body_leaves_previous_output(tmp_path):
     target = tmp_path / "out.csv"
     target.write_text("previous")
-    with pytest.raises(KeyboardInterrupt):
-        with files.atomic_path(target) as tmp:
-            tmp.write_text("partial")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), files.atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise KeyboardInterrupt
     assert target.read_text() == "previous"
     assert _leftovers(tmp_path) == []
 
@@ -76,9 +74,8 @@ def test_wrapped_os_error_from_a_writer_is_mapped(tmp_path):
         pass
 
     target = tmp_path / "x.parquet"
-    with pytest.raises(FileError, match="no space left"):
-        with files.atomic_path(target):
-            raise WriterError("failed to write: No space left on device (os error 28)")
+    with pytest.raises(FileError, match="no space left"), files.atomic_path(target):
+        raise WriterError("failed to write: No space left on device (os error 28)")
     assert not target.exists() and _leftovers(tmp_path) == []
 
 
@@ -134,9 +131,8 @@ def test_atomic_folder_refuses_foreign_folder_and_replaces_its_own(tmp_path):
     out = tmp_path / "per_user"
     out.mkdir()
     (out / "precious.txt").write_text("mine")
-    with pytest.raises(FileError, match="--overwrite"):
-        with files.atomic_folder(out):
-            pass
+    with pytest.raises(FileError, match="--overwrite"), files.atomic_folder(out):
+        pass
     assert (out / "precious.txt").read_text() == "mine"
     # --overwrite replaces it
     with files.atomic_folder(out, overwrite=True) as tmp:
@@ -147,10 +143,9 @@ def test_atomic_folder_refuses_foreign_folder_and_replaces_its_own(tmp_path):
         (tmp / "part-0.parquet").write_bytes(b"v2")
     assert (out / "part-0.parquet").read_bytes() == b"v2"
     # a failure keeps the previous folder whole
-    with pytest.raises(RuntimeError):
-        with files.atomic_folder(out) as tmp:
-            (tmp / "part-0.parquet").write_bytes(b"partial")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), files.atomic_folder(out) as tmp:
+        (tmp / "part-0.parquet").write_bytes(b"partial")
+        raise RuntimeError
     assert (out / "part-0.parquet").read_bytes() == b"v2"
     assert _leftovers(tmp_path) == []
 

@@ -157,7 +157,7 @@ def test_errors(spark, tmp_path):
     from perflaw.quality.spark import measure_spark, measure_spark_path
 
     pl.DataFrame({"user_id": [1, 1], "item_id": [1, None]}).write_parquet(tmp_path / "n.parquet")
-    with pytest.raises(DataError, match="null item"):
+    with pytest.raises(DataError, match="null/NaN item"):
         measure_spark_path(tmp_path / "n.parquet", spark=spark)
     df = spark.createDataFrame([(1, 2)], "user_id long, item_id long")
     with pytest.raises(DataError, match="no column 'visitor'"):

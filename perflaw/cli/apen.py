@@ -120,6 +120,18 @@ def column_labels(files: list[Path]) -> list[str]:
     "compression ratio (a seeded sample, with its standard error); 0 = all.",
 )
 @click.option(
+    "--drop-null-ids",
+    is_flag=True,
+    help="Drop rows whose user or item id is null/NaN (counted in a note) instead of "
+    "refusing the log.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Let --per-user replace a folder that holds files perflaw did not write "
+    "(--engine spark); without it such a folder is refused and kept.",
+)
+@click.option(
     "--per-user",
     "per_user",
     type=click.Path(dir_okay=True),
@@ -179,6 +191,8 @@ def apen(
     drop_duplicates,
     no_companions,
     compression_chunks,
+    drop_null_ids,
+    overwrite,
     per_user,
     engine,
     memory_limit,
@@ -210,7 +224,14 @@ def apen(
             "--memory-limit is for the local engines; size Spark with "
             "spark.driver.memory / spark.executor.memory"
         )
-    per_user_format = _per_user_format(per_user, files, engine == "spark") if per_user else None
+    per_user_format = (
+        _per_user_format(per_user, files, engine == "spark", overwrite) if per_user else None
+    )
+    if spill_dir is not None and not Path(spill_dir).is_dir():
+        raise DataError(
+            f"--spill-dir {spill_dir}: the folder does not exist; create it first or choose "
+            "another one"
+        )
 
     from perflaw.quality import measure
     from perflaw.quality.summary import MeasureOptions
@@ -231,6 +252,7 @@ def apen(
         item_col=item_col,
         time_col=time_col,
         drop_duplicates=drop_duplicates,
+        drop_null_ids=drop_null_ids,
         progress=not quiet and sys.stderr.isatty(),
     )
     session = None
@@ -259,7 +281,7 @@ def apen(
     summaries = [r.summary for r in reports]
     labels = column_labels(files)
     if per_user and engine == "spark":
-        _write_spark_per_user(reports, files, per_user, per_user_format)
+        _write_spark_per_user(reports, files, per_user, per_user_format, overwrite)
     elif per_user:
         _write_per_user(reports, files, per_user, per_user_format)
     for rep in reports:
@@ -430,7 +452,7 @@ def _shares(pairs, what: str, single: bool) -> str:
 # --------------------------------------------------------------------------- per user
 
 
-def _per_user_format(per_user: str, files: list[Path], spark: bool) -> str:
+def _per_user_format(per_user: str, files: list[Path], spark: bool, overwrite: bool) -> str:
     suffix = Path(per_user).suffix.lower()
     fmt = PER_USER_FORMATS.get(suffix, "parquet" if not suffix else None)
     if fmt is None:
@@ -442,7 +464,7 @@ def _per_user_format(per_user: str, files: list[Path], spark: bool) -> str:
         from perflaw.files import check_output, check_output_folder
 
         if spark:
-            check_output_folder(per_user, files, option="--per-user")
+            check_output_folder(per_user, files, overwrite=overwrite, option="--per-user")
         else:
             check_output(per_user, files, option="--per-user")
     return fmt
@@ -470,16 +492,17 @@ def _write_per_user(reports, files, per_user: str, fmt: str) -> None:
             table.write_parquet(tmp)
 
 
-def _write_spark_per_user(reports, files, per_user, fmt: str) -> None:
+def _write_spark_per_user(reports, files, per_user, fmt: str, overwrite: bool) -> None:
     """The Spark per-user tables as one folder of ``fmt`` files (a local folder is
-    written beside the target and swapped in; a URL is written by Spark directly)."""
+    written beside the target and swapped in; a URL is written by Spark directly, and
+    never emptied without --overwrite: Spark's "overwrite" mode deletes every file)."""
     from pyspark.sql import functions as F
 
-    def write(target: str) -> None:
+    def write(target: str, first_mode: str) -> None:
         for k, (rep, path) in enumerate(zip(reports, files)):
             try:
                 writer = rep.per_user.withColumn("file", F.lit(str(path))).write.mode(
-                    "append" if k else "overwrite"
+                    "append" if k else first_mode
                 )
                 if fmt == "csv":
                     writer.option("header", True).csv(target)
@@ -487,12 +510,15 @@ def _write_spark_per_user(reports, files, per_user, fmt: str) -> None:
                     writer.parquet(target)
             except Exception as exc:  # noqa: BLE001
                 first = str(exc).strip().splitlines()[0]
-                raise DataError(f"{per_user}: cannot write the per-user table ({first})") from None
+                hint = "; pass --overwrite to replace it" if "already exists" in str(exc) else ""
+                raise DataError(
+                    f"--per-user {per_user}: cannot write the per-user table ({first}){hint}"
+                ) from None
 
     if _is_url(per_user):
-        write(str(per_user))
+        write(str(per_user), "overwrite" if overwrite else "errorifexists")
         return
     from perflaw.files import atomic_folder
 
-    with atomic_folder(per_user, files, option="--per-user") as tmp:
-        write(str(tmp))
+    with atomic_folder(per_user, files, overwrite=overwrite, option="--per-user") as tmp:
+        write(str(tmp), "append")

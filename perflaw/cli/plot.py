@@ -15,19 +15,28 @@ from perflaw.decide.params import ARCHITECTURES
               show_default=True, help="Observed and fitted, residuals, or the recommendation "
               "frontier over parameter counts.")
 @click.option("--out", "out", default="perflaw-plot.png", show_default=True,
-              type=click.Path(dir_okay=False))
+              type=click.Path(dir_okay=False),
+              help="Figure file; PNG, PDF or SVG by the extension.")
 @click.option("--budget", help="Budget line for --kind frontier (optional).")
-@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec")
-@click.option("--n-items", type=int, default=0)
-@click.option("--max-len", type=int, default=0)
-@click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total")
-@click.option("--heads", type=int, default=1)
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec",
+              show_default=True, help="--kind frontier: backbone for parameter counting.")
+@click.option("--n-items", type=int, default=0, show_default=True,
+              help="--kind frontier: items in the catalogue (item-table size; 0 leaves it out).")
+@click.option("--max-len", type=int, default=0, show_default=True,
+              help="--kind frontier: maximum sequence length (position table).")
+@click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total",
+              show_default=True, help="--kind frontier: which parameter count the budget limits.")
+@click.option("--heads", type=int, default=1, show_default=True,
+              help="--kind frontier: attention heads (d_emb must be divisible by it).")
 @click.option("--group", help="Only this group of a grouped law file.")
 def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, group):
     """Save a figure of a fitted law (PNG, PDF or SVG by the --out extension)."""
     from perflaw.fit import load_fits
     from perflaw.plot import _plt, plot_fitter, plot_recommendation
 
+    from perflaw.plot import check_figure_path
+
+    check_figure_path(out, [law_path], option="--out")  # before any work
     plt = _plt()
     if kind == "frontier":
         from perflaw.cli.recommend import recommend_all
@@ -46,5 +55,5 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
             plot_fitter(f, kind, ax=ax, title=label or None)
     from perflaw.plot import save_figure
 
-    save_figure(fig, out)
+    save_figure(fig, out, [law_path], option="--out")
     click.echo(f"saved the figure to {out}")

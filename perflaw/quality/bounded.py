@@ -45,8 +45,9 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from perflaw.errors import DataError
-from perflaw.io import _one_line, _time_as_number, resolve_columns
+from perflaw.errors import DataError, FileError
+from perflaw.files import find_os_error, os_error_message
+from perflaw.io import _one_line, _time_as_number, check_ids, missing_ids, resolve_columns
 from perflaw.quality.entropy import pack_ids
 from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
@@ -202,7 +203,14 @@ class _Dataset:
             select.append(pl.col(self.t).alias("time"))
         return lf.select(select)
 
-    def statistics(self, batch_rows: int = SPILL_BATCH_ROWS):
+    def ids(self, frame: pl.DataFrame, label) -> pl.DataFrame:
+        """:func:`perflaw.io.check_ids` on a batch with canonical names (null/NaN ids
+        dropped: the statistics pass has refused them unless they are to be dropped)."""
+        return check_ids(frame, label, {"user": self.u, "item": self.i},
+                         drop_null_ids=True)
+
+    def statistics(self, batch_rows: int = SPILL_BATCH_ROWS, drop_null_ids: bool = False,
+                   notes: list | None = None):
         """Rows per user, rows per item, and checks, in one pass over record batches.
 
         Counts are merged from per-batch ``value_counts`` (memory: the user and item
@@ -213,7 +221,7 @@ class _Dataset:
 
         tables: dict[str, list[Any]] = {"user": [None, []], "item": [None, []]}
         nulls = {"user": 0, "item": 0}
-        missing = 0
+        missing = dropped = 0
 
         def merge(role, force=False):
             acc, parts = tables[role]
@@ -232,13 +240,18 @@ class _Dataset:
                 reader = pq.ParquetFile(f)
                 for batch in reader.iter_batches(batch_size=batch_rows, columns=self.columns):
                     frame = _batch_frame(batch)
-                    for role, col in (("user", self.u), ("item", self.i)):
-                        series = frame.get_column(col)
-                        nulls[role] += series.null_count()
+                    ids = frame.select(pl.col(self.u).alias("user"), pl.col(self.i).alias("item"))
+                    for role in ("user", "item"):
+                        nulls[role] += int(missing_ids(ids.get_column(role)).sum())
+                    dropped += ids.height
+                    ids = self.ids(ids, f) if ids.height else ids
+                    dropped -= ids.height
+                    for role in ("user", "item"):
+                        series = ids.get_column(role)
                         tables[role][1].append(
-                            series.value_counts(name="len")
-                            .rename({col: role})
-                            .with_columns(pl.col("len").cast(pl.Int64))
+                            series.value_counts(name="len").with_columns(
+                                pl.col("len").cast(pl.Int64)
+                            )
                         )
                         merge(role)
                     if self.t is not None:
@@ -250,14 +263,21 @@ class _Dataset:
                 raise
             except Exception as exc:  # noqa: BLE001 - unreadable file, missing column
                 raise DataError(f"{f}: cannot read the log: {_one_line(exc)}") from None
+        for role, col in (("user", self.u), ("item", self.i)):
+            if nulls[role] and not drop_null_ids:
+                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null/NaN "
+                                f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                                "those rows")
+        if dropped and notes is not None:
+            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
+                         f"{nulls['user']}, item: {nulls['item']})")
         merge("user", force=True)
         merge("item", force=True)
         users, items = tables["user"][0], tables["item"][0]
         if users is None or users.height == 0:
-            raise DataError(f"{self.label}: no rows")
-        for role, col in (("user", self.u), ("item", self.i)):
-            if nulls[role]:
-                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null {role} id(s)")
+            raise DataError(
+                f"{self.label}: no rows" + (" left after dropping null/NaN ids" if dropped else "")
+            )
         if missing:
             raise DataError(
                 f"{self.label}: time column {self.t!r} has {missing} missing value(s) (null/NaN)"
@@ -316,7 +336,9 @@ def _plan_chunks(users: pl.DataFrame, chunk_rows: int) -> tuple[pl.Series, np.nd
     return bounds, rows
 
 
-def _canonical(frame: pl.DataFrame, coder, label, time_col) -> pl.DataFrame:
+def _canonical(frame: pl.DataFrame, coder, label, time_col, ds=None) -> pl.DataFrame:
+    if ds is not None:
+        frame = ds.ids(frame, label)
     if coder is not None:
         frame = coder(frame)
     if "time" in frame.columns:
@@ -343,7 +365,7 @@ def _spill(
             reader = pq.ParquetFile(f)
             for batch in reader.iter_batches(batch_size=batch_rows, columns=ds.columns):
                 frame = _batch_frame(batch).rename(rename)
-                frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t)
+                frame = _canonical(frame.select(list(rename.values())), coder, f, ds.t, ds)
                 bucket = bounds.search_sorted(frame.get_column("user"), side="right")
                 frame = frame.with_columns(bucket.alias("_chunk"))
                 for (k,), part in frame.partition_by(
@@ -362,11 +384,20 @@ def _spill(
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise DataError(f"{ds.label}: cannot spill the log to {folder}: {_one_line(exc)}") from None
+        oserr = find_os_error(exc)
+        if oserr is not None:
+            raise FileError(f"{os_error_message(oserr, folder)} (the spill needs about the "
+                            "log's size on disk: choose a --spill-dir with more room)") \
+                from None
+        raise DataError(f"{ds.label}: cannot spill the log to {folder}: "
+                        f"{_one_line(exc)}") from None
     finally:
         for sink, writer, _ in writers.values():
-            writer.close()
-            sink.close()
+            try:  # closing flushes: a full disk must not replace the first error
+                writer.close()
+                sink.close()
+            except Exception:  # noqa: BLE001 - the folder is removed by the caller
+                pass
     return paths
 
 
@@ -409,7 +440,8 @@ def measure_bounded(
     m, max_len, companions = opt.m, opt.max_len, opt.companions
     files = parquet_files(source)
     ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col)
-    users, items = ds.statistics()
+    notes_read: list[str] = []
+    users, items = ds.statistics(drop_null_ids=opt.drop_null_ids, notes=notes_read)
     rows = int(users.get_column("len").sum())
     coder = _item_coder(items)
     notes_extra = []
@@ -498,10 +530,10 @@ def measure_bounded(
                 frame = ds.lazy().collect()
             except Exception as exc:  # noqa: BLE001
                 raise DataError(f"{ds.label}: cannot read the log: {_one_line(exc)}") from None
-            measure_chunk(_canonical(frame, coder, ds.label, ds.t))
+            measure_chunk(_canonical(frame, coder, ds.label, ds.t, ds))
             bar.update(rows)
         else:
-            folder = Path(tempfile.mkdtemp(prefix="perflaw-spill-", dir=spill_dir))
+            folder = _spill_folder(spill_dir)
             try:
                 paths = _spill(
                     ds,
@@ -538,6 +570,7 @@ def measure_bounded(
     summary, notes = build_summary(
         agg, opt, label=ds.label, compression=compression, seconds=time.perf_counter() - t0
     )
+    notes[:0] = notes_read
     notes.extend(notes_extra)
     summary["notes"] = notes
     summary.update(
@@ -547,6 +580,39 @@ def measure_bounded(
         seconds=time.perf_counter() - t0,
     )
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
+
+
+#: Spill folders are named ``perflaw-spill-<pid>-XXXX``: a folder left by a process that
+#: no longer exists (kill -9) is removed by the next bounded run in the same place.
+SPILL_PREFIX = "perflaw-spill-"
+
+
+def _spill_folder(spill_dir) -> Path:
+    base = Path(spill_dir) if spill_dir is not None else Path(tempfile.gettempdir())
+    _remove_stale_spills(base)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=base))
+    except OSError as exc:
+        raise FileError(os_error_message(exc, base, action="create a spill folder in")
+                        + "; choose another --spill-dir") from None
+
+
+def _remove_stale_spills(base: Path) -> None:
+    """Remove spill folders of processes that are gone (a live or reused pid is left)."""
+    try:
+        entries = list(base.glob(f"{SPILL_PREFIX}*"))
+    except OSError:
+        return
+    for folder in entries:
+        match = re.match(rf"{SPILL_PREFIX}(\d+)-", folder.name)
+        if not match or not folder.is_dir() or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive under another user, or unknown: leave it
+            continue
 
 
 def _dense_coder(dictionary: pl.DataFrame):

@@ -23,10 +23,17 @@ __all__ = [
 ]
 
 
+#: Largest window length / maximum sequence length accepted: kernels take C longs, and a
+#: sequence longer than 2^31 - 1 events is not a user's history.
+MAX_LENGTH = 2**31 - 1
+
+
 def check_m(m) -> int:
-    """Validate the window length ``m`` (a positive integer)."""
+    """Validate the window length ``m`` (a positive integer up to :data:`MAX_LENGTH`)."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
         raise DataError(f"m (window length) must be a positive integer, got {m!r}")
+    if m > MAX_LENGTH:
+        raise DataError(f"m (window length) must be at most {MAX_LENGTH}, got {m}")
     return int(m)
 
 

@@ -31,13 +31,15 @@ from perflaw.quality.summary import (  # noqa: F401 - re-exported for older impo
 from perflaw.sequences import Sequences, item_counts
 
 
-def _coerce_source(source, user_col, item_col, time_col, drop_duplicates):
+def _coerce_source(source, user_col, item_col, time_col, drop_duplicates,
+                   drop_null_ids=False, notes=None):
     label = None
     if isinstance(source, Sequences):
         return source, None
     if isinstance(source, (str, os.PathLike)):
         label = str(source)
-        frame = read_log(source, user_col=user_col, item_col=item_col, time_col=time_col)
+        frame = read_log(source, user_col=user_col, item_col=item_col, time_col=time_col,
+                         drop_null_ids=drop_null_ids, notes=notes)
     else:
         try:
             import pandas as pd
@@ -52,7 +54,13 @@ def _coerce_source(source, user_col, item_col, time_col, drop_duplicates):
                 "polars/pandas DataFrame or Sequences"
             )
         frame = canonical_frame(
-            source, "DataFrame", user_col=user_col, item_col=item_col, time_col=time_col
+            source,
+            "DataFrame",
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            drop_null_ids=drop_null_ids,
+            notes=notes,
         )
     if drop_duplicates:
         frame = frame.unique(maintain_order=True)
@@ -92,8 +100,15 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
     """
     t0 = time.perf_counter()
     opt = MeasureOptions.build(options, **changes)
+    read_notes: list[str] = []
     seqs, label = _coerce_source(
-        source, opt.user_col, opt.item_col, opt.time_col, opt.drop_duplicates
+        source,
+        opt.user_col,
+        opt.item_col,
+        opt.time_col,
+        opt.drop_duplicates,
+        opt.drop_null_ids,
+        read_notes,
     )
     starts, ends = seqs.window(opt.max_len)
     per_user = per_user_table(
@@ -126,4 +141,6 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
         agg, opt, label=label, compression=compression, seconds=time.perf_counter() - t0
     )
     summary["engine"] = "memory"
+    notes = read_notes + notes
+    summary["notes"] = notes
     return QualityReport(summary=summary, per_user=per_user, notes=notes)

@@ -445,39 +445,80 @@ def measure_spark(
         _file_rank(df).alias("_file"),
         F.monotonically_increasing_id().alias("_pos"),
     )
+    # ids as perflaw.io.check_ids takes them: nested types refused, null/NaN ids refused
+    # (or dropped), float ids used as integers only when whole and within ±2^53
+    float_roles = []
+    for role, col in (("user", u), ("item", i)):
+        dt = base.schema[role].dataType
+        if isinstance(dt, (T.ArrayType, T.MapType, T.StructType, T.BinaryType)):
+            raise DataError(f"{src}: {role} column {col!r} holds {dt.simpleString()} values; "
+                            "ids must be integers or strings, one per row")
+        if isinstance(dt, (T.FloatType, T.DoubleType)):
+            float_roles.append(role)
+
+    def _missing(role):
+        c = F.col(role)
+        return (c.isNull() | F.isnan(c)) if role in float_roles else c.isNull()
+
     types = dict(base.dtypes)
     item_type = base.schema["item"].dataType
-    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))
+    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType,
+                                           T.LongType)) or "item" in float_roles
     if t is not None:
         tt = base.schema["time"].dataType
-        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType, T.TimestampNTZType)):
-            raise DataError(
-                f"{src}: time column {t!r} is not numeric (type {types['time']}); "
-                "give a numeric timestamp or position"
-            )
+        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType,
+                               T.TimestampNTZType)):
+            raise DataError(f"{src}: time column {t!r} is not numeric (type {types['time']}); "
+                            "give a numeric timestamp or position")
         bad_time = F.col("time").isNull()
         if isinstance(tt, (T.FloatType, T.DoubleType)):
             bad_time = bad_time | F.isnan("time")
-    checks = [
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col("user").isNull().cast("long")).alias("null_user"),
-        F.sum(F.col("item").isNull().cast("long")).alias("null_item"),
-        (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time"),
-    ]
+    keep = ~(_missing("user") | _missing("item"))
+    checks = [F.count(F.lit(1)).alias("rows"),
+              F.sum(_missing("user").cast("long")).alias("null_user"),
+              F.sum(_missing("item").cast("long")).alias("null_item"),
+              F.sum(keep.cast("long")).alias("kept"),
+              (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time")]
+    for role in float_roles:
+        c = F.col(role)
+        checks += [F.first(F.when(keep & (c != F.floor(c)), c), ignorenulls=True)
+                   .alias(f"frac_{role}"),
+                   F.first(F.when(keep & (F.abs(c) > 2.0**53), c), ignorenulls=True)
+                   .alias(f"big_{role}")]
     if integer_items:
-        checks += [F.min("item").alias("item_min"), F.max("item").alias("item_max")]
+        checks += [F.min(F.when(keep, F.col("item"))).alias("item_min"),
+                   F.max(F.when(keep, F.col("item"))).alias("item_max")]
     row = base.agg(*checks).collect()[0]
     if not row["rows"]:
         raise DataError(f"{src}: no rows")
-    if row["null_user"]:
-        raise DataError(f"{src}: column {u!r} has {row['null_user']} null user id(s)")
-    if row["null_item"]:
-        raise DataError(f"{src}: column {i!r} has {row['null_item']} null item id(s)")
+    id_notes = []
+    for role, col in (("user", u), ("item", i)):
+        if row[f"null_{role}"] and not opt.drop_null_ids:
+            raise DataError(f"{src}: column {col!r} has {row[f'null_{role}']} null/NaN {role} "
+                            "id(s); fix the log or pass --drop-null-ids to drop those rows")
+    if row["kept"] < row["rows"]:
+        if not row["kept"]:
+            raise DataError(f"{src}: no rows left after dropping null/NaN ids")
+        id_notes.append(f"dropped {row['rows'] - row['kept']} row(s) with a null/NaN id "
+                        f"(user: {row['null_user']}, item: {row['null_item']})")
+        base = base.filter(keep)
+    for role, col in (("user", u), ("item", i)):
+        if role not in float_roles:
+            continue
+        if row[f"frac_{role}"] is not None or (row[f"big_{role}"] is not None
+                                               and math.isinf(row[f"big_{role}"])):
+            bad = row[f"frac_{role}"] if row[f"frac_{role}"] is not None else row[f"big_{role}"]
+            raise DataError(f"{src}: {role} column {col!r} holds float ids with a fractional "
+                            f"part (e.g. {bad!r}); ids must be whole numbers or strings")
+        if row[f"big_{role}"] is not None:
+            raise DataError(f"{src}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+                            f"{row[f'big_{role}']:.17g}), where distinct ids can become "
+                            "equal; store the ids as integers or strings")
+        base = base.withColumn(role, F.col(role).cast("long"))
     if row["bad_time"]:
-        raise DataError(
-            f"{src}: time column {t!r} has {row['bad_time']} missing value(s) (null/NaN)"
-        )
-    n_rows = int(row["rows"])
+        raise DataError(f"{src}: time column {t!r} has {row['bad_time']} missing value(s) "
+                        "(null/NaN)")
+    n_rows = int(row["kept"])
     spark = df.sparkSession
 
     # Items: integer ids as they are; other ids get the local engine's dense codes (rank
@@ -633,5 +674,7 @@ def measure_spark(
             "over the whole log, not over the last max_len tokens (may differ "
             "slightly from the in-memory engine)"
         )
+    notes[:0] = id_notes
+    summary["notes"] = notes
     summary.update(engine="spark", partitions=int(partitions))
     return SparkQualityReport(summary=summary, per_user=per_user, notes=notes, _cached=both)

@@ -43,7 +43,7 @@ import polars as pl
 
 from perflaw.errors import DataError
 from perflaw.quality import DPRIME_MODES, _kernels
-from perflaw.quality.entropy import apen_from_phi, check_m, pack_ids
+from perflaw.quality.entropy import MAX_LENGTH, apen_from_phi, check_m, pack_ids
 from perflaw.sequences import Sequences
 
 #: Tokens per chunk for the log-level compression ratio (as in the authors' scripts).
@@ -123,6 +123,9 @@ class MeasureOptions:
         Column names (found by name when omitted, see :mod:`perflaw.io`).
     drop_duplicates : bool
         Drop exact duplicate rows before measuring (they are counted either way).
+    drop_null_ids : bool
+        Drop rows whose user or item id is null or NaN (counted in the notes) instead of
+        refusing the log (see :func:`perflaw.io.check_ids`).
     progress : bool
         Show a progress bar on stderr (local engines).
 
@@ -146,6 +149,7 @@ class MeasureOptions:
     time_col: str | None = None
     drop_duplicates: bool = False
     progress: bool = False
+    drop_null_ids: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "m", check_m(self.m))
@@ -154,6 +158,8 @@ class MeasureOptions:
             isinstance(max_len, bool) or int(max_len) != max_len or max_len < 1
         ):
             raise DataError(f"max_len must be a positive integer, got {max_len!r}")
+        if max_len is not None and max_len > MAX_LENGTH:
+            raise DataError(f"max_len must be at most {MAX_LENGTH}, got {max_len}")
         if self.dprime not in DPRIME_MODES:
             raise DataError(f"dprime must be one of {', '.join(DPRIME_MODES)}, got {self.dprime!r}")
         chunks = self.compression_chunks

@@ -1,0 +1,99 @@
+"""SIGINT and SIGTERM end perflaw with one line and exit 130 / 143, cleaning up first.
+
+Python turns SIGINT into ``KeyboardInterrupt``; :func:`handled` makes SIGTERM raise
+:class:`~perflaw.errors.Terminated` likewise, so every ``finally`` block runs: temporary
+output files (:mod:`perflaw.files`) and spill folders are removed, previous outputs are
+untouched.  The first signal decides; signals arriving while cleaning up are ignored so
+the cleanup is not cut short.  Standard library only, so it can be installed before
+anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+from perflaw.errors import Terminated
+
+#: Exit status for each signal: 128 + the signal number, as shells report it.
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+_fired: list[int] = []
+#: Modules whose Python code must not be cut in half: an exception raised inside numba's
+#: compiler or cache loader leaves a half-built dispatcher that crashes (segfault) when
+#: called later.  A signal arriving there is delivered again shortly after.
+_CRITICAL = ("numba.", "llvmlite.")
+RETRY_SECONDS = 0.05
+
+
+def _in_critical(frame) -> bool:
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith(_CRITICAL):
+            return True
+        if frame.f_code.co_name == "__del__":  # an exception there would be swallowed
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _handler(signum, frame) -> None:
+    if _fired:  # cleaning up after the first signal: let it finish
+        return
+    if _in_critical(frame):
+        timer = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
+    _fired.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Install the handlers for the duration of a command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.getsignal(s) for s in EXIT_CODES}
+    _fired.clear()
+    signal.signal(signal.SIGTERM, _handler)
+    if old[signal.SIGINT] is not signal.SIG_IGN:  # nohup / background jobs keep ignoring
+        signal.signal(signal.SIGINT, _handler)
+    try:
+        yield
+    finally:
+        # _fired stays set: a signal that already decided the exit must not fire again
+        # while the interpreter unwinds
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+def stopping_exception() -> BaseException | None:
+    """The signal already received, as an exception, or None.
+
+    Whatever error surfaces after a signal is its consequence: an extension module cut
+    in its import raises ``TypeError: expected a message argument``, a reader catching
+    every exception reports a read error.  The command line reports the signal instead.
+    """
+    if not _fired:
+        return None
+    return KeyboardInterrupt() if _fired[0] == signal.SIGINT else Terminated(_fired[0])
+
+
+def exit_code(exc: BaseException) -> int:
+    """130 for KeyboardInterrupt (SIGINT), 143 for SIGTERM."""
+    if isinstance(exc, Terminated):
+        return 128 + int(exc.signum)
+    return 130
+
+
+def message(exc: BaseException) -> str:
+    """The one line printed when a signal stops a command."""
+    name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)"
+    return (f"stopped by {name}; temporary files and spill folders were removed, previous "
+            "outputs are unchanged")
