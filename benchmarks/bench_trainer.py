@@ -90,6 +90,8 @@ def run_recbole(log: str, seeds, epochs: int, device: str, say=print) -> list[di
     for seed in seeds:
         cfg = {
             "data_path": str(tmp), "dataset": name, "seed": seed, "reproducibility": True,
+            "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+            "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
             "n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 64,
             "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "hidden_act": "relu",
             "MAX_ITEM_LIST_LENGTH": 50, "loss_type": "CE", "train_neg_sample_args": None,

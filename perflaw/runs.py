@@ -304,6 +304,12 @@ def runs_from_frame(
         + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
         + group_cols
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
+    if "end" in lookup:  # perflaw sweep's runs table says how each run ended
+        capped = int((frame[lookup["end"]].astype(str) == "cap").sum())
+        if capped:
+            warnings.warn(f"{source}: {capped} of {len(frame)} run(s) stopped at their step "
+                          "cap (end = cap), maybe still improving; raise --max-steps",
+                          RunsTableWarning, stacklevel=3)
     X = pd.DataFrame({
         "layers": _numeric(frame, lcol, "layers", positive=True, maximum=MAX_LAYERS),
         "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True,
