@@ -9,6 +9,9 @@ Usage (from the repository root, with ruff and mypy installed: the ``dev`` extra
 
     python .ci/lint_baseline.py           # check: fails on entries no longer needed
     python .ci/lint_baseline.py --write   # set the baseline to today's findings
+    python .ci/lint_baseline.py --fix     # the tree-wide pass: ruff format, ruff check
+                                          # --fix (baseline disabled, so baselined files
+                                          # get their safe fixes too), format, --write
 
 The check runs ruff and mypy *without* the baseline and compares: an entry whose file,
 rule or module is clean now is stale (remove it: the run prints the new block, or run
@@ -61,21 +64,42 @@ def current_baseline(text: str) -> tuple[dict[str, list[str]], list[str]]:
     return {k: sorted(v) for k, v in ruff.items()}, sorted(mypy)
 
 
-def ruff_findings() -> dict[str, list[str]]:
-    out = subprocess.run(
-        [
-            _tool("ruff"),
-            "check",
-            "--output-format",
-            "json",
-            "--config",
-            "lint.extend-per-file-ignores = {}",
-            ".",
-        ],
+def _toml(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _overrides(settings: dict, prefix: str = "") -> list[str]:
+    """``--config KEY = VALUE`` arguments reproducing ``[tool.ruff]`` settings."""
+    args = []
+    # ruff applies a later `select` over an earlier `ignore`: give ignores first
+    for key, value in sorted(settings.items(), key=lambda kv: "ignore" not in kv[0]):
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "per-file-ignores":
+            args += _overrides(value, dotted + ".")
+        else:
+            args += ["--config", f"{dotted} = {_toml(value)}"]
+    return args
+
+
+def _ruff_without_baseline(text: str, *args: str) -> subprocess.CompletedProcess:
+    head, _, tail = _split(text)
+    settings = tomllib.loads(head + tail)["tool"]["ruff"]  # without the baseline
+    return subprocess.run(
+        [_tool("ruff"), "check", "--isolated", *_overrides(settings), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
+
+
+def ruff_findings(text: str) -> dict[str, list[str]]:
+    out = _ruff_without_baseline(text, "--output-format", "json", ".")
     if out.returncode not in (0, 1):
         raise SystemExit(f"ruff failed:\n{out.stderr}")
     found: dict[str, set[str]] = {}
@@ -129,10 +153,22 @@ def render(ruff: dict[str, list[str]], mypy: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    write = "--write" in sys.argv[1:]
+def fix() -> None:
+    """ruff format, then ruff's safe fixes everywhere (baseline disabled), then format."""
     text = PYPROJECT.read_text(encoding="utf-8")
-    ruff_now, mypy_now = ruff_findings(), mypy_findings(text)
+    subprocess.run([_tool("ruff"), "format", "."], cwd=ROOT, check=True)
+    out = _ruff_without_baseline(text, "--fix", "--quiet", ".")
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"ruff --fix failed:\n{out.stderr}")
+    subprocess.run([_tool("ruff"), "format", "."], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    if "--fix" in sys.argv[1:]:
+        fix()
+    write = "--write" in sys.argv[1:] or "--fix" in sys.argv[1:]
+    text = PYPROJECT.read_text(encoding="utf-8")
+    ruff_now, mypy_now = ruff_findings(text), mypy_findings(text)
     if write:
         head, _, tail = _split(text)
         PYPROJECT.write_text(head + render(ruff_now, mypy_now) + tail, encoding="utf-8")

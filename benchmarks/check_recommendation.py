@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perflaw.params import count_parameters  # noqa: E402
+from perflaw.decide.params import count_parameters  # noqa: E402
 from perflaw.train.runs_table import read_runs_file, seed_means  # noqa: E402
 
 

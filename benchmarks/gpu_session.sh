@@ -4,6 +4,9 @@
 #   (a+c) the bundled multi-seed sweep on ml-latest-small, P processes sharing one --out,
 #         GPU utilisation sampled by nvidia-smi (this is also the throughput measurement);
 #   (d) fit on seed means, recommend-config, train the recommendation for seeds 0-2.
+# SCALE "resume" (the second call): skip (b), start CUDA MPS when the machine has it (so
+# the processes' kernels share the GPU instead of time-slicing it), resume the sweep from
+# ROOT/prev/ml-latest-small-sweep.csv, then (d).
 # Each part has its own time guard and writes its results as it goes.
 #
 #   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|mini]
@@ -11,8 +14,9 @@
 # and optionally whl/ (wheels installed into /tmp/site).  "mini" is the CPU rehearsal.
 set -u
 ROOT=$(cd "${1:-.gpu}" && pwd); O=${2:-${OUT:-/tmp/gpu-out}}; SCALE=${3:-full}
-mkdir -p "$O"; R=$O/res; mkdir -p "$R"; LOG=$O/session.log
-export PYTHONUNBUFFERED=1 MALLOC_MMAP_THRESHOLD_=4294967296
+mkdir -p "$O"; W=$(mktemp -d); R=$W/res; mkdir -p "$R"; LOG=$O/session.log
+pack() { tar -czf "$O/results.tar.gz.tmp" -C "$W" res && mv "$O/results.tar.gz.tmp" "$O/results.tar.gz"; }
+export PYTHONUNBUFFERED=1 MALLOC_MMAP_THRESHOLD_=4294967296 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=2
 if ls "$ROOT"/whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site "$ROOT"/whl/*.whl && export PYTHONPATH=/tmp/site
@@ -23,10 +27,11 @@ T0=$SECONDS
 say() { echo "[$(date -u +%T) +$((SECONDS - T0))s] $*" | tee -a "$LOG"; }
 say "start scale=$SCALE root=$ROOT python=$($PY -c 'import sys,torch;print(sys.version.split()[0],torch.__version__,torch.cuda.is_available())' 2>&1)"
 
-if [ "$SCALE" = full ]; then
-  DEV=cuda; P=16; TB=80; TC=300; TD=85; BSEEDS="0 1 2"
+if [ "$SCALE" = full ] || [ "$SCALE" = resume ]; then
+  DEV=cuda; P=16; TB=80; TC=280; TD=85; BSEEDS="0 1 2"
+  [ "$SCALE" = resume ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
-  STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000)
+  STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
 else
   DEV=cpu; P=2; TB=100; TC=60; TD=100; BSEEDS="0"
@@ -34,6 +39,7 @@ else
   STEPS=(--max-steps 4 --min-steps 0 --eval-every 2 --max-len 8 --threads 1)
   BUDGET_FROM="2 16"
 fi
+DEV=${DEV_OVERRIDE:-$DEV}
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits \
     -lms 500 > "$R/smi.csv" 2>/dev/null &
@@ -45,20 +51,38 @@ mark() { echo "$(date -u +%Y/%m/%d\ %T.%3N), MARK $1" >> "$R/smi.csv"; }
 $PY -c "import numpy as np; from perflaw.train.data import d_prime; d_prime([np.array([1,2,3,1,2])], 50)"
 say "numba warm"
 
+MPS=off
+if [ "$SCALE" = resume ]; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; then
+    if timeout 40 $PY -c "import torch; print(float(torch.ones(8, device='cuda').sum()))"; then
+      MPS=on
+    else
+      echo quit | nvidia-cuda-mps-control; sleep 1
+    fi
+  fi
+  [ "$MPS" = on ] || unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  say "MPS $MPS"
+  cp "$ROOT/prev/ml-latest-small-sweep.csv" "$R/ml-latest-small-sweep.csv"
+  BSEEDS=""
+fi
+
 # ---------------------------------------------------------------- (b) ml-100k peer check
-say "(b) ml-100k: 3 seeds x {windows, prefixes}, guard ${TB}s"
+say "(b) ml-100k: seeds [$BSEEDS] x {windows, prefixes}, guard ${TB}s"
 mark b-start
 for s in $BSEEDS; do
   for mode in windows prefixes; do
-    extra=(); [ "$SCALE" = full ] || extra=(--max-steps 3 --threads 1)
+    extra=(--threads 2); [ "$SCALE" = full ] || extra=(--max-steps 3 --threads 1)
     timeout "$TB" $PY "$ROOT/repo/benchmarks/bench_trainer.py" --log "$ROOT/data/ml-100k.parquet" \
-      --seeds $s --samples $mode --device $DEV "${extra[@]}" --json "$R/ml100k-$mode-$s.json" \
+      --seeds $s --samples $mode --device $DEV "${extra[@]}" --verbose --json "$R/ml100k-$mode-$s.json" \
       > "$R/ml100k-$mode-$s.log" 2>&1 &
   done
 done
 wait_jobs() { for j in $(jobs -p); do [ "$j" = "${SMI:-x}" ] || wait "$j"; done; }
 wait_jobs
 mark b-end
+pack
 say "(b) done: $(ls "$R"/ml100k-*.json 2>/dev/null | wc -l) of 6 results"
 
 # ---------------------------------------------- (a+c) bundled sweep = throughput measurement
@@ -66,18 +90,23 @@ RUNS=$R/ml-latest-small-sweep.csv
 say "(c) sweep ${GRID[*]} with $P processes, guard ${TC}s"
 mark c-start
 C0=$SECONDS
+( while sleep 60; do pack; done ) &
+PACKER=$!
 for i in $(seq 1 "$P"); do
   timeout "$TC" $PY -m perflaw sweep "$ROOT/data/ml-latest-small.parquet" --backbone sasrec \
-    "${GRID[@]}" "${STEPS[@]}" --device $DEV --out "$RUNS" --quiet --csv \
+    "${GRID[@]}" "${STEPS[@]}" --device $DEV --out "$RUNS" --csv \
     > /dev/null 2>> "$R/sweep-stderr.log" &
   sleep 0.3
 done
-wait_jobs
+for j in $(jobs -p); do [ "$j" = "${SMI:-x}" ] || [ "$j" = "$PACKER" ] || wait "$j"; done
+kill "$PACKER" 2>/dev/null
 C1=$SECONDS
 mark c-end
 NROWS=$(($(wc -l < "$RUNS") - 1))
+[ "$MPS" = on ] && echo "{\"mps\": true}" > "$R/mps.json"
 say "(c) done: $NROWS rows in $((C1 - C0))s with $P processes"
 echo "{\"rows\": $NROWS, \"seconds\": $((C1 - C0)), \"processes\": $P}" > "$R/sweep-throughput.json"
+pack
 
 # ------------------------------------ (d) fit on seed means, recommend, train the pick
 say "(d) fit + recommend + train, guard ${TD}s"
@@ -89,5 +118,6 @@ rc=$?
 mark d-end
 say "(d) exit $rc"
 [ -n "${SMI:-}" ] && kill "$SMI" 2>/dev/null
-tar -czf "$O/results.tar.gz" -C "$O" res
+[ "$MPS" = on ] && echo quit | nvidia-cuda-mps-control
+pack
 say "end"

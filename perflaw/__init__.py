@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "ParameterCount": "perflaw.decide.params",
     "count_parameters": "perflaw.decide.params",
     "measure": "perflaw.quality",
+    "DataFacts": "perflaw.quality.facts",
+    "data_facts": "perflaw.quality.facts",
     "actual_entropy": "perflaw.quality.entropy",
     "approximate_entropy": "perflaw.quality.entropy",
     "compression_ratio": "perflaw.quality.entropy",
@@ -99,6 +101,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
         compression_ratio,
         shannon_entropy,
     )
+    from perflaw.quality.facts import DataFacts, data_facts
     from perflaw.quality.summary import MeasureOptions, QualityReport
     from perflaw.runs import Runs, read_runs
     from perflaw.sequences import Sequences

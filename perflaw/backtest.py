@@ -64,15 +64,23 @@ from scipy import stats
 from perflaw.errors import ConvergenceError, DataError
 from perflaw.laws.base import Law, get_law
 
+def _collect_forms() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every registered law's ``candidate_forms``, simplest first (a new law file that
+    declares a form is a candidate without touching this module)."""
+    import perflaw.laws  # noqa: F401  (registers the built-in laws)
+    from perflaw.laws.base import LAWS
+
+    found = []
+    for name, cls in LAWS.items():
+        for form, (rank, opts) in cls.candidate_forms.items():
+            found.append((rank, form, name, opts))
+    return {form: (name, dict(opts)) for _, form, name, opts in sorted(found)}
+
+
 #: candidate forms, simplest first: name -> (law, law options)
-FORMS: dict[str, tuple[str, dict[str, Any]]] = {
-    "carry": ("carry", {}),
-    "saturating": ("saturating", {}),
-    "loglinear": ("loglinear", {}),
-    "p2": ("performance", {"p": 2.0}),
-    "free": ("performance", {}),
-}
-BASELINES = ("carry", "loglinear")
+FORMS: dict[str, tuple[str, dict[str, Any]]] = _collect_forms()
+#: forms that are plain baselines rather than laws
+BASELINES = tuple(f for f, (law, _) in FORMS.items() if get_law(law).kind == "baseline")
 AXES = ("layers", "d_emb")
 T_MIN = 1.0  # a form replaces carry-forward only with a paired t above this
 
@@ -84,6 +92,8 @@ def form_law(form: str) -> Law:
     (2.0, 'carry')
     """
     key = str(form).lower()
+    if key not in FORMS:  # a law registered after import (a user's own file)
+        FORMS.update(_collect_forms())
     if key not in FORMS:
         raise DataError(f"unknown form {form!r}: use auto or one of {', '.join(FORMS)}")
     name, opts = FORMS[key]
@@ -230,7 +240,7 @@ def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
     recs = []
     for form in forms:
         p = points[points.form == form]
-        kind = "baseline" if form in BASELINES else "law"
+        kind = form_law(form).kind
         if p.empty:
             recs.append(dict(form=form, kind=kind, n_points=0, mape=np.nan, max_ape=np.nan,
                              coverage=np.nan, origins=0))
@@ -360,13 +370,24 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
     n_origins = int(pts.origin.nunique()) if len(pts) else 0
     last = pts.origin.max() if len(pts) else None
     scored = [f for f in eligible if len(pts) and (pts[(pts.form == f)].origin == last).any()]
+    def _mape(p):
+        return float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100) \
+            if len(p) else np.nan
+
     rows = []
+    carry_pts = pts[pts.form == "carry"].set_index(["origin", *AXES]) if len(pts) else None
     for f in eligible:
         p = pts[pts.form == f]
-        rows.append(dict(form=f, n_points=len(p), rmse_fit_scale=float(np.sqrt(np.mean(
-            p.z_error ** 2))) if len(p) else np.nan,
-            mape=float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100)
-            if len(p) else np.nan, t_vs_carry=np.nan))
+        rec = {"form": f, "n_points": len(p), "mape": _mape(p),
+               "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error ** 2))) if len(p) else np.nan,
+               "t_vs_carry": np.nan, "n_common": 0, "mape_common": np.nan,
+               "carry_mape_common": np.nan}
+        if carry_pts is not None and len(p) and len(carry_pts):
+            q = p.set_index(["origin", *AXES])
+            common = q.index.intersection(carry_pts.index)
+            rec.update(n_common=len(common), mape_common=_mape(q.loc[common]),
+                       carry_mape_common=_mape(carry_pts.loc[common]))
+        rows.append(rec)
     scores = pd.DataFrame(rows)
     axis_max = float(values.max()) if len(values) else float("nan")
     if fixed:

@@ -90,10 +90,13 @@ def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:
                 "'layers>=24 & d_emb<100'"
             )
         col, op, num = m.groups()
-        lookup = {c.lower(): c for c in frame.columns}
-        if col.lower() not in lookup:
-            raise DataError(f"condition {condition!r} names unknown column {col!r}")
-        v = pd.to_numeric(frame[lookup[col.lower()]], errors="coerce").to_numpy(float)
+        from perflaw.io import find_column  # the one column lookup
+
+        try:
+            name = find_column(frame.columns, col)
+        except DataError:
+            raise DataError(f"condition {condition!r} names unknown column {col!r}") from None
+        v = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
         x = float(num)
         ops = {"<": v < x, "<=": v <= x, ">": v > x, ">=": v >= x, "==": v == x, "=": v == x,
                "!=": v != x}
@@ -347,7 +350,9 @@ class LawFitter:
             Name of the metric (kept in summaries and law files).
         holdout : str, optional
             Condition such as ``"layers>=24"``: those rows are held out, the law is
-            fitted on the rest and scored on them (``holdout_``, ``holdout_metrics_``).
+            fitted on the rest (the form too, with ``form="auto"``) and scored on them
+            (``holdout_``, ``holdout_metrics_``; intervals are for a new run, as a
+            held-out run is).
         loo : bool
             Also run leave-one-out (``loo_``, ``loo_metrics_``).
         exclude : str, optional
@@ -397,7 +402,7 @@ class LawFitter:
         self._fit_core(frame, yv, glabels)
         if holdout:
             pred = self.predict(held_frame.reset_index(drop=True), groups=held_groups,
-                                interval=True, warn=False)
+                                interval=True, warn=False, kind="observation")
             out = held_frame.reset_index(drop=True).copy()
             out["observed"] = held_y
             out["predicted"] = pred["prediction"].to_numpy()
@@ -866,9 +871,17 @@ class LawFitter:
             sc = pd.DataFrame(sel.get("scores") or [])
             if len(sc) and sc["n_points"].sum():
                 sc = sc[sc.n_points > 0]
-                parts = [f"{r.form} {r.mape:.2f} % ({r.n_points})" for r in sc.itertuples()]
-                lines.append("  backtest MAPE (predicted runs): " + ", ".join(parts)
-                             + " — carry-forward is the baseline")
+                carry = sc[sc.form == "carry"]
+                if len(carry):
+                    lines.append(f"  backtest MAPE: carry-forward (the baseline) "
+                                 f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
+                                 "predicted runs")
+                if "n_common" in sc:
+                    parts = [f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
+                             f"({r.n_common} runs)" for r in sc.itertuples()
+                             if r.form != "carry" and r.n_common]
+                    if parts:
+                        lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
         scale = getattr(self, "transform_", "none")
         r2 = d.get("r2", np.nan)
         r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"

@@ -109,15 +109,13 @@ def _check_text_encoding(path: Path) -> None:
 
 def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str,
           option: str) -> str:
-    lookup = {str(c).lower(): c for c in frame.columns}
+    from perflaw.io import find_any, find_column  # the one column lookup
+
     if given:
-        if given.lower() not in lookup:
-            raise DataError(f"{what} column {given!r} not found; columns are "
-                            f"{', '.join(map(str, frame.columns))}")
-        return lookup[given.lower()]
-    for n in names:
-        if n in lookup:
-            return lookup[n]
+        return find_column(frame.columns, given, what=f"{what} column")
+    found = find_any(frame.columns, names, option=option, what=f"{what} column")
+    if found is not None:
+        return found
     raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
 
 
@@ -282,25 +280,30 @@ def runs_from_frame(
         if frame.empty:
             raise DataError(f"no runs in {source} match {where!r}")
     frame = frame.reset_index(drop=True)
-    lookup = {str(c).lower(): c for c in frame.columns}
-    if not metric or str(metric).lower() not in lookup:
+    from perflaw.io import find_column  # the one column lookup
+
+    try:
+        mcol = find_column(frame.columns, str(metric or ""))
+    except DataError:
         found = metric_columns(frame.columns)
         raise DataError(f"metric {metric!r} not found in {source}; metric columns are "
-                        f"{', '.join(map(str, found)) or 'none'}")
-    mcol = lookup[str(metric).lower()]
+                        f"{', '.join(map(str, found)) or 'none'}") from None
     lcol = _find(frame, layers_col, LAYER_NAMES, "layers", "--layers-col")
     dcol = _find(frame, d_emb_col, DEMB_NAMES, "embedding-dimension", "--d-emb-col")
     if isinstance(group_by, str):
         group_by = [g.strip() for g in group_by.split(",") if g.strip()]
+    group_cols = []
     for g in group_by or []:
-        if g.lower() not in lookup:
+        try:
+            group_cols.append(find_column(frame.columns, g))
+        except DataError:
             raise DataError(f"group column {g!r} not found in {source}; columns are "
-                            f"{', '.join(map(str, frame.columns))}")
+                            f"{', '.join(map(str, frame.columns))}") from None
     pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col") if d_prime_col \
         else None
     used = [lcol, dcol, mcol] + ([pcol] if pcol is not None else []) \
         + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
-        + [lookup[g.lower()] for g in group_by or []]
+        + group_cols
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     X = pd.DataFrame({
         "layers": _numeric(frame, lcol, "layers", positive=True, maximum=MAX_LAYERS),
@@ -320,8 +323,8 @@ def runs_from_frame(
                             f"it has {', '.join(sorted(table))}")
         X["d_prime"] = names.map(table).to_numpy(float)
     keys = pd.DataFrame(index=range(len(frame)))
-    for g in group_by or []:
-        keys[lookup[g.lower()]] = frame[lookup[g.lower()]].to_numpy()
+    for col in group_cols:
+        keys[col] = frame[col].to_numpy()
     runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source)
     for key, sub in runs.groups():
         label = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""

@@ -182,7 +182,7 @@ def test_fit_first_screen_leads_with_the_decision():
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].startswith("ndcg@10: form ")
-    assert "chosen:" in lines[1] and "backtest MAPE" in lines[2] and "R² =" in lines[3]
+    assert "chosen:" in lines[1] and "backtest MAPE" in lines[2] and "R² =" in lines[4]
     assert "LawFitter" not in res.stdout and "std_err" not in res.stdout
     verbose = run("fit", BUNDLED, "-m", "ndcg@10", "--where", "panel==2", "--no-save", "-v")
     assert "std_err" in verbose.stdout
@@ -280,3 +280,44 @@ def test_correlations_never_exceed_one_and_non_psd_is_said():
 def test_form_law_rejects_unknown_forms():
     with pytest.raises(DataError, match="unknown form 'cubic'"):
         form_law("cubic")
+
+
+def test_plot_works_for_every_law(tmp_path):
+    rng = np.random.default_rng(4)
+    x = np.geomspace(1e5, 1e8, 12)
+    power = LawFitter("power").fit({"x": x}, 2.0 + (3e4 / x) ** 0.3 + rng.normal(0, 1e-3, 12))
+    N, D = np.meshgrid(np.geomspace(1e6, 1e8, 5), np.geomspace(1e7, 1e9, 4))
+    y = 1.7 + 400 / N.ravel() ** 0.34 + 410 / D.ravel() ** 0.28
+    chin = LawFitter("chinchilla").fit({"N": N.ravel(), "D": D.ravel()}, y)
+    perf = LawFitter(form="saturating").fit(grid(), 0.3 - 0.1 / grid().layers)
+    for f in (power, chin, perf):
+        for kind in ("fit", "residuals"):
+            fig = f.plot(kind)
+            fig.savefig(tmp_path / f"{f.law_.name}-{kind}.png")
+    assert len(list(tmp_path.glob("*.png"))) == 6
+
+
+def test_progress_bars_go_to_stderr(capsys):
+    X = grid()
+    y = logistic(-1 + 0.05 * np.log(X.layers))
+    LawFitter(form="auto", scale="auto", bootstrap=3, progress=True).fit(X, y, metric="hr@10")
+    err = capsys.readouterr().err
+    assert "choosing the form" in err and "bootstrap" in err
+
+
+def test_recommend_goes_deeper_only_as_far_as_the_backtest_went():
+    from perflaw.decide.budget import recommend
+
+    X = grid(layers=(2, 4, 8, 16))
+    rng = np.random.default_rng(5)
+    y = logistic(-1.0 + 0.02 * np.log(X.d_emb) - 1.5 / X.layers + rng.normal(0, 0.002, len(X)))
+    f = LawFitter(form="auto", scale="auto").fit(X, y, metric="hr@10")
+    assert f.form_ == "saturating"
+    # saturating needs two layer counts: its backtest went from 4 to 16, two doublings
+    assert f.calibration_["max_horizon"] == pytest.approx(2.0)
+    rec = recommend(f, layers=[2, 4, 8, 16, 32, 64, 128, 256], d_emb=[32, 64, 128])
+    assert rec.pick["layers"] == 64 and rec.pick["d_emb"] == 128  # 16 * 2**2, not deeper
+    cand = rec.candidates.set_index(["layers", "d_emb"])
+    assert not cand.loc[(128, 128), "supported"] and cand.loc[(64, 128), "supported"]
+    assert rec.beats_noise and rec.gain["value"] > 0 and rec.message.startswith("train layers 64")
+    assert rec.best_observed["layers"] == 16

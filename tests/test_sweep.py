@@ -272,16 +272,20 @@ def test_bundled_sweep_table_is_complete_and_consistent():
     table = pd.read_csv(BUNDLED)
     assert list(table.columns) == RUNS_COLUMNS
     assert table["layers"].nunique() >= 4 and table["d_emb"].nunique() >= 4
-    assert table["data_fraction"].nunique() >= 2
+    assert table["data_fraction"].nunique() >= 3 and table["seed"].nunique() >= 3
     assert not table.duplicated(["backbone", "layers", "d_emb", "data_fraction", "seed"]).any()
-    assert len(table) == table["layers"].nunique() * table["d_emb"].nunique() * 2
-    assert (table["eval"] == "full").all() and (table["backbone"] == "sasrec").all()
+    # Seeds 0 and 1 cover (nearly) the whole grid; see docs/sweep.md for the runs missing.
+    assert len(table) >= 100
+    assert (table["eval"] == "full-unmasked").all() and (table["backbone"] == "sasrec").all()
+    assert table["end"].isin(["patience", "cap", "time"]).all()
+    assert (table["best_step"] <= table["steps"]).all()
     for _, r in table.iterrows():
         c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=9066,
                              max_len=r["max_len"])
         assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
-    # D′ and tokens grow with the fraction.
-    by_fraction = table.groupby("data_fraction")[["d_prime", "train_tokens"]].first()
+    # D′ and tokens grow with the fraction (same seed: nested users).
+    by_fraction = table[table["seed"] == 0].groupby("data_fraction")[
+        ["d_prime", "train_tokens"]].first()
     assert by_fraction["d_prime"].is_monotonic_increasing
     assert by_fraction["train_tokens"].is_monotonic_increasing
 

@@ -38,9 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "Data quality of interaction logs: ApEn, ApEn′ and D′ (the quality-adjusted size)."),
     "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
     "predict": ("perflaw.cli.predict", "predict",
-                "Predict the metric of configurations from a saved fit."),
+                "Predict the metric of configurations from a saved fit, with intervals."),
     "recommend-config": ("perflaw.cli.recommend", "recommend_config",
-                         "Best (layers, d_emb) under a parameter or FLOPs budget."),
+                         "What to train next: the best (layers, d_emb) beside the best run trained."),
     "backtest": ("perflaw.cli.backtest", "backtest",
                  "Fit small, predict large: every candidate form against the baselines."),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
@@ -100,8 +100,10 @@ class _PerflawGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # the stored one-line helps: listing the commands loads none of them
-        rows = [(name, self.commands[name].get_short_help_str(formatter.width)
-                 if name in self.commands else COMMANDS[name][2])
+        # (always the stored ones, so the listing is the same whether or not a command
+        # was loaded already)
+        rows = [(name, COMMANDS[name][2] if name in COMMANDS
+                 else self.commands[name].get_short_help_str(formatter.width))
                 for name in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):

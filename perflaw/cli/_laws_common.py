@@ -12,7 +12,8 @@ from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
 DEFAULT_LAW = "perflaw-law.json"
-_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group"}
+_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group",
+             "data_fraction", "backbone", "arch", "eval", "objective"}
 
 
 @contextmanager
@@ -32,13 +33,9 @@ def _warnings_to_stderr():
 def _floats(text: str | None, what: str) -> list[float] | None:
     if text is None:
         return None
-    try:
-        values = [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise DataError(f"cannot parse {what} {text!r}: give comma-separated numbers") from None
-    if not values:
-        raise DataError(f"{what} is empty")
-    return values
+    from perflaw.io import parse_list  # the one list syntax of every option
+
+    return parse_list(text, float, what=what)
 
 
 

@@ -10,7 +10,6 @@ from perflaw.cli._laws_common import DEFAULT_RUNS
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.errors import DataError
 
-FORMS = ("carry", "saturating", "loglinear", "p2", "free")
 
 
 @click.command()
@@ -19,8 +18,9 @@ FORMS = ("carry", "saturating", "loglinear", "p2", "free")
 @click.option("--where", help="Keep only rows matching e.g. 'panel==0'.")
 @click.option("--axis", type=click.Choice(["layers", "d_emb"]), default="layers",
               show_default=True, help="Size axis of the rolling origin.")
-@click.option("--form", "forms", multiple=True, type=click.Choice(FORMS),
-              help="Candidate form (repeat); default: all of them, baselines included.")
+@click.option("--form", "forms", multiple=True,
+              help="Candidate form (repeat): carry, saturating, loglinear, p2, free ...; "
+              "default: every form, baselines included.")
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--transform", type=click.Choice(["auto", "none", "logit"]), default="auto",
@@ -51,7 +51,9 @@ def backtest(runs, metric, where, axis, forms, layers_col, d_emb_col, transform,
     frame = read_table(runs)
     table = runs_from_frame(frame, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
                             where=where, source=f"runs table {str(runs)!r}")
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         from perflaw.fit import parse_condition
 

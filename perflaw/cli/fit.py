@@ -19,7 +19,6 @@ from perflaw.cli._output import output_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
-FORM_CHOICES = ("auto", "carry", "saturating", "loglinear", "p2", "free")
 
 
 def _check_outputs(runs, apen_json, out, plot_path) -> None:
@@ -39,9 +38,10 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
               "Optional when the table has a single metric column.")
-@click.option("--form", type=click.Choice(FORM_CHOICES), default="auto", show_default=True,
-              help="Performance-Law family: auto picks carry, saturating, loglinear, p2 or free "
-              "by a rolling-origin backtest on the fitted rows and says why.")
+@click.option("--form", default="auto", show_default=True,
+              help="auto, or a form: carry, saturating, loglinear, p2, free (or one a law "
+              "file of yours declares). auto picks one by a rolling-origin backtest on the "
+              "fitted rows and says why.")
 @click.option("--law", "law_name", default="performance", show_default=True,
               help="Law to fit: performance, power or chinchilla.")
 @click.option("--p", "p", type=float, default=None,
@@ -60,12 +60,14 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
-@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True)
+@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True,
+              help="Least squares, or Huber (robust to outlying runs; see --huber-delta).")
 @click.option("--huber-delta", type=float, default=None,
               help="Huber threshold (default 1.345 × MAD of L2 residuals).")
 @click.option("--starts", "n_random", type=int, default=4, show_default=True,
               help="Seeded random starts added to the deterministic grid.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random starts and the bootstrap (same seed, same fit).")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Bootstrap refits for percentile intervals (e.g. 1000).")
 @click.option("--bootstrap-by", default="row", show_default=True,
@@ -113,6 +115,11 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
     _check_outputs(runs, apen_json, None if no_save else out, plot_path)
     progress = sys.stderr.isatty()
+    form = str(form).lower()
+    if form != "auto":
+        from perflaw.backtest import form_law
+
+        form_law(form)  # an unknown form is a one-line error
     if is_scaling_law(law_name):
         from perflaw.cli.scaling import run_fit
 
@@ -157,7 +164,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                             dataset_col=dataset_col, where=where,
                             source=f"runs table {str(runs)!r}")
     noise, n_rep = None, 0
-    seed_col = {str(c).lower(): c for c in frame.columns}.get("seed")
+    from perflaw.io import find_any  # the one column lookup
+
+    seed_col = find_any(frame.columns, ("seed",))
     if seed_col is not None:
         kept = frame[parse_condition(where, frame)] if where else frame
         table, noise, n_rep = average_replicates(table, kept[seed_col].to_numpy())

@@ -15,13 +15,19 @@ from perflaw.decide.params import ARCHITECTURES
               show_default=True, help="Observed and fitted, residuals, or the recommendation "
               "frontier over parameter counts.")
 @click.option("--out", "out", default="perflaw-plot.png", show_default=True,
-              type=click.Path(dir_okay=False))
+              type=click.Path(dir_okay=False),
+              help="Figure file; PNG, PDF or SVG by the extension.")
 @click.option("--budget", help="Budget line for --kind frontier (optional).")
-@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec")
-@click.option("--n-items", type=int, default=0)
-@click.option("--max-len", type=int, default=0)
-@click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total")
-@click.option("--heads", type=int, default=1)
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec",
+              show_default=True, help="--kind frontier: backbone for parameter counting.")
+@click.option("--n-items", type=int, default=0, show_default=True,
+              help="--kind frontier: items in the catalogue (item-table size; 0 leaves it out).")
+@click.option("--max-len", type=int, default=0, show_default=True,
+              help="--kind frontier: maximum sequence length (position table).")
+@click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total",
+              show_default=True, help="--kind frontier: which parameter count the budget limits.")
+@click.option("--heads", type=int, default=1, show_default=True,
+              help="--kind frontier: attention heads (d_emb must be divisible by it).")
 @click.option("--group", help="Only this group of a grouped law file.")
 def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, group):
     """Save a figure of a fitted law (PNG, PDF or SVG by the --out extension)."""

@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from perflaw.cli._laws_common import DEFAULT_LAW, _joint_groups, _select
+from perflaw.cli._data_option import data_option, fill_from_data
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.cli.scaling import flops_options
 from perflaw.decide.params import ARCHITECTURES
@@ -86,13 +87,14 @@ def _record(label, f, rec) -> dict:
 
 @click.command("recommend-config")
 @budget_options
+@data_option
 @click.option("--top", type=int, default=5, show_default=True, help="Configurations to list (>= 1).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save the budget-frontier figure.")
 @flops_options
 @output_options
 def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
-                     d_range, d_prime, group, top, plot_path, budget_kind, flops_per_param_token,
+                     d_range, d_prime, group, data, top, plot_path, budget_kind, flops_per_param_token,
                      embedder_share, embedder_flops_weight, level, fmt):
     """What to train next: the best (layers, d_emb) of a grid by the fitted law, shown
     beside the best run already trained, with the predicted gain and its interval.
@@ -107,6 +109,8 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
     """
     if top < 1:
         raise DataError(f"--top must be at least 1, got {top}")
+    n_items, max_len, d_prime = fill_from_data(data, n_items=n_items, max_len=max_len,
+                                               d_prime=d_prime)
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
     if plot_path:
@@ -177,12 +181,12 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         click.echo(f"{f.metric_} (form {form}, {100 * f.level:g} % intervals): {rec.message}")
         pk, b = rec.pick, rec.best_observed
         pb = "" if not math.isfinite(pk["p_best"]) else f", p_best {pk['p_best']:.2f}"
-        click.echo(f"  pick:              {pk['layers']} layers × d_emb {pk['d_emb']}: predicted "
+        click.echo(f"  pick:              layers {pk['layers']} × d_emb {pk['d_emb']}: predicted "
                    f"{pk['prediction']:.4g} [{pk['lower']:.4g}, {pk['upper']:.4g}]{pb}"
                    + (" (already trained)" if pk["trained"] else ""))
         if b:
             g = rec.gain
-            click.echo(f"  best trained run:  {b.get('layers')} layers × d_emb {b.get('d_emb')}: "
+            click.echo(f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
                        f"observed {b['observed']:.4g}; predicted gain of the pick "
                        f"{g['value']:+.4g} [{g['lower']:+.4g}, {g['upper']:+.4g}]")
         if rec.budget is not None:

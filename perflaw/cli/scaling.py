@@ -62,11 +62,9 @@ def scaling_fit_options(func):
 def _col(frame: pd.DataFrame, name: str | None, option: str) -> str:
     if not name:
         raise DataError(f"{option} is required for this law")
-    lookup = {str(c).lower(): c for c in frame.columns}
-    if name.lower() not in lookup:
-        raise DataError(f"column {name!r} ({option}) not found; columns are "
-                        f"{', '.join(map(str, frame.columns))}")
-    return lookup[name.lower()]
+    from perflaw.io import find_column  # the one column lookup
+
+    return find_column(frame.columns, name, option=option)
 
 
 def _positive(frame: pd.DataFrame, col: str, option: str) -> np.ndarray:
@@ -175,11 +173,13 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
             raise DataError(f"choose a metric with --metric: {runs!r} has metric columns "
                             f"{', '.join(map(str, found)) or 'none'}")
         metric = found[0]
-    lookup = {str(c).lower(): c for c in frame.columns}
-    if str(metric).lower() not in lookup:
+    from perflaw.io import find_column  # the one column lookup
+
+    try:
+        mcol = find_column(frame.columns, str(metric))
+    except DataError:
         raise DataError(f"metric {metric!r} not found in {runs!r}; metric columns are "
-                        f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}")
-    mcol = lookup[str(metric).lower()]
+                        f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}") from None
     if law_name == "power":
         if params_col or data_cols:
             raise DataError("--law power takes --x-col (not --params-col/--data-col)")

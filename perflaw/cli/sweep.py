@@ -21,13 +21,14 @@ class _ListType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)):
             return list(value)
-        parts = [p.strip() for p in str(value).split(",") if p.strip()]
-        if not parts:
-            self.fail(f"{value!r} is empty; give comma-separated values like 1,2,4", param, ctx)
+        from perflaw.errors import DataError
+        from perflaw.io import parse_list  # the one list syntax of every option
+
         try:
-            values = [self.kind(p) for p in parts]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of {self.name}s", param, ctx)
+            values = parse_list(value, self.kind, what=self.name + "s")
+        except DataError as exc:
+            self.fail(f"{value!r} is not a comma-separated list of {self.name}s ({exc})",
+                      param, ctx)
         if self.kind is int and any(v < 1 for v in values):
             self.fail(f"{value!r}: values must be positive integers", param, ctx)
         if self.kind is float and any(not 0 < v <= 1 for v in values):
@@ -65,7 +66,8 @@ class _ListType(click.ParamType):
               help="Cap on optimizer steps.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Cap on each run's training time.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Training samples per optimizer step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               show_default=True, help="Adam learning rate.")
 @click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True,
@@ -74,7 +76,7 @@ class _ListType(click.ParamType):
               show_default=True, help="Learning-rate decay after warm-up (cosine to 0 at "
                                       "--max-steps).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True)
+              show_default=True, help="Dropout rate of the backbone's layers.")
 @click.option("--heads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Attention heads (d_emb must be divisible by it).")
 @click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True,
@@ -120,17 +122,18 @@ def sweep(log, layers, d_emb, data_fraction, backbone, seeds, max_len, samples, 
     from perflaw.train import TrainConfig
     from perflaw.train import sweep as run_sweep
 
+    from perflaw.errors import DataError
+    from perflaw.io import parse_list
+
     try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers",
-                                 param_hint="--seed") from None
-    if not seed_list:
-        raise click.BadParameter("give at least one seed", param_hint="--seed")
+        seed_list = parse_list(seeds, int, what="seeds")
+    except DataError as exc:
+        raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers "
+                                 f"({exc})", param_hint="--seed") from None
     if any(s < 0 for s in seed_list):
         raise click.BadParameter(f"{seeds!r}: seeds must be non-negative integers",
                                  param_hint="--seed")
-    backbones = [b.strip() for b in backbone.split(",") if b.strip()]
+    backbones = parse_list(backbone, str, what="backbones")
     config = TrainConfig(max_len=max_len, samples=samples, eval_every=eval_every,
                          patience=patience, min_steps=min_steps, max_steps=max_steps,
                          max_seconds=max_seconds, batch_size=batch_size, lr=lr,

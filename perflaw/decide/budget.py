@@ -55,24 +55,9 @@ def parse_range(text: str, what: str) -> np.ndarray:
     >>> parse_range("4:12:4", "layers").tolist(), parse_range("8,16", "layers").tolist()
     ([4, 8, 12], [8, 16])
     """
-    text = str(text).strip()
-    try:
-        if ":" in text:
-            parts = [int(float(p)) for p in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            lo, hi = parts[0], parts[1]
-            step = parts[2] if len(parts) == 3 else 1
-            if step <= 0 or hi < lo:
-                raise ValueError
-            values = np.arange(lo, hi + 1, step)
-        else:
-            values = np.array([int(float(p)) for p in text.split(",") if p.strip()])
-    except ValueError:
-        raise DataError(f"cannot parse {what} {text!r}: use 'a:b', 'a:b:step' or 'a,b,c'") from None
-    if values.size == 0 or np.any(values < 1):
-        raise DataError(f"{what} {text!r} must list positive integers")
-    return values
+    from perflaw.io import parse_list  # the one list syntax of every option
+
+    return np.asarray(parse_list(text, int, what=what, positive=True))
 
 
 @dataclass
@@ -321,27 +306,45 @@ def recommend(
     gain, noise, beats, message = None, float("nan"), False, ""
     if best_obs:
         obs = float(best_obs["observed"])
-        gain = {"value": sign * (pick["prediction"] - obs),
-                "lower": sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs),
-                "upper": sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)}
+        def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
+            return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
+
+        gain = {"value": _clean(sign * (pick["prediction"] - obs)),
+                "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
+                "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs))}
         noise = _noise(fitter, obs)
         beats = bool(gain["value"] > noise) and not (
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))
-        here = f"{best_obs.get('layers')}×{best_obs.get('d_emb')}"
+        here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
         if beats:
-            message = (f"train {pick['layers']} layers × d_emb {pick['d_emb']}: predicted "
+            message = (f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
                        f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
                        f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
                        f"{gain['upper']:+.4g}, noise ±{noise:.2g})")
         else:
             untried = order[~order["trained"].to_numpy()]
-            nxt = (f"train {int(untried.iloc[0].layers)} layers × d_emb "
-                   f"{int(untried.iloc[0].d_emb)} (the best untried bet, predicted "
-                   f"{untried.iloc[0].prediction:.4g})" if len(untried)
-                   else f"rerun {here} with other seeds")
+            # an untried configuration is worth running only if it could beat the best run;
+            # name the one with the highest chance to (normal reading of its interval)
+            from scipy import stats as _st
+
+            q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
+            half = (untried["upper"] - untried["lower"]).to_numpy(float) / (2 * q)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                chance = _st.norm.sf((obs - untried["prediction"].to_numpy(float)) * sign
+                                     / np.where(half > 0, half, np.nan))
+            ok = np.isfinite(chance) & (chance >= 0.05)
+            if ok.any():
+                j = int(np.nanargmax(np.where(ok, chance, -1)))
+                best_try = untried.iloc[j]
+                nxt = (f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
+                       f"(predicted {best_try.prediction:.4g}; chance to beat it "
+                       f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
+                       f"{here} with another seed")
+            else:
+                nxt = (f"no untried configuration of this grid has a 5 % chance to beat it; "
+                       f"rerun {here} with another seed, or widen the grid")
             message = (f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                       f"more than the noise (±{noise:.2g}); next: {nxt}, or rerun {here} "
-                       "with another seed")
+                       f"more than the noise (±{noise:.2g}); next: {nxt}")
     return Recommendation(order[cols].head(int(top)).reset_index(drop=True), cand, unconstrained,
                           budget, binds, count, notes, pick, best_obs, gain, noise, beats, message,
                           list(getattr(fitter, "warnings_", [])))

@@ -27,8 +27,7 @@ import math
 from dataclasses import dataclass
 
 from perflaw.errors import DataError
-
-ARCHITECTURES = ("sasrec", "llama", "hstu")
+from perflaw.train.registry import BACKBONE_NAMES as ARCHITECTURES  # the one backbone registry
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,9 @@ class Law:
     #: value (None: a single series); None for plot_x draws observed against fitted
     plot_x: ClassVar[str | None] = "layers"
     plot_series: ClassVar[str | None] = "d_emb"
+    #: candidate forms this law offers to ``--form`` / the backtest: name -> (simplicity
+    #: rank, law options); lower ranks are simpler and win ties (see perflaw.backtest)
+    candidate_forms: ClassVar[dict[str, tuple[int, dict[str, Any]]]] = {}
 
     # -- declarations a law overrides -------------------------------------------------
     def formula(self, theta: np.ndarray, X: dict[str, np.ndarray]) -> np.ndarray:

@@ -115,6 +115,7 @@ class PerformanceLaw(Law):
     """
 
     name = "performance"
+    candidate_forms = {"p2": (30, {"p": 2.0}), "free": (40, {})}
     description = "Performance Law (Shen et al. 2024): log growth minus power decay per factor"
     latex = (
         r"y = w_1\left(-\frac{1}{p N^{w_3}} - w_3\ln N\right) + "

@@ -103,6 +103,7 @@ class LogLinearLaw(_PerWidthLaw):
     """``y = a_d + b_d ln N`` per trained width (a baseline; see the module docstring)."""
 
     name = "loglinear"
+    candidate_forms = {"loglinear": (20, {})}
     description = "log-linear in layers per width (baseline)"
     latex = r"y = a_d + b_d \ln N"
     per_width = ("a", "b")
@@ -134,6 +135,8 @@ class SaturatingLaw(LogLinearLaw):
     """``y = a_d - b_d N^(-c)`` per trained width, ``c`` pinned (default 1)."""
 
     name = "saturating"
+    candidate_forms = {"saturating": (10, {})}
+    kind = "law"
     description = "per-width depth curve whose gain per doubling shrinks by 2^-c (flattens)"
     latex = r"y = a_d - b_d N^{-c}"
 
@@ -159,6 +162,7 @@ class CarryForwardLaw(_PerWidthLaw):
     """
 
     name = "carry"
+    candidate_forms = {"carry": (0, {})}
     description = "carry-forward: the deepest trained run at or below N for the same width"
     latex = r"y(N, d) = y(\max\{N' \le N\}, d)"
     min_layer_counts = 1

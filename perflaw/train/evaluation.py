@@ -150,11 +150,14 @@ class Evaluator:
         t = self._on(dev)
         out = []
         model.eval()
-        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.no_grad():
             for lo in range(0, len(self.targets), batch_size):
                 hi = min(lo + batch_size, len(self.targets))
-                hidden = model(t["inputs"][lo:hi])[:, -1, :]
-                scores = model.scores(hidden).float()
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                    hidden = model(t["inputs"][lo:hi])[:, -1, :]
+                # Scores in float32 even under bf16 autocast: bf16 scores tie often, and
+                # ties count in the target's favour.
+                scores = model.scores(hidden.float())
                 tgt = t["targets"][lo:hi]
                 rows = torch.arange(hi - lo, device=dev)
                 pos = scores[rows, tgt]

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from perflaw.errors import DataError
-from perflaw.decide.params import count_parameters
 from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
 from perflaw.train.evaluation import Evaluator
 from perflaw.train.registry import BACKBONES
@@ -168,6 +167,7 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
     """
     import torch
 
+    from perflaw.decide.params import count_parameters  # (here: decide.params reads our registry)
     from perflaw.train import backbones
 
     config.check()
