@@ -30,7 +30,6 @@ from perflaw import _signals
 from perflaw._version import __version__
 from perflaw.errors import PerflawError, Terminated
 
-
 #: Subcommands, loaded on first use so that ``perflaw --help`` imports nothing heavy:
 #: name -> (module, attribute, the one-line help ``perflaw --help`` shows; a test checks
 #: it against the command's own).
@@ -68,7 +67,7 @@ class _Stopped(click.ClickException):
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(_signals.message(exc))
-        self.exit_code = _signals.exit_code(exc)
+        self.__dict__["exit_code"] = _signals.exit_code(exc)
 
 
 @contextlib.contextmanager
