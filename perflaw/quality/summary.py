@@ -18,8 +18,11 @@ here, once:
   :func:`compression_stats`, :func:`log_compression_ratio`);
 * :class:`QualityReport` -- what every engine returns.
 
-Adding a measure: the kernel (``_kernels.py``), its column in :func:`per_user_table`,
-its key in :data:`SUMMARY_KEYS` and :class:`Aggregates`, and a test against a reference.
+Adding a measure: the kernel (``_kernels.py``, a :class:`~perflaw.quality._kernels.
+KernelResult` field), its per-user column (:data:`PER_USER_COLUMNS`,
+:func:`per_user_table`), its summary key (:data:`SUMMARY_KEYS`, an :class:`Aggregates`
+field of the same name, computed in :func:`aggregate_per_user` and in the Spark
+engine's one aggregation), and a test against a reference.
 
 Policy for ApEn = 0 (constant sequences, sequences of length ≤ m and a few others):
 ApEn′ = 1/ApEn would be infinite, so such sequences are **excluded from D′**, counted
