@@ -39,8 +39,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
     "predict": ("perflaw.cli.predict", "predict",
                 "Predict the metric of configurations from a saved fit, with intervals."),
-    "recommend-config": ("perflaw.cli.recommend", "recommend_config",
-                         "What to train next: the best (layers, d_emb) beside the best run trained."),
+    "recommend-config": (
+        "perflaw.cli.recommend", "recommend_config",
+        "What to train next: the best (layers, d_emb) beside the best run trained."),
     "backtest": ("perflaw.cli.backtest", "backtest",
                  "Fit small, predict large: every candidate form against the baselines."),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
