@@ -7,8 +7,8 @@ import math
 import click
 import numpy as np
 
-from perflaw.cli._laws_common import DEFAULT_LAW, _joint_groups, _select
 from perflaw.cli._data_option import data_option, fill_from_data
+from perflaw.cli._laws_common import DEFAULT_LAW, _joint_groups, _select
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.cli.scaling import flops_options
 from perflaw.decide.params import ARCHITECTURES
