@@ -32,9 +32,7 @@ from perflaw.decide.params import ARCHITECTURES
 def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, group):
     """Save a figure of a fitted law (PNG, PDF or SVG by the --out extension)."""
     from perflaw.fit import load_fits
-    from perflaw.plot import _plt, plot_fitter, plot_recommendation
-
-    from perflaw.plot import check_figure_path
+    from perflaw.plot import _plt, check_figure_path, plot_fitter, plot_recommendation
 
     check_figure_path(out, [law_path], option="--out")  # before any work
     plt = _plt()
