@@ -304,8 +304,9 @@ def runs_from_frame(
         + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
         + group_cols
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
-    if "end" in lookup:  # perflaw sweep's runs table says how each run ended
-        capped = int((frame[lookup["end"]].astype(str) == "cap").sum())
+    end_col = next((c for c in frame.columns if str(c).lower() == "end"), None)
+    if end_col is not None:  # perflaw sweep's runs table says how each run ended
+        capped = int((frame[end_col].astype(str) == "cap").sum())
         if capped:
             warnings.warn(f"{source}: {capped} of {len(frame)} run(s) stopped at their step "
                           "cap (end = cap), maybe still improving; raise --max-steps",

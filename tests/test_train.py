@@ -13,14 +13,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-torch = pytest.importorskip("torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'")
+torch = pytest.importorskip("torch",
+                            reason="perflaw sweep needs torch: pip install 'perflaw[train]'")
 
 from perflaw import DataError  # noqa: E402
 from perflaw.cli import main  # noqa: E402
 from perflaw.train import RUNS_COLUMNS, TrainConfig, load_sequences, sweep  # noqa: E402
 from perflaw.train import runs_table as rt  # noqa: E402
 from perflaw.train.backbones import build  # noqa: E402
-from perflaw.train.data import SequenceData, training_samples  # noqa: E402
+from perflaw.train.data import training_samples  # noqa: E402
 from perflaw.train.evaluation import Evaluator, rank_metrics, sample_negatives  # noqa: E402
 from perflaw.train.registry import BACKBONES  # noqa: E402
 from perflaw.train.trainer import lr_factor  # noqa: E402

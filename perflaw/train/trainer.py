@@ -69,7 +69,7 @@ class TrainConfig:
     max_steps: int = 20000
     max_seconds: float | None = None
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         """Raise :class:`DataError` on a bad value; return self."""
         if self.backbone not in BACKBONES:
             raise DataError(f"unknown backbone {self.backbone!r}: use one of "
