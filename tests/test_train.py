@@ -336,3 +336,18 @@ def test_fit_warns_about_runs_stopped_at_their_cap(tmp_path):
     table.to_csv(path, index=False)
     with pytest.warns(RunsTableWarning, match=r"3 of \d+ run"):
         read_runs(path, metric="ndcg@10")
+
+
+def test_cli_reports_a_torn_line_in_one_warning_line(log, tmp_path):
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path)
+    out = tmp_path / "runs.csv"
+    args = ["sweep", str(path), "--layers", "1", "--d-emb", "8", "--max-steps", "2",
+            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1",
+            "--out", str(out), "--quiet", "--csv"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    with open(out, "a") as fh:
+        fh.write("log,sasrec,2,8,1")
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0
+    assert "warning:" in res.output and "set aside" in res.output
