@@ -85,7 +85,8 @@ def main() -> None:
                              form=obj.get("form", obj.get("law")), mape=ape.mean(),
                              carry_mape=carry_ape.mean(), ratio=ape.mean() / carry_ape.mean()))
     t = pd.DataFrame(rows)
-    print("## Held-out deeper runs: default `perflaw fit --holdout 'layers>CUT'` vs carry-forward\n")
+    print("## Held-out deeper runs: default `perflaw fit --holdout 'layers>CUT'` "
+          "vs carry-forward\n")
     print("| panel | metric | fitted | form | MAPE % | carry-forward MAPE % | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in t.itertuples():

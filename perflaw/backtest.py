@@ -53,9 +53,11 @@ from __future__ import annotations
 
 import math
 import sys
+import types
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,6 +65,7 @@ from scipy import stats
 
 from perflaw.errors import ConvergenceError, DataError
 from perflaw.laws.base import Law, get_law
+
 
 def _collect_forms() -> dict[str, tuple[str, dict[str, Any]]]:
     """Every registered law's ``candidate_forms``, simplest first (a new law file that
@@ -184,11 +187,11 @@ def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
     return np.sort(pd.unique(X[axis].to_numpy(float)))
 
 
-def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level):
+def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level, axis="layers"):
     from perflaw.fit import LawFitter
 
     f = LawFitter(form_law(form), seed=seed, scale=transform, level=level,
-                  form=form if calibrate else None)
+                  form=form if calibrate else None, backtest_axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return f.fit(X, y, metric=metric)
@@ -205,15 +208,16 @@ def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibr
         Xh, yh = X[~train].reset_index(drop=True), y[~train]
         law = form_law(form)
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
-        why = law.bind(inputs).identifiable(inputs)
-        if why is None and not law.nonparametric and len(yt) - law.bind(inputs).n_params < law.min_dof:
-            why = f"{len(yt)} runs for {law.bind(inputs).n_params} parameters"
+        bound = law.bind(inputs)
+        why = bound.identifiable(inputs)
+        if why is None and not law.nonparametric and len(yt) - bound.n_params < law.min_dof:
+            why = f"{len(yt)} runs for {bound.n_params} parameters"
         if why:
             skipped.setdefault(form, f"{axis} <= {v:g}: {why}")
             continue
         try:
             f = _fit(form, Xt, yt, metric=metric, transform=transform, seed=seed,
-                     calibrate=calibrate, level=level)
+                     calibrate=calibrate, level=level, axis=axis)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = f.predict(Xh, interval=True, warn=False, kind="observation")
@@ -442,7 +446,7 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
     return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins)
 
 
-class _CallableModule(type(sys)):
+class _CallableModule(types.ModuleType):
     """``perflaw.backtest(...)`` calls :func:`backtest` although ``perflaw.backtest`` is
     also this module (``from perflaw.backtest import choose_form`` keeps working)."""
 

@@ -223,18 +223,21 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
 
 
 def find_os_error(exc: BaseException) -> OSError | None:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, OSError):
-            return exc
-        text = str(exc).lower()
+    """The ``OSError`` behind a writer's own exception type, if any (its cause chain, or
+    its message naming a full disk, a read-only file system or a permission)."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            break
+        if isinstance(current, OSError):
+            return current
+        text = str(current).lower()
         for code, words in ((errno.ENOSPC, "no space left"), (errno.EDQUOT, "quota exceeded"),
                             (errno.EROFS, "read-only file system"),
                             (errno.EACCES, "permission denied")):
             if words in text:
                 return OSError(code, os.strerror(code))
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
+        current = current.__cause__ or current.__context__
     return None
 
 

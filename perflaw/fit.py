@@ -42,8 +42,9 @@ import json
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,6 +239,9 @@ class LawFitter:
         Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
         seed replicates); widens ``kind="observation"`` intervals and sets the noise
         ``recommend`` compares gains with.
+    backtest_axis : {"layers", "d_emb"}
+        The size axis of the inner backtest that chooses the form and calibrates the
+        intervals (when ``form`` is given).
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -279,6 +283,7 @@ class LawFitter:
         scale: str = "none",
         progress: bool = False,
         noise_sd: float | None = None,
+        backtest_axis: str = "layers",
         **law_options: Any,
     ) -> None:
         self.law = law
@@ -293,6 +298,7 @@ class LawFitter:
         self.form = form
         self.scale = scale
         self.noise_sd = noise_sd
+        self.backtest_axis = backtest_axis
         self.progress = progress
         self.law_options = law_options
 
@@ -334,7 +340,7 @@ class LawFitter:
         return best, sum(1 for r in ok if r.cost - best.cost <= tol)
 
     def fit(self, X, y, *, groups=None, metric: str | None = None, holdout: str | None = None,
-            loo: bool = False, exclude: str | None = None) -> "LawFitter":
+            loo: bool = False, exclude: str | None = None) -> LawFitter:
         """Fit the law.
 
         Parameters
@@ -455,7 +461,8 @@ class LawFitter:
             from perflaw.backtest import choose_form, form_law
 
             sel = choose_form(frame, yv, form=self.form, metric=self.metric_,
-                              transform=self.scale, seed=self.seed, progress=self.progress)
+                              transform=self.scale, seed=self.seed, progress=self.progress,
+                              axis=self.backtest_axis)
             self.form_ = sel.form
             self.selection_ = sel.as_dict()
             self.calibration_ = sel.calibration
@@ -601,7 +608,7 @@ class LawFitter:
                        + ("..." if len(self._unidentified) > 6 else "")
                        + "; their intervals are not reported")
         n, k = len(self.y_), self.law_.n_params
-        if not self.law_.nonparametric and n < 3 * k:
+        if not self.law_.nonparametric and n < 2 * k:
             out.append(f"{k} parameters for {n} runs: more parameters than the data can "
                        "reliably carry (use a simpler --form)")
         r = self.residuals_
@@ -705,7 +712,8 @@ class LawFitter:
         if self.derived_:
             dnames = list(self.derived_)
             if boot is not None:
-                D = np.array([[self.law_.derived(b, self.ranges_)[d] for d in dnames] for b in boot])
+                D = np.array([[self.law_.derived(b, self.ranges_)[d] for d in dnames]
+                              for b in boot])
                 self.bootstrap_derived_ = pd.DataFrame(D, columns=dnames)
             for j, name in enumerate(dnames):
                 value = self.derived_[name]
@@ -1031,7 +1039,7 @@ class LawFitter:
         self._fit_core(pd.DataFrame({c: v for c, v in X.items() if c != "group"}), y, None)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "law file") -> "LawFitter":
+    def from_dict(cls, data: dict[str, Any], *, source: str = "law file") -> LawFitter:
         """Rebuild a fitted fitter from :meth:`to_dict` output (predicting, not refitting).
 
         Every field is validated (type, range, finiteness): a damaged or hand-edited law
@@ -1081,7 +1089,8 @@ class LawFitter:
             self.groups_ = None if g is None else np.asarray(g, dtype=str)
             self._set_fitted()
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise LawFileError(f"{source}: the fitted data are missing or malformed ({exc})") from None
+            raise LawFileError(
+                f"{source}: the fitted data are missing or malformed ({exc})") from None
         self.n_starts_ = data.get("starts", {}).get("tried", 0)
         self.n_best_starts_ = data.get("starts", {}).get("reached_best", 0)
         self.holdout_metrics_ = data.get("holdout")
@@ -1136,7 +1145,8 @@ def _validate_law_dict(data: Any, source: str) -> None:
         if c == "group":
             continue
         r = ranges.get(c)
-        if not (isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r) and r[0] <= r[1]):
+        if not (isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r)
+                and r[0] <= r[1]):
             bad(f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
     k = len(law.param_names)
     cov = data.get("covariance")
@@ -1182,7 +1192,7 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path, inputs=()) -
         "format": "perflaw-law",
         "format_version": FORMAT_VERSION,
         "perflaw_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
     from perflaw.files import write_text
@@ -1214,15 +1224,18 @@ def load_fits(path: str | Path) -> list[tuple[dict, LawFitter]]:
     """Read a law file written by :func:`save_fits`; :class:`LawFileError` if unusable."""
     path = Path(path)
     if not path.exists():
-        raise LawFileError(f"law file {str(path)!r} not found: run `perflaw fit` first or pass --law")
+        raise LawFileError(f"law file {str(path)!r} not found: run `perflaw fit` first or "
+                           "pass --law")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LawFileError(f"law file {str(path)!r} is not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        why = exc.msg if hasattr(exc, "msg") else exc
+        raise LawFileError(f"law file {str(path)!r} is not valid JSON ({why})") from None
     if not isinstance(doc, dict) or doc.get("format") != "perflaw-law":
         raise LawFileError(f"{str(path)!r} is not a perflaw law file")
     version = str(doc.get("perflaw_version", "unknown"))
-    if doc.get("format_version") != FORMAT_VERSION or _major_minor(version) != _major_minor(__version__):
+    if (doc.get("format_version") != FORMAT_VERSION
+            or _major_minor(version) != _major_minor(__version__)):
         raise LawFileError(
             f"law file {str(path)!r} was written by perflaw {version}; this is perflaw "
             f"{__version__}: refit it with `perflaw fit`"

@@ -110,8 +110,9 @@ def _read_sasrec_text(path: Path) -> pl.DataFrame:
     tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tok"))
     tokens = tokens.filter(pl.col("tok").list.len() > 0)
     widths = tokens.select(pl.col("tok").list.len()).to_series()
-    if widths.len() and widths.min() < 2:
-        first = int(np.flatnonzero(widths.to_numpy() < 2)[0])
+    short = np.flatnonzero(widths.to_numpy() < 2)
+    if short.size:
+        first = int(short[0])
         raise DataError(f"{path}: SASRec text needs 'user item…' (separated by spaces or "
                         f"tabs) on every line; non-empty line {first + 1} has one token")
     frame = tokens.select(
@@ -442,7 +443,7 @@ def check_ids(
     >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"})
     Traceback (most recent call last):
     ...
-    perflaw.errors.DataError: log.csv: column 'uid' has 1 null/NaN user id(s); fix the log or pass --drop-null-ids to drop those rows
+    perflaw.errors.DataError: log.csv: column 'uid' has 1 null/NaN user id(s); fix the log or ...
     >>> notes = []
     >>> check_ids(frame, "log.csv", {"user": "uid", "item": "iid"}, drop_null_ids=True,
     ...           notes=notes).get_column("user").to_list(), notes

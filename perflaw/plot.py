@@ -108,7 +108,8 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
         ax.set_ylabel("observed − fitted")
     elif xname is None:
         ax.plot(fitter.fitted_, y, "o", alpha=0.7)
-        lo, hi = float(min(fitter.fitted_.min(), y.min())), float(max(fitter.fitted_.max(), y.max()))
+        lo = float(min(fitter.fitted_.min(), y.min()))
+        hi = float(max(fitter.fitted_.max(), y.max()))
         ax.plot([lo, hi], [lo, hi], "-", color="0.5")
         ax.set_xlabel(f"fitted {metric}")
         ax.set_ylabel(f"observed {metric}")
@@ -118,7 +119,7 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
         cmap = plt.get_cmap("viridis")
         others = {c: v for c, v in X.items() if c not in (xname, sname)}
         keep = np.ones(len(y), dtype=bool)
-        for c, v in others.items():  # one panel's worth: hold other inputs at the first row
+        for v in others.values():  # one panel's worth: hold other inputs at the first row
             keep &= v == v[0]
         series = np.unique(X[sname][keep]) if sname else [None]
         lo, hi = fitter.ranges_[xname]

@@ -7,7 +7,8 @@ Columns are found by name (case-insensitive) unless given explicitly:
 * embedding dimension: ``d_emb``, ``hidden_size``, ``embedding_dim``, ``emb_dim``,
   ``embedding_size``, ``hidden_units``, ``d_model``, ``dim``;
 * metrics: any ``name@k`` or ``name_at_k`` column (``hr@10``, ``NDCG@10``,
-  ``test_ndcg_at_5`` ...) or a column whose name contains ``loss``; ``metric=`` picks one, case-insensitively;
+  ``test_ndcg_at_5`` ...) or a column whose name contains ``loss``; ``metric=`` picks one,
+  case-insensitively;
 * the data term ``d_prime``: a column (``d_prime_col=``) or joined by dataset name
   from the JSON ``perflaw apen --json`` prints (objects with ``file`` and ``d_prime``).
 
@@ -27,9 +28,9 @@ import io
 import json
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -209,7 +210,7 @@ class Runs:
         return np.array([",".join(f"{c}={v}" for c, v in zip(self.keys.columns, row))
                          for row in self.keys.itertuples(index=False)])
 
-    def groups(self) -> Iterator[tuple[dict, "Runs"]]:
+    def groups(self) -> Iterator[tuple[dict, Runs]]:
         """Yield ``(key, runs)`` per group in order of first appearance (or once, ``{}``)."""
         if self.keys.empty:
             yield {}, self

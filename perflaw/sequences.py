@@ -4,8 +4,8 @@ A log of (user, item, time) rows becomes one sequence per user: the user's items
 time order, ties in time kept in file order (a stable sort).  Item ids are labels, so
 only equality matters: integer ids that fit in int64 are used as they are, wider
 integers and any other type are mapped to dense integer codes (:func:`item_codes`), so
-distinct ids always stay distinct.  ``max_len`` keeps each user's last ``max_len`` items, which is what
-a model with that maximum sequence length sees (spec §1).
+distinct ids always stay distinct.  ``max_len`` keeps each user's last ``max_len`` items,
+which is what a model with that maximum sequence length sees (spec §1).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Sequences:
         return np.ascontiguousarray(starts), np.ascontiguousarray(ends)
 
     @classmethod
-    def from_lists(cls, seqs: list, users: list | None = None) -> "Sequences":
+    def from_lists(cls, seqs: list, users: list | None = None) -> Sequences:
         """Build from a list of sequences of hashable ids (convenient in tests and docs)."""
         frame = pl.DataFrame(
             {
@@ -81,7 +81,7 @@ class Sequences:
         return out
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, *, sort: bool = True) -> "Sequences":
+    def from_frame(cls, frame: pl.DataFrame, *, sort: bool = True) -> Sequences:
         """Group a canonical frame (columns ``user``, ``item`` and optional ``time``).
 
         With ``sort=True`` rows are ordered by user, then time, keeping file order
@@ -125,8 +125,8 @@ def item_codes(items: pl.Series) -> np.ndarray:
         if items.len() == 0 or items.dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64,
                                                pl.UInt8, pl.UInt16, pl.UInt32):
             return items.cast(pl.Int64).to_numpy()
-        lo, hi = items.min(), items.max()
-        if lo is not None and -(2**63) <= lo and hi < 2**63:
+        lo, hi = int(items.min()), int(items.max())  # type: ignore[arg-type]
+        if -(2**63) <= lo and hi < 2**63:
             return items.cast(pl.Int64).to_numpy()
         return items.rank("dense").cast(pl.Int64).to_numpy()
     return items.cast(pl.String).rank("dense").cast(pl.Int64).to_numpy()

@@ -27,7 +27,7 @@ def run(*args):
 def test_fit_warns_when_groups_are_mixed(cwd):
     res = run("fit", "-m", "hr@10", "--no-save")
     assert res.exit_code == 0, res.output
-    assert "warning: column(s) panel, max_seq_len vary in runs.csv" in res.stderr
+    assert "warning: column(s) panel, max_seq_len vary in runs.csv" in res.output
     res = run("fit", "-m", "hr@10", "--no-save", "--where", "panel==1")
     assert "warning" not in res.stderr
 

@@ -6,6 +6,7 @@ import pytest
 from perflaw import DataError
 from perflaw.io import read_log
 
+
 def test_bundled_parquet():
     frame = read_log("data/ml-latest-small.parquet")
     assert frame.columns == ["user", "item", "time"]

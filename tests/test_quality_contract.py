@@ -81,3 +81,12 @@ def test_kernel_result_is_named():
 def test_in_memory_frame_through_the_dispatcher():
     log = pl.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [5, 6, 5, 6]})
     assert perflaw.measure(log, m=1).summary["users"] == 1
+
+
+def test_per_user_columns_are_the_contract():
+    from perflaw.quality.summary import PER_USER_COLUMNS
+
+    rep = perflaw.measure(BUNDLED, max_len=20)
+    assert rep.per_user.columns == ["user_id", *PER_USER_COLUMNS]
+    with_ratio = perflaw.measure(BUNDLED, max_len=20, per_user_compression=True)
+    assert with_ratio.per_user.columns == ["user_id", *PER_USER_COLUMNS, "compression_ratio"]

@@ -67,7 +67,8 @@ def test_explicit_columns_and_errors(frame):
 def test_non_numeric_and_missing_values(frame):
     bad = frame.astype({"num_blocks": object})
     bad.loc[2, "num_blocks"] = "four"
-    with pytest.raises(DataError, match="layers column 'num_blocks' has a non-numeric value 'four' .row 3."):
+    with pytest.raises(DataError,
+                       match="layers column 'num_blocks' has a non-numeric value 'four' .row 3."):
         runs_from_frame(bad, metric="hr@10")
     nan = frame.copy()
     nan.loc[1, "HR@10"] = np.nan
@@ -92,7 +93,8 @@ def test_groups_and_where(frame):
 
 def test_dprime_from_column_and_apen_json(tmp_path, frame):
     f = frame.assign(d_prime=[1e5, 1e5, 2e5, 2e5])
-    assert runs_from_frame(f, metric="hr@10", d_prime_col="d_prime").X.d_prime.tolist() == [1e5, 1e5, 2e5, 2e5]
+    runs = runs_from_frame(f, metric="hr@10", d_prime_col="d_prime")
+    assert runs.X.d_prime.tolist() == [1e5, 1e5, 2e5, 2e5]
     apen = tmp_path / "apen.json"
     apen.write_text(json.dumps([{"file": "logs/a.parquet", "d_prime": 123.0, "apen_mean": 0.1},
                                 {"file": "b.csv", "d_prime": 456.0}]))

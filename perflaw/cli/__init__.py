@@ -30,7 +30,6 @@ from perflaw import _signals
 from perflaw._version import __version__
 from perflaw.errors import PerflawError, Terminated
 
-
 #: Subcommands, loaded on first use so that ``perflaw --help`` imports nothing heavy:
 #: name -> (module, attribute, the one-line help ``perflaw --help`` shows; a test checks
 #: it against the command's own).
@@ -40,8 +39,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
     "predict": ("perflaw.cli.predict", "predict",
                 "Predict the metric of configurations from a saved fit, with intervals."),
-    "recommend-config": ("perflaw.cli.recommend", "recommend_config",
-                         "What to train next: the best (layers, d_emb) beside the best run trained."),
+    "recommend-config": (
+        "perflaw.cli.recommend", "recommend_config",
+        "What to train next: the best (layers, d_emb) beside the best run trained."),
     "backtest": ("perflaw.cli.backtest", "backtest",
                  "Fit small, predict large: every candidate form against the baselines."),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
@@ -68,7 +68,7 @@ class _Stopped(click.ClickException):
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(_signals.message(exc))
-        self.exit_code = _signals.exit_code(exc)
+        self.__dict__["exit_code"] = _signals.exit_code(exc)
 
 
 @contextlib.contextmanager

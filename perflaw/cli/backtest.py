@@ -11,7 +11,6 @@ from perflaw.cli._output import output_options, render, to_json
 from perflaw.errors import DataError
 
 
-
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", required=True, help="Metric column, case-insensitive.")

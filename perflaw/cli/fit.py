@@ -20,7 +20,6 @@ from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
 
-
 def _check_outputs(runs, apen_json, out, plot_path) -> None:
     """Refuse unwritable outputs before fitting (an input, a missing folder, a bad
     figure extension): see perflaw.files and docs/guarantees.md."""
@@ -199,7 +198,8 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
             fits.append(({}, f))
         else:
             if bootstrap_by == "group":
-                raise DataError("--bootstrap-by group needs --joint (per-group fits have one group)")
+                raise DataError("--bootstrap-by group needs --joint (per-group fits have one "
+                                "group)")
             for key, sub in table.groups():
                 try:
                     f = LawFitter("performance", **settings).fit(
@@ -218,8 +218,9 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
                      f"(one run) = {noise:.3g}")
     for _, f in fits:
         f.warnings_ = extra + list(f.warnings_)
-    for w in extra:
-        click.echo(f"warning: {w}", err=True)
+    if fmt != "table":  # the summaries print them; JSON and CSV carry them too
+        for w in extra:
+            click.echo(f"warning: {w}", err=True)
     records = [_fit_record(k, f, with_ci=bool(bootstrap)) for k, f in fits]
     if not no_save:
         save_fits(fits, out, inputs=[runs])

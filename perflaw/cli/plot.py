@@ -44,7 +44,7 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
         results = recommend_all(law_path, budget, arch, n_items, max_len, count, heads,
                                 None, None, None, group, 5)
         fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
-        for ax, (label, f, rec) in zip(axes.ravel(), results):
+        for ax, (label, _f, rec) in zip(axes.ravel(), results):
             plot_recommendation(rec, ax=ax,
                                 title=", ".join(f"{k}={v}" for k, v in label.items()) or None)
     else:

@@ -61,7 +61,8 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
             if needs_dp and P is None:
                 raise DataError(f"the law in {law_path!r} has a D′ term: give --d-prime")
             combos = list(itertools.product(L, D, P if needs_dp else [None]))
-            frame = pd.DataFrame({"layers": [c[0] for c in combos], "d_emb": [c[1] for c in combos]})
+            frame = pd.DataFrame({"layers": [c[0] for c in combos],
+                                  "d_emb": [c[1] for c in combos]})
             if needs_dp:
                 frame["d_prime"] = [c[2] for c in combos]
             for g in _joint_groups(f, group):

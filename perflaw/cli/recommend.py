@@ -88,14 +88,15 @@ def _record(label, f, rec) -> dict:
 @click.command("recommend-config")
 @budget_options
 @data_option
-@click.option("--top", type=int, default=5, show_default=True, help="Configurations to list (>= 1).")
+@click.option("--top", type=int, default=5, show_default=True,
+              help="Configurations to list (>= 1).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Save the budget-frontier figure.")
 @flops_options
 @output_options
 def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
-                     d_range, d_prime, group, data, top, plot_path, budget_kind, flops_per_param_token,
-                     embedder_share, embedder_flops_weight, level, fmt):
+                     d_range, d_prime, group, data, top, plot_path, budget_kind,
+                     flops_per_param_token, embedder_share, embedder_flops_weight, level, fmt):
     """What to train next: the best (layers, d_emb) of a grid by the fitted law, shown
     beside the best run already trained, with the predicted gain and its interval.
 
@@ -146,7 +147,7 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
 
         plt = _plt()
         fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
-        for ax, (label, f, rec) in zip(axes.ravel(), results):
+        for ax, (label, _f, rec) in zip(axes.ravel(), results):
             title = ", ".join(f"{k}={v}" for k, v in label.items()) or None
             plot_recommendation(rec, ax=ax, title=title)
         from perflaw.plot import save_figure
@@ -168,9 +169,8 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
             row["trained"] = "yes" if r["trained"] else ""
             rows.append(row)
     if fmt == "csv":
-        for (label, f, rec), rec_json in zip(results, records):
-            for row in rows:
-                row.setdefault("warnings", " | ".join(rec_json["warnings"]))
+        for row in rows:
+            row.setdefault("warnings", " | ".join(records[0]["warnings"]))
         click.echo(render(rows, "csv"))
         return
     for label, f, rec in results:
@@ -186,9 +186,12 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
                    + (" (already trained)" if pk["trained"] else ""))
         if b:
             g = rec.gain
+            same = pk["layers"] == b.get("layers") and pk["d_emb"] == b.get("d_emb")
             click.echo(f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
-                       f"observed {b['observed']:.4g}; predicted gain of the pick "
-                       f"{g['value']:+.4g} [{g['lower']:+.4g}, {g['upper']:+.4g}]")
+                       f"observed {b['observed']:.4g}; "
+                       + ("the pick keeps it" if same else
+                          f"predicted gain of the pick {g['value']:+.4g} [{g['lower']:+.4g}, "
+                          f"{g['upper']:+.4g}]"))
         if rec.budget is not None:
             click.echo(f"  budget {rec.budget:,.0f} {rec.count} parameters "
                        f"{'binds' if rec.budget_binds else 'does not bind'}")

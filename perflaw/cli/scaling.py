@@ -1,10 +1,10 @@
 """The scaling-law side of ``perflaw fit`` and ``perflaw recommend-config``.
 
 ``perflaw fit --law power|chinchilla`` and ``perflaw recommend-config --budget-kind flops``
-are dispatched here from the command modules (:mod:`perflaw.cli.fit` ...) so that the Performance-Law commands stay
-as they are.  Columns are named by option (``--x-col``, ``--params-col``, ``--data-col``);
-several ``--data-col`` (e.g. raw interactions and D′) fit one law per data column and
-print a comparison (R², AIC, holdout error).
+are dispatched here from the command modules (:mod:`perflaw.cli.fit` ...) so that the
+Performance-Law commands stay as they are.  Columns are named by option (``--x-col``,
+``--params-col``, ``--data-col``); several ``--data-col`` (e.g. raw interactions and D′)
+fit one law per data column and print a comparison (R², AIC, holdout error).
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
         click.echo(to_json(objs[0] if len(objs) == 1 else objs))
         return
     rows = []
-    for key, f, a in results:
+    for key, _f, a in results:
         row = dict(key)
         for q in ("n_opt", "d_opt", "tokens_per_param"):
             row[q] = getattr(a, q)
@@ -304,7 +304,7 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
     if fmt == "csv":
         click.echo(render(rows, "csv"))
         return
-    for (key, f, a), obj in zip(results, objs):
+    for key, f, a in results:
         head = ", ".join(f"{k}={v}" for k, v in key.items())
         if head:
             click.echo(f"[{head}]")

@@ -34,7 +34,7 @@ def parse_budget(text: str | float | int) -> float:
     >>> parse_budget("lots")
     Traceback (most recent call last):
     ...
-    perflaw.errors.DataError: cannot parse budget 'lots': use a number with an optional k, M, G/B or T suffix, e.g. 20M, 1.5e9, 300k
+    perflaw.errors.DataError: cannot parse budget 'lots': use a number with an optional k, M, ...
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
@@ -200,8 +200,9 @@ def recommend(
 
     budget = None if budget is None else parse_budget(budget)
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
-        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; this "
-                        f"law is {fitter.law_.name!r} (for a chinchilla law use --budget-kind flops)")
+        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; "
+                        f"this law is {fitter.law_.name!r} (for a chinchilla law use "
+                        "--budget-kind flops)")
     if arch not in ARCHITECTURES:
         raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
     if int(heads) != heads or heads < 1:
@@ -241,7 +242,8 @@ def recommend(
     cand["prediction"] = pred["prediction"].to_numpy()
     cand["lower"], cand["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
     cand["feasible"] = True if budget is None else counts <= budget
-    trained = set(zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float)))
+    trained = set(zip(np.asarray(fitter.X_["layers"], float),
+                      np.asarray(fitter.X_["d_emb"], float)))
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
     # what the backtest supports: deeper only as far as it extrapolated, widths inside
     cal = getattr(fitter, "calibration_", None) or {}
@@ -306,12 +308,25 @@ def recommend(
     gain, noise, beats, message = None, float("nan"), False, ""
     if best_obs:
         obs = float(best_obs["observed"])
+        if sign * (pick["prediction"] - obs) <= 0:
+            # nothing predicted above the best trained run: the decision is to keep it
+            keep = pick
+            at = cand[(cand.layers == best_obs.get("layers"))
+                      & (cand.d_emb == best_obs.get("d_emb"))]
+            if len(at):
+                r = at.iloc[0]
+                keep = {"layers": int(r.layers), "d_emb": int(r.d_emb), "params": int(r.params),
+                        "prediction": float(r.prediction), "lower": float(r.lower),
+                        "upper": float(r.upper), "p_best": float(r.p_best), "trained": True}
+            pick = keep
         def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
             return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
 
         gain = {"value": _clean(sign * (pick["prediction"] - obs)),
                 "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
                 "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs))}
+        if pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"):
+            gain = {"value": 0.0, "lower": 0.0, "upper": 0.0}  # keeping it gains nothing
         noise = _noise(fitter, obs)
         beats = bool(gain["value"] > noise) and not (
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))

@@ -71,7 +71,7 @@ import numpy as np
 
 from perflaw.errors import DataError
 
-LAWS: dict[str, type["Law"]] = {}
+LAWS: dict[str, type[Law]] = {}
 
 _BOUNDED = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc|coverage)", re.I)
 
@@ -187,7 +187,7 @@ class Law:
     def options(self) -> dict[str, Any]:
         return {}
 
-    def bind(self, X: dict[str, np.ndarray]) -> "Law":
+    def bind(self, X: dict[str, np.ndarray]) -> Law:
         """This law configured for the data (e.g. its trained widths); default: itself."""
         return self
 

@@ -316,7 +316,8 @@ class PerformanceLaw(Law):
         lo, hi = self.exponent_bounds
         axes = []
         for f in self.factors:
-            axis = [np.linspace(lo, hi, n_per_axis), np.array([-0.1, -0.01, -1e-3, 1e-3, 0.01, 0.1])]
+            near0 = np.array([-0.1, -0.01, -1e-3, 1e-3, 0.01, 0.1])
+            axis = [np.linspace(lo, hi, n_per_axis), near0]
             if self.p is not None and self._pconst(f) != 1.0:
                 x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
                 xs = np.geomspace(max(x.min() / 4, 1.05), x.max() * 4, n_per_axis)

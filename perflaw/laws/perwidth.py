@@ -75,7 +75,7 @@ class _PerWidthLaw(Law):
     def options(self) -> dict[str, Any]:
         return {"widths": self.widths}
 
-    def bind(self, X: dict[str, np.ndarray]) -> "Law":
+    def bind(self, X: dict[str, np.ndarray]) -> Law:
         """This law with the trained widths of ``X`` (its parameters are per width)."""
         return type(self)(**{**self.options(), "widths": sorted(np.unique(X["d_emb"]).tolist())})
 
@@ -95,7 +95,7 @@ class _PerWidthLaw(Law):
         return None
 
     def _table(self, theta: np.ndarray) -> np.ndarray:
-        return np.asarray(theta, dtype=float).reshape(len(self.widths), len(self.per_width))
+        return np.asarray(theta, dtype=float).reshape(len(self.widths or ()), len(self.per_width))
 
 
 @register

@@ -206,11 +206,14 @@ class _Dataset:
     def ids(self, frame: pl.DataFrame, label) -> pl.DataFrame:
         """:func:`perflaw.io.check_ids` on a batch with canonical names (null/NaN ids
         dropped: the statistics pass has refused them unless they are to be dropped)."""
-        return check_ids(frame, label, {"user": self.u, "item": self.i},
-                         drop_null_ids=True)
+        return check_ids(frame, label, {"user": self.u, "item": self.i}, drop_null_ids=True)
 
-    def statistics(self, batch_rows: int = SPILL_BATCH_ROWS, drop_null_ids: bool = False,
-                   notes: list | None = None):
+    def statistics(
+        self,
+        batch_rows: int = SPILL_BATCH_ROWS,
+        drop_null_ids: bool = False,
+        notes: list | None = None,
+    ):
         """Rows per user, rows per item, and checks, in one pass over record batches.
 
         Counts are merged from per-batch ``value_counts`` (memory: the user and item
@@ -265,12 +268,16 @@ class _Dataset:
                 raise DataError(f"{f}: cannot read the log: {_one_line(exc)}") from None
         for role, col in (("user", self.u), ("item", self.i)):
             if nulls[role] and not drop_null_ids:
-                raise DataError(f"{self.label}: column {col!r} has {nulls[role]} null/NaN "
-                                f"{role} id(s); fix the log or pass --drop-null-ids to drop "
-                                "those rows")
+                raise DataError(
+                    f"{self.label}: column {col!r} has {nulls[role]} null/NaN "
+                    f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                    "those rows"
+                )
         if dropped and notes is not None:
-            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
-                         f"{nulls['user']}, item: {nulls['item']})")
+            notes.append(
+                f"dropped {dropped} row(s) with a null/NaN id (user: "
+                f"{nulls['user']}, item: {nulls['item']})"
+            )
         merge("user", force=True)
         merge("item", force=True)
         users, items = tables["user"][0], tables["item"][0]
@@ -386,11 +393,11 @@ def _spill(
     except Exception as exc:  # noqa: BLE001
         oserr = find_os_error(exc)
         if oserr is not None:
-            raise FileError(f"{os_error_message(oserr, folder)} (the spill needs about the "
-                            "log's size on disk: choose a --spill-dir with more room)") \
-                from None
-        raise DataError(f"{ds.label}: cannot spill the log to {folder}: "
-                        f"{_one_line(exc)}") from None
+            raise FileError(
+                f"{os_error_message(oserr, folder)} (the spill needs about the "
+                "log's size on disk: choose a --spill-dir with more room)"
+            ) from None
+        raise DataError(f"{ds.label}: cannot spill the log to {folder}: {_one_line(exc)}") from None
     finally:
         for sink, writer, _ in writers.values():
             try:  # closing flushes: a full disk must not replace the first error
@@ -593,8 +600,10 @@ def _spill_folder(spill_dir) -> Path:
     try:
         return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=base))
     except OSError as exc:
-        raise FileError(os_error_message(exc, base, action="create a spill folder in")
-                        + "; choose another --spill-dir") from None
+        raise FileError(
+            os_error_message(exc, base, action="create a spill folder in")
+            + "; choose another --spill-dir"
+        ) from None
 
 
 def _remove_stale_spills(base: Path) -> None:

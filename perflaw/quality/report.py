@@ -31,15 +31,22 @@ from perflaw.quality.summary import (  # noqa: F401 - re-exported for older impo
 from perflaw.sequences import Sequences, item_counts
 
 
-def _coerce_source(source, user_col, item_col, time_col, drop_duplicates,
-                   drop_null_ids=False, notes=None):
+def _coerce_source(
+    source, user_col, item_col, time_col, drop_duplicates, drop_null_ids=False, notes=None
+):
     label = None
     if isinstance(source, Sequences):
         return source, None
     if isinstance(source, (str, os.PathLike)):
         label = str(source)
-        frame = read_log(source, user_col=user_col, item_col=item_col, time_col=time_col,
-                         drop_null_ids=drop_null_ids, notes=notes)
+        frame = read_log(
+            source,
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            drop_null_ids=drop_null_ids,
+            notes=notes,
+        )
     else:
         try:
             import pandas as pd

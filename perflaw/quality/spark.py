@@ -53,6 +53,7 @@ from perflaw.io import resolve_columns
 from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
     NO_COMPRESSION,
+    PER_USER_COLUMNS,
     Aggregates,
     MeasureOptions,
     QualityReport,
@@ -66,16 +67,7 @@ BATCH_ROWS = 500_000
 #: Rows per partition aimed at when the number of partitions is not given.
 ROWS_PER_PARTITION = 2_000_000
 
-_PER_USER_NUMERIC = [
-    ("length", "long"),
-    ("apen", "double"),
-    ("apen_prime", "double"),
-    ("shannon_entropy", "double"),
-    ("actual_entropy", "double"),
-    ("distinct_items", "long"),
-    ("repeat_share", "double"),
-    ("no_repeat_window", "boolean"),
-]
+_PER_USER_NUMERIC = list(PER_USER_COLUMNS.items())  # the shared per-user columns
 
 
 def _require_pyspark():
@@ -451,8 +443,10 @@ def measure_spark(
     for role, col in (("user", u), ("item", i)):
         dt = base.schema[role].dataType
         if isinstance(dt, (T.ArrayType, T.MapType, T.StructType, T.BinaryType)):
-            raise DataError(f"{src}: {role} column {col!r} holds {dt.simpleString()} values; "
-                            "ids must be integers or strings, one per row")
+            raise DataError(
+                f"{src}: {role} column {col!r} holds {dt.simpleString()} values; "
+                "ids must be integers or strings, one per row"
+            )
         if isinstance(dt, (T.FloatType, T.DoubleType)):
             float_roles.append(role)
 
@@ -462,62 +456,79 @@ def measure_spark(
 
     types = dict(base.dtypes)
     item_type = base.schema["item"].dataType
-    integer_items = isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType,
-                                           T.LongType)) or "item" in float_roles
+    integer_items = (
+        isinstance(item_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))
+        or "item" in float_roles
+    )
     if t is not None:
         tt = base.schema["time"].dataType
-        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType,
-                               T.TimestampNTZType)):
-            raise DataError(f"{src}: time column {t!r} is not numeric (type {types['time']}); "
-                            "give a numeric timestamp or position")
+        if not isinstance(tt, (T.NumericType, T.TimestampType, T.DateType, T.TimestampNTZType)):
+            raise DataError(
+                f"{src}: time column {t!r} is not numeric (type {types['time']}); "
+                "give a numeric timestamp or position"
+            )
         bad_time = F.col("time").isNull()
         if isinstance(tt, (T.FloatType, T.DoubleType)):
             bad_time = bad_time | F.isnan("time")
     keep = ~(_missing("user") | _missing("item"))
-    checks = [F.count(F.lit(1)).alias("rows"),
-              F.sum(_missing("user").cast("long")).alias("null_user"),
-              F.sum(_missing("item").cast("long")).alias("null_item"),
-              F.sum(keep.cast("long")).alias("kept"),
-              (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time")]
+    checks = [
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(_missing("user").cast("long")).alias("null_user"),
+        F.sum(_missing("item").cast("long")).alias("null_item"),
+        F.sum(keep.cast("long")).alias("kept"),
+        (F.sum(bad_time.cast("long")) if t else F.lit(0)).alias("bad_time"),
+    ]
     for role in float_roles:
         c = F.col(role)
-        checks += [F.first(F.when(keep & (c != F.floor(c)), c), ignorenulls=True)
-                   .alias(f"frac_{role}"),
-                   F.first(F.when(keep & (F.abs(c) > 2.0**53), c), ignorenulls=True)
-                   .alias(f"big_{role}")]
+        checks += [
+            F.first(F.when(keep & (c != F.floor(c)), c), ignorenulls=True).alias(f"frac_{role}"),
+            F.first(F.when(keep & (F.abs(c) > 2.0**53), c), ignorenulls=True).alias(f"big_{role}"),
+        ]
     if integer_items:
-        checks += [F.min(F.when(keep, F.col("item"))).alias("item_min"),
-                   F.max(F.when(keep, F.col("item"))).alias("item_max")]
+        checks += [
+            F.min(F.when(keep, F.col("item"))).alias("item_min"),
+            F.max(F.when(keep, F.col("item"))).alias("item_max"),
+        ]
     row = base.agg(*checks).collect()[0]
     if not row["rows"]:
         raise DataError(f"{src}: no rows")
     id_notes = []
     for role, col in (("user", u), ("item", i)):
         if row[f"null_{role}"] and not opt.drop_null_ids:
-            raise DataError(f"{src}: column {col!r} has {row[f'null_{role}']} null/NaN {role} "
-                            "id(s); fix the log or pass --drop-null-ids to drop those rows")
+            raise DataError(
+                f"{src}: column {col!r} has {row[f'null_{role}']} null/NaN {role} "
+                "id(s); fix the log or pass --drop-null-ids to drop those rows"
+            )
     if row["kept"] < row["rows"]:
         if not row["kept"]:
             raise DataError(f"{src}: no rows left after dropping null/NaN ids")
-        id_notes.append(f"dropped {row['rows'] - row['kept']} row(s) with a null/NaN id "
-                        f"(user: {row['null_user']}, item: {row['null_item']})")
+        id_notes.append(
+            f"dropped {row['rows'] - row['kept']} row(s) with a null/NaN id "
+            f"(user: {row['null_user']}, item: {row['null_item']})"
+        )
         base = base.filter(keep)
     for role, col in (("user", u), ("item", i)):
         if role not in float_roles:
             continue
-        if row[f"frac_{role}"] is not None or (row[f"big_{role}"] is not None
-                                               and math.isinf(row[f"big_{role}"])):
+        if row[f"frac_{role}"] is not None or (
+            row[f"big_{role}"] is not None and math.isinf(row[f"big_{role}"])
+        ):
             bad = row[f"frac_{role}"] if row[f"frac_{role}"] is not None else row[f"big_{role}"]
-            raise DataError(f"{src}: {role} column {col!r} holds float ids with a fractional "
-                            f"part (e.g. {bad!r}); ids must be whole numbers or strings")
+            raise DataError(
+                f"{src}: {role} column {col!r} holds float ids with a fractional "
+                f"part (e.g. {bad!r}); ids must be whole numbers or strings"
+            )
         if row[f"big_{role}"] is not None:
-            raise DataError(f"{src}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
-                            f"{row[f'big_{role}']:.17g}), where distinct ids can become "
-                            "equal; store the ids as integers or strings")
+            raise DataError(
+                f"{src}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+                f"{row[f'big_{role}']:.17g}), where distinct ids can become "
+                "equal; store the ids as integers or strings"
+            )
         base = base.withColumn(role, F.col(role).cast("long"))
     if row["bad_time"]:
-        raise DataError(f"{src}: time column {t!r} has {row['bad_time']} missing value(s) "
-                        "(null/NaN)")
+        raise DataError(
+            f"{src}: time column {t!r} has {row['bad_time']} missing value(s) (null/NaN)"
+        )
     n_rows = int(row["kept"])
     spark = df.sparkSession
 

@@ -18,8 +18,11 @@ here, once:
   :func:`compression_stats`, :func:`log_compression_ratio`);
 * :class:`QualityReport` -- what every engine returns.
 
-Adding a measure: the kernel (``_kernels.py``), its column in :func:`per_user_table`,
-its key in :data:`SUMMARY_KEYS` and :class:`Aggregates`, and a test against a reference.
+Adding a measure: the kernel (``_kernels.py``, a :class:`~perflaw.quality._kernels.
+KernelResult` field), its per-user column (:data:`PER_USER_COLUMNS`,
+:func:`per_user_table`), its summary key (:data:`SUMMARY_KEYS`, an :class:`Aggregates`
+field of the same name, computed in :func:`aggregate_per_user` and in the Spark
+engine's one aggregation), and a test against a reference.
 
 Policy for ApEn = 0 (constant sequences, sequences of length ≤ m and a few others):
 ApEn′ = 1/ApEn would be infinite, so such sequences are **excluded from D′**, counted
@@ -90,6 +93,20 @@ SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "duplicate_rows": ("rows", "exact duplicate rows in the log"),
     "seconds": ("s", "wall time"),
     "notes": ("", "plain-words caveats"),
+}
+
+
+#: The per-user table's measure columns (after ``user_id``) and their Spark SQL types;
+#: :func:`per_user_table` makes them, the Spark engine declares its schema from them.
+PER_USER_COLUMNS: dict[str, str] = {
+    "length": "long",
+    "apen": "double",
+    "apen_prime": "double",
+    "shannon_entropy": "double",
+    "actual_entropy": "double",
+    "distinct_items": "long",
+    "repeat_share": "double",
+    "no_repeat_window": "boolean",
 }
 
 
@@ -549,39 +566,24 @@ def build_summary(
         d_data=d_data,
         compression=compression,
     )
-    summary = {
-        "file": label,
-        "users": agg.users,
-        "items": agg.items,
-        "interactions": agg.interactions,
-        "tokens": agg.tokens,
-        "m": options.m,
-        "max_len": options.max_len,
-        "signed": options.signed,
-        "apen_mean": agg.apen_mean,
-        "apen_median": agg.apen_median,
-        "apen_prime_mean": agg.apen_prime_mean,
-        "d_prime": agg.d_prime_per_user if options.dprime == "per-user" else d_data,
-        "d_prime_mode": options.dprime,
-        "d_prime_per_user": agg.d_prime_per_user,
-        "d_prime_dataset": d_data,
-        "zero_apen_users": agg.zero_apen_users,
-        "zero_apen_tokens": agg.zero_apen_tokens,
-        "excluded_users": agg.excluded_users,
-        "no_repeat_share": agg.no_repeat_share,
-        "shannon_entropy": agg.shannon_entropy,
-        "shannon_entropy_user_mean": agg.shannon_entropy_user_mean,
-        "actual_entropy": agg.actual_entropy,
-        "compression_ratio": c_ratio,
-        "compression_ratio_se": c_se,
-        "compression_chunks": f"{c_used}/{c_total}",
-        "repeat_share": float(1.0 - agg.distinct_items / agg.tokens) if agg.tokens else nan,
-        "length_min": agg.length_min,
-        "length_mean": agg.length_mean,
-        "length_median": agg.length_median,
-        "length_max": agg.length_max,
-        "duplicate_rows": agg.duplicate_rows,
-        "seconds": seconds,
-        "notes": notes,
-    }
+    # the aggregates by name, then what is derived from them and from the options; the
+    # summary takes SUMMARY_KEYS in order (a new Aggregates field named like its key
+    # needs nothing here)
+    values: dict[str, Any] = dataclasses.asdict(agg)
+    values.update(
+        file=label,
+        m=options.m,
+        max_len=options.max_len,
+        signed=options.signed,
+        d_prime=agg.d_prime_per_user if options.dprime == "per-user" else d_data,
+        d_prime_mode=options.dprime,
+        d_prime_dataset=d_data,
+        compression_ratio=c_ratio,
+        compression_ratio_se=c_se,
+        compression_chunks=f"{c_used}/{c_total}",
+        repeat_share=float(1.0 - agg.distinct_items / agg.tokens) if agg.tokens else nan,
+        seconds=seconds,
+        notes=notes,
+    )
+    summary = {key: values[key] for key in SUMMARY_KEYS}
     return summary, notes
