@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from perflaw.decide.params import count_parameters  # noqa: E402

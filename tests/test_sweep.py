@@ -218,7 +218,8 @@ def test_bad_arguments(log, kwargs, message):
 def test_cli_runs_and_writes_table(log_file, tmp_path):
     out = tmp_path / "runs.csv"
     args = ["sweep", str(log_file), "--layers", "1", "--d-emb", "8,16", "--max-steps", "2",
-            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1", "--out", str(out), "--quiet", "--csv"]
+            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1",
+            "--out", str(out), "--quiet", "--csv"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)

@@ -116,7 +116,8 @@ class Evaluator:
         self.negatives = None
         if negatives:
             if sampling not in SAMPLING:
-                raise DataError(f"unknown negative sampling {sampling!r}: use uniform or popularity")
+                raise DataError(f"unknown negative sampling {sampling!r}: "
+                                "use uniform or popularity")
             rng = np.random.default_rng([seed, cut])
             p = item_popularity(data) + 1.0 if sampling == "popularity" else None
             codes = self.hist_rows * (data.n_items + 1) + self.hist_items

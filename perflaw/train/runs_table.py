@@ -112,19 +112,9 @@ def set_aside_bad_lines(out: Path) -> int:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    try:
-        from perflaw.files import atomic_write_text  # the project's atomic writer
-    except ImportError:
-        atomic_write_text = None
-    if atomic_write_text is not None:
-        atomic_write_text(path, text)
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    from perflaw.files import write_text  # the project's atomic writer
+
+    write_text(path, text)
 
 
 def finished_keys(out: Path) -> set:

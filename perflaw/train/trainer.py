@@ -69,7 +69,7 @@ class TrainConfig:
     max_steps: int = 20000
     max_seconds: float | None = None
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         """Raise :class:`DataError` on a bad value; return self."""
         if self.backbone not in BACKBONES:
             raise DataError(f"unknown backbone {self.backbone!r}: use one of "
@@ -142,7 +142,8 @@ def _curve_summary(curve: list[float], points: int = 8) -> str:
 
 def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed: int,
               valid: Evaluator, test: Evaluator, device=None, log=None,
-              label: str = "", also: dict | None = None) -> dict:
+              label: str = "", also: dict | None = None,
+              autocast: bool | None = None) -> dict:
     """Train one model and score it; return the runs-table fields of the run.
 
     Parameters
@@ -164,6 +165,9 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
     also : dict of str to Evaluator, optional
         Further test evaluations of the best weights (e.g. masked and unmasked); their
         metrics come back under ``"also"``.
+    autocast : bool, optional
+        Run forward passes under bf16 autocast; default: on CUDA only (on CPU it is
+        slower, but the same code path, so tests exercise it there).
     """
     import torch
 
@@ -173,7 +177,7 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
     config.check()
     start = time.perf_counter()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    autocast = device.type == "cuda"
+    autocast = device.type == "cuda" if autocast is None else bool(autocast)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     users = training_users(data.n_users, fraction, seed)
