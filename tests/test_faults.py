@@ -482,3 +482,22 @@ def test_sigterm_handler_raises_and_defers_inside_numba(monkeypatch):
         _signals._handler(signal.SIGTERM, Frame("perflaw.quality.report"))
     _signals._handler(signal.SIGINT, Frame("perflaw"))  # after the first: ignored
     _signals._fired.clear()
+
+
+def test_scaling_law_fits_get_the_same_runs_table_checks(runner, tmp_path):
+    import pandas as pd
+
+    rng = __import__("numpy").random.default_rng(0)
+    x = [1e5, 3e5, 1e6, 3e6, 1e7, 3e7]
+    table = pd.DataFrame({"params": x, "eval_loss": [2 + (1e5 / v) ** 0.3 + rng.normal(0, 1e-3)
+                                                     for v in x]})
+    doubled = tmp_path / "doubled.csv"
+    pd.concat([table, table]).to_csv(doubled, index=False)
+    res = runner.invoke(main, ["fit", str(doubled), "--law", "power", "--x-col", "params",
+                               "--metric", "eval_loss", "--no-save"])
+    assert "6 run(s) repeat an earlier row exactly" in res.output
+    constant = tmp_path / "constant.csv"
+    table.assign(eval_loss=2.5).to_csv(constant, index=False)
+    res = runner.invoke(main, ["fit", str(constant), "--law", "power", "--x-col", "params",
+                               "--metric", "eval_loss", "--no-save"])
+    assert res.exit_code == 1 and "metric 'eval_loss' is constant" in res.output
