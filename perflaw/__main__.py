@@ -4,6 +4,7 @@ The signal handlers go in before the command line is even imported, so Ctrl-C or
 SIGTERM while perflaw starts ends with one line and exit 130 / 143, not a traceback.
 """
 
+import os
 import signal
 import sys
 
@@ -16,18 +17,30 @@ def run() -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _signals._handler)
     signal.signal(signal.SIGTERM, _signals._handler)
+    status: int = 0
     try:
         from perflaw.cli import main
 
         main(prog_name="perflaw")
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (KeyboardInterrupt, Terminated) as exc:  # while starting, or while unwinding
         sys.stderr.write(f"Error: {_signals.message(exc)}\n")
-        sys.exit(_signals.exit_code(exc))
-    finally:
-        # the command has finished (its exit status is decided): a signal arriving
-        # while the interpreter shuts down must not turn it into a crash
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        status = _signals.exit_code(exc)
+    # the exit status is decided: a signal arriving now must not turn it into a crash
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _signals._fired:
+        # After a signal, leave at once: clean-up has run (finally blocks), and an
+        # interrupt that an extension saw inside its own PyRun_* call would otherwise
+        # make the interpreter kill itself with SIGINT at exit (status -2, not 130).
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say
+                pass
+        os._exit(status)
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

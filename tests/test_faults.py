@@ -262,6 +262,16 @@ def _signal_run(args, sig, when, cwd=REPO):
     return proc.returncode, err
 
 
+def _before_perflaw_ran(rc: int, err: str) -> bool:
+    """A signal that landed while the interpreter itself was starting, before any perflaw
+    code could install a handler (docs/guarantees.md §4 names this window): Python's own
+    behaviour, out of perflaw's reach.  Under load the window can reach a few tenths of a
+    second, so such a run is not counted either way."""
+    if rc == -signal.SIGTERM and not err.strip():  # the default action: killed, silently
+        return True
+    return ("init_import_site" in err or "Traceback" in err) and "perflaw/" not in err
+
+
 def _after(seconds):
     start = time.monotonic()
     return lambda: time.monotonic() - start >= seconds
@@ -277,6 +287,8 @@ def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, cod
     for delay in (0.2, 0.4, 0.9, 1.4, 2.0, 2.6):
         rc, err = _signal_run(["apen", LOG, "--per-user", out, "-q", "--json"], sig,
                               _after(delay))
+        if rc not in (0, code) and _before_perflaw_ran(rc, err):
+            continue
         assert rc in (0, code), (delay, rc, err)
         if rc == code:
             stopped += 1
@@ -298,6 +310,8 @@ def test_signals_during_fit_keep_the_previous_law_file(tmp_path, sig, code):
     stopped = 0
     for delay in (0.2, 0.5, 1.0, 1.8, 2.6):
         rc, err = _signal_run(["fit", RUNS, *FIT, "--out", law], sig, _after(delay))
+        if rc not in (0, code) and _before_perflaw_ran(rc, err):
+            continue
         assert rc in (0, code), (delay, rc, err)
         if rc == code:
             stopped += 1
@@ -468,3 +482,22 @@ def test_sigterm_handler_raises_and_defers_inside_numba(monkeypatch):
         _signals._handler(signal.SIGTERM, Frame("perflaw.quality.report"))
     _signals._handler(signal.SIGINT, Frame("perflaw"))  # after the first: ignored
     _signals._fired.clear()
+
+
+def test_scaling_law_fits_get_the_same_runs_table_checks(runner, tmp_path):
+    import pandas as pd
+
+    rng = __import__("numpy").random.default_rng(0)
+    x = [1e5, 3e5, 1e6, 3e6, 1e7, 3e7]
+    table = pd.DataFrame({"params": x, "eval_loss": [2 + (1e5 / v) ** 0.3 + rng.normal(0, 1e-3)
+                                                     for v in x]})
+    doubled = tmp_path / "doubled.csv"
+    pd.concat([table, table]).to_csv(doubled, index=False)
+    res = runner.invoke(main, ["fit", str(doubled), "--law", "power", "--x-col", "params",
+                               "--metric", "eval_loss", "--no-save"])
+    assert "6 run(s) repeat an earlier row exactly" in res.output
+    constant = tmp_path / "constant.csv"
+    table.assign(eval_loss=2.5).to_csv(constant, index=False)
+    res = runner.invoke(main, ["fit", str(constant), "--law", "power", "--x-col", "params",
+                               "--metric", "eval_loss", "--no-save"])
+    assert res.exit_code == 1 and "metric 'eval_loss' is constant" in res.output

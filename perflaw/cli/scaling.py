@@ -196,9 +196,22 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
     tr = guess_transform(str(mcol)) if transform == "auto" else transform
     gcols = [g.strip() for g in (group_by or "").split(",") if g.strip()]
     gcols = [_col(frame, g, "--group-by") for g in gcols]
+    # the runs table's boundary checks (perflaw.runs): exact repeats fitted once, a
+    # constant metric refused (whole table and each group)
+    from perflaw.runs import check_not_constant, drop_duplicated_runs
+
+    used = [c for c in [mcol, x_col, params_col, *data_cols, *gcols] if c is not None]
+    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), f"runs table {runs!r}")
+    check_not_constant(pd.to_numeric(frame[mcol], errors="coerce").to_numpy(float),
+                       str(mcol), "")
     parts = ([({}, frame)] if not gcols else
              [({c: (k if isinstance(k, tuple) else (k,))[i] for i, c in enumerate(gcols)},
                sub.reset_index(drop=True)) for k, sub in frame.groupby(gcols, sort=False)])
+    for gkey, sub in parts:
+        if gkey:
+            check_not_constant(pd.to_numeric(sub[mcol], errors="coerce").to_numpy(float),
+                               str(mcol), " in group " + ", ".join(f"{k}={v}"
+                                                                     for k, v in gkey.items()))
     fits = []
     with _warnings_to_stderr():
         for gkey, sub in parts:
