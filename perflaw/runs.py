@@ -280,7 +280,7 @@ def runs_from_frame(
         if frame.empty:
             raise DataError(f"no runs in {source} match {where!r}")
     frame = frame.reset_index(drop=True)
-    from perflaw.io import find_column  # the one column lookup
+    from perflaw.io import find_any, find_column  # the one column lookup
 
     try:
         mcol = find_column(frame.columns, str(metric or ""))
@@ -305,8 +305,6 @@ def runs_from_frame(
         + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
         + group_cols
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
-    from perflaw.io import find_any
-
     end_col = find_any(frame.columns, ("end",))
     if end_col is not None:  # perflaw sweep's runs table says how each run ended
         capped = int((frame[end_col].astype(str) == "cap").sum())
