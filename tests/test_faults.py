@@ -269,7 +269,12 @@ def _before_perflaw_ran(rc: int, err: str) -> bool:
     second, so such a run is not counted either way."""
     if rc == -signal.SIGTERM and not err.strip():  # the default action: killed, silently
         return True
-    return ("init_import_site" in err or "Traceback" in err) and "perflaw/" not in err
+    if ("init_import_site" in err or "Traceback" in err) and "perflaw/" not in err:
+        return True
+    # Killed by SIGINT with a traceback that never reached perflaw.__main__.run(), whose
+    # first statement installs the handlers: the signal landed while the interpreter was
+    # still importing perflaw/__init__.py or perflaw/__main__.py (the same window).
+    return rc == -signal.SIGINT and "Traceback" in err and ", in run\n" not in err
 
 
 def _after(seconds):
