@@ -68,8 +68,18 @@ def main() -> None:
     for panel, cut in cases(df):
         g = df[df.panel == panel]
         for metric in METRICS:
-            obj = run("fit", runs, "--metric", metric, "--where", f"panel=={panel}",
-                      "--holdout", f"layers>{cut}", "--json", "--no-save")
+            obj = run(
+                "fit",
+                runs,
+                "--metric",
+                metric,
+                "--where",
+                f"panel=={panel}",
+                "--holdout",
+                f"layers>{cut}",
+                "--json",
+                "--no-save",
+            )
             pts = pd.DataFrame(obj["holdout"]["points"])
             last = g[g.layers <= cut]
             last = last[last.layers == last.layers.max()].set_index("d_emb")[metric]
@@ -81,21 +91,34 @@ def main() -> None:
             outside += int(((ends < 0) | (ends > 1) | ~np.isfinite(ends)).sum())
             inside += int(((obs >= pts.lower) & (obs <= pts.upper)).sum())
             total += len(pts)
-            rows.append(dict(panel=panel, metric=metric, cut=f"<= {cut}",
-                             form=obj.get("form", obj.get("law")), mape=ape.mean(),
-                             carry_mape=carry_ape.mean(), ratio=ape.mean() / carry_ape.mean()))
+            rows.append(
+                dict(
+                    panel=panel,
+                    metric=metric,
+                    cut=f"<= {cut}",
+                    form=obj.get("form", obj.get("law")),
+                    mape=ape.mean(),
+                    carry_mape=carry_ape.mean(),
+                    ratio=ape.mean() / carry_ape.mean(),
+                )
+            )
     t = pd.DataFrame(rows)
-    print("## Held-out deeper runs: default `perflaw fit --holdout 'layers>CUT'` "
-          "vs carry-forward\n")
+    print(
+        "## Held-out deeper runs: default `perflaw fit --holdout 'layers>CUT'` vs carry-forward\n"
+    )
     print("| panel | metric | fitted | form | MAPE % | carry-forward MAPE % | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in t.itertuples():
-        print(f"| {r.panel} | {r.metric} | layers {r.cut} | {r.form} | {r.mape:.2f} | "
-              f"{r.carry_mape:.2f} | {r.ratio:.2f} |")
-    print(f"\nmedian MAPE: default {t.mape.median():.2f} %, carry-forward "
-          f"{t.carry_mape.median():.2f} %; worst ratio to carry's error {t.ratio.max():.2f}; "
-          f"coverage of the 95 % intervals {100 * inside / total:.1f} % ({inside}/{total}); "
-          f"predictions or interval ends outside [0, 1]: {outside}\n")
+        print(
+            f"| {r.panel} | {r.metric} | layers {r.cut} | {r.form} | {r.mape:.2f} | "
+            f"{r.carry_mape:.2f} | {r.ratio:.2f} |"
+        )
+    print(
+        f"\nmedian MAPE: default {t.mape.median():.2f} %, carry-forward "
+        f"{t.carry_mape.median():.2f} %; worst ratio to carry's error {t.ratio.max():.2f}; "
+        f"coverage of the 95 % intervals {100 * inside / total:.1f} % ({inside}/{total}); "
+        f"predictions or interval ends outside [0, 1]: {outside}\n"
+    )
 
     print("## recommend-config over the whole grid, law fitted on the smallest part\n")
     print("| panel | metric | fitted | pick | regret % | best trained | regret % | grid best |")
@@ -111,14 +134,41 @@ def main() -> None:
             layers = ",".join(str(v) for v in sorted(g.layers.unique()))
             widths = ",".join(str(v) for v in sorted(g.d_emb.unique()))
             for metric in METRICS:
-                run("fit", runs, "--metric", metric, "--where", f"panel=={panel} & layers<={cut}",
-                    "--out", law, "--json")
+                run(
+                    "fit",
+                    runs,
+                    "--metric",
+                    metric,
+                    "--where",
+                    f"panel=={panel} & layers<={cut}",
+                    "--out",
+                    law,
+                    "--json",
+                )
                 try:
-                    obj = run("recommend-config", "--law", law, "--layers", layers, "--d-emb",
-                              widths, "--json")
+                    obj = run(
+                        "recommend-config",
+                        "--law",
+                        law,
+                        "--layers",
+                        layers,
+                        "--d-emb",
+                        widths,
+                        "--json",
+                    )
                 except SystemExit:  # the code before issue 9 needed a budget
-                    obj = run("recommend-config", "--law", law, "--layers", layers, "--d-emb",
-                              widths, "--budget", "1e18", "--json")
+                    obj = run(
+                        "recommend-config",
+                        "--law",
+                        law,
+                        "--layers",
+                        layers,
+                        "--d-emb",
+                        widths,
+                        "--budget",
+                        "1e18",
+                        "--json",
+                    )
                 pick = obj.get("recommendation") or obj["top"][0]
                 truth = g.set_index(["layers", "d_emb"])[metric]
                 best = truth.max()
@@ -128,14 +178,19 @@ def main() -> None:
                 r_bt = 100 * (best - bt[metric]) / best
                 gb = truth.idxmax()
                 reg.append(dict(panel=panel, metric=metric, pick=r_pick, trained=r_bt))
-                print(f"| {panel} | {metric} | layers <= {cut} | {int(pick['layers'])}×"
-                      f"{int(pick['d_emb'])} | {r_pick:.2f} | {int(bt.layers)}×{int(bt.d_emb)} | "
-                      f"{r_bt:.2f} | {gb[0]}×{gb[1]} |")
+                print(
+                    f"| {panel} | {metric} | layers <= {cut} | {int(pick['layers'])}×"
+                    f"{int(pick['d_emb'])} | {r_pick:.2f} | {int(bt.layers)}×{int(bt.d_emb)} | "
+                    f"{r_bt:.2f} | {gb[0]}×{gb[1]} |"
+                )
     r = pd.DataFrame(reg)
     per = r.groupby("panel")[["pick", "trained"]].mean()
-    print(f"\nmean regret: recommend-config {r.pick.mean():.2f} %, best run already trained "
-          f"{r.trained.mean():.2f} %; per panel (pick / trained): "
-          + ", ".join(f"{p}: {a:.2f} / {b:.2f}" for p, (a, b) in per.iterrows()) + "\n")
+    print(
+        f"\nmean regret: recommend-config {r.pick.mean():.2f} %, best run already trained "
+        f"{r.trained.mean():.2f} %; per panel (pick / trained): "
+        + ", ".join(f"{p}: {a:.2f} / {b:.2f}" for p, (a, b) in per.iterrows())
+        + "\n"
+    )
 
     print("## `--form free` R² against the published R²\n")
     print("| panel | metric | published | perflaw --form free | difference |")
@@ -144,8 +199,16 @@ def main() -> None:
     worst = np.inf
     for p in pub.itertuples():
         metric = p.metric.lower()
-        args = ["fit", runs, "--metric", metric, "--where", f"panel=={p.panel}", "--json",
-                "--no-save"]
+        args = [
+            "fit",
+            runs,
+            "--metric",
+            metric,
+            "--where",
+            f"panel=={p.panel}",
+            "--json",
+            "--no-save",
+        ]
         try:
             obj = run(*args, "--form", "free")
         except SystemExit:  # before issue 9 the default was p free

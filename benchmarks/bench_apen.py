@@ -76,13 +76,16 @@ def kernel_rates(name, values, starts, ends, m=2):
     t0 = time.perf_counter()
     _kernels.sequence_measures(values[:100], starts[:1] * 0, np.array([min(100, n_tok)]), m)
     compile_s = time.perf_counter() - t0
-    out = {"workload": name, "users": len(starts), "interactions": n_tok,
-           "compile_or_cache_load_s": round(compile_s, 3)}
+    out = {
+        "workload": name,
+        "users": len(starts),
+        "interactions": n_tok,
+        "compile_or_cache_load_s": round(compile_s, 3),
+    }
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         for lz in (False, True):
-            t = best_time(lambda: _kernels.sequence_measures(values, starts, ends, m,
-                                                              want_lz=lz))
+            t = best_time(lambda: _kernels.sequence_measures(values, starts, ends, m, want_lz=lz))
             key = f"{'apen+lz' if lz else 'apen'}_{threads}thr_Mint_per_s"
             out[key] = round(n_tok / t / 1e6, 1)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
@@ -93,20 +96,24 @@ def antropy_ratio(values, starts, ends, m=2, n_users=300):
     import antropy
 
     sel = range(min(n_users, len(starts)))
-    seqs = [values[starts[i]:ends[i]].astype(float) for i in sel]
+    seqs = [values[starts[i] : ends[i]].astype(float) for i in sel]
     n_tok = sum(len(s) for s in seqs)
     antropy.app_entropy(seqs[0], order=m, tolerance=0)  # warm-up
     t_ant = best_time(lambda: [antropy.app_entropy(s, order=m, tolerance=0) for s in seqs], 1)
     sub_s = np.asarray([starts[i] for i in sel])
     sub_e = np.asarray([ends[i] for i in sel])
     numba.set_num_threads(1)
-    t_ours = best_time(lambda: _kernels.sequence_measures(values, sub_s, sub_e, m,
-                                                          want_lz=False), 5)
+    t_ours = best_time(
+        lambda: _kernels.sequence_measures(values, sub_s, sub_e, m, want_lz=False), 5
+    )
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    return {"antropy_users": len(seqs), "antropy_interactions": n_tok,
-            "antropy_Mint_per_s": round(n_tok / t_ant / 1e6, 4),
-            "perflaw_1thr_Mint_per_s": round(n_tok / t_ours / 1e6, 1),
-            "speedup_vs_antropy_1thr": round(t_ant / t_ours, 1)}
+    return {
+        "antropy_users": len(seqs),
+        "antropy_interactions": n_tok,
+        "antropy_Mint_per_s": round(n_tok / t_ant / 1e6, 4),
+        "perflaw_1thr_Mint_per_s": round(n_tok / t_ours / 1e6, 1),
+        "speedup_vs_antropy_1thr": round(t_ant / t_ours, 1),
+    }
 
 
 def end_to_end(rows, tmp):
@@ -122,8 +129,20 @@ def end_to_end(rows, tmp):
     root = Path(__file__).resolve().parents[1]
     # JIT compilation (or cache loading) happens in a first, small run, timed apart
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "perflaw", "apen", "data/ml-latest-small.parquet",
-                    "--json", "--quiet"], check=True, capture_output=True, cwd=root)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perflaw",
+            "apen",
+            "data/ml-latest-small.parquet",
+            "--json",
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=root,
+    )
     warm = time.perf_counter() - t0
     results = {}
     for label, extra in (("default", []), ("no_companions", ["--no-companions"])):
@@ -138,17 +157,24 @@ def end_to_end(rows, tmp):
     shuffled = Path(tmp) / "log_shuffled.parquet"
     pl.read_parquet(path).sample(fraction=1.0, shuffle=True, seed=0).write_parquet(shuffled)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd[:4] + [str(shuffled), "--json", "--quiet"], capture_output=True,
-                          text=True, cwd=root)
+    proc = subprocess.run(
+        cmd[:4] + [str(shuffled), "--json", "--quiet"], capture_output=True, text=True, cwd=root
+    )
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(proc.stderr)
     results["default_rows_shuffled"] = {
-        "wall_s": round(wall, 2), "engine_s": round(json.loads(proc.stdout)[0]["seconds"], 2)}
+        "wall_s": round(wall, 2),
+        "engine_s": round(json.loads(proc.stdout)[0]["seconds"], 2),
+    }
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"rows": int(values.size), "users": n_users, "warmup_run_s": round(warm, 2),
-            **results,
-            "peak_rss_GB_max_of_runs": round(peak_kb / 1e6, 2)}
+    return {
+        "rows": int(values.size),
+        "users": n_users,
+        "warmup_run_s": round(warm, 2),
+        **results,
+        "peak_rss_GB_max_of_runs": round(peak_kb / 1e6, 2),
+    }
 
 
 def main():
@@ -156,9 +182,11 @@ def main():
     ap.add_argument("--rows", type=float, default=50e6, help="rows of the end-to-end log")
     ap.add_argument("--skip-e2e", action="store_true")
     args = ap.parse_args()
-    print(f"# cores: {os.cpu_count()}, numba threads: {numba.config.NUMBA_NUM_THREADS}, "
-          f"load average at start: {os.getloadavg()[0]:.2f} (other work on the machine "
-          "lowers every figure)")
+    print(
+        f"# cores: {os.cpu_count()}, numba threads: {numba.config.NUMBA_NUM_THREADS}, "
+        f"load average at start: {os.getloadavg()[0]:.2f} (other work on the machine "
+        "lowers every figure)"
+    )
     ml1m = workload(6040, 165, 20, 3706, seed=1)
     print(json.dumps(kernel_rates("ml1m-like", *ml1m)))
     print(json.dumps({"workload": "ml1m-like", **antropy_ratio(*ml1m)}))
@@ -172,8 +200,7 @@ def main():
     del big, short
     if not args.skip_e2e:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps({"workload": "perflaw apen end to end",
-                              **end_to_end(args.rows, tmp)}))
+            print(json.dumps({"workload": "perflaw apen end to end", **end_to_end(args.rows, tmp)}))
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def generate(folder: Path, rows: int, files: int, mean_len: int = 100, n_items: int = 200_000,
-             seed: int = 0) -> dict:
+def generate(
+    folder: Path, rows: int, files: int, mean_len: int = 100, n_items: int = 200_000, seed: int = 0
+) -> dict:
     """Write ``rows`` rows as ``files`` parquet files; every user appears in many files."""
     rng = np.random.default_rng(seed)
     n_users = max(rows // mean_len, 1)
@@ -64,9 +65,13 @@ def generate(folder: Path, rows: int, files: int, mean_len: int = 100, n_items: 
         fav = (users * 2654435761) % n_items
         items = np.where(rng.random(n) < 0.3, fav, items)
         stamp = rng.integers(0, 10**9, n)
-        pl.DataFrame({"user_id": users.astype(np.int64), "item_id": items.astype(np.int64),
-                      "timestamp": stamp.astype(np.int64)}).write_parquet(
-            folder / f"part-{k:04d}.parquet", row_group_size=1_000_000)
+        pl.DataFrame(
+            {
+                "user_id": users.astype(np.int64),
+                "item_id": items.astype(np.int64),
+                "timestamp": stamp.astype(np.int64),
+            }
+        ).write_parquet(folder / f"part-{k:04d}.parquet", row_group_size=1_000_000)
         written += n
     size = sum(f.stat().st_size for f in folder.glob("*.parquet"))
     return {"rows": written, "users_max": n_users, "files": files, "bytes_on_disk": size}
@@ -110,25 +115,33 @@ def _tree_rss(root: int) -> tuple[int, int]:
 
 def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -> dict:
     code = {
-        "memory": "from perflaw.quality.bounded import measure_bounded as f\n"
-                  "rep = f(PATH)\n",
+        "memory": "from perflaw.quality.bounded import measure_bounded as f\nrep = f(PATH)\n",
         "bounded": "from perflaw.quality.bounded import measure_bounded as f\n"
-                   "rep = f(PATH, memory_limit=LIMIT, spill_dir=SPILL)\n",
+        "rep = f(PATH, memory_limit=LIMIT, spill_dir=SPILL)\n",
         "spark": "from perflaw.quality.spark import get_spark, measure_spark_path as f\n"
-                 "spark = get_spark('local[2]', conf={'spark.driver.memory': '4g',"
-                 " 'spark.sql.shuffle.partitions': '8'})\n"
-                 "rep = f(PATH, spark=spark)\n",
+        "spark = get_spark('local[2]', conf={'spark.driver.memory': '4g',"
+        " 'spark.sql.shuffle.partitions': '8'})\n"
+        "rep = f(PATH, spark=spark)\n",
     }[engine]
-    script = ("import json, sys, time\nt0 = time.perf_counter()\n"
-              + code.replace("PATH", repr(str(path))).replace("LIMIT", repr(memory_limit))
-              .replace("SPILL", repr(str(spill)))
-              + "s = dict(rep.summary); s.pop('notes', None)\n"
-              "s['wall'] = time.perf_counter() - t0\n"
-              "print('RESULT ' + json.dumps(s, default=str))\n")
+    script = (
+        "import json, sys, time\nt0 = time.perf_counter()\n"
+        + code.replace("PATH", repr(str(path)))
+        .replace("LIMIT", repr(memory_limit))
+        .replace("SPILL", repr(str(spill)))
+        + "s = dict(rep.summary); s.pop('notes', None)\n"
+        "s['wall'] = time.perf_counter() - t0\n"
+        "print('RESULT ' + json.dumps(s, default=str))\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(REPO),
+    )
     peak = [0, 0]
     done = threading.Event()
 
@@ -148,10 +161,16 @@ def run_engine(engine: str, path: Path, memory_limit: str | None, spill: Path) -
     if proc.returncode != 0 or not lines:
         return {"engine": engine, "error": (err.strip().splitlines() or ["?"])[-1]}
     summary = json.loads(lines[-1][7:])
-    return {"engine": engine, "wall_s": wall, "measure_s": summary["wall"],
-            "rows_per_s": summary["interactions"] / wall, "peak_rss_gb": peak[0] / 1e9,
-            "peak_anon_gb": peak[1] / 1e9,
-            "chunks": summary.get("chunks"), "summary": summary}
+    return {
+        "engine": engine,
+        "wall_s": wall,
+        "measure_s": summary["wall"],
+        "rows_per_s": summary["interactions"] / wall,
+        "peak_rss_gb": peak[0] / 1e9,
+        "peak_anon_gb": peak[1] / 1e9,
+        "chunks": summary.get("chunks"),
+        "summary": summary,
+    }
 
 
 def main() -> None:
@@ -168,8 +187,10 @@ def main() -> None:
     files = args.files or max(4, rows // 5_000_000)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="perflaw-bench-"))
     log = work / f"log-{rows}"
-    print(f"# bench_scale: {rows:,} rows, {files} files, limit {args.memory_limit}; "
-          f"{os.cpu_count()} cores (the machine may be shared: timings include its load)")
+    print(
+        f"# bench_scale: {rows:,} rows, {files} files, limit {args.memory_limit}; "
+        f"{os.cpu_count()} cores (the machine may be shared: timings include its load)"
+    )
     t0 = time.perf_counter()
     if not log.exists():
         info = generate(log, rows, files)
@@ -181,9 +202,11 @@ def main() -> None:
         if "error" in res:
             print(f"{engine:8s} FAILED: {res['error']}")
             continue
-        print(f"{engine:8s} wall {res['wall_s']:8.1f} s  {res['rows_per_s']:12,.0f} rows/s  "
-              f"peak RSS {res['peak_rss_gb']:6.2f} GB (anonymous {res['peak_anon_gb']:5.2f})"
-              f"  chunks {res['chunks']}")
+        print(
+            f"{engine:8s} wall {res['wall_s']:8.1f} s  {res['rows_per_s']:12,.0f} rows/s  "
+            f"peak RSS {res['peak_rss_gb']:6.2f} GB (anonymous {res['peak_anon_gb']:5.2f})"
+            f"  chunks {res['chunks']}"
+        )
     ok = [r for r in results if "error" not in r]
     if len(ok) > 1:
         keys = ("users", "tokens", "apen_mean", "d_prime", "shannon_entropy")
@@ -191,9 +214,18 @@ def main() -> None:
             vals = [r["summary"][k] for r in ok]
             print(f"  {k:16s} " + "  ".join(f"{v!r:>24}" for v in vals))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(
-            {"rows": rows, "files": files, "memory_limit": args.memory_limit,
-             "results": results}, indent=2, default=str))
+        Path(args.json_out).write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "files": files,
+                    "memory_limit": args.memory_limit,
+                    "results": results,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     if not args.keep:
         shutil.rmtree(log, ignore_errors=True)
 

@@ -40,9 +40,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
-          f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} cores (shared machine: wall times "
-          "may be inflated)")
+    print(
+        f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+        f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} cores (shared machine: wall times "
+        "may be inflated)"
+    )
     rng = np.random.default_rng(0)
     N = np.repeat(np.geomspace(1e5, 1e9, 16), 15)
     D = np.tile(np.geomspace(1e7, 1e11, 15), 16)
@@ -51,20 +53,25 @@ def main() -> None:
     LawFitter("chinchilla", n_refine=1, n_random_starts=0).fit(X, y)  # warm-up (imports)
 
     f, w, c = timed(lambda: LawFitter("chinchilla", seed=0).fit(X, y))
-    print(f"chinchilla, {N.size} points, {f.n_starts_} starts after screening "
-          f"{f.law_.hoffmann_grid(y).shape[0]} grid points: wall {w:.2f} s, CPU {c:.2f} s "
-          f"(target <= 10 s); {f.n_best_starts_} starts reached the best loss")
+    print(
+        f"chinchilla, {N.size} points, {f.n_starts_} starts after screening "
+        f"{f.law_.hoffmann_grid(y).shape[0]} grid points: wall {w:.2f} s, CPU {c:.2f} s "
+        f"(target <= 10 s); {f.n_best_starts_} starts reached the best loss"
+    )
     _, w2, c2 = timed(lambda: LawFitter("chinchilla", seed=0, local="lbfgs").fit(X, y))
     print(f"  same search with L-BFGS-B local solver: wall {w2:.2f} s, CPU {c2:.2f} s")
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fb, wb, cb = timed(lambda: LawFitter("chinchilla", seed=0, bootstrap=args.bootstrap)
-                           .fit(X, y))
+        fb, wb, cb = timed(
+            lambda: LawFitter("chinchilla", seed=0, bootstrap=args.bootstrap).fit(X, y)
+        )
     refits = wb - w
-    print(f"chinchilla + {args.bootstrap} bootstrap refits: wall {wb:.2f} s (refits alone "
-          f"about {refits:.2f} s, target <= 30 s), CPU {cb:.2f} s; "
-          f"{fb.n_bootstrap_failed_} failed")
+    print(
+        f"chinchilla + {args.bootstrap} bootstrap refits: wall {wb:.2f} s (refits alone "
+        f"about {refits:.2f} s, target <= 30 s), CPU {cb:.2f} s; "
+        f"{fb.n_bootstrap_failed_} failed"
+    )
     for m in caught:
         print(f"  warning: {m.message}")
 

@@ -30,26 +30,46 @@ from perflaw.train.sweep import check_device  # noqa: E402
 from perflaw.train.trainer import train_one  # noqa: E402
 
 #: RecBole SASRec, same configuration, from the issue (seeds 0-2, 2-core CPU box).
-ISSUE_RECBOLE = {"hr@10 unmasked": (0.121, 0.013), "ndcg@10 unmasked": (0.057, 0.005),
-                 "hr@10 masked": (0.181, 0.018), "ndcg@10 masked": (0.098, 0.011)}
+ISSUE_RECBOLE = {
+    "hr@10 unmasked": (0.121, 0.013),
+    "ndcg@10 unmasked": (0.057, 0.005),
+    "hr@10 masked": (0.181, 0.018),
+    "ndcg@10 masked": (0.098, 0.011),
+}
 
 
-def run_perflaw(log: str, seeds, config: TrainConfig, device: str, say=print,
-                verbose: bool = False) -> list[dict]:
+def run_perflaw(
+    log: str, seeds, config: TrainConfig, device: str, say=print, verbose: bool = False
+) -> list[dict]:
     data = load_sequences(log)
     rows = []
     for seed in seeds:
         valid = Evaluator(data, "valid", config.max_len, mask_seen=False, seed=seed)
         test = Evaluator(data, "test", config.max_len, mask_seen=False, seed=seed)
         masked = Evaluator(data, "test", config.max_len, mask_seen=True, seed=seed)
-        r = train_one(data, config, fraction=1.0, seed=seed, valid=valid, test=test,
-                      device=device, also={"masked": masked},
-                      log=lambda m: say(m, flush=True) if verbose else None)
-        row = {"seed": seed, "hr@10 unmasked": r["hr@10"], "ndcg@10 unmasked": r["ndcg@10"],
-               "hr@10 masked": r["also"]["masked"]["hr@10"],
-               "ndcg@10 masked": r["also"]["masked"]["ndcg@10"],
-               "steps": r["steps"], "best_step": r["best_step"], "end": r["end"],
-               "epochs": r["epochs"], "seconds": r["seconds"]}
+        r = train_one(
+            data,
+            config,
+            fraction=1.0,
+            seed=seed,
+            valid=valid,
+            test=test,
+            device=device,
+            also={"masked": masked},
+            log=lambda m: say(m, flush=True) if verbose else None,
+        )
+        row = {
+            "seed": seed,
+            "hr@10 unmasked": r["hr@10"],
+            "ndcg@10 unmasked": r["ndcg@10"],
+            "hr@10 masked": r["also"]["masked"]["hr@10"],
+            "ndcg@10 masked": r["also"]["masked"]["ndcg@10"],
+            "steps": r["steps"],
+            "best_step": r["best_step"],
+            "end": r["end"],
+            "epochs": r["epochs"],
+            "seconds": r["seconds"],
+        }
         say(json.dumps(row))
         rows.append(row)
     return rows
@@ -62,8 +82,12 @@ def run_recbole(log: str, seeds, epochs: int, device: str, say=print) -> list[di
         import torch
 
         # RecBole 1.2.1 uses aliases numpy 2 removed and torch.load without weights_only.
-        for alias, real in (("float_", numpy.float64), ("complex_", numpy.complex128),
-                            ("unicode_", numpy.str_), ("bool8", numpy.bool_)):
+        for alias, real in (
+            ("float_", numpy.float64),
+            ("complex_", numpy.complex128),
+            ("unicode_", numpy.str_),
+            ("bool8", numpy.bool_),
+        ):
             if not hasattr(numpy, alias):
                 setattr(numpy, alias, real)
         _load = torch.load
@@ -83,22 +107,45 @@ def run_recbole(log: str, seeds, epochs: int, device: str, say=print) -> list[di
     tmp = Path(tempfile.mkdtemp())
     name = Path(log).stem
     (tmp / name).mkdir()
-    inter = df.rename(columns={"user_id": "user_id:token", "item_id": "item_id:token",
-                               "timestamp": "timestamp:float"})
+    inter = df.rename(
+        columns={
+            "user_id": "user_id:token",
+            "item_id": "item_id:token",
+            "timestamp": "timestamp:float",
+        }
+    )
     inter.to_csv(tmp / name / f"{name}.inter", sep="\t", index=False)
     rows = []
     for seed in seeds:
         cfg = {
-            "data_path": str(tmp), "dataset": name, "seed": seed, "reproducibility": True,
+            "data_path": str(tmp),
+            "dataset": name,
+            "seed": seed,
+            "reproducibility": True,
             "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
-            "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id", "TIME_FIELD": "timestamp",
-            "n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 64,
-            "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "hidden_act": "relu",
-            "MAX_ITEM_LIST_LENGTH": 50, "loss_type": "CE", "train_neg_sample_args": None,
-            "learning_rate": 1e-3, "train_batch_size": 128, "epochs": epochs,
+            "USER_ID_FIELD": "user_id",
+            "ITEM_ID_FIELD": "item_id",
+            "TIME_FIELD": "timestamp",
+            "n_layers": 2,
+            "n_heads": 1,
+            "hidden_size": 64,
+            "inner_size": 64,
+            "hidden_dropout_prob": 0.2,
+            "attn_dropout_prob": 0.2,
+            "hidden_act": "relu",
+            "MAX_ITEM_LIST_LENGTH": 50,
+            "loss_type": "CE",
+            "train_neg_sample_args": None,
+            "learning_rate": 1e-3,
+            "train_batch_size": 128,
+            "epochs": epochs,
             "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full"},
-            "metrics": ["Hit", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
-            "device": device, "use_gpu": device.startswith("cuda"), "show_progress": False,
+            "metrics": ["Hit", "NDCG"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+            "device": device,
+            "use_gpu": device.startswith("cuda"),
+            "show_progress": False,
             "checkpoint_dir": str(tmp / "saved"),
         }
         start = time.perf_counter()
@@ -110,9 +157,13 @@ def run_recbole(log: str, seeds, epochs: int, device: str, say=print) -> list[di
         trainer = Trainer(config, model)
         trainer.fit(train, valid, saved=True, show_progress=False)
         result = trainer.evaluate(test, load_best_model=True, show_progress=False)
-        row = {"seed": seed, "hr@10 unmasked": float(result["hit@10"]),
-               "ndcg@10 unmasked": float(result["ndcg@10"]), "epochs": epochs,
-               "seconds": round(time.perf_counter() - start, 1)}
+        row = {
+            "seed": seed,
+            "hr@10 unmasked": float(result["hit@10"]),
+            "ndcg@10 unmasked": float(result["ndcg@10"]),
+            "epochs": epochs,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         say(json.dumps(row))
         rows.append(row)
     return rows
@@ -120,9 +171,10 @@ def run_recbole(log: str, seeds, epochs: int, device: str, say=print) -> list[di
 
 def summary(rows: list[dict]) -> dict:
     keys = [k for k in rows[0] if k.startswith(("hr@", "ndcg@"))]
-    return {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows],
-                                                                     ddof=1)))
-            for k in keys}
+    return {
+        k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows], ddof=1)))
+        for k in keys
+    }
 
 
 def main(argv=None) -> int:
@@ -144,15 +196,36 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
     device = check_device(a.device)
     seeds = [int(s) for s in a.seeds.split(",")]
-    config = TrainConfig(backbone="sasrec", layers=2, d_emb=64, heads=1, dropout=0.2,
-                         max_len=50, loss="ce", samples=a.samples, batch_size=128, lr=1e-3)
+    config = TrainConfig(
+        backbone="sasrec",
+        layers=2,
+        d_emb=64,
+        heads=1,
+        dropout=0.2,
+        max_len=50,
+        loss="ce",
+        samples=a.samples,
+        batch_size=128,
+        lr=1e-3,
+    )
     if a.max_steps:
-        config = TrainConfig(**{**config.as_dict(), "max_steps": a.max_steps,
-                                "min_steps": 0, "eval_every": a.max_steps})
+        config = TrainConfig(
+            **{
+                **config.as_dict(),
+                "max_steps": a.max_steps,
+                "min_steps": 0,
+                "eval_every": a.max_steps,
+            }
+        )
     print(f"perflaw on {device}: {config}")
     ours = run_perflaw(a.log, seeds, config, device, verbose=a.verbose)
-    result = {"config": config.as_dict(), "device": device, "perflaw": ours,
-              "perflaw_summary": summary(ours), "recbole_issue": ISSUE_RECBOLE}
+    result = {
+        "config": config.as_dict(),
+        "device": device,
+        "perflaw": ours,
+        "perflaw_summary": summary(ours),
+        "recbole_issue": ISSUE_RECBOLE,
+    }
     if a.recbole:
         theirs = run_recbole(a.log, seeds, a.recbole_epochs, device)
         if theirs is None:
@@ -164,14 +237,17 @@ def main(argv=None) -> int:
     for k, (m, s) in result["perflaw_summary"].items():
         ref = ISSUE_RECBOLE.get(k)
         ref_txt = f"{ref[0]:.3f} ± {ref[1]:.3f}" if ref else ""
-        verdict = ("within 1 sd or higher" if ref and m >= ref[0] - ref[1] else
-                   "below" if ref else "")
+        verdict = (
+            "within 1 sd or higher" if ref and m >= ref[0] - ref[1] else "below" if ref else ""
+        )
         print(f"{k:28s} {m:.3f} ± {s:.3f}   {ref_txt:>16s}  {verdict}")
     if "recbole_summary" in result:
         for k, (m, s) in result["recbole_summary"].items():
             print(f"RecBole here: {k:16s} {m:.3f} ± {s:.3f}")
-    print(f"seconds per run: {[r['seconds'] for r in ours]}; steps: "
-          f"{[r['steps'] for r in ours]}; ends: {[r['end'] for r in ours]}")
+    print(
+        f"seconds per run: {[r['seconds'] for r in ours]}; steps: "
+        f"{[r['steps'] for r in ours]}; ends: {[r['end'] for r in ours]}"
+    )
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=1))
     return 0

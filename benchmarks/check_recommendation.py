@@ -24,8 +24,7 @@ from perflaw.train.runs_table import read_runs_file, seed_means  # noqa: E402
 
 
 def perflaw(*args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "perflaw", *args], capture_output=True,
-                         text=True)
+    res = subprocess.run([sys.executable, "-m", "perflaw", *args], capture_output=True, text=True)
     if res.returncode not in (0, 3):
         raise SystemExit(f"perflaw {' '.join(args)} failed: {res.stderr.strip()[-2000:]}")
     return res.stdout
@@ -35,14 +34,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True)
     p.add_argument("--log", required=True)
-    p.add_argument("--budget-from", nargs=2, type=int, metavar=("LAYERS", "D_EMB"),
-                   help="parameter budget = the total parameters of this configuration")
+    p.add_argument(
+        "--budget-from",
+        nargs=2,
+        type=int,
+        metavar=("LAYERS", "D_EMB"),
+        help="parameter budget = the total parameters of this configuration",
+    )
     p.add_argument("--metric", default="ndcg@10")
     p.add_argument("--seeds", default="3,4,5")
     p.add_argument("--bootstrap", type=int, default=200)
     p.add_argument("--device", default=None)
     p.add_argument("--out", required=True)
-    p.add_argument("--max-steps", default=None)   # smoke-test overrides, passed to sweep
+    p.add_argument("--max-steps", default=None)  # smoke-test overrides, passed to sweep
     p.add_argument("--min-steps", default=None)
     p.add_argument("--eval-every", default=None)
     p.add_argument("--max-len", default=None)
@@ -55,39 +59,102 @@ def main(argv=None) -> int:
     means = seed_means(table)
     means.to_csv(out / "means.csv", index=False)
     dataset = str(table["dataset"].iloc[0])
-    n_items = int(round((table["params_total"].iloc[0]
-                         - count_parameters(int(table["layers"].iloc[0]),
-                                            int(table["d_emb"].iloc[0]), arch="sasrec",
-                                            n_items=0, max_len=int(table["max_len"].iloc[0]))
-                         .total) / table["d_emb"].iloc[0])) - 1
+    n_items = (
+        int(
+            round(
+                (
+                    table["params_total"].iloc[0]
+                    - count_parameters(
+                        int(table["layers"].iloc[0]),
+                        int(table["d_emb"].iloc[0]),
+                        arch="sasrec",
+                        n_items=0,
+                        max_len=int(table["max_len"].iloc[0]),
+                    ).total
+                )
+                / table["d_emb"].iloc[0]
+            )
+        )
+        - 1
+    )
     max_len = int(table["max_len"].iloc[0])
-    fit = perflaw("fit", str(out / "means.csv"), "--metric", a.metric, "--group-by",
-                  "data_fraction", "--joint", "dprime", "--d-prime-col", "d_prime",
-                  "--bootstrap", str(a.bootstrap), "--out", str(out / "law.json"), "--json")
+    fit = perflaw(
+        "fit",
+        str(out / "means.csv"),
+        "--metric",
+        a.metric,
+        "--group-by",
+        "data_fraction",
+        "--joint",
+        "dprime",
+        "--d-prime-col",
+        "d_prime",
+        "--bootstrap",
+        str(a.bootstrap),
+        "--out",
+        str(out / "law.json"),
+        "--json",
+    )
     (out / "fit.json").write_text(fit)
     layers, d = a.budget_from
     budget = count_parameters(layers, d, arch="sasrec", n_items=n_items, max_len=max_len).total
-    d_full = float(means.loc[means["data_fraction"] == means["data_fraction"].max(),
-                             "d_prime"].mean())
-    rec = json.loads(perflaw("recommend-config", "--law", str(out / "law.json"), "--budget",
-                             str(budget), "--n-items", str(n_items), "--max-len",
-                             str(max_len), "--d-prime", str(d_full), "--json"))
+    d_full = float(
+        means.loc[means["data_fraction"] == means["data_fraction"].max(), "d_prime"].mean()
+    )
+    rec = json.loads(
+        perflaw(
+            "recommend-config",
+            "--law",
+            str(out / "law.json"),
+            "--budget",
+            str(budget),
+            "--n-items",
+            str(n_items),
+            "--max-len",
+            str(max_len),
+            "--d-prime",
+            str(d_full),
+            "--json",
+        )
+    )
     (out / "recommend.json").write_text(json.dumps(rec, indent=1))
     pick = rec["top"][0]
-    print(f"budget {budget} params (= {layers} layers x d {d}); pick layers={pick['layers']} "
-          f"d_emb={pick['d_emb']}: predicted {a.metric} {pick['prediction']:.4f} "
-          f"[{pick.get('lower')}, {pick.get('upper')}]", flush=True)
+    print(
+        f"budget {budget} params (= {layers} layers x d {d}); pick layers={pick['layers']} "
+        f"d_emb={pick['d_emb']}: predicted {a.metric} {pick['prediction']:.4f} "
+        f"[{pick.get('lower')}, {pick.get('upper')}]",
+        flush=True,
+    )
 
     settings = dict(w.split("=", 1) for w in str(table["settings"].iloc[0]).split())
-    args = ["sweep", a.log, "--backbone", "sasrec", "--layers", str(pick["layers"]),
-            "--d-emb", str(pick["d_emb"]), "--data-fraction", "1", "--max-len", str(max_len),
-            "--loss", str(table["objective"].iloc[0]), "--quiet", "--csv"]
+    args = [
+        "sweep",
+        a.log,
+        "--backbone",
+        "sasrec",
+        "--layers",
+        str(pick["layers"]),
+        "--d-emb",
+        str(pick["d_emb"]),
+        "--data-fraction",
+        "1",
+        "--max-len",
+        str(max_len),
+        "--loss",
+        str(table["objective"].iloc[0]),
+        "--quiet",
+        "--csv",
+    ]
     for k, v in settings.items():
         if v != "None":
             args += [f"--{k.replace('_', '-')}", v]
-    overrides = {"--max-steps": a.max_steps, "--min-steps": a.min_steps,
-                 "--eval-every": a.eval_every, "--max-len": a.max_len,
-                 "--threads": a.threads}
+    overrides = {
+        "--max-steps": a.max_steps,
+        "--min-steps": a.min_steps,
+        "--eval-every": a.eval_every,
+        "--max-len": a.max_len,
+        "--threads": a.threads,
+    }
     for k, v in overrides.items():
         if v is not None:
             if k in args:
@@ -99,23 +166,32 @@ def main(argv=None) -> int:
     if a.device:
         args += ["--device", a.device]
     check_out = out / "check.csv"
-    procs = [subprocess.Popen([sys.executable, "-m", "perflaw", *args, "--seed", s,
-                               "--out", str(check_out)], stdout=subprocess.DEVNULL)
-             for s in a.seeds.split(",")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "perflaw", *args, "--seed", s, "--out", str(check_out)],
+            stdout=subprocess.DEVNULL,
+        )
+        for s in a.seeds.split(",")
+    ]
     for pr in procs:
         pr.wait()
     trained = read_runs_file(check_out)
     values = trained[a.metric].to_numpy(float)
     lo, hi = pick.get("lower"), pick.get("upper")
     mean = float(values.mean())
-    result = {"budget_params": budget, "pick": pick, "seeds": a.seeds,
-              "trained": values.tolist(), "trained_mean": mean,
-              "trained_sd": float(values.std(ddof=1)) if len(values) > 1 else None,
-              "inside_interval": (lo is not None and hi is not None and lo <= mean <= hi),
-              "best_run_in_table": float(means.loc[means["data_fraction"]
-                                                   == means["data_fraction"].max(),
-                                                   a.metric].max()),
-              "dataset": dataset}
+    result = {
+        "budget_params": budget,
+        "pick": pick,
+        "seeds": a.seeds,
+        "trained": values.tolist(),
+        "trained_mean": mean,
+        "trained_sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+        "inside_interval": (lo is not None and hi is not None and lo <= mean <= hi),
+        "best_run_in_table": float(
+            means.loc[means["data_fraction"] == means["data_fraction"].max(), a.metric].max()
+        ),
+        "dataset": dataset,
+    }
     (out / "check.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result), flush=True)
     return 0

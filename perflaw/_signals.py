@@ -95,5 +95,7 @@ def exit_code(exc: BaseException) -> int:
 def message(exc: BaseException) -> str:
     """The one line printed when a signal stops a command."""
     name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)"
-    return (f"stopped by {name}; temporary files and spill folders were removed, previous "
-            "outputs are unchanged")
+    return (
+        f"stopped by {name}; temporary files and spill folders were removed, previous "
+        "outputs are unchanged"
+    )

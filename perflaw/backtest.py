@@ -126,8 +126,9 @@ def resolve_transform(transform: str, law: Law, metric: str | None, y: np.ndarra
     if transform == "auto":
         return law.guess_transform(metric, y)
     if transform == "logit" and not np.all((np.asarray(y) > 0) & (np.asarray(y) < 1)):
-        raise DataError(f"transform 'logit' needs every value of {metric or 'y'!r} strictly "
-                        "between 0 and 1")
+        raise DataError(
+            f"transform 'logit' needs every value of {metric or 'y'!r} strictly between 0 and 1"
+        )
     return transform
 
 
@@ -190,15 +191,22 @@ def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
 def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level, axis="layers"):
     from perflaw.fit import LawFitter
 
-    f = LawFitter(form_law(form), seed=seed, scale=transform, level=level,
-                  form=form if calibrate else None, backtest_axis=axis)
+    f = LawFitter(
+        form_law(form),
+        seed=seed,
+        scale=transform,
+        level=level,
+        form=form if calibrate else None,
+        backtest_axis=axis,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return f.fit(X, y, metric=metric)
 
 
-def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibrate, level,
-                   progress, desc):
+def _origin_errors(
+    X, y, forms, axis, values, *, metric, transform, seed, calibrate, level, progress, desc
+):
     rows, skipped = [], {}
     todo = [(k, f) for k in range(len(values) - 1) for f in forms]
     for k, form in _progress(todo, len(todo), desc, progress):
@@ -216,8 +224,17 @@ def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibr
             skipped.setdefault(form, f"{axis} <= {v:g}: {why}")
             continue
         try:
-            f = _fit(form, Xt, yt, metric=metric, transform=transform, seed=seed,
-                     calibrate=calibrate, level=level, axis=axis)
+            f = _fit(
+                form,
+                Xt,
+                yt,
+                metric=metric,
+                transform=transform,
+                seed=seed,
+                calibrate=calibrate,
+                level=level,
+                axis=axis,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = f.predict(Xh, interval=True, warn=False, kind="observation")
@@ -231,12 +248,26 @@ def _origin_errors(X, y, forms, axis, values, *, metric, transform, seed, calibr
         out["observed"] = yh
         out["predicted"] = pred
         out["lower"], out["upper"] = p["lower"].to_numpy(float), p["upper"].to_numpy(float)
-        out["z_error"] = (transform_forward(pred, transform) - transform_forward(yh, transform))
+        out["z_error"] = transform_forward(pred, transform) - transform_forward(yh, transform)
         out["horizon"] = horizon(Xh[axis].to_numpy(float), v)
         rows.append(out)
-    pts = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["form", "origin", *AXES, "observed", "predicted", "lower", "upper", "z_error",
-                 "horizon"])
+    pts = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            columns=[
+                "form",
+                "origin",
+                *AXES,
+                "observed",
+                "predicted",
+                "lower",
+                "upper",
+                "z_error",
+                "horizon",
+            ]
+        )
+    )
     return pts, skipped
 
 
@@ -246,23 +277,49 @@ def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
         p = points[points.form == form]
         kind = form_law(form).kind
         if p.empty:
-            recs.append(dict(form=form, kind=kind, n_points=0, mape=np.nan, max_ape=np.nan,
-                             coverage=np.nan, origins=0))
+            recs.append(
+                dict(
+                    form=form,
+                    kind=kind,
+                    n_points=0,
+                    mape=np.nan,
+                    max_ape=np.nan,
+                    coverage=np.nan,
+                    origins=0,
+                )
+            )
             continue
         obs = p.observed.to_numpy(float)
         ape = np.abs(p.predicted.to_numpy(float) - obs) / np.abs(obs) * 100
         lo, hi = p.lower.to_numpy(float), p.upper.to_numpy(float)
         ok = np.isfinite(lo) & np.isfinite(hi)
         cov = float(np.mean((obs[ok] >= lo[ok]) & (obs[ok] <= hi[ok]))) if ok.any() else np.nan
-        recs.append(dict(form=form, kind=kind, n_points=len(p), mape=float(ape.mean()),
-                         max_ape=float(ape.max()), coverage=cov,
-                         origins=int(p.origin.nunique())))
+        recs.append(
+            dict(
+                form=form,
+                kind=kind,
+                n_points=len(p),
+                mape=float(ape.mean()),
+                max_ape=float(ape.max()),
+                coverage=cov,
+                origins=int(p.origin.nunique()),
+            )
+        )
     return pd.DataFrame(recs)
 
 
-def backtest(X, y, *, metric: str | None = None, forms: Iterable[str] | None = None,
-             axis: str = "layers", transform: str = "auto", seed: int = 0,
-             level: float = 0.95, progress: bool = False) -> BacktestResult:
+def backtest(
+    X,
+    y,
+    *,
+    metric: str | None = None,
+    forms: Iterable[str] | None = None,
+    axis: str = "layers",
+    transform: str = "auto",
+    seed: int = 0,
+    level: float = 0.95,
+    progress: bool = False,
+) -> BacktestResult:
     """Rolling-origin backtest of every candidate form along ``axis``.
 
     Parameters
@@ -301,12 +358,25 @@ def backtest(X, y, *, metric: str | None = None, forms: Iterable[str] | None = N
     yv = np.asarray(y, dtype=float).ravel()
     values = _check_axis(X, axis)
     if len(values) < 3:
-        raise DataError(f"backtest along {axis} needs at least 3 distinct {axis} values; the "
-                        f"runs have {len(values)} ({', '.join(f'{v:g}' for v in values)})")
+        raise DataError(
+            f"backtest along {axis} needs at least 3 distinct {axis} values; the "
+            f"runs have {len(values)} ({', '.join(f'{v:g}' for v in values)})"
+        )
     t = resolve_transform(transform, form_law("carry"), metric, yv)
-    pts, skipped = _origin_errors(X, yv, forms, axis, values, metric=metric, transform=t,
-                                  seed=seed, calibrate=True, level=level, progress=progress,
-                                  desc="backtest")
+    pts, skipped = _origin_errors(
+        X,
+        yv,
+        forms,
+        axis,
+        values,
+        metric=metric,
+        transform=t,
+        seed=seed,
+        calibrate=True,
+        level=level,
+        progress=progress,
+        desc="backtest",
+    )
     return BacktestResult(pts, _summary(pts, forms), axis, metric, t, level, skipped)
 
 
@@ -324,8 +394,12 @@ class Selection:
     n_origins: int
 
     def as_dict(self) -> dict:
-        return {"form": self.form, "reason": self.reason, "n_origins": self.n_origins,
-                "scores": self.scores.to_dict(orient="records")}
+        return {
+            "form": self.form,
+            "reason": self.reason,
+            "n_origins": self.n_origins,
+            "scores": self.scores.to_dict(orient="records"),
+        }
 
 
 def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | None:
@@ -334,13 +408,28 @@ def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | Non
     e = points.z_error.to_numpy(float)
     h = points.horizon.to_numpy(float)
     sd = math.sqrt(float(np.mean(e * e / (1 + h))))
-    return {"method": "backtest", "sd": sd, "n": int(len(e)), "axis": axis,
-            "axis_max": float(axis_max), "max_horizon": float(h.max())}
+    return {
+        "method": "backtest",
+        "sd": sd,
+        "n": int(len(e)),
+        "axis": axis,
+        "axis_max": float(axis_max),
+        "max_horizon": float(h.max()),
+    }
 
 
-def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=None,
-                transform: str = "auto", seed: int = 0, axis: str = "layers",
-                candidates: Iterable[str] | None = None, progress: bool = False) -> Selection:
+def choose_form(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    form: str = "auto",
+    metric=None,
+    transform: str = "auto",
+    seed: int = 0,
+    axis: str = "layers",
+    candidates: Iterable[str] | None = None,
+    progress: bool = False,
+) -> Selection:
     """Pick a form by an inner rolling-origin backtest on these rows (the module's rule).
 
     ``form`` other than ``"auto"`` fixes the form; the backtest then only calibrates its
@@ -365,32 +454,61 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
         if why is None:
             eligible.append(f)
         elif fixed:
-            raise DataError(f"form {form!r} cannot be fitted on these runs: {why} (use --form "
-                            "carry, saturating or loglinear, or add runs)")
-    pts, _ = _origin_errors(X, yv, eligible, axis, values, metric=metric, transform=t,
-                            seed=seed, calibrate=False, level=0.95, progress=progress,
-                            desc="choosing the form") if len(values) >= 2 else (
-        pd.DataFrame(columns=["form", "origin", "z_error", "horizon"]), {})
+            raise DataError(
+                f"form {form!r} cannot be fitted on these runs: {why} (use --form "
+                "carry, saturating or loglinear, or add runs)"
+            )
+    pts, _ = (
+        _origin_errors(
+            X,
+            yv,
+            eligible,
+            axis,
+            values,
+            metric=metric,
+            transform=t,
+            seed=seed,
+            calibrate=False,
+            level=0.95,
+            progress=progress,
+            desc="choosing the form",
+        )
+        if len(values) >= 2
+        else (pd.DataFrame(columns=["form", "origin", "z_error", "horizon"]), {})
+    )
     n_origins = int(pts.origin.nunique()) if len(pts) else 0
     last = pts.origin.max() if len(pts) else None
     scored = [f for f in eligible if len(pts) and (pts[(pts.form == f)].origin == last).any()]
+
     def _mape(p):
-        return float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100) \
-            if len(p) else np.nan
+        return (
+            float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100)
+            if len(p)
+            else np.nan
+        )
 
     rows = []
     carry_pts = pts[pts.form == "carry"].set_index(["origin", *AXES]) if len(pts) else None
     for f in eligible:
         p = pts[pts.form == f]
-        rec = {"form": f, "n_points": len(p), "mape": _mape(p),
-               "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error ** 2))) if len(p) else np.nan,
-               "t_vs_carry": np.nan, "n_common": 0, "mape_common": np.nan,
-               "carry_mape_common": np.nan}
+        rec = {
+            "form": f,
+            "n_points": len(p),
+            "mape": _mape(p),
+            "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error**2))) if len(p) else np.nan,
+            "t_vs_carry": np.nan,
+            "n_common": 0,
+            "mape_common": np.nan,
+            "carry_mape_common": np.nan,
+        }
         if carry_pts is not None and len(p) and len(carry_pts):
             q = p.set_index(["origin", *AXES])
             common = q.index.intersection(carry_pts.index)
-            rec.update(n_common=len(common), mape_common=_mape(q.loc[common]),
-                       carry_mape_common=_mape(carry_pts.loc[common]))
+            rec.update(
+                n_common=len(common),
+                mape_common=_mape(q.loc[common]),
+                carry_mape_common=_mape(carry_pts.loc[common]),
+            )
         rows.append(rec)
     scores = pd.DataFrame(rows)
     axis_max = float(values.max()) if len(values) else float("nan")
@@ -399,8 +517,10 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
         reason = f"{chosen}: chosen with --form"
     elif n_origins < 2 or "carry" not in scored:
         chosen = next(f for f in cands if f in eligible)
-        reason = (f"{chosen}: only {len(values)} distinct {axis} value(s), too few to backtest "
-                  "a trend; the simplest identified form")
+        reason = (
+            f"{chosen}: only {len(values)} distinct {axis} value(s), too few to backtest "
+            "a trend; the simplest identified form"
+        )
     else:
         base = pts[pts.form == "carry"].set_index(["origin", *AXES])
         best, best_t = "carry", T_MIN
@@ -409,13 +529,17 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
                 continue
             p = pts[pts.form == f].set_index(["origin", *AXES])
             common = base.index.intersection(p.index)
-            d = (np.abs(base.loc[common, "z_error"].to_numpy(float))
-                 - np.abs(p.loc[common, "z_error"].to_numpy(float)))
+            d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
+                p.loc[common, "z_error"].to_numpy(float)
+            )
             if len(d) < 2:
                 continue
             sd = d.std(ddof=1)
-            tt = float(d.mean() / (sd / math.sqrt(len(d)))) if sd > 0 else (
-                np.inf if d.mean() > 0 else 0.0)
+            tt = (
+                float(d.mean() / (sd / math.sqrt(len(d))))
+                if sd > 0
+                else (np.inf if d.mean() > 0 else 0.0)
+            )
             scores.loc[scores.form == f, "t_vs_carry"] = tt
             if tt > best_t:
                 best, best_t = f, tt
@@ -423,13 +547,23 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
         n_pts = int((pts.form == "carry").sum())
         if best == "carry":
             others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
-            top = (f"; best challenger {others.loc[others.t_vs_carry.idxmax(), 'form']} at "
-                   f"t = {others.t_vs_carry.max():.2f}") if len(others) else ""
-            reason = (f"carry: no form beat carry-forward by more than one standard error in "
-                      f"the backtest ({n_origins} origins, {n_pts} predicted runs{top})")
+            top = (
+                (
+                    f"; best challenger {others.loc[others.t_vs_carry.idxmax(), 'form']} at "
+                    f"t = {others.t_vs_carry.max():.2f}"
+                )
+                if len(others)
+                else ""
+            )
+            reason = (
+                f"carry: no form beat carry-forward by more than one standard error in "
+                f"the backtest ({n_origins} origins, {n_pts} predicted runs{top})"
+            )
         else:
-            reason = (f"{best}: beat carry-forward in the backtest by {best_t:.2f} standard "
-                      f"errors ({n_origins} origins, {n_pts} predicted runs)")
+            reason = (
+                f"{best}: beat carry-forward in the backtest by {best_t:.2f} standard "
+                f"errors ({n_origins} origins, {n_pts} predicted runs)"
+            )
     calibration = _calibration(pts[pts.form == chosen], axis, axis_max)
     # the other eligible forms, weighted by their backtest error, for p_best
     alternatives = []
@@ -438,8 +572,9 @@ def choose_form(X: pd.DataFrame, y: np.ndarray, *, form: str = "auto", metric=No
         cal = _calibration(p, axis, axis_max)
         if cal is None:
             continue
-        alternatives.append({"form": f, "weight": 1.0 / max(cal["sd"] ** 2, 1e-300),
-                             "calibration": cal})
+        alternatives.append(
+            {"form": f, "weight": 1.0 / max(cal["sd"] ** 2, 1e-300), "calibration": cal}
+        )
     total = sum(a["weight"] for a in alternatives) or 1.0
     for a in alternatives:
         a["weight"] /= total

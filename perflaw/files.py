@@ -66,8 +66,9 @@ _ADVICE = {
 }
 
 
-def os_error_message(exc: OSError, path: str | os.PathLike | None = None,
-                     action: str = "write") -> str:
+def os_error_message(
+    exc: OSError, path: str | os.PathLike | None = None, action: str = "write"
+) -> str:
     """One line for an ``OSError``: the path, what went wrong and what to do.
 
     >>> os_error_message(OSError(errno.ENOSPC, "No space left on device"), "out/law.json")
@@ -97,8 +98,9 @@ def _inside(child: Path, folder: Path) -> bool:
         return False
 
 
-def check_output(path: str | os.PathLike, inputs: Iterable = (), *, kind: str = "file",
-                 option: str | None = None) -> Path:
+def check_output(
+    path: str | os.PathLike, inputs: Iterable = (), *, kind: str = "file", option: str | None = None
+) -> Path:
     """Check an output path before any work is done; return it (links resolved).
 
     Parameters
@@ -128,8 +130,9 @@ def check_output(path: str | os.PathLike, inputs: Iterable = (), *, kind: str = 
         if target.exists() and inp.exists() and _same_file(target, inp):
             raise FileError(f"{label}: this output is also an input; write it elsewhere")
         if inp.is_dir() and _inside(target, inp):
-            raise FileError(f"{label}: this output is inside the input folder {inp}; "
-                            "write it elsewhere")
+            raise FileError(
+                f"{label}: this output is inside the input folder {inp}; write it elsewhere"
+            )
     if kind == "file" and target.is_dir():
         raise FileError(f"{label}: is a folder; give a file name")
     if kind == "folder" and target.exists() and not target.is_dir():
@@ -137,8 +140,9 @@ def check_output(path: str | os.PathLike, inputs: Iterable = (), *, kind: str = 
     parent = target.parent
     if not parent.is_dir():
         what = "is not a folder" if parent.exists() else "does not exist"
-        raise FileError(f"{label}: the folder {parent} {what}; create it first or choose "
-                        "another path")
+        raise FileError(
+            f"{label}: the folder {parent} {what}; create it first or choose another path"
+        )
     return target
 
 
@@ -174,8 +178,9 @@ def _default_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
-                option: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, inputs: Iterable = (), *, option: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     The body writes the temporary file by any means (``write_parquet``, ``savefig``...);
@@ -192,8 +197,9 @@ def atomic_path(path: str | os.PathLike, inputs: Iterable = (), *,
     target = check_output(path, inputs, option=option)
     label = f"{option} {target}" if option else str(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.perflaw-tmp-",
-                                        suffix=target.suffix, dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.stem}.perflaw-tmp-", suffix=target.suffix, dir=target.parent
+        )
     except OSError as exc:
         raise FileError(os_error_message(exc, label)) from None
     os.close(fd)
@@ -232,17 +238,21 @@ def find_os_error(exc: BaseException) -> OSError | None:
         if isinstance(current, OSError):
             return current
         text = str(current).lower()
-        for code, words in ((errno.ENOSPC, "no space left"), (errno.EDQUOT, "quota exceeded"),
-                            (errno.EROFS, "read-only file system"),
-                            (errno.EACCES, "permission denied")):
+        for code, words in (
+            (errno.ENOSPC, "no space left"),
+            (errno.EDQUOT, "quota exceeded"),
+            (errno.EROFS, "read-only file system"),
+            (errno.EACCES, "permission denied"),
+        ):
             if words in text:
                 return OSError(code, os.strerror(code))
         current = current.__cause__ or current.__context__
     return None
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, inputs: Iterable = (), *,
-                option: str | None = None) -> Path:
+def write_bytes(
+    path: str | os.PathLike, data: bytes, inputs: Iterable = (), *, option: str | None = None
+) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`); return the path."""
     with atomic_path(path, inputs, option=option) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
@@ -250,8 +260,14 @@ def write_bytes(path: str | os.PathLike, data: bytes, inputs: Iterable = (), *,
     return Path(path)
 
 
-def write_text(path: str | os.PathLike, text: str, inputs: Iterable = (), *,
-               option: str | None = None, encoding: str = "utf-8") -> Path:
+def write_text(
+    path: str | os.PathLike,
+    text: str,
+    inputs: Iterable = (),
+    *,
+    option: str | None = None,
+    encoding: str = "utf-8",
+) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`); return the path."""
     write_bytes(path, text.encode(encoding), inputs, option=option)
     return Path(path)
@@ -271,21 +287,33 @@ def is_perflaw_folder(folder: str | os.PathLike) -> bool:
     return not entries or (folder / MARKER).is_file()
 
 
-def check_output_folder(path: str | os.PathLike, inputs: Iterable = (), *,
-                        overwrite: bool = False, option: str | None = None) -> Path:
+def check_output_folder(
+    path: str | os.PathLike,
+    inputs: Iterable = (),
+    *,
+    overwrite: bool = False,
+    option: str | None = None,
+) -> Path:
     """:func:`check_output` for a folder, refusing to replace a folder that is not
     perflaw's own output (see :func:`is_perflaw_folder`) unless ``overwrite``."""
     target = check_output(path, inputs, kind="folder", option=option)
     label = f"{option} {target}" if option else str(target)
     if target.is_dir() and not overwrite and not is_perflaw_folder(target):
-        raise FileError(f"{label}: the folder exists and holds files perflaw did not write; "
-                        "choose another path, empty it, or pass --overwrite to replace it")
+        raise FileError(
+            f"{label}: the folder exists and holds files perflaw did not write; "
+            "choose another path, empty it, or pass --overwrite to replace it"
+        )
     return target
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike, inputs: Iterable = (), *, overwrite: bool = False,
-                  option: str | None = None) -> Iterator[Path]:
+def atomic_folder(
+    path: str | os.PathLike,
+    inputs: Iterable = (),
+    *,
+    overwrite: bool = False,
+    option: str | None = None,
+) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path``.
 
     Checks as :func:`check_output_folder`.  On success every file is fsync'ed, the marker
@@ -302,8 +330,10 @@ def atomic_folder(path: str | os.PathLike, inputs: Iterable = (), *, overwrite: 
     try:
         try:
             yield tmp
-            (tmp / MARKER).write_text("written by perflaw; this folder may be replaced by "
-                                      "perflaw's next run to the same path\n")
+            (tmp / MARKER).write_text(
+                "written by perflaw; this folder may be replaced by "
+                "perflaw's next run to the same path\n"
+            )
             for root, _dirs, names in os.walk(tmp):
                 for name in names:
                     _fsync_file(Path(root) / name)

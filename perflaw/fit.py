@@ -64,8 +64,10 @@ class ExtrapolationWarning(UserWarning):
 
 # --------------------------------------------------------------------------------------
 # conditions such as "layers>=24"
-_COND = re.compile(r"^\s*([A-Za-z_][\w@.]*)\s*(<=|>=|==|!=|<|>|=)\s*"
-                   r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_COND = re.compile(
+    r"^\s*([A-Za-z_][\w@.]*)\s*(<=|>=|==|!=|<|>|=)\s*"
+    r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+)
 
 
 def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:
@@ -99,8 +101,15 @@ def parse_condition(condition: str, frame: pd.DataFrame) -> np.ndarray:
             raise DataError(f"condition {condition!r} names unknown column {col!r}") from None
         v = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
         x = float(num)
-        ops = {"<": v < x, "<=": v <= x, ">": v > x, ">=": v >= x, "==": v == x, "=": v == x,
-               "!=": v != x}
+        ops = {
+            "<": v < x,
+            "<=": v <= x,
+            ">": v > x,
+            ">=": v >= x,
+            "==": v == x,
+            "=": v == x,
+            "!=": v != x,
+        }
         mask &= ops[op]
     return mask
 
@@ -172,9 +181,15 @@ def _generic_solve(law: Law, X, y, *, loss, huber_delta, rng, n_random, init=Non
             kw["jac"] = lambda t: law.jacobian(t, X)
         try:
             res = least_squares(
-                resid, s0, bounds=(lo, hi), method="trf", x_scale="jac",
+                resid,
+                s0,
+                bounds=(lo, hi),
+                method="trf",
+                x_scale="jac",
                 loss="linear" if loss == "l2" else "huber",
-                f_scale=1.0 if loss == "l2" else huber_delta, max_nfev=2000, **kw,
+                f_scale=1.0 if loss == "l2" else huber_delta,
+                max_nfev=2000,
+                **kw,
             )
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             results.append(Start(s0, np.inf, False, str(exc), s0))
@@ -328,8 +343,9 @@ class LawFitter:
 
     @staticmethod
     def _best(results: list[Start], what: str) -> tuple[Start, int]:
-        ok = [r for r in results if r.success and np.isfinite(r.cost)
-              and np.all(np.isfinite(r.theta))]
+        ok = [
+            r for r in results if r.success and np.isfinite(r.cost) and np.all(np.isfinite(r.theta))
+        ]
         if not ok:
             msgs = "; ".join(sorted({r.message for r in results if r.message}))[:200]
             raise ConvergenceError(
@@ -339,8 +355,17 @@ class LawFitter:
         tol = 1e-6 * abs(best.cost) + 1e-15
         return best, sum(1 for r in ok if r.cost - best.cost <= tol)
 
-    def fit(self, X, y, *, groups=None, metric: str | None = None, holdout: str | None = None,
-            loo: bool = False, exclude: str | None = None) -> LawFitter:
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        groups=None,
+        metric: str | None = None,
+        holdout: str | None = None,
+        loo: bool = False,
+        exclude: str | None = None,
+    ) -> LawFitter:
         """Fit the law.
 
         Parameters
@@ -407,8 +432,13 @@ class LawFitter:
             glabels = None if glabels is None else glabels[~mask]
         self._fit_core(frame, yv, glabels)
         if holdout:
-            pred = self.predict(held_frame.reset_index(drop=True), groups=held_groups,
-                                interval=True, warn=False, kind="observation")
+            pred = self.predict(
+                held_frame.reset_index(drop=True),
+                groups=held_groups,
+                interval=True,
+                warn=False,
+                kind="observation",
+            )
             out = held_frame.reset_index(drop=True).copy()
             out["observed"] = held_y
             out["predicted"] = pred["prediction"].to_numpy()
@@ -445,8 +475,10 @@ class LawFitter:
             known = {g: i for i, g in enumerate(law.groups)}
             unknown = sorted(set(glabels.tolist()) - set(known))
             if unknown:
-                raise DataError(f"unknown group(s) {', '.join(unknown)}: fitted groups are "
-                                f"{', '.join(law.groups)}")
+                raise DataError(
+                    f"unknown group(s) {', '.join(unknown)}: fitted groups are "
+                    f"{', '.join(law.groups)}"
+                )
             X["group"] = np.array([known[g] for g in glabels], dtype=float)
         law.check(X)
         return X
@@ -460,9 +492,16 @@ class LawFitter:
         if self.form is not None:
             from perflaw.backtest import choose_form, form_law
 
-            sel = choose_form(frame, yv, form=self.form, metric=self.metric_,
-                              transform=self.scale, seed=self.seed, progress=self.progress,
-                              axis=self.backtest_axis)
+            sel = choose_form(
+                frame,
+                yv,
+                form=self.form,
+                metric=self.metric_,
+                transform=self.scale,
+                seed=self.seed,
+                progress=self.progress,
+                axis=self.backtest_axis,
+            )
             self.form_ = sel.form
             self.selection_ = sel.as_dict()
             self.calibration_ = sel.calibration
@@ -478,17 +517,25 @@ class LawFitter:
         zv = transform_forward(yv, self.transform_)
         self.noise_sd_ = None
         if self.noise_sd is not None:
-            if not (isinstance(self.noise_sd, (int, float)) and math.isfinite(self.noise_sd)
-                    and self.noise_sd >= 0):
+            if not (
+                isinstance(self.noise_sd, (int, float))
+                and math.isfinite(self.noise_sd)
+                and self.noise_sd >= 0
+            ):
                 raise DataError(f"noise_sd must be a non-negative number, got {self.noise_sd!r}")
             m = float(np.mean(yv))
-            self.noise_sd_ = float(self.noise_sd) / (m * (1 - m)) if self.transform_ == "logit" \
+            self.noise_sd_ = (
+                float(self.noise_sd) / (m * (1 - m))
+                if self.transform_ == "logit"
                 else float(self.noise_sd)
+            )
         n, k = len(yv), law.n_params
         why = law.identifiable(X)
         if why:
-            raise DataError(f"law {law.name!r} is not identified by these runs: {why} (pin or "
-                            "drop the term, or choose a simpler form, e.g. --form carry)")
+            raise DataError(
+                f"law {law.name!r} is not identified by these runs: {why} (pin or "
+                "drop the term, or choose a simpler form, e.g. --form carry)"
+            )
         if n - k < law.min_dof and not law.nonparametric:
             raise DataError(
                 f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
@@ -499,14 +546,19 @@ class LawFitter:
         if self.calibration_ is None and self.form is not None:
             self._pending_warnings.append(
                 "too few sizes to backtest: prediction intervals are not calibrated "
-                "out of sample" + (" (carry-forward has none)" if law.nonparametric else ""))
+                "out of sample" + (" (carry-forward has none)" if law.nonparametric else "")
+            )
         rng = np.random.default_rng(self.seed)
         delta = self.huber_delta
         if self.loss == "huber" and delta is None:
             saved, self.loss = self.loss, "l2"
             try:
-                pilot, _ = self._best(self._solve(law, X, zv, np.random.default_rng(self.seed),
-                                                  n_random=self.n_random_starts), "pilot L2 fit")
+                pilot, _ = self._best(
+                    self._solve(
+                        law, X, zv, np.random.default_rng(self.seed), n_random=self.n_random_starts
+                    ),
+                    "pilot L2 fit",
+                )
             finally:
                 self.loss = saved
             r = zv - law.formula(pilot.theta, X)
@@ -526,8 +578,9 @@ class LawFitter:
         self.groups_ = glabels
         self._set_fitted()
         self.diagnostics_ = _diagnostics(yv, self.fitted_, k)
-        self.ranges_ = {c: (float(np.min(v)), float(np.max(v))) for c, v in X.items()
-                        if c != "group"}
+        self.ranges_ = {
+            c: (float(np.min(v)), float(np.max(v))) for c, v in X.items() if c != "group"
+        }
         self.params_ = pd.Series(best.theta, index=list(law.param_names), name="estimate")
         self.derived_ = law.derived(best.theta, self.ranges_)
         self.notes_ = law.notes(best.theta, self.ranges_) if hasattr(law, "notes") else []
@@ -535,8 +588,10 @@ class LawFitter:
         for i, name in enumerate(law.param_names):
             for edge in (lo[i], hi[i]):
                 if np.isfinite(edge) and abs(best.theta[i] - edge) <= 1e-6 * max(1.0, abs(edge)):
-                    self.notes_.append(f"{name} is at its bound {edge:g}: the optimum may lie "
-                                       "beyond it (a flat direction of the fit)")
+                    self.notes_.append(
+                        f"{name} is at its bound {edge:g}: the optimum may lie "
+                        "beyond it (a flat direction of the fit)"
+                    )
         self.cov_ = self._covariance()
         self.bootstrap_params_ = None
         self.n_bootstrap_failed_ = 0
@@ -589,28 +644,41 @@ class LawFitter:
         if self.law_.nonparametric:
             C = np.eye(len(names))
         elif np.any(np.abs(C[np.isfinite(C)]) > 1 + 1e-6) or (
-                np.linalg.eigvalsh((self.cov_ + self.cov_.T) / 2).min()
-                < -1e-9 * max(1e-300, np.abs(self.cov_).max())):
-            out.append(f"the parameter {src} matrix is not positive semi-definite (the fit "
-                       "is on a ridge): correlations are not reported and Wald intervals are "
-                       "unreliable")
+            np.linalg.eigvalsh((self.cov_ + self.cov_.T) / 2).min()
+            < -1e-9 * max(1e-300, np.abs(self.cov_).max())
+        ):
+            out.append(
+                f"the parameter {src} matrix is not positive semi-definite (the fit "
+                "is on a ridge): correlations are not reported and Wald intervals are "
+                "unreliable"
+            )
             C = np.eye(len(names))
         C = np.clip(C, -1.0, 1.0)
-        pairs = [(abs(C[i, j]), i, j) for i in range(len(names)) for j in range(i + 1, len(names))
-                 if np.isfinite(C[i, j]) and abs(C[i, j]) > 0.95]
+        pairs = [
+            (abs(C[i, j]), i, j)
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+            if np.isfinite(C[i, j]) and abs(C[i, j]) > 0.95
+        ]
         for r, i, j in sorted(pairs, reverse=True)[:3]:
-            out.append(f"{names[i]} and {names[j]} are strongly correlated (|r| = {r:.3f}, "
-                       f"{src}): a ridge in the loss, so their individual values are poorly "
-                       "determined; predictions may still be fine")
+            out.append(
+                f"{names[i]} and {names[j]} are strongly correlated (|r| = {r:.3f}, "
+                f"{src}): a ridge in the loss, so their individual values are poorly "
+                "determined; predictions may still be fine"
+            )
         if self._unidentified:
-            out.append("not identified by the data (a flat direction of the loss): "
-                       + ", ".join(self._unidentified[:6])
-                       + ("..." if len(self._unidentified) > 6 else "")
-                       + "; their intervals are not reported")
+            out.append(
+                "not identified by the data (a flat direction of the loss): "
+                + ", ".join(self._unidentified[:6])
+                + ("..." if len(self._unidentified) > 6 else "")
+                + "; their intervals are not reported"
+            )
         n, k = len(self.y_), self.law_.n_params
         if not self.law_.nonparametric and n < 2 * k:
-            out.append(f"{k} parameters for {n} runs: more parameters than the data can "
-                       "reliably carry (use a simpler --form)")
+            out.append(
+                f"{k} parameters for {n} runs: more parameters than the data can "
+                "reliably carry (use a simpler --form)"
+            )
         r = self.residuals_
         mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
         if mad > 0 and len(r) >= 8 and not self.law_.nonparametric:
@@ -618,9 +686,11 @@ class LawFitter:
             idx = np.flatnonzero(np.abs(z) > 4)
             for i in idx[np.argsort(-np.abs(z[idx]))][:5]:
                 where = ", ".join(f"{c}={v[i]:.4g}" for c, v in self.X_.items() if c != "group")
-                out.append(f"outlier at {where}: observed {self.y_[i]:.4g}, fitted "
-                           f"{self.fitted_[i]:.4g} (robust z = {z[i]:.1f}); kept in the fit "
-                           "(drop it with exclude= / --exclude if it is a failed run)")
+                out.append(
+                    f"outlier at {where}: observed {self.y_[i]:.4g}, fitted "
+                    f"{self.fitted_[i]:.4g} (robust z = {z[i]:.1f}); kept in the fit "
+                    "(drop it with exclude= / --exclude if it is a failed run)"
+                )
             if len(idx) > 5:
                 out.append(f"... and {len(idx) - 5} more outlier(s)")
         return out
@@ -668,8 +738,9 @@ class LawFitter:
         thetas, failed = [], 0
         from perflaw.backtest import _progress
 
-        for _ in _progress(range(int(self.bootstrap)), int(self.bootstrap), "bootstrap",
-                           self.progress):
+        for _ in _progress(
+            range(int(self.bootstrap)), int(self.bootstrap), "bootstrap", self.progress
+        ):
             if self.bootstrap_by == "row":
                 idx = rng.integers(0, n, size=n)
             else:
@@ -677,16 +748,27 @@ class LawFitter:
                 idx = np.concatenate([members[i] for i in pick])
             Xb = {c: v[idx] for c, v in X.items()}
             try:
-                res = self._solve(law, Xb, self.z_[idx], rng, n_random=0, init=self.theta_,
-                                  delta=self.huber_delta_)
+                res = self._solve(
+                    law,
+                    Xb,
+                    self.z_[idx],
+                    rng,
+                    n_random=0,
+                    init=self.theta_,
+                    delta=self.huber_delta_,
+                )
                 best, _ = self._best(res, "bootstrap refit")
                 thetas.append(best.theta)
             except (ConvergenceError, np.linalg.LinAlgError, ValueError):
                 failed += 1
         self.n_bootstrap_failed_ = failed
         if failed:
-            warnings.warn(f"{failed} of {self.bootstrap} bootstrap refits failed; intervals use "
-                          f"the other {self.bootstrap - failed}", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"{failed} of {self.bootstrap} bootstrap refits failed; intervals use "
+                f"the other {self.bootstrap - failed}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         self.bootstrap_params_ = np.array(thetas) if thetas else None
 
     def _summary_frame(self) -> pd.DataFrame:
@@ -712,8 +794,9 @@ class LawFitter:
         if self.derived_:
             dnames = list(self.derived_)
             if boot is not None:
-                D = np.array([[self.law_.derived(b, self.ranges_)[d] for d in dnames]
-                              for b in boot])
+                D = np.array(
+                    [[self.law_.derived(b, self.ranges_)[d] for d in dnames] for b in boot]
+                )
                 self.bootstrap_derived_ = pd.DataFrame(D, columns=dnames)
             for j, name in enumerate(dnames):
                 value = self.derived_[name]
@@ -725,8 +808,9 @@ class LawFitter:
                         rows.append((name, "derived", value, float(col.std(ddof=1)), lo, hi))
                         continue
                 rows.append((name, "derived", value, np.nan, np.nan, np.nan))
-        frame = pd.DataFrame(rows, columns=["name", "kind", "estimate", "std_err", "lower",
-                                            "upper"]).set_index("name")
+        frame = pd.DataFrame(
+            rows, columns=["name", "kind", "estimate", "std_err", "lower", "upper"]
+        ).set_index("name")
         frame.attrs["level"] = self.level
         frame.attrs["interval"] = "bootstrap percentile" if boot is not None else "Wald (delta)"
         return frame
@@ -742,8 +826,16 @@ class LawFitter:
         self._check_fitted()
         return self.summary_
 
-    def predict(self, X, *, groups=None, interval: bool = False, level: float | None = None,
-                kind: str = "mean", warn: bool = True):
+    def predict(
+        self,
+        X,
+        *,
+        groups=None,
+        interval: bool = False,
+        level: float | None = None,
+        kind: str = "mean",
+        warn: bool = True,
+    ):
         """Predict the metric.
 
         Parameters
@@ -776,7 +868,8 @@ class LawFitter:
                     warnings.warn(
                         f"predicting outside the fitted range of {c} ({lo:g} to {hi:g}): "
                         f"{', '.join(f'{x:g}' for x in np.unique(out)[:5])}",
-                        ExtrapolationWarning, stacklevel=2,
+                        ExtrapolationWarning,
+                        stacklevel=2,
                     )
         from perflaw.backtest import calibrated_halfwidth, horizon, transform_inverse
 
@@ -800,16 +893,28 @@ class LawFitter:
             hw = calibrated_halfwidth(cal, np.asarray(h, float) + np.zeros(len(zpred)), level)
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
-            return pd.DataFrame({"prediction": pred, "lower": transform_inverse(zpred - hw, tr),
-                                 "upper": transform_inverse(zpred + hw, tr),
-                                 "interval": "backtest-calibrated"}, index=frame.index)
+            return pd.DataFrame(
+                {
+                    "prediction": pred,
+                    "lower": transform_inverse(zpred - hw, tr),
+                    "upper": transform_inverse(zpred + hw, tr),
+                    "interval": "backtest-calibrated",
+                },
+                index=frame.index,
+            )
         if noise and kind == "observation":
             s2 = max(s2, noise**2)
         if self.law_.nonparametric or n <= k:
             nan = np.full(len(pred), np.nan)
-            return pd.DataFrame({"prediction": pred, "lower": nan, "upper": nan,
-                                 "interval": "none (not backtested, no residual degrees of "
-                                 "freedom)"}, index=frame.index)
+            return pd.DataFrame(
+                {
+                    "prediction": pred,
+                    "lower": nan,
+                    "upper": nan,
+                    "interval": "none (not backtested, no residual degrees of freedom)",
+                },
+                index=frame.index,
+            )
         if self.bootstrap_params_ is not None:
             P = np.array([self.law_.formula(b, Xp) for b in self.bootstrap_params_])  # fit scale
             if kind == "observation":
@@ -828,9 +933,15 @@ class LawFitter:
             if getattr(self, "_unidentified", None):
                 lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
                 method = "none (parameters not identified)"
-        return pd.DataFrame({"prediction": pred, "lower": transform_inverse(lo, tr),
-                             "upper": transform_inverse(hi, tr),
-                             "interval": method}, index=frame.index)
+        return pd.DataFrame(
+            {
+                "prediction": pred,
+                "lower": transform_inverse(lo, tr),
+                "upper": transform_inverse(hi, tr),
+                "interval": method,
+            },
+            index=frame.index,
+        )
 
     def leave_one_out(self) -> pd.DataFrame:
         """Refit without each row in turn and predict it (``loo_``, ``loo_metrics_``)."""
@@ -841,10 +952,17 @@ class LawFitter:
         for i in range(n):
             keep = np.arange(n) != i
             Xi = {c: v[keep] for c, v in self.X_.items()}
-            res = self._solve(self.law_, Xi, self.z_[keep], rng, n_random=self.n_random_starts,
-                              init=self.theta_, delta=self.huber_delta_)
+            res = self._solve(
+                self.law_,
+                Xi,
+                self.z_[keep],
+                rng,
+                n_random=self.n_random_starts,
+                init=self.theta_,
+                delta=self.huber_delta_,
+            )
             best, _ = self._best(res, f"leave-one-out refit without row {i}")
-            zi = self.law_.formula(best.theta, {c: v[i:i + 1] for c, v in self.X_.items()})
+            zi = self.law_.formula(best.theta, {c: v[i : i + 1] for c, v in self.X_.items()})
             from perflaw.backtest import transform_inverse
 
             preds[i] = transform_inverse(zi, getattr(self, "transform_", "none"))[0]
@@ -867,8 +985,11 @@ class LawFitter:
         metric = self.metric_ or "y"
         form = getattr(self, "form_", None)
         head = f"{metric}: " + (f"form {form}" if form else f"law {law.name}")
-        opts = {k: v for k, v in law.options().items()
-                if v is not None and k not in ("widths", "layers", "exponent_bounds")}
+        opts = {
+            k: v
+            for k, v in law.options().items()
+            if v is not None and k not in ("widths", "layers", "exponent_bounds")
+        }
         if opts and not form:
             head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
         head += f" — {law.description}" if law.description else ""
@@ -881,39 +1002,54 @@ class LawFitter:
                 sc = sc[sc.n_points > 0]
                 carry = sc[sc.form == "carry"]
                 if len(carry):
-                    lines.append(f"  backtest MAPE: carry-forward (the baseline) "
-                                 f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
-                                 "predicted runs")
+                    lines.append(
+                        f"  backtest MAPE: carry-forward (the baseline) "
+                        f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
+                        "predicted runs"
+                    )
                 if "n_common" in sc:
-                    parts = [f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
-                             f"({r.n_common} runs)" for r in sc.itertuples()
-                             if r.form != "carry" and r.n_common]
+                    parts = [
+                        f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
+                        f"({r.n_common} runs)"
+                        for r in sc.itertuples()
+                        if r.form != "carry" and r.n_common
+                    ]
                     if parts:
                         lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
         scale = getattr(self, "transform_", "none")
         r2 = d.get("r2", np.nan)
         r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
-        lines.append(f"  R² = {r2_text} in sample"
-                     + (" (a lookup of the trained runs: judge it by the backtest)"
-                        if law.nonparametric else "")
-                     + f", {d['n_points']} runs, {d['n_params']} parameters"
-                     + (f", fitted on the {scale} scale" if scale != "none" else ""))
+        lines.append(
+            f"  R² = {r2_text} in sample"
+            + (
+                " (a lookup of the trained runs: judge it by the backtest)"
+                if law.nonparametric
+                else ""
+            )
+            + f", {d['n_points']} runs, {d['n_params']} parameters"
+            + (f", fitted on the {scale} scale" if scale != "none" else "")
+        )
         best = getattr(self, "best_observed_", None)
         if best:
             where = " × ".join(f"{c} {best[c]}" for c in ("layers", "d_emb") if c in best)
             lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
         cal = getattr(self, "calibration_", None)
         if cal:
-            lines.append(f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
-                         f"by the backtest ({cal['n']} predicted runs; widen with the "
-                         f"doublings past {cal['axis']} {cal['axis_max']:g})")
-        lines.append("  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in
-                                               self.ranges_.items()))
+            lines.append(
+                f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
+                f"by the backtest ({cal['n']} predicted runs; widen with the "
+                f"doublings past {cal['axis']} {cal['axis_max']:g})"
+            )
+        lines.append(
+            "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in self.ranges_.items())
+        )
         if self.holdout_metrics_:
             h = self.holdout_metrics_
-            lines.append(f"  holdout {self.holdout_condition_!r}: {h['n_points']} runs, "
-                         f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
-                         f"{h['mae']:.4g}")
+            lines.append(
+                f"  holdout {self.holdout_condition_!r}: {h['n_points']} runs, "
+                f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
+                f"{h['mae']:.4g}"
+            )
         if self.loo_metrics_:
             m = self.loo_metrics_
             lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
@@ -929,20 +1065,31 @@ class LawFitter:
         lines.append("---")
         lines.append(
             f"loss = {law.objective_text if getattr(law, 'objective_text', None) else self.loss}"
-            + (f" (delta={self.huber_delta_:.3g})" if self.loss == "huber" and self.huber_delta_
-               else "")
+            + (
+                f" (delta={self.huber_delta_:.3g})"
+                if self.loss == "huber" and self.huber_delta_
+                else ""
+            )
             + f"; starts: {self.n_best_starts_} of {self.n_starts_} reached the best loss; "
             f"bootstrap: {0 if self.bootstrap_params_ is None else len(self.bootstrap_params_)}"
-            f" refits (by {self.bootstrap_by})" + (f", {self.n_bootstrap_failed_} failed"
-                                                  if self.n_bootstrap_failed_ else ""))
+            f" refits (by {self.bootstrap_by})"
+            + (f", {self.n_bootstrap_failed_} failed" if self.n_bootstrap_failed_ else "")
+        )
         if d.get("adj_r2") is not None:
             lines.append(
                 f"adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, MAPE = {d['mape']:.3g} %, "
-                f"AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}")
-        table = self.summary_.rename(columns={
-            "lower": f"lower {100 * self.level:g}%", "upper": f"upper {100 * self.level:g}%"})
-        lines.append(f"parameters ({scale} scale); intervals: "
-                     f"{self.summary_.attrs.get('interval', '')}; blank = not identified")
+                f"AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}"
+            )
+        table = self.summary_.rename(
+            columns={
+                "lower": f"lower {100 * self.level:g}%",
+                "upper": f"upper {100 * self.level:g}%",
+            }
+        )
+        lines.append(
+            f"parameters ({scale} scale); intervals: "
+            f"{self.summary_.attrs.get('interval', '')}; blank = not identified"
+        )
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines.append(table.to_string(float_format=lambda v: f"{v:.5g}", na_rep=""))
         return "\n".join(lines)
@@ -973,11 +1120,17 @@ class LawFitter:
             "n_points": int(len(self.y_)),
             "r2": self.diagnostics_["r2"],
             "params": dict(zip(self.law_.param_names, map(float, self.theta_))),
-            "ci": {n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
-                   for n in s.index if s.loc[n, "kind"] == "param"},
+            "ci": {
+                n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
+                for n in s.index
+                if s.loc[n, "kind"] == "param"
+            },
             "derived": {k: float(v) for k, v in self.derived_.items()},
-            "derived_ci": {n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
-                           for n in s.index if s.loc[n, "kind"] == "derived"},
+            "derived_ci": {
+                n: [float(s.loc[n, lo_col]), float(s.loc[n, hi_col])]
+                for n in s.index
+                if s.loc[n, "kind"] == "derived"
+            },
             "diagnostics": self.diagnostics_,
             "notes": list(self.notes_),
             "warnings": list(getattr(self, "warnings_", [])),
@@ -985,9 +1138,13 @@ class LawFitter:
             "data_ranges": {c: list(v) for c, v in self.ranges_.items()},
             "level": self.level,
             "fit_options": {
-                "loss": self.loss, "huber_delta": self.huber_delta_, "seed": self.seed,
-                "n_random_starts": self.n_random_starts, "bootstrap": self.bootstrap,
-                "bootstrap_by": self.bootstrap_by, "solver": self.solver,
+                "loss": self.loss,
+                "huber_delta": self.huber_delta_,
+                "seed": self.seed,
+                "n_random_starts": self.n_random_starts,
+                "bootstrap": self.bootstrap,
+                "bootstrap_by": self.bootstrap_by,
+                "solver": self.solver,
                 "holdout": self.holdout_condition_,
                 "exclude": getattr(self, "exclude_", None),
                 "n_excluded": getattr(self, "n_excluded_", 0),
@@ -996,7 +1153,8 @@ class LawFitter:
             "residual_dof": int(len(self.y_) - self.law_.n_params),
             "residual_sse": float(self.residuals_ @ self.residuals_),
             "covariance": self.cov_.tolist(),
-            "bootstrap_params": None if self.bootstrap_params_ is None
+            "bootstrap_params": None
+            if self.bootstrap_params_ is None
             else self.bootstrap_params_.tolist(),
             "holdout": self.holdout_metrics_,
             "loo": self.loo_metrics_,
@@ -1049,9 +1207,15 @@ class LawFitter:
         try:
             law = get_law(data["law"], **(data.get("law_options") or {}))
             fo = data.get("fit_options", {})
-            self = cls(law.name, loss=fo.get("loss", "l2"), seed=fo.get("seed", 0),
-                       bootstrap=fo.get("bootstrap", 0), bootstrap_by=fo.get("bootstrap_by", "row"),
-                       level=data.get("level", 0.95), **(data.get("law_options") or {}))
+            self = cls(
+                law.name,
+                loss=fo.get("loss", "l2"),
+                seed=fo.get("seed", 0),
+                bootstrap=fo.get("bootstrap", 0),
+                bootstrap_by=fo.get("bootstrap_by", "row"),
+                level=data.get("level", 0.95),
+                **(data.get("law_options") or {}),
+            )
             self.law_ = law
             self.theta_ = np.array([data["params"][n] for n in law.param_names], dtype=float)
         except DataError as exc:
@@ -1090,7 +1254,8 @@ class LawFitter:
             self._set_fitted()
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise LawFileError(
-                f"{source}: the fitted data are missing or malformed ({exc})") from None
+                f"{source}: the fitted data are missing or malformed ({exc})"
+            ) from None
         self.n_starts_ = data.get("starts", {}).get("tried", 0)
         self.n_best_starts_ = data.get("starts", {}).get("reached_best", 0)
         self.holdout_metrics_ = data.get("holdout")
@@ -1110,6 +1275,7 @@ def _is_num(v: Any) -> bool:
 
 def _validate_law_dict(data: Any, source: str) -> None:
     """One-line :class:`LawFileError` for the first invalid field of a stored fit."""
+
     def bad(field: str, why: str):
         raise LawFileError(f"{source}: field {field!r} {why}")
 
@@ -1145,19 +1311,27 @@ def _validate_law_dict(data: Any, source: str) -> None:
         if c == "group":
             continue
         r = ranges.get(c)
-        if not (isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r)
-                and r[0] <= r[1]):
+        if not (
+            isinstance(r, list) and len(r) == 2 and all(_is_num(v) for v in r) and r[0] <= r[1]
+        ):
             bad(f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
     k = len(law.param_names)
     cov = data.get("covariance")
     if cov is not None:
-        if not (isinstance(cov, list) and len(cov) == k and all(
-                isinstance(r, list) and len(r) == k and all(_is_num(v) for v in r) for r in cov)):
+        if not (
+            isinstance(cov, list)
+            and len(cov) == k
+            and all(isinstance(r, list) and len(r) == k and all(_is_num(v) for v in r) for r in cov)
+        ):
             bad("covariance", f"must be a {k}×{k} matrix of finite numbers")
     boot = data.get("bootstrap_params")
     if boot is not None:
-        if not (isinstance(boot, list) and all(isinstance(r, list) and len(r) == k and all(
-                _is_num(v) for v in r) for r in boot)):
+        if not (
+            isinstance(boot, list)
+            and all(
+                isinstance(r, list) and len(r) == k and all(_is_num(v) for v in r) for r in boot
+            )
+        ):
             bad("bootstrap_params", f"must be a list of {k}-number rows")
     stored = data.get("data")
     if not isinstance(stored, dict) or not isinstance(stored.get("inputs"), dict):
@@ -1172,10 +1346,16 @@ def _validate_law_dict(data: Any, source: str) -> None:
         bad("scale", f"must be 'none' or 'logit', got {data.get('scale')!r}")
     cal = data.get("calibration")
     if cal is not None:
-        if not (isinstance(cal, dict) and _is_num(cal.get("sd")) and cal["sd"] >= 0
-                and isinstance(cal.get("n"), int) and cal["n"] >= 1
-                and cal.get("axis") in ("layers", "d_emb") and _is_num(cal.get("axis_max"))
-                and cal["axis_max"] > 0):
+        if not (
+            isinstance(cal, dict)
+            and _is_num(cal.get("sd"))
+            and cal["sd"] >= 0
+            and isinstance(cal.get("n"), int)
+            and cal["n"] >= 1
+            and cal.get("axis") in ("layers", "d_emb")
+            and _is_num(cal.get("axis_max"))
+            and cal["axis_max"] > 0
+        ):
             bad("calibration", "must hold sd >= 0, n >= 1, axis and axis_max > 0")
     best = data.get("best_observed")
     if best is not None and not (isinstance(best, dict) and _is_num(best.get("observed"))):
@@ -1197,8 +1377,9 @@ def save_fits(fits: list[tuple[dict, LawFitter]], path: str | Path, inputs=()) -
     }
     from perflaw.files import write_text
 
-    return write_text(Path(path), json.dumps(_jsonable(doc), indent=1) + "\n", inputs,
-                      option="--out")
+    return write_text(
+        Path(path), json.dumps(_jsonable(doc), indent=1) + "\n", inputs, option="--out"
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -1224,8 +1405,9 @@ def load_fits(path: str | Path) -> list[tuple[dict, LawFitter]]:
     """Read a law file written by :func:`save_fits`; :class:`LawFileError` if unusable."""
     path = Path(path)
     if not path.exists():
-        raise LawFileError(f"law file {str(path)!r} not found: run `perflaw fit` first or "
-                           "pass --law")
+        raise LawFileError(
+            f"law file {str(path)!r} not found: run `perflaw fit` first or pass --law"
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -1234,8 +1416,9 @@ def load_fits(path: str | Path) -> list[tuple[dict, LawFitter]]:
     if not isinstance(doc, dict) or doc.get("format") != "perflaw-law":
         raise LawFileError(f"{str(path)!r} is not a perflaw law file")
     version = str(doc.get("perflaw_version", "unknown"))
-    if (doc.get("format_version") != FORMAT_VERSION
-            or _major_minor(version) != _major_minor(__version__)):
+    if doc.get("format_version") != FORMAT_VERSION or _major_minor(version) != _major_minor(
+        __version__
+    ):
         raise LawFileError(
             f"law file {str(path)!r} was written by perflaw {version}; this is perflaw "
             f"{__version__}: refit it with `perflaw fit`"
@@ -1243,8 +1426,10 @@ def load_fits(path: str | Path) -> list[tuple[dict, LawFitter]]:
     fits = doc.get("fits")
     if not isinstance(fits, list) or not fits:
         raise LawFileError(f"law file {str(path)!r} holds no fits")
-    return [(dict(f.get("group") or {}), LawFitter.from_dict(f, source=f"law file {str(path)!r}"))
-            for f in fits]
+    return [
+        (dict(f.get("group") or {}), LawFitter.from_dict(f, source=f"law file {str(path)!r}"))
+        for f in fits
+    ]
 
 
 def load_fitter(path: str | Path) -> LawFitter:

@@ -33,14 +33,30 @@ import polars as pl
 from perflaw.errors import DataError
 
 USER_NAMES = ("user_id", "userid", "user", "uid", "user_idx", "visitor_id", "session_id")
-ITEM_NAMES = ("item_id", "itemid", "item", "iid", "item_idx", "movie_id", "movieid",
-              "product_id", "artist_id", "track_id", "video_id")
+ITEM_NAMES = (
+    "item_id",
+    "itemid",
+    "item",
+    "iid",
+    "item_idx",
+    "movie_id",
+    "movieid",
+    "product_id",
+    "artist_id",
+    "track_id",
+    "video_id",
+)
 TIME_NAMES = ("timestamp", "time", "ts", "datetime", "event_time", "date", "unix_time")
 POSITION_NAMES = ("position", "pos", "seq_pos", "order")
 
 FORMATS = {
-    ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
-    ".inter": "inter", ".txt": "text", ".dat": "text",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".inter": "inter",
+    ".txt": "text",
+    ".dat": "text",
 }
 
 
@@ -64,18 +80,28 @@ def _check_encoding(path: Path) -> None:
             head = fh.read(4096)
     except OSError:
         return  # the reader reports it
-    boms = ((b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"), (b"\xff\xfe\x00\x00",
-            "UTF-32 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"),
-            (b"\xff\xfe", "UTF-16 (little-endian)"))
+    boms = (
+        (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+        (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+        (b"\xfe\xff", "UTF-16 (big-endian)"),
+        (b"\xff\xfe", "UTF-16 (little-endian)"),
+    )
     for bom, name in boms:
         if head.startswith(bom):
-            raise DataError(f"{path}: the file is encoded as {name}; perflaw reads UTF-8 "
-                            f"text: re-save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)")
+            raise DataError(
+                f"{path}: the file is encoded as {name}; perflaw reads UTF-8 "
+                f"text: re-save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)"
+            )
     if b"\x00" in head:
-        kind = ("UTF-16 without a byte-order mark" if head[1::2].count(0) > len(head) // 4
-                or head[0::2].count(0) > len(head) // 4 else "binary data")
-        raise DataError(f"{path}: the file looks like {kind}, not UTF-8 text; re-save it "
-                        "as UTF-8 or give a parquet file")
+        kind = (
+            "UTF-16 without a byte-order mark"
+            if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4
+            else "binary data"
+        )
+        raise DataError(
+            f"{path}: the file looks like {kind}, not UTF-8 text; re-save it "
+            "as UTF-8 or give a parquet file"
+        )
 
 
 def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
@@ -85,11 +111,11 @@ def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
         if fmt == "parquet":
             return pl.read_parquet(path)
         if fmt in ("csv", "tsv"):
-            return pl.read_csv(path, separator="," if fmt == "csv" else "\t",
-                               infer_schema_length=10_000)
+            return pl.read_csv(
+                path, separator="," if fmt == "csv" else "\t", infer_schema_length=10_000
+            )
         if fmt == "inter":
-            frame = pl.read_csv(path, separator="\t", infer_schema_length=10_000,
-                                quote_char=None)
+            frame = pl.read_csv(path, separator="\t", infer_schema_length=10_000, quote_char=None)
             return frame.rename({c: c.split(":", 1)[0] for c in frame.columns})
         if fmt == "text":
             return _read_sasrec_text(path)
@@ -103,8 +129,14 @@ def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
 
 
 def _read_sasrec_text(path: Path) -> pl.DataFrame:
-    lines = pl.read_csv(path, has_header=False, new_columns=["line"], separator="\x1f",
-                        quote_char=None, schema_overrides={"line": pl.String})
+    lines = pl.read_csv(
+        path,
+        has_header=False,
+        new_columns=["line"],
+        separator="\x1f",
+        quote_char=None,
+        schema_overrides={"line": pl.String},
+    )
     # tokens are runs of non-whitespace: double spaces, tabs and trailing blanks add no
     # phantom empty items
     tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tok"))
@@ -113,8 +145,10 @@ def _read_sasrec_text(path: Path) -> pl.DataFrame:
     short = np.flatnonzero(widths.to_numpy() < 2)
     if short.size:
         first = int(short[0])
-        raise DataError(f"{path}: SASRec text needs 'user item…' (separated by spaces or "
-                        f"tabs) on every line; non-empty line {first + 1} has one token")
+        raise DataError(
+            f"{path}: SASRec text needs 'user item…' (separated by spaces or "
+            f"tabs) on every line; non-empty line {first + 1} has one token"
+        )
     frame = tokens.select(
         pl.col("tok").list.first().alias("user_id"),
         pl.col("tok").list.slice(1).alias("item_id"),
@@ -126,8 +160,9 @@ def _read_sasrec_text(path: Path) -> pl.DataFrame:
     return frame
 
 
-def find_column(columns, name: str, *, source=None, option: str | None = None,
-                what: str = "column") -> str:
+def find_column(
+    columns, name: str, *, source=None, option: str | None = None, what: str = "column"
+) -> str:
     """The column called ``name`` -- the one lookup every table reader uses.
 
     An exact match wins; otherwise the match ignoring case (``Layers`` finds ``layers``).
@@ -167,16 +202,19 @@ def find_column(columns, name: str, *, source=None, option: str | None = None,
     where = f"{source}: " if source is not None else ""
     named = f" ({option})" if option else ""
     if len(matches) > 1:
-        raise DataError(f"{where}{what} {name!r}{named} is ambiguous: "
-                        f"{', '.join(matches)} differ only in case")
+        raise DataError(
+            f"{where}{what} {name!r}{named} is ambiguous: {', '.join(matches)} differ only in case"
+        )
     if not matches:
-        raise DataError(f"{where}{what} {name!r}{named} not found; columns are "
-                        f"{', '.join(columns) or 'none'}")
+        raise DataError(
+            f"{where}{what} {name!r}{named} not found; columns are {', '.join(columns) or 'none'}"
+        )
     return matches[0]
 
 
-def find_any(columns, names, *, source=None, option: str | None = None,
-             what: str = "column") -> str | None:
+def find_any(
+    columns, names, *, source=None, option: str | None = None, what: str = "column"
+) -> str | None:
     """The column whose name (ignoring case) is one of ``names``, or None.
 
     Raises
@@ -193,13 +231,13 @@ def find_any(columns, names, *, source=None, option: str | None = None,
     found = [lower[n] for n in names if n in lower]
     if len(found) > 1:
         where = f"{source}: " if source is not None else ""
-        raise DataError(f"{where}ambiguous {what} ({', '.join(found)}); choose one with "
-                        f"{option}")
+        raise DataError(f"{where}ambiguous {what} ({', '.join(found)}); choose one with {option}")
     return found[0] if found else None
 
 
-def parse_list(text, kind: type = int, *, what: str = "list", positive: bool = False,
-               ranges: bool = True) -> list:
+def parse_list(
+    text, kind: type = int, *, what: str = "list", positive: bool = False, ranges: bool = True
+) -> list:
     """Values from ``"8,16,32"``, inclusive ranges ``"4:32"`` / ``"16:1024:16"`` (integers),
     or a mix (``"1,2,4:8:2"``) -- the one list syntax of every option that takes several
     values (``--layers``, ``--d-emb``, ``--seeds``…).
@@ -230,8 +268,9 @@ def parse_list(text, kind: type = int, *, what: str = "list", positive: bool = F
     ([0.1, 0.5], ['sasrec', 'hstu'])
     """
     syntax = "'a,b,c'" + (" or 'a:b[:step]'" if ranges and kind is int else "")
-    items = list(text) if isinstance(text, (list, tuple)) else \
-        [p.strip() for p in str(text).split(",")]
+    items = (
+        list(text) if isinstance(text, (list, tuple)) else [p.strip() for p in str(text).split(",")]
+    )
     if not [p for p in items if str(p).strip()]:
         raise DataError(f"{what} {text!r} is empty; use {syntax}")
     values: list = []
@@ -285,20 +324,21 @@ def resolve_columns(
             try:
                 return find_column(cols, given, source=path, option=option)
             except DataError:
-                raise DataError(f"{path}: no column {given!r} ({option}); columns are "
-                                f"{', '.join(cols)}") from None
+                raise DataError(
+                    f"{path}: no column {given!r} ({option}); columns are {', '.join(cols)}"
+                ) from None
         found = find_any(cols, names, source=path, option=option, what=f"{role} column")
         if found is None and required:
-            raise DataError(f"{path}: no {role} column found among {', '.join(cols)}; "
-                            f"name it with {option}")
+            raise DataError(
+                f"{path}: no {role} column found among {', '.join(cols)}; name it with {option}"
+            )
         return found
 
     u = resolve(user_col, USER_NAMES, "user", "--user-col")
     i = resolve(item_col, ITEM_NAMES, "item", "--item-col")
     t = resolve(time_col, TIME_NAMES, "time", "--time-col", required=False)
     if t is None and time_col is None:
-        t = find_any(cols, POSITION_NAMES, source=path, option="--time-col",
-                     what="position column")
+        t = find_any(cols, POSITION_NAMES, source=path, option="--time-col", what="position column")
     if len({u, i, t} - {None}) < (3 if t else 2):
         raise DataError(f"{path}: the user, item and time columns must differ")
     return u, i, t
@@ -348,8 +388,15 @@ def read_log(
     if not path.exists():
         raise DataError(f"{path}: no such file")
     fmt = fmt or detect_format(path)
-    return canonical_frame(_read_raw(path, fmt), path, user_col=user_col, item_col=item_col,
-                           time_col=time_col, drop_null_ids=drop_null_ids, notes=notes)
+    return canonical_frame(
+        _read_raw(path, fmt),
+        path,
+        user_col=user_col,
+        item_col=item_col,
+        time_col=time_col,
+        drop_null_ids=drop_null_ids,
+        notes=notes,
+    )
 
 
 def canonical_frame(
@@ -376,8 +423,7 @@ def canonical_frame(
         select.append(pl.col(t).alias("time"))
     frame = raw.select(select)
 
-    frame = check_ids(frame, path, {"user": u, "item": i}, drop_null_ids=drop_null_ids,
-                      notes=notes)
+    frame = check_ids(frame, path, {"user": u, "item": i}, drop_null_ids=drop_null_ids, notes=notes)
     if t is not None:
         frame = frame.with_columns(_time_as_number(frame.get_column("time"), path, t))
     return frame
@@ -393,8 +439,9 @@ def _id_type_error(dtype) -> str | None:
     if isinstance(dtype, pl.Struct):
         return "structs"
     if dtype in (pl.Object, pl.Null, pl.Binary):
-        return {pl.Object: "Python objects", pl.Null: "only nulls",
-                pl.Binary: "binary values"}[dtype]
+        return {pl.Object: "Python objects", pl.Null: "only nulls", pl.Binary: "binary values"}[
+            dtype
+        ]
     return None
 
 
@@ -454,23 +501,29 @@ def check_ids(
         series = frame.get_column(role)
         bad_type = _id_type_error(series.dtype)
         if bad_type is not None:
-            raise DataError(f"{label}: {role} column {columns[role]!r} holds {bad_type} "
-                            f"(type {series.dtype}); ids must be integers or strings, one "
-                            "per row")
+            raise DataError(
+                f"{label}: {role} column {columns[role]!r} holds {bad_type} "
+                f"(type {series.dtype}); ids must be integers or strings, one "
+                "per row"
+            )
         masks[role] = missing_ids(series)
     counts = {role: int(mask.sum()) for role, mask in masks.items()}
     if any(counts.values()):
         if not drop_null_ids:
             role = "user" if counts["user"] else "item"
-            raise DataError(f"{label}: column {columns[role]!r} has {counts[role]} null/NaN "
-                            f"{role} id(s); fix the log or pass --drop-null-ids to drop "
-                            "those rows")
+            raise DataError(
+                f"{label}: column {columns[role]!r} has {counts[role]} null/NaN "
+                f"{role} id(s); fix the log or pass --drop-null-ids to drop "
+                "those rows"
+            )
         keep = ~(masks["user"] | masks["item"])
         dropped = frame.height - int(keep.sum())
         frame = frame.filter(keep)
         if notes is not None:
-            notes.append(f"dropped {dropped} row(s) with a null/NaN id (user: "
-                         f"{counts['user']}, item: {counts['item']})")
+            notes.append(
+                f"dropped {dropped} row(s) with a null/NaN id (user: "
+                f"{counts['user']}, item: {counts['item']})"
+            )
         if frame.height == 0:
             raise DataError(f"{label}: no rows left after dropping null/NaN ids")
     for role in ("user", "item"):
@@ -486,29 +539,37 @@ def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
     frac = (values != values.floor()) | values.is_infinite()
     if frac.any():
         bad = values.filter(frac)[0]
-        raise DataError(f"{label}: {role} column {col!r} holds float ids with a fractional "
-                        f"part (e.g. {bad!r}); ids must be whole numbers or strings")
+        raise DataError(
+            f"{label}: {role} column {col!r} holds float ids with a fractional "
+            f"part (e.g. {bad!r}); ids must be whole numbers or strings"
+        )
     big = values.abs() > FLOAT_EXACT
     if big.any():
         bad = values.filter(big)[0]
-        raise DataError(f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
-                        f"{bad:.17g}), where distinct ids can become equal; store the ids "
-                        "as integers or strings")
+        raise DataError(
+            f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+            f"{bad:.17g}), where distinct ids can become equal; store the ids "
+            "as integers or strings"
+        )
     return values.cast(pl.Int64).alias(series.name)
 
 
 def _time_as_number(time: pl.Series, path: Path, col: str) -> pl.Series:
     dtype = time.dtype
     if dtype == pl.Time:
-        raise DataError(f"{path}: time column {col!r} holds times of day without dates "
-                        "(type time), which do not order events across days; give a "
-                        "timestamp, a date-time or a position")
+        raise DataError(
+            f"{path}: time column {col!r} holds times of day without dates "
+            "(type time), which do not order events across days; give a "
+            "timestamp, a date-time or a position"
+        )
     if dtype.is_temporal():
         time = time.cast(pl.Datetime("us")) if dtype == pl.Date else time
         time = time.dt.epoch("us") if time.dtype != pl.Duration else time.cast(pl.Int64)
     elif not dtype.is_numeric():
-        raise DataError(f"{path}: time column {col!r} is not numeric (type {dtype}); "
-                        "give a numeric timestamp or position")
+        raise DataError(
+            f"{path}: time column {col!r} is not numeric (type {dtype}); "
+            "give a numeric timestamp or position"
+        )
     nulls = time.null_count()
     if time.dtype.is_float():
         nulls += int(time.is_nan().sum())

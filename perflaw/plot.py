@@ -35,8 +35,9 @@ def check_figure_path(path, inputs=(), option: str | None = "--plot"):
     if ext not in known:
         label = f"{option} {path}" if option else str(path)
         names = ", ".join("." + k for k in sorted(known))
-        raise FileError(f"{label}: unknown figure format {ext or 'none'!r}; end the name "
-                        f"with one of {names}")
+        raise FileError(
+            f"{label}: unknown figure format {ext or 'none'!r}; end the name with one of {names}"
+        )
     return check_output(path, inputs, option=option)
 
 
@@ -134,8 +135,9 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
                 Xc[sname] = np.full_like(grid, sv)
             Xc.update({c: np.full_like(grid, v[0]) for c, v in others.items()})
             z = law.formula(fitter.theta_, Xc)
-            ax.plot(grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-",
-                    color=color)
+            ax.plot(
+                grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-", color=color
+            )
         ax.set_xscale("log", base=2 if xname == "layers" else 10)
         ax.set_xlabel(law.input_labels.get(xname, xname))
         ax.set_ylabel(metric)
@@ -159,8 +161,14 @@ def plot_backtest(result, ax=None, title: str | None = None):
         ape = 100 * np.abs(p.predicted - p.observed) / np.abs(p.observed)
         h = p.horizon.to_numpy(float)
         order = np.argsort(h)
-        ax.plot(h[order], ape.to_numpy()[order], "o-" if form != "carry" else "s--", ms=4,
-                alpha=0.8, label=form)
+        ax.plot(
+            h[order],
+            ape.to_numpy()[order],
+            "o-" if form != "carry" else "s--",
+            ms=4,
+            alpha=0.8,
+            label=form,
+        )
     ax.set_xlabel(f"doublings of {result.axis} past the fitted sizes")
     ax.set_ylabel("absolute % error")
     ax.legend(fontsize="small")
@@ -177,15 +185,26 @@ def plot_recommendation(rec, ax=None, title: str | None = None):
     else:
         fig = ax.figure
     c = rec.candidates.sort_values("params")
-    ax.scatter(c["params"], c["prediction"], s=6, c=np.where(c["feasible"], "tab:blue", "0.75"),
-               label="configurations")
+    ax.scatter(
+        c["params"],
+        c["prediction"],
+        s=6,
+        c=np.where(c["feasible"], "tab:blue", "0.75"),
+        label="configurations",
+    )
     frontier = np.maximum.accumulate(c["prediction"].to_numpy())
     ax.plot(c["params"], frontier, "-", color="tab:orange", label="best up to this size")
     if rec.budget is not None:
         ax.axvline(rec.budget, color="tab:red", ls="--", label=f"budget {rec.budget:,.0f}")
     best = rec.top.iloc[0]
-    ax.plot([best["params"]], [best["prediction"]], "*", ms=14, color="tab:red",
-            label=f"pick: {int(best['layers'])} layers, d={int(best['d_emb'])}")
+    ax.plot(
+        [best["params"]],
+        [best["prediction"]],
+        "*",
+        ms=14,
+        color="tab:red",
+        label=f"pick: {int(best['layers'])} layers, d={int(best['d_emb'])}",
+    )
     ax.set_xscale("log")
     ax.set_xlabel(f"{rec.count} parameters")
     ax.set_ylabel("predicted metric")

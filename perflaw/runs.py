@@ -37,10 +37,25 @@ import pandas as pd
 
 from perflaw.errors import DataError
 
-LAYER_NAMES = ("layers", "n_layers", "num_layers", "num_blocks", "n_blocks",
-               "num_hidden_layers", "depth")
-DEMB_NAMES = ("d_emb", "hidden_size", "embedding_dim", "emb_dim", "embedding_size",
-              "hidden_units", "d_model", "dim")
+LAYER_NAMES = (
+    "layers",
+    "n_layers",
+    "num_layers",
+    "num_blocks",
+    "n_blocks",
+    "num_hidden_layers",
+    "depth",
+)
+DEMB_NAMES = (
+    "d_emb",
+    "hidden_size",
+    "embedding_dim",
+    "emb_dim",
+    "embedding_size",
+    "hidden_units",
+    "d_model",
+    "dim",
+)
 DPRIME_NAMES = ("d_prime", "dprime", "d'")
 _METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
 #: Largest accepted layer count and embedding dimension: beyond these a value is a
@@ -72,8 +87,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"runs table {str(path)!r} not found")
     if path.is_dir():
-        raise DataError(f"runs table {str(path)!r} is a folder; give a CSV, TSV, parquet or "
-                        "JSON file")
+        raise DataError(
+            f"runs table {str(path)!r} is a folder; give a CSV, TSV, parquet or JSON file"
+        )
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".pq"):
         _check_text_encoding(path)
@@ -94,8 +110,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - report any parser failure in one line
-        raise DataError(f"cannot read runs table {str(path)!r}: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise DataError(
+            f"cannot read runs table {str(path)!r}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
 
 
 def _check_text_encoding(path: Path) -> None:
@@ -107,8 +125,9 @@ def _check_text_encoding(path: Path) -> None:
         raise DataError(f"runs table {exc}") from None
 
 
-def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str,
-          option: str) -> str:
+def _find(
+    frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, option: str
+) -> str:
     from perflaw.io import find_any, find_column  # the one column lookup
 
     if given:
@@ -119,19 +138,23 @@ def _find(frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: 
     raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
 
 
-def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool,
-             maximum: float | None = None) -> np.ndarray:
+def _numeric(
+    frame: pd.DataFrame, col: str, what: str, *, positive: bool, maximum: float | None = None
+) -> np.ndarray:
     raw = frame[col]
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() & raw.notna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"{what} column {col!r} has a non-numeric value {raw.iloc[i]!r} "
-                        f"(row {i + 1})")
+        raise DataError(
+            f"{what} column {col!r} has a non-numeric value {raw.iloc[i]!r} (row {i + 1})"
+        )
     if values.isna().any():
         rows = (np.flatnonzero(values.isna().to_numpy()) + 1)[:5].tolist()
-        raise DataError(f"{what} column {col!r} has {int(values.isna().sum())} missing "
-                        f"value(s) (rows {', '.join(map(str, rows))})")
+        raise DataError(
+            f"{what} column {col!r} has {int(values.isna().sum())} missing "
+            f"value(s) (rows {', '.join(map(str, rows))})"
+        )
     arr = values.to_numpy(dtype=float)
     if not np.all(np.isfinite(arr)):
         raise DataError(f"{what} column {col!r} has non-finite values")
@@ -139,9 +162,11 @@ def _numeric(frame: pd.DataFrame, col: str, what: str, *, positive: bool,
         raise DataError(f"{what} column {col!r} must be positive; found {arr[arr <= 0][0]:g}")
     if maximum is not None and np.any(arr > maximum):
         i = int(np.flatnonzero(arr > maximum)[0])
-        raise DataError(f"{what} column {col!r} has {arr[i]:g} (row {i + 1}), beyond the "
-                        f"plausible {maximum:g}; check the column (a parameter count or "
-                        "a unit slip?)")
+        raise DataError(
+            f"{what} column {col!r} has {arr[i]:g} (row {i + 1}), beyond the "
+            f"plausible {maximum:g}; check the column (a parameter count or "
+            "a unit slip?)"
+        )
     return arr
 
 
@@ -152,9 +177,11 @@ def check_not_constant(y: np.ndarray, metric: str, where: str) -> None:
     spread = float(np.ptp(y))
     scale = float(np.max(np.abs(y)))
     if spread <= CONSTANT_RTOL * scale or spread == 0.0:
-        raise DataError(f"metric {metric!r} is constant{where} ({y[0]:.6g} in all "
-                        f"{len(y)} runs, up to rounding): a law fitted to it would fit "
-                        "noise; choose another metric or check the table")
+        raise DataError(
+            f"metric {metric!r} is constant{where} ({y[0]:.6g} in all "
+            f"{len(y)} runs, up to rounding): a law fitted to it would fit "
+            "noise; choose another metric or check the table"
+        )
 
 
 def drop_duplicated_runs(frame: pd.DataFrame, used: list, source: str) -> pd.DataFrame:
@@ -168,10 +195,13 @@ def drop_duplicated_runs(frame: pd.DataFrame, used: list, source: str) -> pd.Dat
     n = int(dup.sum())
     if n:
         rows = (np.flatnonzero(dup.to_numpy()) + 1)[:5].tolist()
-        warnings.warn(f"{source}: {n} run(s) repeat an earlier row exactly (rows "
-                      f"{', '.join(map(str, rows))}{', …' if n > 5 else ''}); each run "
-                      f"is fitted once ({len(frame) - n} runs, not {len(frame)})",
-                      RunsTableWarning, stacklevel=3)
+        warnings.warn(
+            f"{source}: {n} run(s) repeat an earlier row exactly (rows "
+            f"{', '.join(map(str, rows))}{', …' if n > 5 else ''}); each run "
+            f"is fitted once ({len(frame) - n} runs, not {len(frame)})",
+            RunsTableWarning,
+            stacklevel=3,
+        )
         frame = frame.loc[~dup].reset_index(drop=True)
     return frame
 
@@ -207,8 +237,12 @@ class Runs:
         """One label per row, e.g. ``"dataset=ml-1m,max_seq_len=100"``; None if ungrouped."""
         if self.keys.empty:
             return None
-        return np.array([",".join(f"{c}={v}" for c, v in zip(self.keys.columns, row))
-                         for row in self.keys.itertuples(index=False)])
+        return np.array(
+            [
+                ",".join(f"{c}={v}" for c, v in zip(self.keys.columns, row))
+                for row in self.keys.itertuples(index=False)
+            ]
+        )
 
     def groups(self) -> Iterator[tuple[dict, Runs]]:
         """Yield ``(key, runs)`` per group in order of first appearance (or once, ``{}``)."""
@@ -220,8 +254,13 @@ class Runs:
             idx = np.asarray(sub.index)
             yield (
                 {c: _py(v) for c, v in zip(self.group_cols, key)},
-                Runs(self.X.loc[idx].reset_index(drop=True), self.y[idx], self.metric,
-                     pd.DataFrame(index=range(len(idx))), self.source),
+                Runs(
+                    self.X.loc[idx].reset_index(drop=True),
+                    self.y[idx],
+                    self.metric,
+                    pd.DataFrame(index=range(len(idx))),
+                    self.source,
+                ),
             )
 
 
@@ -286,8 +325,10 @@ def runs_from_frame(
         mcol = find_column(frame.columns, str(metric or ""))
     except DataError:
         found = metric_columns(frame.columns)
-        raise DataError(f"metric {metric!r} not found in {source}; metric columns are "
-                        f"{', '.join(map(str, found)) or 'none'}") from None
+        raise DataError(
+            f"metric {metric!r} not found in {source}; metric columns are "
+            f"{', '.join(map(str, found)) or 'none'}"
+        ) from None
     lcol = _find(frame, layers_col, LAYER_NAMES, "layers", "--layers-col")
     dcol = _find(frame, d_emb_col, DEMB_NAMES, "embedding-dimension", "--d-emb-col")
     if isinstance(group_by, str):
@@ -297,26 +338,34 @@ def runs_from_frame(
         try:
             group_cols.append(find_column(frame.columns, g))
         except DataError:
-            raise DataError(f"group column {g!r} not found in {source}; columns are "
-                            f"{', '.join(map(str, frame.columns))}") from None
-    pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col") if d_prime_col \
-        else None
-    used = [lcol, dcol, mcol] + ([pcol] if pcol is not None else []) \
-        + ([dataset_col] if apen_json and dataset_col in frame.columns else []) \
+            raise DataError(
+                f"group column {g!r} not found in {source}; columns are "
+                f"{', '.join(map(str, frame.columns))}"
+            ) from None
+    pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col") if d_prime_col else None
+    used = (
+        [lcol, dcol, mcol]
+        + ([pcol] if pcol is not None else [])
+        + ([dataset_col] if apen_json and dataset_col in frame.columns else [])
         + group_cols
+    )
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     end_col = find_any(frame.columns, ("end",))
     if end_col is not None:  # perflaw sweep's runs table says how each run ended
         capped = int((frame[end_col].astype(str) == "cap").sum())
         if capped:
-            warnings.warn(f"{source}: {capped} of {len(frame)} run(s) stopped at their step "
-                          "cap (end = cap), maybe still improving; raise --max-steps",
-                          RunsTableWarning, stacklevel=3)
-    X = pd.DataFrame({
-        "layers": _numeric(frame, lcol, "layers", positive=True, maximum=MAX_LAYERS),
-        "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True,
-                          maximum=MAX_D_EMB),
-    })
+            warnings.warn(
+                f"{source}: {capped} of {len(frame)} run(s) stopped at their step "
+                "cap (end = cap), maybe still improving; raise --max-steps",
+                RunsTableWarning,
+                stacklevel=3,
+            )
+    X = pd.DataFrame(
+        {
+            "layers": _numeric(frame, lcol, "layers", positive=True, maximum=MAX_LAYERS),
+            "d_emb": _numeric(frame, dcol, "embedding-dimension", positive=True, maximum=MAX_D_EMB),
+        }
+    )
     y = _numeric(frame, mcol, "metric", positive=False)
     if pcol is not None:
         X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
@@ -326,8 +375,10 @@ def runs_from_frame(
         names = frame[dcol_name].astype(str)
         missing = sorted(set(names) - set(table))
         if missing:
-            raise DataError(f"no D′ in {str(apen_json)!r} for dataset(s) {', '.join(missing)}; "
-                            f"it has {', '.join(sorted(table))}")
+            raise DataError(
+                f"no D′ in {str(apen_json)!r} for dataset(s) {', '.join(missing)}; "
+                f"it has {', '.join(sorted(table))}"
+            )
         X["d_prime"] = names.map(table).to_numpy(float)
     keys = pd.DataFrame(index=range(len(frame)))
     for col in group_cols:
@@ -369,9 +420,11 @@ def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
     size = grouped.transform("size").to_numpy()
     n_groups = int((grouped.size() > 1).sum())
     dof = int(len(key) - grouped.ngroups)
-    noise = float(np.sqrt((dev.to_numpy() ** 2).sum() / dof)) if dof > 0 and (size > 1).any() \
-        else None
+    noise = (
+        float(np.sqrt((dev.to_numpy() ** 2).sum() / dof)) if dof > 0 and (size > 1).any() else None
+    )
     X = mean[list(runs.X.columns)].reset_index(drop=True)
-    keys = mean[list(runs.keys.columns)].reset_index(drop=True) if runs.group_cols \
-        else pd.DataFrame()
+    keys = (
+        mean[list(runs.keys.columns)].reset_index(drop=True) if runs.group_cols else pd.DataFrame()
+    )
     return Runs(X, mean["_y"].to_numpy(float), runs.metric, keys, runs.source), noise, n_groups

@@ -65,7 +65,8 @@ class Sequences:
         """Build from a list of sequences of hashable ids (convenient in tests and docs)."""
         frame = pl.DataFrame(
             {
-                "user": [u for u, s in enumerate(seqs) for _ in s] if users is None
+                "user": [u for u, s in enumerate(seqs) for _ in s]
+                if users is None
                 else [u for u, s in zip(users, seqs) for _ in s],
                 "item": [str(v) for s in seqs for v in s],
             },
@@ -105,8 +106,13 @@ class Sequences:
         users = runs.get_column("value")
         if sort and users.n_unique() != len(users):
             raise DataError("internal: users are not contiguous after sorting")
-        return cls(np.ascontiguousarray(values, dtype=np.int64), offsets, users,
-                   int(n_items), int(duplicates))
+        return cls(
+            np.ascontiguousarray(values, dtype=np.int64),
+            offsets,
+            users,
+            int(n_items),
+            int(duplicates),
+        )
 
 
 def item_codes(items: pl.Series) -> np.ndarray:
@@ -122,8 +128,15 @@ def item_codes(items: pl.Series) -> np.ndarray:
     [3, 1, 2, 1]
     """
     if items.dtype.is_integer():
-        if items.len() == 0 or items.dtype in (pl.Int8, pl.Int16, pl.Int32, pl.Int64,
-                                               pl.UInt8, pl.UInt16, pl.UInt32):
+        if items.len() == 0 or items.dtype in (
+            pl.Int8,
+            pl.Int16,
+            pl.Int32,
+            pl.Int64,
+            pl.UInt8,
+            pl.UInt16,
+            pl.UInt32,
+        ):
             return items.cast(pl.Int64).to_numpy()
         lo, hi = int(items.min()), int(items.max())  # type: ignore[arg-type]
         if -(2**63) <= lo and hi < 2**63:

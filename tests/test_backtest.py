@@ -55,16 +55,16 @@ def test_carry_forward_is_the_last_trained_run_of_the_width():
     # rows: (4,25)=1 (4,100)=2 (8,25)=3 (8,100)=4 (16,25)=5 (16,100)=6
     deepest25, at8_100, first25, deepest100 = 5.0, 4.0, 1.0, 6.0
     # 50 lies halfway between 25 and 100 in log: the mean of the two carried values
-    np.testing.assert_allclose(f.predict(ask),
-                               [deepest25, at8_100, first25, (deepest25 + deepest100) / 2])
+    np.testing.assert_allclose(
+        f.predict(ask), [deepest25, at8_100, first25, (deepest25 + deepest100) / 2]
+    )
 
 
 @pytest.mark.parametrize("form", list(FORMS))
 def test_every_form_fits_and_keeps_hr_inside_0_1(form):
     X = grid()
     rng = np.random.default_rng(0)
-    y = logistic(-1 + 0.1 * np.log(X.layers) + 0.05 * np.log(X.d_emb)
-                 + rng.normal(0, 0.01, len(X)))
+    y = logistic(-1 + 0.1 * np.log(X.layers) + 0.05 * np.log(X.d_emb) + rng.normal(0, 0.01, len(X)))
     f = LawFitter(form=form, scale="auto", seed=0).fit(X, y, metric="hr@10")
     assert f.form_ == form and f.transform_ == "logit"
     far = pd.DataFrame({"layers": [1.0, 4096.0, 1e6], "d_emb": [8.0, 4096.0, 128.0]})
@@ -105,8 +105,9 @@ def test_selection_falls_back_on_a_tiny_grid_and_says_so():
 def test_selection_never_sees_holdout_rows():
     df = pd.read_csv(BUNDLED)
     g = df[df.panel == 0]
-    f = LawFitter(form="auto", scale="auto").fit(g[["layers", "d_emb"]], g["hr@10"],
-                                                  metric="hr@10", holdout="layers>12")
+    f = LawFitter(form="auto", scale="auto").fit(
+        g[["layers", "d_emb"]], g["hr@10"], metric="hr@10", holdout="layers>12"
+    )
     assert f.ranges_["layers"] == (4.0, 12.0)
     assert f.calibration_["axis_max"] == 12.0  # the backtest ran on layers <= 12 only
 
@@ -115,8 +116,12 @@ def test_selection_never_sees_holdout_rows():
 def test_backtest_reports_every_form_and_a_coverage():
     df = pd.read_csv(BUNDLED)
     g = df[df.panel == 1]
-    res = backtest(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10",
-                   forms=("carry", "saturating", "loglinear"))
+    res = backtest(
+        g[["layers", "d_emb"]],
+        g["ndcg@10"],
+        metric="ndcg@10",
+        forms=("carry", "saturating", "loglinear"),
+    )
     s = res.summary.set_index("form")
     assert list(s.index) == ["carry", "saturating", "loglinear"]
     assert (s.n_points > 0).all() and s.mape.between(0, 20).all()
@@ -135,8 +140,11 @@ def test_calibrated_intervals_widen_with_extrapolation():
     rng = np.random.default_rng(3)
     y = logistic(-1 + 0.05 * np.log(X.layers) + rng.normal(0, 0.02, len(X)))
     f = LawFitter(form="carry", scale="auto").fit(X, y, metric="hr@10")
-    p = f.predict(pd.DataFrame({"layers": [32.0, 64.0, 256.0], "d_emb": [64.0] * 3}),
-                  interval=True, warn=False)
+    p = f.predict(
+        pd.DataFrame({"layers": [32.0, 64.0, 256.0], "d_emb": [64.0] * 3}),
+        interval=True,
+        warn=False,
+    )
     width = (p.upper - p.lower).to_numpy()
     assert p.interval.iloc[0] == "backtest-calibrated" and np.all(np.diff(width) > 0)
 
@@ -165,8 +173,18 @@ def test_cli_refusals_are_one_line(tmp_path):
 
 # --------------------------------------------------------------------------- the CLI
 def test_fit_json_interface_with_holdout(tmp_path):
-    res = run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--holdout", "layers>16",
-              "--json", "--no-save")
+    res = run(
+        "fit",
+        BUNDLED,
+        "-m",
+        "hr@10",
+        "--where",
+        "panel==0",
+        "--holdout",
+        "layers>16",
+        "--json",
+        "--no-save",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert obj["form"] in FORMS and isinstance(obj["warnings"], list) and obj["r2"] is not None
@@ -197,10 +215,22 @@ def test_fit_csv_carries_the_warnings(tmp_path):
 
 def test_recommend_config_without_budget_shows_the_best_trained_run(tmp_path):
     law = tmp_path / "law.json"
-    assert run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0 & layers<=12", "--out",
-               law).exit_code == 0
-    res = run("recommend-config", "--law", law, "--layers", "4,8,12,16,24,32", "--d-emb",
-              "25,50,75,100", "--json")
+    assert (
+        run(
+            "fit", BUNDLED, "-m", "hr@10", "--where", "panel==0 & layers<=12", "--out", law
+        ).exit_code
+        == 0
+    )
+    res = run(
+        "recommend-config",
+        "--law",
+        law,
+        "--layers",
+        "4,8,12,16,24,32",
+        "--d-emb",
+        "25,50,75,100",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     rec, best = obj["recommendation"], obj["best_observed"]
@@ -208,8 +238,9 @@ def test_recommend_config_without_budget_shows_the_best_trained_run(tmp_path):
     assert (best["layers"], best["d_emb"], best["observed"]) == (12, 75, 0.318)
     assert isinstance(obj["warnings"], list) and 0 <= rec["p_best"] <= 1
     assert 0 <= rec["lower"] <= rec["prediction"] <= rec["upper"] <= 1
-    text = run("recommend-config", "--law", law, "--layers", "4,8,12,16,24,32", "--d-emb",
-               "25,50,75,100").stdout
+    text = run(
+        "recommend-config", "--law", law, "--layers", "4,8,12,16,24,32", "--d-emb", "25,50,75,100"
+    ).stdout
     assert text.startswith("hr@10 (form ") and "best trained run" in text
     assert "nan" not in text.split("rank")[0]
     res = run("recommend-config", "--law", law, "--top", "0")
@@ -217,8 +248,21 @@ def test_recommend_config_without_budget_shows_the_best_trained_run(tmp_path):
 
 
 def test_backtest_command_json(tmp_path):
-    res = run("backtest", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "carry",
-              "--form", "saturating", "--json", "--plot", tmp_path / "bt.png")
+    res = run(
+        "backtest",
+        BUNDLED,
+        "-m",
+        "hr@10",
+        "--where",
+        "panel==0",
+        "--form",
+        "carry",
+        "--form",
+        "saturating",
+        "--json",
+        "--plot",
+        tmp_path / "bt.png",
+    )
     assert res.exit_code == 0, res.output
     recs = json.loads(res.stdout)
     assert [r["form"] for r in recs] == ["carry", "saturating"]
@@ -244,18 +288,25 @@ def test_seed_replicates_are_averaged_and_give_the_noise(tmp_path):
 
 
 # --------------------------------------------------------------------------- law files
-@pytest.mark.parametrize("edit,pattern", [
-    (lambda f: f["params"].update({next(iter(f["params"])): None}), "must be a finite number"),
-    (lambda f: f.update(level="high"), "field 'level'"),
-    (lambda f: f.update(covariance=[[1.0]]), "field 'covariance'"),
-    (lambda f: f.pop("data_ranges"), "field 'data_ranges'"),
-    (lambda f: f["data_ranges"].update(layers=[4]), "data_ranges.layers"),
-    (lambda f: f["data"].update(y=[]), "field 'data.y'"),
-])
+@pytest.mark.parametrize(
+    "edit,pattern",
+    [
+        (lambda f: f["params"].update({next(iter(f["params"])): None}), "must be a finite number"),
+        (lambda f: f.update(level="high"), "field 'level'"),
+        (lambda f: f.update(covariance=[[1.0]]), "field 'covariance'"),
+        (lambda f: f.pop("data_ranges"), "field 'data_ranges'"),
+        (lambda f: f["data_ranges"].update(layers=[4]), "data_ranges.layers"),
+        (lambda f: f["data"].update(y=[]), "field 'data.y'"),
+    ],
+)
 def test_damaged_law_files_give_one_line(tmp_path, edit, pattern):
     law = tmp_path / "law.json"
-    assert run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "p2", "--out",
-               law).exit_code == 0
+    assert (
+        run(
+            "fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "p2", "--out", law
+        ).exit_code
+        == 0
+    )
     doc = json.loads(law.read_text())
     edit(doc["fits"][0])
     law.write_text(json.dumps(doc))

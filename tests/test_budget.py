@@ -17,11 +17,23 @@ BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_r
 def fitter():
     df = pd.read_csv(BUNDLED)
     g = df[df.panel == 0]
-    return LawFitter(seed=0, bootstrap=30).fit(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10")
+    return LawFitter(seed=0, bootstrap=30).fit(
+        g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
+    )
 
 
-@pytest.mark.parametrize("text,value", [("20M", 2e7), ("1.5e9", 1.5e9), ("300k", 3e5),
-                                        ("2B", 2e9), ("0.5G", 5e8), (" 7 ", 7.0), ("1e3k", 1e6)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("20M", 2e7),
+        ("1.5e9", 1.5e9),
+        ("300k", 3e5),
+        ("2B", 2e9),
+        ("0.5G", 5e8),
+        (" 7 ", 7.0),
+        ("1e3k", 1e6),
+    ],
+)
 def test_parse_budget(text, value):
     assert parse_budget(text) == value
 
@@ -58,8 +70,10 @@ def test_recommend_respects_budget_and_orders(fitter):
 def test_budget_not_binding(fitter):
     rec = recommend(fitter, "1e9")
     assert not rec.budget_binds
-    assert rec.top.iloc[0][["layers", "d_emb"]].tolist() == [rec.unconstrained["layers"],
-                                                            rec.unconstrained["d_emb"]]
+    assert rec.top.iloc[0][["layers", "d_emb"]].tolist() == [
+        rec.unconstrained["layers"],
+        rec.unconstrained["d_emb"],
+    ]
 
 
 def test_non_embedding_count_and_llama(fitter):

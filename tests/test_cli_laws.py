@@ -38,7 +38,15 @@ def test_fit_defaults_read_runs_csv_and_write_law(cwd):
     obj = json.loads(res.stdout)
     assert obj["law"] == "performance" and obj["metric"] == "ndcg@10" and obj["n_points"] == 24
     assert obj["form"] == "free" and isinstance(obj["warnings"], list)
-    assert set(obj["params"]) == {"alpha_N", "beta_N", "gamma_N", "alpha_d", "beta_d", "gamma_d", "b"}
+    assert set(obj["params"]) == {
+        "alpha_N",
+        "beta_N",
+        "gamma_N",
+        "alpha_d",
+        "beta_d",
+        "gamma_d",
+        "b",
+    }
     assert obj["r2"] > 0.85 and "ci" not in obj
     assert obj["saved_to"] == "perflaw-law.json"
     assert (cwd / "perflaw-law.json").exists()
@@ -55,8 +63,22 @@ def test_fit_defaults_read_runs_csv_and_write_law(cwd):
 
 
 def test_fit_group_by_json_and_bootstrap(cwd):
-    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--bootstrap", "20", "--json",
-              "--out", "law.json", "--form", "free", "--transform", "none")
+    res = run(
+        "fit",
+        "-m",
+        "hr@10",
+        "--group-by",
+        "panel",
+        "--bootstrap",
+        "20",
+        "--json",
+        "--out",
+        "law.json",
+        "--form",
+        "free",
+        "--transform",
+        "none",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert [g["panel"] for g in obj["groups"]] == [0, 1, 2]
@@ -64,13 +86,35 @@ def test_fit_group_by_json_and_bootstrap(cwd):
         assert set(g["ci"]) == set(g["params"])
         lo, hi = g["ci"]["b"]
         assert lo <= hi
-    res = run("predict", "--law", "law.json", "--layers", "12", "--d-emb", "64", "--group",
-              "panel=1", "--json")
+    res = run(
+        "predict",
+        "--law",
+        "law.json",
+        "--layers",
+        "12",
+        "--d-emb",
+        "64",
+        "--group",
+        "panel=1",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert len(rows) == 1 and rows[0]["panel"] == 1 and rows[0]["interval"] == "backtest-calibrated"
-    res = run("recommend-config", "--law", "law.json", "--budget", "300k", "--n-items", "3416",
-              "--max-len", "100", "--group", "panel=0", "--json")
+    res = run(
+        "recommend-config",
+        "--law",
+        "law.json",
+        "--budget",
+        "300k",
+        "--n-items",
+        "3416",
+        "--max-len",
+        "100",
+        "--group",
+        "panel=0",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rec = json.loads(res.stdout)
     assert all(t["params"] <= 300_000 for t in rec["top"])
@@ -78,8 +122,9 @@ def test_fit_group_by_json_and_bootstrap(cwd):
 
 
 def test_fit_table_holdout_and_csv(cwd):
-    res = run("fit", "-m", "hr@10", "--where", "panel==2", "--holdout", "layers>=24", "--loo",
-              "--no-save")
+    res = run(
+        "fit", "-m", "hr@10", "--where", "panel==2", "--holdout", "layers>=24", "--loo", "--no-save"
+    )
     assert res.exit_code == 0, res.output
     assert "holdout 'layers>=24': 8 runs" in res.stdout and "leave-one-out" in res.stdout
     assert not (cwd / "perflaw-law.json").exists()
@@ -123,8 +168,10 @@ def _one_line_error(res, pattern):
 
 def test_errors_are_one_line(cwd):
     pd.read_csv(BUNDLED).head(1).to_csv("one.csv", index=False)
-    _one_line_error(run("fit", "one.csv", "-m", "hr@10", "--form", "free"),
-                    "form 'free' cannot be fitted on these runs: layers has 1 distinct value")
+    _one_line_error(
+        run("fit", "one.csv", "-m", "hr@10", "--form", "free"),
+        "form 'free' cannot be fitted on these runs: layers has 1 distinct value",
+    )
     df = pd.read_csv(BUNDLED)
     df.loc[3, "hr@10"] = None
     df.to_csv("nan.csv", index=False)
@@ -133,20 +180,26 @@ def test_errors_are_one_line(cwd):
     _one_line_error(run("fit", "-m", "mrr@10"), "metric 'mrr@10' not found")
     _one_line_error(run("fit"), "choose a metric with --metric")
     _one_line_error(run("fit", "missing.csv", "-m", "hr@10"), "not found")
-    _one_line_error(run("predict", "--layers", "8", "--d-emb", "64"),
-                    "law file 'perflaw-law.json' not found")
+    _one_line_error(
+        run("predict", "--layers", "8", "--d-emb", "64"), "law file 'perflaw-law.json' not found"
+    )
     assert run("fit", "-m", "hr@10", "--where", "panel==0").exit_code == 0
     doc = json.loads(Path("perflaw-law.json").read_text())
     doc["perflaw_version"] = "9.0.0"
     Path("old.json").write_text(json.dumps(doc))
-    _one_line_error(run("predict", "--law", "old.json", "--layers", "8", "--d-emb", "64"),
-                    "written by perflaw 9.0.0")
-    _one_line_error(run("recommend-config", "--budget", "10k", "--n-items", "3416"),
-                    "budget 10,000 is below every configuration")
+    _one_line_error(
+        run("predict", "--law", "old.json", "--layers", "8", "--d-emb", "64"),
+        "written by perflaw 9.0.0",
+    )
+    _one_line_error(
+        run("recommend-config", "--budget", "10k", "--n-items", "3416"),
+        "budget 10,000 is below every configuration",
+    )
     _one_line_error(run("recommend-config", "--budget", "lots"), "cannot parse budget 'lots'")
     _one_line_error(run("predict", "--layers", "8,x", "--d-emb", "64"), "cannot parse --layers")
-    _one_line_error(run("fit", "-m", "hr@10", "--joint", "dprime", "--group-by", "panel"),
-                    "needs D′")
+    _one_line_error(
+        run("fit", "-m", "hr@10", "--joint", "dprime", "--group-by", "panel"), "needs D′"
+    )
 
 
 def test_extrapolation_warning_on_stderr(cwd):
@@ -164,38 +217,101 @@ def test_joint_dprime_and_group_bootstrap(cwd):
     df = pd.concat([df, extra, extra2], ignore_index=True)
     df["d_prime"] = df.max_seq_len * 1e4
     df.to_csv("runs_dp.csv", index=False)
-    res = run("fit", "runs_dp.csv", "-m", "hr@10", "--group-by", "panel", "--joint", "dprime",
-              "--d-prime-col", "d_prime", "--json", "--out", "dp.json")
+    res = run(
+        "fit",
+        "runs_dp.csv",
+        "-m",
+        "hr@10",
+        "--group-by",
+        "panel",
+        "--joint",
+        "dprime",
+        "--d-prime-col",
+        "d_prime",
+        "--json",
+        "--out",
+        "dp.json",
+    )
     assert res.exit_code == 0, res.output
     assert "gamma_D" in json.loads(res.stdout)["params"]
-    _one_line_error(run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64"),
-                    "has a D′ term: give --d-prime")
-    res = run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64", "--d-prime",
-              "1e6,2e6", "--json")
+    _one_line_error(
+        run("predict", "--law", "dp.json", "--layers", "8", "--d-emb", "64"),
+        "has a D′ term: give --d-prime",
+    )
+    res = run(
+        "predict",
+        "--law",
+        "dp.json",
+        "--layers",
+        "8",
+        "--d-emb",
+        "64",
+        "--d-prime",
+        "1e6,2e6",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     assert [r["d_prime"] for r in json.loads(res.stdout)] == [1e6, 2e6]
-    res = run("fit", "-m", "hr@10", "--group-by", "panel", "--joint", "free", "--bootstrap", "8",
-              "--bootstrap-by", "group", "--json", "--no-save")
+    res = run(
+        "fit",
+        "-m",
+        "hr@10",
+        "--group-by",
+        "panel",
+        "--joint",
+        "free",
+        "--bootstrap",
+        "8",
+        "--bootstrap-by",
+        "group",
+        "--json",
+        "--no-save",
+    )
     assert res.exit_code == 0, res.output
     assert "b[panel=1]" in json.loads(res.stdout)["ci"]
-    _one_line_error(run("fit", "-m", "hr@10", "--bootstrap", "5", "--bootstrap-by", "group"),
-                    "needs --group-by")
+    _one_line_error(
+        run("fit", "-m", "hr@10", "--bootstrap", "5", "--bootstrap-by", "group"), "needs --group-by"
+    )
 
 
 def test_recommend_config_accepts_every_counted_architecture(tmp_path):
-    from perflaw.decide.params import ARCHITECTURES
-
     from click.testing import CliRunner
 
     from perflaw.cli import main
+    from perflaw.decide.params import ARCHITECTURES
 
     runner = CliRunner()
     law = tmp_path / "law.json"
-    res = runner.invoke(main, ["fit", "data/performance_law_ml1m_runs.csv", "--metric",
-                               "ndcg@10", "--where", "max_seq_len==100", "--out", str(law)])
+    res = runner.invoke(
+        main,
+        [
+            "fit",
+            "data/performance_law_ml1m_runs.csv",
+            "--metric",
+            "ndcg@10",
+            "--where",
+            "max_seq_len==100",
+            "--out",
+            str(law),
+        ],
+    )
     assert res.exit_code == 0, res.output
     for arch in ARCHITECTURES:
-        res = runner.invoke(main, ["recommend-config", "--law", str(law), "--budget", "2M",
-                                   "--arch", arch, "--n-items", "3416", "--max-len", "100",
-                                   "--json"])
+        res = runner.invoke(
+            main,
+            [
+                "recommend-config",
+                "--law",
+                str(law),
+                "--budget",
+                "2M",
+                "--arch",
+                arch,
+                "--n-items",
+                "3416",
+                "--max-len",
+                "100",
+                "--json",
+            ],
+        )
         assert res.exit_code == 0, (arch, res.output)

@@ -36,14 +36,20 @@ FIT = ["--metric", "ndcg@10", "--group-by", "panel"]
 
 def _cli(*args, env=None, timeout=240):
     """Run ``python -m perflaw`` in a subprocess (real signals, real exit codes)."""
-    return subprocess.run([sys.executable, "-m", "perflaw", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "perflaw", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _one_line_error(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(
-        ("note:", "warning:"))]
+    lines = [
+        ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(("note:", "warning:"))
+    ]
     assert len(lines) == 1, stderr
     assert lines[0].startswith("Error: "), stderr
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
@@ -51,11 +57,13 @@ def _one_line_error(stderr: str) -> str:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if "perflaw-tmp" in p.name
-                  or "perflaw-old" in p.name)
+    return sorted(
+        p.name for p in folder.iterdir() if "perflaw-tmp" in p.name or "perflaw-old" in p.name
+    )
 
 
 # --- outputs that are inputs, missing folders, bad extensions (in process) -------------
+
 
 @pytest.fixture
 def runner():
@@ -85,18 +93,31 @@ def test_apen_per_user_equal_to_the_log_is_refused(runner, tmp_path):
     folder = tmp_path / "ds"
     folder.mkdir()
     shutil.copy(LOG, folder / "part-0.parquet")
-    res = runner.invoke(main, ["apen", str(folder), "--memory-limit", "8GB", "--per-user",
-                               str(folder / "per_user.parquet"), "-q"])
+    res = runner.invoke(
+        main,
+        [
+            "apen",
+            str(folder),
+            "--memory-limit",
+            "8GB",
+            "--per-user",
+            str(folder / "per_user.parquet"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 1 and "inside the input folder" in res.output
     assert log.read_bytes() == before and sorted(os.listdir(folder)) == ["part-0.parquet"]
 
 
-@pytest.mark.parametrize("args", [
-    ["fit", str(RUNS), *FIT, "--out", "{missing}/law.json"],
-    ["fit", str(RUNS), *FIT, "--no-save", "--plot", "{missing}/fit.png"],
-    ["apen", str(LOG), "--per-user", "{missing}/per_user.parquet"],
-    ["apen", str(LOG), "--memory-limit", "8GB", "--spill-dir", "{missing}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", str(RUNS), *FIT, "--out", "{missing}/law.json"],
+        ["fit", str(RUNS), *FIT, "--no-save", "--plot", "{missing}/fit.png"],
+        ["apen", str(LOG), "--per-user", "{missing}/per_user.parquet"],
+        ["apen", str(LOG), "--memory-limit", "8GB", "--spill-dir", "{missing}"],
+    ],
+)
 def test_missing_output_folder_is_one_line(runner, tmp_path, args):
     missing = tmp_path / "no" / "such"
     args = [a.replace("{missing}", str(missing)) for a in args]
@@ -107,12 +128,14 @@ def test_missing_output_folder_is_one_line(runner, tmp_path, args):
 
 
 def test_plot_with_unknown_extension_is_refused_before_fitting(runner, tmp_path):
-    res = runner.invoke(main, ["fit", str(RUNS), *FIT, "--no-save", "--plot",
-                               str(tmp_path / "fit.xyz")])
+    res = runner.invoke(
+        main, ["fit", str(RUNS), *FIT, "--no-save", "--plot", str(tmp_path / "fit.xyz")]
+    )
     assert res.exit_code == 1 and "unknown figure format 'xyz'" in res.output
 
 
 # --- a full disk: injected ENOSPC (always) ---------------------------------------------
+
 
 def _enospc(*_args, **_kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -130,8 +153,9 @@ def test_injected_enospc_keeps_the_previous_law_file(runner, tmp_path, monkeypat
     json.loads(before)
 
 
-def test_injected_enospc_mid_parquet_keeps_the_previous_per_user_table(runner, tmp_path,
-                                                                       monkeypatch):
+def test_injected_enospc_mid_parquet_keeps_the_previous_per_user_table(
+    runner, tmp_path, monkeypatch
+):
     out = tmp_path / "per_user.parquet"
     args = ["apen", str(LOG), "--per-user", str(out), "-q", "--json"]
     assert runner.invoke(main, args).exit_code == 0
@@ -140,8 +164,7 @@ def test_injected_enospc_mid_parquet_keeps_the_previous_per_user_table(runner, t
 
     def half_then_full(self, file, *a, **k):
         Path(file).write_bytes(b"PAR1 half a file")
-        raise pl.exceptions.ComputeError("failed to write: No space left on device "
-                                         "(os error 28)")
+        raise pl.exceptions.ComputeError("failed to write: No space left on device (os error 28)")
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", half_then_full)
     res = runner.invoke(main, args)
@@ -160,24 +183,34 @@ def test_injected_enospc_while_spilling_is_one_line(runner, tmp_path, monkeypatc
     monkeypatch.setattr(pa, "OSFile", _enospc)
     spill = tmp_path / "spill"
     spill.mkdir()
-    res = runner.invoke(main, ["apen", str(LOG), "--memory-limit", "8GB", "--spill-dir",
-                               str(spill), "-q"])
+    res = runner.invoke(
+        main, ["apen", str(LOG), "--memory-limit", "8GB", "--spill-dir", str(spill), "-q"]
+    )
     assert res.exit_code == 1 and "no space left" in res.output, res.output
     assert "--spill-dir" in res.output and os.listdir(spill) == []
 
 
 # --- a full disk and a read-only file system for real (tmpfs in unshare -rm) ------------
 
+
 def _unshare_available() -> str | None:
     if not shutil.which("unshare"):
         return "no unshare"
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c",
-                            "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs $d && "
-                            "umount $d && rmdir $d"], capture_output=True, timeout=30)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs $d && umount $d && rmdir $d",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     return None if probe.returncode == 0 else "unshare -rm with a tmpfs is not allowed here"
 
 
-INNER = textwrap.dedent('''
+INNER = textwrap.dedent("""
     import json, os, subprocess, sys
     mnt, report, repo, runs, log = sys.argv[1:6]
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt], check=True)
@@ -216,7 +249,7 @@ INNER = textwrap.dedent('''
     out["same_ro"] = all(open(p, "rb").read() == b for p, b in before.items())
     out["listing"] = sorted(os.listdir(mnt))
     json.dump(out, open(report, "w"))
-''')
+""")
 
 
 @pytest.mark.slow
@@ -229,16 +262,34 @@ def test_real_full_disk_and_read_only_file_system(tmp_path):
     inner = tmp_path / "inner.py"
     inner.write_text(INNER)
     report = tmp_path / "report.json"
-    proc = subprocess.run(["unshare", "-rm", sys.executable, str(inner), str(mnt),
-                           str(report), str(REPO), str(RUNS), str(LOG)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            sys.executable,
+            str(inner),
+            str(mnt),
+            str(report),
+            str(REPO),
+            str(RUNS),
+            str(LOG),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(report.read_text())
     assert out["fit_first"][0] == 0 and out["apen_first"][0] == 0
     assert out["filler_errno"] == errno.ENOSPC
-    for key, words in (("fit_full", "no space left"), ("apen_full", "no space left"),
-                       ("plot_full", "no space left"), ("fit_ro", "read-only"),
-                       ("apen_ro", "read-only"), ("spill_ro", "read-only")):
+    for key, words in (
+        ("fit_full", "no space left"),
+        ("apen_full", "no space left"),
+        ("plot_full", "no space left"),
+        ("fit_ro", "read-only"),
+        ("apen_ro", "read-only"),
+        ("spill_ro", "read-only"),
+    ):
         rc, stderr = out[key]
         assert rc == 1, (key, stderr)
         line = _one_line_error(stderr)
@@ -249,10 +300,16 @@ def test_real_full_disk_and_read_only_file_system(tmp_path):
 
 # --- signals: SIGINT / SIGTERM end in one line and 130 / 143; kill -9 damages nothing --
 
+
 def _signal_run(args, sig, when, cwd=REPO):
     """Start the CLI, send ``sig`` once ``when()`` is true (or after a delay), wait."""
-    proc = subprocess.Popen([sys.executable, "-m", "perflaw", *map(str, args)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perflaw", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline and not when():
         time.sleep(0.005)
@@ -290,8 +347,7 @@ def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, cod
     before = out.read_bytes()
     stopped = 0
     for delay in (0.2, 0.4, 0.9, 1.4, 2.0, 2.6):
-        rc, err = _signal_run(["apen", LOG, "--per-user", out, "-q", "--json"], sig,
-                              _after(delay))
+        rc, err = _signal_run(["apen", LOG, "--per-user", out, "-q", "--json"], sig, _after(delay))
         if rc not in (0, code) and _before_perflaw_ran(rc, err):
             continue
         assert rc in (0, code), (delay, rc, err)
@@ -327,7 +383,7 @@ def test_signals_during_fit_keep_the_previous_law_file(tmp_path, sig, code):
     assert stopped >= 2
 
 
-SPILL_DRIVER = textwrap.dedent('''
+SPILL_DRIVER = textwrap.dedent("""
     import sys
     sys.path.insert(0, ".")  # this checkout's perflaw (cwd is the repository root)
     import perflaw.quality.bounded as b
@@ -335,24 +391,36 @@ SPILL_DRIVER = textwrap.dedent('''
     from perflaw.__main__ import run
     sys.argv = ["perflaw", *sys.argv[1:]]
     run()
-''')
+""")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
-                                       (signal.SIGKILL, -9)])
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)]
+)
 def test_signals_while_spilling_remove_the_spill_folder(tmp_path, sig, code):
     spill = tmp_path / "spill"
     spill.mkdir()
-    args = ["-c", SPILL_DRIVER, "apen", str(LOG), "--memory-limit", "8GB", "--spill-dir",
-            str(spill), "-q"]
+    args = [
+        "-c",
+        SPILL_DRIVER,
+        "apen",
+        str(LOG),
+        "--memory-limit",
+        "8GB",
+        "--spill-dir",
+        str(spill),
+        "-q",
+    ]
 
     def spilling():
-        return any(p.name.startswith("perflaw-spill-") and any(p.iterdir())
-                   for p in spill.iterdir())
+        return any(
+            p.name.startswith("perflaw-spill-") and any(p.iterdir()) for p in spill.iterdir()
+        )
 
-    proc = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline and not spilling():
         time.sleep(0.002)
@@ -362,8 +430,9 @@ def test_signals_while_spilling_remove_the_spill_folder(tmp_path, sig, code):
     assert proc.returncode == code, err
     if sig == signal.SIGKILL:
         assert os.listdir(spill)  # kill -9 cannot clean up ...
-        done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
-                              text=True, timeout=240)
+        done = subprocess.run(
+            [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=240
+        )
         assert done.returncode == 0, done.stderr  # ... the next run in that place does
     else:
         assert "stopped by SIG" in _one_line_error(err)
@@ -377,11 +446,11 @@ def test_kill_9_during_fit_and_apen_never_damages_the_previous_output(tmp_path):
     assert _cli("fit", RUNS, *FIT, "--out", law).returncode == 0
     assert _cli("apen", LOG, "--per-user", table, "-q", "--json").returncode == 0
     for delay in (0.5, 1.5, 2.5, 3.5):
-        rc, _ = _signal_run(["fit", RUNS, *FIT, "--out", law], signal.SIGKILL,
-                            _after(delay))
+        rc, _ = _signal_run(["fit", RUNS, *FIT, "--out", law], signal.SIGKILL, _after(delay))
         json.loads(law.read_text())  # the old file or the new one, whole either way
-        rc, _ = _signal_run(["apen", LOG, "--per-user", table, "-q", "--json"],
-                            signal.SIGKILL, _after(delay))
+        rc, _ = _signal_run(
+            ["apen", LOG, "--per-user", table, "-q", "--json"], signal.SIGKILL, _after(delay)
+        )
         assert pl.read_parquet(table).height == 671
     # kill -9 can leave hidden temporary files beside the target, never in its place
     assert all(name.startswith(".") for name in _leftovers(tmp_path))
@@ -395,7 +464,8 @@ def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "_ids_engines", Path(__file__).with_name("test_ids_engines.py"))
+        "_ids_engines", Path(__file__).with_name("test_ids_engines.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     reason = module._spark_reason()
@@ -406,8 +476,18 @@ def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
     out = tmp_path / "per_user"
     out.mkdir()
     (out / "precious.csv").write_text("not perflaw's\n")
-    args = ["apen", str(LOG), "--engine", "spark", "--spark-master", "local[2]",
-            "--per-user", str(out), "-q", "--json"]
+    args = [
+        "apen",
+        str(LOG),
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--per-user",
+        str(out),
+        "-q",
+        "--json",
+    ]
     res = runner.invoke(main, args)
     assert res.exit_code == 1 and "--overwrite" in res.output, res.output
     assert os.listdir(out) == ["precious.csv"]
@@ -424,14 +504,24 @@ def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
 
 # --- the one error-mapping place and the signal handler (in process) -----------------
 
-@pytest.mark.parametrize("exc, expected, code", [
-    (OSError(errno.EROFS, "Read-only file system", "/data/x"),
-     "Error: cannot use /data/x: the file system is read-only", 1),
-    (MemoryError("Unable to allocate 745. GiB for an array"),
-     "Error: out of memory in `perflaw apen` (Unable to allocate 745. GiB for an array): "
-     "measure in bounded memory with --memory-limit", 1),
-    (KeyboardInterrupt(), "Error: stopped by SIGINT (Ctrl-C)", 130),
-])
+
+@pytest.mark.parametrize(
+    "exc, expected, code",
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system", "/data/x"),
+            "Error: cannot use /data/x: the file system is read-only",
+            1,
+        ),
+        (
+            MemoryError("Unable to allocate 745. GiB for an array"),
+            "Error: out of memory in `perflaw apen` (Unable to allocate 745. GiB for an array): "
+            "measure in bounded memory with --memory-limit",
+            1,
+        ),
+        (KeyboardInterrupt(), "Error: stopped by SIGINT (Ctrl-C)", 130),
+    ],
+)
 def test_cli_maps_unexpected_failures_to_one_line(runner, monkeypatch, exc, expected, code):
     import perflaw.cli.apen as apen_cli
 
@@ -494,15 +584,40 @@ def test_scaling_law_fits_get_the_same_runs_table_checks(runner, tmp_path):
 
     rng = __import__("numpy").random.default_rng(0)
     x = [1e5, 3e5, 1e6, 3e6, 1e7, 3e7]
-    table = pd.DataFrame({"params": x, "eval_loss": [2 + (1e5 / v) ** 0.3 + rng.normal(0, 1e-3)
-                                                     for v in x]})
+    table = pd.DataFrame(
+        {"params": x, "eval_loss": [2 + (1e5 / v) ** 0.3 + rng.normal(0, 1e-3) for v in x]}
+    )
     doubled = tmp_path / "doubled.csv"
     pd.concat([table, table]).to_csv(doubled, index=False)
-    res = runner.invoke(main, ["fit", str(doubled), "--law", "power", "--x-col", "params",
-                               "--metric", "eval_loss", "--no-save"])
+    res = runner.invoke(
+        main,
+        [
+            "fit",
+            str(doubled),
+            "--law",
+            "power",
+            "--x-col",
+            "params",
+            "--metric",
+            "eval_loss",
+            "--no-save",
+        ],
+    )
     assert "6 run(s) repeat an earlier row exactly" in res.output
     constant = tmp_path / "constant.csv"
     table.assign(eval_loss=2.5).to_csv(constant, index=False)
-    res = runner.invoke(main, ["fit", str(constant), "--law", "power", "--x-col", "params",
-                               "--metric", "eval_loss", "--no-save"])
+    res = runner.invoke(
+        main,
+        [
+            "fit",
+            str(constant),
+            "--law",
+            "power",
+            "--x-col",
+            "params",
+            "--metric",
+            "eval_loss",
+            "--no-save",
+        ],
+    )
     assert res.exit_code == 1 and "metric 'eval_loss' is constant" in res.output

@@ -10,8 +10,9 @@ from perflaw.errors import FileError, PerflawError
 
 
 def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if "perflaw-tmp" in p.name
-                  or "perflaw-old" in p.name)
+    return sorted(
+        p.name for p in folder.iterdir() if "perflaw-tmp" in p.name or "perflaw-old" in p.name
+    )
 
 
 def test_write_text_replaces_and_keeps_mode(tmp_path):
@@ -49,10 +50,15 @@ def test_keyboard_interrupt_inside_body_leaves_previous_output(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("code, words", [
-    (errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"),
-    (errno.EACCES, "permission denied"), (errno.EDQUOT, "quota"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "permission denied"),
+        (errno.EDQUOT, "quota"),
+    ],
+)
 def test_os_errors_become_one_line_naming_the_path(tmp_path, monkeypatch, code, words):
     target = tmp_path / "law.json"
     target.write_text("previous")

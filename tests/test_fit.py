@@ -2,19 +2,24 @@
 uncertainty, saving, failures."""
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import SHARED_DATA
 from perflaw import ConvergenceError, DataError, LawFileError, NotFittedError
 from perflaw._version import __version__
-from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, parse_condition, save_fits
+from perflaw.fit import (
+    ExtrapolationWarning,
+    LawFitter,
+    load_fits,
+    load_fitter,
+    parse_condition,
+    save_fits,
+)
 from perflaw.laws.base import Law, register
-
-from conftest import SHARED_DATA
 
 # the team's run tables live next to the repository (../shared/data/runs); they may not be
 # copied into it (only the ml-1m panels are, as data/performance_law_ml1m_runs.csv)
@@ -56,7 +61,12 @@ def _authors_single_start_r2(frame, metric):
 
     def authors(t):
         w1, w2, w3, w4, b = t
-        return w1 * (-1 / (2 * N**w3) - w3 * np.log(N)) + w2 * (-1 / (2 * d**w4) - w4 * np.log(d)) + b - y
+        return (
+            w1 * (-1 / (2 * N**w3) - w3 * np.log(N))
+            + w2 * (-1 / (2 * d**w4) - w4 * np.log(d))
+            + b
+            - y
+        )
 
     single = least_squares(authors, np.ones(5))
     return 1 - 2 * single.cost / ((y - y.mean()) ** 2).sum()
@@ -101,7 +111,9 @@ def test_diagnostics_by_hand(panel0):
     n, k = len(y), 7
     sse = r @ r
     assert f.diagnostics_["r2"] == pytest.approx(1 - sse / ((y - y.mean()) ** 2).sum())
-    assert f.diagnostics_["adj_r2"] == pytest.approx(1 - (1 - f.diagnostics_["r2"]) * (n - 1) / (n - k))
+    assert f.diagnostics_["adj_r2"] == pytest.approx(
+        1 - (1 - f.diagnostics_["r2"]) * (n - 1) / (n - k)
+    )
     assert f.diagnostics_["rmse"] == pytest.approx(np.sqrt(sse / n))
     assert f.diagnostics_["bic"] - f.diagnostics_["aic"] == pytest.approx(k * np.log(n) - 2 * k)
     np.testing.assert_allclose(f.residuals_, r)
@@ -143,7 +155,7 @@ def test_bootstrap_is_seeded_and_intervals_cover(panel0):
     assert a.bootstrap_params_.shape == (40, 7)
     s = a.summary_
     lo, hi = "lower", "upper"
-    assert (s.loc["d_opt", lo] <= a.derived_["d_opt"] <= s.loc["d_opt", hi])
+    assert s.loc["d_opt", lo] <= a.derived_["d_opt"] <= s.loc["d_opt", hi]
     p = a.predict(X, interval=True)
     assert (p.interval == "bootstrap").all()
     assert ((p.lower <= p.prediction + 1e-12) & (p.prediction <= p.upper + 1e-12)).mean() > 0.9
@@ -153,7 +165,9 @@ def test_bootstrap_is_seeded_and_intervals_cover(panel0):
 
 def test_bootstrap_by_group_needs_groups(panel0):
     with pytest.raises(DataError, match="needs group labels"):
-        LawFitter(bootstrap=5, bootstrap_by="group").fit(panel0[["layers", "d_emb"]], panel0["hr@10"])
+        LawFitter(bootstrap=5, bootstrap_by="group").fit(
+            panel0[["layers", "d_emb"]], panel0["hr@10"]
+        )
 
 
 def test_delta_intervals_and_extrapolation_warning(panel0):
@@ -200,14 +214,29 @@ def test_joint_fit_with_dprime_recovers_a_synthetic_law():
     N = np.tile(np.repeat([2.0, 4, 8, 16], 3), 5)
     d = np.tile([32.0, 64, 128], 20)
     D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 12)
-    y = 0.02 * np.log(N) - 0.004 * N**0.6 + 0.03 * np.log(d) - 0.002 * d**0.7 \
-        + 0.01 * np.log(D) - 0.5 * D**-0.4 + 0.1 + rng.normal(0, 1e-5, 60)
+    y = (
+        0.02 * np.log(N)
+        - 0.004 * N**0.6
+        + 0.03 * np.log(d)
+        - 0.002 * d**0.7
+        + 0.01 * np.log(D)
+        - 0.5 * D**-0.4
+        + 0.1
+        + rng.normal(0, 1e-5, 60)
+    )
     X = pd.DataFrame({"layers": N, "d_emb": d, "d_prime": D})
     f = LawFitter(seed=0, data_term="dprime").fit(X, y)
     assert f.diagnostics_["r2"] > 0.999
     new = pd.DataFrame({"layers": [8.0], "d_emb": [64.0], "d_prime": [2e6]})
-    truth = 0.02 * np.log(8) - 0.004 * 8**0.6 + 0.03 * np.log(64) - 0.002 * 64**0.7 \
-        + 0.01 * np.log(2e6) - 0.5 * 2e6**-0.4 + 0.1
+    truth = (
+        0.02 * np.log(8)
+        - 0.004 * 8**0.6
+        + 0.03 * np.log(64)
+        - 0.002 * 64**0.7
+        + 0.01 * np.log(2e6)
+        - 0.5 * 2e6**-0.4
+        + 0.1
+    )
     assert f.predict(new)[0] == pytest.approx(truth, abs=1e-4)
     with pytest.warns(UserWarning, match="only 3 distinct D′ values"):
         keep = np.isin(D, [1e5, 5e5, 3e6])
@@ -312,11 +341,17 @@ def test_convergence_error_instead_of_parameters():
 
 
 def test_print_summary(capsys, panel0):
-    f = LawFitter(seed=0).fit(panel0[["layers", "d_emb"]], panel0["hr@10"], metric="hr@10",
-                              holdout="layers>=24")
+    f = LawFitter(seed=0).fit(
+        panel0[["layers", "d_emb"]], panel0["hr@10"], metric="hr@10", holdout="layers>=24"
+    )
     f.print_summary()
     out = capsys.readouterr().out
-    assert out.startswith("hr@10: law performance") and "LawFitter" not in out and "R² = " in out and "holdout 'layers>=24'" in out
+    assert (
+        out.startswith("hr@10: law performance")
+        and "LawFitter" not in out
+        and "R² = " in out
+        and "holdout 'layers>=24'" in out
+    )
     assert "alpha_N" in out and "N_opt" in out
 
 

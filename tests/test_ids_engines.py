@@ -17,9 +17,11 @@ from perflaw.errors import DataError
 from perflaw.quality import measure
 
 N = 3000
-pytestmark = [pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 
 def _spark_reason():
@@ -46,9 +48,16 @@ def spark_session():
         pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
     from perflaw.quality.spark import get_spark
 
-    return get_spark("local[2]", app_name="perflaw-tests", conf={
-        "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
-        "spark.ui.enabled": "false", "spark.driver.memory": "1g"})
+    return get_spark(
+        "local[2]",
+        app_name="perflaw-tests",
+        conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": "1g",
+        },
+    )
 
 
 ENGINES = ["memory", "bounded", pytest.param("spark", marks=pytest.mark.slow)]
@@ -69,8 +78,13 @@ def _reference(users, items, times):
     """Measure the log with ids relabelled by exact Python equality."""
     ucode = {v: k for k, v in enumerate(sorted(set(users)))}
     icode = {v: k for k, v in enumerate(sorted(set(items)))}
-    frame = pl.DataFrame({"user_id": [ucode[u] for u in users],
-                          "item_id": [icode[i] for i in items], "timestamp": times})
+    frame = pl.DataFrame(
+        {
+            "user_id": [ucode[u] for u in users],
+            "item_id": [icode[i] for i in items],
+            "timestamp": times,
+        }
+    )
     return measure(frame), ucode
 
 
@@ -92,9 +106,13 @@ def test_unsigned_64_bit_ids_stay_exact(tmp_path, engine, request):
     items = (np.uint64(2**63) + rng.integers(0, 30, N).astype(np.uint64)).tolist()
     times = list(range(N))
     path = tmp_path / "u64.parquet"
-    pl.DataFrame({"user_id": pl.Series(users, dtype=pl.UInt64),
-                  "item_id": pl.Series(items, dtype=pl.UInt64),
-                  "timestamp": times}).write_parquet(path)
+    pl.DataFrame(
+        {
+            "user_id": pl.Series(users, dtype=pl.UInt64),
+            "item_id": pl.Series(items, dtype=pl.UInt64),
+            "timestamp": times,
+        }
+    ).write_parquet(path)
     ref, ucode = _reference(users, items, times)
     _check(_run(engine, path, request, companions=False), ref, ucode)
 
@@ -106,9 +124,13 @@ def test_whole_float_ids_are_the_integers(tmp_path, engine, request):
     items = (2**53 - rng.integers(0, 30, N)).tolist()  # the largest exact floats
     times = list(range(N))
     path = tmp_path / "float.parquet"
-    pl.DataFrame({"user_id": pl.Series(users, dtype=pl.Float64),
-                  "item_id": pl.Series(items, dtype=pl.Float64),
-                  "timestamp": times}).write_parquet(path)
+    pl.DataFrame(
+        {
+            "user_id": pl.Series(users, dtype=pl.Float64),
+            "item_id": pl.Series(items, dtype=pl.Float64),
+            "timestamp": times,
+        }
+    ).write_parquet(path)
     ref, ucode = _reference(users, items, times)
     _check(_run(engine, path, request, companions=False), ref, ucode)
 
@@ -124,25 +146,25 @@ def test_nan_and_null_ids_refused_or_dropped_and_counted(tmp_path, engine, reque
     times = np.arange(N)
     path = tmp_path / "nan.parquet"
     item_col = pl.Series(items).scatter(null_rows, None)
-    pl.DataFrame({"user_id": users, "item_id": item_col, "timestamp": times}) \
-        .write_parquet(path)
+    pl.DataFrame({"user_id": users, "item_id": item_col, "timestamp": times}).write_parquet(path)
     with pytest.raises(DataError, match=r"column 'user_id' has 25 null/NaN user id\(s\)"):
         _run(engine, path, request, companions=False)
     rep = _run(engine, path, request, companions=False, drop_null_ids=True)
     assert rep.notes[0] == "dropped 30 row(s) with a null/NaN id (user: 25, item: 5)"
     keep = np.setdiff1d(np.arange(N), np.r_[nan_rows, null_rows])
-    ref, ucode = _reference(users[keep].astype(int).tolist(), items[keep].astype(int).tolist(),
-                            times[keep].tolist())
+    ref, ucode = _reference(
+        users[keep].astype(int).tolist(), items[keep].astype(int).tolist(), times[keep].tolist()
+    )
     _check(rep, ref, ucode)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("bad, match", [(1.5, "fractional part"),
-                                        (2.0**53 + 2, "beyond 2\\^53")])
+@pytest.mark.parametrize("bad, match", [(1.5, "fractional part"), (2.0**53 + 2, "beyond 2\\^53")])
 def test_inexact_float_ids_are_refused(tmp_path, engine, request, bad, match):
     path = tmp_path / "bad.parquet"
-    pl.DataFrame({"user_id": [1.0, bad, 3.0], "item_id": [1, 2, 3],
-                  "timestamp": [1, 2, 3]}).write_parquet(path)
+    pl.DataFrame(
+        {"user_id": [1.0, bad, 3.0], "item_id": [1, 2, 3], "timestamp": [1, 2, 3]}
+    ).write_parquet(path)
     with pytest.raises(DataError, match=match):
         _run(engine, path, request)
 
@@ -150,7 +172,8 @@ def test_inexact_float_ids_are_refused(tmp_path, engine, request, bad, match):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_list_ids_are_refused(tmp_path, engine, request):
     path = tmp_path / "list.parquet"
-    pl.DataFrame({"user_id": [1, 2], "item_id": [[1, 2], [3]],
-                  "timestamp": [1, 2]}).write_parquet(path)
+    pl.DataFrame({"user_id": [1, 2], "item_id": [[1, 2], [3]], "timestamp": [1, 2]}).write_parquet(
+        path
+    )
     with pytest.raises(DataError, match="item column 'item_id' holds"):
         _run(engine, path, request)

@@ -128,7 +128,8 @@ def test_monotone_factor_is_reported():
     d = law.derived(theta, {"layers": (4, 32), "d_emb": (25, 100)})
     assert np.isnan(d["N_opt"])
     assert law.notes(theta, {"layers": (4, 32), "d_emb": (25, 100)})[0].startswith(
-        "layers: monotone increasing")
+        "layers: monotone increasing"
+    )
 
 
 def test_huber_cost_matches_scipy():

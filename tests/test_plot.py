@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 from perflaw import DataError  # noqa: E402
 from perflaw.decide.budget import recommend  # noqa: E402
 from perflaw.fit import LawFitter  # noqa: E402
-from perflaw.plot import plot_fitter, plot_recommendation  # noqa: E402
+from perflaw.plot import plot_recommendation  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
 
@@ -33,7 +33,9 @@ def test_fit_plot_has_points_and_curves_per_d_emb(fitter):
     curve = [l for l in lines if l.get_linestyle() == "-"][0]
     x, y = curve.get_xdata(), curve.get_ydata()
     d = float(points[0].get_label().split("=")[1])
-    np.testing.assert_allclose(y, fitter.predict(pd.DataFrame({"layers": x, "d_emb": d}), warn=False))
+    np.testing.assert_allclose(
+        y, fitter.predict(pd.DataFrame({"layers": x, "d_emb": d}), warn=False)
+    )
     assert "R² = 0.899" in ax.get_title()
 
 

@@ -18,13 +18,15 @@ from perflaw.runs import (
 
 @pytest.fixture
 def frame():
-    return pd.DataFrame({
-        "dataset": ["a", "a", "b", "b"],
-        "num_blocks": [2, 4, 2, 4],
-        "hidden_size": [32, 32, 64, 64],
-        "HR@10": [0.1, 0.2, 0.15, 0.25],
-        "eval_loss": [3.0, 2.9, 2.8, 2.7],
-    })
+    return pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b"],
+            "num_blocks": [2, 4, 2, 4],
+            "hidden_size": [32, 32, 64, 64],
+            "HR@10": [0.1, 0.2, 0.15, 0.25],
+            "eval_loss": [3.0, 2.9, 2.8, 2.7],
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "tsv", "parquet", "json", "jsonl"])
@@ -67,8 +69,9 @@ def test_explicit_columns_and_errors(frame):
 def test_non_numeric_and_missing_values(frame):
     bad = frame.astype({"num_blocks": object})
     bad.loc[2, "num_blocks"] = "four"
-    with pytest.raises(DataError,
-                       match="layers column 'num_blocks' has a non-numeric value 'four' .row 3."):
+    with pytest.raises(
+        DataError, match="layers column 'num_blocks' has a non-numeric value 'four' .row 3."
+    ):
         runs_from_frame(bad, metric="hr@10")
     nan = frame.copy()
     nan.loc[1, "HR@10"] = np.nan
@@ -96,8 +99,14 @@ def test_dprime_from_column_and_apen_json(tmp_path, frame):
     runs = runs_from_frame(f, metric="hr@10", d_prime_col="d_prime")
     assert runs.X.d_prime.tolist() == [1e5, 1e5, 2e5, 2e5]
     apen = tmp_path / "apen.json"
-    apen.write_text(json.dumps([{"file": "logs/a.parquet", "d_prime": 123.0, "apen_mean": 0.1},
-                                {"file": "b.csv", "d_prime": 456.0}]))
+    apen.write_text(
+        json.dumps(
+            [
+                {"file": "logs/a.parquet", "d_prime": 123.0, "apen_mean": 0.1},
+                {"file": "b.csv", "d_prime": 456.0},
+            ]
+        )
+    )
     assert apen_dprime(apen) == {"a": 123.0, "b": 456.0}
     runs = runs_from_frame(frame, metric="hr@10", apen_json=apen)
     assert runs.X.d_prime.tolist() == [123.0, 123.0, 456.0, 456.0]
@@ -121,17 +130,24 @@ def test_missing_and_unreadable_files(tmp_path):
 
 # --- boundary validation (issue 11) -----------------------------------------------------
 
+
 def _grid(n_layers=(2, 4, 8), d=(32, 64)):
-    rows = [{"layers": L, "d_emb": e, "ndcg@10": 0.1 + 0.01 * np.log(L) + 0.001 * e / 8}
-            for L in n_layers for e in d]
+    rows = [
+        {"layers": L, "d_emb": e, "ndcg@10": 0.1 + 0.01 * np.log(L) + 0.001 * e / 8}
+        for L in n_layers
+        for e in d
+    ]
     return pd.DataFrame(rows)
 
 
 def test_exactly_repeated_runs_are_counted_once_with_a_warning():
     frame = _grid()
     doubled = pd.concat([frame, frame], ignore_index=True)
-    with pytest.warns(RunsTableWarning, match=r"6 run\(s\) repeat an earlier row exactly "
-                                              r"\(rows 7, 8, 9, 10, 11, …\).*6 runs, not 12"):
+    with pytest.warns(
+        RunsTableWarning,
+        match=r"6 run\(s\) repeat an earlier row exactly "
+        r"\(rows 7, 8, 9, 10, 11, …\).*6 runs, not 12",
+    ):
         runs = runs_from_frame(doubled, metric="ndcg@10")
     assert len(runs.y) == 6
     np.testing.assert_allclose(runs.y, frame["ndcg@10"])
@@ -163,10 +179,13 @@ def test_constant_metric_inside_one_group_is_refused():
         runs_from_frame(pd.concat([a, b]), metric="ndcg@10", group_by="dataset")
 
 
-@pytest.mark.parametrize("col, value, match", [
-    ("layers", 1e18, "layers column 'layers' has 1e\\+18 \\(row 1\\), beyond"),
-    ("d_emb", 1e12, "embedding-dimension column 'd_emb' has 1e\\+12"),
-])
+@pytest.mark.parametrize(
+    "col, value, match",
+    [
+        ("layers", 1e18, "layers column 'layers' has 1e\\+18 \\(row 1\\), beyond"),
+        ("d_emb", 1e12, "embedding-dimension column 'd_emb' has 1e\\+12"),
+    ],
+)
 def test_implausible_sizes_are_refused(col, value, match):
     frame = _grid()
     frame[col] = frame[col].astype(float)
@@ -175,8 +194,10 @@ def test_implausible_sizes_are_refused(col, value, match):
         runs_from_frame(frame, metric="ndcg@10")
 
 
-@pytest.mark.parametrize("where", ["layers>=-", "layers>=1.2.3", "layers>=1e", "layers>=+",
-                                   "layers>=", ">=3", "layers>=3 &"])
+@pytest.mark.parametrize(
+    "where",
+    ["layers>=-", "layers>=1.2.3", "layers>=1e", "layers>=+", "layers>=", ">=3", "layers>=3 &"],
+)
 def test_malformed_where_is_one_line(where):
     with pytest.raises(DataError, match="cannot parse condition") as info:
         runs_from_frame(_grid(), metric="ndcg@10", where=where)

@@ -7,16 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from perflaw.decide.allocation import allocate, closest_config, compute_optimal, flops_factor
 from perflaw.cli import main
+from perflaw.decide.allocation import allocate, closest_config, compute_optimal, flops_factor
+from perflaw.decide.params import count_parameters
 from perflaw.errors import DataError
 from perflaw.fit import LawFitter, load_fitter
-from perflaw.laws.chinchilla import ChinchillaLaw, log_huber_objective, log_residuals, \
-    log_residuals_jacobian
-from perflaw.decide.params import count_parameters
+from perflaw.laws.chinchilla import (
+    ChinchillaLaw,
+    log_huber_objective,
+    log_residuals,
+    log_residuals_jacobian,
+)
 
 HOFFMANN = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 NAMES = ["E", "A", "B", "alpha", "beta"]
@@ -60,7 +65,8 @@ def test_power_law_recovers(noise):
     x = np.geomspace(1e3, 1e9, 20)
     truth = dict(E=2.0, x0=1e5, alpha=0.5)
     y = (truth["E"] + (truth["x0"] / x) ** truth["alpha"]) * np.exp(
-        np.random.default_rng(0).normal(0, noise, len(x)))
+        np.random.default_rng(0).normal(0, noise, len(x))
+    )
     err = rel_err(LawFitter("power", seed=0).fit({"x": x}, y), truth)
     assert max(err.values()) < (1e-6 if noise == 0 else 0.005), err
 
@@ -90,12 +96,22 @@ def test_log_residual_jacobian_and_gradient_are_analytic():
     p = np.array([6.0, 6.5, 0.5, 0.35, 0.3])
     J = log_residuals_jacobian(p, lN, lD, lt)
     h = 1e-6
-    num = np.column_stack([(log_residuals(p + h * e, lN, lD, lt)
-                            - log_residuals(p - h * e, lN, lD, lt)) / (2 * h) for e in np.eye(5)])
+    num = np.column_stack(
+        [
+            (log_residuals(p + h * e, lN, lD, lt) - log_residuals(p - h * e, lN, lD, lt)) / (2 * h)
+            for e in np.eye(5)
+        ]
+    )
     assert np.allclose(J, num, atol=1e-7)
     f, g = log_huber_objective(p, lN, lD, lt, 1e-3)
-    gnum = [(log_huber_objective(p + h * e, lN, lD, lt, 1e-3)[0]
-             - log_huber_objective(p - h * e, lN, lD, lt, 1e-3)[0]) / (2 * h) for e in np.eye(5)]
+    gnum = [
+        (
+            log_huber_objective(p + h * e, lN, lD, lt, 1e-3)[0]
+            - log_huber_objective(p - h * e, lN, lD, lt, 1e-3)[0]
+        )
+        / (2 * h)
+        for e in np.eye(5)
+    ]
     assert np.allclose(g, gnum, rtol=1e-5, atol=1e-9)
 
 
@@ -117,8 +133,9 @@ def test_compute_optimal_matches_numerical_minimum():
         n = np.exp(logn)
         return theta[0] + theta[1] / n ** theta[3] + theta[2] / (C / 6 / n) ** theta[4]
 
-    res = minimize_scalar(loss, bounds=(np.log(1e6), np.log(1e14)), method="bounded",
-                          options={"xatol": 1e-10})
+    res = minimize_scalar(
+        loss, bounds=(np.log(1e6), np.log(1e14)), method="bounded", options={"xatol": 1e-10}
+    )
     assert np.isclose(a["n_opt"], np.exp(res.x), rtol=1e-4)
     assert np.isclose(6 * a["n_opt"] * a["d_opt"], C)
     assert np.isclose(a["tokens_per_param"], a["d_opt"] / a["n_opt"])
@@ -140,11 +157,13 @@ def test_allocation_intervals_from_bootstrap_and_embedder_share():
 
 
 def test_closest_config_uses_spec_counts():
-    c = closest_config(5e6, count="total", n_items=10000, max_len=50, layers=[1, 2, 4, 8],
-                       d_emb=[64, 128, 256])
-    best = min(((l, d) for l in (1, 2, 4, 8) for d in (64, 128, 256)),
-               key=lambda ld: abs(np.log(count_parameters(*ld, n_items=10000,
-                                                          max_len=50).total / 5e6)))
+    c = closest_config(
+        5e6, count="total", n_items=10000, max_len=50, layers=[1, 2, 4, 8], d_emb=[64, 128, 256]
+    )
+    best = min(
+        ((l, d) for l in (1, 2, 4, 8) for d in (64, 128, 256)),
+        key=lambda ld: abs(np.log(count_parameters(*ld, n_items=10000, max_len=50).total / 5e6)),
+    )
     assert (c["layers"], c["d_emb"]) == best
 
 
@@ -175,10 +194,13 @@ def test_exclude_is_recorded_and_survives_the_law_file(tmp_path):
 
 
 # -- bad inputs -------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, message", [
-    ({"N": 0.0}, "must be positive"),
-    ({"D": -5.0}, "must be positive"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"N": 0.0}, "must be positive"),
+        ({"D": -5.0}, "must be positive"),
+    ],
+)
 def test_nonpositive_sizes_are_one_line_errors(bad, message):
     X, y = chinchilla_data()
     X = X.copy()
@@ -224,9 +246,27 @@ def run(*args):
 
 def test_cli_fit_chinchilla_json_and_recommend_flops(runs_csv, tmp_path):
     law = tmp_path / "law.json"
-    res = run("fit", runs_csv, "--law", "chinchilla", "--metric", "loss", "--params-col",
-              "n_params", "--data-col", "n_tokens", "--bootstrap", "20", "--bootstrap-by", "model",
-              "--holdout", "n_params>=3e10", "--out", law, "--json")
+    res = run(
+        "fit",
+        runs_csv,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "loss",
+        "--params-col",
+        "n_params",
+        "--data-col",
+        "n_tokens",
+        "--bootstrap",
+        "20",
+        "--bootstrap-by",
+        "model",
+        "--holdout",
+        "n_params>=3e10",
+        "--out",
+        law,
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert list(obj["params"]) == NAMES
@@ -234,8 +274,18 @@ def test_cli_fit_chinchilla_json_and_recommend_flops(runs_csv, tmp_path):
     assert obj["n_points"] == 100 and obj["r2"] > 0.99 and obj["loss"] >= 0
     assert obj["transform"] == "none" and obj["columns"] == {"N": "n_params", "D": "n_tokens"}
     assert obj["holdout"]["n_points"] == 20 and obj["holdout"]["mape"] < 1
-    res = run("recommend-config", "--law", law, "--budget", "1e18", "--budget-kind", "flops",
-              "--embedder-share", "0.02", "--json")
+    res = run(
+        "recommend-config",
+        "--law",
+        law,
+        "--budget",
+        "1e18",
+        "--budget-kind",
+        "flops",
+        "--embedder-share",
+        "0.02",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     rec = json.loads(res.stdout)
     for q in ("n_opt", "d_opt", "tokens_per_param"):
@@ -251,31 +301,71 @@ def test_cli_fit_chinchilla_json_and_recommend_flops(runs_csv, tmp_path):
 
 
 def test_cli_power_and_comparison_of_data_columns(runs_csv, tmp_path):
-    res = run("fit", runs_csv, "--law", "power", "--metric", "ndcg@5", "--x-col", "n_params",
-              "--where", "n_tokens>=1e13", "--no-save", "--json")
+    res = run(
+        "fit",
+        runs_csv,
+        "--law",
+        "power",
+        "--metric",
+        "ndcg@5",
+        "--x-col",
+        "n_params",
+        "--where",
+        "n_tokens>=1e13",
+        "--no-save",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert list(obj["params"]) == ["E", "x0", "alpha"] and obj["transform"] == "one_minus"
-    res = run("fit", runs_csv, "--law", "chinchilla", "--metric", "loss", "--params-col",
-              "n_params", "--data-col", "n_tokens", "--data-col", "d_prime", "--no-save",
-              "--exclude", "n_params<2e6")
+    res = run(
+        "fit",
+        runs_csv,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "loss",
+        "--params-col",
+        "n_params",
+        "--data-col",
+        "n_tokens",
+        "--data-col",
+        "d_prime",
+        "--no-save",
+        "--exclude",
+        "n_params<2e6",
+    )
     assert res.exit_code == 0, res.output
     assert "comparison of the data columns" in res.output and "d_prime" in res.output
     assert "excluded 10 row(s)" in res.output
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda df: df.assign(n_params=df.n_params.where(df.index != 4, 0)), "must be positive"),
-    (lambda df: df.assign(n_tokens=-df.n_tokens), "must be positive"),
-    (lambda df: df.assign(n_params=1e6), "single value"),
-    (lambda df: df.assign(loss=df.loss.where(df.index != 7, np.nan)), "missing"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda df: df.assign(n_params=df.n_params.where(df.index != 4, 0)), "must be positive"),
+        (lambda df: df.assign(n_tokens=-df.n_tokens), "must be positive"),
+        (lambda df: df.assign(n_params=1e6), "single value"),
+        (lambda df: df.assign(loss=df.loss.where(df.index != 7, np.nan)), "missing"),
+    ],
+)
 def test_cli_bad_inputs_are_one_line_errors(runs_csv, tmp_path, edit, message):
     df = edit(pd.read_csv(runs_csv))
     path = tmp_path / "bad.csv"
     df.to_csv(path, index=False)
-    res = run("fit", path, "--law", "chinchilla", "--metric", "loss", "--params-col", "n_params",
-              "--data-col", "n_tokens", "--no-save")
+    res = run(
+        "fit",
+        path,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "loss",
+        "--params-col",
+        "n_params",
+        "--data-col",
+        "n_tokens",
+        "--no-save",
+    )
     assert res.exit_code == 1
     err = res.stderr.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
@@ -283,8 +373,20 @@ def test_cli_bad_inputs_are_one_line_errors(runs_csv, tmp_path, edit, message):
 
 def test_cli_flops_budget_needs_a_chinchilla_law(runs_csv, tmp_path):
     law = tmp_path / "p.json"
-    res = run("fit", runs_csv, "--law", "power", "--metric", "loss", "--x-col", "n_params",
-              "--where", "n_tokens>=1e13", "--out", law)
+    res = run(
+        "fit",
+        runs_csv,
+        "--law",
+        "power",
+        "--metric",
+        "loss",
+        "--x-col",
+        "n_params",
+        "--where",
+        "n_tokens>=1e13",
+        "--out",
+        law,
+    )
     assert res.exit_code == 0, res.output
     res = run("recommend-config", "--law", law, "--budget", "1e18", "--budget-kind", "flops")
     assert res.exit_code == 1 and "chinchilla" in res.stderr
@@ -292,14 +394,28 @@ def test_cli_flops_budget_needs_a_chinchilla_law(runs_csv, tmp_path):
 
 def test_cli_predict_with_a_chinchilla_law(runs_csv, tmp_path):
     law = tmp_path / "c.json"
-    res = run("fit", runs_csv, "--law", "chinchilla", "--metric", "loss", "--params-col",
-              "n_params", "--data-col", "n_tokens", "--out", law, "--starts", "0")
+    res = run(
+        "fit",
+        runs_csv,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "loss",
+        "--params-col",
+        "n_params",
+        "--data-col",
+        "n_tokens",
+        "--out",
+        law,
+        "--starts",
+        "0",
+    )
     assert res.exit_code == 0, res.output
     res = run("predict", "--law", law, "--n-params", "1e8,1e9", "--data", "1e10", "--json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     assert len(rows) == 2 and rows[0]["n_params"] == 1e8
-    truth = 1.69 + 406.4 / 1e8 ** 0.34 + 410.7 / 1e10 ** 0.28
+    truth = 1.69 + 406.4 / 1e8**0.34 + 410.7 / 1e10**0.28
     assert abs(rows[0]["prediction"] / truth - 1) < 0.01
     assert rows[0]["lower"] <= rows[0]["prediction"] <= rows[0]["upper"]
     res = run("predict", "--law", law, "--x", "1e8")
@@ -312,12 +428,35 @@ def test_cli_dprime_from_apen_json_and_plots(runs_csv, tmp_path):
     path = tmp_path / "runs.csv"
     df.to_csv(path, index=False)
     apen = tmp_path / "apen.json"
-    apen.write_text(json.dumps([{"file": "logs/small.parquet", "d_prime": 1e9},
-                                {"file": "logs/large.parquet", "d_prime": 5e12}]))
+    apen.write_text(
+        json.dumps(
+            [
+                {"file": "logs/small.parquet", "d_prime": 1e9},
+                {"file": "logs/large.parquet", "d_prime": 5e12},
+            ]
+        )
+    )
     law = tmp_path / "law.json"
-    res = run("fit", path, "--law", "chinchilla", "--metric", "loss", "--params-col", "n_params",
-              "--data-col", "d_prime", "--apen", apen, "--out", law, "--starts", "0",
-              "--plot", tmp_path / "fit.png")
+    res = run(
+        "fit",
+        path,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "loss",
+        "--params-col",
+        "n_params",
+        "--data-col",
+        "d_prime",
+        "--apen",
+        apen,
+        "--out",
+        law,
+        "--starts",
+        "0",
+        "--plot",
+        tmp_path / "fit.png",
+    )
     assert res.exit_code == 0, res.output
     assert "D = d_prime" in res.output and (tmp_path / "fit.png").stat().st_size > 0
     res = run("plot", "--law", law, "--kind", "residuals", "--out", tmp_path / "res.png")
@@ -345,7 +484,8 @@ def test_srt_ndcg_chinchilla_fit_and_holdout_of_the_largest_data_size():
     df = df[df.nce_num_negatives == 100].reset_index(drop=True)
     X = df.assign(N=df.model_total_params.astype(float), D=df.n_inters.astype(float))
     f = LawFitter("chinchilla", transform="one_minus", seed=0).fit(
-        X, df.test_ndcg_at_5, holdout="n_inters>=8e6")
+        X, df.test_ndcg_at_5, holdout="n_inters>=8e6"
+    )
     assert f.n_best_starts_ == f.n_starts_  # every start agrees
     assert f.diagnostics_["r2"] > 0.96
     assert f.holdout_metrics_["n_points"] == 5 and f.holdout_metrics_["mape"] < 3.0
@@ -353,19 +493,34 @@ def test_srt_ndcg_chinchilla_fit_and_holdout_of_the_largest_data_size():
 
 
 @settings(max_examples=40, deadline=None)
-@given(A=st.floats(1, 1e4), B=st.floats(1, 1e4), al=st.floats(0.05, 1.5),
-       be=st.floats(0.05, 1.5), C=st.floats(1e12, 1e24))
+@given(
+    A=st.floats(1, 1e4),
+    B=st.floats(1, 1e4),
+    al=st.floats(0.05, 1.5),
+    be=st.floats(0.05, 1.5),
+    C=st.floats(1e12, 1e24),
+)
 def test_allocation_is_on_budget_and_balances_marginal_losses(A, B, al, be, C):
     a = compute_optimal([1.0, A, B, al, be], C)
     N, D = a["n_opt"], a["d_opt"]
     assert np.isclose(6 * N * D, C, rtol=1e-9)
     # first-order condition along N·D = C/6: alpha·A/N^alpha = beta·B/D^beta
-    assert np.isclose(al * A * N ** -al, be * B * D ** -be, rtol=1e-7)
+    assert np.isclose(al * A * N**-al, be * B * D**-be, rtol=1e-7)
 
 
 def test_cli_exclude_works_for_the_performance_law_too(tmp_path):
     bundled = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
-    res = run("fit", bundled, "--metric", "NDCG@10", "--where", "panel==0", "--exclude",
-              "layers>=32", "--no-save", "--json")
+    res = run(
+        "fit",
+        bundled,
+        "--metric",
+        "NDCG@10",
+        "--where",
+        "panel==0",
+        "--exclude",
+        "layers>=32",
+        "--no-save",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n_points"] == 20

@@ -9,14 +9,17 @@ import pytest
 from click.testing import CliRunner
 
 # the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
-torch = pytest.importorskip("torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'")
+torch = pytest.importorskip(
+    "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
+)
 from perflaw import DataError, count_parameters  # noqa: E402
 from perflaw.cli import main  # noqa: E402
 from perflaw.train import RUNS_COLUMNS, d_prime, load_sequences, sweep  # noqa: E402
 from perflaw.train.data import training_users as _training_users  # noqa: E402
 
-TINY = dict(max_steps=3, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1,
-            progress=False)
+TINY = dict(
+    max_steps=3, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1, progress=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,13 @@ def runs(log):
 
 # ----------------------------------------------------------------------------- data
 def test_load_sequences_orders_by_time_stably_and_drops_short_users():
-    df = pd.DataFrame({"user_id": [5, 5, 5, 5, 9, 9],
-                       "item_id": ["a", "b", "c", "d", "a", "b"],
-                       "timestamp": [2, 1, 2, 0, 1, 1]})
+    df = pd.DataFrame(
+        {
+            "user_id": [5, 5, 5, 5, 9, 9],
+            "item_id": ["a", "b", "c", "d", "a", "b"],
+            "timestamp": [2, 1, 2, 0, 1, 1],
+        }
+    )
     data = load_sequences(df)
     assert data.n_items == 4 and data.n_users == 1  # user 9 has 2 interactions
     # codes: a=1 b=2 c=3 d=4; time order d, b, then a and c tied (file order)
@@ -77,11 +84,14 @@ def test_training_users_are_nested_across_fractions():
     assert len(half) == 50 and len(quarter) == 25 and quarter <= half
 
 
-@pytest.mark.parametrize("seq, expected", [
-    ([1, 2, 1, 2, 3], 0.0588915178),
-    ([5, 3, 5, 3, 9, 5, 3, 7, 5, 3], 0.4983477915),
-    ([7, 8, 9], 0.6931471806),
-])
+@pytest.mark.parametrize(
+    "seq, expected",
+    [
+        ([1, 2, 1, 2, 3], 0.0588915178),
+        ([5, 3, 5, 3, 9, 5, 3, 7, 5, 3], 0.4983477915),
+        ([7, 8, 9], 0.6931471806),
+    ],
+)
 def test_d_prime_matches_spec_reference_values(seq, expected):
     assert d_prime([np.array(seq)], max_len=50) == pytest.approx(len(seq) / expected, rel=1e-8)
 
@@ -127,8 +137,7 @@ def test_runs_table_schema(runs, log):
     assert (runs["eval"] == "full-unmasked").all() and (runs["objective"] == "ce").all()
     n_items = log["item_id"].nunique()
     for _, r in runs.iterrows():
-        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=n_items,
-                             max_len=8)
+        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=n_items, max_len=8)
         assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
         assert 0 <= r["ndcg@10"] <= r["hr@10"] <= r["hr@50"] <= 1
         assert r["ndcg@10"] <= r["ndcg@50"] <= r["hr@50"]
@@ -200,15 +209,18 @@ def test_resume_refuses_a_table_from_other_settings(log, tmp_path):
         sweep(log, layers=[1], d_emb=[8], out=foreign, **TINY)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(layers=[0]), "layers"),
-    (dict(d_emb=[8.5]), "d_emb"),
-    (dict(data_fraction=[1.5]), "data_fraction"),
-    (dict(backbone="mamba"), "unknown backbone"),
-    (dict(d_emb=[9], heads=2), "divisible"),
-    (dict(loss="mse"), "unknown loss"),
-    (dict(eval_negatives=1000), "eval_negatives"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layers=[0]), "layers"),
+        (dict(d_emb=[8.5]), "d_emb"),
+        (dict(data_fraction=[1.5]), "data_fraction"),
+        (dict(backbone="mamba"), "unknown backbone"),
+        (dict(d_emb=[9], heads=2), "divisible"),
+        (dict(loss="mse"), "unknown loss"),
+        (dict(eval_negatives=1000), "eval_negatives"),
+    ],
+)
 def test_bad_arguments(log, kwargs, message):
     with pytest.raises(DataError, match=message):
         sweep(log, **{**dict(layers=[1], d_emb=[8]), **TINY, **kwargs})
@@ -217,9 +229,28 @@ def test_bad_arguments(log, kwargs, message):
 # --------------------------------------------------------------------------------- CLI
 def test_cli_runs_and_writes_table(log_file, tmp_path):
     out = tmp_path / "runs.csv"
-    args = ["sweep", str(log_file), "--layers", "1", "--d-emb", "8,16", "--max-steps", "2",
-            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1",
-            "--out", str(out), "--quiet", "--csv"]
+    args = [
+        "sweep",
+        str(log_file),
+        "--layers",
+        "1",
+        "--d-emb",
+        "8,16",
+        "--max-steps",
+        "2",
+        "--min-steps",
+        "0",
+        "--eval-every",
+        "2",
+        "--max-len",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--csv",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
@@ -238,13 +269,16 @@ def test_cli_missing_file(tmp_path):
     assert "no such file" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--layers", "1,x", "not a comma-separated list"),
-    ("--layers", "0,2", "positive integers"),
-    ("--d-emb", "", "empty"),
-    ("--data-fraction", "0.5,2", "fractions must be in"),
-    ("--seed", "a", "comma-separated list of integers"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--layers", "1,x", "not a comma-separated list"),
+        ("--layers", "0,2", "positive integers"),
+        ("--d-emb", "", "empty"),
+        ("--data-fraction", "0.5,2", "fractions must be in"),
+        ("--seed", "a", "comma-separated list of integers"),
+    ],
+)
 def test_cli_bad_grid_values(log_file, option, value, message):
     result = CliRunner().invoke(main, ["sweep", str(log_file), option, value])
     assert result.exit_code == 2
@@ -257,11 +291,13 @@ def test_cli_unknown_backbone(log_file):
 
 
 def test_import_perflaw_does_not_import_torch():
-    code = ("import sys, perflaw, perflaw.cli, perflaw.sweep, perflaw.train; "
-            "from click.testing import CliRunner; "
-            "CliRunner().invoke(perflaw.cli.main, ['--help']); "
-            "CliRunner().invoke(perflaw.cli.main, ['sweep', '--help']); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, perflaw, perflaw.cli, perflaw.sweep, perflaw.train; "
+        "from click.testing import CliRunner; "
+        "CliRunner().invoke(perflaw.cli.main, ['--help']); "
+        "CliRunner().invoke(perflaw.cli.main, ['sweep', '--help']); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -281,20 +317,23 @@ def test_bundled_sweep_table_is_complete_and_consistent():
     assert table["end"].isin(["patience", "cap", "time"]).all()
     assert (table["best_step"] <= table["steps"]).all()
     for _, r in table.iterrows():
-        c = count_parameters(r["layers"], r["d_emb"], arch="sasrec", n_items=9066,
-                             max_len=r["max_len"])
+        c = count_parameters(
+            r["layers"], r["d_emb"], arch="sasrec", n_items=9066, max_len=r["max_len"]
+        )
         assert (r["params_total"], r["params_non_embedding"]) == (c.total, c.non_embedding)
     # D′ and tokens grow with the fraction (same seed: nested users).
-    by_fraction = table[table["seed"] == 0].groupby("data_fraction")[
-        ["d_prime", "train_tokens"]].first()
+    by_fraction = (
+        table[table["seed"] == 0].groupby("data_fraction")[["d_prime", "train_tokens"]].first()
+    )
     assert by_fraction["d_prime"].is_monotonic_increasing
     assert by_fraction["train_tokens"].is_monotonic_increasing
 
 
 def test_fit_reads_the_bundled_sweep_without_reshaping():
     runs_module = pytest.importorskip("perflaw.runs")  # the fitter (issue 4) may not be merged
-    table = runs_module.read_runs(BUNDLED, metric="ndcg@10", d_prime_col="d_prime",
-                                  group_by="data_fraction")
+    table = runs_module.read_runs(
+        BUNDLED, metric="ndcg@10", d_prime_col="d_prime", group_by="data_fraction"
+    )
     assert len(table.y) == len(pd.read_csv(BUNDLED))
     assert table.X.columns.tolist() == ["layers", "d_emb", "d_prime"]
 
@@ -310,8 +349,17 @@ def test_processes_sharing_an_out_file_split_the_grid(log, tmp_path):
     claims.mkdir()
 
     def claim_file(layers):
-        key = _key(dict(dataset="log", backbone="sasrec", layers=layers, d_emb=8,
-                        data_fraction=1.0, max_len=8, seed=0))
+        key = _key(
+            dict(
+                dataset="log",
+                backbone="sasrec",
+                layers=layers,
+                d_emb=8,
+                data_fraction=1.0,
+                max_len=8,
+                seed=0,
+            )
+        )
         return claims / hashlib.sha1(repr(key).encode()).hexdigest()[:16]
 
     # layers=1 is being run by a live process (our parent): skipped here.

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-torch = pytest.importorskip("torch",
-                            reason="perflaw sweep needs torch: pip install 'perflaw[train]'")
+torch = pytest.importorskip(
+    "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
+)
 
 from perflaw import DataError  # noqa: E402
 from perflaw.cli import main  # noqa: E402
@@ -26,8 +27,9 @@ from perflaw.train.evaluation import Evaluator, rank_metrics, sample_negatives  
 from perflaw.train.registry import BACKBONES  # noqa: E402
 from perflaw.train.trainer import lr_factor  # noqa: E402
 
-TINY = dict(max_steps=3, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1,
-            progress=False)
+TINY = dict(
+    max_steps=3, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1, progress=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def test_prefixes_match_a_plain_loop(max_len):
     ref_x, ref_y = [], []
     for s in seqs:
         for i in range(1, len(s)):
-            row = s[max(0, i - max_len):i]
+            row = s[max(0, i - max_len) : i]
             ref_x.append(np.concatenate([np.zeros(max_len - len(row), int), row]))
             ref_y.append(s[i])
     assert x.tolist() == np.array(ref_x).tolist() and y.tolist() == ref_y
@@ -88,8 +90,9 @@ def _reference_ranks(scores, data, cut, mask_seen):
         target, seen = s[-cut], set(s[:-cut].tolist())
         sc = scores[i].copy()
         pos = sc[target]
-        cands = [j for j in range(1, data.n_items + 1)
-                 if j == target or not (mask_seen and j in seen)]
+        cands = [
+            j for j in range(1, data.n_items + 1) if j == target or not (mask_seen and j in seen)
+        ]
         out.append(sum(sc[j] > pos for j in cands if j != target))
     return np.array(out)
 
@@ -149,35 +152,47 @@ def test_lr_schedule():
 
 
 def test_patience_in_steps_ends_a_run(log):
-    runs = sweep(log, layers=[1], d_emb=[8], **{**TINY, "max_steps": 400, "eval_every": 1,
-                                                 "patience": 2, "lr": 1e-6})
+    runs = sweep(
+        log,
+        layers=[1],
+        d_emb=[8],
+        **{**TINY, "max_steps": 400, "eval_every": 1, "patience": 2, "lr": 1e-6},
+    )
     r = runs.iloc[0]
     assert r["end"] == "patience" and r["steps"] - r["best_step"] == 2 and r["steps"] < 400
     assert len(r["val_curve"].split()) >= 2
 
 
 def test_time_cap_ends_a_run(log):
-    runs = sweep(log, layers=[1], d_emb=[8], **{**TINY, "max_steps": 100000,
-                                                 "eval_every": 1000, "max_seconds": 0.01})
+    runs = sweep(
+        log,
+        layers=[1],
+        d_emb=[8],
+        **{**TINY, "max_steps": 100000, "eval_every": 1000, "max_seconds": 0.01},
+    )
     assert runs.iloc[0]["end"] == "time"
 
 
 def test_prefixes_and_warmup_train(log):
-    runs = sweep(log, layers=[1], d_emb=[8], samples="prefixes", warmup_steps=2,
-                 decay="cosine", **TINY)
+    runs = sweep(
+        log, layers=[1], d_emb=[8], samples="prefixes", warmup_steps=2, decay="cosine", **TINY
+    )
     assert np.isfinite(runs["ndcg@10"]).all()
     assert "samples=prefixes" in runs.iloc[0]["settings"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(samples="all"), "unknown training samples"),
-    (dict(decay="step"), "unknown decay"),
-    (dict(max_seconds=-1), "max_seconds"),
-    (dict(min_steps=-1), "min_steps"),
-    (dict(seeds=[-1]), "non-negative"),
-    (dict(eval_sampling="zipf", eval_negatives=5), "unknown eval sampling"),
-    (dict(device="quantum"), "not a device"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(samples="all"), "unknown training samples"),
+        (dict(decay="step"), "unknown decay"),
+        (dict(max_seconds=-1), "max_seconds"),
+        (dict(min_steps=-1), "min_steps"),
+        (dict(seeds=[-1]), "non-negative"),
+        (dict(eval_sampling="zipf", eval_negatives=5), "unknown eval sampling"),
+        (dict(device="quantum"), "not a device"),
+    ],
+)
 def test_bad_training_arguments(log, kwargs, message):
     with pytest.raises(DataError, match=message):
         sweep(log, **{**dict(layers=[1], d_emb=[8]), **TINY, **kwargs})
@@ -202,8 +217,9 @@ def test_cli_refuses_negative_seed(tmp_path, log):
 
 
 def test_nan_item_ids_are_refused(tmp_path):
-    df = pd.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [1.0, np.nan, 2.0, 3.0],
-                       "timestamp": [1, 2, 3, 4]})
+    df = pd.DataFrame(
+        {"user_id": [1, 1, 1, 1], "item_id": [1.0, np.nan, 2.0, 3.0], "timestamp": [1, 2, 3, 4]}
+    )
     with pytest.raises(DataError, match="item"):
         load_sequences(df)
     path = tmp_path / "nan.parquet"
@@ -215,9 +231,21 @@ def test_nan_item_ids_are_refused(tmp_path):
 # --------------------------------------------------------------------------- runs table
 def _row(**kw):
     row = {c: 0 for c in RUNS_COLUMNS}
-    row.update(dataset="d", backbone="sasrec", layers=1, d_emb=8, data_fraction=1.0,
-               max_len=8, seed=0, end="cap", eval="full-unmasked", objective="ce",
-               settings="s", val_curve="0.1 0.2", device="cpu")
+    row.update(
+        dataset="d",
+        backbone="sasrec",
+        layers=1,
+        d_emb=8,
+        data_fraction=1.0,
+        max_len=8,
+        seed=0,
+        end="cap",
+        eval="full-unmasked",
+        objective="ce",
+        settings="s",
+        val_curve="0.1 0.2",
+        device="cpu",
+    )
     row.update(kw)
     return row
 
@@ -276,8 +304,17 @@ def test_claims_hold_host_pid_and_start_time(tmp_path):
 
 def test_reused_pid_claim_is_taken_over(log, tmp_path):
     out = tmp_path / "runs.csv"
-    key = rt.key(dict(dataset="log", backbone="sasrec", layers=1, d_emb=8, data_fraction=1.0,
-                      max_len=8, seed=0))
+    key = rt.key(
+        dict(
+            dataset="log",
+            backbone="sasrec",
+            layers=1,
+            d_emb=8,
+            data_fraction=1.0,
+            max_len=8,
+            seed=0,
+        )
+    )
     path = rt.claim_path(out, key)
     path.parent.mkdir(parents=True)
     parent = os.getppid()  # alive, but not the process that wrote this claim
@@ -290,20 +327,50 @@ def test_configurations_left_unrun_are_reported_and_exit_3(log, tmp_path):
     path = tmp_path / "log.parquet"
     log.to_parquet(path)
     out = tmp_path / "runs.csv"
-    key = rt.key(dict(dataset="log", backbone="sasrec", layers=2, d_emb=8, data_fraction=1.0,
-                      max_len=8, seed=0))
+    key = rt.key(
+        dict(
+            dataset="log",
+            backbone="sasrec",
+            layers=2,
+            d_emb=8,
+            data_fraction=1.0,
+            max_len=8,
+            seed=0,
+        )
+    )
     claim = rt.claim_path(out, key)
     claim.parent.mkdir(parents=True)
     parent = os.getppid()
-    claim.write_text(json.dumps({"host": socket.gethostname(), "pid": parent,
-                                 "start": rt.process_start(parent)}))
+    claim.write_text(
+        json.dumps({"host": socket.gethostname(), "pid": parent, "start": rt.process_start(parent)})
+    )
     with pytest.warns(UserWarning, match="1 of 2 configurations were not run"):
         table = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
     assert table.attrs["not_run"][0]["layers"] == 2
-    args = ["sweep", str(path), "--layers", "1,2", "--d-emb", "8", "--max-steps", "3",
-            "--min-steps", "0", "--eval-every", "3", "--max-len", "8", "--threads", "1",
-            "--batch-size", "64",
-            "--out", str(out), "--quiet", "--csv"]
+    args = [
+        "sweep",
+        str(path),
+        "--layers",
+        "1,2",
+        "--d-emb",
+        "8",
+        "--max-steps",
+        "3",
+        "--min-steps",
+        "0",
+        "--eval-every",
+        "3",
+        "--max-len",
+        "8",
+        "--threads",
+        "1",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+        "--quiet",
+        "--csv",
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 3, (res.output, res.exception)
     assert "1 configuration(s) of the grid not run" in res.output
@@ -342,9 +409,28 @@ def test_cli_reports_a_torn_line_in_one_warning_line(log, tmp_path):
     path = tmp_path / "log.parquet"
     log.to_parquet(path)
     out = tmp_path / "runs.csv"
-    args = ["sweep", str(path), "--layers", "1", "--d-emb", "8", "--max-steps", "2",
-            "--min-steps", "0", "--eval-every", "2", "--max-len", "8", "--threads", "1",
-            "--out", str(out), "--quiet", "--csv"]
+    args = [
+        "sweep",
+        str(path),
+        "--layers",
+        "1",
+        "--d-emb",
+        "8",
+        "--max-steps",
+        "2",
+        "--min-steps",
+        "0",
+        "--eval-every",
+        "2",
+        "--max-len",
+        "8",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--csv",
+    ]
     assert CliRunner().invoke(main, args).exit_code == 0
     with open(out, "a") as fh:
         fh.write("log,sasrec,2,8,1")
@@ -358,12 +444,14 @@ def test_bf16_autocast_path_runs_on_cpu_and_ranks_like_float32(log):
     from perflaw.train.trainer import train_one
 
     data = load_sequences(log)
-    cfg = TrainConfig(layers=1, d_emb=8, max_len=6, max_steps=3, min_steps=0, eval_every=3,
-                      batch_size=32)
+    cfg = TrainConfig(
+        layers=1, d_emb=8, max_len=6, max_steps=3, min_steps=0, eval_every=3, batch_size=32
+    )
     valid = Evaluator(data, "valid", 6, mask_seen=False)
     test = Evaluator(data, "test", 6, mask_seen=False)
-    r = train_one(data, cfg, fraction=1.0, seed=0, valid=valid, test=test, device="cpu",
-                  autocast=True)
+    r = train_one(
+        data, cfg, fraction=1.0, seed=0, valid=valid, test=test, device="cpu", autocast=True
+    )
     assert r["end"] == "cap" and np.isfinite(r["ndcg@10"])
     torch.manual_seed(0)
     model = build("sasrec", data.n_items, 8, 1, 6).eval()

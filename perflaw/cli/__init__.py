@@ -34,30 +34,43 @@ from perflaw.errors import PerflawError, Terminated
 #: name -> (module, attribute, the one-line help ``perflaw --help`` shows; a test checks
 #: it against the command's own).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "apen": ("perflaw.cli.apen", "apen",
-             "Data quality of interaction logs: ApEn, ApEn′ and D′ (the quality-adjusted size)."),
+    "apen": (
+        "perflaw.cli.apen",
+        "apen",
+        "Data quality of interaction logs: ApEn, ApEn′ and D′ (the quality-adjusted size).",
+    ),
     "fit": ("perflaw.cli.fit", "fit", "Fit a law to a table of training runs."),
-    "predict": ("perflaw.cli.predict", "predict",
-                "Predict the metric of configurations from a saved fit, with intervals."),
+    "predict": (
+        "perflaw.cli.predict",
+        "predict",
+        "Predict the metric of configurations from a saved fit, with intervals.",
+    ),
     "recommend-config": (
-        "perflaw.cli.recommend", "recommend_config",
-        "What to train next: the best (layers, d_emb) beside the best run trained."),
-    "backtest": ("perflaw.cli.backtest", "backtest",
-                 "Fit small, predict large: every candidate form against the baselines."),
+        "perflaw.cli.recommend",
+        "recommend_config",
+        "What to train next: the best (layers, d_emb) beside the best run trained.",
+    ),
+    "backtest": (
+        "perflaw.cli.backtest",
+        "backtest",
+        "Fit small, predict large: every candidate form against the baselines.",
+    ),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
-    "sweep": ("perflaw.cli.sweep", "sweep",
-              "Train small sequential recommenders over a grid and write the runs table."),
+    "sweep": (
+        "perflaw.cli.sweep",
+        "sweep",
+        "Train small sequential recommenders over a grid and write the runs table.",
+    ),
 }
 
 
 #: What to try when a command runs out of memory.
 MEMORY_ADVICE = {
     "apen": "measure in bounded memory with --memory-limit (parquet logs), use --max-len, "
-            "or measure one file at a time",
+    "or measure one file at a time",
     "fit": "use fewer --bootstrap resamples or fewer groups at once",
     "predict": "predict fewer configurations at once",
-    "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a "
-                        "larger step)",
+    "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a larger step)",
     "plot": "plot fewer groups at once",
     "sweep": "use a smaller --batch-size or --max-len, or fewer configurations per run",
 }
@@ -103,20 +116,24 @@ class _PerflawGroup(click.Group):
         # the stored one-line helps: listing the commands loads none of them
         # (always the stored ones, so the listing is the same whether or not a command
         # was loaded already)
-        rows = [(name, COMMANDS[name][2] if name in COMMANDS
-                 else self.commands[name].get_short_help_str(formatter.width))
-                for name in self.list_commands(ctx)]
+        rows = [
+            (
+                name,
+                COMMANDS[name][2]
+                if name in COMMANDS
+                else self.commands[name].get_short_help_str(formatter.width),
+            )
+            for name in self.list_commands(ctx)
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         with _signals.handled():
             try:
                 with _warnings_as_lines():
-                    return super().main(args, prog_name, complete_var, standalone_mode,
-                                        **extra)
+                    return super().main(args, prog_name, complete_var, standalone_mode, **extra)
             except (KeyboardInterrupt, Terminated) as exc:  # outside invoke (parsing)
                 if not standalone_mode:
                     raise
@@ -148,7 +165,8 @@ class _PerflawGroup(click.Group):
             detail = " ".join(str(exc).split()) or "an allocation failed"
             advice = MEMORY_ADVICE.get(command, "try a smaller input")
             raise click.ClickException(
-                f"out of memory in `perflaw {command}` ({detail}): {advice}") from None
+                f"out of memory in `perflaw {command}` ({detail}): {advice}"
+            ) from None
         except BrokenPipeError:
             # the reader of our output went away (`perflaw apen ... | head`): no message
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -165,7 +183,8 @@ class _PerflawGroup(click.Group):
             if type(exc).__name__ == "LinAlgError":
                 raise click.ClickException(
                     f"numerical failure ({text}): the runs are degenerate or hold extreme "
-                    "values; check the table (or rerun with PERFLAW_DEBUG=1)") from None
+                    "values; check the table (or rerun with PERFLAW_DEBUG=1)"
+                ) from None
             raise click.ClickException(
                 f"internal error ({type(exc).__name__}: {text}); "
                 "rerun with PERFLAW_DEBUG=1 for the traceback and report it"

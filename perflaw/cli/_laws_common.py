@@ -12,8 +12,20 @@ from perflaw.errors import DataError
 
 DEFAULT_RUNS = "runs.csv"
 DEFAULT_LAW = "perflaw-law.json"
-_GROUPISH = {"panel", "dataset", "dataset_name", "max_seq_len", "max_len", "seq_len", "group",
-             "data_fraction", "backbone", "arch", "eval", "objective"}
+_GROUPISH = {
+    "panel",
+    "dataset",
+    "dataset_name",
+    "max_seq_len",
+    "max_len",
+    "seq_len",
+    "group",
+    "data_fraction",
+    "backbone",
+    "arch",
+    "eval",
+    "objective",
+}
 
 
 @contextmanager
@@ -38,19 +50,31 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     return parse_list(text, float, what=what)
 
 
-
 def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
     d = fitter.to_dict()
     rec = dict(key)
-    rec.update({
-        "law": d["law"], "metric": d["metric"], "n_points": d["n_points"], "r2": d["r2"],
-        "adj_r2": d["diagnostics"]["adj_r2"], "rmse": d["diagnostics"]["rmse"],
-        "mape": d["diagnostics"]["mape"], "aic": d["diagnostics"]["aic"],
-        "bic": d["diagnostics"]["bic"], "params": d["params"], "derived": d["derived"],
-        "starts": d["starts"], "notes": d["notes"], "options": d["law_options"],
-        "form": d.get("form") or d["law"], "scale": d.get("scale", "none"),
-        "warnings": d["warnings"], "best_observed": d.get("best_observed"),
-    })
+    rec.update(
+        {
+            "law": d["law"],
+            "metric": d["metric"],
+            "n_points": d["n_points"],
+            "r2": d["r2"],
+            "adj_r2": d["diagnostics"]["adj_r2"],
+            "rmse": d["diagnostics"]["rmse"],
+            "mape": d["diagnostics"]["mape"],
+            "aic": d["diagnostics"]["aic"],
+            "bic": d["diagnostics"]["bic"],
+            "params": d["params"],
+            "derived": d["derived"],
+            "starts": d["starts"],
+            "notes": d["notes"],
+            "options": d["law_options"],
+            "form": d.get("form") or d["law"],
+            "scale": d.get("scale", "none"),
+            "warnings": d["warnings"],
+            "best_observed": d.get("best_observed"),
+        }
+    )
     if d.get("selection"):
         rec["selection"] = d["selection"]
     if d.get("calibration"):
@@ -60,11 +84,29 @@ def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
         rec["derived_ci"] = d["derived_ci"]
         rec["level"] = d["level"]
     if d["holdout"]:
-        keep = [c for c in ("layers", "d_emb", "d_prime", "x", "N", "D", "observed",
-                            "predicted", "lower", "upper", "error", "pct_error")
-                if c in fitter.holdout_.columns]
-        rec["holdout"] = dict(d["holdout"], condition=d["fit_options"]["holdout"],
-                              points=fitter.holdout_[keep].to_dict(orient="records"))
+        keep = [
+            c
+            for c in (
+                "layers",
+                "d_emb",
+                "d_prime",
+                "x",
+                "N",
+                "D",
+                "observed",
+                "predicted",
+                "lower",
+                "upper",
+                "error",
+                "pct_error",
+            )
+            if c in fitter.holdout_.columns
+        ]
+        rec["holdout"] = dict(
+            d["holdout"],
+            condition=d["fit_options"]["holdout"],
+            points=fitter.holdout_[keep].to_dict(orient="records"),
+        )
     if d["loo"]:
         rec["loo"] = d["loo"]
     return rec
@@ -84,9 +126,20 @@ def _flat(rec: dict) -> dict:
     return out
 
 
-
-def emit_fit_results(fits, records, fmt, *, law_name, metric, grouped, saved_to, plot_path,
-                     per_fit=None, comparison=None, verbose=True) -> None:
+def emit_fit_results(
+    fits,
+    records,
+    fmt,
+    *,
+    law_name,
+    metric,
+    grouped,
+    saved_to,
+    plot_path,
+    per_fit=None,
+    comparison=None,
+    verbose=True,
+) -> None:
     """Print fitted laws as JSON, CSV or readable summaries (every ``fit`` variant).
 
     ``per_fit(fitter)`` may echo extra lines under a summary; ``comparison`` (records) is
@@ -145,13 +198,16 @@ def _select(fits, group: str | None, law_path: str):
     out = []
     for key, f in fits:
         vals = {k: str(v) for k, v in key.items()}
-        if all((vals.get(k) == v) if k is not None else (v in vals.values())
-               for k, v in wanted.items()):
+        if all(
+            (vals.get(k) == v) if k is not None else (v in vals.values()) for k, v in wanted.items()
+        ):
             out.append((key, f))
     if not out:
         labels = ["; ".join(f"{k}={v}" for k, v in key.items()) for key, _ in fits]
-        raise DataError(f"no group {group!r} in {law_path!r}; it has "
-                        f"{', '.join(l for l in labels if l) or 'a single ungrouped fit'}")
+        raise DataError(
+            f"no group {group!r} in {law_path!r}; it has "
+            f"{', '.join(l for l in labels if l) or 'a single ungrouped fit'}"
+        )
     return out
 
 
@@ -166,4 +222,3 @@ def _joint_groups(f, group):
             raise DataError(f"no group {group!r} in the joint law; it has {', '.join(law_groups)}")
         return chosen
     return law_groups
-

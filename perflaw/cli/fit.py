@@ -35,61 +35,168 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
-@click.option("--metric", "-m", help="Metric column, case-insensitive (e.g. ndcg@10). "
-              "Optional when the table has a single metric column.")
-@click.option("--form", default="auto", show_default=True,
-              help="auto, or a form: carry, saturating, loglinear, p2, free (or one a law "
-              "file of yours declares). auto picks one by a rolling-origin backtest on the "
-              "fitted rows and says why.")
-@click.option("--law", "law_name", default="performance", show_default=True,
-              help="Law to fit: performance, power or chinchilla.")
-@click.option("--p", "p", type=float, default=None,
-              help="Pin the constant p of the Performance Law (implies that law; --p 2 is "
-              "--form p2).")
+@click.option(
+    "--metric",
+    "-m",
+    help="Metric column, case-insensitive (e.g. ndcg@10). "
+    "Optional when the table has a single metric column.",
+)
+@click.option(
+    "--form",
+    default="auto",
+    show_default=True,
+    help="auto, or a form: carry, saturating, loglinear, p2, free (or one a law "
+    "file of yours declares). auto picks one by a rolling-origin backtest on the "
+    "fitted rows and says why.",
+)
+@click.option(
+    "--law",
+    "law_name",
+    default="performance",
+    show_default=True,
+    help="Law to fit: performance, power or chinchilla.",
+)
+@click.option(
+    "--p",
+    "p",
+    type=float,
+    default=None,
+    help="Pin the constant p of the Performance Law (implies that law; --p 2 is --form p2).",
+)
 @click.option("--q", "q", type=float, default=None, help="Pin q of the data factor (default p).")
 @click.option("--group-by", help="Comma-separated columns; one fit per group (e.g. panel).")
-@click.option("--joint", type=click.Choice(["free", "dprime"]), default=None,
-              help="One joint fit across the --group-by groups with shared N and d factors: "
-              "'free' = a free data term per group, 'dprime' = the data term from D′.")
+@click.option(
+    "--joint",
+    type=click.Choice(["free", "dprime"]),
+    default=None,
+    help="One joint fit across the --group-by groups with shared N and d factors: "
+    "'free' = a free data term per group, 'dprime' = the data term from D′.",
+)
 @click.option("--d-prime-col", help="Column holding D′ (quality-adjusted data size).")
-@click.option("--apen", "apen_json", type=click.Path(dir_okay=False),
-              help="JSON from `perflaw apen --json`; D′ is joined by dataset name.")
-@click.option("--dataset-col", default="dataset", show_default=True,
-              help="Column naming the dataset (for --apen).")
+@click.option(
+    "--apen",
+    "apen_json",
+    type=click.Path(dir_okay=False),
+    help="JSON from `perflaw apen --json`; D′ is joined by dataset name.",
+)
+@click.option(
+    "--dataset-col",
+    default="dataset",
+    show_default=True,
+    help="Column naming the dataset (for --apen).",
+)
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
-@click.option("--loss", type=click.Choice(["l2", "huber"]), default="l2", show_default=True,
-              help="Least squares, or Huber (robust to outlying runs; see --huber-delta).")
-@click.option("--huber-delta", type=float, default=None,
-              help="Huber threshold (default 1.345 × MAD of L2 residuals).")
-@click.option("--starts", "n_random", type=int, default=4, show_default=True,
-              help="Seeded random starts added to the deterministic grid.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random starts and the bootstrap (same seed, same fit).")
-@click.option("--bootstrap", type=int, default=0, show_default=True,
-              help="Bootstrap refits for percentile intervals (e.g. 1000).")
-@click.option("--bootstrap-by", default="row", show_default=True,
-              help="row, or group (whole --group-by groups); power/chinchilla: row, model "
-              "(whole model sizes, for clustered runs) or column name(s), e.g. "
-              "n_layers,hidden_size.")
-@click.option("--level", type=float, default=0.95, show_default=True,
-              help="Interval level, strictly between 0 and 1.")
-@click.option("--holdout", help="Hold out rows matching e.g. 'layers>=24', fit the rest "
-              "(the form is chosen on the rest too) and report the error on them.")
+@click.option(
+    "--loss",
+    type=click.Choice(["l2", "huber"]),
+    default="l2",
+    show_default=True,
+    help="Least squares, or Huber (robust to outlying runs; see --huber-delta).",
+)
+@click.option(
+    "--huber-delta",
+    type=float,
+    default=None,
+    help="Huber threshold (default 1.345 × MAD of L2 residuals).",
+)
+@click.option(
+    "--starts",
+    "n_random",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Seeded random starts added to the deterministic grid.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the random starts and the bootstrap (same seed, same fit).",
+)
+@click.option(
+    "--bootstrap",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Bootstrap refits for percentile intervals (e.g. 1000).",
+)
+@click.option(
+    "--bootstrap-by",
+    default="row",
+    show_default=True,
+    help="row, or group (whole --group-by groups); power/chinchilla: row, model "
+    "(whole model sizes, for clustered runs) or column name(s), e.g. "
+    "n_layers,hidden_size.",
+)
+@click.option(
+    "--level",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Interval level, strictly between 0 and 1.",
+)
+@click.option(
+    "--holdout",
+    help="Hold out rows matching e.g. 'layers>=24', fit the rest "
+    "(the form is chosen on the rest too) and report the error on them.",
+)
 @click.option("--loo", is_flag=True, help="Also run leave-one-out validation.")
-@click.option("--out", "out", default=DEFAULT_LAW, show_default=True,
-              type=click.Path(dir_okay=False), help="Where to save the fitted law.")
+@click.option(
+    "--out",
+    "out",
+    default=DEFAULT_LAW,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to save the fitted law.",
+)
 @click.option("--no-save", is_flag=True, help="Do not write the law file.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Save an observed-vs-fitted figure (one panel per group).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Save an observed-vs-fitted figure (one panel per group).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Also print the parameter table.")
 @scaling_fit_options
 @output_options
-def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_json, dataset_col,
-        layers_col, d_emb_col, where, loss, huber_delta, n_random, seed, bootstrap,
-        bootstrap_by, level, holdout, loo, out, no_save, plot_path, verbose, fmt, x_col,
-        params_col, data_col, transform, exclude):
+def fit(
+    runs,
+    metric,
+    form,
+    law_name,
+    p,
+    q,
+    group_by,
+    joint,
+    d_prime_col,
+    apen_json,
+    dataset_col,
+    layers_col,
+    d_emb_col,
+    where,
+    loss,
+    huber_delta,
+    n_random,
+    seed,
+    bootstrap,
+    bootstrap_by,
+    level,
+    holdout,
+    loo,
+    out,
+    no_save,
+    plot_path,
+    verbose,
+    fmt,
+    x_col,
+    params_col,
+    data_col,
+    transform,
+    exclude,
+):
     """Fit a law to a table of training runs (default: ./runs.csv) and save it.
 
     The first lines say what was chosen and how well it predicts: the metric, the form
@@ -123,32 +230,62 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
         from perflaw.cli.scaling import run_fit
 
         if transform == "logit":
-            raise DataError("--transform logit is for the Performance-Law forms; power and "
-                            "chinchilla take none or one_minus")
-        settings = dict(loss=loss, huber_delta=huber_delta, n_random_starts=n_random, seed=seed,
-                        bootstrap=bootstrap, level=level)
-        return run_fit(runs=runs, metric=metric, law_name=law_name.lower(), group_by=group_by,
-                       where=where, x_col=x_col, params_col=params_col, data_cols=data_col,
-                       transform=transform, exclude=exclude, holdout=holdout, loo=loo,
-                       bootstrap=bootstrap, bootstrap_by=bootstrap_by, settings=settings,
-                       out=out, no_save=no_save, plot_path=plot_path, fmt=fmt,
-                       apen_json=apen_json, dataset_col=dataset_col)
+            raise DataError(
+                "--transform logit is for the Performance-Law forms; power and "
+                "chinchilla take none or one_minus"
+            )
+        settings = dict(
+            loss=loss,
+            huber_delta=huber_delta,
+            n_random_starts=n_random,
+            seed=seed,
+            bootstrap=bootstrap,
+            level=level,
+        )
+        return run_fit(
+            runs=runs,
+            metric=metric,
+            law_name=law_name.lower(),
+            group_by=group_by,
+            where=where,
+            x_col=x_col,
+            params_col=params_col,
+            data_cols=data_col,
+            transform=transform,
+            exclude=exclude,
+            holdout=holdout,
+            loo=loo,
+            bootstrap=bootstrap,
+            bootstrap_by=bootstrap_by,
+            settings=settings,
+            out=out,
+            no_save=no_save,
+            plot_path=plot_path,
+            fmt=fmt,
+            apen_json=apen_json,
+            dataset_col=dataset_col,
+        )
     if law_name.lower() != "performance":
         raise DataError(f"unknown law {law_name!r}: use performance, power or chinchilla")
     if x_col or params_col or data_col:
-        raise DataError("--x-col, --params-col and --data-col are options of --law power / "
-                        "--law chinchilla")
+        raise DataError(
+            "--x-col, --params-col and --data-col are options of --law power / --law chinchilla"
+        )
     if transform == "one_minus":
-        raise DataError("--transform one_minus is for power/chinchilla; the Performance-Law "
-                        "forms take auto, none or logit")
+        raise DataError(
+            "--transform one_minus is for power/chinchilla; the Performance-Law "
+            "forms take auto, none or logit"
+        )
     scale = {"auto": "auto", "none": "none", "logit": "logit"}[transform]
 
     frame = read_table(runs)  # the runs table is read once
     if metric is None:
         found = metric_columns(frame.columns)
         if len(found) != 1:
-            raise DataError(f"choose a metric with --metric: {runs!r} has metric columns "
-                            f"{', '.join(found) or 'none'}")
+            raise DataError(
+                f"choose a metric with --metric: {runs!r} has metric columns "
+                f"{', '.join(found) or 'none'}"
+            )
         metric = found[0]
     if joint and not group_by:
         raise DataError("--joint needs --group-by (the groups the joint fit spans)")
@@ -158,10 +295,18 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
     if not group_by:
         sub = frame[parse_condition(where, frame)] if where else frame
         mixed = [c for c in sub.columns if str(c).lower() in _GROUPISH and sub[c].nunique() > 1]
-    table = runs_from_frame(frame, metric=metric, layers_col=layers_col, d_emb_col=d_emb_col,
-                            group_by=group_by, d_prime_col=d_prime_col, apen_json=apen_json,
-                            dataset_col=dataset_col, where=where,
-                            source=f"runs table {str(runs)!r}")
+    table = runs_from_frame(
+        frame,
+        metric=metric,
+        layers_col=layers_col,
+        d_emb_col=d_emb_col,
+        group_by=group_by,
+        d_prime_col=d_prime_col,
+        apen_json=apen_json,
+        dataset_col=dataset_col,
+        where=where,
+        source=f"runs table {str(runs)!r}",
+    )
     noise, n_rep = None, 0
     from perflaw.io import find_any  # the one column lookup
 
@@ -183,9 +328,20 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
             law_opts["data_term"] = joint
     if "d_prime" in table.X.columns and not joint:
         table.X = table.X.drop(columns="d_prime")
-    settings = dict(loss=loss, huber_delta=huber_delta, n_random_starts=n_random, seed=seed,
-                    bootstrap=bootstrap, bootstrap_by=bootstrap_by, level=level, form=form,
-                    scale=scale, progress=progress, noise_sd=noise, **law_opts)
+    settings = dict(
+        loss=loss,
+        huber_delta=huber_delta,
+        n_random_starts=n_random,
+        seed=seed,
+        bootstrap=bootstrap,
+        bootstrap_by=bootstrap_by,
+        level=level,
+        form=form,
+        scale=scale,
+        progress=progress,
+        noise_sd=noise,
+        **law_opts,
+    )
     fits = []
     with _warnings_to_stderr():
         if joint or not table.group_cols:
@@ -193,29 +349,40 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
             if bootstrap_by == "group" and groups is None:
                 raise DataError("--bootstrap-by group needs --group-by")
             f = LawFitter("performance", **settings).fit(
-                table.X, table.y, groups=groups, metric=table.metric, holdout=holdout, loo=loo,
-                exclude=exclude)
+                table.X,
+                table.y,
+                groups=groups,
+                metric=table.metric,
+                holdout=holdout,
+                loo=loo,
+                exclude=exclude,
+            )
             fits.append(({}, f))
         else:
             if bootstrap_by == "group":
-                raise DataError("--bootstrap-by group needs --joint (per-group fits have one "
-                                "group)")
+                raise DataError(
+                    "--bootstrap-by group needs --joint (per-group fits have one group)"
+                )
             for key, sub in table.groups():
                 try:
                     f = LawFitter("performance", **settings).fit(
-                        sub.X, sub.y, metric=table.metric, holdout=holdout, loo=loo,
-                        exclude=exclude)
+                        sub.X, sub.y, metric=table.metric, holdout=holdout, loo=loo, exclude=exclude
+                    )
                 except DataError as exc:
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"group {label}: {exc}") from None
                 fits.append((key, f))
     extra = []
     if mixed:  # only once the fit succeeded, so that errors stay one line
-        extra.append(f"column(s) {', '.join(map(str, mixed))} vary in {runs}: fitting all rows "
-                     "as one group (use --group-by or --where)")
+        extra.append(
+            f"column(s) {', '.join(map(str, mixed))} vary in {runs}: fitting all rows "
+            "as one group (use --group-by or --where)"
+        )
     if n_rep:
-        extra.append(f"averaged seed replicates of {n_rep} configuration(s); run-to-run noise "
-                     f"(one run) = {noise:.3g}")
+        extra.append(
+            f"averaged seed replicates of {n_rep} configuration(s); run-to-run noise "
+            f"(one run) = {noise:.3g}"
+        )
     for _, f in fits:
         f.warnings_ = extra + list(f.warnings_)
     if fmt != "table":  # the summaries print them; JSON and CSV carry them too
@@ -226,6 +393,14 @@ def fit(runs, metric, form, law_name, p, q, group_by, joint, d_prime_col, apen_j
         save_fits(fits, out, inputs=[runs])
     if plot_path:
         _save_fit_plots(fits, plot_path)
-    emit_fit_results(fits, records, fmt, law_name=law_name, metric=table.metric,
-                     grouped=bool(table.group_cols and not joint),
-                     saved_to=None if no_save else out, plot_path=plot_path, verbose=verbose)
+    emit_fit_results(
+        fits,
+        records,
+        fmt,
+        law_name=law_name,
+        metric=table.metric,
+        grouped=bool(table.group_cols and not joint),
+        saved_to=None if no_save else out,
+        plot_path=plot_path,
+        verbose=verbose,
+    )

@@ -20,21 +20,34 @@ from perflaw.errors import DataError
 
 
 @click.command()
-@click.option("--law", "law_path", default=DEFAULT_LAW, show_default=True,
-              type=click.Path(dir_okay=False), help="Law file written by `perflaw fit`.")
-@click.option("--layers", help="Comma-separated numbers of layers, e.g. 8,16 (required for "
-              "the performance law).")
-@click.option("--d-emb", "d_emb", help="Comma-separated embedding dims (required for the "
-              "performance law).")
+@click.option(
+    "--law",
+    "law_path",
+    default=DEFAULT_LAW,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Law file written by `perflaw fit`.",
+)
+@click.option(
+    "--layers",
+    help="Comma-separated numbers of layers, e.g. 8,16 (required for the performance law).",
+)
+@click.option(
+    "--d-emb", "d_emb", help="Comma-separated embedding dims (required for the performance law)."
+)
 @click.option("--d-prime", "d_prime", help="Comma-separated D′ values (laws with a D′ term).")
 @click.option("--group", help="Only this group of a grouped law file (e.g. 'panel=0').")
 @click.option("--level", type=float, default=None, help="Interval level (default: the fit's).")
-@click.option("--kind", type=click.Choice(["mean", "observation"]), default="mean",
-              show_default=True, help="Interval for the expected metric or for a new run.")
+@click.option(
+    "--kind",
+    type=click.Choice(["mean", "observation"]),
+    default="mean",
+    show_default=True,
+    help="Interval for the expected metric or for a new run.",
+)
 @scaling_predict_options
 @output_options
-def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values, n_params,
-            data):
+def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values, n_params, data):
     """Predict the metric for every combination of --layers × --d-emb, with intervals.
 
     Power laws take --x, chinchilla laws --n-params × --data.
@@ -47,8 +60,9 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
     if any(is_scaling_law(f.law_.name) for _, f in fits):
         from perflaw.cli.scaling import run_predict
 
-        return run_predict(fits, x_values=x_values, n_params=n_params, data=data, level=level,
-                           kind=kind, fmt=fmt)
+        return run_predict(
+            fits, x_values=x_values, n_params=n_params, data=data, level=level, kind=kind, fmt=fmt
+        )
     if layers is None or d_emb is None:
         raise DataError("--layers and --d-emb are required for the performance law")
     L = _floats(layers, "--layers")
@@ -61,8 +75,9 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
             if needs_dp and P is None:
                 raise DataError(f"the law in {law_path!r} has a D′ term: give --d-prime")
             combos = list(itertools.product(L, D, P if needs_dp else [None]))
-            frame = pd.DataFrame({"layers": [c[0] for c in combos],
-                                  "d_emb": [c[1] for c in combos]})
+            frame = pd.DataFrame(
+                {"layers": [c[0] for c in combos], "d_emb": [c[1] for c in combos]}
+            )
             if needs_dp:
                 frame["d_prime"] = [c[2] for c in combos]
             for g in _joint_groups(f, group):
@@ -72,17 +87,25 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                     if g is not None:
                         rec["group"] = g
                     rec.update({c: frame.iloc[i][c] for c in frame.columns})
-                    rec.update({"metric": f.metric_, "prediction": res["prediction"].iloc[i],
-                                "lower": res["lower"].iloc[i], "upper": res["upper"].iloc[i],
-                                "interval": res["interval"].iloc[i]})
+                    rec.update(
+                        {
+                            "metric": f.metric_,
+                            "prediction": res["prediction"].iloc[i],
+                            "lower": res["lower"].iloc[i],
+                            "upper": res["upper"].iloc[i],
+                            "interval": res["interval"].iloc[i],
+                        }
+                    )
                     for c in ("layers", "d_emb"):
                         if float(rec[c]).is_integer():
                             rec[c] = int(rec[c])
                     records.append(rec)
     if fmt == "table" and records:
         lvl = level if level is not None else fits[0][1].level
-        names = {"prediction": f"{records[0]['metric']} predicted",
-                 "lower": f"lower {100 * lvl:g}%", "upper": f"upper {100 * lvl:g}%"}
+        names = {
+            "prediction": f"{records[0]['metric']} predicted",
+            "lower": f"lower {100 * lvl:g}%",
+            "upper": f"upper {100 * lvl:g}%",
+        }
         records = [{names.get(k, k): v for k, v in r.items() if k != "metric"} for r in records]
     click.echo(render(records, fmt))
-

@@ -17,26 +17,66 @@ from perflaw.errors import DataError
 
 def budget_options(func):
     opts = [
-        click.option("--law", "law_path", default=DEFAULT_LAW, show_default=True,
-                     type=click.Path(dir_okay=False), help="Law file written by `perflaw fit`."),
-        click.option("--budget", default=None,
-                     help="Parameter budget: 20M, 1.5e9, 300k ... (default: no budget, rank "
-                     "the whole grid)."),
-        click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default="sasrec",
-                     show_default=True, help="Backbone for parameter counting (spec §6)."),
-        click.option("--n-items", type=int, default=0, show_default=True,
-                     help="Items in the catalogue (item-table size; 0 leaves it out)."),
-        click.option("--max-len", type=int, default=0, show_default=True,
-                     help="Maximum sequence length (position table for sasrec)."),
-        click.option("--count", type=click.Choice(["total", "non-embedding"]), default="total",
-                     show_default=True, help="Which parameter count the budget limits."),
-        click.option("--heads", type=int, default=1, show_default=True,
-                     help="Attention heads; d_emb must be divisible by it."),
-        click.option("--layers", "layers_range",
-                     help="Layers to consider: 'a:b[:step]' or 'a,b,c' (default: fitted range)."),
-        click.option("--d-emb", "d_range",
-                     help="d_emb to consider: 'a:b[:step]' or list (default: multiples of "
-                          "lcm(8, heads) in the fitted range)."),
+        click.option(
+            "--law",
+            "law_path",
+            default=DEFAULT_LAW,
+            show_default=True,
+            type=click.Path(dir_okay=False),
+            help="Law file written by `perflaw fit`.",
+        ),
+        click.option(
+            "--budget",
+            default=None,
+            help="Parameter budget: 20M, 1.5e9, 300k ... (default: no budget, rank "
+            "the whole grid).",
+        ),
+        click.option(
+            "--arch",
+            type=click.Choice(list(ARCHITECTURES)),
+            default="sasrec",
+            show_default=True,
+            help="Backbone for parameter counting (spec §6).",
+        ),
+        click.option(
+            "--n-items",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Items in the catalogue (item-table size; 0 leaves it out).",
+        ),
+        click.option(
+            "--max-len",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Maximum sequence length (position table for sasrec).",
+        ),
+        click.option(
+            "--count",
+            type=click.Choice(["total", "non-embedding"]),
+            default="total",
+            show_default=True,
+            help="Which parameter count the budget limits.",
+        ),
+        click.option(
+            "--heads",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Attention heads; d_emb must be divisible by it.",
+        ),
+        click.option(
+            "--layers",
+            "layers_range",
+            help="Layers to consider: 'a:b[:step]' or 'a,b,c' (default: fitted range).",
+        ),
+        click.option(
+            "--d-emb",
+            "d_range",
+            help="d_emb to consider: 'a:b[:step]' or list (default: multiples of "
+            "lcm(8, heads) in the fitted range).",
+        ),
         click.option("--d-prime", "d_prime", type=float, help="D′ for laws with a D′ term."),
         click.option("--group", help="Only this group of a grouped law file."),
     ]
@@ -45,8 +85,20 @@ def budget_options(func):
     return func
 
 
-def recommend_all(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
-                  d_range, d_prime, group, top):
+def recommend_all(
+    law_path,
+    budget,
+    arch,
+    n_items,
+    max_len,
+    count,
+    heads,
+    layers_range,
+    d_range,
+    d_prime,
+    group,
+    top,
+):
     """``[(label, fitter, Recommendation)]`` for every (selected) fit of a law file."""
     from perflaw.decide.budget import parse_range, recommend
     from perflaw.fit import load_fits
@@ -62,9 +114,20 @@ def recommend_all(law_path, budget, arch, n_items, max_len, count, heads, layers
                 raise DataError(f"the law in {law_path!r} has a D′ term: give --d-prime")
             extra = {"d_prime": d_prime}
         for g in _joint_groups(f, group):
-            rec = recommend(f, budget, layers=layers, d_emb=d_emb, heads=heads, arch=arch,
-                            n_items=n_items, max_len=max_len, count=count, top=top,
-                            extra_inputs=extra, group=g)
+            rec = recommend(
+                f,
+                budget,
+                layers=layers,
+                d_emb=d_emb,
+                heads=heads,
+                arch=arch,
+                n_items=n_items,
+                max_len=max_len,
+                count=count,
+                top=top,
+                extra_inputs=extra,
+                group=g,
+            )
             label = dict(key)
             if g is not None:
                 label["group"] = g
@@ -75,28 +138,58 @@ def recommend_all(law_path, budget, arch, n_items, max_len, count, heads, layers
 def _record(label, f, rec) -> dict:
     keys = ("layers", "d_emb", "prediction", "lower", "upper", "p_best")
     return dict(
-        label, metric=f.metric_, form=getattr(f, "form_", None) or f.law_.name,
-        level=f.level, decision=rec.message,
+        label,
+        metric=f.metric_,
+        form=getattr(f, "form_", None) or f.law_.name,
+        level=f.level,
+        decision=rec.message,
         recommendation={k: rec.pick[k] for k in keys},
-        best_observed=rec.best_observed, gain=rec.gain, noise=rec.noise,
-        beats_noise=rec.beats_noise, warnings=list(rec.warnings) + list(rec.notes),
-        budget=rec.budget, count=rec.count, budget_binds=rec.budget_binds,
-        unconstrained=rec.unconstrained, top=rec.top.to_dict(orient="records"),
+        best_observed=rec.best_observed,
+        gain=rec.gain,
+        noise=rec.noise,
+        beats_noise=rec.beats_noise,
+        warnings=list(rec.warnings) + list(rec.notes),
+        budget=rec.budget,
+        count=rec.count,
+        budget_binds=rec.budget_binds,
+        unconstrained=rec.unconstrained,
+        top=rec.top.to_dict(orient="records"),
     )
 
 
 @click.command("recommend-config")
 @budget_options
 @data_option
-@click.option("--top", type=int, default=5, show_default=True,
-              help="Configurations to list (>= 1).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
-              help="Save the budget-frontier figure.")
+@click.option(
+    "--top", type=int, default=5, show_default=True, help="Configurations to list (>= 1)."
+)
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Save the budget-frontier figure."
+)
 @flops_options
 @output_options
-def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, layers_range,
-                     d_range, d_prime, group, data, top, plot_path, budget_kind,
-                     flops_per_param_token, embedder_share, embedder_flops_weight, level, fmt):
+def recommend_config(
+    law_path,
+    budget,
+    arch,
+    n_items,
+    max_len,
+    count,
+    heads,
+    layers_range,
+    d_range,
+    d_prime,
+    group,
+    data,
+    top,
+    plot_path,
+    budget_kind,
+    flops_per_param_token,
+    embedder_share,
+    embedder_flops_weight,
+    level,
+    fmt,
+):
     """What to train next: the best (layers, d_emb) of a grid by the fitted law, shown
     beside the best run already trained, with the predicted gain and its interval.
 
@@ -110,8 +203,9 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
     """
     if top < 1:
         raise DataError(f"--top must be at least 1, got {top}")
-    n_items, max_len, d_prime = fill_from_data(data, n_items=n_items, max_len=max_len,
-                                               d_prime=d_prime)
+    n_items, max_len, d_prime = fill_from_data(
+        data, n_items=n_items, max_len=max_len, d_prime=d_prime
+    )
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
     if plot_path:
@@ -129,19 +223,42 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         if kinds == {"flops"}:
             budget_kind = "flops"
     if budget_kind == "flops":
-
         from perflaw.cli.scaling import run_flops
 
         if budget is None:
             raise DataError("--budget-kind flops needs --budget (training FLOPs)")
         src = ctx.get_parameter_source("count")
-        return run_flops(law_path=law_path, budget=budget, arch=arch, n_items=n_items,
-                         max_len=max_len, count=None if src == ParameterSource.DEFAULT else count,
-                         heads=heads, layers_range=layers_range, d_range=d_range, group=group,
-                         k=flops_per_param_token, embedder_share=embedder_share,
-                         embedder_flops_weight=embedder_flops_weight, level=level, fmt=fmt)
-    results = recommend_all(law_path, budget, arch, n_items, max_len, count, heads,
-                            layers_range, d_range, d_prime, group, top)
+        return run_flops(
+            law_path=law_path,
+            budget=budget,
+            arch=arch,
+            n_items=n_items,
+            max_len=max_len,
+            count=None if src == ParameterSource.DEFAULT else count,
+            heads=heads,
+            layers_range=layers_range,
+            d_range=d_range,
+            group=group,
+            k=flops_per_param_token,
+            embedder_share=embedder_share,
+            embedder_flops_weight=embedder_flops_weight,
+            level=level,
+            fmt=fmt,
+        )
+    results = recommend_all(
+        law_path,
+        budget,
+        arch,
+        n_items,
+        max_len,
+        count,
+        heads,
+        layers_range,
+        d_range,
+        d_prime,
+        group,
+        top,
+    )
     if plot_path:
         from perflaw.plot import _plt, plot_recommendation
 
@@ -181,20 +298,29 @@ def recommend_config(law_path, budget, arch, n_items, max_len, count, heads, lay
         click.echo(f"{f.metric_} (form {form}, {100 * f.level:g} % intervals): {rec.message}")
         pk, b = rec.pick, rec.best_observed
         pb = "" if not math.isfinite(pk["p_best"]) else f", p_best {pk['p_best']:.2f}"
-        click.echo(f"  pick:              layers {pk['layers']} × d_emb {pk['d_emb']}: predicted "
-                   f"{pk['prediction']:.4g} [{pk['lower']:.4g}, {pk['upper']:.4g}]{pb}"
-                   + (" (already trained)" if pk["trained"] else ""))
+        click.echo(
+            f"  pick:              layers {pk['layers']} × d_emb {pk['d_emb']}: predicted "
+            f"{pk['prediction']:.4g} [{pk['lower']:.4g}, {pk['upper']:.4g}]{pb}"
+            + (" (already trained)" if pk["trained"] else "")
+        )
         if b:
             g = rec.gain
             same = pk["layers"] == b.get("layers") and pk["d_emb"] == b.get("d_emb")
-            click.echo(f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
-                       f"observed {b['observed']:.4g}; "
-                       + ("the pick keeps it" if same else
-                          f"predicted gain of the pick {g['value']:+.4g} [{g['lower']:+.4g}, "
-                          f"{g['upper']:+.4g}]"))
+            click.echo(
+                f"  best trained run:  layers {b.get('layers')} × d_emb {b.get('d_emb')}: "
+                f"observed {b['observed']:.4g}; "
+                + (
+                    "the pick keeps it"
+                    if same
+                    else f"predicted gain of the pick {g['value']:+.4g} [{g['lower']:+.4g}, "
+                    f"{g['upper']:+.4g}]"
+                )
+            )
         if rec.budget is not None:
-            click.echo(f"  budget {rec.budget:,.0f} {rec.count} parameters "
-                       f"{'binds' if rec.budget_binds else 'does not bind'}")
+            click.echo(
+                f"  budget {rec.budget:,.0f} {rec.count} parameters "
+                f"{'binds' if rec.budget_binds else 'does not bind'}"
+            )
         for note in rec.notes:
             click.echo(f"  note: {note}")
         for w in rec.warnings:

@@ -37,22 +37,39 @@ def guess_transform(metric: str) -> str:
 def scaling_fit_options(func):
     """Options of ``perflaw fit`` used by the power and chinchilla laws."""
     opts = [
-        click.option("--x-col", help="power law: the size column x (total or non-embedding "
-                     "parameters, interactions, D′, FLOPs)."),
-        click.option("--params-col", help="chinchilla: the parameter-count column N (say in "
-                     "its name whether it is total or non-embedding)."),
-        click.option("--data-col", multiple=True, help="chinchilla: the data-size column D "
-                     "(raw interactions or D′). Repeat to fit one law per column and compare "
-                     "them (R², AIC, holdout error)."),
-        click.option("--transform", type=click.Choice(["auto", "none", "one_minus", "logit"]),
-                     default="auto", show_default=True,
-                     help="Scale the metric is fitted on. Performance-Law forms: logit keeps "
-                     "HR/NDCG predictions and intervals inside (0, 1); auto: logit for such "
-                     "rates, none otherwise. power/chinchilla: as is (a loss) or 1 - metric "
-                     "(one_minus; auto picks it for HR/NDCG/recall/MRR-like names)."),
-        click.option("--exclude", help="Drop rows matching e.g. 'n_inters<1e5' (power/"
-                     "chinchilla: any column; performance: layers, d_emb) before fitting; "
-                     "recorded in the saved law."),
+        click.option(
+            "--x-col",
+            help="power law: the size column x (total or non-embedding "
+            "parameters, interactions, D′, FLOPs).",
+        ),
+        click.option(
+            "--params-col",
+            help="chinchilla: the parameter-count column N (say in "
+            "its name whether it is total or non-embedding).",
+        ),
+        click.option(
+            "--data-col",
+            multiple=True,
+            help="chinchilla: the data-size column D "
+            "(raw interactions or D′). Repeat to fit one law per column and compare "
+            "them (R², AIC, holdout error).",
+        ),
+        click.option(
+            "--transform",
+            type=click.Choice(["auto", "none", "one_minus", "logit"]),
+            default="auto",
+            show_default=True,
+            help="Scale the metric is fitted on. Performance-Law forms: logit keeps "
+            "HR/NDCG predictions and intervals inside (0, 1); auto: logit for such "
+            "rates, none otherwise. power/chinchilla: as is (a loss) or 1 - metric "
+            "(one_minus; auto picks it for HR/NDCG/recall/MRR-like names).",
+        ),
+        click.option(
+            "--exclude",
+            help="Drop rows matching e.g. 'n_inters<1e5' (power/"
+            "chinchilla: any column; performance: layers, d_emb) before fitting; "
+            "recorded in the saved law.",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -73,17 +90,31 @@ def _positive(frame: pd.DataFrame, col: str, option: str) -> np.ndarray:
     bad = ~np.isfinite(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"column {col!r} ({option}) has a missing or non-numeric value "
-                        f"{raw.iloc[i]!r} (row {i + 1})")
+        raise DataError(
+            f"column {col!r} ({option}) has a missing or non-numeric value "
+            f"{raw.iloc[i]!r} (row {i + 1})"
+        )
     if np.any(v <= 0):
         i = int(np.flatnonzero(v <= 0)[0])
-        raise DataError(f"column {col!r} ({option}) must be positive; found {v[i]:g} "
-                        f"(row {i + 1})")
+        raise DataError(f"column {col!r} ({option}) must be positive; found {v[i]:g} (row {i + 1})")
     return v
 
 
-def _fit_one(frame, law_name, metric_col, transform, settings, *, x_col=None, params_col=None,
-             data_col=None, holdout=None, loo=False, exclude=None, bootstrap_by="row"):
+def _fit_one(
+    frame,
+    law_name,
+    metric_col,
+    transform,
+    settings,
+    *,
+    x_col=None,
+    params_col=None,
+    data_col=None,
+    holdout=None,
+    loo=False,
+    exclude=None,
+    bootstrap_by="row",
+):
     from perflaw.fit import LawFitter
 
     X = frame.copy()
@@ -103,16 +134,20 @@ def _fit_one(frame, law_name, metric_col, transform, settings, *, x_col=None, pa
         groups = X[model_key].map(lambda v: f"{v:.12g}").to_numpy()
         by = "group"
     elif bootstrap_by not in ("row", "group"):
-        cols = [_col(frame, c.strip(), "--bootstrap-by") for c in bootstrap_by.split(",")
-                if c.strip()]
+        cols = [
+            _col(frame, c.strip(), "--bootstrap-by") for c in bootstrap_by.split(",") if c.strip()
+        ]
         groups = frame[cols].astype(str).agg(",".join, axis=1).to_numpy()
         by = "group"
     elif bootstrap_by == "group":
-        raise DataError("--bootstrap-by for power/chinchilla: use row, model (the model-size "
-                        "column) or a column name")
+        raise DataError(
+            "--bootstrap-by for power/chinchilla: use row, model (the model-size "
+            "column) or a column name"
+        )
     f = LawFitter(law_name, transform=transform, bootstrap_by=by, **law_opts, **settings)
-    return f.fit(X, y, groups=groups, metric=str(metric_col), holdout=holdout, loo=loo,
-                 exclude=exclude)
+    return f.fit(
+        X, y, groups=groups, metric=str(metric_col), holdout=holdout, loo=loo, exclude=exclude
+    )
 
 
 def _record(key: dict, fitter, with_ci: bool) -> dict:
@@ -123,8 +158,9 @@ def _record(key: dict, fitter, with_ci: bool) -> dict:
     rec["loss"] = fitter.cost_
     rec["objective"] = getattr(law, "objective_text", None) or fitter.loss
     rec["transform"] = law.transform
-    rec["columns"] = ({"x": law.x_label} if law.name == "power"
-                      else {"N": law.N_label, "D": law.D_label})
+    rec["columns"] = (
+        {"x": law.x_label} if law.name == "power" else {"N": law.N_label, "D": law.D_label}
+    )
     rec["warnings"] = list(fitter.warnings_)
     if fitter.exclude_:
         rec["exclude"] = {"condition": fitter.exclude_, "n_rows": fitter.n_excluded_}
@@ -133,17 +169,46 @@ def _record(key: dict, fitter, with_ci: bool) -> dict:
 
 def _compare_row(key: dict, rec: dict) -> dict:
     row = dict(key)
-    row.update({"r2": rec["r2"], "adj_r2": rec["adj_r2"], "rmse": rec["rmse"],
-                "aic": rec["aic"], "bic": rec["bic"], "n_points": rec["n_points"]})
+    row.update(
+        {
+            "r2": rec["r2"],
+            "adj_r2": rec["adj_r2"],
+            "rmse": rec["rmse"],
+            "aic": rec["aic"],
+            "bic": rec["bic"],
+            "n_points": rec["n_points"],
+        }
+    )
     if "holdout" in rec:
         row["holdout_mape"] = rec["holdout"]["mape"]
         row["holdout_max_ape"] = rec["holdout"]["max_ape"]
     return row
 
 
-def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_cols, transform,
-            exclude, holdout, loo, bootstrap, bootstrap_by, settings, out, no_save, plot_path,
-            fmt, apen_json=None, dataset_col="dataset"):
+def run_fit(
+    *,
+    runs,
+    metric,
+    law_name,
+    group_by,
+    where,
+    x_col,
+    params_col,
+    data_cols,
+    transform,
+    exclude,
+    holdout,
+    loo,
+    bootstrap,
+    bootstrap_by,
+    settings,
+    out,
+    no_save,
+    plot_path,
+    fmt,
+    apen_json=None,
+    dataset_col="dataset",
+):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
     from perflaw.cli._laws_common import _warnings_to_stderr
     from perflaw.fit import parse_condition, save_fits
@@ -160,8 +225,10 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
         names = frame[dcol].astype(str)
         missing = sorted(set(names) - set(table))
         if missing:
-            raise DataError(f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
-                            f"has {', '.join(sorted(table))}")
+            raise DataError(
+                f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
+                f"has {', '.join(sorted(table))}"
+            )
         frame = frame.assign(d_prime=names.map(table).to_numpy(float))
     if where:
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
@@ -170,16 +237,20 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
     if metric is None:
         found = metric_columns(frame.columns)
         if len(found) != 1:
-            raise DataError(f"choose a metric with --metric: {runs!r} has metric columns "
-                            f"{', '.join(map(str, found)) or 'none'}")
+            raise DataError(
+                f"choose a metric with --metric: {runs!r} has metric columns "
+                f"{', '.join(map(str, found)) or 'none'}"
+            )
         metric = found[0]
     from perflaw.io import find_column  # the one column lookup
 
     try:
         mcol = find_column(frame.columns, str(metric))
     except DataError:
-        raise DataError(f"metric {metric!r} not found in {runs!r}; metric columns are "
-                        f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}") from None
+        raise DataError(
+            f"metric {metric!r} not found in {runs!r}; metric columns are "
+            f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}"
+        ) from None
     if law_name == "power":
         if params_col or data_cols:
             raise DataError("--law power takes --x-col (not --params-col/--data-col)")
@@ -202,16 +273,25 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
 
     used = [c for c in [mcol, x_col, params_col, *data_cols, *gcols] if c is not None]
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), f"runs table {runs!r}")
-    check_not_constant(pd.to_numeric(frame[mcol], errors="coerce").to_numpy(float),
-                       str(mcol), "")
-    parts = ([({}, frame)] if not gcols else
-             [({c: (k if isinstance(k, tuple) else (k,))[i] for i, c in enumerate(gcols)},
-               sub.reset_index(drop=True)) for k, sub in frame.groupby(gcols, sort=False)])
+    check_not_constant(pd.to_numeric(frame[mcol], errors="coerce").to_numpy(float), str(mcol), "")
+    parts = (
+        [({}, frame)]
+        if not gcols
+        else [
+            (
+                {c: (k if isinstance(k, tuple) else (k,))[i] for i, c in enumerate(gcols)},
+                sub.reset_index(drop=True),
+            )
+            for k, sub in frame.groupby(gcols, sort=False)
+        ]
+    )
     for gkey, sub in parts:
         if gkey:
-            check_not_constant(pd.to_numeric(sub[mcol], errors="coerce").to_numpy(float),
-                               str(mcol), " in group " + ", ".join(f"{k}={v}"
-                                                                     for k, v in gkey.items()))
+            check_not_constant(
+                pd.to_numeric(sub[mcol], errors="coerce").to_numpy(float),
+                str(mcol),
+                " in group " + ", ".join(f"{k}={v}" for k, v in gkey.items()),
+            )
     fits = []
     with _warnings_to_stderr():
         for gkey, sub in parts:
@@ -220,9 +300,20 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
                 if len(data_cols) > 1:
                     key["data_col"] = dcol
                 try:
-                    f = _fit_one(sub, law_name, mcol, tr, settings, x_col=x_col,
-                                 params_col=params_col, data_col=dcol, holdout=holdout, loo=loo,
-                                 exclude=exclude, bootstrap_by=bootstrap_by)
+                    f = _fit_one(
+                        sub,
+                        law_name,
+                        mcol,
+                        tr,
+                        settings,
+                        x_col=x_col,
+                        params_col=params_col,
+                        data_col=dcol,
+                        holdout=holdout,
+                        loo=loo,
+                        exclude=exclude,
+                        bootstrap_by=bootstrap_by,
+                    )
                 except DataError as exc:
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"{label}: {exc}" if label else str(exc)) from None
@@ -232,20 +323,33 @@ def run_fit(*, runs, metric, law_name, group_by, where, x_col, params_col, data_
         save_fits(fits, out, inputs=[runs])
     if plot_path:
         _plot(fits, plot_path)
-    compare = [_compare_row(k, r) for (k, _), r in zip(fits, records)] \
-        if len(data_cols) > 1 else None
+    compare = (
+        [_compare_row(k, r) for (k, _), r in zip(fits, records)] if len(data_cols) > 1 else None
+    )
     from perflaw.cli._laws_common import emit_fit_results
 
-    emit_fit_results(fits, records, fmt, law_name=law_name, metric=mcol,
-                     grouped=len(records) > 1, saved_to=None if no_save else out,
-                     plot_path=plot_path, per_fit=_echo_holdout, comparison=compare)
+    emit_fit_results(
+        fits,
+        records,
+        fmt,
+        law_name=law_name,
+        metric=mcol,
+        grouped=len(records) > 1,
+        saved_to=None if no_save else out,
+        plot_path=plot_path,
+        per_fit=_echo_holdout,
+        comparison=compare,
+    )
 
 
 def _echo_holdout(f) -> None:
     if f.holdout_ is None:
         return
-    labels = ({"x": f.law_.x_label} if f.law_.name == "power"
-              else {"N": f.law_.N_label, "D": f.law_.D_label})
+    labels = (
+        {"x": f.law_.x_label}
+        if f.law_.name == "power"
+        else {"N": f.law_.N_label, "D": f.law_.D_label}
+    )
     table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
     click.echo(render(table.rename(columns=labels).to_dict(orient="records"), "table"))
 
@@ -254,35 +358,73 @@ def _plot(fits, path):
     """Observed vs fitted for scaling laws (one panel per fit)."""
     from perflaw.plot import plot_fitter, save_fit_grid
 
-    save_fit_grid(fits, path, lambda ax, label, f: plot_fitter(f, "fit", ax=ax,
-                                                               title=label or None))
+    save_fit_grid(
+        fits, path, lambda ax, label, f: plot_fitter(f, "fit", ax=ax, title=label or None)
+    )
 
 
 # ----------------------------------------------------------------------------------------
 def flops_options(func):
     """Options of ``perflaw recommend-config`` for a FLOPs budget (chinchilla laws)."""
     opts = [
-        click.option("--budget-kind", type=click.Choice(["params", "flops"]), default="params",
-                     show_default=True, help="params: a parameter budget (Performance Law); "
-                     "flops: a training-FLOPs budget split between N and D by a chinchilla law."),
-        click.option("--flops-per-param-token", type=float, default=6.0, show_default=True,
-                     help="k in C = k·N·D (6: forward + backward)."),
-        click.option("--embedder-share", type=float, default=0.0, show_default=True,
-                     help="Share of N reserved for the item/event embedder (Gabrielsson's "
-                     "compute-optimal s* ≈ 0.02); (layers, d_emb) then match the rest."),
-        click.option("--embedder-flops-weight", type=float, default=1.0, show_default=True,
-                     help="FLOPs of an embedder parameter relative to a backbone one: 1 dense "
-                     "(Chinchilla's 6ND), 0 only looked-up rows, >1 also run on candidates."),
-        click.option("--level", type=float, default=None,
-                     help="Interval level (default: the fit's)."),
+        click.option(
+            "--budget-kind",
+            type=click.Choice(["params", "flops"]),
+            default="params",
+            show_default=True,
+            help="params: a parameter budget (Performance Law); "
+            "flops: a training-FLOPs budget split between N and D by a chinchilla law.",
+        ),
+        click.option(
+            "--flops-per-param-token",
+            type=float,
+            default=6.0,
+            show_default=True,
+            help="k in C = k·N·D (6: forward + backward).",
+        ),
+        click.option(
+            "--embedder-share",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Share of N reserved for the item/event embedder (Gabrielsson's "
+            "compute-optimal s* ≈ 0.02); (layers, d_emb) then match the rest.",
+        ),
+        click.option(
+            "--embedder-flops-weight",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="FLOPs of an embedder parameter relative to a backbone one: 1 dense "
+            "(Chinchilla's 6ND), 0 only looked-up rows, >1 also run on candidates.",
+        ),
+        click.option(
+            "--level", type=float, default=None, help="Interval level (default: the fit's)."
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
     return func
 
 
-def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_range, d_range,
-              group, k, embedder_share, embedder_flops_weight, level, fmt):
+def run_flops(
+    *,
+    law_path,
+    budget,
+    arch,
+    n_items,
+    max_len,
+    count,
+    heads,
+    layers_range,
+    d_range,
+    group,
+    k,
+    embedder_share,
+    embedder_flops_weight,
+    level,
+    fmt,
+):
     """``perflaw recommend-config --budget-kind flops``."""
     from perflaw.cli._laws_common import _select, _warnings_to_stderr
     from perflaw.decide.allocation import allocate
@@ -296,10 +438,21 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
     results = []
     with _warnings_to_stderr():
         for key, f in fits:
-            a = allocate(f, C, k=k, embedder_share=embedder_share,
-                         embedder_flops_weight=embedder_flops_weight, level=level, count=count,
-                         arch=arch, n_items=n_items, max_len=max_len, heads=heads, layers=layers,
-                         d_emb=d_emb)
+            a = allocate(
+                f,
+                C,
+                k=k,
+                embedder_share=embedder_share,
+                embedder_flops_weight=embedder_flops_weight,
+                level=level,
+                count=count,
+                arch=arch,
+                n_items=n_items,
+                max_len=max_len,
+                heads=heads,
+                layers=layers,
+                d_emb=d_emb,
+            )
             results.append((key, f, a))
     objs = [dict(key, law=f.law_.name, metric=f.metric_, **a.to_dict()) for key, f, a in results]
     if fmt == "json":
@@ -311,8 +464,13 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
         for q in ("n_opt", "d_opt", "tokens_per_param"):
             row[q] = getattr(a, q)
             row[f"{q}_lower"], row[f"{q}_upper"] = a.ci[q]
-        row.update({"layers": a.config["layers"], "d_emb": a.config["d_emb"],
-                    "config_params": a.config["params"]})
+        row.update(
+            {
+                "layers": a.config["layers"],
+                "d_emb": a.config["d_emb"],
+                "config_params": a.config["params"],
+            }
+        )
         rows.append(row)
     if fmt == "csv":
         click.echo(render(rows, "csv"))
@@ -322,21 +480,33 @@ def run_flops(*, law_path, budget, arch, n_items, max_len, count, heads, layers_
         if head:
             click.echo(f"[{head}]")
         lv = f"{100 * a.level:g}%"
-        click.echo(f"FLOPs budget {a.budget:.3g} (law: {f.law_.name}, metric {f.metric_}; "
-                   f"{lv} intervals, {a.interval})")
-        for q, label in (("n_opt", "N_opt (parameters)"), ("d_opt", "D_opt (data)"),
-                         ("tokens_per_param", "D_opt / N_opt")):
+        click.echo(
+            f"FLOPs budget {a.budget:.3g} (law: {f.law_.name}, metric {f.metric_}; "
+            f"{lv} intervals, {a.interval})"
+        )
+        for q, label in (
+            ("n_opt", "N_opt (parameters)"),
+            ("d_opt", "D_opt (data)"),
+            ("tokens_per_param", "D_opt / N_opt"),
+        ):
             lo, hi = a.ci[q]
             click.echo(f"  {label:<20} {getattr(a, q):.4g}   [{lo:.4g}, {hi:.4g}]")
         if a.embedder_share:
-            click.echo(f"  embedder             {a.n_embedder:.4g} parameters "
-                       f"(share {a.embedder_share:g}); backbone {a.n_backbone:.4g}")
+            click.echo(
+                f"  embedder             {a.n_embedder:.4g} parameters "
+                f"(share {a.embedder_share:g}); backbone {a.n_backbone:.4g}"
+            )
         c = a.config
-        click.echo(f"  closest configuration: {c['layers']} layers, d_emb {c['d_emb']} "
-                   f"({c['params']:,} {c['count']} parameters, {c['ratio_to_target']:.2f}× "
-                   "the target)")
-        alts = [f"{x['layers']}L/{x['d_emb']}d" for x in c["alternatives"]
-                if (x["layers"], x["d_emb"]) != (c["layers"], c["d_emb"])]
+        click.echo(
+            f"  closest configuration: {c['layers']} layers, d_emb {c['d_emb']} "
+            f"({c['params']:,} {c['count']} parameters, {c['ratio_to_target']:.2f}× "
+            "the target)"
+        )
+        alts = [
+            f"{x['layers']}L/{x['d_emb']}d"
+            for x in c["alternatives"]
+            if (x["layers"], x["d_emb"]) != (c["layers"], c["d_emb"])
+        ]
         if alts:
             click.echo(f"  other shapes within 10 %: {', '.join(alts)}")
         click.echo(f"  FLOPs accounting: {a.accounting}")
@@ -359,8 +529,11 @@ def scaling_predict_options(func):
     opts = [
         click.option("--x", "x_values", help="power law: comma-separated sizes x, e.g. 1e7,1e8."),
         click.option("--n-params", help="chinchilla: comma-separated parameter counts N."),
-        click.option("--data", help="chinchilla: comma-separated data sizes D (same units as "
-                     "the fit: interactions or D′)."),
+        click.option(
+            "--data",
+            help="chinchilla: comma-separated data sizes D (same units as "
+            "the fit: interactions or D′).",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -386,14 +559,17 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
             elif law.name == "chinchilla":
                 Ns, Ds = _floats(n_params, "--n-params"), _floats(data, "--data")
                 if Ns is None or Ds is None:
-                    raise DataError(f"the chinchilla law needs --n-params (N = {law.N_label}) "
-                                    f"and --data (D = {law.D_label})")
+                    raise DataError(
+                        f"the chinchilla law needs --n-params (N = {law.N_label}) "
+                        f"and --data (D = {law.D_label})"
+                    )
                 combos = list(itertools.product(Ns, Ds))
                 frame = pd.DataFrame({"N": [c[0] for c in combos], "D": [c[1] for c in combos]})
                 cols = {"N": law.N_label, "D": law.D_label}
             else:
-                raise DataError("a law file mixing performance and scaling laws: pick one with "
-                                "--group")
+                raise DataError(
+                    "a law file mixing performance and scaling laws: pick one with --group"
+                )
             for c in frame.columns:
                 if np.any(frame[c] <= 0):
                     raise DataError(f"{cols[c]} must be positive; got {frame[c].min():g}")
@@ -401,8 +577,14 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
             for i in range(len(frame)):
                 rec = dict(key)
                 rec.update({cols[c]: frame.iloc[i][c] for c in frame.columns})
-                rec.update({"metric": f.metric_, "prediction": res["prediction"].iloc[i],
-                            "lower": res["lower"].iloc[i], "upper": res["upper"].iloc[i],
-                            "interval": res["interval"].iloc[i]})
+                rec.update(
+                    {
+                        "metric": f.metric_,
+                        "prediction": res["prediction"].iloc[i],
+                        "lower": res["lower"].iloc[i],
+                        "upper": res["upper"].iloc[i],
+                        "interval": res["interval"].iloc[i],
+                    }
+                )
                 records.append(rec)
     click.echo(render(records, fmt))

@@ -6,9 +6,23 @@ import click
 
 from perflaw.cli._output import output_options, render
 
-_SHOWN = ["backbone", "layers", "d_emb", "data_fraction", "seed", "params_total",
-          "train_tokens", "steps", "end", "hr@10", "ndcg@10", "hr@50", "ndcg@50", "eval",
-          "seconds"]
+_SHOWN = [
+    "backbone",
+    "layers",
+    "d_emb",
+    "data_fraction",
+    "seed",
+    "params_total",
+    "train_tokens",
+    "steps",
+    "end",
+    "hr@10",
+    "ndcg@10",
+    "hr@50",
+    "ndcg@50",
+    "eval",
+    "seconds",
+]
 
 
 class _ListType(click.ParamType):
@@ -27,8 +41,9 @@ class _ListType(click.ParamType):
         try:
             values = parse_list(value, self.kind, what=self.name + "s")
         except DataError as exc:
-            self.fail(f"{value!r} is not a comma-separated list of {self.name}s ({exc})",
-                      param, ctx)
+            self.fail(
+                f"{value!r} is not a comma-separated list of {self.name}s ({exc})", param, ctx
+            )
         if self.kind is int and any(v < 1 for v in values):
             self.fail(f"{value!r}: values must be positive integers", param, ctx)
         if self.kind is float and any(not 0 < v <= 1 for v in values):
@@ -38,72 +53,210 @@ class _ListType(click.ParamType):
 
 @click.command()
 @click.argument("log", type=click.Path(dir_okay=False))
-@click.option("--layers", type=_ListType(int, "integer"), default="1,2", show_default=True,
-              help="Numbers of transformer blocks (comma-separated).")
-@click.option("--d-emb", type=_ListType(int, "integer"), default="16,32", show_default=True,
-              help="Embedding widths (comma-separated).")
-@click.option("--data-fraction", type=_ListType(float, "number"), default="1",
-              show_default=True,
-              help="Fractions of the users used for training (comma-separated, in (0, 1]).")
-@click.option("--backbone", default="sasrec", show_default=True,
-              help="sasrec, llama or hstu; comma-separated for several.")
-@click.option("--seed", "seeds", type=click.STRING, default="0", show_default=True,
-              help="Seeds (comma-separated): one run per seed and configuration.")
-@click.option("--max-len", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Maximum sequence length (model input).")
-@click.option("--samples", type=click.Choice(["windows", "prefixes"]), default="windows",
-              show_default=True,
-              help="Every prefix is a target: full-sequence loss over windows covering the "
-                   "whole history, or RecBole's one sample per prefix.")
-@click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Optimizer steps between validations.")
-@click.option("--patience", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Stop after this many optimizer steps without a better validation "
-                   "NDCG@10 (once --min-steps are done).")
-@click.option("--min-steps", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Optimizer steps always trained.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=20000, show_default=True,
-              help="Cap on optimizer steps.")
-@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Cap on each run's training time.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Training samples per optimizer step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              show_default=True, help="Adam learning rate.")
-@click.option("--warmup-steps", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Linear learning-rate warm-up.")
-@click.option("--decay", type=click.Choice(["none", "cosine"]), default="none",
-              show_default=True, help="Learning-rate decay after warm-up (cosine to 0 at "
-                                      "--max-steps).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True, help="Dropout rate of the backbone's layers.")
-@click.option("--heads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Attention heads (d_emb must be divisible by it).")
-@click.option("--loss", type=click.Choice(["ce", "bce"]), default="ce", show_default=True,
-              help="Full softmax cross-entropy, or BCE with one sampled negative.")
-@click.option("--mask-seen/--no-mask-seen", default=False, show_default=True,
-              help="Full ranking: leave items seen before the target out of the ranking "
-                   "(default: rank every item but padding, as RecBole does for sequential "
-                   "models).")
-@click.option("--eval-negatives", type=click.IntRange(min=1), default=None,
-              help="Rank the target among N sampled unseen items (1 positive + N "
-                   "negatives) instead of all items.")
-@click.option("--eval-sampling", type=click.Choice(["uniform", "popularity"]),
-              default="uniform", show_default=True,
-              help="How --eval-negatives are drawn.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Runs table (CSV): one row appended per finished run; reruns resume, "
-                   "and processes sharing it split the grid.")
-@click.option("--device", default=None,
-              help="cpu, cuda, cuda:N or mps (default: cuda if present, else cpu).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Torch CPU threads (default: all cores).")
+@click.option(
+    "--layers",
+    type=_ListType(int, "integer"),
+    default="1,2",
+    show_default=True,
+    help="Numbers of transformer blocks (comma-separated).",
+)
+@click.option(
+    "--d-emb",
+    type=_ListType(int, "integer"),
+    default="16,32",
+    show_default=True,
+    help="Embedding widths (comma-separated).",
+)
+@click.option(
+    "--data-fraction",
+    type=_ListType(float, "number"),
+    default="1",
+    show_default=True,
+    help="Fractions of the users used for training (comma-separated, in (0, 1]).",
+)
+@click.option(
+    "--backbone",
+    default="sasrec",
+    show_default=True,
+    help="sasrec, llama or hstu; comma-separated for several.",
+)
+@click.option(
+    "--seed",
+    "seeds",
+    type=click.STRING,
+    default="0",
+    show_default=True,
+    help="Seeds (comma-separated): one run per seed and configuration.",
+)
+@click.option(
+    "--max-len",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Maximum sequence length (model input).",
+)
+@click.option(
+    "--samples",
+    type=click.Choice(["windows", "prefixes"]),
+    default="windows",
+    show_default=True,
+    help="Every prefix is a target: full-sequence loss over windows covering the "
+    "whole history, or RecBole's one sample per prefix.",
+)
+@click.option(
+    "--eval-every",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Optimizer steps between validations.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Stop after this many optimizer steps without a better validation "
+    "NDCG@10 (once --min-steps are done).",
+)
+@click.option(
+    "--min-steps",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Optimizer steps always trained.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=20000,
+    show_default=True,
+    help="Cap on optimizer steps.",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Cap on each run's training time.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Training samples per optimizer step.",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Adam learning rate.",
+)
+@click.option(
+    "--warmup-steps",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Linear learning-rate warm-up.",
+)
+@click.option(
+    "--decay",
+    type=click.Choice(["none", "cosine"]),
+    default="none",
+    show_default=True,
+    help="Learning-rate decay after warm-up (cosine to 0 at --max-steps).",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Dropout rate of the backbone's layers.",
+)
+@click.option(
+    "--heads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Attention heads (d_emb must be divisible by it).",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(["ce", "bce"]),
+    default="ce",
+    show_default=True,
+    help="Full softmax cross-entropy, or BCE with one sampled negative.",
+)
+@click.option(
+    "--mask-seen/--no-mask-seen",
+    default=False,
+    show_default=True,
+    help="Full ranking: leave items seen before the target out of the ranking "
+    "(default: rank every item but padding, as RecBole does for sequential "
+    "models).",
+)
+@click.option(
+    "--eval-negatives",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rank the target among N sampled unseen items (1 positive + N "
+    "negatives) instead of all items.",
+)
+@click.option(
+    "--eval-sampling",
+    type=click.Choice(["uniform", "popularity"]),
+    default="uniform",
+    show_default=True,
+    help="How --eval-negatives are drawn.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Runs table (CSV): one row appended per finished run; reruns resume, "
+    "and processes sharing it split the grid.",
+)
+@click.option(
+    "--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if present, else cpu)."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Torch CPU threads (default: all cores).",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @output_options
-def sweep(log, layers, d_emb, data_fraction, backbone, seeds, max_len, samples, eval_every,
-          patience, min_steps, max_steps, max_seconds, batch_size, lr, warmup_steps, decay,
-          dropout, heads, loss, mask_seen, eval_negatives, eval_sampling, out, device,
-          threads, quiet, fmt):
+def sweep(
+    log,
+    layers,
+    d_emb,
+    data_fraction,
+    backbone,
+    seeds,
+    max_len,
+    samples,
+    eval_every,
+    patience,
+    min_steps,
+    max_steps,
+    max_seconds,
+    batch_size,
+    lr,
+    warmup_steps,
+    decay,
+    dropout,
+    heads,
+    loss,
+    mask_seen,
+    eval_negatives,
+    eval_sampling,
+    out,
+    device,
+    threads,
+    quiet,
+    fmt,
+):
     """Train small sequential recommenders over a LAYERS × D_EMB × DATA-FRACTION grid.
 
     Leave-one-out split (last item test, second-to-last validation), every prefix of the
@@ -119,33 +272,55 @@ def sweep(log, layers, d_emb, data_fraction, backbone, seeds, max_len, samples, 
     """
     import warnings
 
-    from perflaw.train import TrainConfig
-    from perflaw.train import sweep as run_sweep
-
     from perflaw.errors import DataError
     from perflaw.io import parse_list
+    from perflaw.train import TrainConfig
+    from perflaw.train import sweep as run_sweep
 
     try:
         seed_list = parse_list(seeds, int, what="seeds")
     except DataError as exc:
-        raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers "
-                                 f"({exc})", param_hint="--seed") from None
+        raise click.BadParameter(
+            f"{seeds!r} is not a comma-separated list of integers ({exc})", param_hint="--seed"
+        ) from None
     if any(s < 0 for s in seed_list):
-        raise click.BadParameter(f"{seeds!r}: seeds must be non-negative integers",
-                                 param_hint="--seed")
+        raise click.BadParameter(
+            f"{seeds!r}: seeds must be non-negative integers", param_hint="--seed"
+        )
     backbones = parse_list(backbone, str, what="backbones")
-    config = TrainConfig(max_len=max_len, samples=samples, eval_every=eval_every,
-                         patience=patience, min_steps=min_steps, max_steps=max_steps,
-                         max_seconds=max_seconds, batch_size=batch_size, lr=lr,
-                         warmup_steps=warmup_steps, decay=decay, dropout=dropout,
-                         heads=heads, loss=loss)
+    config = TrainConfig(
+        max_len=max_len,
+        samples=samples,
+        eval_every=eval_every,
+        patience=patience,
+        min_steps=min_steps,
+        max_steps=max_steps,
+        max_seconds=max_seconds,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup_steps,
+        decay=decay,
+        dropout=dropout,
+        heads=heads,
+        loss=loss,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runs = run_sweep(
-            log, layers=layers, d_emb=d_emb, data_fraction=data_fraction,
-            backbone=backbones, seeds=seed_list, config=config, mask_seen=mask_seen,
-            eval_negatives=eval_negatives, eval_sampling=eval_sampling, out=out,
-            device=device, threads=threads, progress=not quiet,
+            log,
+            layers=layers,
+            d_emb=d_emb,
+            data_fraction=data_fraction,
+            backbone=backbones,
+            seeds=seed_list,
+            config=config,
+            mask_seen=mask_seen,
+            eval_negatives=eval_negatives,
+            eval_sampling=eval_sampling,
+            out=out,
+            device=device,
+            threads=threads,
+            progress=not quiet,
         )
     for w in caught:  # one line each; configurations not run are reported below
         if "perflaw" in str(w.filename) and "were not run by this call" not in str(w.message):
@@ -157,8 +332,11 @@ def sweep(log, layers, d_emb, data_fraction, backbone, seeds, max_len, samples, 
     not_run = runs.attrs.get("not_run", [])
     if not_run:
         first = not_run[0]
-        click.echo(f"perflaw sweep: {len(not_run)} configuration(s) of the grid not run "
-                   f"(claimed by another live process?), e.g. layers={first['layers']} "
-                   f"d_emb={first['d_emb']} fraction={first['data_fraction']:g} "
-                   f"seed={first['seed']}; rerun to finish them", err=True)
+        click.echo(
+            f"perflaw sweep: {len(not_run)} configuration(s) of the grid not run "
+            f"(claimed by another live process?), e.g. layers={first['layers']} "
+            f"d_emb={first['d_emb']} fraction={first['data_fraction']:g} "
+            f"seed={first['seed']}; rerun to finish them",
+            err=True,
+        )
         raise SystemExit(3)

@@ -53,8 +53,9 @@ from perflaw.errors import DataError
 GABRIELSSON_SHARE = 0.02
 
 
-def flops_factor(k: float = 6.0, embedder_share: float = 0.0,
-                 embedder_flops_weight: float = 1.0) -> float:
+def flops_factor(
+    k: float = 6.0, embedder_share: float = 0.0, embedder_flops_weight: float = 1.0
+) -> float:
     """FLOPs per (parameter × token) after charging the embedder share.
 
     >>> flops_factor(), flops_factor(6, 0.02, 0.0), flops_factor(6, 0.5, 3.0)
@@ -85,13 +86,25 @@ def compute_optimal(theta, budget: float, k: float = 6.0) -> dict[str, float]:
     ln = logG + be / s * logc
     ld = -logG + al / s * logc
     with np.errstate(over="ignore"):
-        return {"n_opt": float(np.exp(ln)), "d_opt": float(np.exp(ld)),
-                "tokens_per_param": float(np.exp(ld - ln)), "G": float(np.exp(logG))}
+        return {
+            "n_opt": float(np.exp(ln)),
+            "d_opt": float(np.exp(ld)),
+            "tokens_per_param": float(np.exp(ld - ln)),
+            "G": float(np.exp(logG)),
+        }
 
 
-def closest_config(n_target: float, *, count: str = "total", arch: str = "sasrec",
-                   n_items: int = 0, max_len: int = 0, heads: int = 1, layers=None,
-                   d_emb=None) -> dict:
+def closest_config(
+    n_target: float,
+    *,
+    count: str = "total",
+    arch: str = "sasrec",
+    n_items: int = 0,
+    max_len: int = 0,
+    heads: int = 1,
+    layers=None,
+    d_emb=None,
+) -> dict:
     """The (layers, d_emb) whose parameter count (spec §6) is closest to ``n_target``.
 
     Closeness is measured in log space (a factor 2 too many counts as much as a factor
@@ -112,10 +125,12 @@ def closest_config(n_target: float, *, count: str = "total", arch: str = "sasrec
     if not (math.isfinite(n_target) and n_target > 0):
         raise DataError(f"no configuration for a parameter target of {n_target!r}")
     step = math.lcm(32, int(heads))
-    L = np.unique(np.asarray(layers if layers is not None
-                             else [1, 2, 4, 8, 12, 16, 24, 32, 48], dtype=int))
-    D = np.unique(np.asarray(d_emb if d_emb is not None else np.arange(step, 4097, step),
-                             dtype=int))
+    L = np.unique(
+        np.asarray(layers if layers is not None else [1, 2, 4, 8, 12, 16, 24, 32, 48], dtype=int)
+    )
+    D = np.unique(
+        np.asarray(d_emb if d_emb is not None else np.arange(step, 4097, step), dtype=int)
+    )
     D = D[D % heads == 0]
     if L.size == 0 or D.size == 0:
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
@@ -136,15 +151,23 @@ def closest_config(n_target: float, *, count: str = "total", arch: str = "sasrec
         if best is None or best_l[0] < best[0]:
             best = best_l
         if best_l[0] <= math.log(1.1):
-            alternatives.append({"layers": best_l[1], "d_emb": best_l[2],
-                                 "params": int(best_l[3].get(count))})
+            alternatives.append(
+                {"layers": best_l[1], "d_emb": best_l[2], "params": int(best_l[3].get(count))}
+            )
     if best is None:
         raise DataError(f"every enumerated configuration has 0 {count} parameters")
     gap, lay, d, c = best
-    return {"layers": lay, "d_emb": d, "params": int(c.get(count)), "count": count,
-            "embedding_params": int(c.embedding), "non_embedding_params": int(c.non_embedding),
-            "total_params": int(c.total), "ratio_to_target": float(c.get(count) / n_target),
-            "alternatives": alternatives}
+    return {
+        "layers": lay,
+        "d_emb": d,
+        "params": int(c.get(count)),
+        "count": count,
+        "embedding_params": int(c.embedding),
+        "non_embedding_params": int(c.non_embedding),
+        "total_params": int(c.total),
+        "ratio_to_target": float(c.get(count) / n_target),
+        "alternatives": alternatives,
+    }
 
 
 @dataclass
@@ -169,14 +192,22 @@ class Allocation:
 
     def to_dict(self) -> dict:
         return {
-            "budget": self.budget, "budget_kind": "flops",
-            "n_opt": self.n_opt, "d_opt": self.d_opt, "tokens_per_param": self.tokens_per_param,
-            "ci": self.ci, "interval": self.interval, "level": self.level,
+            "budget": self.budget,
+            "budget_kind": "flops",
+            "n_opt": self.n_opt,
+            "d_opt": self.d_opt,
+            "tokens_per_param": self.tokens_per_param,
+            "ci": self.ci,
+            "interval": self.interval,
+            "level": self.level,
             "flops_per_param_token": self.flops_per_param_token,
             "embedder_share": self.embedder_share,
             "embedder_flops_weight": self.embedder_flops_weight,
-            "n_embedder": self.n_embedder, "n_backbone": self.n_backbone,
-            "config": self.config, "flops_accounting": self.accounting, "notes": self.notes,
+            "n_embedder": self.n_embedder,
+            "n_backbone": self.n_backbone,
+            "config": self.config,
+            "flops_accounting": self.accounting,
+            "notes": self.notes,
         }
 
 
@@ -185,9 +216,18 @@ def _count_kind(label: str) -> str:
     return "non-embedding" if ("non_emb" in lab or "nonemb" in lab) else "total"
 
 
-def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0.0,
-             embedder_flops_weight: float = 1.0, level: float | None = None,
-             count: str | None = None, config: bool = True, **config_options) -> Allocation:
+def allocate(
+    fitter,
+    budget: float,
+    *,
+    k: float = 6.0,
+    embedder_share: float = 0.0,
+    embedder_flops_weight: float = 1.0,
+    level: float | None = None,
+    count: str | None = None,
+    config: bool = True,
+    **config_options,
+) -> Allocation:
     """Compute-optimal ``N``, ``D`` for a FLOPs ``budget`` from a fitted Chinchilla law.
 
     Parameters
@@ -207,8 +247,10 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
         ``N_opt`` (:func:`closest_config`; ``config_options`` are passed on).
     """
     if getattr(fitter.law_, "name", None) != "chinchilla":
-        raise DataError(f"a FLOPs budget needs a chinchilla law (N and D); this law is "
-                        f"{fitter.law_.name!r}: fit with --law chinchilla")
+        raise DataError(
+            f"a FLOPs budget needs a chinchilla law (N and D); this law is "
+            f"{fitter.law_.name!r}: fit with --law chinchilla"
+        )
     if not (math.isfinite(budget) and budget > 0):
         raise DataError(f"budget must be a positive number of FLOPs, got {budget!r}")
     kk = flops_factor(k, embedder_share, embedder_flops_weight)
@@ -216,17 +258,28 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
     if not 0 < level < 1:
         raise DataError(f"level must be between 0 and 1, got {level!r}")
     E, A, B, al, be = (float(v) for v in fitter.theta_)
-    flat = [f"{n} = {v:.3g}" for n, v in (("A", A), ("alpha", al), ("B", B), ("beta", be))
-            if not v > (1e-3 if n in ("alpha", "beta") else 0)]
+    flat = [
+        f"{n} = {v:.3g}"
+        for n, v in (("A", A), ("alpha", al), ("B", B), ("beta", be))
+        if not v > (1e-3 if n in ("alpha", "beta") else 0)
+    ]
     if flat:
-        raise DataError(f"the fitted law has no compute-optimal allocation: {', '.join(flat)} "
-                        "(a flat term; the fit is degenerate, see its warnings)")
+        raise DataError(
+            f"the fitted law has no compute-optimal allocation: {', '.join(flat)} "
+            "(a flat term; the fit is degenerate, see its warnings)"
+        )
     est = compute_optimal(fitter.theta_, budget, kk)
     keys = ("n_opt", "d_opt", "tokens_per_param")
-    if not (np.isfinite(est["n_opt"]) and np.isfinite(est["d_opt"])
-            and est["n_opt"] >= 1 and est["d_opt"] >= 1):
-        raise DataError(f"the fitted law implies a degenerate allocation (N_opt = "
-                        f"{est['n_opt']:.3g}, D_opt = {est['d_opt']:.3g}): check its warnings")
+    if not (
+        np.isfinite(est["n_opt"])
+        and np.isfinite(est["d_opt"])
+        and est["n_opt"] >= 1
+        and est["d_opt"] >= 1
+    ):
+        raise DataError(
+            f"the fitted law implies a degenerate allocation (N_opt = "
+            f"{est['n_opt']:.3g}, D_opt = {est['d_opt']:.3g}): check its warnings"
+        )
     alpha = 1 - level
     ci = {}
     boot = fitter.bootstrap_params_
@@ -234,8 +287,11 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
         vals = np.array([[compute_optimal(b, budget, kk)[q] for q in keys] for b in boot])
         for j, q in enumerate(keys):
             col = vals[:, j][np.isfinite(vals[:, j])]
-            ci[q] = ([float(v) for v in np.percentile(col, [50 * alpha, 100 - 50 * alpha])]
-                     if col.size else [np.nan, np.nan])
+            ci[q] = (
+                [float(v) for v in np.percentile(col, [50 * alpha, 100 - 50 * alpha])]
+                if col.size
+                else [np.nan, np.nan]
+            )
         interval = f"bootstrap ({len(boot)} refits)"
     else:
         theta = np.asarray(fitter.theta_, float)
@@ -259,11 +315,15 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
     notes = []
     lo_n, hi_n = fitter.ranges_.get("N", (np.nan, np.nan))
     lo_d, hi_d = fitter.ranges_.get("D", (np.nan, np.nan))
-    for name, v, lo, hi in (("N_opt", est["n_opt"], lo_n, hi_n),
-                            ("D_opt", est["d_opt"], lo_d, hi_d)):
+    for name, v, lo, hi in (
+        ("N_opt", est["n_opt"], lo_n, hi_n),
+        ("D_opt", est["d_opt"], lo_d, hi_d),
+    ):
         if np.isfinite(lo) and not (lo <= v <= hi):
-            notes.append(f"{name} = {v:.3g} is outside the fitted range {lo:.3g}-{hi:.3g}: "
-                         "an extrapolation of the law")
+            notes.append(
+                f"{name} = {v:.3g} is outside the fitted range {lo:.3g}-{hi:.3g}: "
+                "an extrapolation of the law"
+            )
     if law.transform == "one_minus":
         notes.append("the law was fitted to 1 - metric: the allocation maximises the metric")
     if "d_prime" in law.D_label.lower() or "dprime" in law.D_label.lower():
@@ -279,20 +339,40 @@ def allocate(fitter, budget: float, *, k: float = 6.0, embedder_share: float = 0
         target, kind = (n_back, "non-embedding") if embedder_share > 0 else (est["n_opt"], count)
         cfg = closest_config(target, count=kind, **config_options)
         if kind == "total" and not config_options.get("n_items"):
-            notes.append("the law's N is a total count but --n-items is 0: the configuration "
-                         "is matched without an item table")
+            notes.append(
+                "the law's N is a total count but --n-items is 0: the configuration "
+                "is matched without an item table"
+            )
         if embedder_share > 0 and cfg["embedding_params"] > 1.5 * n_emb:
-            notes.append(f"this shape's item/position tables have {cfg['embedding_params']:,} "
-                         f"parameters, more than the embedder share s·N_opt = {n_emb:.3g}: an "
-                         "item-table embedder cannot keep to the share (think of a hashed or "
-                         "event embedder, or leave --n-items at 0)")
+            notes.append(
+                f"this shape's item/position tables have {cfg['embedding_params']:,} "
+                f"parameters, more than the embedder share s·N_opt = {n_emb:.3g}: an "
+                "item-table embedder cannot keep to the share (think of a hashed or "
+                "event embedder, or leave --n-items at 0)"
+            )
         r = cfg["ratio_to_target"]
         if not 0.8 <= r <= 1.25:
-            notes.append(f"the closest configuration has {r:.2f}× the target parameter count: "
-                         "widen --layers/--d-emb")
-    return Allocation(float(budget), est["n_opt"], est["d_opt"], est["tokens_per_param"], ci,
-                      interval, level, kk, embedder_share, embedder_flops_weight, n_emb, n_back,
-                      cfg, accounting, notes)
+            notes.append(
+                f"the closest configuration has {r:.2f}× the target parameter count: "
+                "widen --layers/--d-emb"
+            )
+    return Allocation(
+        float(budget),
+        est["n_opt"],
+        est["d_opt"],
+        est["tokens_per_param"],
+        ci,
+        interval,
+        level,
+        kk,
+        embedder_share,
+        embedder_flops_weight,
+        n_emb,
+        n_back,
+        cfg,
+        accounting,
+        notes,
+    )
 
 
 def allocation_curve(fitter, budgets, **options) -> pd.DataFrame:
@@ -302,7 +382,14 @@ def allocation_curve(fitter, budgets, **options) -> pd.DataFrame:
         warnings.simplefilter("ignore")
         for c in budgets:
             a = allocate(fitter, float(c), config=False, **options)
-            rows.append({"budget": a.budget, "n_opt": a.n_opt, "d_opt": a.d_opt,
-                         "tokens_per_param": a.tokens_per_param,
-                         "n_opt_lower": a.ci["n_opt"][0], "n_opt_upper": a.ci["n_opt"][1]})
+            rows.append(
+                {
+                    "budget": a.budget,
+                    "n_opt": a.n_opt,
+                    "d_opt": a.d_opt,
+                    "tokens_per_param": a.tokens_per_param,
+                    "n_opt_lower": a.ci["n_opt"][0],
+                    "n_opt_upper": a.ci["n_opt"][1],
+                }
+            )
     return pd.DataFrame(rows)

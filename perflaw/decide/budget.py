@@ -41,8 +41,10 @@ def parse_budget(text: str | float | int) -> float:
     else:
         m = _BUDGET.match(str(text))
         if not m:
-            raise DataError(f"cannot parse budget {text!r}: use a number with an optional k, M, "
-                            "G/B or T suffix, e.g. 20M, 1.5e9, 300k")
+            raise DataError(
+                f"cannot parse budget {text!r}: use a number with an optional k, M, "
+                "G/B or T suffix, e.g. 20M, 1.5e9, 300k"
+            )
         value = float(m.group(1)) * _SUFFIX[m.group(2).lower()]
     if not math.isfinite(value) or value <= 0:
         raise DataError(f"budget must be positive, got {text!r}")
@@ -109,8 +111,9 @@ class Recommendation:
     warnings: list[str] = field(default_factory=list)
 
 
-def _form_draws(fitter, frame: pd.DataFrame, groups, supported: np.ndarray, n_draws: int,
-                seed: int) -> np.ndarray | None:
+def _form_draws(
+    fitter, frame: pd.DataFrame, groups, supported: np.ndarray, n_draws: int, seed: int
+) -> np.ndarray | None:
     """Predictive draws ``(n_draws, n)`` mixing the backtested forms by their weights.
 
     Each draw picks a form with the probability its backtest error earns (inverse mean
@@ -200,9 +203,11 @@ def recommend(
 
     budget = None if budget is None else parse_budget(budget)
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
-        raise DataError(f"recommend-config ranks (layers, d_emb) and needs a law in them; "
-                        f"this law is {fitter.law_.name!r} (for a chinchilla law use "
-                        "--budget-kind flops)")
+        raise DataError(
+            f"recommend-config ranks (layers, d_emb) and needs a law in them; "
+            f"this law is {fitter.law_.name!r} (for a chinchilla law use "
+            "--budget-kind flops)"
+        )
     if arch not in ARCHITECTURES:
         raise DataError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}")
     if int(heads) != heads or heads < 1:
@@ -226,9 +231,13 @@ def recommend(
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
     L, D = np.meshgrid(layers, d_emb, indexing="ij")
     L, D = L.ravel(), D.ravel()
-    counts = np.array([count_parameters(int(a), int(b), arch=arch, n_items=n_items,
-                                        max_len=max_len).get(count) for a, b in zip(L, D)],
-                      dtype=float)
+    counts = np.array(
+        [
+            count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
+            for a, b in zip(L, D)
+        ],
+        dtype=float,
+    )
     frame = pd.DataFrame({"layers": L, "d_emb": D})
     for k, v in (extra_inputs or {}).items():
         frame[k] = v
@@ -242,8 +251,9 @@ def recommend(
     cand["prediction"] = pred["prediction"].to_numpy()
     cand["lower"], cand["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
     cand["feasible"] = True if budget is None else counts <= budget
-    trained = set(zip(np.asarray(fitter.X_["layers"], float),
-                      np.asarray(fitter.X_["d_emb"], float)))
+    trained = set(
+        zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float))
+    )
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
     # what the backtest supports: deeper only as far as it extrapolated, widths inside
     cal = getattr(fitter, "calibration_", None) or {}
@@ -261,8 +271,10 @@ def recommend(
         )
     n_out = int((~cand["supported"]).sum())
     if n_out:
-        notes.append(f"{n_out} configuration(s) lie outside what the backtest supports (layers "
-                     f"up to {hi_l * 2 ** max_h:g}, d_emb {lo_d:g}-{hi_d:g}): listed, never picked")
+        notes.append(
+            f"{n_out} configuration(s) lie outside what the backtest supports (layers "
+            f"up to {hi_l * 2**max_h:g}, d_emb {lo_d:g}-{hi_d:g}): listed, never picked"
+        )
     usable = cand["feasible"] & cand["supported"]
     if not usable.any():
         usable = cand["feasible"].copy()
@@ -273,37 +285,66 @@ def recommend(
     # p_best over the usable configurations, with the form-selection uncertainty
     cand["p_best"] = np.nan
     idx = np.flatnonzero(usable.to_numpy())
-    draws = _form_draws(fitter, cand.iloc[idx][frame.columns], None if groups is None
-                        else groups[idx], usable.to_numpy()[idx], n_draws, fitter.seed)
+    draws = _form_draws(
+        fitter,
+        cand.iloc[idx][frame.columns],
+        None if groups is None else groups[idx],
+        usable.to_numpy()[idx],
+        n_draws,
+        fitter.seed,
+    )
     if draws is None and fitter.bootstrap_params_ is not None and len(fitter.bootstrap_params_):
         from perflaw.backtest import transform_inverse
 
         Xf = fitter._inputs(fitter.law_, cand.iloc[idx], None if groups is None else groups[idx])
-        draws = transform_inverse(np.array([fitter.law_.formula(b, Xf)
-                                            for b in fitter.bootstrap_params_]),
-                                  getattr(fitter, "transform_", "none"))
+        draws = transform_inverse(
+            np.array([fitter.law_.formula(b, Xf) for b in fitter.bootstrap_params_]),
+            getattr(fitter, "transform_", "none"),
+        )
     if draws is not None:
         wins = np.bincount(np.argmax(sign * draws, axis=1), minlength=len(idx))
         cand.loc[cand.index[idx], "p_best"] = wins / len(draws)
     order = cand.loc[order.index]
     best_all = cand.sort_values(["score", "params"], ascending=[False, True]).iloc[0]
     unconstrained = {
-        "layers": int(best_all.layers), "d_emb": int(best_all.d_emb),
-        "params": int(best_all.params), "prediction": float(best_all.prediction),
+        "layers": int(best_all.layers),
+        "d_emb": int(best_all.d_emb),
+        "params": int(best_all.params),
+        "prediction": float(best_all.prediction),
     }
     for key in ("N_opt", "d_opt"):
         if key in fitter.derived_ and np.isfinite(fitter.derived_[key]):
             unconstrained[f"closed_form_{key}"] = float(fitter.derived_[key])
     binds = budget is not None and not bool(best_all.feasible)
-    if (layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d):
+    if layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d:
         notes.append("the grid leaves the fitted range: predictions there are extrapolations")
-    cols = [c for c in ("layers", "d_emb", *(extra_inputs or {}), "params", "prediction",
-                        "lower", "upper", "p_best", "trained", "supported") if c in cand.columns]
+    cols = [
+        c
+        for c in (
+            "layers",
+            "d_emb",
+            *(extra_inputs or {}),
+            "params",
+            "prediction",
+            "lower",
+            "upper",
+            "p_best",
+            "trained",
+            "supported",
+        )
+        if c in cand.columns
+    ]
     first = cand.loc[order.index[0]]
-    pick = {"layers": int(first.layers), "d_emb": int(first.d_emb), "params": int(first.params),
-            "prediction": float(first.prediction), "lower": float(first.lower),
-            "upper": float(first.upper), "p_best": float(first.p_best),
-            "trained": bool(first.trained)}
+    pick = {
+        "layers": int(first.layers),
+        "d_emb": int(first.d_emb),
+        "params": int(first.params),
+        "prediction": float(first.prediction),
+        "lower": float(first.lower),
+        "upper": float(first.upper),
+        "p_best": float(first.p_best),
+        "trained": bool(first.trained),
+    }
     best_obs = getattr(fitter, "best_observed_", None)
     gain, noise, beats, message = None, float("nan"), False, ""
     if best_obs:
@@ -311,31 +352,45 @@ def recommend(
         if sign * (pick["prediction"] - obs) <= 0:
             # nothing predicted above the best trained run: the decision is to keep it
             keep = pick
-            at = cand[(cand.layers == best_obs.get("layers"))
-                      & (cand.d_emb == best_obs.get("d_emb"))]
+            at = cand[
+                (cand.layers == best_obs.get("layers")) & (cand.d_emb == best_obs.get("d_emb"))
+            ]
             if len(at):
                 r = at.iloc[0]
-                keep = {"layers": int(r.layers), "d_emb": int(r.d_emb), "params": int(r.params),
-                        "prediction": float(r.prediction), "lower": float(r.lower),
-                        "upper": float(r.upper), "p_best": float(r.p_best), "trained": True}
+                keep = {
+                    "layers": int(r.layers),
+                    "d_emb": int(r.d_emb),
+                    "params": int(r.params),
+                    "prediction": float(r.prediction),
+                    "lower": float(r.lower),
+                    "upper": float(r.upper),
+                    "p_best": float(r.p_best),
+                    "trained": True,
+                }
             pick = keep
+
         def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
             return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
 
-        gain = {"value": _clean(sign * (pick["prediction"] - obs)),
-                "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
-                "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs))}
+        gain = {
+            "value": _clean(sign * (pick["prediction"] - obs)),
+            "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
+            "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)),
+        }
         if pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"):
             gain = {"value": 0.0, "lower": 0.0, "upper": 0.0}  # keeping it gains nothing
         noise = _noise(fitter, obs)
         beats = bool(gain["value"] > noise) and not (
-            pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"))
+            pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb")
+        )
         here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
         if beats:
-            message = (f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
-                       f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
-                       f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
-                       f"{gain['upper']:+.4g}, noise ±{noise:.2g})")
+            message = (
+                f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
+                f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
+                f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
+                f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
+            )
         else:
             untried = order[~order["trained"].to_numpy()]
             # an untried configuration is worth running only if it could beat the best run;
@@ -345,32 +400,61 @@ def recommend(
             q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
             half = (untried["upper"] - untried["lower"]).to_numpy(float) / (2 * q)
             with np.errstate(divide="ignore", invalid="ignore"):
-                chance = _st.norm.sf((obs - untried["prediction"].to_numpy(float)) * sign
-                                     / np.where(half > 0, half, np.nan))
+                chance = _st.norm.sf(
+                    (obs - untried["prediction"].to_numpy(float))
+                    * sign
+                    / np.where(half > 0, half, np.nan)
+                )
             ok = np.isfinite(chance) & (chance >= 0.05)
             if ok.any():
                 j = int(np.nanargmax(np.where(ok, chance, -1)))
                 best_try = untried.iloc[j]
-                nxt = (f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
-                       f"(predicted {best_try.prediction:.4g}; chance to beat it "
-                       f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
-                       f"{here} with another seed")
+                nxt = (
+                    f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
+                    f"(predicted {best_try.prediction:.4g}; chance to beat it "
+                    f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
+                    f"{here} with another seed"
+                )
             else:
-                nxt = (f"no untried configuration of this grid has a 5 % chance to beat it; "
-                       f"rerun {here} with another seed, or widen the grid")
-            message = (f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                       f"more than the noise (±{noise:.2g}); next: {nxt}")
-    return Recommendation(order[cols].head(int(top)).reset_index(drop=True), cand, unconstrained,
-                          budget, binds, count, notes, pick, best_obs, gain, noise, beats, message,
-                          list(getattr(fitter, "warnings_", [])))
+                nxt = (
+                    f"no untried configuration of this grid has a 5 % chance to beat it; "
+                    f"rerun {here} with another seed, or widen the grid"
+                )
+            message = (
+                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+                f"more than the noise (±{noise:.2g}); next: {nxt}"
+            )
+    return Recommendation(
+        order[cols].head(int(top)).reset_index(drop=True),
+        cand,
+        unconstrained,
+        budget,
+        binds,
+        count,
+        notes,
+        pick,
+        best_obs,
+        gain,
+        noise,
+        beats,
+        message,
+        list(getattr(fitter, "warnings_", [])),
+    )
 
 
 def _noise(fitter, level: float) -> float:
     """Run-to-run noise on the metric's scale near ``level``."""
     noise = getattr(fitter, "noise_sd_", None)
     cal = getattr(fitter, "calibration_", None)
-    sd = noise if noise else (cal["sd"] if cal else float(np.sqrt(np.mean(
-        np.asarray(getattr(fitter, "zresiduals_", [np.nan])) ** 2))))
+    sd = (
+        noise
+        if noise
+        else (
+            cal["sd"]
+            if cal
+            else float(np.sqrt(np.mean(np.asarray(getattr(fitter, "zresiduals_", [np.nan])) ** 2)))
+        )
+    )
     if getattr(fitter, "transform_", "none") == "logit":
         return float(sd * level * (1 - level))
     return float(sd)

@@ -6,5 +6,17 @@ from perflaw.laws.performance import PerformanceLaw
 from perflaw.laws.perwidth import CarryForwardLaw, LogLinearLaw, SaturatingLaw
 from perflaw.laws.power import PowerLaw
 
-__all__ = ["LAWS", "CarryForwardLaw", "ChinchillaLaw", "Law", "LogLinearLaw", "PerformanceLaw",
-           "PowerLaw", "SaturatingLaw", "Start", "get_law", "loss_value", "register"]
+__all__ = [
+    "LAWS",
+    "CarryForwardLaw",
+    "ChinchillaLaw",
+    "Law",
+    "LogLinearLaw",
+    "PerformanceLaw",
+    "PowerLaw",
+    "SaturatingLaw",
+    "Start",
+    "get_law",
+    "loss_value",
+    "register",
+]

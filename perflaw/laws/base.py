@@ -156,8 +156,11 @@ class Law:
     #: residual degrees of freedom a fit needs (0: an exact interpolation is a fit too)
     min_dof: ClassVar[int] = 1
     #: words for each input, used by summaries, plots and error messages
-    input_labels: ClassVar[dict[str, str]] = {"layers": "layers", "d_emb": "embedding dim",
-                                              "d_prime": "D′ (quality-adjusted data)"}
+    input_labels: ClassVar[dict[str, str]] = {
+        "layers": "layers",
+        "d_emb": "embedding dim",
+        "d_prime": "D′ (quality-adjusted data)",
+    }
     #: what recommend-config budgets for this law: "params", "flops" or None
     budget_kind: ClassVar[str | None] = "params"
     #: plotting: the input on the x axis (log scale) and the input drawn as one line per
@@ -263,6 +266,8 @@ def get_law(name: str | Law, **options: Any) -> Law:
     accepted = inspect.signature(LAWS[key].__init__).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-        raise DataError(f"law {key!r} has no option {unknown[0]!r}: its options are "
-                        f"{', '.join(a for a in accepted if a != 'self') or 'none'}")
+        raise DataError(
+            f"law {key!r} has no option {unknown[0]!r}: its options are "
+            f"{', '.join(a for a in accepted if a != 'self') or 'none'}"
+        )
     return LAWS[key](**options)

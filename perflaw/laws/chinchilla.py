@@ -75,8 +75,9 @@ def _lse_terms(p, lN, lD):
     return m, np.exp(u1 - m), np.exp(u2 - m), np.exp(e - m)
 
 
-def log_huber_objective(p: np.ndarray, lN: np.ndarray, lD: np.ndarray, lt: np.ndarray,
-                        delta: float) -> tuple[float, np.ndarray]:
+def log_huber_objective(
+    p: np.ndarray, lN: np.ndarray, lD: np.ndarray, lt: np.ndarray, delta: float
+) -> tuple[float, np.ndarray]:
     """Summed Huber loss of the log residuals and its gradient in ``(a, b, e, alpha, beta)``.
 
     Examples
@@ -118,14 +119,14 @@ def _grid_objective(P: np.ndarray, lN, lD, lt, delta, chunk: int = 1024) -> np.n
     """Objective at many parameter vectors ``P`` (rows ``a, b, e, alpha, beta``) at once."""
     out = np.empty(len(P))
     for i in range(0, len(P), chunk):
-        Q = P[i:i + chunk]
+        Q = P[i : i + chunk]
         u1 = Q[:, 0:1] - Q[:, 3:4] * lN[None, :]
         u2 = Q[:, 1:2] - Q[:, 4:5] * lD[None, :]
         u3 = np.broadcast_to(Q[:, 2:3], u1.shape)
         m = np.maximum(np.maximum(u1, u2), u3)
         r = m + np.log(np.exp(u1 - m) + np.exp(u2 - m) + np.exp(u3 - m)) - lt[None, :]
         ar = np.abs(r)
-        out[i:i + chunk] = np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum(1)
+        out[i : i + chunk] = np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum(1)
     return out
 
 
@@ -173,12 +174,25 @@ class ChinchillaLaw(Law):
     latex = r"y = E + A N^{-\alpha} + B D^{-\beta}"
     inputs = ("N", "D")
     param_names = ("E", "A", "B", "alpha", "beta")
-    default_bounds = {"E": (0.0, np.inf), "A": (0.0, np.inf), "B": (0.0, np.inf),
-                      "alpha": (0.0, 10.0), "beta": (0.0, 10.0)}
+    default_bounds = {
+        "E": (0.0, np.inf),
+        "A": (0.0, np.inf),
+        "B": (0.0, np.inf),
+        "alpha": (0.0, 10.0),
+        "beta": (0.0, 10.0),
+    }
 
-    def __init__(self, transform: str = "none", objective: str = "log-huber",
-                 delta: float = 1e-3, n_refine: int = 12, refit_starts: int = 2,
-                 local: str = "trf", N_label: str = "N", D_label: str = "D") -> None:
+    def __init__(
+        self,
+        transform: str = "none",
+        objective: str = "log-huber",
+        delta: float = 1e-3,
+        n_refine: int = 12,
+        refit_starts: int = 2,
+        local: str = "trf",
+        N_label: str = "N",
+        D_label: str = "D",
+    ) -> None:
         self.transform = check_transform(transform)
         if objective not in OBJECTIVES:
             raise DataError(f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
@@ -198,18 +212,25 @@ class ChinchillaLaw(Law):
         self.D_label = str(D_label)
 
     def options(self) -> dict[str, Any]:
-        return {"transform": self.transform, "objective": self.objective, "delta": self.delta,
-                "n_refine": self.n_refine, "refit_starts": self.refit_starts,
-                "local": self.local,
-                "N_label": self.N_label, "D_label": self.D_label}
+        return {
+            "transform": self.transform,
+            "objective": self.objective,
+            "delta": self.delta,
+            "n_refine": self.n_refine,
+            "refit_starts": self.refit_starts,
+            "local": self.local,
+            "N_label": self.N_label,
+            "D_label": self.D_label,
+        }
 
     def check(self, X):
         super().check(X)
         for key, label in (("N", self.N_label), ("D", self.D_label)):
             bad = X[key][X[key] <= 0]
             if bad.size:
-                raise DataError(f"{label} must be positive (the law takes its logarithm); "
-                                f"found {bad[0]:g}")
+                raise DataError(
+                    f"{label} must be positive (the law takes its logarithm); found {bad[0]:g}"
+                )
 
     @property
     def objective_text(self) -> str | None:
@@ -248,18 +269,21 @@ class ChinchillaLaw(Law):
 
     def hoffmann_grid(self, t: np.ndarray) -> np.ndarray:
         """Hoffmann's start grid in ``(a, b, e, alpha, beta)``, with two data-scaled ``e``."""
-        e_vals = np.unique(np.round(np.concatenate(
-            [HOFFMANN_E, np.log(np.min(t) * np.array([0.5, 0.9]))]), 12))
-        mesh = np.meshgrid(HOFFMANN_A, HOFFMANN_A, e_vals, HOFFMANN_ALPHA, HOFFMANN_ALPHA,
-                           indexing="ij")
+        e_vals = np.unique(
+            np.round(np.concatenate([HOFFMANN_E, np.log(np.min(t) * np.array([0.5, 0.9]))]), 12)
+        )
+        mesh = np.meshgrid(
+            HOFFMANN_A, HOFFMANN_A, e_vals, HOFFMANN_ALPHA, HOFFMANN_ALPHA, indexing="ij"
+        )
         return np.column_stack([m.ravel() for m in mesh])
 
     def _logdata(self, X, y):
         t = to_target(y, self.transform)
         if np.any(t <= 0):
             what = "1 - metric" if self.transform == "one_minus" else "the metric"
-            raise DataError(f"{what} must be positive for the log-space Chinchilla fit; "
-                            f"found {t[t <= 0][0]:g}")
+            raise DataError(
+                f"{what} must be positive for the log-space Chinchilla fit; found {t[t <= 0][0]:g}"
+            )
         return np.log(np.asarray(X["N"], float)), np.log(np.asarray(X["D"], float)), np.log(t), t
 
     def screen(self, X, y, k: int | None = None) -> np.ndarray:
@@ -286,8 +310,10 @@ class ChinchillaLaw(Law):
         lN, lD, lt, _ = self._logdata(X, y)
         if init is not None and np.all(np.isfinite(self.to_log(init))):
             p0 = self.to_log(init)
-            starts = [p0] + [p0 + rng.normal(0, 1, 5) * np.array([1.0, 1.0, 0.1, 0.05, 0.05])
-                             for _ in range(self.refit_starts - 1)]
+            starts = [p0] + [
+                p0 + rng.normal(0, 1, 5) * np.array([1.0, 1.0, 0.1, 0.05, 0.05])
+                for _ in range(self.refit_starts - 1)
+            ]
         else:
             starts = list(self.screen(X, y))
             if n_random:
@@ -300,21 +326,38 @@ class ChinchillaLaw(Law):
         for p0 in starts:
             p0 = np.clip(p0, lo + 1e-12, hi - 1e-12)
             if self.local == "trf":
-                res = least_squares(log_residuals, p0, jac=log_residuals_jacobian, args=args,
-                                    bounds=(lo, hi), loss="huber", f_scale=self.delta,
-                                    method="trf", x_scale="jac", ftol=1e-12, xtol=1e-12,
-                                    gtol=1e-12, max_nfev=1000)
+                res = least_squares(
+                    log_residuals,
+                    p0,
+                    jac=log_residuals_jacobian,
+                    args=args,
+                    bounds=(lo, hi),
+                    loss="huber",
+                    f_scale=self.delta,
+                    method="trf",
+                    x_scale="jac",
+                    ftol=1e-12,
+                    xtol=1e-12,
+                    gtol=1e-12,
+                    max_nfev=1000,
+                )
                 ok = bool(res.status > 0)
             else:
-                res = minimize(log_huber_objective, p0, args=(*args, self.delta), jac=True,
-                               method="L-BFGS-B", bounds=list(zip(lo, hi)),
-                               options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11,
-                                        "maxcor": 20})
+                res = minimize(
+                    log_huber_objective,
+                    p0,
+                    args=(*args, self.delta),
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=list(zip(lo, hi)),
+                    options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20},
+                )
                 # a line search that cannot improve where the gradient is tiny has converged
                 ok = bool(res.success) or "ABNORMAL" in str(res.message).upper()
             f, _ = log_huber_objective(res.x, *args, self.delta)
-            results.append(Start(self.from_log(res.x), float(f), ok and np.isfinite(f),
-                                 str(res.message), p0))
+            results.append(
+                Start(self.from_log(res.x), float(f), ok and np.isfinite(f), str(res.message), p0)
+            )
         return results
 
     # -- derived quantities and notes -------------------------------------------------------
@@ -325,16 +368,22 @@ class ChinchillaLaw(Law):
             G = (al * A / (be * B)) ** (1.0 / s)
         else:
             G = np.nan
-        return {"G": G, "N_opt_exponent": be / s if s > 0 else np.nan,
-                "D_opt_exponent": al / s if s > 0 else np.nan}
+        return {
+            "G": G,
+            "N_opt_exponent": be / s if s > 0 else np.nan,
+            "D_opt_exponent": al / s if s > 0 else np.nan,
+        }
 
     def notes(self, theta, ranges) -> list[str]:
         lines = [f"N = {self.N_label}, D = {self.D_label}; " + transform_text(self.transform)]
         if self.objective == "log-huber":
-            lines.append(f"objective: Huber (delta={self.delta:g}) on log residuals, summed "
-                         "(Besiroglu et al.); the loss option does not apply")
+            lines.append(
+                f"objective: Huber (delta={self.delta:g}) on log residuals, summed "
+                "(Besiroglu et al.); the loss option does not apply"
+            )
         return lines
 
     def diagnose(self, theta, ranges) -> list[str]:
-        return (span_warnings(ranges, {"N": self.N_label, "D": self.D_label})
-                + exponent_warnings({"alpha": float(theta[3]), "beta": float(theta[4])}))
+        return span_warnings(ranges, {"N": self.N_label, "D": self.D_label}) + exponent_warnings(
+            {"alpha": float(theta[3]), "beta": float(theta[4])}
+        )

@@ -178,9 +178,11 @@ class PerformanceLaw(Law):
         if self.data_term == "dprime":
             levels = len(np.unique(X["d_prime"]))
             if levels < 5:
-                return [f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
-                        "the intercept) is not identified; predictions between and beyond these "
-                        "values are unreliable (pin p, or add datasets)"]
+                return [
+                    f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
+                    "the intercept) is not identified; predictions between and beyond these "
+                    "values are unreliable (pin p, or add datasets)"
+                ]
         return []
 
     def identifiable(self, X) -> str | None:
@@ -191,8 +193,10 @@ class PerformanceLaw(Law):
             if col in X:
                 n = len(np.unique(X[col]))
                 if n < 3:
-                    return (f"{col} has {n} distinct value(s): the {f} factor's exponent needs "
-                            "at least 3")
+                    return (
+                        f"{col} has {n} distinct value(s): the {f} factor's exponent needs "
+                        "at least 3"
+                    )
         return None
 
     def check(self, X):
@@ -344,7 +348,7 @@ class PerformanceLaw(Law):
             blocks.append(blk)  # (len(axis), n, width)
         n = len(y)
         per_factor = 2 if self.p is None else 1  # design columns per factor
-        fixed = self._design(np.ones(len(self.factors)), X)[:, len(self.factors) * per_factor:]
+        fixed = self._design(np.ones(len(self.factors)), X)[:, len(self.factors) * per_factor :]
         shape = [len(a) for a in axes]
         k = len(axes)
         parts = []
@@ -356,14 +360,14 @@ class PerformanceLaw(Law):
         A = np.concatenate(parts, axis=-1).reshape(-1, n, sum(p.shape[-1] for p in parts))
         out = np.empty(len(A))
         for i in range(0, len(A), 4096):
-            a = A[i:i + 4096]
+            a = A[i : i + 4096]
             scale = np.sqrt((a * a).sum(axis=1, keepdims=True))
             scale[scale == 0] = 1.0
             U, sv, _ = np.linalg.svd(a / scale, full_matrices=False)
             tol = sv.max(axis=1, keepdims=True) * max(a.shape[1:]) * np.finfo(float).eps
             U = U * (sv > tol)[:, None, :]
             proj = np.einsum("gnk,n->gk", U, y)
-            out[i:i + 4096] = 0.5 * (y @ y - (proj**2).sum(axis=1))
+            out[i : i + 4096] = 0.5 * (y @ y - (proj**2).sum(axis=1))
         return out.reshape(shape)
 
     def start_grid(self, X, y):
@@ -455,8 +459,9 @@ class PerformanceLaw(Law):
                 grid = np.geomspace(ranges[col][0], ranges[col][1], 1025)
                 with np.errstate(over="ignore", invalid="ignore"):
                     vals = a * np.log(grid) + b * grid**g
-                out[f"{f}_best_in_range"] = float(grid[np.nanargmax(vals)]) if np.isfinite(
-                    vals).any() else np.nan
+                out[f"{f}_best_in_range"] = (
+                    float(grid[np.nanargmax(vals)]) if np.isfinite(vals).any() else np.nan
+                )
             if self.p is None:  # the authors' parameters implied by (alpha, beta, gamma)
                 w = a / g if g != 0 else np.nan
                 out[f"w_{f}"] = w

@@ -90,8 +90,10 @@ class _PerWidthLaw(Law):
         for w in np.unique(X["d_emb"]):
             n = len(np.unique(X["layers"][X["d_emb"] == w]))
             if n < self.min_layer_counts:
-                return (f"d_emb {w:g} has {n} layer count(s); {self.name} needs "
-                        f"{self.min_layer_counts} per width")
+                return (
+                    f"d_emb {w:g} has {n} layer count(s); {self.name} needs "
+                    f"{self.min_layer_counts} per width"
+                )
         return None
 
     def _table(self, theta: np.ndarray) -> np.ndarray:
@@ -150,7 +152,7 @@ class SaturatingLaw(LogLinearLaw):
         return {"widths": self.widths, "c": self.c}
 
     def basis(self, N: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.ones(len(N)), -(N ** -self.c)])
+        return np.column_stack([np.ones(len(N)), -(N**-self.c)])
 
 
 @register
@@ -168,20 +170,24 @@ class CarryForwardLaw(_PerWidthLaw):
     min_layer_counts = 1
     nonparametric = True
 
-    def __init__(self, widths: list[float] | None = None,
-                 layers: list[float] | None = None) -> None:
+    def __init__(
+        self, widths: list[float] | None = None, layers: list[float] | None = None
+    ) -> None:
         self.widths = None if widths is None else [float(w) for w in widths]
         self.layers = None if layers is None else [float(n) for n in layers]
-        self.param_names = tuple(f"y[{n:g},{w:g}]" for w in self.widths or []
-                                 for n in self.layers or [])
+        self.param_names = tuple(
+            f"y[{n:g},{w:g}]" for w in self.widths or [] for n in self.layers or []
+        )
         self.default_bounds = {}
 
     def options(self) -> dict[str, Any]:
         return {"widths": self.widths, "layers": self.layers}
 
     def bind(self, X):
-        return type(self)(widths=sorted(np.unique(X["d_emb"]).tolist()),
-                          layers=sorted(np.unique(X["layers"]).tolist()))
+        return type(self)(
+            widths=sorted(np.unique(X["d_emb"]).tolist()),
+            layers=sorted(np.unique(X["layers"]).tolist()),
+        )
 
     def _cells(self, theta):
         return np.asarray(theta, float).reshape(len(self.widths), len(self.layers))
@@ -190,8 +196,9 @@ class CarryForwardLaw(_PerWidthLaw):
         cells = self._cells(theta)
         N = np.asarray(X["layers"], float)
         # per width: the value at the deepest trained layer count <= N (else the shallowest)
-        k = np.clip(np.searchsorted(np.array(self.layers), N, side="right") - 1, 0,
-                    len(self.layers) - 1)
+        k = np.clip(
+            np.searchsorted(np.array(self.layers), N, side="right") - 1, 0, len(self.layers) - 1
+        )
         per_width = cells[:, k].T
         W = _width_weights(X["d_emb"], np.array(self.widths))
         return (W * per_width).sum(axis=1)

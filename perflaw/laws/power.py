@@ -61,12 +61,15 @@ def check_spread(X: dict, name: str, label: str) -> None:
     """Raise :class:`DataError` when an input has a single value (nothing to fit)."""
     v = np.asarray(X[name], dtype=float)
     if v.size and np.unique(v).size < 2:
-        raise DataError(f"{label} has a single value ({v[0]:g}): a law in it needs at least "
-                        "two different sizes (ideally spanning a decade or more)")
+        raise DataError(
+            f"{label} has a single value ({v[0]:g}): a law in it needs at least "
+            "two different sizes (ideally spanning a decade or more)"
+        )
 
 
 def _solve_ec(z: np.ndarray, t: np.ndarray, loss: str, delta: float | None):
     """``(E, c)`` minimising the loss of ``t ≈ E + c z`` with ``c >= 0``."""
+
     def fit(w):
         sw = np.sqrt(w)
         A = np.column_stack([np.ones_like(z), z]) * sw[:, None]
@@ -126,8 +129,12 @@ class PowerLaw(Law):
     inputs = ("x",)
     param_names = ("E", "x0", "alpha")
 
-    def __init__(self, transform: str = "none", x_label: str = "x",
-                 alpha_bounds: tuple[float, float] = (0.005, 5.0)) -> None:
+    def __init__(
+        self,
+        transform: str = "none",
+        x_label: str = "x",
+        alpha_bounds: tuple[float, float] = (0.005, 5.0),
+    ) -> None:
         self.transform = check_transform(transform)
         self.x_label = str(x_label)
         lo, hi = (float(v) for v in alpha_bounds)
@@ -137,15 +144,19 @@ class PowerLaw(Law):
         self.default_bounds = {"x0": (0.0, np.inf), "alpha": self.alpha_bounds}
 
     def options(self) -> dict[str, Any]:
-        return {"transform": self.transform, "x_label": self.x_label,
-                "alpha_bounds": list(self.alpha_bounds)}
+        return {
+            "transform": self.transform,
+            "x_label": self.x_label,
+            "alpha_bounds": list(self.alpha_bounds),
+        }
 
     def check(self, X):
         super().check(X)
         bad = X["x"][X["x"] <= 0]
         if bad.size:
-            raise DataError(f"{self.x_label} must be positive (the law divides by it); "
-                            f"found {bad[0]:g}")
+            raise DataError(
+                f"{self.x_label} must be positive (the law divides by it); found {bad[0]:g}"
+            )
 
     # -- declarations -----------------------------------------------------------------
     def _sign(self) -> float:
@@ -160,15 +171,26 @@ class PowerLaw(Law):
         E, x0, alpha = (float(v) for v in theta)
         x = np.asarray(X["x"], dtype=float)
         p = (x0 / x) ** alpha
-        J = np.column_stack([np.ones_like(x), alpha * p / x0 if x0 > 0 else np.zeros_like(x),
-                             p * np.log(x0 / x) if x0 > 0 else np.zeros_like(x)])
+        J = np.column_stack(
+            [
+                np.ones_like(x),
+                alpha * p / x0 if x0 > 0 else np.zeros_like(x),
+                p * np.log(x0 / x) if x0 > 0 else np.zeros_like(x),
+            ]
+        )
         return self._sign() * J
 
     def start_grid(self, X, y):
         t = to_target(y, self.transform)
         x = np.asarray(X["x"], dtype=float)
-        return np.array([[t.min() * f, float(np.exp(np.mean(np.log(x)))) * s, a]
-                         for f in (0.5, 0.9) for s in (1e-3, 1.0) for a in (0.1, 0.5)])
+        return np.array(
+            [
+                [t.min() * f, float(np.exp(np.mean(np.log(x)))) * s, a]
+                for f in (0.5, 0.9)
+                for s in (1e-3, 1.0)
+                for a in (0.1, 0.5)
+            ]
+        )
 
     # -- variable projection ------------------------------------------------------------
     def profile(self, alpha: float, X, y, loss="l2", delta=None):
@@ -192,9 +214,12 @@ class PowerLaw(Law):
         grid = np.geomspace(lo, hi, 120 if init is None else 40)
         costs = np.array([self.profile(a, X, y, loss, huber_delta)[0] for a in grid])
         # local minima of the grid profile, best first
-        idx = [i for i in range(len(grid))
-               if (i == 0 or costs[i] <= costs[i - 1]) and (i == len(grid) - 1
-                                                            or costs[i] <= costs[i + 1])]
+        idx = [
+            i
+            for i in range(len(grid))
+            if (i == 0 or costs[i] <= costs[i - 1])
+            and (i == len(grid) - 1 or costs[i] <= costs[i + 1])
+        ]
         idx = sorted(idx, key=lambda i: costs[i])[:3]
         brackets = [(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]) for i in idx]
         if init is not None and np.isfinite(init[2]):
@@ -205,14 +230,22 @@ class PowerLaw(Law):
             brackets.append((max(lo, a0 / 1.2), min(hi, a0 * 1.2)))
         results = []
         for b_lo, b_hi in brackets:
-            res = minimize_scalar(lambda a: self.profile(a, X, y, loss, huber_delta)[0],
-                                  bounds=(b_lo, b_hi),
-                                  method="bounded", options={"xatol": 1e-10 * b_hi})
+            res = minimize_scalar(
+                lambda a: self.profile(a, X, y, loss, huber_delta)[0],
+                bounds=(b_lo, b_hi),
+                method="bounded",
+                options={"xatol": 1e-10 * b_hi},
+            )
             cost, theta = self.profile(float(res.x), X, y, loss, huber_delta)
             ok = bool(res.success) and theta[1] > 0
-            msg = str(res.message) if theta[1] > 0 else (
-                f"the target does not decrease with {self.x_label}: no power law to fit "
-                "(for a higher-is-better metric use the one_minus transform)")
+            msg = (
+                str(res.message)
+                if theta[1] > 0
+                else (
+                    f"the target does not decrease with {self.x_label}: no power law to fit "
+                    "(for a higher-is-better metric use the one_minus transform)"
+                )
+            )
             results.append(Start(theta, cost, ok, msg, np.array([np.nan, np.nan, res.x])))
         return results
 
@@ -224,8 +257,9 @@ class PowerLaw(Law):
         return [f"x = {self.x_label}; " + transform_text(self.transform)]
 
     def diagnose(self, theta, ranges) -> list[str]:
-        return (span_warnings(ranges, {"x": self.x_label})
-                + exponent_warnings({"alpha": float(theta[2])}))
+        return span_warnings(ranges, {"x": self.x_label}) + exponent_warnings(
+            {"alpha": float(theta[2])}
+        )
 
 
 def span_warnings(ranges: dict, labels: dict) -> list[str]:
@@ -234,8 +268,10 @@ def span_warnings(ranges: dict, labels: dict) -> list[str]:
     for key, label in labels.items():
         lo, hi = ranges.get(key, (np.nan, np.nan))
         if lo > 0 and hi / lo < 10:
-            out.append(f"{label} spans less than one decade ({lo:.3g} to {hi:.3g}): its "
-                       "exponent is weakly determined and extrapolation is risky")
+            out.append(
+                f"{label} spans less than one decade ({lo:.3g} to {hi:.3g}): its "
+                "exponent is weakly determined and extrapolation is risky"
+            )
     return out
 
 
@@ -244,7 +280,9 @@ def exponent_warnings(values: dict, low: float = 0.02, high: float = 1.5) -> lis
     out = []
     for name, v in values.items():
         if np.isfinite(v) and not low <= v <= high:
-            out.append(f"{name} = {v:.3g} is implausible for a scaling exponent (usually "
-                       f"{low:g}-{high:g}): the term may be absorbing noise or a trend of "
-                       "the other variable")
+            out.append(
+                f"{name} = {v:.3g} is implausible for a scaling exponent (usually "
+                f"{low:g}-{high:g}): the term may be absorbing noise or a trend of "
+                "the other variable"
+            )
     return out

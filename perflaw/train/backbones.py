@@ -106,8 +106,16 @@ class _LearnedPositions(_Backbone):
 
     block: type
 
-    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
-                 heads: int = 1, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_items: int,
+        d_emb: int,
+        layers: int,
+        max_len: int,
+        *,
+        heads: int = 1,
+        dropout: float = 0.2,
+    ):
         super().__init__(n_items, d_emb)
         self.positions = nn.Embedding(max_len, d_emb)
         self.blocks = nn.ModuleList(self.block(d_emb, heads, dropout) for _ in range(layers))
@@ -179,8 +187,16 @@ class _LlamaBlock(nn.Module):
 class Llama(_Backbone):
     """Llama-style pre-norm decoder: RMSNorm, rotary positions, SwiGLU, no biases."""
 
-    def __init__(self, n_items: int, d_emb: int, layers: int, max_len: int, *,
-                 heads: int = 1, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_items: int,
+        d_emb: int,
+        layers: int,
+        max_len: int,
+        *,
+        heads: int = 1,
+        dropout: float = 0.2,
+    ):
         super().__init__(n_items, d_emb)
         self.head_dim = d_emb // heads
         self.blocks = nn.ModuleList(_LlamaBlock(d_emb, heads, dropout) for _ in range(layers))
@@ -234,8 +250,16 @@ class HSTU(_LearnedPositions):
     block = _HSTUBlock
 
 
-def build(backbone: str, n_items: int, d_emb: int, layers: int, max_len: int, *,
-          heads: int = 1, dropout: float = 0.2) -> _Backbone:
+def build(
+    backbone: str,
+    n_items: int,
+    d_emb: int,
+    layers: int,
+    max_len: int,
+    *,
+    heads: int = 1,
+    dropout: float = 0.2,
+) -> _Backbone:
     """Instantiate backbone ``backbone`` (a key of :data:`perflaw.train.registry.BACKBONES`)."""
     cls = globals()[BACKBONES[backbone].model]
     return cls(n_items, d_emb, layers, max_len, heads=heads, dropout=dropout)

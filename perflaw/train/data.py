@@ -75,8 +75,9 @@ def load_sequences(log, *, name: str | None = None) -> SequenceData:
         try:
             frame = canonical_frame(pl.from_pandas(log), name)
         except DataError as exc:
-            raise DataError(f"log {name!r}: {exc}; it needs user_id, item_id and optionally "
-                            "timestamp columns") from None
+            raise DataError(
+                f"log {name!r}: {exc}; it needs user_id, item_id and optionally timestamp columns"
+            ) from None
     else:
         path = Path(log)
         frame = read_log(path)
@@ -86,8 +87,9 @@ def load_sequences(log, *, name: str | None = None) -> SequenceData:
     for col in ("user_id", "item_id"):
         values = df[col]
         if values.dtype.kind == "f" and values.isna().any():
-            raise DataError(f"log {name!r}: column {col} has {int(values.isna().sum())} "
-                            "missing (NaN) id(s)")
+            raise DataError(
+                f"log {name!r}: column {col} has {int(values.isna().sum())} missing (NaN) id(s)"
+            )
     users = pd.factorize(df["user_id"])[0]
     item_codes, uniques = pd.factorize(df["item_id"])
     items = item_codes.astype(np.int64) + 1
@@ -117,7 +119,7 @@ def left_pad(rows: Iterable[np.ndarray], width: int) -> np.ndarray:
     for i, r in enumerate(rows):
         r = r[-width:]
         if len(r):
-            out[i, width - len(r):] = r
+            out[i, width - len(r) :] = r
     return out
 
 
@@ -176,7 +178,7 @@ def training_samples(sequences: Sequence[np.ndarray], max_len: int, kind: str = 
         for s in sequences:
             end = len(s)
             while end > 1:
-                rows.append(s[max(0, end - max_len - 1):end])
+                rows.append(s[max(0, end - max_len - 1) : end])
                 end -= max_len
         if not rows:
             return np.zeros((0, max_len), np.int64), np.zeros((0, max_len), np.int64)
@@ -190,8 +192,9 @@ def training_samples(sequences: Sequence[np.ndarray], max_len: int, kind: str = 
         if n == 0:
             return np.zeros((0, max_len), np.int64), np.zeros(0, np.int64)
         # Left-pad each sequence with max_len zeros, concatenate, take sliding windows.
-        padded = np.concatenate([np.concatenate([np.zeros(max_len, np.int64), s])
-                                 for s in sequences])
+        padded = np.concatenate(
+            [np.concatenate([np.zeros(max_len, np.int64), s]) for s in sequences]
+        )
         starts = np.concatenate([[0], np.cumsum(lengths + max_len)[:-1]])
         view = np.lib.stride_tricks.sliding_window_view(padded, max_len)
         # Target at position i (1 ≤ i < len) of a sequence starting at `st` in padded:

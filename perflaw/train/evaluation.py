@@ -56,8 +56,14 @@ def item_popularity(data: SequenceData) -> np.ndarray:
     return np.bincount(train, minlength=data.n_items + 1).astype(np.float64)
 
 
-def sample_negatives(history_codes: np.ndarray, targets: np.ndarray, n_items: int, n: int,
-                     rng: np.random.Generator, p: np.ndarray | None = None) -> np.ndarray:
+def sample_negatives(
+    history_codes: np.ndarray,
+    targets: np.ndarray,
+    n_items: int,
+    n: int,
+    rng: np.random.Generator,
+    p: np.ndarray | None = None,
+) -> np.ndarray:
     """``n`` negatives per row, drawn (with replacement) from items 1…n_items with
     probabilities ``p`` (uniform when None), redrawn while seen or equal to the target.
 
@@ -102,8 +108,17 @@ class Evaluator:
         Seeds the negatives.
     """
 
-    def __init__(self, data: SequenceData, split: str, max_len: int, *, mask_seen: bool,
-                 negatives: int | None = None, sampling: str = "uniform", seed: int = 0):
+    def __init__(
+        self,
+        data: SequenceData,
+        split: str,
+        max_len: int,
+        *,
+        mask_seen: bool,
+        negatives: int | None = None,
+        sampling: str = "uniform",
+        seed: int = 0,
+    ):
         cut = 2 if split == "valid" else 1
         self.inputs = left_pad((s[:-cut] for s in data.sequences), max_len)
         self.targets = np.array([s[-cut] for s in data.sequences], dtype=np.int64)
@@ -116,13 +131,13 @@ class Evaluator:
         self.negatives = None
         if negatives:
             if sampling not in SAMPLING:
-                raise DataError(f"unknown negative sampling {sampling!r}: "
-                                "use uniform or popularity")
+                raise DataError(
+                    f"unknown negative sampling {sampling!r}: use uniform or popularity"
+                )
             rng = np.random.default_rng([seed, cut])
             p = item_popularity(data) + 1.0 if sampling == "popularity" else None
             codes = self.hist_rows * (data.n_items + 1) + self.hist_items
-            self.negatives = sample_negatives(codes, self.targets, data.n_items, negatives,
-                                              rng, p)
+            self.negatives = sample_negatives(codes, self.targets, data.n_items, negatives, rng, p)
         self._device_cache: dict = {}
 
     def _on(self, device):
@@ -130,18 +145,24 @@ class Evaluator:
 
         key = str(device)
         if key not in self._device_cache:
-            self._device_cache = {key: {
-                "inputs": torch.as_tensor(self.inputs, device=device),
-                "targets": torch.as_tensor(self.targets, device=device),
-                "hist_items": torch.as_tensor(self.hist_items, device=device),
-                "hist_rows": torch.as_tensor(self.hist_rows, device=device),
-                "negatives": (None if self.negatives is None
-                              else torch.as_tensor(self.negatives, device=device)),
-            }}
+            self._device_cache = {
+                key: {
+                    "inputs": torch.as_tensor(self.inputs, device=device),
+                    "targets": torch.as_tensor(self.targets, device=device),
+                    "hist_items": torch.as_tensor(self.hist_items, device=device),
+                    "hist_rows": torch.as_tensor(self.hist_rows, device=device),
+                    "negatives": (
+                        None
+                        if self.negatives is None
+                        else torch.as_tensor(self.negatives, device=device)
+                    ),
+                }
+            }
         return self._device_cache[key]
 
-    def ranks(self, model, device, batch_size: int | None = None,
-              autocast: bool = False) -> np.ndarray:
+    def ranks(
+        self, model, device, batch_size: int | None = None, autocast: bool = False
+    ) -> np.ndarray:
         """0-based rank of each target (number of candidates scored strictly higher)."""
         import torch
 

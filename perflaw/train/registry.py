@@ -24,12 +24,19 @@ class Backbone:
 BACKBONES: dict[str, Backbone] = {
     b.name: b
     for b in (
-        Backbone("sasrec", "SASRec", True,
-                 "post-norm attention + ReLU feed-forward (d_ff = d), learned positions"),
-        Backbone("llama", "Llama", False,
-                 "pre-RMSNorm attention without biases + SwiGLU, rotary positions"),
-        Backbone("hstu", "HSTU", True,
-                 "pointwise SiLU attention gated by U, learned positions"),
+        Backbone(
+            "sasrec",
+            "SASRec",
+            True,
+            "post-norm attention + ReLU feed-forward (d_ff = d), learned positions",
+        ),
+        Backbone(
+            "llama",
+            "Llama",
+            False,
+            "pre-RMSNorm attention without biases + SwiGLU, rotary positions",
+        ),
+        Backbone("hstu", "HSTU", True, "pointwise SiLU attention gated by U, learned positions"),
     )
 }
 

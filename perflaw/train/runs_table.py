@@ -30,11 +30,31 @@ __all__ = ["KEY_COLUMNS", "RUNS_COLUMNS", "append_row", "claim", "read_runs_file
 
 #: Columns of the runs table, in order.
 RUNS_COLUMNS = [
-    "dataset", "backbone", "layers", "d_emb", "data_fraction", "max_len", "seed",
-    "params_total", "params_non_embedding", "train_users", "train_tokens", "d_prime",
-    "flops", "steps", "epochs", "best_step", "end", "val_ndcg@10", "val_curve",
+    "dataset",
+    "backbone",
+    "layers",
+    "d_emb",
+    "data_fraction",
+    "max_len",
+    "seed",
+    "params_total",
+    "params_non_embedding",
+    "train_users",
+    "train_tokens",
+    "d_prime",
+    "flops",
+    "steps",
+    "epochs",
+    "best_step",
+    "end",
+    "val_ndcg@10",
+    "val_curve",
     *[f"{m}@{k}" for k in KS for m in ("hr", "ndcg")],
-    "eval", "objective", "device", "seconds", "settings",
+    "eval",
+    "objective",
+    "device",
+    "seconds",
+    "settings",
 ]
 
 #: The columns that identify one configuration (a rerun skips rows already present).
@@ -43,8 +63,15 @@ KEY_COLUMNS = ["dataset", "backbone", "layers", "d_emb", "data_fraction", "max_l
 
 def key(row) -> tuple:
     """The configuration key of a row (a mapping or a pandas row)."""
-    return (str(row["dataset"]), str(row["backbone"]), int(row["layers"]), int(row["d_emb"]),
-            round(float(row["data_fraction"]), 9), int(row["max_len"]), int(row["seed"]))
+    return (
+        str(row["dataset"]),
+        str(row["backbone"]),
+        int(row["layers"]),
+        int(row["d_emb"]),
+        round(float(row["data_fraction"]), 9),
+        int(row["max_len"]),
+        int(row["seed"]),
+    )
 
 
 def _split_lines(text: str) -> tuple[str, list[str], list[str]]:
@@ -87,9 +114,11 @@ def read_runs_file(out: str | os.PathLike, *, report: bool = True) -> pd.DataFra
             "differ); use another --out"
         )
     if bad and report:
-        warnings.warn(f"{out}: {len(bad)} torn or malformed line(s) left out (a run killed "
-                      f"while writing?); they are set aside to {out.name}.rejected on resume",
-                      stacklevel=2)
+        warnings.warn(
+            f"{out}: {len(bad)} torn or malformed line(s) left out (a run killed "
+            f"while writing?); they are set aside to {out.name}.rejected on resume",
+            stacklevel=2,
+        )
     if not good:
         return pd.DataFrame(columns=RUNS_COLUMNS)
     return pd.read_csv(io.StringIO("\n".join([header, *good]) + "\n"))
@@ -132,8 +161,9 @@ def append_row(path: Path, row: dict) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    pd.DataFrame([row], columns=RUNS_COLUMNS).to_csv(buf, header=False, index=False,
-                                                     lineterminator="\n")
+    pd.DataFrame([row], columns=RUNS_COLUMNS).to_csv(
+        buf, header=False, index=False, lineterminator="\n"
+    )
     line = buf.getvalue()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -236,8 +266,9 @@ def seed_means(table: pd.DataFrame) -> pd.DataFrame:
     [{'layers': 1, 'seeds': 2, 'd_prime': 11.0, 'ndcg@10': 0.15000000000000002}]
     """
     group = [c for c in KEY_COLUMNS if c != "seed"]
-    numeric = [c for c in table.columns
-               if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(table[c])]
+    numeric = [
+        c for c in table.columns if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(table[c])
+    ]
     g = table.groupby(group, sort=True)
     out = g[numeric].mean()
     out.insert(0, "seeds", g["seed"].nunique())

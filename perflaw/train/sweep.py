@@ -55,8 +55,9 @@ def check_device(device: str | None) -> str:
         n = torch.cuda.device_count()
         if ":" in device and int(device.split(":")[1]) >= n:
             raise DataError(f"--device {device!r}: this machine has {n} CUDA device(s)")
-    if device == "mps" and not (getattr(torch.backends, "mps", None)
-                                and torch.backends.mps.is_available()):
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise DataError("--device 'mps': MPS is not available on this machine")
     return device
 
@@ -210,13 +211,21 @@ def sweep(
         done = rt.read_runs_file(out_path, report=False)  # checks the columns first
         moved = rt.set_aside_bad_lines(out_path)
         if moved:
-            warnings.warn(f"{out_path}: {moved} torn or malformed line(s) (a run killed while "
-                          f"writing?) set aside to {out_path.name}.rejected", stacklevel=2)
+            warnings.warn(
+                f"{out_path}: {moved} torn or malformed line(s) (a run killed while "
+                f"writing?) set aside to {out_path.name}.rejected",
+                stacklevel=2,
+            )
             if progress:
-                _say(f"sweep: {moved} torn line(s) of {out_path} set aside to "
-                     f"{out_path.name}.rejected")
-        other = done[(done["settings"] != settings_text) | (done["eval"] != evaluation)
-                     | (done["objective"] != base.loss)]
+                _say(
+                    f"sweep: {moved} torn line(s) of {out_path} set aside to "
+                    f"{out_path.name}.rejected"
+                )
+        other = done[
+            (done["settings"] != settings_text)
+            | (done["eval"] != evaluation)
+            | (done["objective"] != base.loss)
+        ]
         if len(other):
             raise DataError(
                 f"{str(out_path)!r} holds runs made with other settings "
@@ -228,14 +237,26 @@ def sweep(
     if threads is not None:
         torch.set_num_threads(_positive_ints("threads", threads)[0])
 
-    grid = [dict(dataset=data.name, backbone=bb, layers=n_layers, d_emb=d, data_fraction=frac,
-                 max_len=base.max_len, seed=seed)
-            for seed, frac, bb, n_layers, d
-            in itertools.product(seeds_, fractions, backbones, layers_, d_embs)]
+    grid = [
+        dict(
+            dataset=data.name,
+            backbone=bb,
+            layers=n_layers,
+            d_emb=d,
+            data_fraction=frac,
+            max_len=base.max_len,
+            seed=seed,
+        )
+        for seed, frac, bb, n_layers, d in itertools.product(
+            seeds_, fractions, backbones, layers_, d_embs
+        )
+    ]
     todo = [row for row in grid if rt.key(row) not in finished]
     if progress:
-        _say(f"sweep: {len(grid)} configurations, {len(grid) - len(todo)} already in "
-             f"{out_path if out_path else 'the table'}, {len(todo)} to run on {device}")
+        _say(
+            f"sweep: {len(grid)} configurations, {len(grid) - len(todo)} already in "
+            f"{out_path if out_path else 'the table'}, {len(todo)} to run on {device}"
+        )
 
     evaluators: dict = {}
     rows = []
@@ -249,8 +270,10 @@ def sweep(
             claimed = rt.claim(out_path, rt.key(row))
             if claimed is None or rt.key(row) in rt.finished_keys(out_path):
                 if progress:
-                    _say(f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
-                         f"fraction={row['data_fraction']:g}: done or running elsewhere")
+                    _say(
+                        f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
+                        f"fraction={row['data_fraction']:g}: done or running elsewhere"
+                    )
                 if claimed is not None:
                     claimed.unlink(missing_ok=True)
                 continue
@@ -258,24 +281,48 @@ def sweep(
             seed = row["seed"]
             if seed not in evaluators:
                 evaluators[seed] = tuple(
-                    Evaluator(data, split, base.max_len, mask_seen=mask_seen,
-                              negatives=eval_negatives, sampling=eval_sampling, seed=seed)
-                    for split in ("valid", "test"))
+                    Evaluator(
+                        data,
+                        split,
+                        base.max_len,
+                        mask_seen=mask_seen,
+                        negatives=eval_negatives,
+                        sampling=eval_sampling,
+                        seed=seed,
+                    )
+                    for split in ("valid", "test")
+                )
             valid, test = evaluators[seed]
-            cfg = replace(base, backbone=row["backbone"], layers=row["layers"],
-                          d_emb=row["d_emb"])
-            label = (f"[{i}/{len(todo)}] {row['backbone']} layers={row['layers']} "
-                     f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={seed}")
-            result = train_one(data, cfg, fraction=row["data_fraction"], seed=seed,
-                               valid=valid, test=test, device=device,
-                               log=_say if progress else None, label=label)
-            full = {**row, **result, "eval": evaluation, "objective": base.loss,
-                    "settings": settings_text}
+            cfg = replace(base, backbone=row["backbone"], layers=row["layers"], d_emb=row["d_emb"])
+            label = (
+                f"[{i}/{len(todo)}] {row['backbone']} layers={row['layers']} "
+                f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={seed}"
+            )
+            result = train_one(
+                data,
+                cfg,
+                fraction=row["data_fraction"],
+                seed=seed,
+                valid=valid,
+                test=test,
+                device=device,
+                log=_say if progress else None,
+                label=label,
+            )
+            full = {
+                **row,
+                **result,
+                "eval": evaluation,
+                "objective": base.loss,
+                "settings": settings_text,
+            }
             full = {c: full[c] for c in rt.RUNS_COLUMNS}
             if progress:
-                _say(f"{label} done in {full['seconds']:.1f}s ({full['end']} at step "
-                     f"{full['steps']}, best {full['best_step']}): test ndcg@10 "
-                     f"{full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}")
+                _say(
+                    f"{label} done in {full['seconds']:.1f}s ({full['end']} at step "
+                    f"{full['steps']}, best {full['best_step']}): test ndcg@10 "
+                    f"{full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}"
+                )
             if out_path is not None:
                 rt.append_row(out_path, full)
             rows.append(full)
@@ -291,7 +338,9 @@ def sweep(
     not_run = [row for row in grid if rt.key(row) not in have]
     table.attrs["not_run"] = not_run
     if not_run:
-        warnings.warn(f"{len(not_run)} of {len(grid)} configurations were not run by this "
-                      "call and are not in the table (claimed by another live process?)",
-                      stacklevel=2)
+        warnings.warn(
+            f"{len(not_run)} of {len(grid)} configurations were not run by this "
+            "call and are not in the table (claimed by another live process?)",
+            stacklevel=2,
+        )
     return table

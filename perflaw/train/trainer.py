@@ -72,10 +72,19 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         """Raise :class:`DataError` on a bad value; return self."""
         if self.backbone not in BACKBONES:
-            raise DataError(f"unknown backbone {self.backbone!r}: use one of "
-                            f"{', '.join(BACKBONES)}")
-        for name in ("layers", "d_emb", "heads", "max_len", "batch_size", "eval_every",
-                     "patience", "max_steps"):
+            raise DataError(
+                f"unknown backbone {self.backbone!r}: use one of {', '.join(BACKBONES)}"
+            )
+        for name in (
+            "layers",
+            "d_emb",
+            "heads",
+            "max_len",
+            "batch_size",
+            "eval_every",
+            "patience",
+            "max_steps",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not float(v).is_integer() or int(v) < 1:
                 raise DataError(f"{name} must be a positive integer, got {v!r}")
@@ -86,8 +95,9 @@ class TrainConfig:
         if self.loss not in ("ce", "bce"):
             raise DataError(f"unknown loss {self.loss!r}: use 'ce' or 'bce'")
         if self.samples not in ("windows", "prefixes"):
-            raise DataError(f"unknown training samples {self.samples!r}: use 'windows' or "
-                            "'prefixes'")
+            raise DataError(
+                f"unknown training samples {self.samples!r}: use 'windows' or 'prefixes'"
+            )
         if self.decay not in ("none", "cosine"):
             raise DataError(f"unknown decay {self.decay!r}: use 'none' or 'cosine'")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -99,16 +109,18 @@ class TrainConfig:
         if self.d_emb % self.heads:
             raise DataError(f"d_emb {self.d_emb} is not divisible by heads={self.heads}")
         if self.backbone == "llama" and (self.d_emb // self.heads) % 2:
-            raise DataError(f"llama needs an even head size; d_emb {self.d_emb} / heads "
-                            f"{self.heads} is odd")
+            raise DataError(
+                f"llama needs an even head size; d_emb {self.d_emb} / heads {self.heads} is odd"
+            )
         return self
 
     def settings(self) -> str:
         """The training settings (not the grid's shape) as ``key=value`` words: the runs
         table's ``settings`` column; a resumed sweep must have the same."""
         skip = {"backbone", "layers", "d_emb", "max_len", "loss"}
-        return " ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self)
-                        if f.name not in skip)
+        return " ".join(
+            f"{f.name}={getattr(self, f.name)}" for f in fields(self) if f.name not in skip
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -140,10 +152,20 @@ def _curve_summary(curve: list[float], points: int = 8) -> str:
     return " ".join(f"{curve[i]:.4f}" for i in idx)
 
 
-def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed: int,
-              valid: Evaluator, test: Evaluator, device=None, log=None,
-              label: str = "", also: dict | None = None,
-              autocast: bool | None = None) -> dict:
+def train_one(
+    data: SequenceData,
+    config: TrainConfig,
+    *,
+    fraction: float,
+    seed: int,
+    valid: Evaluator,
+    test: Evaluator,
+    device=None,
+    log=None,
+    label: str = "",
+    also: dict | None = None,
+    autocast: bool | None = None,
+) -> dict:
     """Train one model and score it; return the runs-table fields of the run.
 
     Parameters
@@ -192,11 +214,22 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
         raise DataError(f"data_fraction {fraction} leaves no training targets")
     positions = (inputs != 0).sum(1)  # non-padding positions each sample runs through
 
-    model = backbones.build(config.backbone, data.n_items, config.d_emb, config.layers,
-                            config.max_len, heads=config.heads,
-                            dropout=config.dropout).to(device)
-    counted = count_parameters(config.layers, config.d_emb, arch=config.backbone,
-                               n_items=data.n_items, max_len=config.max_len)
+    model = backbones.build(
+        config.backbone,
+        data.n_items,
+        config.d_emb,
+        config.layers,
+        config.max_len,
+        heads=config.heads,
+        dropout=config.dropout,
+    ).to(device)
+    counted = count_parameters(
+        config.layers,
+        config.d_emb,
+        arch=config.backbone,
+        n_items=data.n_items,
+        max_len=config.max_len,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
     # The whole training set lives on the device; batches are index gathers.
@@ -213,8 +246,8 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
         perm_np = perm.numpy()
         perm_dev = perm.to(device)
         for lo in range(0, n, config.batch_size):
-            idx = perm_dev[lo:lo + config.batch_size]
-            cpu_idx = perm_np[lo:lo + config.batch_size]
+            idx = perm_dev[lo : lo + config.batch_size]
+            cpu_idx = perm_np[lo : lo + config.batch_size]
             targets_seen += int(per_sample[cpu_idx].sum())
             positions_seen += int(positions[cpu_idx].sum())
             model.train()
@@ -232,8 +265,9 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
             sched.step()
             step += 1
             last = step >= config.max_steps
-            timed_out = (config.max_seconds is not None
-                         and time.perf_counter() - start > config.max_seconds)
+            timed_out = (
+                config.max_seconds is not None and time.perf_counter() - start > config.max_seconds
+            )
             if step % config.eval_every and not last and not timed_out:
                 continue
             score = valid.metrics(model, device, autocast=autocast)["ndcg@10"]
@@ -242,8 +276,10 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
                 best, best_step = score, step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if log:
-                log(f"{label} step {step} loss {value.item():.4f} val ndcg@10 {score:.4f} "
-                    f"(best {best:.4f} @ {best_step})")
+                log(
+                    f"{label} step {step} loss {value.item():.4f} val ndcg@10 {score:.4f} "
+                    f"(best {best:.4f} @ {best_step})"
+                )
             if step >= config.min_steps and step - best_step >= config.patience:
                 end = "patience"
             elif last:
@@ -259,8 +295,10 @@ def train_one(data: SequenceData, config: TrainConfig, *, fraction: float, seed:
     # rows each target scores) (spec §6): blocks + its item and position rows per
     # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
     out_rows = data.n_items + 1 if config.loss == "ce" else 2
-    flops = 6.0 * (positions_seen * (counted.non_embedding + 2 * config.d_emb)
-                   + targets_seen * config.d_emb * out_rows)
+    flops = 6.0 * (
+        positions_seen * (counted.non_embedding + 2 * config.d_emb)
+        + targets_seen * config.d_emb * out_rows
+    )
     return {
         "params_total": counted.total,
         "params_non_embedding": counted.non_embedding,

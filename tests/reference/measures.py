@@ -13,7 +13,7 @@ def phi(u, m):
     w = n - m + 1
     if w <= 0:
         return 0.0
-    windows = [tuple(u[i:i + m]) for i in range(w)]
+    windows = [tuple(u[i : i + m]) for i in range(w)]
     total = 0.0
     for x in windows:
         c = sum(1 for y in windows if y == x) / w
@@ -38,7 +38,7 @@ def shannon_bits(u):
 
 def occurs_in(sub, text):
     k = len(sub)
-    return any(list(text[j:j + k]) == list(sub) for j in range(len(text) - k + 1))
+    return any(list(text[j : j + k]) == list(sub) for j in range(len(text) - k + 1))
 
 
 def actual_entropy(u):
@@ -49,7 +49,7 @@ def actual_entropy(u):
     for i in range(n):
         lam = n - i + 1  # the whole suffix occurs earlier
         for k in range(1, n - i + 1):
-            if not occurs_in(u[i:i + k], u[:i]):
+            if not occurs_in(u[i : i + k], u[:i]):
                 lam = k
                 break
         total += lam
