@@ -5,7 +5,7 @@ time order, ties in time kept in file order (a stable sort).  Item ids are label
 only equality matters: integer ids that fit in int64 are used as they are, wider
 integers and any other type are mapped to dense integer codes (:func:`item_codes`), so
 distinct ids always stay distinct.  ``max_len`` keeps each user's last ``max_len`` items,
-which is what a model with that maximum sequence length sees (spec §1).
+which is what a model with that maximum sequence length sees (docs/science.md §1).
 """
 
 from __future__ import annotations

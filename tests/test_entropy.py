@@ -17,7 +17,7 @@ from perflaw.quality.entropy import (
 )
 from tests.reference import measures as ref
 
-# spec §2: (sequence, ApEn m=1, ApEn m=2), |.| form, r = 0
+# docs/science.md §2: (sequence, ApEn m=1, ApEn m=2), |.| form, r = 0
 SPEC_APEN = [
     ([1, 2, 1, 2, 3], 0.0151993971, 0.0588915178),
     ([1, 1, 1, 1, 1, 1], 0.0, 0.0),
@@ -36,7 +36,7 @@ def test_spec_reference_values(seq, m1, m2):
     assert approximate_entropy(seq, m=2) == pytest.approx(m2, abs=1e-10)
 
 
-# spec §3 actual-entropy reference values that the Kontoyiannis definition reproduces.
+# docs/science.md §3 actual-entropy reference values that the Kontoyiannis definition reproduces.
 # The spec also lists [1,2,1,2,3] -> 1.1495985089; no reading of the definition gives
 # both that and the constant-sequence value (see docs/data-quality.md), so the test
 # pins the definition (below, against the brute-force reference) instead.

@@ -87,7 +87,7 @@ def test_variable_projection_recovers_noiseless_law(name):
 
 
 def test_optimum_of_pinned_law_is_p_to_minus_one_over_w3():
-    # spec §4: ML-1M seq 100 HR@10, w3 = -0.26, w4 = -0.17 give N* ~ 14, d* ~ 59-64
+    # docs/science.md §4: ML-1M seq 100 HR@10, w3 = -0.26, w4 = -0.17 give N* ~ 14, d* ~ 59-64
     law = PerformanceLaw(p=2)
     theta = np.array([0.01, -0.26, 0.02, -0.17, 0.3])
     derived = law.derived(theta, {"layers": (4, 32), "d_emb": (25, 100)})

@@ -72,7 +72,7 @@ def test_power_law_recovers(noise):
 
 
 def test_power_law_zhang_values_noise_free():
-    x = np.array([98.3e3, 1.2e6, 3.4e6, 9.44e6, 75.5e6, 829e6])  # spec §5 sizes
+    x = np.array([98.3e3, 1.2e6, 3.4e6, 9.44e6, 75.5e6, 829e6])  # docs/science.md §5 sizes
     truth = dict(E=4.9, x0=6.8e5, alpha=0.121)
     y = truth["E"] + (truth["x0"] / x) ** truth["alpha"]
     f = LawFitter("power").fit({"x": x[:4]}, y[:4] + 0.0)  # fit the 4 smallest

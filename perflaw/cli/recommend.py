@@ -36,7 +36,7 @@ def budget_options(func):
             type=click.Choice(list(ARCHITECTURES)),
             default="sasrec",
             show_default=True,
-            help="Backbone for parameter counting (spec §6).",
+            help="Backbone for parameter counting (docs/science.md §6).",
         ),
         click.option(
             "--n-items",

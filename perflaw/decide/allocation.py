@@ -1,4 +1,4 @@
-r"""Compute-optimal allocation of a FLOPs budget between parameters and data (spec §5).
+r"""Compute-optimal allocation of a FLOPs budget between parameters and data (docs/science.md §5).
 
 For a fitted Chinchilla law :math:`L = E + A N^{-\alpha} + B D^{-\beta}` and a budget
 :math:`C = k N D` (``k = 6``: forward + backward, per parameter and token), minimising
@@ -21,7 +21,7 @@ charged ``embedder_flops_weight`` (:math:`w`) times the FLOPs of a backbone para
     C = k\,D\,\big((1 - s) N + w\,s\,N\big) = k\,(1 - s + w s)\,N D .
 
 ``w = 1`` (default) charges embedder parameters like dense ones (Chinchilla's ``6ND``);
-``w = 0`` is an item table of which a step touches only the looked-up rows (spec §6);
+``w = 0`` is an item table of which a step touches only the looked-up rows (docs/science.md §6);
 ``w > 1`` an event embedder that also runs on sampled candidates (Gabrielsson).  The
 allocation is then the one above with ``k`` replaced by :math:`k (1 - s + w s)`.
 
@@ -105,7 +105,7 @@ def closest_config(
     layers=None,
     d_emb=None,
 ) -> dict:
-    """The (layers, d_emb) whose parameter count (spec §6) is closest to ``n_target``.
+    """The (layers, d_emb) whose parameter count (docs/science.md §6) is closest to ``n_target``.
 
     Closeness is measured in log space (a factor 2 too many counts as much as a factor
     2 too few).  Defaults: layers 1, 2, 4, 8, 12, 16, 24, 32, 48 and ``d_emb`` every

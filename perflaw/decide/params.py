@@ -1,4 +1,4 @@
-"""Counting the parameters of sequential-recommender backbones (spec §6).
+"""Counting the parameters of sequential-recommender backbones (docs/science.md §6).
 
 Recommendation models are embedding-dominated, so every count is split into the
 *embedding* part (item table, position table) and the *non-embedding* part (the

@@ -1,4 +1,4 @@
-r"""Chinchilla: loss against model size and data size (Hoffmann et al. 2022; spec §5).
+r"""Chinchilla: loss against model size and data size (Hoffmann et al. 2022; docs/science.md §5).
 
 .. math::
 
@@ -57,7 +57,7 @@ from perflaw.laws.power import (
 
 OBJECTIVES = ("log-huber", "l2")
 
-# Hoffmann et al.'s initialisation grid (spec §5)
+# Hoffmann et al.'s initialisation grid (docs/science.md §5)
 HOFFMANN_ALPHA = np.arange(0.0, 2.01, 0.5)
 HOFFMANN_E = np.arange(-1.0, 1.01, 0.5)
 HOFFMANN_A = np.arange(0.0, 25.01, 5.0)

@@ -1,4 +1,4 @@
-r"""The Performance Law of Shen et al. (arXiv 2412.00430), spec §4.
+r"""The Performance Law of Shen et al. (arXiv 2412.00430), docs/science.md §4.
 
 The authors' form, for layers :math:`N`, embedding dimension :math:`d` and data term
 :math:`D`:
@@ -80,7 +80,7 @@ def _linear_solve(A, y, loss, delta):
 
 @register
 class PerformanceLaw(Law):
-    """The Performance Law (spec §4) as a law declaration.
+    """The Performance Law (docs/science.md §4) as a law declaration.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-r"""A loss power law in one variable (Zhang et al. 2023; spec §5).
+r"""A loss power law in one variable (Zhang et al. 2023; docs/science.md §5).
 
 .. math::
 

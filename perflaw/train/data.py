@@ -126,7 +126,7 @@ def left_pad(rows: Iterable[np.ndarray], width: int) -> np.ndarray:
 def d_prime(train_sequences: Sequence[np.ndarray], max_len: int, m: int = 2) -> float:
     """D′ = Σ_u |S_u|·ApEn′(S_u) of the training sequences truncated to their last ``max_len``.
 
-    Computed by :func:`perflaw.quality.measure` (spec §2–3: the authors' ``|·|`` form,
+    Computed by :func:`perflaw.quality.measure` (docs/science.md §2–3: the authors' ``|·|`` form,
     r = 0, per-user D′, sequences with ApEn = 0 left out of the sum).
 
     Examples

@@ -292,7 +292,7 @@ def train_one(
     metrics = test.metrics(model, device, autocast=autocast)
     extra = {k: ev.metrics(model, device, autocast=autocast) for k, ev in (also or {}).items()}
     # Training FLOPs ≈ 6 × (parameters each processed position runs through + the output
-    # rows each target scores) (spec §6): blocks + its item and position rows per
+    # rows each target scores) (docs/science.md §6): blocks + its item and position rows per
     # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
     out_rows = data.n_items + 1 if config.loss == "ce" else 2
     flops = 6.0 * (
