@@ -3,8 +3,9 @@
 Parameters are counted with :func:`perflaw.decide.params.count_parameters`
 (docs/science.md §6).  The enumeration is a grid of ``layers`` × ``d_emb`` (``d_emb``
 divisible by ``heads``); each configuration within the budget is scored by the fitted
-law, with an interval and, when the law was fitted with a bootstrap, the probability that it is the best feasible
-configuration (the share of bootstrap refits in which it has the highest prediction).
+law, with an interval and, when the law was fitted with a bootstrap, the probability
+that it is the best feasible configuration (the share of
+bootstrap refits in which it has the highest prediction).
 """
 
 from __future__ import annotations
