@@ -1031,7 +1031,17 @@ class LawFitter:
         )
         best = getattr(self, "best_observed_", None)
         if best:
-            where = " × ".join(f"{c} {best[c]}" for c in ("layers", "d_emb") if c in best)
+            # the law's own names for its inputs (power: x -> x_label; chinchilla: N, D)
+            names = {
+                "x": getattr(law, "x_label", "x"),
+                "N": getattr(law, "N_label", "N"),
+                "D": getattr(law, "D_label", "D"),
+            }
+            where = " × ".join(
+                f"{c} {best[c]}" if c in ("layers", "d_emb") else f"{names.get(c, c)} {best[c]:.4g}"
+                for c in best
+                if c != "observed"
+            )
             lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
         cal = getattr(self, "calibration_", None)
         if cal:

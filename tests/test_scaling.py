@@ -288,6 +288,7 @@ def test_cli_fit_chinchilla_json_and_recommend_flops(runs_csv, tmp_path):
     )
     assert res.exit_code == 0, res.output
     rec = json.loads(res.stdout)
+    assert rec["identified"] is True  # a wide, dense grid pins the allocation
     for q in ("n_opt", "d_opt", "tokens_per_param"):
         assert rec[q] > 0 and rec["ci"][q][0] <= rec[q] <= rec["ci"][q][1]
     assert np.isclose(6 * rec["n_opt"] * rec["d_opt"], 1e18)
@@ -524,3 +525,40 @@ def test_cli_exclude_works_for_the_performance_law_too(tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["n_points"] == 20
+
+
+def test_cli_flops_allocation_not_identified_is_not_recommended(tmp_path):
+    # The bundled sweep spans less than a decade of parameters and of data: the Chinchilla
+    # fit cannot pin the data exponent, so the allocation's interval spans many orders of
+    # magnitude and recommend-config must say so instead of printing a point value.
+    law = tmp_path / "law.json"
+    sweep = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small-sweep.csv"
+    res = run(
+        "fit",
+        sweep,
+        "--law",
+        "chinchilla",
+        "--metric",
+        "ndcg@10",
+        "--transform",
+        "one_minus",
+        "--params-col",
+        "params_non_embedding",
+        "--data-col",
+        "train_tokens",
+        "--out",
+        law,
+    )
+    assert res.exit_code == 0, res.output
+    res = run("recommend-config", "--law", law, "--budget", "1e15", "--budget-kind", "flops")
+    assert res.exit_code == 0, res.output
+    first = res.stdout.splitlines()[0]
+    assert first.endswith("no allocation recommended"), res.stdout
+    assert "not identified" in res.stdout and "closest configuration" not in res.stdout
+    res = run(
+        "recommend-config", "--law", law, "--budget", "1e15", "--budget-kind", "flops", "--json"
+    )
+    obj = json.loads(res.stdout)
+    assert obj["identified"] is False
+    lo, hi = obj["ci"]["n_opt"]
+    assert hi / lo > 100

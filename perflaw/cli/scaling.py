@@ -480,6 +480,17 @@ def run_flops(
         if head:
             click.echo(f"[{head}]")
         lv = f"{100 * a.level:g}%"
+        if not a.identified:  # the decision first: there is none
+            click.echo(
+                f"FLOPs budget {a.budget:.3g} (law: {f.law_.name}, metric {f.metric_}): "
+                "no allocation recommended"
+            )
+            lo, hi = a.ci["n_opt"]
+            click.echo(f"  N_opt (parameters)   somewhere in [{lo:.3g}, {hi:.3g}] ({lv})")
+            for note in a.notes:
+                click.echo(f"note: {note}")
+            click.echo("")
+            continue
         click.echo(
             f"FLOPs budget {a.budget:.3g} (law: {f.law_.name}, metric {f.metric_}; "
             f"{lv} intervals, {a.interval})"

@@ -189,6 +189,9 @@ class Allocation:
     config: dict | None
     accounting: str
     notes: list[str] = field(default_factory=list)
+    #: False when the interval of N_opt spans more than MAX_SPAN: the table cannot pin the
+    #: allocation, and the point values are not a recommendation
+    identified: bool = True
 
     def to_dict(self) -> dict:
         return {
@@ -208,7 +211,13 @@ class Allocation:
             "config": self.config,
             "flops_accounting": self.accounting,
             "notes": self.notes,
+            "identified": self.identified,
         }
+
+
+#: Widest interval of N_opt (upper / lower) for which an allocation is reported as a
+#: recommendation: beyond two orders of magnitude the table does not determine it.
+MAX_SPAN = 100.0
 
 
 def _count_kind(label: str) -> str:
@@ -356,6 +365,19 @@ def allocate(
                 f"the closest configuration has {r:.2f}× the target parameter count: "
                 "widen --layers/--d-emb"
             )
+    lo_ci, hi_ci = ci["n_opt"]
+    span = hi_ci / lo_ci if lo_ci > 0 and np.isfinite(hi_ci) else np.inf
+    identified = bool(np.isfinite(span) and span <= MAX_SPAN)
+    if not identified:
+        # no configuration is recommended, so none is discussed
+        notes = [n for n in notes if not n.startswith("the closest configuration")]
+        notes.insert(
+            0,
+            f"not identified: the {100 * level:g}% interval of N_opt spans a factor of "
+            f"{span:.3g} (more than {MAX_SPAN:g}): this runs table cannot pin the "
+            "compute-optimal allocation, so none is recommended (widen the parameter and "
+            "data ranges of the runs, at least a decade each)",
+        )
     return Allocation(
         float(budget),
         est["n_opt"],
@@ -372,6 +394,7 @@ def allocate(
         cfg,
         accounting,
         notes,
+        identified,
     )
 
 
