@@ -224,8 +224,12 @@ def test_nan_item_ids_are_refused(tmp_path):
         load_sequences(df)
     path = tmp_path / "nan.parquet"
     df.to_parquet(path)
-    with pytest.raises(DataError, match="item"):
+    with pytest.raises(DataError, match="--drop-null-ids"):
         load_sequences(path)
+    # the option the message names exists: the NaN row is dropped, the rest kept in order
+    kept = load_sequences(path, drop_null_ids=True)
+    assert kept.n_items == 3 and [s.tolist() for s in kept.sequences] == [[1, 2, 3]]
+    assert "--drop-null-ids" in CliRunner().invoke(main, ["sweep", "--help"]).output
 
 
 # --------------------------------------------------------------------------- runs table

@@ -226,6 +226,11 @@ class _ListType(click.ParamType):
     help="Torch CPU threads (default: all cores).",
 )
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@click.option(
+    "--drop-null-ids",
+    is_flag=True,
+    help="Drop log rows whose user or item id is null/NaN (default: refuse them).",
+)
 @output_options
 def sweep(
     log,
@@ -255,6 +260,7 @@ def sweep(
     device,
     threads,
     quiet,
+    drop_null_ids,
     fmt,
 ):
     """Train small sequential recommenders over a LAYERS × D_EMB × DATA-FRACTION grid.
@@ -321,6 +327,7 @@ def sweep(
             device=device,
             threads=threads,
             progress=not quiet,
+            drop_null_ids=drop_null_ids,
         )
     for w in caught:  # one line each; configurations not run are reported below
         if "perflaw" in str(w.filename) and "were not run by this call" not in str(w.message):

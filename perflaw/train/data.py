@@ -38,7 +38,7 @@ class SequenceData:
         return len(self.sequences)
 
 
-def load_sequences(log, *, name: str | None = None) -> SequenceData:
+def load_sequences(log, *, name: str | None = None, drop_null_ids: bool = False) -> SequenceData:
     """Read an interaction log into per-user item sequences.
 
     Parameters
@@ -50,6 +50,9 @@ def load_sequences(log, *, name: str | None = None) -> SequenceData:
         the sequence order).
     name : str, optional
         Dataset name for the runs table; defaults to the file stem (``"log"`` for a frame).
+    drop_null_ids : bool
+        Drop rows whose user or item id is null/NaN (default: refuse them, naming the
+        column and the count; see :func:`perflaw.io.check_ids`).
 
     Returns
     -------
@@ -73,14 +76,14 @@ def load_sequences(log, *, name: str | None = None) -> SequenceData:
     if isinstance(log, pd.DataFrame):
         name = name or "log"
         try:
-            frame = canonical_frame(pl.from_pandas(log), name)
+            frame = canonical_frame(pl.from_pandas(log), name, drop_null_ids=drop_null_ids)
         except DataError as exc:
             raise DataError(
                 f"log {name!r}: {exc}; it needs user_id, item_id and optionally timestamp columns"
             ) from None
     else:
         path = Path(log)
-        frame = read_log(path)
+        frame = read_log(path, drop_null_ids=drop_null_ids)
         name = name or path.stem
     df = frame.to_pandas()
     df = df.rename(columns={"user": "user_id", "item": "item_id", "time": "timestamp"})

@@ -120,6 +120,7 @@ def sweep(
     threads: int | None = None,
     progress: bool = True,
     name: str | None = None,
+    drop_null_ids: bool = False,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -159,6 +160,8 @@ def sweep(
         Progress lines on stderr.
     name : str, optional
         Dataset name for the runs table (default: the log's file stem).
+    drop_null_ids : bool
+        Drop log rows with a null/NaN user or item id (default: refuse them).
 
     Returns
     -------
@@ -196,7 +199,11 @@ def sweep(
         ) from None
     device = check_device(device)
 
-    data = log if isinstance(log, SequenceData) else load_sequences(log, name=name)
+    data = (
+        log
+        if isinstance(log, SequenceData)
+        else load_sequences(log, name=name, drop_null_ids=drop_null_ids)
+    )
     if name:
         data.name = name
     if eval_negatives is not None and eval_negatives >= data.n_items:
