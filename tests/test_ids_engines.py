@@ -5,10 +5,6 @@ on the exact values (and, for null ids, with those rows removed by hand): every 
 must give it the same users, items and per-user ApEn.
 """
 
-import os
-import shutil
-import subprocess
-
 import numpy as np
 import polars as pl
 import pytest
@@ -24,42 +20,6 @@ pytestmark = [
 ]
 
 
-def _spark_reason():
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed"
-    java = shutil.which("java")
-    if java is None:
-        return "no Java runtime on PATH"
-    try:
-        subprocess.run([java, "-version"], check=True, capture_output=True, timeout=60)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"'java -version' fails ({exc})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def spark_session():
-    reason = _spark_reason()
-    if reason:
-        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
-            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
-        pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
-    from perflaw.quality.spark import get_spark
-
-    return get_spark(
-        "local[2]",
-        app_name="perflaw-tests",
-        conf={
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.ui.enabled": "false",
-            "spark.driver.memory": "1g",
-        },
-    )
-
-
 ENGINES = ["memory", "bounded", pytest.param("spark", marks=pytest.mark.slow)]
 
 
@@ -68,7 +28,7 @@ def _run(engine, path, request, **options):
         return measure(path, **options)
     if engine == "bounded":
         return measure(path, "bounded", chunk_rows=700, **options)
-    session = request.getfixturevalue("spark_session")
+    session = request.getfixturevalue("spark")
     rep = measure(str(path), "spark", spark=session, partitions=2, **options)
     rep.per_user = pl.from_pandas(rep.per_user.toPandas()).sort("user_id")
     return rep

@@ -8,9 +8,6 @@ it fails instead, so a CI machine cannot silently skip the Spark tests.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
 import polars as pl
 import pytest
@@ -23,44 +20,6 @@ from perflaw.quality.report import measure
 
 # pyspark warns that it does not fully support pandas 3 yet; the paths used here work
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
-
-
-def _unavailable() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install -e '.[dev]' or '.[spark]')"
-    java = shutil.which("java")
-    if java is None:
-        return "no Java runtime on PATH (apt-get install -y openjdk-17-jre-headless)"
-    try:
-        subprocess.run([java, "-version"], check=True, capture_output=True, timeout=60)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"'java -version' fails ({exc})"
-    return None
-
-
-@pytest.fixture(scope="session")
-def spark():
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
-            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
-        pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
-    from perflaw.quality.spark import get_spark
-
-    session = get_spark(
-        "local[2]",
-        app_name="perflaw-tests",
-        conf={
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.ui.enabled": "false",
-            "spark.driver.memory": "1g",
-        },
-    )
-    yield session
-    session.stop()
 
 
 def _per_user(rep) -> pl.DataFrame:
