@@ -1,8 +1,6 @@
 """Shared test settings: run from the repository root; where the team data lives."""
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,28 +27,11 @@ def shared_data():
 # --- Spark: one local[2] session for every test module that needs it (the fixture
 # `spark`); skipped with the reason when pyspark or Java is missing, unless
 # PERFLAW_REQUIRE_SPARK is set (CI sets it whenever Java is there), then it fails.
-def _unavailable() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install -e '.[dev]' or '.[spark]')"
-    java = shutil.which("java")
-    if java is None:
-        return "no Java runtime on PATH (apt-get install -y openjdk-17-jre-headless)"
-    try:
-        subprocess.run([java, "-version"], check=True, capture_output=True, timeout=60)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"'java -version' fails ({exc})"
-    return None
-
-
 @pytest.fixture(scope="session")
 def spark():
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
-            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
-        pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
+    from scale_helpers import require_spark
+
+    require_spark()
     from perflaw.quality.spark import get_spark
 
     session = get_spark(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +91,31 @@ def split_files(frame: pl.DataFrame, folder: Path, n_files: int) -> list[Path]:
         frame.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k])).write_parquet(p)
         paths.append(p)
     return paths
+
+
+def spark_unavailable() -> str | None:
+    """Why Spark cannot run here (no pyspark, no Java), or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[dev]' or '.[spark]')"
+    java = shutil.which("java")
+    if java is None:
+        return "no Java runtime on PATH (apt-get install -y openjdk-17-jre-headless)"
+    try:
+        subprocess.run([java, "-version"], check=True, capture_output=True, timeout=60)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"'java -version' fails ({exc})"
+    return None
+
+
+def require_spark(what: str = "SPARK TESTS") -> None:
+    """Skip with the reason when Spark cannot run, or fail when CI requires Spark
+    (PERFLAW_REQUIRE_SPARK, set by .ci/run whenever Java is there)."""
+    import pytest
+
+    reason = spark_unavailable()
+    if reason:
+        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
+            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
+        pytest.skip(f"{what} SKIPPED: {reason}")

@@ -461,18 +461,9 @@ def test_kill_9_during_fit_and_apen_never_damages_the_previous_output(tmp_path):
 @pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")
 @pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas")
 def test_spark_per_user_never_deletes_a_foreign_folder(runner, tmp_path):
-    import importlib.util
+    from scale_helpers import require_spark
 
-    spec = importlib.util.spec_from_file_location(
-        "_ids_engines", Path(__file__).with_name("test_ids_engines.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reason = module._spark_reason()
-    if reason:
-        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
-            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
-        pytest.skip(f"SPARK TESTS SKIPPED: {reason}")
+    require_spark()
     out = tmp_path / "per_user"
     out.mkdir()
     (out / "precious.csv").write_text("not perflaw's\n")

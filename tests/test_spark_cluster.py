@@ -80,13 +80,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from test_spark import _unavailable
+    from scale_helpers import require_spark
 
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("PERFLAW_REQUIRE_SPARK"):
-            pytest.fail(f"Spark tests required (PERFLAW_REQUIRE_SPARK) but {reason}")
-        pytest.skip(f"SPARK CLUSTER TESTS SKIPPED: {reason}")
+    require_spark("SPARK CLUSTER TESTS")
     home = _spark_home()
     work = tmp_path_factory.mktemp("spark-cluster")
     env = {
