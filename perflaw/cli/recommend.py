@@ -284,6 +284,10 @@ def recommend_config(
             row[f"lower {lvl}"], row[f"upper {lvl}"] = r["lower"], r["upper"]
             row["p_best"] = r["p_best"]
             row["trained"] = "yes" if r["trained"] else ""
+            # the table ranks by prediction; the pick can differ (it keeps the best trained
+            # run when nothing is predicted to beat it by more than the noise)
+            same = (r["layers"], r["d_emb"]) == (rec.pick["layers"], rec.pick["d_emb"])
+            row["pick"] = "pick" if same else ""
             rows.append(row)
     if fmt == "csv":
         for row in rows:
