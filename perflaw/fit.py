@@ -1031,14 +1031,10 @@ class LawFitter:
         )
         best = getattr(self, "best_observed_", None)
         if best:
-            # the law's own names for its inputs (power: x -> x_label; chinchilla: N, D)
-            names = {
-                "x": getattr(law, "x_label", "x"),
-                "N": getattr(law, "N_label", "N"),
-                "D": getattr(law, "D_label", "D"),
-            }
             where = " × ".join(
-                f"{c} {best[c]}" if c in ("layers", "d_emb") else f"{names.get(c, c)} {best[c]:.4g}"
+                f"{c} {best[c]}"
+                if c in ("layers", "d_emb")
+                else f"{law.input_labels.get(c, c)} {best[c]:.4g}"
                 for c in best
                 if c != "observed"
             )

@@ -211,6 +211,10 @@ class ChinchillaLaw(Law):
         self.N_label = str(N_label)
         self.D_label = str(D_label)
 
+    @property
+    def input_labels(self) -> dict[str, str]:  # type: ignore[override]
+        return {"N": self.N_label, "D": self.D_label}
+
     def options(self) -> dict[str, Any]:
         return {
             "transform": self.transform,

@@ -143,6 +143,10 @@ class PowerLaw(Law):
         self.alpha_bounds = (lo, hi)
         self.default_bounds = {"x0": (0.0, np.inf), "alpha": self.alpha_bounds}
 
+    @property
+    def input_labels(self) -> dict[str, str]:  # type: ignore[override]
+        return {"x": self.x_label}
+
     def options(self) -> dict[str, Any]:
         return {
             "transform": self.transform,
