@@ -322,6 +322,16 @@ def allocate(
     n_emb = embedder_share * est["n_opt"]
     n_back = est["n_opt"] - n_emb
     notes = []
+    lo_ci, hi_ci = ci["n_opt"]
+    span = hi_ci / lo_ci if lo_ci > 0 and np.isfinite(hi_ci) else np.inf
+    identified = bool(np.isfinite(span) and span <= MAX_SPAN)
+    if not identified:
+        notes.append(
+            f"not identified: the {100 * level:g}% interval of N_opt spans a factor of "
+            f"{span:.3g} (more than {MAX_SPAN:g}): this runs table cannot pin the "
+            "compute-optimal allocation, so none is recommended (widen the parameter and "
+            "data ranges of the runs, at least a decade each)"
+        )
     lo_n, hi_n = fitter.ranges_.get("N", (np.nan, np.nan))
     lo_d, hi_d = fitter.ranges_.get("D", (np.nan, np.nan))
     for name, v, lo, hi in (
@@ -360,24 +370,11 @@ def allocate(
                 "event embedder, or leave --n-items at 0)"
             )
         r = cfg["ratio_to_target"]
-        if not 0.8 <= r <= 1.25:
+        if identified and not 0.8 <= r <= 1.25:  # no configuration is discussed otherwise
             notes.append(
                 f"the closest configuration has {r:.2f}× the target parameter count: "
                 "widen --layers/--d-emb"
             )
-    lo_ci, hi_ci = ci["n_opt"]
-    span = hi_ci / lo_ci if lo_ci > 0 and np.isfinite(hi_ci) else np.inf
-    identified = bool(np.isfinite(span) and span <= MAX_SPAN)
-    if not identified:
-        # no configuration is recommended, so none is discussed
-        notes = [n for n in notes if not n.startswith("the closest configuration")]
-        notes.insert(
-            0,
-            f"not identified: the {100 * level:g}% interval of N_opt spans a factor of "
-            f"{span:.3g} (more than {MAX_SPAN:g}): this runs table cannot pin the "
-            "compute-optimal allocation, so none is recommended (widen the parameter and "
-            "data ranges of the runs, at least a decade each)",
-        )
     return Allocation(
         float(budget),
         est["n_opt"],
