@@ -87,12 +87,6 @@ def load_sequences(log, *, name: str | None = None, drop_null_ids: bool = False)
         name = name or path.stem
     df = frame.to_pandas()
     df = df.rename(columns={"user": "user_id", "item": "item_id", "time": "timestamp"})
-    for col in ("user_id", "item_id"):
-        values = df[col]
-        if values.dtype.kind == "f" and values.isna().any():
-            raise DataError(
-                f"log {name!r}: column {col} has {int(values.isna().sum())} missing (NaN) id(s)"
-            )
     users = pd.factorize(df["user_id"])[0]
     item_codes, uniques = pd.factorize(df["item_id"])
     items = item_codes.astype(np.int64) + 1
