@@ -334,6 +334,16 @@ def _before_perflaw_ran(rc: int, err: str) -> bool:
     return rc == -signal.SIGINT and "Traceback" in err and ", in run\n" not in err
 
 
+def _delays(args, fractions):
+    """Signal times spread over one uninterrupted (warm) run of ``args``: fixed delays
+    land after a fast run has finished or before perflaw's handlers are in, depending on
+    the machine's load, and then too few runs are stopped to test anything."""
+    start = time.monotonic()
+    assert _cli(*args).returncode == 0
+    elapsed = time.monotonic() - start
+    return [f * elapsed for f in fractions]
+
+
 def _after(seconds):
     start = time.monotonic()
     return lambda: time.monotonic() - start >= seconds
@@ -343,11 +353,13 @@ def _after(seconds):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, code):
     out = tmp_path / "per_user.parquet"
-    assert _cli("apen", LOG, "--per-user", out, "-q", "--json").returncode == 0
+    args = ["apen", LOG, "--per-user", out, "-q", "--json"]
+    assert _cli(*args).returncode == 0
+    delays = _delays(args, (0.35, 0.5, 0.6, 0.7, 0.8, 0.9))  # writes `out` once more
     before = out.read_bytes()
     stopped = 0
-    for delay in (0.2, 0.4, 0.9, 1.4, 2.0, 2.6):
-        rc, err = _signal_run(["apen", LOG, "--per-user", out, "-q", "--json"], sig, _after(delay))
+    for delay in delays:
+        rc, err = _signal_run(args, sig, _after(delay))
         if rc not in (0, code) and _before_perflaw_ran(rc, err):
             continue
         assert rc in (0, code), (delay, rc, err)
@@ -366,11 +378,13 @@ def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, cod
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_during_fit_keep_the_previous_law_file(tmp_path, sig, code):
     law = tmp_path / "law.json"
-    assert _cli("fit", RUNS, *FIT, "--out", law).returncode == 0
+    args = ["fit", RUNS, *FIT, "--out", law]
+    assert _cli(*args).returncode == 0
+    delays = _delays(args, (0.35, 0.5, 0.65, 0.8, 0.9))  # writes `law` once more
     before = law.read_bytes()
     stopped = 0
-    for delay in (0.2, 0.5, 1.0, 1.8, 2.6):
-        rc, err = _signal_run(["fit", RUNS, *FIT, "--out", law], sig, _after(delay))
+    for delay in delays:
+        rc, err = _signal_run(args, sig, _after(delay))
         if rc not in (0, code) and _before_perflaw_ran(rc, err):
             continue
         assert rc in (0, code), (delay, rc, err)
