@@ -24,8 +24,12 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _fired: list[int] = []
 #: Modules whose Python code must not be cut in half: an exception raised inside numba's
 #: compiler or cache loader leaves a half-built dispatcher that crashes (segfault) when
-#: called later.  A signal arriving there is delivered again shortly after.
-_CRITICAL = ("numba.", "llvmlite.")
+#: called later; one raised in the atomic writer's own bookkeeping (perflaw.files:
+#: between creating its temporary file and the try that removes it, or in a context
+#: manager's ``__enter__`` between the yield and the with block taking over) leaves that
+#: file behind.  A signal arriving there is delivered again shortly after.  The writing
+#: itself (the caller's with block) stays interruptible.
+_CRITICAL = ("numba.", "llvmlite.", "perflaw.files")
 RETRY_SECONDS = 0.05
 
 
@@ -34,6 +38,8 @@ def _in_critical(frame) -> bool:
         if str(frame.f_globals.get("__name__", "")).startswith(_CRITICAL):
             return True
         if frame.f_code.co_name == "__del__":  # an exception there would be swallowed
+            return True
+        if frame.f_code.co_name == "__enter__" and frame.f_globals.get("__name__") == "contextlib":
             return True
         frame = frame.f_back
     return False
