@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import click
 
-from perflaw.cli._laws_common import DEFAULT_LAW, _select
-from perflaw.decide.params import ARCHITECTURES
+from perflaw.cli._laws_common import _select
+from perflaw.cli._options import law_option, parameter_count_options
 
 
 @click.command()
-@click.option(
-    "--law",
-    "law_path",
-    default=DEFAULT_LAW,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Law file written by `perflaw fit`.",
-)
+@law_option
 @click.option(
     "--kind",
     type=click.Choice(["fit", "residuals", "frontier"]),
@@ -33,41 +26,7 @@ from perflaw.decide.params import ARCHITECTURES
     help="Figure file; PNG, PDF or SVG by the extension.",
 )
 @click.option("--budget", help="Budget line for --kind frontier (optional).")
-@click.option(
-    "--arch",
-    type=click.Choice(list(ARCHITECTURES)),
-    default="sasrec",
-    show_default=True,
-    help="--kind frontier: backbone for parameter counting.",
-)
-@click.option(
-    "--n-items",
-    type=int,
-    default=0,
-    show_default=True,
-    help="--kind frontier: items in the catalogue (item-table size; 0 leaves it out).",
-)
-@click.option(
-    "--max-len",
-    type=int,
-    default=0,
-    show_default=True,
-    help="--kind frontier: maximum sequence length (position table).",
-)
-@click.option(
-    "--count",
-    type=click.Choice(["total", "non-embedding"]),
-    default="total",
-    show_default=True,
-    help="--kind frontier: which parameter count the budget limits.",
-)
-@click.option(
-    "--heads",
-    type=int,
-    default=1,
-    show_default=True,
-    help="--kind frontier: attention heads (d_emb must be divisible by it).",
-)
+@parameter_count_options(when="--kind frontier: ")
 @click.option("--group", help="Only this group of a grouped law file.")
 def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, group):
     """Save a figure of a fitted law (PNG, PDF or SVG by the --out extension)."""
@@ -80,7 +39,18 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
         from perflaw.cli.recommend import recommend_all
 
         results = recommend_all(
-            law_path, budget, arch, n_items, max_len, count, heads, None, None, None, group, 5
+            law_path,
+            budget,
+            arch,
+            n_items,
+            max_len,
+            count,
+            heads,
+            layers_range=None,
+            d_range=None,
+            d_prime=None,
+            group=group,
+            top=5,
         )
         fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.4), squeeze=False)
         for ax, (label, _f, rec) in zip(axes.ravel(), results):

@@ -8,26 +8,19 @@ import click
 import pandas as pd
 
 from perflaw.cli._laws_common import (
-    DEFAULT_LAW,
     _floats,
     _joint_groups,
     _select,
     _warnings_to_stderr,
 )
+from perflaw.cli._options import law_option
 from perflaw.cli._output import output_options, render
 from perflaw.cli.scaling import is_scaling_law, scaling_predict_options
 from perflaw.errors import DataError
 
 
 @click.command()
-@click.option(
-    "--law",
-    "law_path",
-    default=DEFAULT_LAW,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Law file written by `perflaw fit`.",
-)
+@law_option
 @click.option(
     "--layers",
     help="Comma-separated numbers of layers, e.g. 8,16 (required for the performance law).",

@@ -8,64 +8,23 @@ import click
 import numpy as np
 
 from perflaw.cli._data_option import data_option, fill_from_data
-from perflaw.cli._laws_common import DEFAULT_LAW, _joint_groups, _select
+from perflaw.cli._laws_common import _joint_groups, _select
+from perflaw.cli._options import law_option, parameter_count_options
 from perflaw.cli._output import output_options, render, to_json
 from perflaw.cli.scaling import flops_options
-from perflaw.decide.params import ARCHITECTURES
 from perflaw.errors import DataError
 
 
 def budget_options(func):
     opts = [
-        click.option(
-            "--law",
-            "law_path",
-            default=DEFAULT_LAW,
-            show_default=True,
-            type=click.Path(dir_okay=False),
-            help="Law file written by `perflaw fit`.",
-        ),
+        law_option,
         click.option(
             "--budget",
             default=None,
             help="Parameter budget: 20M, 1.5e9, 300k ... (default: no budget, rank "
             "the whole grid).",
         ),
-        click.option(
-            "--arch",
-            type=click.Choice(list(ARCHITECTURES)),
-            default="sasrec",
-            show_default=True,
-            help="Backbone for parameter counting (docs/science.md §6).",
-        ),
-        click.option(
-            "--n-items",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Items in the catalogue (item-table size; 0 leaves it out).",
-        ),
-        click.option(
-            "--max-len",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Maximum sequence length (position table for sasrec).",
-        ),
-        click.option(
-            "--count",
-            type=click.Choice(["total", "non-embedding"]),
-            default="total",
-            show_default=True,
-            help="Which parameter count the budget limits.",
-        ),
-        click.option(
-            "--heads",
-            type=int,
-            default=1,
-            show_default=True,
-            help="Attention heads; d_emb must be divisible by it.",
-        ),
+        parameter_count_options(),
         click.option(
             "--layers",
             "layers_range",
