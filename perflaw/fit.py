@@ -334,12 +334,11 @@ class LawFitter:
 
     def _solve(self, law, X, y, rng, *, n_random, init=None, delta=None) -> list[Start]:
         kw = dict(loss=self.loss, huber_delta=delta, rng=rng, n_random=n_random, init=init)
-        res = NotImplemented
         if self.solver == "auto":
             res = law.solve(X, y, **kw)
-        if res is NotImplemented:
-            res = _generic_solve(law, X, y, **kw)
-        return res
+            if res is not NotImplemented:
+                return res
+        return _generic_solve(law, X, y, **kw)
 
     @staticmethod
     def _best(results: list[Start], what: str) -> tuple[Start, int]:
@@ -448,7 +447,7 @@ class LawFitter:
             self.holdout_ = out
             self.holdout_metrics_ = error_metrics(held_y, out["predicted"].to_numpy())
         self.loo_ = None
-        self.loo_metrics_ = None
+        self.loo_metrics_: dict[str, float] | None = None
         if loo:
             self.leave_one_out()
         return self
@@ -564,12 +563,12 @@ class LawFitter:
             r = zv - law.formula(pilot.theta, X)
             delta = 1.345 * 1.4826 * float(np.median(np.abs(r - np.median(r))))
             delta = delta if delta > 0 else 1e-3 * float(np.std(zv) or 1.0)
-        self.huber_delta_ = delta
+        self.huber_delta_: float | None = delta
         results = self._solve(law, X, zv, rng, n_random=self.n_random_starts, delta=delta)
         best, n_best = self._best(results, f"fit of law {law.name!r}")
         self.law_ = law
         self.theta_ = best.theta
-        self.cost_ = best.cost
+        self.cost_: float | None = best.cost
         self.n_starts_ = len(results)
         self.n_best_starts_ = n_best
         self.X_ = X
@@ -593,7 +592,7 @@ class LawFitter:
                         "beyond it (a flat direction of the fit)"
                     )
         self.cov_ = self._covariance()
-        self.bootstrap_params_ = None
+        self.bootstrap_params_: np.ndarray | None = None
         self.n_bootstrap_failed_ = 0
         if self.bootstrap:
             self._run_bootstrap(rng)
@@ -861,12 +860,12 @@ class LawFitter:
             glabels = np.repeat(glabels, len(frame))
         Xp = self._inputs(self.law_, frame, glabels)
         if warn:
-            for c, (lo, hi) in self.ranges_.items():
+            for c, (low, high) in self.ranges_.items():
                 v = Xp[c]
-                out = v[(v < lo) | (v > hi)]
+                out = v[(v < low) | (v > high)]
                 if out.size:
                     warnings.warn(
-                        f"predicting outside the fitted range of {c} ({lo:g} to {hi:g}): "
+                        f"predicting outside the fitted range of {c} ({low:g} to {high:g}): "
                         f"{', '.join(f'{x:g}' for x in np.unique(out)[:5])}",
                         ExtrapolationWarning,
                         stacklevel=2,
@@ -1070,7 +1069,7 @@ class LawFitter:
             return "\n".join(lines)
         lines.append("---")
         lines.append(
-            f"loss = {law.objective_text if getattr(law, 'objective_text', None) else self.loss}"
+            f"loss = {law.objective_text or self.loss}"
             + (
                 f" (delta={self.huber_delta_:.3g})"
                 if self.loss == "huber" and self.huber_delta_

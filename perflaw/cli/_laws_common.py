@@ -188,7 +188,7 @@ def _select(fits, group: str | None, law_path: str):
     """Keep the fits whose group key matches ``--group`` (``k=v[,k=v]`` or a bare value)."""
     if not group:
         return fits
-    wanted = {}
+    wanted: dict[str | None, str] = {}
     for part in group.split(","):
         if "=" in part:
             k, v = part.split("=", 1)

@@ -134,6 +134,8 @@ def loss_value(residuals: np.ndarray, loss: str, delta: float | None) -> float:
     if loss == "l2":
         return 0.5 * float(r @ r)
     if loss == "huber":
+        if delta is None:
+            raise DataError("the huber loss needs a delta")
         z = (r / delta) ** 2
         rho = np.where(z <= 1.0, z, 2.0 * np.sqrt(z) - 1.0)
         return 0.5 * delta**2 * float(rho.sum())
@@ -170,6 +172,8 @@ class Law:
     #: candidate forms this law offers to ``--form`` / the backtest: name -> (simplicity
     #: rank, law options); lower ranks are simpler and win ties (see perflaw.backtest)
     candidate_forms: ClassVar[dict[str, tuple[int, dict[str, Any]]]] = {}
+    #: Labels of the per-group terms, in code order (laws whose inputs include "group").
+    groups: list[str]
 
     # -- declarations a law overrides -------------------------------------------------
     def formula(self, theta: np.ndarray, X: dict[str, np.ndarray]) -> np.ndarray:
@@ -189,6 +193,11 @@ class Law:
 
     def options(self) -> dict[str, Any]:
         return {}
+
+    @property
+    def objective_text(self) -> str | None:
+        """The objective in words when the law's own solver ignores the fitter's loss."""
+        return None
 
     def bind(self, X: dict[str, np.ndarray]) -> Law:
         """This law configured for the data (e.g. its trained widths); default: itself."""

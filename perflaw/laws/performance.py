@@ -143,7 +143,7 @@ class PerformanceLaw(Law):
         self.p = None if p is None else float(p)
         self.q = self.p if q is None else float(q)
         self.data_term = data_term
-        self.groups = list(groups) if groups else None
+        self.groups = list(groups) if groups else []
         self.exponent_bounds = (lo, hi)
         self.factors = ("N", "d", "D") if data_term == "dprime" else ("N", "d")
         self.inputs = tuple(_FACTOR_INPUT[f] for f in self.factors) + (
@@ -170,7 +170,7 @@ class PerformanceLaw(Law):
             "p": self.p,
             "q": self.q,
             "data_term": self.data_term,
-            "groups": self.groups,
+            "groups": self.groups or None,
             "exponent_bounds": list(self.exponent_bounds),
         }
 
@@ -216,7 +216,9 @@ class PerformanceLaw(Law):
         return 3 if self.p is None else 2
 
     def _pconst(self, f: str) -> float:
-        return self.q if f == "D" else self.p
+        c = self.q if f == "D" else self.p
+        assert c is not None, "only laws with a pinned p have constants"
+        return c
 
     def factor_abg(self, theta: np.ndarray, f: str) -> tuple[float, float, float]:
         """``(alpha, beta, gamma)`` of factor ``f`` (``"N"``, ``"d"``, ``"D"``)."""
@@ -326,8 +328,8 @@ class PerformanceLaw(Law):
                 x = np.asarray(X[_FACTOR_INPUT[f]], dtype=float)
                 xs = np.geomspace(max(x.min() / 4, 1.05), x.max() * 4, n_per_axis)
                 axis.append(-np.log(self._pconst(f)) / np.log(xs))
-            axis = np.unique(np.concatenate(axis))
-            axes.append(axis[(axis != 0) & (axis >= lo) & (axis <= hi)])
+            values = np.unique(np.concatenate(axis))
+            axes.append(values[(values != 0) & (values >= lo) & (values <= hi)])
         return axes
 
     def _grid_sse(self, axes: list[np.ndarray], X, y) -> np.ndarray:
