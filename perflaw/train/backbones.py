@@ -75,7 +75,7 @@ class _Backbone(nn.Module):
     def use_math_attention(self, on: bool = True) -> _Backbone:
         """Let every attention block use the written-out attention (see :func:`_attend`)."""
         for module in self.modules():
-            if hasattr(module, "math_attention"):
+            if isinstance(module, (_SASRecBlock, _LlamaBlock)):
                 module.math_attention = on
         return self
 

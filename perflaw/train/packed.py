@@ -251,8 +251,8 @@ def train_packed(
             with torch.no_grad():
                 for name, tensor in model.named_parameters():
                     tensor.copy_(params[name][slot])
-                for name, tensor in model.named_buffers():
-                    tensor.copy_(buffers[name][slot])
+                for name, buf in model.named_buffers():
+                    buf.copy_(buffers[name][slot])
             score = valids[i].metrics(model, device, autocast=autocast)["ndcg@10"]
             curves[i].append(score)
             if score > best[i]:
@@ -273,11 +273,15 @@ def train_packed(
             if end is None:
                 continue
             ended.append(slot)
-            model.load_state_dict(best_state[i])
+            kept = best_state[i]
+            assert kept is not None  # the first validation always sets it
+            model.load_state_dict(kept)
             best_state[i] = None
             metrics = tests[i].metrics(model, device, autocast=autocast)
-            extra = {n: evs[i].metrics(model, device, autocast=autocast) for n, evs in alsos.items()}
-            results[i] = run_record(
+            extra = {
+                n: evs[i].metrics(model, device, autocast=autocast) for n, evs in alsos.items()
+            }
+            record = results[i] = run_record(
                 data,
                 config,
                 sets[i],
@@ -294,7 +298,7 @@ def train_packed(
                 also=extra if also else None,
             )
             if on_done:
-                on_done(i, results[i])
+                on_done(i, record)
         if ended:
             keep = [slot for slot in range(len(active)) if slot not in ended]
             active = [active[slot] for slot in keep]
