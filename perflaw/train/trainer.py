@@ -218,7 +218,13 @@ def run_record(
         positions_seen * (counted.non_embedding + 2 * config.d_emb)
         + targets_seen * config.d_emb * out_rows
     )
+    import torch
+
+    threads = torch.get_num_threads()
     dp = d_prime(ts.sequences, max(len(s) for s in ts.sequences))
+    # D′'s numba kernels run in parallel and reset torch's CPU threads to every core:
+    # put back what the caller (sweep --threads) chose.
+    torch.set_num_threads(threads)
     return {
         "params_total": counted.total,
         "params_non_embedding": counted.non_embedding,
