@@ -68,23 +68,31 @@ def _check_runs(runs) -> list[tuple[float, int]]:
     return out
 
 
-def _loss(weight, hidden, targets, negatives, kind: str):
-    """Mean next-item loss over the real targets (0 = none): vmappable (no boolean
-    indexing, no in-place writes), equal to ``_Backbone.loss`` on the real rows."""
+def _stack_loss(weight, hidden, targets, counts, kind: str, n_items: int):
+    """Each run's mean next-item loss over its real targets, shape ``(K,)``.
+
+    ``weight``: the stacked item tables ``(K, n_items + 1, d)``; ``hidden``: hidden states
+    ``(K, N, d)`` at the targets' positions; ``targets``: ``(K, N)`` item codes, 0 where a
+    run has fewer than N targets; ``counts``: each run's real targets.  The same loss as
+    ``_Backbone.loss`` on the real rows: CE over items 1…n_items (the padding column left
+    out rather than set to -inf), or BCE against one uniformly drawn item.
+    """
     import torch
     import torch.nn.functional as F
 
+    K, N = targets.shape
     if kind == "ce":
-        logits = (hidden @ weight.T).float()
-        padding = torch.arange(logits.shape[-1], device=logits.device) == 0
-        logits = logits.masked_fill(padding, float("-inf"))
-        return F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0
-        )
-    real = (targets != 0).float()
-    pos = (hidden * weight[targets]).sum(-1).float()
-    neg = (hidden * weight[negatives]).sum(-1).float()
-    return ((F.softplus(-pos) + F.softplus(neg)) * real).sum() / real.sum()
+        logits = torch.bmm(hidden, weight[:, 1:].transpose(1, 2)).float()
+        per = F.cross_entropy(
+            logits.reshape(K * N, -1), (targets - 1).reshape(-1), ignore_index=-1, reduction="none"
+        ).view(K, N)
+    else:
+        neg = torch.randint(1, n_items + 1, targets.shape, device=targets.device)
+        rows = torch.arange(K, device=targets.device)[:, None]
+        pos_s = (hidden * weight[rows, targets]).sum(-1).float()
+        neg_s = (hidden * weight[rows, neg]).sum(-1).float()
+        per = (F.softplus(-pos_s) + F.softplus(neg_s)) * (targets != 0)
+    return per.sum(1) / counts
 
 
 def train_packed(
@@ -180,24 +188,18 @@ def train_packed(
         np.concatenate([ts.inputs for ts in sets] + [np.zeros((1, config.max_len), np.int64)]),
         device=device,
     )
-    Y = torch.as_tensor(
-        np.concatenate(
-            [ts.targets for ts in sets] + [np.zeros((1, *sets[0].targets.shape[1:]), np.int64)]
-        ),
-        device=device,
-    )
 
     # The stack: parameters [K, ...] of the runs still training, a shape-only template.
     params, buffers = stack_module_state(models)
     template = copy.deepcopy(models[0]).to("meta").use_math_attention().train()
 
-    def one_loss(p, b, seq, tgt, neg):
-        hidden = functional_call(template, (p, b), (seq,))
-        if not windows:
-            hidden = hidden[:, -1]
-        return _loss(p["items.weight"], hidden, tgt, neg, config.loss)
+    def forward(p, b, seq):
+        return functional_call(template, (p, b), (seq,))
 
-    batched_loss = vmap(one_loss, randomness="different")
+    # Only the forward pass is vmapped; the loss is taken on each run's real targets
+    # (their positions are known on the host), batched over the stack.
+    stacked_forward = vmap(forward, randomness="different")
+    pinned = device.type == "cuda"
     opt = torch.optim.Adam(params.values(), lr=config.lr)
 
     active = list(range(k))  # run index of each slot of the stack
@@ -212,7 +214,9 @@ def train_packed(
     B = config.batch_size
     losses = torch.zeros(k)
     while active:
-        rows = np.full((len(active), B), filler, dtype=np.int64)
+        A = len(active)
+        rows = np.full((A, B), filler, dtype=np.int64)
+        picks = []
         for slot, i in enumerate(active):
             ts = sets[i]
             perm = perms[i]
@@ -224,17 +228,38 @@ def train_packed(
             targets_seen[i] += int(ts.per_sample[idx].sum())
             positions_seen[i] += int(ts.positions[idx].sum())
             rows[slot, : len(idx)] = idx + offsets[i]
-        gather = torch.as_tensor(rows, device=device)
-        seq, tgt = X[gather], Y[gather]
-        neg = (
-            torch.randint(1, data.n_items + 1, tgt.shape, device=device)
-            if config.loss == "bce"
-            else tgt
-        )
+            if windows:  # positions (in the slot's B × T) and codes of its real targets
+                flat = ts.targets[idx].reshape(-1)
+                at = np.flatnonzero(flat)
+                picks.append((at, flat[at]))
+            else:
+                picks.append((np.arange(len(idx)), ts.targets[idx]))
+        n = max(len(w) for w, _ in picks)
+        where_h = np.zeros((A, n), np.int64)
+        codes_h = np.zeros((A, n), np.int64)
+        for slot, (w, c) in enumerate(picks):
+            where_h[slot, : len(w)] = w
+            codes_h[slot, : len(c)] = c
+        counts_h = np.array([[len(w)] for w, _ in picks], np.int64)
+        # One host-to-device copy per step (pinned and asynchronous on CUDA).
+        host = torch.from_numpy(np.concatenate([rows, where_h, codes_h, counts_h], axis=1))
+        if pinned:
+            host = host.pin_memory()
+        dev = host.to(device, non_blocking=pinned)
+        gather, where, codes = dev[:, :B], dev[:, B : B + n], dev[:, B + n : B + 2 * n]
+        counts = dev[:, -1]
         for group in opt.param_groups:  # LambdaLR's value at this step, as in train_one
             group["lr"] = config.lr * lr_factor(step, config)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            losses = batched_loss(params, buffers, seq, tgt, neg)
+            hidden = stacked_forward(params, buffers, X[gather])  # (A, B, T, d)
+            if windows:
+                d = hidden.shape[-1]
+                hidden = hidden.reshape(A, -1, d).gather(1, where[..., None].expand(-1, -1, d))
+            else:  # a slot's samples fill its first rows
+                hidden = hidden[:, :n, -1]
+            losses = _stack_loss(
+                params["items.weight"], hidden, codes, counts, config.loss, data.n_items
+            )
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()  # the runs' losses are independent: each gets its own gradient
         opt.step()
