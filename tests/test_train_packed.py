@@ -194,6 +194,7 @@ def test_packed_autocast_and_dropout_run_on_cpu(data, loss):
         ([(0.0, 0)], {}, r"in \(0, 1\]"),
         ([1.0], {}, r"\(fraction, seed\)"),
         ([(1.0, 0), (1.0, 1)], {"valid": "three"}, "one per run"),
+        ([(1.0, 0), (1.0, 1)], {"labels": ["a"]}, "must name the 2 runs"),
     ],
 )
 def test_packed_bad_arguments(data, runs, kwargs, message):

@@ -5,9 +5,10 @@ kernels and the time goes to Python and kernel launches.  :func:`train_packed` t
 runs that share the model's shape and :class:`~perflaw.train.trainer.TrainConfig` (they
 differ in seed and/or data fraction) as one stack: the K models' parameters are stacked
 into tensors of shape ``[K, ...]`` (``torch.func.stack_module_state``), the forward pass
-and the loss run once for all of them under ``torch.func.vmap``, so every kernel does K
-models' work, and one ``torch.optim.Adam`` steps the stacked tensors (Adam is elementwise,
-so this is exactly K independent Adams).
+runs once for all of them under ``torch.func.vmap``, the loss is taken on each run's real
+targets with batched matrix products, so every kernel does K models' work, and one
+``torch.optim.Adam`` steps the stacked tensors (Adam is elementwise, so this is exactly K
+independent Adams).
 
 Each run stays what :func:`~perflaw.train.trainer.train_one` would make of it:
 
@@ -145,8 +146,8 @@ def train_packed(
     Raises
     ------
     DataError
-        No runs, a bad ``(fraction, seed)``, evaluators not one per run, or a fraction
-        without training targets.
+        No runs, a bad ``(fraction, seed)``, evaluators or labels not one per run, or a
+        fraction without training targets.
     """
     import torch
     from torch.func import functional_call, stack_module_state, vmap
@@ -159,6 +160,8 @@ def train_packed(
     valids, tests = _per_run("valid", valid, k), _per_run("test", test, k)
     alsos = {name: _per_run(f"also[{name!r}]", ev, k) for name, ev in (also or {}).items()}
     labels = list(labels) if labels is not None else [f"fraction={f:g} seed={s}" for f, s in runs]
+    if len(labels) != k:
+        raise DataError(f"labels must name the {k} runs, got {len(labels)}")
     start = time.perf_counter()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     autocast = device.type == "cuda" if autocast is None else bool(autocast)
