@@ -464,3 +464,20 @@ def test_bf16_autocast_path_runs_on_cpu_and_ranks_like_float32(log):
     # Scores are float32 even under autocast, so ranks move only where bf16 hidden states
     # reorder near-equal items: never a systematic gain from ties.
     assert np.abs(mixed - exact).mean() < 2 and (mixed == exact).mean() > 0.5
+
+
+def test_a_run_keeps_the_torch_threads_it_was_given(log):
+    """D′ (numba, parallel) used to reset torch's CPU threads after the first run, so
+    ``sweep --threads 1`` ran every later run on all cores."""
+    from perflaw.train.trainer import train_one
+
+    data = load_sequences(log)
+    cfg = TrainConfig(layers=1, d_emb=8, max_len=6, max_steps=2, min_steps=0, eval_every=2)
+    valid = Evaluator(data, "valid", 6, mask_seen=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        train_one(data, cfg, fraction=1.0, seed=0, valid=valid, test=valid, device="cpu")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -225,6 +225,15 @@ class _ListType(click.ParamType):
     default=None,
     help="Torch CPU threads (default: all cores).",
 )
+@click.option(
+    "--pack",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Train up to this many configurations of one shape (its seeds and data "
+    "fractions) together in one process, as one stack of models: keeps a GPU busy with "
+    "small models.  1: one run at a time.",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
     "--drop-null-ids",
@@ -259,6 +268,7 @@ def sweep(
     out,
     device,
     threads,
+    pack,
     quiet,
     drop_null_ids,
     fmt,
@@ -328,6 +338,7 @@ def sweep(
             threads=threads,
             progress=not quiet,
             drop_null_ids=drop_null_ids,
+            pack=pack,
         )
     for w in caught:  # one line each; configurations not run are reported below
         if "perflaw" in str(w.filename) and "were not run by this call" not in str(w.message):

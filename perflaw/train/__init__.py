@@ -9,6 +9,8 @@ functions that train, so importing this package stays light):
 * :mod:`~perflaw.train.evaluation` — leave-one-out ranking metrics;
 * :mod:`~perflaw.train.backbones` — the PyTorch models and their loss;
 * :mod:`~perflaw.train.trainer` — one training run (:class:`TrainConfig`);
+* :mod:`~perflaw.train.packed` — several runs of one shape trained as one stack
+  (``sweep --pack K``);
 * :mod:`~perflaw.train.runs_table` — the runs table: append, resume, claims;
 * :mod:`~perflaw.train.sweep` — the grid.
 """

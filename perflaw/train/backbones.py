@@ -41,6 +41,25 @@ def _attention_mask(pad: torch.Tensor) -> torch.Tensor:
     return mask[:, None, :, :]
 
 
+def _attend(q, k, v, mask, p: float, math_attention: bool) -> torch.Tensor:
+    """Masked (boolean ``mask``, True = visible) softmax attention with dropout ``p``.
+
+    ``math_attention=False`` (every single-model run): PyTorch's fused
+    ``scaled_dot_product_attention``.  ``True`` (packed runs, :mod:`perflaw.train.packed`):
+    the same attention written out as matrix products, because ``torch.func.vmap`` has no
+    batching rule for the fused CPU kernel (it would loop over the models) and, under bf16
+    autocast, refuses rotary queries in float32 next to bf16 values.  The two agree to
+    float rounding.
+    """
+    if not math_attention:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+    w = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    w = w.masked_fill(~mask, float("-inf")).softmax(-1)
+    if p:
+        w = F.dropout(w, p)
+    return w @ v
+
+
 class _Backbone(nn.Module):
     """Common parts: item table, scoring against the (tied) item table."""
 
@@ -52,6 +71,13 @@ class _Backbone(nn.Module):
         nn.init.normal_(self.items.weight, std=d_emb**-0.5)
         with torch.no_grad():
             self.items.weight[0].zero_()
+
+    def use_math_attention(self, on: bool = True) -> _Backbone:
+        """Let every attention block use the written-out attention (see :func:`_attend`)."""
+        for module in self.modules():
+            if isinstance(module, (_SASRecBlock, _LlamaBlock)):
+                module.math_attention = on
+        return self
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of every item (padding column included) for hidden states (..., d)."""
@@ -88,13 +114,12 @@ class _SASRecBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
         self.p = dropout
+        self.math_attention = False
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, T, d = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0
-        )
+        a = _attend(q, k, v, mask, self.p if self.training else 0.0, self.math_attention)
         a = a.transpose(1, 2).reshape(B, T, d)
         x = self.norm1(x + self.drop(self.out(a)))
         f = self.ff2(self.drop(F.relu(self.ff1(x))))
@@ -170,15 +195,14 @@ class _LlamaBlock(nn.Module):
         self.norm2 = _RMSNorm(d)
         self.drop = nn.Dropout(dropout)
         self.p = dropout
+        self.math_attention = False
 
     def forward(self, x, mask, cos, sin):
         B, T, d = x.shape
         h = self.norm1(x)
         q, k, v = self.qkv(h).view(B, T, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        a = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0
-        )
+        a = _attend(q, k, v, mask, self.p if self.training else 0.0, self.math_attention)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, T, d)))
         h = self.norm2(x)
         return x + self.drop(self.down(F.silu(self.gate(h)) * self.up(h)))

@@ -25,6 +25,7 @@ from perflaw.errors import DataError, PerflawError
 from perflaw.train import runs_table as rt
 from perflaw.train.data import SequenceData, load_sequences
 from perflaw.train.evaluation import SAMPLING, Evaluator, eval_name
+from perflaw.train.packed import train_packed
 from perflaw.train.registry import BACKBONES
 from perflaw.train.trainer import TrainConfig, train_one
 
@@ -121,6 +122,7 @@ def sweep(
     progress: bool = True,
     name: str | None = None,
     drop_null_ids: bool = False,
+    pack: int = 1,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -162,6 +164,11 @@ def sweep(
         Dataset name for the runs table (default: the log's file stem).
     drop_null_ids : bool
         Drop log rows with a null/NaN user or item id (default: refuse them).
+    pack : int
+        Train up to this many configurations of one shape (backbone, layers, d_emb: its
+        seeds and data fractions) together in this process, as one stack of models
+        (:func:`perflaw.train.packed.train_packed`), so that small models keep a GPU
+        busy.  1 (default): one run at a time, in the grid's order.
 
     Returns
     -------
@@ -170,6 +177,14 @@ def sweep(
         the configurations of the grid that are not in the table when the call ends
         (claimed by another live process); a warning says so.
     """
+    if (
+        isinstance(pack, bool)
+        or not isinstance(pack, (int, float, np.integer, np.floating))
+        or not float(pack).is_integer()
+        or int(pack) < 1
+    ):
+        raise DataError(f"pack must be a positive integer, got {pack!r}")
+    pack = int(pack)
     layers_ = _positive_ints("layers", layers)
     d_embs = _positive_ints("d_emb", d_emb)
     fractions = _fractions(data_fraction)
@@ -266,76 +281,138 @@ def sweep(
         )
 
     evaluators: dict = {}
-    rows = []
-    for i, row in enumerate(todo, 1):
-        claimed = None
-        if out_path is not None:
-            # Several processes may share one --out: skip what another one finished or
-            # is running, re-checking after claiming.
-            if rt.key(row) in rt.finished_keys(out_path):
-                continue
-            claimed = rt.claim(out_path, rt.key(row))
-            if claimed is None or rt.key(row) in rt.finished_keys(out_path):
-                if progress:
-                    _say(
-                        f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
-                        f"fraction={row['data_fraction']:g}: done or running elsewhere"
-                    )
-                if claimed is not None:
-                    claimed.unlink(missing_ok=True)
-                continue
-        try:
-            seed = row["seed"]
-            if seed not in evaluators:
-                evaluators[seed] = tuple(
-                    Evaluator(
-                        data,
-                        split,
-                        base.max_len,
-                        mask_seen=mask_seen,
-                        negatives=eval_negatives,
-                        sampling=eval_sampling,
-                        seed=seed,
-                    )
-                    for split in ("valid", "test")
+
+    def evaluators_of(seed: int) -> tuple[Evaluator, Evaluator]:
+        if seed not in evaluators:
+            evaluators[seed] = tuple(
+                Evaluator(
+                    data,
+                    split,
+                    base.max_len,
+                    mask_seen=mask_seen,
+                    negatives=eval_negatives,
+                    sampling=eval_sampling,
+                    seed=seed,
                 )
-            valid, test = evaluators[seed]
-            cfg = replace(base, backbone=row["backbone"], layers=row["layers"], d_emb=row["d_emb"])
-            label = (
-                f"[{i}/{len(todo)}] {row['backbone']} layers={row['layers']} "
-                f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={seed}"
+                for split in ("valid", "test")
             )
-            result = train_one(
-                data,
-                cfg,
-                fraction=row["data_fraction"],
-                seed=seed,
-                valid=valid,
-                test=test,
-                device=device,
-                log=_say if progress else None,
-                label=label,
-            )
-            full = {
-                **row,
-                **result,
-                "eval": evaluation,
-                "objective": base.loss,
-                "settings": settings_text,
-            }
-            full = {c: full[c] for c in rt.RUNS_COLUMNS}
+        return evaluators[seed]
+
+    def label_of(i: int, row: dict) -> str:
+        return (
+            f"[{i}/{len(todo)}] {row['backbone']} layers={row['layers']} "
+            f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={row['seed']}"
+        )
+
+    def claim(i: int, row: dict) -> tuple[bool, Path | None]:
+        """Whether to run ``row`` here, and its claim file (with ``out``)."""
+        if out_path is None:
+            return True, None
+        # Several processes may share one --out: skip what another one finished or is
+        # running, re-checking after claiming.
+        if rt.key(row) in rt.finished_keys(out_path):
+            return False, None
+        claimed = rt.claim(out_path, rt.key(row))
+        if claimed is None or rt.key(row) in rt.finished_keys(out_path):
             if progress:
                 _say(
-                    f"{label} done in {full['seconds']:.1f}s ({full['end']} at step "
-                    f"{full['steps']}, best {full['best_step']}): test ndcg@10 "
-                    f"{full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}"
+                    f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
+                    f"fraction={row['data_fraction']:g}: done or running elsewhere"
                 )
-            if out_path is not None:
-                rt.append_row(out_path, full)
-            rows.append(full)
-        finally:
             if claimed is not None:
                 claimed.unlink(missing_ok=True)
+            return False, None
+        return True, claimed
+
+    rows: list[dict] = []
+
+    def finish(i: int, row: dict, result: dict) -> None:
+        full = {
+            **row,
+            **result,
+            "eval": evaluation,
+            "objective": base.loss,
+            "settings": settings_text,
+        }
+        full = {c: full[c] for c in rt.RUNS_COLUMNS}
+        if progress:
+            _say(
+                f"{label_of(i, row)} done in {full['seconds']:.1f}s ({full['end']} at step "
+                f"{full['steps']}, best {full['best_step']}): test ndcg@10 "
+                f"{full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}"
+            )
+        if out_path is not None:
+            rt.append_row(out_path, full)
+        rows.append(full)
+
+    # pack=1: the grid's order, one run at a time.  pack>1: the pending configurations of
+    # one shape (backbone, layers, d_emb) — its seeds and fractions — up to `pack` at a time.
+    groups: dict = {}
+    for i, row in enumerate(todo, 1):
+        shape = (row["backbone"], row["layers"], row["d_emb"]) if pack > 1 else i
+        groups.setdefault(shape, []).append((i, row))
+    for members in groups.values():
+        pending = list(members)
+        while pending:
+            batch: list[tuple[int, dict, Path | None]] = []
+            while pending and len(batch) < pack:
+                i, row = pending.pop(0)
+                ok, claimed = claim(i, row)
+                if ok:
+                    batch.append((i, row, claimed))
+            if not batch:
+                break
+            try:
+                first = batch[0][1]
+                cfg = replace(
+                    base, backbone=first["backbone"], layers=first["layers"], d_emb=first["d_emb"]
+                )
+                if len(batch) == 1:
+                    i, row, _ = batch[0]
+                    valid, test = evaluators_of(row["seed"])
+                    result = train_one(
+                        data,
+                        cfg,
+                        fraction=row["data_fraction"],
+                        seed=row["seed"],
+                        valid=valid,
+                        test=test,
+                        device=device,
+                        log=_say if progress else None,
+                        label=label_of(i, row),
+                    )
+                    finish(i, row, result)
+                    continue
+                if progress:
+                    _say(
+                        f"pack of {len(batch)}: {first['backbone']} layers={first['layers']} "
+                        f"d_emb={first['d_emb']}, "
+                        + ", ".join(
+                            f"fraction={r['data_fraction']:g} seed={r['seed']}" for _, r, _ in batch
+                        )
+                    )
+
+                def done(j: int, result: dict, batch=batch) -> None:
+                    i, row, claimed = batch[j]
+                    finish(i, row, result)
+                    if claimed is not None:  # finished: its row is in the table
+                        claimed.unlink(missing_ok=True)
+
+                train_packed(
+                    data,
+                    cfg,
+                    [(r["data_fraction"], r["seed"]) for _, r, _ in batch],
+                    valid=[evaluators_of(r["seed"])[0] for _, r, _ in batch],
+                    test=[evaluators_of(r["seed"])[1] for _, r, _ in batch],
+                    device=device,
+                    log=_say if progress else None,
+                    labels=[label_of(i, r) for i, r, _ in batch],
+                    on_done=done,
+                )
+            finally:
+                for _, _, claimed in batch:
+                    if claimed is not None:
+                        claimed.unlink(missing_ok=True)
     if out_path is not None and out_path.exists():
         table = rt.read_runs_file(out_path)
         have = {rt.key(r) for _, r in table.iterrows()}

@@ -152,6 +152,101 @@ def _curve_summary(curve: list[float], points: int = 8) -> str:
     return " ".join(f"{curve[i]:.4f}" for i in idx)
 
 
+@dataclass
+class TrainingSet:
+    """The training samples of one run (:func:`training_set`)."""
+
+    users: np.ndarray  #: the fraction's users
+    sequences: list  #: their training sequences (validation and test items cut off)
+    inputs: np.ndarray  #: model inputs (n, max_len)
+    targets: np.ndarray  #: next-item targets, (n, max_len) for windows, (n,) for prefixes
+    per_sample: np.ndarray  #: targets per sample
+    positions: np.ndarray  #: non-padding positions each sample runs through
+    train_tokens: int  #: targets in all
+
+
+def training_set(data: SequenceData, config: TrainConfig, fraction: float, seed: int):
+    """The training samples of the run ``(fraction, seed)``: samples without a target left
+    out; :class:`DataError` when none is left."""
+    users = training_users(data.n_users, fraction, seed)
+    train_seqs = [data.sequences[u][:-2] for u in users]
+    inputs, targets = training_samples(train_seqs, config.max_len, config.samples)
+    windows = config.samples == "windows"
+    per_sample = (targets != 0).sum(1) if windows else np.ones(len(targets), np.int64)
+    keep = per_sample > 0
+    inputs, targets, per_sample = inputs[keep], targets[keep], per_sample[keep]
+    train_tokens = int(per_sample.sum())
+    if train_tokens == 0:
+        raise DataError(f"data_fraction {fraction} leaves no training targets")
+    positions = (inputs != 0).sum(1)
+    return TrainingSet(users, train_seqs, inputs, targets, per_sample, positions, train_tokens)
+
+
+def run_record(
+    data: SequenceData,
+    config: TrainConfig,
+    ts: TrainingSet,
+    *,
+    steps: int,
+    targets_seen: int,
+    positions_seen: int,
+    best: float,
+    best_step: int,
+    end: str,
+    curve: list[float],
+    metrics: dict,
+    device,
+    start: float,
+    also: dict | None = None,
+) -> dict:
+    """The runs-table fields of one finished run (FLOPs, epochs, D′, the curve summary);
+    ``seconds`` = ``time.perf_counter()`` now (D′ measured) minus ``start``."""
+    from perflaw.decide.params import count_parameters  # (here: decide.params reads our registry)
+
+    counted = count_parameters(
+        config.layers,
+        config.d_emb,
+        arch=config.backbone,
+        n_items=data.n_items,
+        max_len=config.max_len,
+    )
+    # Training FLOPs ≈ 6 × (parameters each processed position runs through + the output
+    # rows each target scores) (docs/science.md §6): blocks + its item and position rows per
+    # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
+    out_rows = data.n_items + 1 if config.loss == "ce" else 2
+    flops = 6.0 * (
+        positions_seen * (counted.non_embedding + 2 * config.d_emb)
+        + targets_seen * config.d_emb * out_rows
+    )
+    import torch
+
+    threads = torch.get_num_threads()
+    dp = d_prime(ts.sequences, max(len(s) for s in ts.sequences))
+    # D′'s numba kernels run in parallel and reset torch's CPU threads to every core:
+    # put back what the caller (sweep --threads) chose.
+    torch.set_num_threads(threads)
+    return {
+        "params_total": counted.total,
+        "params_non_embedding": counted.non_embedding,
+        "train_users": int(len(ts.users)),
+        "train_tokens": ts.train_tokens,
+        # The model trains on every prefix of the whole training history, so D′ is measured
+        # on whole training sequences (not truncated to max_len).
+        "d_prime": dp,
+        "flops": flops,
+        "steps": steps,
+        "epochs": round(targets_seen / ts.train_tokens, 3),
+        "best_step": best_step,
+        "end": end,
+        "val_ndcg@10": best,
+        "val_curve": _curve_summary(curve),
+        **metrics,
+        "device": str(device),
+        "seconds": round(time.perf_counter() - start, 2),
+        **({"also": also} if also is not None else {}),
+    }
+
+
 def train_one(
     data: SequenceData,
     config: TrainConfig,
@@ -193,7 +288,6 @@ def train_one(
     """
     import torch
 
-    from perflaw.decide.params import count_parameters  # (here: decide.params reads our registry)
     from perflaw.train import backbones
 
     config.check()
@@ -202,17 +296,9 @@ def train_one(
     autocast = device.type == "cuda" if autocast is None else bool(autocast)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    users = training_users(data.n_users, fraction, seed)
-    train_seqs = [data.sequences[u][:-2] for u in users]
-    inputs, targets = training_samples(train_seqs, config.max_len, config.samples)
+    ts = training_set(data, config, fraction, seed)
+    inputs, targets, per_sample, positions = ts.inputs, ts.targets, ts.per_sample, ts.positions
     windows = config.samples == "windows"
-    per_sample = (targets != 0).sum(1) if windows else np.ones(len(targets), np.int64)
-    keep = per_sample > 0
-    inputs, targets, per_sample = inputs[keep], targets[keep], per_sample[keep]
-    train_tokens = int(per_sample.sum())
-    if train_tokens == 0:
-        raise DataError(f"data_fraction {fraction} leaves no training targets")
-    positions = (inputs != 0).sum(1)  # non-padding positions each sample runs through
 
     model = backbones.build(
         config.backbone,
@@ -223,13 +309,6 @@ def train_one(
         heads=config.heads,
         dropout=config.dropout,
     ).to(device)
-    counted = count_parameters(
-        config.layers,
-        config.d_emb,
-        arch=config.backbone,
-        n_items=data.n_items,
-        max_len=config.max_len,
-    )
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
     # The whole training set lives on the device; batches are index gathers.
@@ -291,31 +370,19 @@ def train_one(
     model.load_state_dict(best_state)
     metrics = test.metrics(model, device, autocast=autocast)
     extra = {k: ev.metrics(model, device, autocast=autocast) for k, ev in (also or {}).items()}
-    # Training FLOPs ≈ 6 × (parameters each processed position runs through + the output
-    # rows each target scores) (docs/science.md §6): blocks + its item and position rows per
-    # position; all items (ce) or 2 (bce) per target.  Attention's T² term is left out.
-    out_rows = data.n_items + 1 if config.loss == "ce" else 2
-    flops = 6.0 * (
-        positions_seen * (counted.non_embedding + 2 * config.d_emb)
-        + targets_seen * config.d_emb * out_rows
+    return run_record(
+        data,
+        config,
+        ts,
+        steps=step,
+        targets_seen=targets_seen,
+        positions_seen=positions_seen,
+        best=best,
+        best_step=best_step,
+        end=end,
+        curve=curve,
+        metrics=metrics,
+        device=device,
+        start=start,
+        also=extra if also else None,
     )
-    return {
-        "params_total": counted.total,
-        "params_non_embedding": counted.non_embedding,
-        "train_users": int(len(users)),
-        "train_tokens": train_tokens,
-        # The model trains on every prefix of the whole training history, so D′ is measured
-        # on whole training sequences (not truncated to max_len).
-        "d_prime": d_prime(train_seqs, max(len(s) for s in train_seqs)),
-        "flops": flops,
-        "steps": step,
-        "epochs": round(targets_seen / train_tokens, 3),
-        "best_step": best_step,
-        "end": end,
-        "val_ndcg@10": best,
-        "val_curve": _curve_summary(curve),
-        **metrics,
-        "device": str(device),
-        "seconds": round(time.perf_counter() - start, 2),
-        **({"also": extra} if also else {}),
-    }
