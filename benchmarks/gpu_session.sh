@@ -7,6 +7,13 @@
 # SCALE "resume" (the second call): skip (b), start CUDA MPS when the machine has it (so
 # the processes' kernels share the GPU instead of time-slicing it), resume the sweep from
 # ROOT/prev/ml-latest-small-sweep.csv, then (d).
+# SCALE "finish" (the next session with a GPU): "resume", preceded by (p) packing
+# (bench_pack.py: K runs separate vs one pack) and torch.compile (bench_compile.py) timed
+# on the GPU, before MPS starts.  Prepare with ROOT/prev = the committed table, e.g.
+#   mkdir -p .gpu/prev .gpu/data && cp data/ml-latest-small-sweep.csv .gpu/prev/ &&
+#   cp ../shared/data/ml-100k.parquet data/ml-latest-small.parquet .gpu/data/ &&
+#   ln -s .. .gpu/repo   # (or copy perflaw/ and benchmarks/ into .gpu/repo)
+# and carry .gpu (plus wheels of what the machine lacks, e.g. polars, in .gpu/whl).
 # Each part has its own time guard and writes its results as it goes.
 #
 #   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|mini]
@@ -27,9 +34,9 @@ T0=$SECONDS
 say() { echo "[$(date -u +%T) +$((SECONDS - T0))s] $*" | tee -a "$LOG"; }
 say "start scale=$SCALE root=$ROOT python=$($PY -c 'import sys,torch;print(sys.version.split()[0],torch.__version__,torch.cuda.is_available())' 2>&1)"
 
-if [ "$SCALE" = full ] || [ "$SCALE" = resume ]; then
+if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
   DEV=cuda; P=16; TB=80; TC=280; TD=85; BSEEDS="0 1 2"
-  [ "$SCALE" = resume ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
+  [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
   STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
@@ -51,8 +58,24 @@ mark() { echo "$(date -u +%Y/%m/%d\ %T.%3N), MARK $1" >> "$R/smi.csv"; }
 $PY -c "import numpy as np; from perflaw.train.data import d_prime; d_prime([np.array([1,2,3,1,2])], 50)"
 say "numba warm"
 
+# ------------------------------------------- (p) packing and torch.compile on the device
+if [ "$SCALE" = finish ] || [ "$SCALE" = mini ]; then
+  TP=${TP:-100}; say "(p) bench_pack + bench_compile, guard ${TP}s each"
+  mark p-start
+  if [ "$SCALE" = finish ]; then pk=(--pack 8 --shapes 1x32,2x64); cp_=(--shapes 1x32,2x64)
+  else pk=(--pack 2 --shapes 1x8 --steps 6 --base-steps 2); cp_=(--shapes 1x8 --steps 2 --rounds 1); fi
+  timeout "$TP" $PY "$ROOT/repo/benchmarks/bench_pack.py" --log "$ROOT/data/ml-latest-small.parquet" \
+    --device $DEV "${pk[@]}" --json "$R/pack.json" > "$R/pack.log" 2>&1
+  say "(p) bench_pack exit $?"
+  timeout "$TP" $PY "$ROOT/repo/benchmarks/bench_compile.py" --log "$ROOT/data/ml-latest-small.parquet" \
+    --device $DEV "${cp_[@]}" --json "$R/compile.json" > "$R/compile.log" 2>&1
+  say "(p) bench_compile exit $?"
+  mark p-end
+  pack
+fi
+
 MPS=off
-if [ "$SCALE" = resume ]; then
+if [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
   if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; then
