@@ -121,6 +121,7 @@ def sweep(
     progress: bool = True,
     name: str | None = None,
     drop_null_ids: bool = False,
+    compile: bool = False,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -162,6 +163,9 @@ def sweep(
         Dataset name for the runs table (default: the log's file stem).
     drop_null_ids : bool
         Drop log rows with a null/NaN user or item id (default: refuse them).
+    compile : bool
+        Training forward passes through ``torch.compile`` (a speed option, not in the
+        ``settings`` column; see :func:`perflaw.train.trainer.train_one`).
 
     Returns
     -------
@@ -315,6 +319,7 @@ def sweep(
                 device=device,
                 log=_say if progress else None,
                 label=label,
+                compile=compile,
             )
             full = {
                 **row,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -181,6 +182,61 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return 1.0
 
 
+class _Forward:
+    """The model's forward, through ``torch.compile`` when asked and it works.
+
+    Compilation is lazy, so a missing C++ compiler shows up at the first call: then (or
+    when ``torch.compile`` itself raises) one warning is issued and the eager forward is
+    used from there on, with torch's random state as it was before the failed call.
+    """
+
+    def __init__(self, model, compile: bool):
+        import torch
+
+        self.model = model
+        self.fn = model
+        self.first = False
+        if compile:
+            try:
+                self.fn = torch.compile(model)
+                self.first = True
+            except Exception as exc:
+                _compile_failed(exc)
+
+    def __call__(self, seq):
+        import torch
+
+        if self.fn is self.model:
+            return self.model(seq)
+        state = torch.random.get_rng_state() if self.first else None
+        cuda = (
+            torch.cuda.get_rng_state(seq.device)
+            if self.first and seq.device.type == "cuda"
+            else None
+        )
+        try:
+            out = self.fn(seq)
+        except Exception as exc:  # e.g. inductor without a C++ compiler
+            _compile_failed(exc)
+            self.fn = self.model
+            if state is not None:
+                torch.random.set_rng_state(state)
+            if cuda is not None:
+                torch.cuda.set_rng_state(cuda, seq.device)
+            out = self.model(seq)
+        self.first = False
+        return out
+
+
+def _compile_failed(exc: BaseException) -> None:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    warnings.warn(
+        f"torch.compile is unavailable ({type(exc).__name__}: {first}); training eagerly",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def _curve_summary(curve: list[float], points: int = 8) -> str:
     """Up to ``points`` evenly spaced validation NDCG@10 values (the first and last kept)."""
     if not curve:
@@ -202,6 +258,7 @@ def train_one(
     label: str = "",
     also: dict | None = None,
     autocast: bool | None = None,
+    compile: bool = False,
 ) -> dict:
     """Train one model and score it; return the runs-table fields of the run.
 
@@ -227,6 +284,12 @@ def train_one(
     autocast : bool, optional
         Run forward passes under bf16 autocast; default: on CUDA only (on CPU it is
         slower, but the same code path, so tests exercise it there).
+    compile : bool
+        Run the training forward passes through ``torch.compile`` (evaluation stays
+        eager).  A speed option, not a setting: it is not in :meth:`TrainConfig.settings`,
+        but compiled dropout draws other masks, so a run is not bit-identical to an eager
+        one.  Falls back to eager with one warning when compilation fails (inductor on
+        CPU needs a C++ compiler).  See docs/benchmarks.md for when it pays.
     """
     import torch
 
@@ -267,6 +330,7 @@ def train_one(
         n_items=data.n_items,
         max_len=config.max_len,
     )
+    forward = _Forward(model, compile)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
     # The whole training set lives on the device; batches are index gathers.
@@ -290,7 +354,7 @@ def train_one(
             model.train()
             seq, tgt = X[idx], Y[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                hidden = model(seq)
+                hidden = forward(seq)
                 if windows:
                     real = tgt != 0
                     value = model.loss(hidden[real], tgt[real], config.loss)
