@@ -3,19 +3,24 @@
 The trainer's own step (``perflaw.train.trainer``: forward through ``torch.compile`` when
 asked, the backbone's loss over every real position of the window, Adam), on full
 batches of a log's training windows, for a few shapes, in one process.  Per shape and
-mode: untimed warm-up steps, then ``--steps`` timed steps (steps/s); for compiled, the
+mode: untimed warm-up steps, then timed blocks of ``--steps`` steps; for compiled, the
 first steps (tracing and code generation of forward and backward) are timed separately
-as the compile time.  Prints a table and the compiled / eager ratio.
+as the compile time (with a fresh inductor cache unless ``--warm-cache``).  Eager and
+compiled are timed in alternating blocks (medians), so a shared machine's load changes
+hit both alike.  Prints steps/s and the compiled / eager ratio per shape.
 
     python benchmarks/bench_compile.py [--log ../shared/data/ml-100k.parquet]
-        [--shapes 1x32,2x64] [--steps 40] [--device cuda] [--threads 1] [--json out.json]
+        [--shapes 1x32,2x64] [--steps 10] [--rounds 5] [--device cuda] [--threads 1]
+        [--warm-cache] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +32,8 @@ from perflaw.train.sweep import check_device  # noqa: E402
 from perflaw.train.trainer import _Forward  # noqa: E402
 
 
-def measure(data, layers: int, d: int, compiled: bool, device, a) -> dict:
+def setup(data, layers: int, d: int, compiled: bool, device):
+    """A model, its optimizer and a step function (the trainer's step)."""
     import numpy as np
     import torch
 
@@ -64,29 +70,50 @@ def measure(data, layers: int, d: int, compiled: bool, device, a) -> dict:
         value.backward()
         opt.step()
 
+    return step, lambda: forward.fn is not model
+
+
+def timed(step, n: int, device) -> float:
+    import torch
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    t = time.perf_counter()
-    for i in range(2):  # compiled: tracing + code generation happen here
-        step(i)
-    sync()
-    first = time.perf_counter() - t
-    for i in range(a.warmup):
-        step(i)
     sync()
     t = time.perf_counter()
-    for i in range(a.steps):
+    for i in range(n):
         step(i)
     sync()
-    sec = time.perf_counter() - t
+    return time.perf_counter() - t
+
+
+def measure(data, layers: int, d: int, device, a) -> dict:
+    """Eager and compiled models of one shape, timed in alternating blocks (so load
+    changes on a shared machine hit both alike); medians of the blocks' steps/s."""
+    import numpy as np
+
+    steps, uses = {}, {}
+    first = {}
+    for mode in ("eager", "compiled"):
+        steps[mode], uses[mode] = setup(data, layers, d, mode == "compiled", device)
+        first[mode] = timed(steps[mode], 2, device)  # compiled: tracing + code generation
+        timed(steps[mode], a.warmup, device)
+    rates: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(a.rounds):
+        for mode in ("eager", "compiled"):
+            rates[mode].append(a.steps / timed(steps[mode], a.steps, device))
+    eager, comp = (float(np.median(rates[m])) for m in ("eager", "compiled"))
     return {
         "shape": f"{layers}L d{d}",
-        "mode": "compiled" if compiled else "eager",
-        "steps_per_s": a.steps / sec,
-        "first_2_steps_s": first,
-        "compiled_in_use": forward.fn is not model,
+        "eager_steps_per_s": eager,
+        "compiled_steps_per_s": comp,
+        "ratio": comp / eager,
+        "eager_blocks": rates["eager"],
+        "compiled_blocks": rates["compiled"],
+        # the first two compiled steps less two steady ones: tracing + code generation
+        "compile_s": first["compiled"] - 2 / comp,
+        "compiled_in_use": uses["compiled"](),
     }
 
 
@@ -94,12 +121,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--log", default="../shared/data/ml-100k.parquet")
     p.add_argument("--shapes", default="1x32,2x64", help="LAYERSxD_EMB, comma-separated")
-    p.add_argument("--steps", type=int, default=40, help="timed steps per shape and mode")
+    p.add_argument("--steps", type=int, default=10, help="steps per timed block")
+    p.add_argument("--rounds", type=int, default=5, help="timed blocks per mode")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--warm-cache",
+        action="store_true",
+        help="keep inductor's on-disk cache (default: a fresh one, so compile_s is cold)",
+    )
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
+    if not a.warm_cache:  # before torch reads them
+        fresh = tempfile.mkdtemp(prefix="perflaw-compile-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = fresh
+        os.environ["TRITON_CACHE_DIR"] = os.path.join(fresh, "triton")
     import torch
 
     if a.threads:
@@ -109,25 +146,20 @@ def main(argv=None) -> int:
     print(
         f"torch {torch.__version__} on {device} ({torch.get_num_threads()} threads), "
         f"{Path(a.log).name}: {data.n_users} users, {data.n_items} items; "
-        f"batch 128, max_len 50, {a.steps} timed steps after {a.warmup} warm-up"
+        f"batch 128, max_len 50, {a.rounds} alternating blocks of {a.steps} steps per "
+        f"mode after {a.warmup} warm-up steps; "
+        f"{'warm' if a.warm_cache else 'fresh'} compile cache"
     )
     rows = []
     for shape in a.shapes.split(","):
         layers, d = (int(v) for v in shape.lower().split("x"))
-        pair = {}
-        for compiled in (False, True):
-            r = measure(data, layers, d, compiled, device, a)
-            pair[r["mode"]] = r
-            rows.append(r)
-        e, c = pair["eager"], pair["compiled"]
-        compile_s = c["first_2_steps_s"] - 2 / c["steps_per_s"]
-        c["compile_s"] = compile_s
-        c["ratio"] = c["steps_per_s"] / e["steps_per_s"]
-        note = "" if c["compiled_in_use"] else "  (compile failed: eager fallback)"
+        r = measure(data, layers, d, device, a)
+        rows.append(r)
+        note = "" if r["compiled_in_use"] else "  (compile failed: eager fallback)"
         print(
-            f"{e['shape']:>8s}: eager {e['steps_per_s']:7.2f} steps/s, compiled "
-            f"{c['steps_per_s']:7.2f} steps/s (× {c['ratio']:.2f}), compile {compile_s:.1f} s"
-            f"{note}",
+            f"{r['shape']:>8s}: eager {r['eager_steps_per_s']:7.2f} steps/s, compiled "
+            f"{r['compiled_steps_per_s']:7.2f} steps/s (x {r['ratio']:.2f}), "
+            f"compile {r['compile_s']:.1f} s{note}",
             flush=True,
         )
     if a.json:
