@@ -9,6 +9,7 @@ std over seeds, steps, end reason and seconds, and RecBole's figures when it is 
 
     python benchmarks/bench_trainer.py [--log ../shared/data/ml-100k.parquet]
         [--seeds 0,1,2] [--samples windows|prefixes] [--device cuda] [--recbole]
+        [--warmup-steps N] [--decay none|cosine] [--decay-steps N] [--decay-floor F]
         [--json out.json]
 """
 
@@ -187,6 +188,10 @@ def main(argv=None) -> int:
     p.add_argument("--max-steps", type=int, default=None, help="override (smoke tests)")
     p.add_argument("--recbole", action="store_true", help="also train RecBole's SASRec")
     p.add_argument("--recbole-epochs", type=int, default=4)
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear lr warm-up")
+    p.add_argument("--decay", default="none", choices=["none", "cosine"])
+    p.add_argument("--decay-steps", type=int, default=0, help="cosine length (0: max-steps)")
+    p.add_argument("--decay-floor", type=float, default=0.0, help="cosine end, share of lr")
     p.add_argument("--json", default=None)
     p.add_argument("--verbose", action="store_true", help="one line per validation")
     a = p.parse_args(argv)
@@ -207,6 +212,10 @@ def main(argv=None) -> int:
         samples=a.samples,
         batch_size=128,
         lr=1e-3,
+        warmup_steps=a.warmup_steps,
+        decay=a.decay,
+        decay_steps=a.decay_steps,
+        decay_floor=a.decay_floor,
     )
     if a.max_steps:
         config = TrainConfig(

@@ -282,6 +282,8 @@ def test_cli_pack(log, tmp_path):
     bad = CliRunner().invoke(main, [*args, "--pack", "0"])
     assert bad.exit_code == 1 and "pack must be a positive integer, got 0" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
+    both = CliRunner().invoke(main, [*args, "--pack", "2", "--compile"])
+    assert both.exit_code == 1 and "compile cannot be combined with pack > 1" in both.output
     good = CliRunner().invoke(main, [*args, "--pack", "2"])
     assert good.exit_code == 0, (good.output, good.exception)
     assert sorted(pd.read_csv(__import__("io").StringIO(good.output))["seed"]) == [0, 1]

@@ -164,7 +164,23 @@ class _ListType(click.ParamType):
     type=click.Choice(["none", "cosine"]),
     default="none",
     show_default=True,
-    help="Learning-rate decay after warm-up (cosine to 0 at --max-steps).",
+    help="Learning-rate decay after warm-up: cosine to --decay-floor × --lr over "
+    "--decay-steps, then constant.",
+)
+@click.option(
+    "--decay-steps",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Length of the cosine decay after warm-up (0: until --max-steps, which runs "
+    "stopped by --patience seldom reach).",
+)
+@click.option(
+    "--decay-floor",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="End of the cosine decay, as a share of --lr.",
 )
 @click.option(
     "--dropout",
@@ -234,6 +250,15 @@ class _ListType(click.ParamType):
     "fractions) together in one process, as one stack of models: keeps a GPU busy with "
     "small models.  1: one run at a time.",
 )
+@click.option(
+    "--compile/--no-compile",
+    "compile_",
+    default=False,
+    show_default=True,
+    help="Run training forward passes through torch.compile (a speed option, not "
+    "a setting; slower on CPU, not yet measured on CUDA: see docs/benchmarks.md). "
+    "Not with --pack > 1.",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
     "--drop-null-ids",
@@ -259,6 +284,8 @@ def sweep(
     lr,
     warmup_steps,
     decay,
+    decay_steps,
+    decay_floor,
     dropout,
     heads,
     loss,
@@ -269,6 +296,7 @@ def sweep(
     device,
     threads,
     pack,
+    compile_,
     quiet,
     drop_null_ids,
     fmt,
@@ -316,6 +344,8 @@ def sweep(
         lr=lr,
         warmup_steps=warmup_steps,
         decay=decay,
+        decay_steps=decay_steps,
+        decay_floor=decay_floor,
         dropout=dropout,
         heads=heads,
         loss=loss,
@@ -339,10 +369,15 @@ def sweep(
             progress=not quiet,
             drop_null_ids=drop_null_ids,
             pack=pack,
+            compile=compile_,
         )
+    shown = set()
     for w in caught:  # one line each; configurations not run are reported below
-        if "perflaw" in str(w.filename) and "were not run by this call" not in str(w.message):
-            click.echo(f"warning: {w.message}", err=True)
+        text = str(w.message)
+        if "perflaw" in str(w.filename) and "were not run by this call" not in text:
+            if text not in shown:  # e.g. a torch.compile fallback, once per run
+                click.echo(f"warning: {text}", err=True)
+            shown.add(text)
     records = runs.to_dict(orient="records")
     if fmt == "table":
         records = [{k: r[k] for k in _SHOWN} for r in records]

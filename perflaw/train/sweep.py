@@ -123,6 +123,7 @@ def sweep(
     name: str | None = None,
     drop_null_ids: bool = False,
     pack: int = 1,
+    compile: bool = False,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -169,6 +170,10 @@ def sweep(
         seeds and data fractions) together in this process, as one stack of models
         (:func:`perflaw.train.packed.train_packed`), so that small models keep a GPU
         busy.  1 (default): one run at a time, in the grid's order.
+    compile : bool
+        Training forward passes through ``torch.compile`` (a speed option, not in the
+        ``settings`` column; see :func:`perflaw.train.trainer.train_one`).  Not with
+        ``pack`` > 1 (a packed stack runs its forward under ``vmap``).
 
     Returns
     -------
@@ -185,6 +190,8 @@ def sweep(
     ):
         raise DataError(f"pack must be a positive integer, got {pack!r}")
     pack = int(pack)
+    if compile and pack > 1:
+        raise DataError("compile cannot be combined with pack > 1: use one or the other")
     layers_ = _positive_ints("layers", layers)
     d_embs = _positive_ints("d_emb", d_emb)
     fractions = _fractions(data_fraction)
@@ -380,6 +387,7 @@ def sweep(
                         device=device,
                         log=_say if progress else None,
                         label=label_of(i, row),
+                        compile=compile,
                     )
                     finish(i, row, result)
                     continue

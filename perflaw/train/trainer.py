@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -43,7 +44,14 @@ class TrainConfig:
     warmup_steps : int
         Linear learning-rate warm-up from 0 over this many steps (0: none).
     decay : {"none", "cosine"}
-        After warm-up, constant or cosine decay to 0 at ``max_steps``.
+        After warm-up, constant or cosine decay from ``lr`` to ``decay_floor × lr``.
+    decay_steps : int
+        Length of the cosine decay in steps after warm-up, then constant at the floor;
+        0 (default): decay until ``max_steps``.  Runs stopped by patience rarely get near
+        ``max_steps``, so a cosine to ``max_steps`` barely decays; set this to about
+        where runs stop (see docs/sweep.md).
+    decay_floor : float
+        The decay's end as a fraction of ``lr`` (in [0, 1); default 0).
     eval_every, patience, min_steps, max_steps : int
         Optimizer steps between validations; steps without improvement before stopping;
         steps always trained; the cap.
@@ -63,6 +71,8 @@ class TrainConfig:
     lr: float = 1e-3
     warmup_steps: int = 0
     decay: str = "none"
+    decay_steps: int = 0
+    decay_floor: float = 0.0
     eval_every: int = 100
     patience: int = 1000
     min_steps: int = 1000
@@ -88,7 +98,7 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not float(v).is_integer() or int(v) < 1:
                 raise DataError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("warmup_steps", "min_steps"):
+        for name in ("warmup_steps", "min_steps", "decay_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not float(v).is_integer() or int(v) < 0:
                 raise DataError(f"{name} must be a non-negative integer, got {v!r}")
@@ -100,6 +110,8 @@ class TrainConfig:
             )
         if self.decay not in ("none", "cosine"):
             raise DataError(f"unknown decay {self.decay!r}: use 'none' or 'cosine'")
+        if not (isinstance(self.decay_floor, (int, float)) and 0 <= self.decay_floor < 1):
+            raise DataError(f"decay_floor must be in [0, 1), got {self.decay_floor!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise DataError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 <= self.dropout < 1:
@@ -116,32 +128,113 @@ class TrainConfig:
 
     def settings(self) -> str:
         """The training settings (not the grid's shape) as ``key=value`` words: the runs
-        table's ``settings`` column; a resumed sweep must have the same."""
+        table's ``settings`` column; a resumed sweep must have the same.
+
+        Fields added after runs tables existed (:data:`_LATER_FIELDS`) are written only
+        when they differ from their default, so older tables keep matching.
+
+        Examples
+        --------
+        >>> "decay_steps" in TrainConfig().settings()
+        False
+        >>> TrainConfig(decay="cosine", decay_steps=2000).settings().split()[6:9]
+        ['decay=cosine', 'decay_steps=2000', 'eval_every=100']
+        """
         skip = {"backbone", "layers", "d_emb", "max_len", "loss"}
         return " ".join(
-            f"{f.name}={getattr(self, f.name)}" for f in fields(self) if f.name not in skip
+            f"{f.name}={getattr(self, f.name)}"
+            for f in fields(self)
+            if f.name not in skip
+            and not (f.name in _LATER_FIELDS and getattr(self, f.name) == _LATER_FIELDS[f.name])
         )
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+#: Settings fields that appear in :meth:`TrainConfig.settings` only when not at this
+#: default (they were added after runs tables recorded settings).
+_LATER_FIELDS = {"decay_steps": 0, "decay_floor": 0.0}
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
     """Learning-rate multiplier at optimizer step ``step`` (0-based).
+
+    Linear warm-up over ``warmup_steps``, then 1 (``decay="none"``) or a cosine from 1
+    to ``decay_floor`` over ``decay_steps`` (0: until ``max_steps``), then the floor.
 
     Examples
     --------
     >>> c = TrainConfig(warmup_steps=10, decay="cosine", max_steps=110)
     >>> lr_factor(0, c), lr_factor(9, c), round(lr_factor(60, c), 3), lr_factor(110, c)
     (0.1, 1.0, 0.5, 0.0)
+    >>> c = TrainConfig(warmup_steps=10, decay="cosine", decay_steps=100, decay_floor=0.1)
+    >>> round(lr_factor(60, c), 3), round(lr_factor(110, c), 3), round(lr_factor(5000, c), 3)
+    (0.55, 0.1, 0.1)
     """
     if config.warmup_steps and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     if config.decay == "cosine":
-        span = max(1, config.max_steps - config.warmup_steps)
+        span = max(1, config.decay_steps or config.max_steps - config.warmup_steps)
         done = min(1.0, (step - config.warmup_steps) / span)
-        return 0.5 * (1 + math.cos(math.pi * done))
+        floor = config.decay_floor
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
     return 1.0
+
+
+class _Forward:
+    """The model's forward, through ``torch.compile`` when asked and it works.
+
+    Compilation is lazy, so a missing C++ compiler shows up at the first call: then (or
+    when ``torch.compile`` itself raises) one warning is issued and the eager forward is
+    used from there on, with torch's random state as it was before the failed call.
+    """
+
+    def __init__(self, model, compile: bool):
+        import torch
+
+        self.model = model
+        self.fn = model
+        self.first = False
+        if compile:
+            try:
+                self.fn = torch.compile(model)
+                self.first = True
+            except Exception as exc:
+                _compile_failed(exc)
+
+    def __call__(self, seq):
+        import torch
+
+        if self.fn is self.model:
+            return self.model(seq)
+        state = torch.random.get_rng_state() if self.first else None
+        cuda = (
+            torch.cuda.get_rng_state(seq.device)
+            if self.first and seq.device.type == "cuda"
+            else None
+        )
+        try:
+            out = self.fn(seq)
+        except Exception as exc:  # e.g. inductor without a C++ compiler
+            _compile_failed(exc)
+            self.fn = self.model
+            if state is not None:
+                torch.random.set_rng_state(state)
+            if cuda is not None:
+                torch.cuda.set_rng_state(cuda, seq.device)
+            out = self.model(seq)
+        self.first = False
+        return out
+
+
+def _compile_failed(exc: BaseException) -> None:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    warnings.warn(
+        f"torch.compile is unavailable ({type(exc).__name__}: {first}); training eagerly",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _curve_summary(curve: list[float], points: int = 8) -> str:
@@ -260,6 +353,7 @@ def train_one(
     label: str = "",
     also: dict | None = None,
     autocast: bool | None = None,
+    compile: bool = False,
 ) -> dict:
     """Train one model and score it; return the runs-table fields of the run.
 
@@ -285,6 +379,12 @@ def train_one(
     autocast : bool, optional
         Run forward passes under bf16 autocast; default: on CUDA only (on CPU it is
         slower, but the same code path, so tests exercise it there).
+    compile : bool
+        Run the training forward passes through ``torch.compile`` (evaluation stays
+        eager).  A speed option, not a setting: it is not in :meth:`TrainConfig.settings`,
+        but compiled dropout draws other masks, so a run is not bit-identical to an eager
+        one.  Falls back to eager with one warning when compilation fails (inductor on
+        CPU needs a C++ compiler).  See docs/benchmarks.md for when it pays.
     """
     import torch
 
@@ -309,6 +409,7 @@ def train_one(
         heads=config.heads,
         dropout=config.dropout,
     ).to(device)
+    forward = _Forward(model, compile)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
     # The whole training set lives on the device; batches are index gathers.
@@ -332,7 +433,7 @@ def train_one(
             model.train()
             seq, tgt = X[idx], Y[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                hidden = model(seq)
+                hidden = forward(seq)
                 if windows:
                     real = tgt != 0
                     value = model.loss(hidden[real], tgt[real], config.loss)
