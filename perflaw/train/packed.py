@@ -37,7 +37,13 @@ import numpy as np
 from perflaw.errors import DataError
 from perflaw.train.data import SequenceData
 from perflaw.train.evaluation import Evaluator
-from perflaw.train.trainer import TrainConfig, lr_factor, run_record, training_set
+from perflaw.train.trainer import (
+    TrainConfig,
+    build_model,
+    lr_factor,
+    run_record,
+    training_set,
+)
 
 __all__ = ["train_packed"]
 
@@ -152,8 +158,6 @@ def train_packed(
     import torch
     from torch.func import functional_call, stack_module_state, vmap
 
-    from perflaw.train import backbones
-
     config.check()
     runs = _check_runs(runs)
     k = len(runs)
@@ -169,17 +173,7 @@ def train_packed(
     models = []
     for _, seed in runs:
         torch.manual_seed(seed)  # each model's initialisation, as in train_one
-        models.append(
-            backbones.build(
-                config.backbone,
-                data.n_items,
-                config.d_emb,
-                config.layers,
-                config.max_len,
-                heads=config.heads,
-                dropout=config.dropout,
-            ).to(device)
-        )
+        models.append(build_model(config, data.n_items, device))
     gens = [torch.Generator().manual_seed(seed) for _, seed in runs]
     windows = config.samples == "windows"
 

@@ -258,6 +258,22 @@ class TrainingSet:
     train_tokens: int  #: targets in all
 
 
+def build_model(config: TrainConfig, n_items: int, device):
+    """The backbone ``config`` describes, for ``n_items`` items, on ``device`` (initialised
+    from torch's global generator: seed it first)."""
+    from perflaw.train import backbones
+
+    return backbones.build(
+        config.backbone,
+        n_items,
+        config.d_emb,
+        config.layers,
+        config.max_len,
+        heads=config.heads,
+        dropout=config.dropout,
+    ).to(device)
+
+
 def training_set(data: SequenceData, config: TrainConfig, fraction: float, seed: int):
     """The training samples of the run ``(fraction, seed)``: samples without a target left
     out; :class:`DataError` when none is left."""
@@ -388,8 +404,6 @@ def train_one(
     """
     import torch
 
-    from perflaw.train import backbones
-
     config.check()
     start = time.perf_counter()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -400,15 +414,7 @@ def train_one(
     inputs, targets, per_sample, positions = ts.inputs, ts.targets, ts.per_sample, ts.positions
     windows = config.samples == "windows"
 
-    model = backbones.build(
-        config.backbone,
-        data.n_items,
-        config.d_emb,
-        config.layers,
-        config.max_len,
-        heads=config.heads,
-        dropout=config.dropout,
-    ).to(device)
+    model = build_model(config, data.n_items, device)
     forward = _Forward(model, compile)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, config))
