@@ -1,8 +1,8 @@
 """Markdown tables for docs/performance-law.md: per-panel R² against the published R²,
 and extrapolation in depth (fit layers <= 16, predict layers 24 and 32).
 
-    python benchmarks/acceptance_tables.py /path/to/runs/  (holds performance_law_grid.csv
-                                                           and performance_law_grid_published_r2.csv)
+    python benchmarks/acceptance_tables.py /path/to/runs/
+    (the folder holds performance_law_grid.csv and performance_law_grid_published_r2.csv)
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ def kernel_rates(name, values, starts, ends, m=2):
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         for lz in (False, True):
-            t = best_time(lambda: _kernels.sequence_measures(values, starts, ends, m, want_lz=lz))
+            t = best_time(
+                lambda lz=lz: _kernels.sequence_measures(values, starts, ends, m, want_lz=lz)
+            )
             key = f"{'apen+lz' if lz else 'apen'}_{threads}thr_Mint_per_s"
             out[key] = round(n_tok / t / 1e6, 1)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -266,7 +267,7 @@ def sweep(
     if threads is not None:
         torch.set_num_threads(_positive_ints("threads", threads)[0])
 
-    grid = [
+    grid: list[dict[str, Any]] = [
         dict(
             dataset=data.name,
             backbone=bb,
