@@ -42,7 +42,7 @@ if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
   BUDGET_FROM="4 64"
 else
   DEV=cpu; P=2; TB=100; TC=60; TD=100; BSEEDS="0"
-  GRID=(--layers 1,2,3 --d-emb 8,16 --data-fraction 0.25,0.5,1 --seed 0,1)
+  GRID=(--layers 1,2,3 --d-emb 8,16,24 --data-fraction 0.25,0.5,1 --seed 0,1)
   STEPS=(--max-steps 4 --min-steps 0 --eval-every 2 --max-len 8 --threads 1)
   BUDGET_FROM="2 16"
 fi
