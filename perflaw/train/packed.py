@@ -40,6 +40,7 @@ from perflaw.train.evaluation import Evaluator
 from perflaw.train.trainer import (
     TrainConfig,
     build_model,
+    end_reason,
     lr_factor,
     run_record,
     training_set,
@@ -285,13 +286,7 @@ def train_packed(
                     f"{labels[i]} step {step} loss {losses[slot].item():.4f} val ndcg@10 "
                     f"{score:.4f} (best {best[i]:.4f} @ {best_step[i]})"
                 )
-            end = None
-            if step >= config.min_steps and step - best_step[i] >= config.patience:
-                end = "patience"
-            elif last:
-                end = "cap"
-            elif timed_out:
-                end = "time"
+            end = end_reason(config, step, best_step[i], timed_out)
             if end is None:
                 continue
             ended.append(slot)

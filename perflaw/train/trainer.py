@@ -258,6 +258,23 @@ class TrainingSet:
     train_tokens: int  #: targets in all
 
 
+def end_reason(config: TrainConfig, step: int, best_step: int, timed_out: bool) -> str | None:
+    """The stopping rule, checked after a validation at optimizer step ``step``: what ends
+    the run (``"patience"``, ``"cap"``, ``"time"``) or ``None`` to go on.
+
+    Examples
+    --------
+    >>> c = TrainConfig(min_steps=100, patience=50, max_steps=500)
+    >>> end_reason(c, 80, 10, False), end_reason(c, 160, 100, False), end_reason(c, 500, 480, False)
+    (None, 'patience', 'cap')
+    """
+    if step >= config.min_steps and step - best_step >= config.patience:
+        return "patience"
+    if step >= config.max_steps:
+        return "cap"
+    return "time" if timed_out else None
+
+
 def build_model(config: TrainConfig, n_items: int, device):
     """The backbone ``config`` describes, for ``n_items`` items, on ``device`` (initialised
     from torch's global generator: seed it first)."""
@@ -466,12 +483,7 @@ def train_one(
                     f"{label} step {step} loss {value.item():.4f} val ndcg@10 {score:.4f} "
                     f"(best {best:.4f} @ {best_step})"
                 )
-            if step >= config.min_steps and step - best_step >= config.patience:
-                end = "patience"
-            elif last:
-                end = "cap"
-            elif timed_out:
-                end = "time"
+            end = end_reason(config, step, best_step, timed_out)
             if end:
                 break
     model.load_state_dict(best_state)
