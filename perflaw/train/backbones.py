@@ -60,6 +60,90 @@ def _attend(q, k, v, mask, p: float, math_attention: bool) -> torch.Tensor:
     return w @ v
 
 
+#: Logits computed at once by :func:`chunked_cross_entropy`: 2**19 floats (2 MiB), so a
+#: chunk stays in cache while it is exponentiated and multiplied back (measured on the
+#: 2-core CI CPU: 2**18–2**19 fastest, see docs/benchmarks.md).
+CHUNK_LOGITS = 2**19
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """Mean softmax cross-entropy of ``hidden @ weight[1:].T`` against ``targets - 1``,
+    taken ``rows`` rows at a time; the gradients are computed in the same pass."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, rows):  # type: ignore[override]
+        with torch.autocast(hidden.device.type, enabled=False):
+            # at least float32 (bf16 inputs under autocast), float64 kept for tests
+            dtype = torch.promote_types(
+                torch.promote_types(hidden.dtype, weight.dtype), torch.float32
+            )
+            h, w = hidden.to(dtype), weight.to(dtype)
+            items = w[1:]  # row 0 is padding: never a target, never scored
+            n = h.shape[0]
+            total = h.new_zeros(())
+            grad_h = torch.empty_like(h)
+            grad_w = torch.zeros_like(w)
+            at = torch.arange(min(rows, n), device=h.device)
+            for lo in range(0, n, rows):
+                hc, tc = h[lo : lo + rows], targets[lo : lo + rows] - 1
+                logits = hc @ items.T
+                lse = torch.logsumexp(logits, 1)
+                total += (lse - logits.gather(1, tc[:, None])[:, 0]).sum()
+                # d loss / d logits = softmax - one-hot, made in place of the logits
+                probs = logits.sub_(lse[:, None]).exp_()
+                probs[at[: len(tc)], tc] -= 1
+                grad_h[lo : lo + rows] = probs @ items
+                grad_w[1:].addmm_(probs.T, hc)
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.n = n
+        ctx.dtypes = hidden.dtype, weight.dtype
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        grad_h, grad_w = ctx.saved_tensors
+        scale = grad / ctx.n
+        return (grad_h * scale).to(ctx.dtypes[0]), (grad_w * scale).to(ctx.dtypes[1]), None, None
+
+
+def chunked_cross_entropy(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = CHUNK_LOGITS
+) -> torch.Tensor:
+    """Mean softmax cross-entropy over items 1…n of the scores ``hidden @ weight.T``,
+    computed without ever holding the ``(N, n_items)`` logits.
+
+    The same value and gradients as ``F.cross_entropy(hidden @ weight[1:].T, targets - 1)``
+    (to float rounding): the logits are made ``chunk // n_items`` rows at a time, and each
+    chunk's softmax gradient is multiplied back at once while it is still in cache.  On a
+    CPU the full-matrix loss is memory-bound (2–5× slower, docs/benchmarks.md); on a GPU
+    the trainer keeps the full-matrix loss (not measured there).
+
+    Parameters
+    ----------
+    hidden : Tensor (N, d)
+        Hidden states at the targets' positions.
+    weight : Tensor (n_items + 1, d)
+        The item table; row 0 (padding) is never scored and gets no gradient.
+    targets : LongTensor (N,)
+        Item codes in 1…n_items.
+    chunk : int
+        Logits per chunk (the rows per chunk are ``max(1, chunk // n_items)``).
+
+    Examples
+    --------
+    >>> import torch, torch.nn.functional as F
+    >>> h, w = torch.randn(5, 4), torch.randn(8, 4)
+    >>> t = torch.tensor([1, 7, 3, 3, 2])
+    >>> ref = F.cross_entropy(h @ w[1:].T, t - 1)
+    >>> bool(torch.isclose(chunked_cross_entropy(h, w, t, chunk=14), ref))
+    True
+    """
+    if hidden.shape[0] == 0:
+        raise ValueError("chunked_cross_entropy needs at least one target")
+    rows = max(1, chunk // max(1, weight.shape[0] - 1))
+    return _ChunkedCrossEntropy.apply(hidden, weight, targets, rows)
+
+
 class _Backbone(nn.Module):
     """Common parts: item table, scoring against the (tied) item table."""
 
@@ -86,11 +170,14 @@ class _Backbone(nn.Module):
     def loss(self, hidden: torch.Tensor, targets: torch.Tensor, kind: str = "ce") -> torch.Tensor:
         """Mean next-item loss of hidden states ``(N, d)`` against item codes ``(N,)``.
 
-        ``"ce"``: softmax cross-entropy over every item (padding excluded); ``"bce"``:
+        ``"ce"``: softmax cross-entropy over every item (padding excluded; on a CPU by
+        :func:`chunked_cross_entropy`, which never holds the whole logit matrix); ``"bce"``:
         binary cross-entropy of the target against one uniformly drawn item (SASRec's
         original loss; the draw uses torch's global generator, seeded by the trainer).
         """
         if kind == "ce":
+            if hidden.device.type == "cpu":
+                return chunked_cross_entropy(hidden, self.items.weight, targets)
             logits = self.scores(hidden).float()
             logits[:, 0] = float("-inf")
             return F.cross_entropy(logits, targets)

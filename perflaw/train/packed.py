@@ -88,7 +88,16 @@ def _stack_loss(weight, hidden, targets, counts, kind: str, n_items: int):
     import torch
     import torch.nn.functional as F
 
+    from perflaw.train.backbones import chunked_cross_entropy
+
     K, N = targets.shape
+    if kind == "ce" and hidden.device.type == "cpu":  # as _Backbone.loss on a CPU
+        return torch.stack(
+            [
+                chunked_cross_entropy(hidden[i, :c], weight[i], targets[i, :c])
+                for i, c in enumerate(counts.tolist())
+            ]
+        )
     if kind == "ce":
         logits = torch.bmm(hidden, weight[:, 1:].transpose(1, 2)).float()
         per = F.cross_entropy(
