@@ -1,6 +1,7 @@
 """Reading runs tables: formats, column detection, groups, D′, errors."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,27 @@ def test_utf16_runs_table_names_the_encoding(tmp_path):
 def test_runs_table_folder_is_refused(tmp_path):
     with pytest.raises(DataError, match="is a folder"):
         read_runs(tmp_path, metric="ndcg@10")
+
+
+def test_runs_kept_from_before_min_steps_are_flagged_as_early_peaks(tmp_path):
+    settings = "patience=500 min_steps=500 max_steps=5000"
+    frame = pd.DataFrame(
+        {
+            "layers": [1, 2, 4, 8, 16],
+            "d_emb": [16] * 5,
+            "ndcg@10": [0.01, 0.02, 0.03, 0.04, 0.05],
+            "end": ["patience", "patience", "cap", "patience", "patience"],
+            "best_step": [100, 800, 100, 499, 100],
+            "settings": [settings] * 4 + ["patience=500"],  # the last: min_steps unknown
+        }
+    )
+    path = tmp_path / "runs.csv"
+    frame.to_csv(path, index=False)
+    with pytest.warns(RunsTableWarning, match=r"2 of 5 run\(s\) ended on patience .* early peak"):
+        read_runs(path, metric="ndcg@10")
+    frame.drop(columns="settings").to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_runs(path, metric="ndcg@10")
+    assert [str(w.message) for w in caught if "early peak" in str(w.message)] == []
+    assert any("step cap" in str(w.message) for w in caught)  # the cap run still counts
