@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from perflaw.decide.params import count_parameters  # noqa: E402
 from perflaw.train.runs_table import read_runs_file, seed_means  # noqa: E402
+from perflaw.train.trainer import _LATER_FIELDS  # noqa: E402
 
 
 def perflaw(*args: str) -> str:
@@ -127,6 +128,8 @@ def main(argv=None) -> int:
     )
 
     settings = dict(w.split("=", 1) for w in str(table["settings"].iloc[0]).split())
+    for k, v in _LATER_FIELDS.items():  # fields the table predates: the value it implies
+        settings.setdefault(k, str(v))
     args = [
         "sweep",
         a.log,

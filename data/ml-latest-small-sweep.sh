@@ -15,7 +15,7 @@ export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=2
 run() {
   python -m perflaw sweep data/ml-latest-small.parquet --backbone sasrec \
     --layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2 \
-    --eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1 \
+    --eval-every 50 --patience 500 --patience-from best --min-steps 500 --max-steps 5000 --threads 1 \
     --out data/ml-latest-small-sweep.csv --csv
 }
 for i in $(seq 1 "${PROCESSES:-16}"); do run > /dev/null & sleep 0.3; done

@@ -119,6 +119,16 @@ class _ListType(click.ParamType):
     "NDCG@10 (once --min-steps are done).",
 )
 @click.option(
+    "--patience-from",
+    type=click.Choice(["min_steps", "best"]),
+    default="min_steps",
+    show_default=True,
+    help="Count the patience from the best validation step or from --min-steps, "
+    "whichever is later (a peak inside the minimum budget cannot end the run before "
+    "--min-steps + --patience), or from the best step alone (tables made before "
+    "this option).",
+)
+@click.option(
     "--min-steps",
     type=click.IntRange(min=0),
     default=1000,
@@ -277,6 +287,7 @@ def sweep(
     samples,
     eval_every,
     patience,
+    patience_from,
     min_steps,
     max_steps,
     max_seconds,
@@ -337,6 +348,7 @@ def sweep(
         samples=samples,
         eval_every=eval_every,
         patience=patience,
+        patience_from=patience_from,
         min_steps=min_steps,
         max_steps=max_steps,
         max_seconds=max_seconds,

@@ -257,10 +257,15 @@ def sweep(
             | (done["objective"] != base.loss)
         ]
         if len(other):
+            first = other.iloc[0]
+            hint = "use another --out"
+            older = settings_text.replace(" patience_from=min_steps", "")
+            if first["settings"] == older != settings_text:
+                hint = "it predates --patience-from: resume it with --patience-from best"
             raise DataError(
                 f"{str(out_path)!r} holds runs made with other settings "
-                f"({other.iloc[0]['settings']}, eval={other.iloc[0]['eval']}, "
-                f"loss={other.iloc[0]['objective']}); use another --out"
+                f"({first['settings']}, eval={first['eval']}, "
+                f"loss={first['objective']}); {hint}"
             )
     finished = {rt.key(r) for _, r in done.iterrows()}
 

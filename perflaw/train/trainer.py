@@ -55,6 +55,14 @@ class TrainConfig:
     eval_every, patience, min_steps, max_steps : int
         Optimizer steps between validations; steps without improvement before stopping;
         steps always trained; the cap.
+    patience_from : {"min_steps", "best"}
+        Where the patience starts counting: ``"min_steps"`` (default) from the best
+        validation step or from ``min_steps``, whichever is later, so a validation peak
+        inside the minimum budget (the popularity plateau: the model first learns item
+        popularity, then stalls before it learns sequences) cannot end the run before
+        ``min_steps + patience``; ``"best"`` from the best validation step alone (tables
+        made before this field existed; there ``min_steps`` only delays the stop).  Both
+        end every run whose best step is at or after ``min_steps`` at the same step.
     max_seconds : float or None
         Wall-clock cap of the training loop.
     """
@@ -75,6 +83,7 @@ class TrainConfig:
     decay_floor: float = 0.0
     eval_every: int = 100
     patience: int = 1000
+    patience_from: str = "min_steps"
     min_steps: int = 1000
     max_steps: int = 20000
     max_seconds: float | None = None
@@ -108,6 +117,10 @@ class TrainConfig:
             raise DataError(
                 f"unknown training samples {self.samples!r}: use 'windows' or 'prefixes'"
             )
+        if self.patience_from not in ("min_steps", "best"):
+            raise DataError(
+                f"unknown patience_from {self.patience_from!r}: use 'min_steps' or 'best'"
+            )
         if self.decay not in ("none", "cosine"):
             raise DataError(f"unknown decay {self.decay!r}: use 'none' or 'cosine'")
         if not (isinstance(self.decay_floor, (int, float)) and 0 <= self.decay_floor < 1):
@@ -131,7 +144,8 @@ class TrainConfig:
         table's ``settings`` column; a resumed sweep must have the same.
 
         Fields added after runs tables existed (:data:`_LATER_FIELDS`) are written only
-        when they differ from their default, so older tables keep matching.
+        when they differ from the value older tables implicitly had, so those keep
+        matching.
 
         Examples
         --------
@@ -152,9 +166,10 @@ class TrainConfig:
         return asdict(self)
 
 
-#: Settings fields that appear in :meth:`TrainConfig.settings` only when not at this
-#: default (they were added after runs tables recorded settings).
-_LATER_FIELDS = {"decay_steps": 0, "decay_floor": 0.0}
+#: Settings fields that appear in :meth:`TrainConfig.settings` only when not at the value
+#: that tables made before the field existed implicitly had (so those tables keep
+#: matching; a default that changed, as ``patience_from``'s, is then written out).
+_LATER_FIELDS = {"decay_steps": 0, "decay_floor": 0.0, "patience_from": "best"}
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -267,8 +282,20 @@ def end_reason(config: TrainConfig, step: int, best_step: int, timed_out: bool) 
     >>> c = TrainConfig(min_steps=100, patience=50, max_steps=500)
     >>> end_reason(c, 80, 10, False), end_reason(c, 160, 100, False), end_reason(c, 500, 480, False)
     (None, 'patience', 'cap')
+
+    An early peak (best step 10) ends the run at ``min_steps + patience`` by default, at
+    ``min_steps`` with ``patience_from="best"``:
+
+    >>> end_reason(c, 100, 10, False), end_reason(c, 150, 10, False)
+    (None, 'patience')
+    >>> old = TrainConfig(min_steps=100, patience=50, max_steps=500, patience_from="best")
+    >>> end_reason(old, 100, 10, False)
+    'patience'
     """
-    if step >= config.min_steps and step - best_step >= config.patience:
+    start = best_step
+    if config.patience_from == "min_steps":
+        start = max(best_step, config.min_steps)
+    if step >= config.min_steps and step - start >= config.patience:
         return "patience"
     if step >= config.max_steps:
         return "cap"

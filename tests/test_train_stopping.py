@@ -1,0 +1,150 @@
+"""The stopping rule (perflaw.train.trainer.end_reason, TrainConfig.patience_from): an
+early validation peak no longer ends a run before min_steps + patience; tables made
+before the option keep resuming with --patience-from best."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perflaw import DataError
+from perflaw.train.trainer import TrainConfig, end_reason
+
+
+def stop_step(config: TrainConfig, curve: list[float]) -> tuple[int, int, str]:
+    """(last step, best step, end) of the trainer's loop over a validation curve (one
+    value per validation, every ``eval_every`` steps; strictly better = new best)."""
+    best, best_step = -1.0, 0
+    for i, score in enumerate(curve):
+        step = (i + 1) * config.eval_every
+        if score > best:
+            best, best_step = score, step
+        end = end_reason(config, step, best_step, False)
+        if end:
+            return step, best_step, end
+    raise AssertionError("curve too short for the cap")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    curve=st.lists(st.floats(0, 1), min_size=40, max_size=40),
+    eval_every=st.integers(1, 5),
+    patience=st.integers(1, 30),
+    min_steps=st.integers(0, 60),
+)
+def test_the_two_rules_differ_only_for_an_early_peak(curve, eval_every, patience, min_steps):
+    kw = dict(
+        eval_every=eval_every, patience=patience, min_steps=min_steps, max_steps=40 * eval_every
+    )
+    new = stop_step(TrainConfig(**kw), curve)
+    old = stop_step(TrainConfig(**kw, patience_from="best"), curve)
+    assert new[0] >= old[0]  # never earlier
+    if old[2] != "patience" or old[1] >= min_steps:
+        assert new == old  # a run whose best came after min_steps ends alike
+    if new[2] == "patience":
+        assert new[0] >= min_steps + patience or new[1] >= min_steps
+
+
+def test_an_early_peak_ends_the_run_at_min_steps_plus_patience():
+    curve = [0.5] + [0.1] * 39  # the popularity peak at the first validation, then a plateau
+    kw = dict(eval_every=50, patience=500, min_steps=500, max_steps=2000)
+    assert stop_step(TrainConfig(**kw), curve) == (1000, 50, "patience")
+    assert stop_step(TrainConfig(**kw, patience_from="best"), curve) == (550, 50, "patience")
+
+
+def test_settings_name_the_rule_unless_it_is_the_old_one():
+    bundled = pd.read_csv("data/ml-latest-small-sweep.csv")["settings"].iloc[0]
+    old = TrainConfig(
+        eval_every=50, patience=500, min_steps=500, max_steps=5000, patience_from="best"
+    )
+    assert old.settings() == bundled  # the bundled table resumes with --patience-from best
+    assert "patience=1000 patience_from=min_steps min_steps=1000" in TrainConfig().settings()
+
+
+def test_bad_rule_is_refused():
+    with pytest.raises(DataError, match="patience_from"):
+        TrainConfig(patience_from="epochs").check()
+
+
+torch = pytest.importorskip(
+    "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
+)
+from perflaw.train import load_sequences, sweep  # noqa: E402
+from perflaw.train.evaluation import Evaluator  # noqa: E402
+from perflaw.train.packed import train_packed  # noqa: E402
+from perflaw.train.trainer import train_one  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(60):
+        items = (rng.integers(0, 20) + np.arange(rng.integers(4, 10))) % 20
+        rows += [(u, int(i), t) for t, i in enumerate(items)]
+    torch.set_num_threads(1)
+    return load_sequences(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+
+
+class Scripted(Evaluator):
+    """A validation that peaks at the first check and falls after (the early peak)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def metrics(self, model, device, **kwargs):
+        out = super().metrics(model, device, **kwargs)
+        self.calls += 1
+        return {**out, "ndcg@10": 0.9 if self.calls == 1 else 0.1}
+
+
+@pytest.mark.parametrize("rule, steps", [("min_steps", 8), ("best", 6)])
+def test_both_trainers_apply_the_rule(data, rule, steps):
+    config = TrainConfig(
+        layers=1,
+        d_emb=8,
+        max_len=8,
+        batch_size=16,
+        dropout=0.0,
+        eval_every=2,
+        patience=4,
+        min_steps=4,
+        max_steps=20,
+        patience_from=rule,
+    )
+
+    def evaluators():
+        return Scripted(data, "valid", 8, mask_seen=False), Evaluator(
+            data, "test", 8, mask_seen=False
+        )
+
+    valid, test = evaluators()
+    one = train_one(
+        data, config, fraction=1.0, seed=0, valid=valid, test=test, device=torch.device("cpu")
+    )
+    assert (one["steps"], one["best_step"], one["end"]) == (steps, 2, "patience")
+    valid, test = evaluators()
+    packed = train_packed(
+        data, config, [(1.0, 0)], valid=valid, test=test, device=torch.device("cpu")
+    )
+    assert [(r["steps"], r["best_step"], r["end"]) for r in packed] == [(steps, 2, "patience")]
+
+
+def test_resuming_an_old_table_says_how(data, tmp_path):
+    out = tmp_path / "runs.csv"
+    kw = dict(layers=[1], d_emb=[8], threads=1, progress=False)
+    old = TrainConfig(
+        max_len=8, eval_every=2, patience=2, min_steps=0, max_steps=4, patience_from="best"
+    )
+    sweep(data, config=old, out=out, **kw)
+    with pytest.raises(DataError, match="resume it with --patience-from best"):
+        sweep(
+            data,
+            config=TrainConfig(max_len=8, eval_every=2, patience=2, min_steps=0, max_steps=4),
+            out=out,
+            **kw,
+        )
+    again = sweep(data, config=old, out=out, **kw)  # the old rule resumes it
+    assert len(again) == 1
