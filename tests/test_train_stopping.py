@@ -148,3 +148,22 @@ def test_resuming_an_old_table_says_how(data, tmp_path):
         )
     again = sweep(data, config=old, out=out, **kw)  # the old rule resumes it
     assert len(again) == 1
+
+
+def test_the_bundled_table_carried_over_to_the_default_rule():
+    from perflaw.train.runs_table import adopt_patience_from_min_steps
+
+    old = pd.read_csv("data/ml-latest-small-sweep.csv")
+    old = old.assign(
+        settings=TrainConfig(
+            eval_every=50, patience=500, min_steps=500, max_steps=5000, patience_from="best"
+        ).settings()
+    )
+    kept, dropped = adopt_patience_from_min_steps(old)
+    assert len(kept) + len(dropped) == len(old) and len(dropped) > 0
+    assert (dropped["end"] == "patience").all() and (dropped["best_step"] < 500).all()
+    assert ((kept["end"] != "patience") | (kept["best_step"] >= 500)).all()
+    new = TrainConfig(eval_every=50, patience=500, min_steps=500, max_steps=5000).settings()
+    assert (kept["settings"] == new).all()
+    again, none = adopt_patience_from_min_steps(kept)  # already carried over: unchanged
+    assert none.empty and again.equals(kept)

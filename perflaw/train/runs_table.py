@@ -276,3 +276,52 @@ def seed_means(table: pd.DataFrame) -> pd.DataFrame:
         if "@" in c and not c.startswith("val_"):
             out[f"{c}_sd"] = g[c].std(ddof=1)
     return out.reset_index()
+
+
+def adopt_patience_from_min_steps(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Carry a runs table made with the old stopping rule (``--patience-from best``,
+    or no ``patience_from`` in its settings) over to the default rule.
+
+    The default rule never stops a run earlier than the old one, and stops every run whose
+    best validation step is at or after ``min_steps`` at the same step
+    (:func:`perflaw.train.trainer.end_reason`): such runs, and runs that ended on the cap
+    or the time limit, trained exactly as the default rule would have trained them.
+    Only a run that ended on patience keeping weights from before ``min_steps`` (an
+    early peak) would have trained on.
+
+    Returns
+    -------
+    kept : DataFrame
+        The runs the rule change does not touch, their ``settings`` naming
+        ``patience_from=min_steps``; a sweep with the default rule resumes from them.
+    dropped : DataFrame
+        The early-peak runs: the resumed sweep retrains them.
+
+    Examples
+    --------
+    >>> from perflaw.train.trainer import TrainConfig
+    >>> old = TrainConfig(patience=500, min_steps=500, patience_from="best").settings()
+    >>> t = pd.DataFrame({"seed": [0, 1, 2], "end": ["patience", "patience", "cap"],
+    ...                   "best_step": [100, 800, 100], "settings": [old] * 3})
+    >>> kept, dropped = adopt_patience_from_min_steps(t)
+    >>> kept["seed"].tolist(), dropped["seed"].tolist()
+    ([1, 2], [0])
+    >>> kept["settings"].iloc[0] == TrainConfig(patience=500, min_steps=500).settings()
+    True
+    """
+    settings = table["settings"].astype(str)
+    min_steps = pd.to_numeric(
+        settings.str.extract(r"\bmin_steps=(\d+)", expand=False), errors="raise"
+    )
+    old_rule = ~settings.str.contains("patience_from=min_steps", regex=False)
+    early = old_rule & (table["end"].astype(str) == "patience") & (table["best_step"] < min_steps)
+    kept = table[~early].copy()
+    kept["settings"] = (
+        kept["settings"]
+        .astype(str)
+        .str.replace(" patience_from=best", "", regex=False)
+        .str.replace(
+            r"\b(patience=\d+)\b(?! patience_from=)", r"\1 patience_from=min_steps", regex=True
+        )
+    )
+    return kept, table[early].copy()
