@@ -10,6 +10,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PERFLAW_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def shifted_log(users: int, n_items: int = 30, seed: int = 1, lengths=(4, 12)):
+    """A tiny interaction log for training tests: each user walks the items in order from
+    a random start (``lengths``: the range of sequence lengths, high end excluded)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(users):
+        n = rng.integers(*lengths)
+        items = (rng.integers(0, n_items) + np.arange(n)) % n_items
+        rows += [(u, int(i), t) for t, i in enumerate(items)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
 @pytest.fixture(autouse=True)
 def _run_from_repo_root(monkeypatch):
     # Tests and doctests name bundled files relative to the repository root.

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import shifted_log
+
 torch = pytest.importorskip(
     "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
 )
@@ -34,13 +36,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def log():
-    rng = np.random.default_rng(1)
-    rows = []
-    for u in range(120):
-        n = rng.integers(4, 12)
-        items = (rng.integers(0, 30) + np.arange(n)) % 30
-        rows += [(u, int(i), t) for t, i in enumerate(items)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return shifted_log(120)
 
 
 # ------------------------------------------------------------------- training samples

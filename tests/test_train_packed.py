@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import shifted_log
+
 torch = pytest.importorskip(
     "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
 )
@@ -39,13 +41,7 @@ KEY = ["backbone", "layers", "d_emb", "data_fraction", "seed"]
 
 @pytest.fixture(scope="module")
 def log():
-    rng = np.random.default_rng(1)
-    rows = []
-    for u in range(120):
-        n = rng.integers(4, 12)
-        items = (rng.integers(0, 30) + np.arange(n)) % 30
-        rows += [(u, int(i), t) for t, i in enumerate(items)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return shifted_log(120)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import shifted_log
+
 torch = pytest.importorskip(
     "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
 )
@@ -23,13 +25,7 @@ from perflaw.train.trainer import lr_factor, train_one  # noqa: E402
 
 @pytest.fixture(scope="module")
 def log():
-    rng = np.random.default_rng(1)
-    rows = []
-    for u in range(80):
-        n = rng.integers(4, 12)
-        items = (rng.integers(0, 30) + np.arange(n)) % 30
-        rows += [(u, int(i), t) for t, i in enumerate(items)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return shifted_log(80)
 
 
 def test_cosine_over_decay_steps_then_floor():

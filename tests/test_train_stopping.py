@@ -2,12 +2,12 @@
 early validation peak no longer ends a run before min_steps + patience; tables made
 before the option keep resuming with --patience-from best."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import shifted_log
 from perflaw import DataError
 from perflaw.train.trainer import TrainConfig, end_reason
 
@@ -78,13 +78,8 @@ from perflaw.train.trainer import train_one  # noqa: E402
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(1)
-    rows = []
-    for u in range(60):
-        items = (rng.integers(0, 20) + np.arange(rng.integers(4, 10))) % 20
-        rows += [(u, int(i), t) for t, i in enumerate(items)]
     torch.set_num_threads(1)
-    return load_sequences(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+    return load_sequences(shifted_log(60, n_items=20, lengths=(4, 10)))
 
 
 class Scripted(Evaluator):
