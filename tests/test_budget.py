@@ -90,3 +90,28 @@ def test_budget_too_small(fitter):
 def test_heads_must_divide(fitter):
     with pytest.raises(DataError, match="divisible by 7 heads"):
         recommend(fitter, "10M", d_emb=[25, 50], heads=7)
+
+
+@pytest.mark.parametrize("budget", [150_000, 250_000, 400_000, 700_000, 2_000_000])
+def test_pick_and_comparator_fit_the_budget(fitter, budget):
+    """The best trained run of panel 0 is out of the smaller budgets: the decision must
+    compare with, and at worst keep, the best trained run that fits (never the other)."""
+    rec = recommend(fitter, budget, n_items=3416, max_len=100, heads=2)
+    count = lambda r: count_parameters(r["layers"], r["d_emb"], n_items=3416, max_len=100).total  # noqa: E731
+    assert count(rec.pick) <= budget
+    X, y = fitter.X_, np.asarray(fitter.y_)
+    fits = np.array(
+        [count({"layers": a, "d_emb": b}) <= budget for a, b in zip(X["layers"], X["d_emb"])]
+    )
+    if not fits.any():
+        assert rec.best_observed is None
+        return
+    assert rec.best_observed["observed"] == pytest.approx(y[fits].max())
+    assert count(rec.best_observed) <= budget
+    if not rec.beats_noise:
+        assert count(rec.pick) <= budget
+
+
+def test_the_unconstrained_best_trained_run_is_the_comparator_without_a_budget(fitter):
+    rec = recommend(fitter, None, n_items=3416, max_len=100, heads=2)
+    assert rec.best_observed == fitter.best_observed_

@@ -152,10 +152,11 @@ def recommend_config(
     """What to train next: the best (layers, d_emb) of a grid by the fitted law, shown
     beside the best run already trained, with the predicted gain and its interval.
 
-    Without --budget the whole --layers × --d-emb grid is ranked.  Deeper models than
-    the trained ones are considered only as far as the law's backtest extrapolated.
-    When nothing is predicted to beat the best trained run by more than the noise, it
-    says so and names the run to try next.
+    Without --budget the whole --layers × --d-emb grid is ranked; with it, only what
+    fits, and the best run already trained means the best one that fits the budget.
+    Deeper models than the trained ones are considered only as far as the law's
+    backtest extrapolated.  When nothing is predicted to beat the best trained run by
+    more than the noise, it says so and names the run to try next.
 
     With --budget-kind flops (a chinchilla law): the compute-optimal N and D for a
     training-FLOPs budget, with intervals, and the (layers, d_emb) closest to N_opt.
