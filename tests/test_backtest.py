@@ -60,6 +60,17 @@ def test_carry_forward_is_the_last_trained_run_of_the_width():
     )
 
 
+def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
+    """A width with one run is missing from about a third of the row resamples: those
+    refits fail and are counted (one warning), the others give the intervals."""
+    X = pd.concat([grid(layers=(1, 2, 4, 8), widths=(32, 64)), grid(layers=(1,), widths=(16,))])
+    y = np.linspace(0.02, 0.04, len(X))
+    with pytest.warns(RuntimeWarning, match=r"bootstrap refits failed"):
+        f = LawFitter("carry", bootstrap=60, seed=0).fit(X.reset_index(drop=True), y)
+    assert 0 < f.n_bootstrap_failed_ < 60 and len(f.bootstrap_params_) == 60 - f.n_bootstrap_failed_
+    np.testing.assert_allclose(f.fitted_, y)
+
+
 @pytest.mark.parametrize("form", list(FORMS))
 def test_every_form_fits_and_keeps_hr_inside_0_1(form):
     X = grid()

@@ -212,6 +212,10 @@ class CarryForwardLaw(_PerWidthLaw):
                 if m.any():
                     cells[j, k] = float(y[m].mean())
             row = cells[j]  # a layer count this width lacks: carry the shallower one forward
+            if not np.isfinite(row).any():
+                # only in a bootstrap resample (the law is bound to the full table's
+                # widths): nothing to look up, so this refit fails and is counted as such
+                raise ValueError(f"no run of width {w:g} in this sample")
             first = row[np.isfinite(row)][0]
             for k in range(len(row)):
                 if not np.isfinite(row[k]):
