@@ -38,7 +38,7 @@ if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
   DEV=cuda; P=16; TB=80; TC=280; TD=85; BSEEDS="0 1 2"
   [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
-  STEPS=(--eval-every 50 --patience 500 --patience-from best --min-steps 500 --max-steps 5000 --threads 1)
+  STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
 else
   DEV=cpu; P=2; TB=100; TC=60; TD=100; BSEEDS="0"

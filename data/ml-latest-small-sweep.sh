@@ -4,18 +4,24 @@
 # in <out>.running/ split the grid); rerunning the script resumes an interrupted sweep, and
 # finishes the configurations the committed table still lacks (see docs/sweep.md).
 #
-# History of the committed table: two calls on one H200 (torch 2.11, CUDA, bf16 autocast):
-# 39 runs in 285 s with 16 plain processes, then 73 more in 240 s with the same 16
-# processes under CUDA MPS (`nvidia-cuda-mps-control -d`), after which the GPU time
-# allotted was spent: 112 of the grid's 144 runs are in the table (seeds 0 and 1 nearly
-# complete, seed 2 at fractions 0.25 and 0.5 partly).  Same settings throughout; the
-# `settings` column records them and a rerun refuses other settings.
+# History of the committed table (docs/sweep.md, "The bundled sweep"):
+# 1. Two calls on one H200 (torch 2.11, CUDA, bf16 autocast) with the old stopping rule
+#    (now): 39 runs in 285 s with 16 plain processes, then 73 more in
+#    240 s under CUDA MPS (`nvidia-cuda-mps-control -d`); the GPU time allotted ran out.
+# 2. On the 2-core CPU (torch 2.13, fp32, one thread a run), 2026-11-30: 8 more seed-2
+#    runs with the old rule; then the table was carried over to the default rule
+#    (--patience-from min_steps) with perflaw.train.runs_table.adopt_patience_from_min_steps,
+#    which kept the runs the rule change cannot touch (best step >= --min-steps) and
+#    dropped the early-peak ones; then this script's command (the default rule) retrained
+#    missing runs with two single-threaded processes (the `device` column says cpu).
+# Same settings otherwise throughout; the `settings` column records them and a rerun
+# refuses other settings.
 set -euo pipefail
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=2
 run() {
   python -m perflaw sweep data/ml-latest-small.parquet --backbone sasrec \
     --layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2 \
-    --eval-every 50 --patience 500 --patience-from best --min-steps 500 --max-steps 5000 --threads 1 \
+    --eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1 \
     --out data/ml-latest-small-sweep.csv --csv
 }
 for i in $(seq 1 "${PROCESSES:-16}"); do run > /dev/null & sleep 0.3; done

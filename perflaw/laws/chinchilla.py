@@ -343,7 +343,7 @@ class ChinchillaLaw(Law):
                     ftol=1e-12,
                     xtol=1e-12,
                     gtol=1e-12,
-                    max_nfev=1000,
+                    max_nfev=10000,
                 )
                 ok = bool(res.status > 0)
             else:
