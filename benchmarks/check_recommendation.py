@@ -1,6 +1,8 @@
 """Fit the Performance Law on a sweep's seed means, ask recommend-config, train the pick.
 
-The trained check of issue 12: the recommended configuration is trained with fresh seeds
+The trained check of issue 12: the configuration recommend-config ranks first under the
+budget (its ``top[0]``; the decision may instead keep a trained run that nothing is
+predicted to beat) is trained with fresh seeds
 (not used by the fit) at data fraction 1, and its mean test metric is compared with the
 interval ``perflaw recommend-config`` gave.  Writes ``means.csv``, ``fit.json``,
 ``law.json``, ``recommend.json``, ``check.csv`` and ``check.json`` into ``--out``.
