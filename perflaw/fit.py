@@ -610,18 +610,23 @@ class LawFitter:
         self.residuals_ = self.y_ - self.fitted_
         self.zresiduals_ = self.z_ - self.zfitted_
 
-    def _best_observed(self) -> dict | None:
-        """The best trained run of the fitted table (highest score, lowest loss)."""
+    def _best_observed(self, among: np.ndarray | None = None) -> dict | None:
+        """The best trained run of the fitted table (highest score, lowest loss), or of
+        the runs ``among`` (a boolean mask) selects: its inputs and ``observed``; None
+        when there is none."""
         from perflaw.laws.base import higher_is_better
 
-        if not len(self.y_):
+        y = np.asarray(self.y_, float)
+        among = np.ones(len(y), bool) if among is None else np.asarray(among, bool)
+        if not among.any():
             return None
-        i = int(np.argmax(self.y_) if higher_is_better(self.metric_) else np.argmin(self.y_))
-        out = {c: float(v[i]) for c, v in self.X_.items() if c != "group"}
+        score = np.where(among, y if higher_is_better(self.metric_) else -y, -np.inf)
+        i = int(np.argmax(score))
+        out = {c: float(np.asarray(v)[i]) for c, v in self.X_.items() if c != "group"}
         for c in ("layers", "d_emb"):
             if c in out and float(out[c]).is_integer():
                 out[c] = int(out[c])
-        out["observed"] = float(self.y_[i])
+        out["observed"] = float(y[i])
         return out
 
     def _diagnose(self) -> list[str]:

@@ -452,27 +452,13 @@ def recommend(
 def _best_trained_within(fitter, budget, arch, n_items, max_len, count) -> dict | None:
     """The best trained run of the fitted table whose (layers, d_emb) has at most
     ``budget`` parameters, as ``fitter.best_observed_`` describes a run; None if none."""
-    from perflaw.laws.base import higher_is_better
-
-    X, y = fitter.X_, np.asarray(fitter.y_, float)
-    fits = np.array(
-        [
-            count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
-            <= budget
-            for a, b in zip(np.asarray(X["layers"]), np.asarray(X["d_emb"]))
-        ],
-        dtype=bool,
-    )
-    if not fits.any():
-        return None
-    score = np.where(fits, y if higher_is_better(fitter.metric_) else -y, -np.inf)
-    i = int(np.argmax(score))
-    out: dict = {c: float(np.asarray(v)[i]) for c, v in X.items() if c != "group"}
-    for c in ("layers", "d_emb"):
-        if c in out and float(out[c]).is_integer():
-            out[c] = int(out[c])
-    out["observed"] = float(y[i])
-    return out
+    X = fitter.X_
+    fits = [
+        count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
+        <= budget
+        for a, b in zip(np.asarray(X["layers"]), np.asarray(X["d_emb"]))
+    ]
+    return fitter._best_observed(among=np.array(fits, dtype=bool))
 
 
 def _noise(fitter, level: float) -> float:
