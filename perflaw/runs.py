@@ -360,7 +360,7 @@ def runs_from_frame(
                 RunsTableWarning,
                 stacklevel=3,
             )
-        early = _early_peaks(frame, end_col)
+        early = int(early_peaks(frame, end_col).sum())
         if early:
             warnings.warn(
                 f"{source}: {early} of {len(frame)} run(s) ended on patience with their "
@@ -439,21 +439,21 @@ def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
     return Runs(X, mean["_y"].to_numpy(float), runs.metric, keys, runs.source), noise, n_groups
 
 
-def _early_peaks(frame: pd.DataFrame, end_col: str) -> int:
-    """Runs of a ``perflaw sweep`` table that ended on patience keeping weights from
+def early_peaks(frame: pd.DataFrame, end_col: str = "end") -> pd.Series:
+    """Which runs of a ``perflaw sweep`` table ended on patience keeping weights from
     before their ``min_steps`` (read from the ``settings`` column): the validation peaked
     early and never again within the patience, which is either real over-fitting or a run
-    stopped while still on a plateau (docs/sweep.md, "Early peaks")."""
+    stopped while still on a plateau (docs/sweep.md, "Early peaks").  All False without
+    ``best_step`` and ``settings`` columns."""
     from perflaw.io import find_any
 
     best_col = find_any(frame.columns, ("best_step",))
     settings_col = find_any(frame.columns, ("settings",))
     if best_col is None or settings_col is None:
-        return 0
+        return pd.Series(False, index=frame.index)
     min_steps = pd.to_numeric(
         frame[settings_col].astype(str).str.extract(r"\bmin_steps=(\d+)", expand=False),
         errors="coerce",
     )
     best = pd.to_numeric(frame[best_col], errors="coerce")
-    patience = frame[end_col].astype(str) == "patience"
-    return int((patience & (best < min_steps)).sum())
+    return (frame[end_col].astype(str) == "patience") & (best < min_steps)

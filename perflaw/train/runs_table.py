@@ -309,12 +309,10 @@ def adopt_patience_from_min_steps(table: pd.DataFrame) -> tuple[pd.DataFrame, pd
     >>> kept["settings"].iloc[0] == TrainConfig(patience=500, min_steps=500).settings()
     True
     """
-    settings = table["settings"].astype(str)
-    min_steps = pd.to_numeric(
-        settings.str.extract(r"\bmin_steps=(\d+)", expand=False), errors="raise"
-    )
-    old_rule = ~settings.str.contains("patience_from=min_steps", regex=False)
-    early = old_rule & (table["end"].astype(str) == "patience") & (table["best_step"] < min_steps)
+    from perflaw.runs import early_peaks
+
+    old_rule = ~table["settings"].astype(str).str.contains("patience_from=min_steps", regex=False)
+    early = old_rule & early_peaks(table)
     kept = table[~early].copy()
     kept["settings"] = (
         kept["settings"]

@@ -259,7 +259,7 @@ def sweep(
         if len(other):
             first = other.iloc[0]
             hint = "use another --out"
-            older = settings_text.replace(" patience_from=min_steps", "")
+            older = replace(base, patience_from="best").settings()
             if first["settings"] == older != settings_text:
                 hint = "it predates --patience-from: resume it with --patience-from best"
             raise DataError(
