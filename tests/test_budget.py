@@ -115,3 +115,34 @@ def test_pick_and_comparator_fit_the_budget(fitter, budget):
 def test_the_unconstrained_best_trained_run_is_the_comparator_without_a_budget(fitter):
     rec = recommend(fitter, None, n_items=3416, max_len=100, heads=2)
     assert rec.best_observed == fitter.best_observed_
+
+
+def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
+    """Carry-forward copies the trained run below an untried configuration, so its
+    predictions tie that run: the "next" advice must not read a chance to beat it off
+    the tie (it printed "chance to beat it 50 %" for a deeper untried run)."""
+    df = pd.read_csv(BUNDLED)
+    g = df[df.panel == 0]
+    carry = LawFitter(form="carry", seed=0, bootstrap=30).fit(
+        g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
+    )
+    rec = recommend(carry, None, n_items=3416, max_len=100, heads=2)
+    assert not rec.beats_noise and rec.pick["trained"]
+    # heads=2 leaves the best run's d_emb 75 off the enumerated grid: still the one kept
+    assert (
+        (rec.pick["layers"], rec.pick["d_emb"])
+        == (16, 75)
+        == (
+            rec.best_observed["layers"],
+            rec.best_observed["d_emb"],
+        )
+    )
+    assert rec.pick["prediction"] == pytest.approx(rec.best_observed["observed"])
+    assert "chance to beat" not in rec.message
+    assert "carry-forward" in rec.message and "another seed" in rec.message
+    # a fitted trend still names the untried run most likely to beat the best one
+    fitted = LawFitter(form="saturating", seed=0, bootstrap=30).fit(
+        g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
+    )
+    msg = recommend(fitted, None, n_items=3416, max_len=100, heads=2).message
+    assert "carry-forward" not in msg

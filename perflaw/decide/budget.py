@@ -358,22 +358,45 @@ def recommend(
         obs = float(best_obs["observed"])
         if sign * (pick["prediction"] - obs) <= 0:
             # nothing predicted above the best trained run: the decision is to keep it
-            keep = pick
             at = cand[
                 (cand.layers == best_obs.get("layers")) & (cand.d_emb == best_obs.get("d_emb"))
             ]
-            if len(at):
-                r = at.iloc[0]
-                keep = {
-                    "layers": int(r.layers),
-                    "d_emb": int(r.d_emb),
-                    "params": int(r.params),
-                    "prediction": float(r.prediction),
-                    "lower": float(r.lower),
-                    "upper": float(r.upper),
-                    "p_best": float(r.p_best),
-                    "trained": True,
-                }
+            if not len(at):
+                # the best run is off the enumerated grid (a d_emb the heads do not divide,
+                # or a grid the user gave): it is still a choice the user has, so keep it
+                one = pd.DataFrame({"layers": [best_obs["layers"]], "d_emb": [best_obs["d_emb"]]})
+                for k, v in (extra_inputs or {}).items():
+                    one[k] = v
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    p1 = fitter.predict(
+                        one,
+                        groups=None if group is None else np.repeat(str(group), 1),
+                        interval=True,
+                        kind="observation",
+                    )
+                one["params"] = count_parameters(
+                    int(best_obs["layers"]),
+                    int(best_obs["d_emb"]),
+                    arch=arch,
+                    n_items=n_items,
+                    max_len=max_len,
+                ).get(count)
+                for c in ("prediction", "lower", "upper"):
+                    one[c] = p1[c].to_numpy()
+                one["p_best"] = float("nan")
+                at = one
+            r = at.iloc[0]
+            keep = {
+                "layers": int(r.layers),
+                "d_emb": int(r.d_emb),
+                "params": int(r.params),
+                "prediction": float(r.prediction),
+                "lower": float(r.lower),
+                "upper": float(r.upper),
+                "p_best": float(r.p_best),
+                "trained": True,
+            }
             pick = keep
 
         def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
@@ -397,6 +420,17 @@ def recommend(
                 f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
                 f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
                 f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
+            )
+        elif fitter.law_.nonparametric:
+            # carry-forward predicts an untried configuration by the trained run below it,
+            # so every such prediction ties the run it copies: a "chance to beat" read off
+            # that tie (50 %) would say nothing
+            message = (
+                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+                f"more than the noise (±{noise:.2g}); the law kept is carry-forward (no fitted "
+                f"trend beat it out of sample), which cannot tell whether an untried "
+                f"configuration would do better; next: rerun {here} with another seed, or "
+                f"train configurations around it so that a trend can be backtested"
             )
         else:
             untried = order[~order["trained"].to_numpy()]
