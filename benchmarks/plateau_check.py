@@ -4,7 +4,7 @@ validation every 50 steps, a fixed number of steps (no early stop), printing the
 validation curve and the test metrics of the best weights (the peer check's runner,
 :func:`bench_trainer.run_perflaw`).
 
-    python benchmarks/plateau_check.py SEED STEPS   # e.g. 2 1500
+    python benchmarks/plateau_check.py SEED STEPS [LAYERS D_EMB]   # e.g. 2 1500; 1 3000 1 16
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)
     seed, steps = int(argv[0]), int(argv[1])
+    layers, d_emb = (int(argv[2]), int(argv[3])) if len(argv) >= 4 else (1, 32)
     cfg = TrainConfig(
-        layers=1, d_emb=32, eval_every=50, patience=10**6, min_steps=steps, max_steps=steps
+        layers=layers, d_emb=d_emb, eval_every=50, patience=10**6, min_steps=steps, max_steps=steps
     )
     run_perflaw(str(HERE.parent / "data/ml-latest-small.parquet"), [seed], cfg, "cpu", verbose=True)
     return 0

@@ -360,12 +360,20 @@ def runs_from_frame(
                 RunsTableWarning,
                 stacklevel=3,
             )
-        early = int(early_peaks(frame, end_col).sum())
+        peaks = early_peaks(frame, end_col)
+        early = int(peaks.sum())
         if early:
+            floors = _min_steps(frame.loc[peaks]).dropna().unique()
+            # one min_steps in the table: say how to fit without them (--where is numeric)
+            hint = (
+                f"; --where 'best_step>={int(floors[0])}' fits without them"
+                if len(floors) == 1
+                else ""
+            )
             warnings.warn(
                 f"{source}: {early} of {len(frame)} run(s) ended on patience with their "
                 "best validation before --min-steps (an early peak, such as the popularity "
-                "plateau), maybe cut short; raise --min-steps",
+                f"plateau), maybe cut short; raise --min-steps{hint}",
                 RunsTableWarning,
                 stacklevel=3,
             )
@@ -448,12 +456,21 @@ def early_peaks(frame: pd.DataFrame, end_col: str = "end") -> pd.Series:
     from perflaw.io import find_any
 
     best_col = find_any(frame.columns, ("best_step",))
-    settings_col = find_any(frame.columns, ("settings",))
-    if best_col is None or settings_col is None:
+    min_steps = _min_steps(frame)
+    if best_col is None or min_steps.isna().all():
         return pd.Series(False, index=frame.index)
-    min_steps = pd.to_numeric(
+    best = pd.to_numeric(frame[best_col], errors="coerce")
+    return (frame[end_col].astype(str) == "patience") & (best < min_steps)
+
+
+def _min_steps(frame: pd.DataFrame) -> pd.Series:
+    """Each run's ``min_steps`` read from the ``settings`` column (NaN where absent)."""
+    from perflaw.io import find_any
+
+    settings_col = find_any(frame.columns, ("settings",))
+    if settings_col is None:
+        return pd.Series(np.nan, index=frame.index)
+    return pd.to_numeric(
         frame[settings_col].astype(str).str.extract(r"\bmin_steps=(\d+)", expand=False),
         errors="coerce",
     )
-    best = pd.to_numeric(frame[best_col], errors="coerce")
-    return (frame[end_col].astype(str) == "patience") & (best < min_steps)

@@ -1,6 +1,7 @@
 """Reading runs tables: formats, column detection, groups, D′, errors."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -246,6 +247,16 @@ def test_runs_kept_from_before_min_steps_are_flagged_as_early_peaks(tmp_path):
     frame.to_csv(path, index=False)
     with pytest.warns(RunsTableWarning, match=r"2 of 5 run\(s\) ended on patience .* early peak"):
         read_runs(path, metric="ndcg@10")
+    # the hint it gives fits without them
+    with pytest.warns(RunsTableWarning, match="early peak") as caught:
+        read_runs(path, metric="ndcg@10")
+    hint = re.search(r"--where '([^']+)' fits without them", str(caught[-1].message))
+    assert hint and hint.group(1) == "best_step>=500"
+    with warnings.catch_warnings(record=True) as after:
+        warnings.simplefilter("always")
+        kept = read_runs(path, metric="ndcg@10", where=hint.group(1))
+    assert kept.X["layers"].tolist() == [2]  # the 800-step run; the cap run is dropped too
+    assert not [w for w in after if "early peak" in str(w.message)]
     frame.drop(columns="settings").to_csv(path, index=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
