@@ -14,9 +14,13 @@
 #   cp ../shared/data/ml-100k.parquet data/ml-latest-small.parquet .gpu/data/ &&
 #   ln -s .. .gpu/repo   # (or copy perflaw/ and benchmarks/ into .gpu/repo)
 # and carry .gpu (plus wheels of what the machine lacks, e.g. polars, in .gpu/whl).
+# SCALE "rebuild": the whole bundled grid trained afresh (no prev table, no (b), no (p))
+# with --min-steps ${MIN_STEPS:-1500}: d 16 runs leave the popularity plateau only after
+# ~1,000 steps (docs/sweep.md, "Early peaks"), which --min-steps 500 cuts short.  Its table
+# has other settings than the committed one, so it replaces it rather than extending it.
 # Each part has its own time guard and writes its results as it goes.
 #
-#   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|mini]
+#   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|resume|finish|rebuild|mini]
 # ROOT holds repo/ (perflaw, benchmarks), data/ (ml-100k.parquet, ml-latest-small.parquet)
 # and optionally whl/ (wheels installed into /tmp/site).  "mini" is the CPU rehearsal.
 set -u
@@ -34,11 +38,13 @@ T0=$SECONDS
 say() { echo "[$(date -u +%T) +$((SECONDS - T0))s] $*" | tee -a "$LOG"; }
 say "start scale=$SCALE root=$ROOT python=$($PY -c 'import sys,torch;print(sys.version.split()[0],torch.__version__,torch.cuda.is_available())' 2>&1)"
 
-if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
+if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$SCALE" = rebuild ]; then
   DEV=cuda; P=16; TB=80; TC=280; TD=85; BSEEDS="0 1 2"
   [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
+  [ "$SCALE" = rebuild ] && TC=${TC_REBUILD:-420} && TD=${TD_RESUME:-70}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
-  STEPS=(--eval-every 50 --patience 500 --min-steps 500 --max-steps 5000 --threads 1)
+  MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1500}
+  STEPS=(--eval-every 50 --patience 500 --min-steps $MS --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
 else
   DEV=cpu; P=2; TB=100; TC=60; TD=100; BSEEDS="0"
@@ -75,7 +81,7 @@ if [ "$SCALE" = finish ] || [ "$SCALE" = mini ]; then
 fi
 
 MPS=off
-if [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
+if [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$SCALE" = rebuild ]; then
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
   if command -v nvidia-cuda-mps-control >/dev/null && nvidia-cuda-mps-control -d; then
@@ -87,7 +93,7 @@ if [ "$SCALE" = resume ] || [ "$SCALE" = finish ]; then
   fi
   [ "$MPS" = on ] || unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
   say "MPS $MPS"
-  cp "$ROOT/prev/ml-latest-small-sweep.csv" "$R/ml-latest-small-sweep.csv"
+  [ "$SCALE" = rebuild ] || cp "$ROOT/prev/ml-latest-small-sweep.csv" "$R/ml-latest-small-sweep.csv"
   BSEEDS=""
 fi
 
