@@ -14,6 +14,9 @@
 #    which kept the runs the rule change cannot touch (best step >= --min-steps) and
 #    dropped the early-peak ones; then this script's command (the default rule) retrained
 #    missing runs with two single-threaded processes (the `device` column says cpu).
+# 3. Same CPU, next session (2026-11-30): 33 more runs with this command's settings, one
+#    configuration per process (--layers L --d-emb D --data-fraction F --seed S), two
+#    processes: 136 of the 144 runs.
 # Same settings otherwise throughout; the `settings` column records them and a rerun
 # refuses other settings.
 set -euo pipefail
