@@ -473,6 +473,19 @@ def test_degenerate_law_has_no_allocation():
     assert np.isnan(compute_optimal(f.theta_, 1e20)["n_opt"])
 
 
+def test_a_point_allocation_below_one_parameter_is_not_identified():
+    # a data exponent near 0 (as the bundled sweep's fit, beta = 0.012) pushes the optimum
+    # to N_opt < 1: reported as not identified, never as an allocation or a traceback
+    X, y = chinchilla_data()
+    f = LawFitter("chinchilla", n_refine=2, n_random_starts=0).fit(X, y)
+    f.theta_ = np.array([0.0, 0.07, 10.0, 0.3, 0.01])
+    a = allocate(f, 1e15)
+    assert a.n_opt < 1 and not a.identified
+    assert any("point allocation is degenerate" in n for n in a.notes)
+    f.theta_ = np.array([1.7, 400.0, 400.0, 0.3, 0.3])  # the same fit, well posed
+    assert allocate(f, 1e20).n_opt > 1
+
+
 # -- real data: the srt SASRec runs (docs/scaling-laws.md) ---------------------------------
 from conftest import SHARED_DATA  # noqa: E402 - one place finds the team data
 
@@ -529,8 +542,9 @@ def test_cli_exclude_works_for_the_performance_law_too(tmp_path):
 
 def test_cli_flops_allocation_not_identified_is_not_recommended(tmp_path):
     # The bundled sweep spans less than a decade of parameters and of data: the Chinchilla
-    # fit cannot pin the data exponent, so the allocation's interval spans many orders of
-    # magnitude and recommend-config must say so instead of printing a point value.
+    # fit cannot pin the data exponent, so the allocation is degenerate (N_opt < 1) and its
+    # interval spans many orders of magnitude: recommend-config must say so instead of
+    # printing a point value.
     law = tmp_path / "law.json"
     sweep = Path(__file__).resolve().parents[1] / "data" / "ml-latest-small-sweep.csv"
     res = run(

@@ -279,16 +279,14 @@ def allocate(
         )
     est = compute_optimal(fitter.theta_, budget, kk)
     keys = ("n_opt", "d_opt", "tokens_per_param")
-    if not (
-        np.isfinite(est["n_opt"])
-        and np.isfinite(est["d_opt"])
-        and est["n_opt"] >= 1
-        and est["d_opt"] >= 1
-    ):
+    if not (np.isfinite(est["n_opt"]) and np.isfinite(est["d_opt"])):
         raise DataError(
             f"the fitted law implies a degenerate allocation (N_opt = "
             f"{est['n_opt']:.3g}, D_opt = {est['d_opt']:.3g}): check its warnings"
         )
+    # a point below one parameter or one token is a fit that cannot pin the allocation
+    # (e.g. a data exponent near 0): reported as not identified, like a too-wide interval
+    degenerate = bool(est["n_opt"] < 1 or est["d_opt"] < 1)
     alpha = 1 - level
     ci = {}
     boot = fitter.bootstrap_params_
@@ -324,8 +322,15 @@ def allocate(
     notes = []
     lo_ci, hi_ci = ci["n_opt"]
     span = hi_ci / lo_ci if lo_ci > 0 and np.isfinite(hi_ci) else np.inf
-    identified = bool(np.isfinite(span) and span <= MAX_SPAN)
-    if not identified:
+    identified = bool(np.isfinite(span) and span <= MAX_SPAN) and not degenerate
+    if degenerate:
+        notes.append(
+            f"not identified: the fit's point allocation is degenerate (N_opt = "
+            f"{est['n_opt']:.3g} parameters, D_opt = {est['d_opt']:.3g}), so none is "
+            "recommended; see the fit's warnings (widen the parameter and data ranges of "
+            "the runs, at least a decade each)"
+        )
+    elif not identified:
         notes.append(
             f"not identified: the {100 * level:g}% interval of N_opt spans a factor of "
             f"{span:.3g} (more than {MAX_SPAN:g}): this runs table cannot pin the "
