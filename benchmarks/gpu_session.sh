@@ -41,7 +41,7 @@ say "start scale=$SCALE root=$ROOT python=$($PY -c 'import sys,torch;print(sys.v
 if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$SCALE" = rebuild ]; then
   DEV=cuda; P=16; TB=80; TC=280; TD=85; BSEEDS="0 1 2"
   [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
-  [ "$SCALE" = rebuild ] && TC=${TC_REBUILD:-420} && TD=${TD_RESUME:-70}
+  [ "$SCALE" = rebuild ] && TC=${TC_REBUILD:-420}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
   MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1500}
   STEPS=(--eval-every 50 --patience 500 --min-steps $MS --max-steps 5000 --threads 1)

@@ -232,25 +232,12 @@ def recommend(
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
     L, D = np.meshgrid(layers, d_emb, indexing="ij")
     L, D = L.ravel(), D.ravel()
-    counts = np.array(
-        [
-            count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
-            for a, b in zip(L, D)
-        ],
-        dtype=float,
-    )
-    frame = pd.DataFrame({"layers": L, "d_emb": D})
-    for k, v in (extra_inputs or {}).items():
-        frame[k] = v
-    groups = None if group is None else np.repeat(str(group), len(frame))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pred = fitter.predict(frame, groups=groups, interval=True, kind="observation")
+    size = {"arch": arch, "n_items": n_items, "max_len": max_len, "count": count}
+    cand = _predicted(fitter, L, D, extra_inputs, group, **size)
+    inputs = ["layers", "d_emb", *(extra_inputs or {})]
+    groups = None if group is None else np.repeat(str(group), len(cand))
+    counts = cand["params"].to_numpy(float)
     sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
-    cand = frame.copy()
-    cand["params"] = counts.astype(np.int64)
-    cand["prediction"] = pred["prediction"].to_numpy()
-    cand["lower"], cand["upper"] = pred["lower"].to_numpy(), pred["upper"].to_numpy()
     cand["feasible"] = True if budget is None else counts <= budget
     trained = set(
         zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float))
@@ -288,7 +275,7 @@ def recommend(
     idx = np.flatnonzero(usable.to_numpy())
     draws = _form_draws(
         fitter,
-        cand.iloc[idx][frame.columns],
+        cand.iloc[idx][inputs],
         None if groups is None else groups[idx],
         usable.to_numpy()[idx],
         n_draws,
@@ -364,30 +351,11 @@ def recommend(
             if not len(at):
                 # the best run is off the enumerated grid (a d_emb the heads do not divide,
                 # or a grid the user gave): it is still a choice the user has, so keep it
-                one = pd.DataFrame({"layers": [best_obs["layers"]], "d_emb": [best_obs["d_emb"]]})
-                for k, v in (extra_inputs or {}).items():
-                    one[k] = v
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    p1 = fitter.predict(
-                        one,
-                        groups=None if group is None else np.repeat(str(group), 1),
-                        interval=True,
-                        kind="observation",
-                    )
-                one["params"] = count_parameters(
-                    int(best_obs["layers"]),
-                    int(best_obs["d_emb"]),
-                    arch=arch,
-                    n_items=n_items,
-                    max_len=max_len,
-                ).get(count)
-                for c in ("prediction", "lower", "upper"):
-                    one[c] = p1[c].to_numpy()
-                one["p_best"] = float("nan")
-                at = one
+                at = _predicted(
+                    fitter, [best_obs["layers"]], [best_obs["d_emb"]], extra_inputs, group, **size
+                ).assign(p_best=float("nan"))
             r = at.iloc[0]
-            keep = {
+            pick = {
                 "layers": int(r.layers),
                 "d_emb": int(r.d_emb),
                 "params": int(r.params),
@@ -397,7 +365,6 @@ def recommend(
                 "p_best": float(r.p_best),
                 "trained": True,
             }
-            pick = keep
 
         def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
             return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
@@ -481,6 +448,28 @@ def recommend(
         message,
         list(getattr(fitter, "warnings_", [])),
     )
+
+
+def _predicted(fitter, layers, d_emb, extra_inputs, group, *, arch, n_items, max_len, count):
+    """Configurations (``layers``, ``d_emb``, the held ``extra_inputs``) with their
+    parameter ``count`` and the law's prediction and observation interval."""
+    out = pd.DataFrame({"layers": layers, "d_emb": d_emb})
+    for k, v in (extra_inputs or {}).items():
+        out[k] = v
+    groups = None if group is None else np.repeat(str(group), len(out))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = fitter.predict(out, groups=groups, interval=True, kind="observation")
+    out["params"] = np.array(
+        [
+            count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
+            for a, b in zip(out["layers"], out["d_emb"])
+        ],
+        dtype=np.int64,
+    )
+    for c in ("prediction", "lower", "upper"):
+        out[c] = pred[c].to_numpy()
+    return out
 
 
 def _best_trained_within(fitter, budget, arch, n_items, max_len, count) -> dict | None:
