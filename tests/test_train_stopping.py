@@ -46,6 +46,51 @@ def test_the_two_rules_differ_only_for_an_early_peak(curve, eval_every, patience
         assert new[0] >= min_steps + patience or new[1] >= min_steps
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    curve=st.lists(st.floats(0, 1), min_size=40, max_size=40),
+    eval_every=st.integers(1, 5),
+    patience=st.integers(1, 30),
+    min_steps=st.integers(0, 60),
+    more=st.integers(0, 60),
+)
+def test_a_longer_min_steps_changes_only_runs_that_peaked_before_it(
+    curve, eval_every, patience, min_steps, more
+):
+    kw = dict(eval_every=eval_every, patience=patience, max_steps=40 * eval_every)
+    short = stop_step(TrainConfig(**kw, min_steps=min_steps), curve)
+    long = stop_step(TrainConfig(**kw, min_steps=min_steps + more), curve)
+    assert long[0] >= short[0]  # never earlier
+    if short[2] != "patience" or short[1] >= min_steps + more:
+        assert long == short  # what raise_min_steps keeps
+
+
+def test_raise_min_steps_keeps_what_a_longer_minimum_cannot_touch():
+    from perflaw.train.runs_table import raise_min_steps
+
+    s = TrainConfig(eval_every=50, patience=500, min_steps=500, max_steps=5000).settings()
+    t = pd.DataFrame(
+        {
+            "seed": [0, 1, 2, 3, 4],
+            "end": ["patience", "patience", "patience", "cap", "time"],
+            "best_step": [150, 999, 1000, 200, 300],
+            "settings": [s] * 5,
+        }
+    )
+    kept, dropped = raise_min_steps(t, 1000)
+    assert kept["seed"].tolist() == [2, 3, 4] and dropped["seed"].tolist() == [0, 1]
+    longer = TrainConfig(eval_every=50, patience=500, min_steps=1000, max_steps=5000)
+    assert (kept["settings"] == longer.settings()).all()
+    assert (dropped["settings"] == s).all()  # the dropped runs keep what they were made with
+    again, none = raise_min_steps(kept, 1000)  # idempotent
+    assert none.empty and again.equals(kept)
+    with pytest.raises(DataError, match="below runs' min_steps 1000"):
+        raise_min_steps(kept, 500)
+    old = t.assign(settings=TrainConfig(min_steps=500, patience_from="best").settings())
+    with pytest.raises(DataError, match="adopt_patience_from_min_steps first"):
+        raise_min_steps(old, 1000)
+
+
 def test_an_early_peak_ends_the_run_at_min_steps_plus_patience():
     curve = [0.5] + [0.1] * 39  # the popularity peak at the first validation, then a plateau
     kw = dict(eval_every=50, patience=500, min_steps=500, max_steps=2000)

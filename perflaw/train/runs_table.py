@@ -26,7 +26,14 @@ import pandas as pd
 from perflaw.errors import DataError
 from perflaw.train.evaluation import KS
 
-__all__ = ["KEY_COLUMNS", "RUNS_COLUMNS", "append_row", "claim", "read_runs_file"]
+__all__ = [
+    "KEY_COLUMNS",
+    "RUNS_COLUMNS",
+    "append_row",
+    "claim",
+    "raise_min_steps",
+    "read_runs_file",
+]
 
 #: Columns of the runs table, in order.
 RUNS_COLUMNS = [
@@ -323,3 +330,69 @@ def adopt_patience_from_min_steps(table: pd.DataFrame) -> tuple[pd.DataFrame, pd
         )
     )
     return kept, table[early].copy()
+
+
+def raise_min_steps(table: pd.DataFrame, min_steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Carry a runs table made with the default stopping rule over to a longer
+    ``--min-steps``.
+
+    With the patience counted from ``max(best step, min_steps)``, raising ``min_steps``
+    never stops a run earlier, and stops every run whose best validation step is at or
+    after the new ``min_steps`` at the same step; runs that ended on the cap or the time
+    limit would have reached it too.  Only a run that ended on patience keeping weights
+    from before the new ``min_steps`` might have trained on (a property test in
+    ``tests/test_train_stopping.py`` checks both claims against
+    :func:`perflaw.train.trainer.end_reason`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A ``perflaw sweep`` table whose ``settings`` name ``patience_from=min_steps`` (carry
+        an older one over with :func:`adopt_patience_from_min_steps` first).
+    min_steps : int
+        The new ``--min-steps``; not below any run's.
+
+    Returns
+    -------
+    kept : DataFrame
+        The runs the change does not touch, their ``settings`` naming the new
+        ``min_steps``; a sweep with it resumes from them.
+    dropped : DataFrame
+        The runs to retrain.
+
+    Examples
+    --------
+    >>> from perflaw.train.trainer import TrainConfig
+    >>> s = TrainConfig(patience=500, min_steps=500).settings()
+    >>> t = pd.DataFrame({"seed": [0, 1, 2], "end": ["patience", "patience", "cap"],
+    ...                   "best_step": [700, 1200, 100], "settings": [s] * 3})
+    >>> kept, dropped = raise_min_steps(t, 1000)
+    >>> kept["seed"].tolist(), dropped["seed"].tolist()
+    ([1, 2], [0])
+    >>> kept["settings"].iloc[0] == TrainConfig(patience=500, min_steps=1000).settings()
+    True
+    """
+    from perflaw.runs import _min_steps
+
+    settings = table["settings"].astype(str)
+    old_rule = ~settings.str.contains("patience_from=min_steps", regex=False)
+    if old_rule.any():
+        raise DataError(
+            f"{int(old_rule.sum())} runs were made with --patience-from best: carry the "
+            "table over with adopt_patience_from_min_steps first"
+        )
+    before = _min_steps(table)
+    if before.isna().any():
+        raise DataError("settings column: a run's min_steps is missing")
+    if (before > min_steps).any():
+        raise DataError(
+            f"min_steps {min_steps} is below runs' min_steps {int(before.max())}: a shorter "
+            "minimum could have stopped them earlier; retrain instead"
+        )
+    best = pd.to_numeric(table["best_step"], errors="coerce")
+    retrain = (table["end"].astype(str) == "patience") & ~(best >= min_steps)
+    kept = table[~retrain].copy()
+    kept["settings"] = kept["settings"].astype(str).str.replace(
+        r"\bmin_steps=\d+", f"min_steps={int(min_steps)}", regex=True
+    )
+    return kept, table[retrain].copy()
