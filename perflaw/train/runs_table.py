@@ -392,7 +392,9 @@ def raise_min_steps(table: pd.DataFrame, min_steps: int) -> tuple[pd.DataFrame, 
     best = pd.to_numeric(table["best_step"], errors="coerce")
     retrain = (table["end"].astype(str) == "patience") & ~(best >= min_steps)
     kept = table[~retrain].copy()
-    kept["settings"] = kept["settings"].astype(str).str.replace(
-        r"\bmin_steps=\d+", f"min_steps={int(min_steps)}", regex=True
+    kept["settings"] = (
+        kept["settings"]
+        .astype(str)
+        .str.replace(r"\bmin_steps=\d+", f"min_steps={int(min_steps)}", regex=True)
     )
     return kept, table[retrain].copy()
