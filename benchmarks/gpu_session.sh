@@ -14,10 +14,13 @@
 #   cp ../shared/data/ml-100k.parquet data/ml-latest-small.parquet .gpu/data/ &&
 #   ln -s .. .gpu/repo   # (or copy perflaw/ and benchmarks/ into .gpu/repo)
 # and carry .gpu (plus wheels of what the machine lacks, e.g. polars, in .gpu/whl).
-# SCALE "rebuild": the whole bundled grid trained afresh (no prev table, no (b), no (p))
-# with --min-steps ${MIN_STEPS:-1500}: d 16 runs leave the popularity plateau only after
-# ~1,000 steps (docs/sweep.md, "Early peaks"), which --min-steps 500 cuts short.  Its table
-# has other settings than the committed one, so it replaces it rather than extending it.
+# SCALE "rebuild": the bundled grid with --min-steps ${MIN_STEPS:-1000} (no (b), no (p)):
+# d 16 runs leave the popularity plateau only after ~1,000 steps (docs/sweep.md, "Early
+# peaks"), which --min-steps 500 cuts short.  It resumes from ROOT/prev/rebuild.csv when
+# there is one: benchmarks/results_issue12/rebuild-min-steps-1000.csv, the committed table
+# carried over with runs_table.raise_min_steps plus the runs retrained on the CPU so far
+# (prepare with `cp benchmarks/results_issue12/rebuild-min-steps-1000.csv .gpu/prev/rebuild.csv`);
+# without it the whole grid is trained afresh.  Its table replaces the committed one.
 # Each part has its own time guard and writes its results as it goes.
 #
 #   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|resume|finish|rebuild|mini]
@@ -43,7 +46,7 @@ if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$
   [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
   [ "$SCALE" = rebuild ] && TC=${TC_REBUILD:-420}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
-  MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1500}
+  MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1000}
   STEPS=(--eval-every 50 --patience 500 --min-steps $MS --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
 else
@@ -93,7 +96,11 @@ if [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$SCALE" = rebuild ]; the
   fi
   [ "$MPS" = on ] || unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
   say "MPS $MPS"
-  [ "$SCALE" = rebuild ] || cp "$ROOT/prev/ml-latest-small-sweep.csv" "$R/ml-latest-small-sweep.csv"
+  if [ "$SCALE" != rebuild ]; then
+    cp "$ROOT/prev/ml-latest-small-sweep.csv" "$R/ml-latest-small-sweep.csv"
+  elif [ -f "$ROOT/prev/rebuild.csv" ]; then
+    cp "$ROOT/prev/rebuild.csv" "$R/ml-latest-small-sweep.csv"
+  fi
   BSEEDS=""
 fi
 
