@@ -14,12 +14,12 @@
 #   cp ../shared/data/ml-100k.parquet data/ml-latest-small.parquet .gpu/data/ &&
 #   ln -s .. .gpu/repo   # (or copy perflaw/ and benchmarks/ into .gpu/repo)
 # and carry .gpu (plus wheels of what the machine lacks, e.g. polars, in .gpu/whl).
-# SCALE "rebuild": the bundled grid with --min-steps ${MIN_STEPS:-1000} (no (b), no (p)):
-# d 16 runs leave the popularity plateau only after ~1,000 steps (docs/sweep.md, "Early
+# SCALE "rebuild": the bundled grid with --min-steps ${MIN_STEPS:-1500} (no (b), no (p)):
+# d 16 runs leave the popularity plateau only after ~1,000-1,600 steps (docs/sweep.md, "Early
 # peaks"), which --min-steps 500 cuts short.  It resumes from ROOT/prev/rebuild.csv when
-# there is one: benchmarks/results_issue12/rebuild-min-steps-1000.csv, the committed table
+# there is one: benchmarks/results_issue12/rebuild-min-steps-1500.csv, the committed table
 # carried over with runs_table.raise_min_steps plus the runs retrained on the CPU so far
-# (prepare with `cp benchmarks/results_issue12/rebuild-min-steps-1000.csv .gpu/prev/rebuild.csv`);
+# (prepare with `cp benchmarks/results_issue12/rebuild-min-steps-1500.csv .gpu/prev/rebuild.csv`);
 # without it the whole grid is trained afresh.  Its table replaces the committed one.
 # Each part has its own time guard and writes its results as it goes.
 #
@@ -46,7 +46,7 @@ if [ "$SCALE" = full ] || [ "$SCALE" = resume ] || [ "$SCALE" = finish ] || [ "$
   [ "$SCALE" != full ] && TC=${TC_RESUME:-185} && TD=${TD_RESUME:-70}
   [ "$SCALE" = rebuild ] && TC=${TC_REBUILD:-420}
   GRID=(--layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2)
-  MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1000}
+  MS=500; [ "$SCALE" = rebuild ] && MS=${MIN_STEPS:-1500}
   STEPS=(--eval-every 50 --patience 500 --min-steps $MS --max-steps 5000 --threads 1)
   BUDGET_FROM="4 64"
 else

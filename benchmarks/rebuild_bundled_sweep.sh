@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The bundled sweep rebuilt with --min-steps 1500 (issue 12; docs/sweep.md, "Early peaks"):
+# --min-steps 500 stops d 16 runs still on the popularity plateau, which lasts ~1,000 steps
+# at 1 layer and ~1,600 at 8 layers on ml-latest-small.  Work in progress:
+# benchmarks/results_issue12/rebuild-min-steps-1500.csv replaces
+# data/ml-latest-small-sweep.csv once it covers the grid.
+#
+#   bash benchmarks/rebuild_bundled_sweep.sh carry   # once: the earlier tables carried over
+#   bash benchmarks/rebuild_bundled_sweep.sh [N]     # resume: N processes (default 2)
+#
+# "carry" keeps the runs a longer minimum cannot touch (perflaw.train.runs_table.
+# raise_min_steps: best step >= the new minimum, or ended on the cap), settings relabelled.
+# History (2026-11-30, fourth session, 2-core CPU): data/ml-latest-small-sweep.csv (136
+# runs, --min-steps 500) carried to 1000 kept 75 (rebuild-min-steps-1000.csv); 7 runs were
+# retrained there before 8 x 16, fraction 1, seed 0 was seen to leave the plateau at ~1,600
+# steps, just after --min-steps 1000 had stopped it at 1,500; that file carried to 1500
+# kept 46 (42 + 4 retrained).  A resume trains what the table lacks, one configuration per
+# process call, so an interrupted session loses at most the runs in flight; on a GPU,
+# benchmarks/gpu_session.sh ROOT OUT rebuild resumes from the same file under MPS.  Same
+# settings as the bundled sweep otherwise.
+set -euo pipefail
+OUT=benchmarks/results_issue12/rebuild-min-steps-1500.csv
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+if [ "${1:-}" = carry ]; then
+  [ -e "$OUT" ] && { echo "$OUT exists: not overwritten" >&2; exit 1; }
+  python - "$OUT" <<'EOF'
+import sys
+import pandas as pd
+from perflaw.files import atomic_path
+from perflaw.train.runs_table import raise_min_steps
+
+table = pd.read_csv(
+    "benchmarks/results_issue12/rebuild-min-steps-1000.csv", dtype=str, keep_default_na=False
+)
+kept, dropped = raise_min_steps(table.assign(best_step=pd.to_numeric(table["best_step"])), 1500)
+text = table.loc[kept.index].assign(settings=kept["settings"])
+with atomic_path(sys.argv[1]) as tmp:
+    text.to_csv(tmp, index=False, lineterminator="\n")
+print(f"kept {len(kept)}, to retrain {len(dropped)}")
+EOF
+  exit 0
+fi
+configs() {  # "L D F S" of every grid run the table lacks
+  python - "$OUT" <<'EOF'
+import sys
+import pandas as pd
+have = pd.read_csv(sys.argv[1])
+have = set(zip(have.layers, have.d_emb, have.data_fraction, have.seed))
+for s in (0, 1, 2):
+    for d in (16, 32, 64, 128):
+        for layers in (1, 2, 4, 8):
+            for f in (1.0, 0.5, 0.25):
+                if (layers, d, f, s) not in have:
+                    print(layers, d, f, s)
+EOF
+}
+one() {
+  python -m perflaw sweep data/ml-latest-small.parquet --backbone sasrec \
+    --layers "$1" --d-emb "$2" --data-fraction "$3" --seed "$4" \
+    --eval-every 50 --patience 500 --min-steps 1500 --max-steps 5000 --threads 1 \
+    --out "$OUT" --csv > /dev/null
+}
+export -f one
+export OUT
+configs | xargs -P "${1:-2}" -L 1 bash -c 'one "$@"' _
