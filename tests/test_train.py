@@ -25,7 +25,12 @@ from perflaw.train import RUNS_COLUMNS, TrainConfig, load_sequences, sweep  # no
 from perflaw.train import runs_table as rt  # noqa: E402
 from perflaw.train.backbones import build  # noqa: E402
 from perflaw.train.data import training_samples  # noqa: E402
-from perflaw.train.evaluation import Evaluator, rank_metrics, sample_negatives  # noqa: E402
+from perflaw.train.evaluation import (  # noqa: E402
+    Evaluator,
+    popularity_metrics,
+    rank_metrics,
+    sample_negatives,
+)
 from perflaw.train.registry import BACKBONES  # noqa: E402
 from perflaw.train.trainer import lr_factor  # noqa: E402
 
@@ -104,6 +109,53 @@ def test_evaluator_ranks_match_a_plain_reference(log, mask_seen, split, cut):
     with torch.no_grad():
         scores = model.scores(model(torch.as_tensor(ev.inputs))[:, -1]).numpy()
     assert ranks.tolist() == _reference_ranks(scores, data, cut, mask_seen).tolist()
+
+
+@pytest.mark.parametrize("mask_seen", [True, False])
+@pytest.mark.parametrize("split, cut", [("valid", 2), ("test", 1)])
+def test_popularity_metrics_match_a_plain_reference(log, mask_seen, split, cut):
+    data = load_sequences(log)
+    counts = np.zeros(data.n_items + 1)
+    for s in data.sequences:
+        for item in s[:-2]:  # training parts only: validation and test targets left out
+            counts[item] += 1
+    ev = Evaluator(data, split, 6, mask_seen=mask_seen)
+    expected = rank_metrics(
+        _reference_ranks(np.tile(counts, (data.n_users, 1)), data, cut, mask_seen)
+    )
+    assert popularity_metrics(ev, data) == pytest.approx(expected)
+
+
+def popular_target_log(users: int = 40):
+    """Every user keeps coming back to item 0, which is also every validation target:
+    ranking by popularity is perfect on validation (NDCG@10 = 1)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(users):
+        items = [0, *rng.integers(1, 30, 3).tolist(), 0, 0, int(rng.integers(1, 30))]
+        rows += [(u, i, t) for t, i in enumerate(items)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+def test_runs_no_better_than_popularity_are_named_in_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match=r"1 run\(s\) .* popularity, e\.g\. layers=1 d_emb=8"):
+        runs = sweep(popular_target_log(), layers=[1], d_emb=[8], **TINY)
+    assert runs.attrs["popularity_val_ndcg@10"] == {0: 1.0}
+    path = tmp_path / "log.csv"
+    popular_target_log().to_csv(path, index=False)
+    args = ["sweep", str(path), "--layers", "1", "--d-emb", "8", "--max-steps", "3"]
+    args += ["--min-steps", "0", "--eval-every", "3", "--max-len", "8", "--quiet", "--csv"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0
+    assert "warning: 1 run(s) ended with a best validation NDCG@10 below 1.25x" in res.output
+
+
+def test_a_run_that_learned_the_sequences_is_not_warned_about(log):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        runs = sweep(log, layers=[1], d_emb=[8], **{**TINY, "max_steps": 60, "lr": 1e-2})
+    pop = runs.attrs["popularity_val_ndcg@10"][0]
+    assert runs["val_ndcg@10"].iloc[0] > 1.25 * pop
 
 
 def test_masking_only_raises_metrics(log):

@@ -11,7 +11,7 @@ import numpy as np
 from perflaw.errors import DataError
 from perflaw.train.data import SequenceData, left_pad
 
-__all__ = ["KS", "Evaluator", "eval_name", "rank_metrics"]
+__all__ = ["KS", "Evaluator", "eval_name", "popularity_metrics", "rank_metrics"]
 
 #: The cut-offs K of HR@K and NDCG@K in the runs table.
 KS = (5, 10, 20, 50)
@@ -197,3 +197,45 @@ class Evaluator:
 
     def metrics(self, model, device, **kwargs) -> dict:
         return rank_metrics(self.ranks(model, device, **kwargs))
+
+
+class _FixedScores:
+    """Quacks like a backbone for :meth:`Evaluator.ranks`: every input gets the same
+    item scores."""
+
+    def __init__(self, scores):
+        self.scores_ = scores
+
+    def eval(self):
+        return self
+
+    def __call__(self, inputs):
+        import torch
+
+        return torch.zeros((inputs.shape[0], inputs.shape[1], 1), device=inputs.device)
+
+    def scores(self, hidden):
+        return self.scores_.to(hidden.device).expand(hidden.shape[0], -1).clone()
+
+
+def popularity_metrics(evaluator: Evaluator, data: SequenceData, device="cpu") -> dict:
+    """HR@K and NDCG@K of ranking every item by its training count, on ``evaluator``'s
+    split with its candidates (masking, sampled negatives): the level a model reaches when
+    it has learned item popularity and nothing of the sequences — the *popularity
+    plateau* that runs cut short stop on (docs/sweep.md, "Early peaks").
+
+    Examples
+    --------
+    >>> from perflaw.train.data import load_sequences
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"user": [1] * 4 + [2] * 4, "item": [1, 2, 1, 1, 2, 1, 1, 2],
+    ...                     "time": list(range(8))})
+    >>> data = load_sequences(log)
+    >>> valid = Evaluator(data, "valid", 5, mask_seen=False)
+    >>> popularity_metrics(valid, data)["hr@5"]
+    1.0
+    """
+    import torch
+
+    counts = torch.as_tensor(item_popularity(data), dtype=torch.float32)
+    return evaluator.metrics(_FixedScores(counts), device)

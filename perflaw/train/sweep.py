@@ -25,10 +25,15 @@ import pandas as pd
 from perflaw.errors import DataError, PerflawError
 from perflaw.train import runs_table as rt
 from perflaw.train.data import SequenceData, load_sequences
-from perflaw.train.evaluation import SAMPLING, Evaluator, eval_name
+from perflaw.train.evaluation import SAMPLING, Evaluator, eval_name, popularity_metrics
 from perflaw.train.packed import train_packed
 from perflaw.train.registry import BACKBONES
 from perflaw.train.trainer import TrainConfig, train_one
+
+#: A run whose best validation NDCG@10 is below this multiple of the popularity ranker's
+#: is reported as having learned popularity only.  On ml-latest-small the plateau sits at
+#: 1.0-1.16x popularity and runs that left it reach 1.6x and more (docs/sweep.md).
+PLATEAU_MARGIN = 1.25
 
 __all__ = ["check_device", "sweep"]
 
@@ -182,6 +187,10 @@ def sweep(
         The runs table (with ``out``: every row of the file).  ``attrs["not_run"]`` lists
         the configurations of the grid that are not in the table when the call ends
         (claimed by another live process); a warning says so.
+        ``attrs["popularity_val_ndcg@10"]`` maps each seed to the validation NDCG@10 of
+        ranking items by their training counts (:func:`popularity_metrics`); runs of this
+        call whose best validation NDCG@10 stays below ``PLATEAU_MARGIN`` times it are
+        named in a warning (they learned popularity only).
     """
     if (
         isinstance(pack, bool)
@@ -338,6 +347,13 @@ def sweep(
         return True, claimed
 
     rows: list[dict] = []
+    popularity: dict = {}  # seed -> the popularity ranker's validation NDCG@10
+    plateau: list[str] = []
+
+    def popularity_ndcg(seed: int) -> float:
+        if seed not in popularity:
+            popularity[seed] = popularity_metrics(evaluators_of(seed)[0], data, device)["ndcg@10"]
+        return popularity[seed]
 
     def finish(i: int, row: dict, result: dict) -> None:
         full = {
@@ -357,6 +373,13 @@ def sweep(
         if out_path is not None:
             rt.append_row(out_path, full)
         rows.append(full)
+        pop = popularity_ndcg(row["seed"])
+        if full["val_ndcg@10"] < PLATEAU_MARGIN * pop:
+            plateau.append(
+                f"layers={row['layers']} d_emb={row['d_emb']} "
+                f"fraction={row['data_fraction']:g} seed={row['seed']} "
+                f"({full['val_ndcg@10']:.4f} vs {pop:.4f}, {full['end']} at step {full['steps']})"
+            )
 
     # pack=1: the grid's order, one run at a time.  pack>1: the pending configurations of
     # one shape (backbone, layers, d_emb) — its seeds and fractions — up to `pack` at a time.
@@ -435,6 +458,15 @@ def sweep(
         have = {rt.key(r) for r in rows}
     not_run = [row for row in grid if rt.key(row) not in have]
     table.attrs["not_run"] = not_run
+    table.attrs["popularity_val_ndcg@10"] = dict(popularity)
+    if plateau:
+        warnings.warn(
+            f"{len(plateau)} run(s) ended with a best validation NDCG@10 below "
+            f"{PLATEAU_MARGIN:g}x that of ranking items by popularity, e.g. {plateau[0]}: "
+            "they learned popularity only (still on the plateau when stopped?); a longer "
+            "--min-steps lets such runs leave it (docs/sweep.md, Early peaks)",
+            stacklevel=2,
+        )
     if not_run:
         warnings.warn(
             f"{len(not_run)} of {len(grid)} configurations were not run by this "
