@@ -26,13 +26,17 @@ def stop_step(config: TrainConfig, curve: list[float]) -> tuple[int, int, str]:
     raise AssertionError("curve too short for the cap")
 
 
-@settings(max_examples=200, deadline=None)
-@given(
+#: A validation curve (one value per validation) and a stopping rule's settings.
+RULES = dict(
     curve=st.lists(st.floats(0, 1), min_size=40, max_size=40),
     eval_every=st.integers(1, 5),
     patience=st.integers(1, 30),
     min_steps=st.integers(0, 60),
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(**RULES)
 def test_the_two_rules_differ_only_for_an_early_peak(curve, eval_every, patience, min_steps):
     kw = dict(
         eval_every=eval_every, patience=patience, min_steps=min_steps, max_steps=40 * eval_every
@@ -47,13 +51,7 @@ def test_the_two_rules_differ_only_for_an_early_peak(curve, eval_every, patience
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    curve=st.lists(st.floats(0, 1), min_size=40, max_size=40),
-    eval_every=st.integers(1, 5),
-    patience=st.integers(1, 30),
-    min_steps=st.integers(0, 60),
-    more=st.integers(0, 60),
-)
+@given(**RULES, more=st.integers(0, 60))
 def test_a_longer_min_steps_changes_only_runs_that_peaked_before_it(
     curve, eval_every, patience, min_steps, more
 ):
