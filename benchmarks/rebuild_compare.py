@@ -1,7 +1,8 @@
 """The bundled sweep's rebuild against the committed table (issue 12; docs/sweep.md, "Early
-peaks"): coverage of the rebuild, and every run it retrained beside the same run (layers,
-d_emb, fraction, seed) in the committed table — best step, steps, end and test NDCG@10 —
-with the popularity ranker's level for reference.
+peaks"): coverage of the rebuild, the CPU time its missing runs will take (measured seconds
+per step of this machine's one-thread runs, times the rebuild's median steps), and every run
+it retrained beside the same run (layers, d_emb, fraction, seed) in the committed table —
+best step, steps, end and test NDCG@10 — with the popularity ranker's level for reference.
 
     python benchmarks/rebuild_compare.py [REBUILD] [COMMITTED]
 """
@@ -9,7 +10,9 @@ with the popularity ranker's level for reference.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 KEY = ["layers", "d_emb", "data_fraction", "seed"]
@@ -25,6 +28,35 @@ def popularity_test_ndcg(log: str = "data/ml-latest-small.parquet", max_len: int
     return popularity_metrics(Evaluator(data, "test", max_len, mask_seen=False), data)["ndcg@10"]
 
 
+def remaining_cpu_hours(new: pd.DataFrame, *tables: pd.DataFrame) -> tuple[float, int]:
+    """Core-hours the grid runs missing from ``new`` will take on one CPU thread each:
+    seconds per step of the CPU runs in all tables (median per layers x d_emb; a cell
+    without CPU runs is read off a log-linear fit in layers and d_emb over the cells that
+    have them) times the median steps of ``new``'s runs at that d_emb and fraction.
+    Returns the hours and the number of cells extrapolated."""
+    runs = pd.concat([new, *tables])
+    cpu = runs[runs["device"].astype(str) == "cpu"]
+    sps = (cpu["seconds"] / cpu["steps"]).groupby([cpu["layers"], cpu["d_emb"]]).median()
+    cells = np.log(np.array(sps.index.tolist(), dtype=float))
+    coef, *_ = np.linalg.lstsq(np.c_[np.ones(len(cells)), cells], np.log(sps.to_numpy()))
+    steps = new.groupby(["d_emb", "data_fraction"])["steps"].median()
+    have = set(zip(new.layers, new.d_emb, new.data_fraction, new.seed))
+    hours, guessed = 0.0, set()
+    for layers in (1, 2, 4, 8):
+        for d in (16, 32, 64, 128):
+            if (layers, d) in sps.index:
+                rate = float(sps[(layers, d)])
+            else:
+                rate = float(np.exp(coef @ [1.0, np.log(layers), np.log(d)]))
+            for f in (0.25, 0.5, 1.0):
+                todo = sum((layers, d, f, s) not in have for s in (0, 1, 2))
+                if todo and (layers, d) not in sps.index:
+                    guessed.add((layers, d))
+                n = steps.get((d, f), new["steps"].median())
+                hours += todo * rate * n / 3600
+    return hours, len(guessed)
+
+
 def main(argv: list[str]) -> int:
     rebuild = argv[0] if argv else "benchmarks/results_issue12/rebuild-min-steps-1500.csv"
     committed = argv[1] if len(argv) > 1 else "data/ml-latest-small-sweep.csv"
@@ -33,6 +65,13 @@ def main(argv: list[str]) -> int:
     print(
         f"{rebuild}: {len(new)} of 144 runs; configurations with 0/1/2/3 seeds: "
         + "/".join(str(48 - len(seeds) if n == 0 else int((seeds == n).sum())) for n in range(4))
+    )
+    earlier = Path("benchmarks/results_issue12/rebuild-min-steps-1000.csv")
+    more = [pd.read_csv(earlier)] if earlier.exists() else []
+    hours, guessed = remaining_cpu_hours(new, old, *more)
+    print(
+        f"missing runs: {144 - len(new)}, about {hours:.1f} core-hours on this CPU (one thread a "
+        f"run; {guessed} layers x d_emb cell(s) without a CPU run extrapolated)"
     )
     both = new.merge(old, on=KEY, how="inner", suffixes=("", "_old"))
     changed = both[both["steps"] != both["steps_old"]]
