@@ -9,6 +9,7 @@ best step, steps, end and test NDCG@10 — with the popularity ranker's level fo
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 KEY = ["layers", "d_emb", "data_fraction", "seed"]
+#: The bundled sweep's grid (data/ml-latest-small-sweep.sh).
+LAYERS, D_EMB, FRACTIONS, SEEDS = (1, 2, 4, 8), (16, 32, 64, 128), (0.25, 0.5, 1.0), (0, 1, 2)
+CONFIGS = len(LAYERS) * len(D_EMB) * len(FRACTIONS)
 
 
 def popularity_test_ndcg(log: str = "data/ml-latest-small.parquet", max_len: int = 50) -> float:
@@ -41,20 +45,19 @@ def remaining_cpu_hours(new: pd.DataFrame, *tables: pd.DataFrame) -> tuple[float
     coef, *_ = np.linalg.lstsq(np.c_[np.ones(len(cells)), cells], np.log(sps.to_numpy()))
     steps = new.groupby(["d_emb", "data_fraction"])["steps"].median()
     have = set(zip(new.layers, new.d_emb, new.data_fraction, new.seed))
-    hours, guessed = 0.0, set()
-    for layers in (1, 2, 4, 8):
-        for d in (16, 32, 64, 128):
-            if (layers, d) in sps.index:
-                rate = float(sps[(layers, d)])
-            else:
-                rate = float(np.exp(coef @ [1.0, np.log(layers), np.log(d)]))
-            for f in (0.25, 0.5, 1.0):
-                todo = sum((layers, d, f, s) not in have for s in (0, 1, 2))
-                if todo and (layers, d) not in sps.index:
-                    guessed.add((layers, d))
-                n = steps.get((d, f), new["steps"].median())
-                hours += todo * rate * n / 3600
-    return hours, len(guessed)
+    hours, guessed = 0.0, 0
+    for layers, d in itertools.product(LAYERS, D_EMB):
+        todo = {f: sum((layers, d, f, s) not in have for s in SEEDS) for f in FRACTIONS}
+        if not any(todo.values()):
+            continue
+        if (layers, d) in sps.index:
+            rate = float(sps[(layers, d)])
+        else:
+            rate = float(np.exp(coef @ [1.0, np.log(layers), np.log(d)]))
+            guessed += 1
+        for f, n_runs in todo.items():
+            hours += n_runs * rate * steps.get((d, f), new["steps"].median()) / 3600
+    return hours, guessed
 
 
 def main(argv: list[str]) -> int:
@@ -63,15 +66,18 @@ def main(argv: list[str]) -> int:
     new, old = pd.read_csv(rebuild), pd.read_csv(committed)
     seeds = new.groupby(["layers", "d_emb", "data_fraction"]).size()
     print(
-        f"{rebuild}: {len(new)} of 144 runs; configurations with 0/1/2/3 seeds: "
-        + "/".join(str(48 - len(seeds) if n == 0 else int((seeds == n).sum())) for n in range(4))
+        f"{rebuild}: {len(new)} of {CONFIGS * len(SEEDS)} runs; configurations with 0/1/2/3 "
+        "seeds: "
+        + "/".join(
+            str(CONFIGS - len(seeds) if n == 0 else int((seeds == n).sum())) for n in range(4)
+        )
     )
     earlier = Path("benchmarks/results_issue12/rebuild-min-steps-1000.csv")
     more = [pd.read_csv(earlier)] if earlier.exists() else []
     hours, guessed = remaining_cpu_hours(new, old, *more)
     print(
-        f"missing runs: {144 - len(new)}, about {hours:.1f} core-hours on this CPU (one thread a "
-        f"run; {guessed} layers x d_emb cell(s) without a CPU run extrapolated)"
+        f"missing runs: {CONFIGS * len(SEEDS) - len(new)}, about {hours:.1f} core-hours on this "
+        f"CPU (one thread a run; {guessed} layers x d_emb cell(s) without a CPU run extrapolated)"
     )
     both = new.merge(old, on=KEY, how="inner", suffixes=("", "_old"))
     changed = both[both["steps"] != both["steps_old"]]
