@@ -20,6 +20,7 @@ KEY = ["layers", "d_emb", "data_fraction", "seed"]
 #: The bundled sweep's grid (data/ml-latest-small-sweep.sh).
 LAYERS, D_EMB, FRACTIONS, SEEDS = (1, 2, 4, 8), (16, 32, 64, 128), (0.25, 0.5, 1.0), (0, 1, 2)
 CONFIGS = len(LAYERS) * len(D_EMB) * len(FRACTIONS)
+RUNS = CONFIGS * len(SEEDS)
 
 
 def popularity_test_ndcg(log: str = "data/ml-latest-small.parquet", max_len: int = 50) -> float:
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
     new, old = pd.read_csv(rebuild), pd.read_csv(committed)
     seeds = new.groupby(["layers", "d_emb", "data_fraction"]).size()
     print(
-        f"{rebuild}: {len(new)} of {CONFIGS * len(SEEDS)} runs; configurations with 0/1/2/3 "
+        f"{rebuild}: {len(new)} of {RUNS} runs; configurations with 0/1/2/3 "
         "seeds: "
         + "/".join(
             str(CONFIGS - len(seeds) if n == 0 else int((seeds == n).sum())) for n in range(4)
@@ -76,7 +77,7 @@ def main(argv: list[str]) -> int:
     more = [pd.read_csv(earlier)] if earlier.exists() else []
     hours, guessed = remaining_cpu_hours(new, old, *more)
     print(
-        f"missing runs: {CONFIGS * len(SEEDS) - len(new)}, about {hours:.1f} core-hours on this "
+        f"missing runs: {RUNS - len(new)}, about {hours:.1f} core-hours on this "
         f"CPU (one thread a run; {guessed} layers x d_emb cell(s) without a CPU run extrapolated)"
     )
     both = new.merge(old, on=KEY, how="inner", suffixes=("", "_old"))
