@@ -17,10 +17,10 @@
 # SCALE "rebuild": the bundled grid with --min-steps ${MIN_STEPS:-1500} (no (b), no (p)):
 # d 16 runs leave the popularity plateau only after ~1,000-1,600 steps (docs/sweep.md, "Early
 # peaks"), which --min-steps 500 cuts short.  It resumes from ROOT/prev/rebuild.csv when
-# there is one: benchmarks/results_issue12/rebuild-min-steps-1500.csv, the committed table
-# carried over with runs_table.raise_min_steps plus the runs retrained on the CPU so far
-# (prepare with `cp benchmarks/results_issue12/rebuild-min-steps-1500.csv .gpu/prev/rebuild.csv`);
-# without it the whole grid is trained afresh.  Its table replaces the committed one.
+# there is one (prepare with `cp data/ml-latest-small-sweep.csv .gpu/prev/rebuild.csv`;
+# the bundled table has been the complete --min-steps 1500 rebuild since 2026-12-01, so
+# that resume trains nothing); without it the whole grid is trained afresh (e.g. with
+# another MIN_STEPS).
 # Each part has its own time guard and writes its results as it goes.
 #
 #   bash benchmarks/gpu_session.sh ROOT OUTDIR [full|resume|finish|rebuild|mini]

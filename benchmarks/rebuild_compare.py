@@ -1,8 +1,10 @@
-"""The bundled sweep's rebuild against the committed table (issue 12; docs/sweep.md, "Early
-peaks"): coverage of the rebuild, the CPU time its missing runs will take (measured seconds
-per step of this machine's one-thread runs, times the rebuild's median steps), and every run
-it retrained beside the same run (layers, d_emb, fraction, seed) in the committed table —
-best step, steps, end and test NDCG@10 — with the popularity ranker's level for reference.
+"""The bundled sweep's rebuild (--min-steps 1500; now data/ml-latest-small-sweep.csv) against
+the table it replaced (--min-steps 500; kept as
+benchmarks/results_issue12/sweep-min-steps-500.csv), issue 12, docs/sweep.md, "Early peaks":
+coverage of the rebuild, the CPU time its missing runs would take (measured seconds per step
+of this machine's one-thread runs, times the rebuild's median steps), and every run it
+retrained beside the same run (layers, d_emb, fraction, seed) in the replaced table — best
+step, steps, end and test NDCG@10 — with the popularity ranker's level for reference.
 
     python benchmarks/rebuild_compare.py [REBUILD] [COMMITTED]
 """
@@ -62,8 +64,8 @@ def remaining_cpu_hours(new: pd.DataFrame, *tables: pd.DataFrame) -> tuple[float
 
 
 def main(argv: list[str]) -> int:
-    rebuild = argv[0] if argv else "benchmarks/results_issue12/rebuild-min-steps-1500.csv"
-    committed = argv[1] if len(argv) > 1 else "data/ml-latest-small-sweep.csv"
+    rebuild = argv[0] if argv else "data/ml-latest-small-sweep.csv"
+    committed = argv[1] if len(argv) > 1 else "benchmarks/results_issue12/sweep-min-steps-500.csv"
     new, old = pd.read_csv(rebuild), pd.read_csv(committed)
     seeds = new.groupby(["layers", "d_emb", "data_fraction"]).size()
     print(

@@ -372,8 +372,9 @@ def runs_from_frame(
             )
             warnings.warn(
                 f"{source}: {early} of {len(frame)} run(s) ended on patience with their "
-                "best validation before --min-steps (an early peak, such as the popularity "
-                f"plateau), maybe cut short; raise --min-steps{hint}",
+                "best validation before --min-steps (an early peak: over-fitting, or a "
+                "plateau such as the popularity ranker's that the run never left; if a "
+                f"plateau, raise --min-steps{hint})",
                 RunsTableWarning,
                 stacklevel=3,
             )

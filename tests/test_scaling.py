@@ -575,4 +575,4 @@ def test_cli_flops_allocation_not_identified_is_not_recommended(tmp_path):
     obj = json.loads(res.stdout)
     assert obj["identified"] is False
     lo, hi = obj["ci"]["n_opt"]
-    assert hi / lo > 100
+    assert hi is None or hi / lo > 100  # None: the upper end overflowed, an unbounded interval

@@ -449,7 +449,7 @@ def test_fit_warns_about_runs_stopped_at_their_cap(tmp_path):
     from perflaw.runs import RunsTableWarning, read_runs
 
     table = pd.read_csv("data/ml-latest-small-sweep.csv")
-    assert (table["end"] != "cap").all()
+    table["end"] = "patience"  # the bundled table has its own (few) runs on the cap
     table.loc[:2, "end"] = "cap"
     path = tmp_path / "runs.csv"
     table.to_csv(path, index=False)

@@ -26,6 +26,9 @@ def stop_step(config: TrainConfig, curve: list[float]) -> tuple[int, int, str]:
     raise AssertionError("curve too short for the cap")
 
 
+#: The first bundled sweep (--min-steps 500), replaced by the --min-steps 1500 rebuild.
+FIRST_BUNDLED = "benchmarks/results_issue12/sweep-min-steps-500.csv"
+
 #: A validation curve (one value per validation) and a stopping rule's settings.
 RULES = dict(
     curve=st.lists(st.floats(0, 1), min_size=40, max_size=40),
@@ -104,8 +107,11 @@ def test_settings_name_the_rule_unless_it_is_the_old_one():
     )
     kw = dict(eval_every=50, patience=500, min_steps=500, max_steps=5000)
     assert TrainConfig(**kw, patience_from="best").settings() == before
+    first = pd.read_csv(FIRST_BUNDLED)["settings"]
+    assert (first == TrainConfig(**kw).settings()).all()  # carried over to the default
+    # the rebuild that replaced it: one rule, --min-steps 1500 (data/ml-latest-small-sweep.sh)
     bundled = pd.read_csv("data/ml-latest-small-sweep.csv")["settings"]
-    assert (bundled == TrainConfig(**kw).settings()).all()  # carried over to the default
+    assert (bundled == TrainConfig(**{**kw, "min_steps": 1500}).settings()).all()
     assert "patience=1000 patience_from=min_steps min_steps=1000" in TrainConfig().settings()
 
 
@@ -192,10 +198,10 @@ def test_resuming_an_old_table_says_how(data, tmp_path):
     assert len(again) == 1
 
 
-def test_the_bundled_table_carried_over_to_the_default_rule():
+def test_the_first_bundled_table_carried_over_to_the_default_rule():
     from perflaw.train.runs_table import adopt_patience_from_min_steps
 
-    old = pd.read_csv("data/ml-latest-small-sweep.csv")
+    old = pd.read_csv(FIRST_BUNDLED)
     old = old.assign(
         settings=TrainConfig(
             eval_every=50, patience=500, min_steps=500, max_steps=5000, patience_from="best"

@@ -312,8 +312,11 @@ def allocate(
             e2 = compute_optimal(t, budget, kk)
             G[:, i] = (np.log([e2[q] for q in keys]) - base) / h
         se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, fitter.cov_, G), 0, None))
-        for j, q in enumerate(keys):
-            ci[q] = [float(np.exp(base[j] - z * se[j])), float(np.exp(base[j] + z * se[j]))]
+        # a huge se overflows exp to [0, inf]: an unbounded interval, reported as not
+        # identified below, so numpy's overflow warning would only be noise
+        with np.errstate(over="ignore"):
+            for j, q in enumerate(keys):
+                ci[q] = [float(np.exp(base[j] - z * se[j])), float(np.exp(base[j] + z * se[j]))]
         interval = "delta method (fit with --bootstrap for percentile intervals)"
     law = fitter.law_
     count = count or _count_kind(law.N_label)
