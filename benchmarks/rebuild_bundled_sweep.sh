@@ -41,26 +41,5 @@ print(f"kept {len(kept)}, to retrain {len(dropped)}")
 EOF
   exit 0
 fi
-configs() {  # "L D F S" of every grid run the table lacks
-  python - "$OUT" <<'EOF'
-import sys
-import pandas as pd
-have = pd.read_csv(sys.argv[1])
-have = set(zip(have.layers, have.d_emb, have.data_fraction, have.seed))
-for s in (0, 1, 2):
-    for d in (16, 32, 64, 128):
-        for layers in (1, 2, 4, 8):
-            for f in (1.0, 0.5, 0.25):
-                if (layers, d, f, s) not in have:
-                    print(layers, d, f, s)
-EOF
-}
-one() {
-  python -m perflaw sweep data/ml-latest-small.parquet --backbone sasrec \
-    --layers "$1" --d-emb "$2" --data-fraction "$3" --seed "$4" \
-    --eval-every 50 --patience 500 --min-steps 1500 --max-steps 5000 --threads 1 \
-    --out "$OUT" --csv > /dev/null
-}
-export -f one
-export OUT
-configs | xargs -P "${1:-2}" -L 1 bash -c 'one "$@"' _
+# resume: the rebuild is the bundled table now, and its command trains what it lacks
+PROCESSES="${1:-2}" exec bash data/ml-latest-small-sweep.sh
