@@ -46,4 +46,4 @@ one() {
 }
 export -f one
 export OUT
-configs | xargs -P "${PROCESSES:-2}" -L 1 bash -c 'one "$@"' _
+configs | xargs -r -P "${PROCESSES:-2}" -L 1 bash -c 'one "$@"' _
