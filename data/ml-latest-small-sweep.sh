@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The command that produced data/ml-latest-small-sweep.csv (issue 12), run from the
 # repository root with perflaw[train] installed: the 144-run grid (layers 1,2,4,8 x d_emb
-# 16,32,64,128 x data fraction 0.25,0.5,1 x seeds 0,1,2), --min-steps 1500.  N processes
-# (default 2) share one --out, one configuration per process call, so an interrupted run
-# loses at most the runs in flight; rerunning the script trains only what the table lacks.
+# 16,32,64,128 x data fraction 0.25,0.5,1 x seeds 0,1,2), --min-steps 1500.  PROCESSES
+# (default 2) share one --out: claim files in <out>.running/ split the grid, each run is
+# appended as it ends, so an interrupted sweep loses at most the runs in flight, and
+# rerunning the script trains only what the table lacks.
 #
 # History (docs/sweep.md, "The bundled sweep" and "Early peaks"):
 # 1. 2026-11-29/30: the first table, --min-steps 500: 136 of 144 runs, 87 on one H200
@@ -16,34 +17,16 @@
 #    touch them (perflaw.train.runs_table.raise_min_steps: best step >= 1,500 or ended on
 #    the cap; settings relabelled; `benchmarks/rebuild_bundled_sweep.sh carry`): 42 of the
 #    first table (28 of them GPU runs, the `device` column says which) and 4 trained during
-#    a short-lived --min-steps 1000 attempt.  The other 98 were trained with this command.
+#    a short-lived --min-steps 1000 attempt.  The other 98 were trained with this command's
+#    settings, one configuration per `perflaw sweep` call.
 # A rerun refuses a table made with other settings (the `settings` column records them).
 set -euo pipefail
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
-OUT=data/ml-latest-small-sweep.csv
-configs() {  # "L D F S" of every grid run the table lacks
-  python - "$OUT" <<'PY'
-import sys
-from pathlib import Path
-import pandas as pd
-have = pd.read_csv(sys.argv[1]) if Path(sys.argv[1]).exists() else pd.DataFrame(
-    columns=["layers", "d_emb", "data_fraction", "seed"]
-)
-have = set(zip(have.layers, have.d_emb, have.data_fraction, have.seed))
-for s in (0, 1, 2):
-    for d in (16, 32, 64, 128):
-        for layers in (1, 2, 4, 8):
-            for f in (1.0, 0.5, 0.25):
-                if (layers, d, f, s) not in have:
-                    print(layers, d, f, s)
-PY
-}
-one() {
+run() {
   python -m perflaw sweep data/ml-latest-small.parquet --backbone sasrec \
-    --layers "$1" --d-emb "$2" --data-fraction "$3" --seed "$4" \
+    --layers 1,2,4,8 --d-emb 16,32,64,128 --data-fraction 0.25,0.5,1 --seed 0,1,2 \
     --eval-every 50 --patience 500 --min-steps 1500 --max-steps 5000 --threads 1 \
-    --out "$OUT" --csv > /dev/null
+    --out data/ml-latest-small-sweep.csv --csv
 }
-export -f one
-export OUT
-configs | xargs -r -P "${PROCESSES:-2}" -L 1 bash -c 'one "$@"' _
+for i in $(seq 1 "${PROCESSES:-2}"); do run > /dev/null & sleep 0.3; done
+wait
