@@ -15,9 +15,9 @@
 # runs, --min-steps 500) carried to 1000 kept 75 (rebuild-min-steps-1000.csv); 7 runs were
 # retrained there before 8 x 16, fraction 1, seed 0 was seen to leave the plateau at ~1,600
 # steps, just after --min-steps 1000 had stopped it at 1,500; that file carried to 1500
-# kept 46 (42 + 4 retrained).  A resume trains what the table lacks, one configuration per
-# process call, so an interrupted session loses at most the runs in flight; on a GPU,
-# benchmarks/gpu_session.sh ROOT OUT rebuild resumes from the same file under MPS.  Same
+# kept 46 (42 + 4 retrained).  A resume (data/ml-latest-small-sweep.sh) trains what the
+# table lacks, so an interrupted session loses at most the runs in flight; on a GPU,
+# benchmarks/gpu_session.sh ROOT OUT rebuild resumes from a copy of it under MPS.  Same
 # settings as the bundled sweep otherwise.
 set -euo pipefail
 OUT=data/ml-latest-small-sweep.csv
