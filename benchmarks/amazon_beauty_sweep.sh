@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A size scan on a larger log than the bundled one (issue 12, item 5): does an optimum in
+# d_emb or layers show on amazon-beauty (22,363 users, 12,101 items), where 22,363 test
+# users rank configurations with far less noise than ml-latest-small's 671?
+#
+# The log may not be bundled (research use only), its runs table may:
+# benchmarks/results_issue12/amazon-beauty-sweep.csv.  Same settings as the bundled sweep
+# except --eval-every 100 and --max-steps 6000 (an epoch of windows here is 176 steps).
+# Seed 0 of every configuration first, then seed 1, then seed 2, so an interrupted scan
+# still covers the whole range.  Resumable: rerun it and finished runs are skipped;
+# PROCESSES workers share the table through perflaw sweep's claim files.
+#
+#   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
+set -uo pipefail
+LOG=${LOG:-../shared/data/amazon-beauty.parquet}
+OUT=${OUT:-benchmarks/results_issue12/amazon-beauty-sweep.csv}
+PYTHON=${PYTHON:-python}
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+sweep() {
+  # exit status 3: some configurations are being trained by the other worker
+  "$PYTHON" -m perflaw sweep "$LOG" --backbone sasrec --data-fraction 1 \
+    --eval-every 100 --patience 500 --min-steps 1500 --max-steps 6000 --threads 1 \
+    --out "$OUT" --csv "$@" > /dev/null || [ $? -eq 3 ]
+}
+worker() {
+  for seed in 0 1 2; do
+    sweep --layers 1 --d-emb 16,32,64,128,256 --seed "$seed"
+    sweep --layers 2,4 --d-emb 64 --seed "$seed"
+  done
+}
+for i in $(seq 1 "${PROCESSES:-2}"); do worker & sleep 0.3; done
+wait
