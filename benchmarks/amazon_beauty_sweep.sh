@@ -10,11 +10,16 @@
 # still covers the whole range.  Resumable: rerun it and finished runs are skipped;
 # PROCESSES workers share the table through perflaw sweep's claim files.
 #
+# WIDTHS (at 1 layer) and DEPTHS (at d_emb 64) extend the scan, e.g. on a GPU:
+#   WIDTHS=16,32,64,128,256,512,1024 DEPTHS=2,4,8,16 bash benchmarks/amazon_beauty_sweep.sh
+#
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
 LOG=${LOG:-../shared/data/amazon-beauty.parquet}
 OUT=${OUT:-benchmarks/results_issue12/amazon-beauty-sweep.csv}
 PYTHON=${PYTHON:-python}
+WIDTHS=${WIDTHS:-16,32,64,128,256}
+DEPTHS=${DEPTHS:-2,4}
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 sweep() {
   # exit status 3: some configurations are being trained by the other worker
@@ -24,8 +29,8 @@ sweep() {
 }
 worker() {
   for seed in 0 1 2; do
-    sweep --layers 1 --d-emb 16,32,64,128,256 --seed "$seed"
-    sweep --layers 2,4 --d-emb 64 --seed "$seed"
+    sweep --layers 1 --d-emb "$WIDTHS" --seed "$seed"
+    sweep --layers "$DEPTHS" --d-emb 64 --seed "$seed"
   done
 }
 for i in $(seq 1 "${PROCESSES:-2}"); do worker & sleep 0.3; done
