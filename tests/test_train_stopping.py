@@ -215,3 +215,16 @@ def test_the_first_bundled_table_carried_over_to_the_default_rule():
     assert (kept["settings"] == new).all()
     again, none = adopt_patience_from_min_steps(kept)  # already carried over: unchanged
     assert none.empty and again.equals(kept)
+
+
+def test_the_amazon_beauty_scan_is_one_runs_table_made_by_its_script():
+    # benchmarks/amazon_beauty_sweep.sh: one rule, one row per configuration and seed, and
+    # perflaw reads it as a runs table (docs/sweep.md, "A larger log")
+    from perflaw.train.runs_table import read_runs_file
+
+    scan = read_runs_file("benchmarks/results_issue12/amazon-beauty-sweep.csv")
+    kw = dict(eval_every=100, patience=500, min_steps=1500, max_steps=6000)
+    assert (scan["settings"] == TrainConfig(**kw).settings()).all()
+    assert not scan.duplicated(["layers", "d_emb", "data_fraction", "seed"]).any()
+    assert set(scan["dataset"]) == {"amazon-beauty"} and (scan["data_fraction"] == 1).all()
+    assert scan["steps"].between(2000, 6000).all()  # min_steps + patience .. the cap
