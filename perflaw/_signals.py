@@ -22,6 +22,10 @@ from perflaw.errors import Terminated
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 _fired: list[int] = []
+#: Outputs already put in place by this command (perflaw.files appends after its atomic
+#: rename): a signal arriving after that, while the command prints or exits, cannot undo
+#: them, so the stop message names them instead of claiming every output is unchanged.
+written: list[str] = []
 #: Modules whose Python code must not be cut in half: an exception raised inside numba's
 #: compiler or cache loader leaves a half-built dispatcher that crashes (segfault) when
 #: called later; one raised in the atomic writer's own bookkeeping (perflaw.files:
@@ -67,6 +71,7 @@ def handled() -> Iterator[None]:
         return
     old = {s: signal.getsignal(s) for s in EXIT_CODES}
     _fired.clear()
+    written.clear()
     signal.signal(signal.SIGTERM, _handler)
     if old[signal.SIGINT] is not signal.SIG_IGN:  # nohup / background jobs keep ignoring
         signal.signal(signal.SIGINT, _handler)
@@ -101,6 +106,11 @@ def exit_code(exc: BaseException) -> int:
 def message(exc: BaseException) -> str:
     """The one line printed when a signal stops a command."""
     name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)"
+    if written:
+        return (
+            f"stopped by {name} after writing {', '.join(written)} in full; temporary files "
+            "and spill folders were removed, other previous outputs are unchanged"
+        )
     return (
         f"stopped by {name}; temporary files and spill folders were removed, previous "
         "outputs are unchanged"

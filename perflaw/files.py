@@ -44,6 +44,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from perflaw import _signals
 from perflaw.errors import FileError
 
 #: File written into every output folder perflaw creates; a folder holding it (or empty)
@@ -211,6 +212,7 @@ def atomic_path(
             os.chmod(tmp, mode)
             _fsync_file(tmp)
             os.replace(tmp, target)
+            _signals.written.append(str(target))
         except OSError as exc:
             raise FileError(os_error_message(exc, label)) from None
         except FileError:
@@ -343,6 +345,7 @@ def atomic_folder(
                 old = target.parent / f".{target.name}.perflaw-old-{secrets.token_hex(4)}"
                 os.replace(target, old)
             os.replace(tmp, target)
+            _signals.written.append(str(target))
             _fsync_dir(target.parent)
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)

@@ -170,3 +170,15 @@ def test_atomic_folder_empty_folder_is_fine_and_file_is_refused(tmp_path):
 def test_os_error_message_default_uses_strerror():
     msg = files.os_error_message(OSError(errno.ETXTBSY, "Text file busy"), "x")
     assert msg == "cannot write x: Text file busy"
+
+
+def test_a_signal_after_an_output_was_renamed_names_it(tmp_path):
+    from perflaw import _signals
+    from perflaw.files import write_bytes
+
+    with _signals.handled():
+        assert "previous outputs are unchanged" in _signals.message(KeyboardInterrupt())
+        write_bytes(tmp_path / "law.json", b"{}")
+        line = _signals.message(KeyboardInterrupt())
+    assert "after writing" in line and "law.json in full" in line
+    assert "other previous outputs are unchanged" in line
