@@ -107,9 +107,10 @@ def message(exc: BaseException) -> str:
     """The one line printed when a signal stops a command."""
     name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT (Ctrl-C)"
     if written:
+        done = ", ".join(dict.fromkeys(written))  # a path written twice is named once
         return (
-            f"stopped by {name} after writing {', '.join(written)} in full; temporary files "
-            "and spill folders were removed, other previous outputs are unchanged"
+            f"stopped by {name} after writing {done} in full; temporary files and spill "
+            "folders were removed, other previous outputs are unchanged"
         )
     return (
         f"stopped by {name}; temporary files and spill folders were removed, previous "

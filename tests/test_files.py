@@ -179,6 +179,8 @@ def test_a_signal_after_an_output_was_renamed_names_it(tmp_path):
     with _signals.handled():
         assert "previous outputs are unchanged" in _signals.message(KeyboardInterrupt())
         write_bytes(tmp_path / "law.json", b"{}")
+        write_bytes(tmp_path / "law.json", b"{}")  # rewritten: still named once
         line = _signals.message(KeyboardInterrupt())
     assert "after writing" in line and "law.json in full" in line
     assert "other previous outputs are unchanged" in line
+    assert line.count("law.json") == 1
