@@ -156,6 +156,36 @@ def test_fit_plot_and_plot_command(cwd):
     assert (cwd / "front.png").exists()
 
 
+def test_fit_backtest_axis_chooses_and_calibrates_along_d_emb(cwd):
+    # --backtest-axis: the form is chosen (and the intervals calibrated) by fitting the
+    # narrower widths and predicting the wider ones, not the shallower depths
+    panel = pd.read_csv("runs.csv").query("panel == 0")
+    by_axis = {}
+    for axis in ("layers", "d_emb"):
+        res = run(
+            "fit",
+            "-m",
+            "ndcg@10",
+            "--where",
+            "panel==0",
+            "--json",
+            "--no-save",
+            "--backtest-axis",
+            axis,
+        )
+        assert res.exit_code == 0, res.output
+        by_axis[axis] = json.loads(res.stdout)["calibration"]
+        assert by_axis[axis]["axis"] == axis
+        assert by_axis[axis]["axis_max"] == panel[axis].max()
+    assert by_axis["layers"]["n"] != by_axis["d_emb"]["n"]  # other origins, other runs
+    res = run(
+        "fit", "-m", "ndcg@10", "--where", "panel==0", "--no-save", "--backtest-axis", "d_emb"
+    )
+    assert f"widen with the doublings past d_emb {panel['d_emb'].max():g}" in res.stdout
+    res = run("fit", "-m", "ndcg@10", "--backtest-axis", "width")
+    assert res.exit_code == 2 and "'width' is not one of 'layers', 'd_emb'" in res.output
+
+
 def _one_line_error(res, pattern):
     assert res.exit_code == 1, res.output
     lines = [l for l in res.output.strip().splitlines() if l]

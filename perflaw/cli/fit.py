@@ -50,6 +50,15 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
     "fitted rows and says why.",
 )
 @click.option(
+    "--backtest-axis",
+    type=click.Choice(["layers", "d_emb"]),
+    default="layers",
+    show_default=True,
+    help="Size axis of the backtest that chooses the form and calibrates the "
+    "intervals: fit the smaller sizes on it, predict the larger (d_emb for a scan "
+    "mostly in width).",
+)
+@click.option(
     "--law",
     "law_name",
     default="performance",
@@ -166,6 +175,7 @@ def fit(
     runs,
     metric,
     form,
+    backtest_axis,
     law_name,
     p,
     q,
@@ -340,6 +350,7 @@ def fit(
         scale=scale,
         progress=progress,
         noise_sd=noise,
+        backtest_axis=backtest_axis,
         **law_opts,
     )
     fits = []
