@@ -12,13 +12,14 @@
 #
 # WIDTHS (at 1 layer) and DEPTHS (at d_emb 64) extend the scan, e.g. on a GPU:
 #   WIDTHS=16,32,64,128,256,512,1024 DEPTHS=2,4,8,16 bash benchmarks/amazon_beauty_sweep.sh
+# (d_emb 512 joined the default widths on 2026-12-01, once d 256 looked like the optimum.)
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
 LOG=${LOG:-../shared/data/amazon-beauty.parquet}
 OUT=${OUT:-benchmarks/results_issue12/amazon-beauty-sweep.csv}
 PYTHON=${PYTHON:-python}
-WIDTHS=${WIDTHS:-16,32,64,128,256}
+WIDTHS=${WIDTHS:-16,32,64,128,256,512}
 DEPTHS=${DEPTHS:-2,4}
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 sweep() {
