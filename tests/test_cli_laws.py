@@ -60,6 +60,13 @@ def test_fit_defaults_read_runs_csv_and_write_law(cwd):
     res = run("recommend-config", "--budget", "20M")
     assert res.exit_code == 0, res.output
     assert "rank" in res.stdout and "does not bind" in res.stdout
+    # a total budget without the item table says what it leaves out
+    assert "note: the total count has no item table (n_items 0)" in res.stdout
+    res = run("recommend-config", "--budget", "20M", "--n-items", "3416")
+    assert res.exit_code == 0, res.output
+    assert "no item table" not in res.stdout
+    res = run("recommend-config", "--budget", "20M", "--count", "non-embedding")
+    assert res.exit_code == 0 and "no item table" not in res.stdout
 
 
 def test_fit_group_by_json_and_bootstrap(cwd):

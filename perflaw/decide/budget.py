@@ -251,6 +251,13 @@ def recommend(
     h = np.log2(np.maximum(L / hi_l, 1.0))
     cand["supported"] = (L >= lo_l) & (h <= max_h + 1e-9) & (D >= lo_d) & (D <= hi_d)
     notes: list[str] = []
+    if budget is not None and count == "total" and not n_items:
+        # the item table (n_items × d_emb) is most of a recommender's parameters: a total
+        # budget without it lets through models many times the size the user meant
+        notes.append(
+            "the total count has no item table (n_items 0), usually most of a "
+            "recommender's parameters: give the catalogue size (--n-items, or --data LOG)"
+        )
     if not cand["feasible"].any():
         small = cand.loc[cand["params"].idxmin()]
         raise DataError(
