@@ -383,3 +383,23 @@ def test_recommend_goes_deeper_only_as_far_as_the_backtest_went():
     assert not cand.loc[(128, 128), "supported"] and cand.loc[(64, 128), "supported"]
     assert rec.beats_noise and rec.gain["value"] > 0 and rec.message.startswith("train layers 64")
     assert rec.best_observed["layers"] == 16
+
+
+def test_recommend_goes_wider_only_as_far_as_a_width_backtest_went():
+    from perflaw.decide.budget import recommend
+
+    X = grid(layers=(2, 4, 8), widths=(16, 32, 64, 128))
+    rng = np.random.default_rng(6)
+    y = logistic(-1.0 + 0.01 * np.log(X.layers) - 8.0 / X.d_emb + rng.normal(0, 0.002, len(X)))
+    f = LawFitter(form="auto", scale="auto", backtest_axis="d_emb").fit(X, y, metric="hr@10")
+    assert f.calibration_["axis"] == "d_emb"
+    h = f.calibration_["max_horizon"]
+    assert 1 <= h <= 3  # origins at 16, 32, 64: at most three doublings to 128
+    widest = 128 * 2**h
+    widths = [64, 128, 256, 512, 1024, 2048]
+    rec = recommend(f, layers=[2, 4, 8, 16], d_emb=widths)
+    cand = rec.candidates.set_index(["layers", "d_emb"])
+    assert [bool(cand.loc[(8, d), "supported"]) for d in widths] == [d <= widest for d in widths]
+    assert not cand.loc[(16, 128), "supported"]  # deeper: no backtest along layers
+    assert rec.pick["d_emb"] <= widest and rec.pick["layers"] <= 8
+    assert f"d_emb 16-{widest:g}): listed, never picked" in " ".join(rec.notes)

@@ -154,8 +154,9 @@ def recommend_config(
 
     Without --budget the whole --layers × --d-emb grid is ranked; with it, only what
     fits, and the best run already trained means the best one that fits the budget.
-    Deeper models than the trained ones are considered only as far as the law's
-    backtest extrapolated.  When nothing is predicted to beat the best trained run by
+    Deeper models than the trained ones (wider ones, for a law fitted with
+    --backtest-axis d_emb) are considered only as far as the law's backtest
+    extrapolated.  When nothing is predicted to beat the best trained run by
     more than the noise, it says so and names the run to try next.
 
     With --budget-kind flops (a chinchilla law): the compute-optimal N and D for a

@@ -192,9 +192,11 @@ def recommend(
 
     Notes
     -----
-    Configurations deeper than the trained ones are considered only as far as the
-    law's backtest extrapolated (``calibration_["max_horizon"]`` doublings); wider or
-    narrower than the trained widths, not at all (no backtest covers them).  They stay
+    Configurations larger than the trained ones along the axis of the law's backtest
+    (``calibration_["axis"]``: deeper for ``layers``, wider for ``d_emb``) are considered
+    only as far as that backtest extrapolated (``calibration_["max_horizon"]``
+    doublings); beyond the trained range on the other axis, or below it on either, not
+    at all (no backtest covers them).  They stay
     in ``candidates`` with ``supported = False``.  Ties go to the run already trained,
     then to fewer parameters.  ``p_best`` is the share of predictive draws (mixing the
     backtested forms by weight, see :func:`_form_draws`) in which a configuration is the
@@ -243,13 +245,20 @@ def recommend(
         zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float))
     )
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
-    # what the backtest supports: deeper only as far as it extrapolated, widths inside
+    # what the backtest supports: larger along its axis only as far as it extrapolated
+    # (deeper for a backtest along layers, wider for one along d_emb), inside otherwise
     cal = getattr(fitter, "calibration_", None) or {}
     lo_l, hi_l = ranges["layers"]
     lo_d, hi_d = ranges["d_emb"]
-    max_h = float(cal.get("max_horizon", 0.0)) if cal.get("axis") == "layers" else 0.0
-    h = np.log2(np.maximum(L / hi_l, 1.0))
-    cand["supported"] = (L >= lo_l) & (h <= max_h + 1e-9) & (D >= lo_d) & (D <= hi_d)
+    max_h = float(cal.get("max_horizon", 0.0))
+    h_l = max_h if cal.get("axis") == "layers" else 0.0
+    h_d = max_h if cal.get("axis") == "d_emb" else 0.0
+    cand["supported"] = (
+        (L >= lo_l)
+        & (np.log2(np.maximum(L / hi_l, 1.0)) <= h_l + 1e-9)
+        & (D >= lo_d)
+        & (np.log2(np.maximum(D / hi_d, 1.0)) <= h_d + 1e-9)
+    )
     notes: list[str] = []
     if budget is not None and count == "total" and not n_items:
         # the item table (n_items × d_emb) is most of a recommender's parameters: a total
@@ -268,7 +277,7 @@ def recommend(
     if n_out:
         notes.append(
             f"{n_out} configuration(s) lie outside what the backtest supports (layers "
-            f"up to {hi_l * 2**max_h:g}, d_emb {lo_d:g}-{hi_d:g}): listed, never picked"
+            f"{lo_l:g}-{hi_l * 2**h_l:g}, d_emb {lo_d:g}-{hi_d * 2**h_d:g}): listed, never picked"
         )
     usable = cand["feasible"] & cand["supported"]
     if not usable.any():
