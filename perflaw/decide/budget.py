@@ -253,11 +253,13 @@ def recommend(
     max_h = float(cal.get("max_horizon", 0.0))
     h_l = max_h if cal.get("axis") == "layers" else 0.0
     h_d = max_h if cal.get("axis") == "d_emb" else 0.0
+    from perflaw.backtest import horizon  # doublings past the widest/deepest trained
+
     cand["supported"] = (
         (L >= lo_l)
-        & (np.log2(np.maximum(L / hi_l, 1.0)) <= h_l + 1e-9)
+        & (horizon(L, hi_l) <= h_l + 1e-9)
         & (D >= lo_d)
-        & (np.log2(np.maximum(D / hi_d, 1.0)) <= h_d + 1e-9)
+        & (horizon(D, hi_d) <= h_d + 1e-9)
     )
     notes: list[str] = []
     if budget is not None and count == "total" and not n_items:
