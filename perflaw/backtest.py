@@ -180,9 +180,27 @@ class BacktestResult:
     skipped: dict = field(default_factory=dict)
 
 
+def resolve_axis(X: pd.DataFrame, axis: str) -> str:
+    """``"auto"`` → ``"layers"``, unless the runs have fewer than 3 layer counts and more
+    distinct widths (a scan in width at one or two depths): then ``"d_emb"``.
+
+    >>> resolve_axis(pd.DataFrame({"layers": [2, 2, 2], "d_emb": [16, 32, 64]}), "auto")
+    'd_emb'
+    >>> resolve_axis(pd.DataFrame({"layers": [1, 2, 4], "d_emb": [16, 32, 64]}), "auto")
+    'layers'
+    """
+    if axis != "auto":
+        return axis
+
+    def n(c):
+        return X[c].nunique() if c in X.columns else 0
+
+    return "d_emb" if n("layers") < 3 and n("d_emb") > n("layers") else "layers"
+
+
 def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
     if axis not in AXES:
-        raise DataError(f"unknown backtest axis {axis!r}: use {' or '.join(AXES)}")
+        raise DataError(f"unknown backtest axis {axis!r}: use auto, {' or '.join(AXES)}")
     if axis not in X.columns:
         raise DataError(f"the runs have no {axis!r} column to backtest along")
     return np.sort(pd.unique(X[axis].to_numpy(float)))
@@ -218,6 +236,10 @@ def _origin_errors(
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
         bound = law.bind(inputs)
         why = bound.identifiable(inputs)
+        if why is None and not bound.varies_with(axis):
+            # e.g. the Performance Law fitted on one depth has no N factor: its
+            # prediction for deeper runs would be a flat line, not an extrapolation
+            why = f"{axis} has one value in these runs, so the law has no {axis} term"
         if why is None and not law.nonparametric and len(yt) - bound.n_params < law.min_dof:
             why = f"{len(yt)} runs for {bound.n_params} parameters"
         if why:
@@ -314,7 +336,7 @@ def backtest(
     *,
     metric: str | None = None,
     forms: Iterable[str] | None = None,
-    axis: str = "layers",
+    axis: str = "auto",
     transform: str = "auto",
     seed: int = 0,
     level: float = 0.95,
@@ -332,8 +354,9 @@ def backtest(
         Its name (decides the fitting scale with ``transform="auto"``).
     forms : iterable of str, optional
         Candidate forms (default: every form of ``FORMS``).
-    axis : {"layers", "d_emb"}
-        The size axis: fit on sizes ``<= v``, predict the larger ones.
+    axis : {"layers", "d_emb", "auto"}
+        The size axis: fit on sizes ``<= v``, predict the larger ones.  ``"auto"``: see
+        :func:`resolve_axis` (layers, or d_emb for a scan in width).
     transform : {"auto", "none", "logit"}
         Fitting scale (``auto``: logit for rates in (0, 1)).
     level : float
@@ -356,6 +379,7 @@ def backtest(
         raise DataError(f"level must be between 0 and 1, got {level!r}")
     X = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
     yv = np.asarray(y, dtype=float).ravel()
+    axis = resolve_axis(X, axis)
     values = _check_axis(X, axis)
     if len(values) < 3:
         raise DataError(
@@ -426,7 +450,7 @@ def choose_form(
     metric=None,
     transform: str = "auto",
     seed: int = 0,
-    axis: str = "layers",
+    axis: str = "auto",
     candidates: Iterable[str] | None = None,
     progress: bool = False,
 ) -> Selection:
@@ -437,6 +461,9 @@ def choose_form(
     """
     X = X.reset_index(drop=True)
     yv = np.asarray(y, dtype=float)
+    axis = resolve_axis(X, axis)
+    if axis not in AXES:
+        raise DataError(f"unknown backtest axis {axis!r}: use auto, {' or '.join(AXES)}")
     cands = list(FORMS) if candidates is None else list(candidates)
     fixed = str(form).lower() != "auto"
     if fixed:
@@ -557,12 +584,12 @@ def choose_form(
             )
             reason = (
                 f"carry: no form beat carry-forward by more than one standard error in "
-                f"the backtest ({n_origins} origins, {n_pts} predicted runs{top})"
+                f"the backtest along {axis} ({n_origins} origins, {n_pts} predicted runs{top})"
             )
         else:
             reason = (
-                f"{best}: beat carry-forward in the backtest by {best_t:.2f} standard "
-                f"errors ({n_origins} origins, {n_pts} predicted runs)"
+                f"{best}: beat carry-forward in the backtest along {axis} by {best_t:.2f} "
+                f"standard errors ({n_origins} origins, {n_pts} predicted runs)"
             )
     calibration = _calibration(pts[pts.form == chosen], axis, axis_max)
     # the other eligible forms, weighted by their backtest error, for p_best

@@ -254,9 +254,11 @@ class LawFitter:
         Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
         seed replicates); widens ``kind="observation"`` intervals and sets the noise
         ``recommend`` compares gains with.
-    backtest_axis : {"layers", "d_emb"}
+    backtest_axis : {"auto", "layers", "d_emb"}
         The size axis of the inner backtest that chooses the form and calibrates the
-        intervals (when ``form`` is given).
+        intervals (when ``form`` is given).  ``"auto"`` (default): layers, or d_emb when
+        the runs have fewer than 3 layer counts and more widths
+        (:func:`perflaw.backtest.resolve_axis`).
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -298,7 +300,7 @@ class LawFitter:
         scale: str = "none",
         progress: bool = False,
         noise_sd: float | None = None,
-        backtest_axis: str = "layers",
+        backtest_axis: str = "auto",
         **law_options: Any,
     ) -> None:
         self.law = law

@@ -106,11 +106,16 @@ def test_selection_keeps_carry_forward_when_the_metric_is_flat_noise():
 
 
 def test_selection_falls_back_on_a_tiny_grid_and_says_so():
-    X = grid(layers=(4,), widths=(32, 64, 128))
-    sel = choose_form(X, np.array([0.2, 0.25, 0.22]), metric="hr@10")
+    X = grid(layers=(4,), widths=(32, 64))
+    sel = choose_form(X, np.array([0.2, 0.25]), metric="hr@10")
     assert sel.form == "carry" and "too few to backtest" in sel.reason
-    f = LawFitter(form="auto", scale="auto").fit(X, [0.2, 0.25, 0.22], metric="hr@10")
+    f = LawFitter(form="auto", scale="auto").fit(X, [0.2, 0.25], metric="hr@10")
     assert any("not calibrated" in w for w in f.warnings_)
+    # three widths at one depth: auto backtests along d_emb; pinned to layers, too few
+    X3, y3 = grid(layers=(4,), widths=(32, 64, 128)), np.array([0.2, 0.25, 0.22])
+    assert "along d_emb" in choose_form(X3, y3, metric="hr@10").reason
+    sel = choose_form(X3, y3, metric="hr@10", axis="layers")
+    assert sel.form == "carry" and "only 1 distinct layers value(s)" in sel.reason
 
 
 def test_selection_never_sees_holdout_rows():
@@ -143,7 +148,9 @@ def test_backtest_reports_every_form_and_a_coverage():
 def test_backtest_refuses_fewer_than_three_sizes():
     X = grid(layers=(4, 8))
     with pytest.raises(DataError, match="at least 3 distinct layers values"):
-        backtest(X, np.full(len(X), 0.3))
+        backtest(X, np.full(len(X), 0.3), axis="layers")
+    # auto: two depths but three widths, so the rolling origin runs along d_emb
+    assert backtest(X, np.full(len(X), 0.3), forms=("carry",)).axis == "d_emb"
 
 
 def test_calibrated_intervals_widen_with_extrapolation():
@@ -175,7 +182,9 @@ def test_a_free_exponent_needs_three_distinct_values():
 def test_cli_refusals_are_one_line(tmp_path):
     df = pd.read_csv(BUNDLED)
     df[df.layers <= 8].to_csv(tmp_path / "two.csv", index=False)
-    res = run("backtest", tmp_path / "two.csv", "-m", "hr@10", "--where", "panel==0")
+    res = run(
+        "backtest", tmp_path / "two.csv", "-m", "hr@10", "--where", "panel==0", "--axis", "layers"
+    )
     assert res.exit_code == 1 and "at least 3 distinct layers values" in res.output
     assert len(res.output.strip().splitlines()) == 1
     res = run("fit", BUNDLED, "-m", "hr@10", "--level", "1.5", "--no-save")
@@ -403,3 +412,95 @@ def test_recommend_goes_wider_only_as_far_as_a_width_backtest_went():
     assert not cand.loc[(16, 128), "supported"]  # deeper: no backtest along layers
     assert rec.pick["d_emb"] <= widest and rec.pick["layers"] <= 8
     assert f"d_emb 16-{widest:g}): listed, never picked" in " ".join(rec.notes)
+
+
+# ------------------------------------------------------------ a scan in one size axis
+def _width_scan(seed=7, noise=0.0005):
+    """One depth, six widths, on the one-factor Performance Law (p = 2) with d* = 160."""
+    d = np.array([16.0, 32, 64, 128, 256, 512])
+    w4 = -np.log(2.0) / np.log(160.0)  # p = 2: the optimum sits at 2 ** (-1 / w4)
+    z = 0.5 * (-(d ** (-w4)) / 2 - w4 * np.log(d)) - 1.2
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"layers": np.full(len(d), 2.0), "d_emb": d})
+    return X, logistic(z + rng.normal(0, noise, len(d)))
+
+
+def test_performance_law_binds_to_the_factor_a_scan_varied():
+    from perflaw.laws.performance import PerformanceLaw
+
+    X, _ = _width_scan()
+    cols = {c: X[c].to_numpy(float) for c in X}
+    law = PerformanceLaw(p=2).bind(cols)
+    assert law.factors == ("d",) and law.param_names == ("w2", "w4", "b")
+    assert law.identifiable(cols) is None
+    assert law.varies_with("d_emb") and not law.varies_with("layers")
+    # the held factor is gone from the formula: any depth predicts the same
+    theta = np.array([0.5, 0.1, -1.0])
+    ask = {"layers": np.array([1.0, 2.0, 64.0]), "d_emb": np.full(3, 100.0)}
+    assert np.ptp(law.formula(theta, ask)) == 0
+    # a depth-only scan keeps N; a single configuration keeps both (and is not identified)
+    depth = {"layers": np.array([1.0, 2, 4, 8]), "d_emb": np.full(4, 64.0)}
+    assert PerformanceLaw(p=2).bind(depth).factors == ("N",)
+    one = {"layers": np.array([2.0]), "d_emb": np.array([64.0])}
+    assert PerformanceLaw(p=2).bind(one).factors == ("N", "d")
+    assert "3" in PerformanceLaw(p=2).bind(one).identifiable(one)
+    # explicit constant_factors are kept (a law file rebuilds the bound law exactly)
+    full = {"layers": np.array([1.0, 2, 4]), "d_emb": np.array([16.0, 32, 64])}
+    assert law.bind(full) is law
+    with pytest.raises(DataError, match="unknown factor 'D'"):
+        PerformanceLaw(constant_factors=["D"])
+    with pytest.raises(DataError, match="at least one factor"):
+        PerformanceLaw(constant_factors=["N", "d"])
+
+
+def test_one_factor_fit_matches_a_plain_curve_fit_and_survives_the_law_file(tmp_path):
+    """Variable projection on the one-factor law against scipy's curve_fit on the formula
+    written out by hand (the obviously-correct reference)."""
+    from scipy.optimize import curve_fit
+
+    X, y = _width_scan(noise=0.002)
+    f = LawFitter("performance", p=2, scale="logit").fit(X, y, metric="ndcg@10")
+    assert list(f.params_.index) == ["w2", "w4", "b"]
+    z = np.log(y / (1 - y))
+
+    def plain(d, w2, w4, b):
+        return w2 * (-(d ** (-w4)) / 2 - w4 * np.log(d)) + b
+
+    ref, _ = curve_fit(plain, X.d_emb.to_numpy(), z, p0=f.params_.to_numpy(), maxfev=20000)
+    sse = lambda th: float(np.sum((plain(X.d_emb.to_numpy(), *th) - z) ** 2))  # noqa: E731
+    assert sse(f.params_.to_numpy()) <= sse(ref) * (1 + 1e-9) + 1e-15
+    np.testing.assert_allclose(f.params_.to_numpy(), ref, rtol=1e-4, atol=1e-6)
+    assert 100 < f.derived_["d_opt"] < 250  # the planted optimum is 160
+    assert any("held at 2" in n for n in f.notes_)
+    path = tmp_path / "law.json"
+    f.save(path)
+    g = load_fitter(path)
+    assert g.law_.factors == ("d",)
+    ask = pd.DataFrame({"layers": [2.0, 2.0], "d_emb": [100.0, 300.0]})
+    np.testing.assert_allclose(g.predict(ask), f.predict(ask))
+    with pytest.warns(UserWarning, match="outside the fitted range of layers"):
+        f.predict(pd.DataFrame({"layers": [4.0], "d_emb": [64.0]}))
+
+
+def test_a_width_scan_is_backtested_along_width_and_never_along_the_held_depth():
+    X, y = _width_scan()
+    res = backtest(X, y, metric="ndcg@10", forms=("carry", "p2"))
+    assert res.axis == "d_emb"  # auto: one layer count, six widths
+    s = res.summary.set_index("form")
+    assert s.loc["p2", "n_points"] > 0
+    # the law was planted: it beats carry-forward, which cannot see the turn past d 160
+    assert s.loc["p2", "mape"] < s.loc["carry", "mape"]
+    sel = choose_form(X, y, metric="ndcg@10", candidates=("carry", "p2"))
+    assert sel.form == "p2" and "along d_emb" in sel.reason
+    # along the held axis there is nothing to extrapolate: not scored, and said why
+    with pytest.raises(DataError, match="at least 3 distinct layers"):
+        backtest(X, y, metric="ndcg@10", forms=("carry", "p2"), axis="layers")
+    # on a full grid the first origin along layers holds one depth: the law bound there has
+    # no N factor, and a flat line is not an extrapolation in depth, so it is not scored
+    G = grid(layers=(2, 4, 8, 16), widths=(32, 64, 128))
+    yg = logistic(-1.0 + 0.1 * np.log(G.layers) - 8.0 / G.d_emb)
+    res = backtest(G, yg, metric="hr@10", forms=("carry", "p2"), axis="layers")
+    assert res.skipped["p2"] == (
+        "layers <= 2: layers has one value in these runs, so the law has no layers term"
+    )
+    assert set(res.points[res.points.form == "p2"].origin) == {8.0}  # 3 depths from there

@@ -190,7 +190,7 @@ def test_fit_backtest_axis_chooses_and_calibrates_along_d_emb(cwd):
     )
     assert f"widen with the doublings past d_emb {panel['d_emb'].max():g}" in res.stdout
     res = run("fit", "-m", "ndcg@10", "--backtest-axis", "width")
-    assert res.exit_code == 2 and "'width' is not one of 'layers', 'd_emb'" in res.output
+    assert res.exit_code == 2 and "'width' is not one of 'auto', 'layers', 'd_emb'" in res.output
 
 
 def _one_line_error(res, pattern):
@@ -352,3 +352,32 @@ def test_recommend_config_accepts_every_counted_architecture(tmp_path):
             ],
         )
         assert res.exit_code == 0, (arch, res.output)
+
+
+def test_a_scan_in_width_only_gets_a_one_factor_law(tmp_path, monkeypatch):
+    # one depth, six widths, three seeds: before, no form but carry-forward could be
+    # fitted ("layers has 1 distinct value"); now the law keeps the d factor alone
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    d = np.repeat([16.0, 32, 64, 128, 256, 512], 3)
+    w4 = -np.log(2.0) / np.log(160.0)
+    z = 0.5 * (-(d ** (-w4)) / 2 - w4 * np.log(d)) - 1.2 + rng.normal(0, 0.002, len(d))
+    runs = pd.DataFrame(
+        {"layers": 2, "d_emb": d, "seed": np.tile([0, 1, 2], 6), "ndcg@10": 1 / (1 + np.exp(-z))}
+    )
+    runs.to_csv("scan.csv", index=False)
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--no-save")
+    assert res.exit_code == 0, res.output
+    assert "in the backtest along d_emb" in res.stdout  # auto axis: the one that varies
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--form", "p2", "--json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert set(obj["params"]) == {"w2", "w4", "b"}
+    assert any("held at 2" in n for n in obj["notes"])
+    res = run("recommend-config", "--layers", "1,2,4", "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert rec["recommendation"]["layers"] == 2  # depth was never varied: never changed
+    assert not any(c["supported"] for c in rec["top"] if c["layers"] != 2)

@@ -17,10 +17,11 @@ from perflaw.errors import DataError
 @click.option("--where", help="Keep only rows matching e.g. 'panel==0'.")
 @click.option(
     "--axis",
-    type=click.Choice(["layers", "d_emb"]),
-    default="layers",
+    type=click.Choice(["auto", "layers", "d_emb"]),
+    default="auto",
     show_default=True,
-    help="Size axis of the rolling origin.",
+    help="Size axis of the rolling origin. auto: layers, or d_emb when the runs have "
+    "fewer than 3 layer counts and more widths.",
 )
 @click.option(
     "--form",
@@ -122,7 +123,7 @@ def backtest(
         click.echo(render(records, "csv"))
         return
     click.echo(
-        f"{table.metric}: rolling-origin backtest along {axis} ({len(table.y)} runs, "
+        f"{table.metric}: rolling-origin backtest along {res.axis} ({len(table.y)} runs, "
         f"{res.points.origin.nunique() if len(res.points) else 0} origins, fitted on the "
         f"{res.transform} scale); lower MAPE is better, carry-forward is the baseline"
     )

@@ -51,12 +51,12 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 )
 @click.option(
     "--backtest-axis",
-    type=click.Choice(["layers", "d_emb"]),
-    default="layers",
+    type=click.Choice(["auto", "layers", "d_emb"]),
+    default="auto",
     show_default=True,
     help="Size axis of the backtest that chooses the form and calibrates the "
-    "intervals: fit the smaller sizes on it, predict the larger (d_emb for a scan "
-    "mostly in width).",
+    "intervals: fit the smaller sizes on it, predict the larger. auto: layers, or "
+    "d_emb when the runs have fewer than 3 layer counts and more widths.",
 )
 @click.option(
     "--law",

@@ -203,6 +203,12 @@ class Law:
         """This law configured for the data (e.g. its trained widths); default: itself."""
         return self
 
+    def varies_with(self, column: str) -> bool:
+        """Whether the law's predictions can change with input ``column`` (a law bound to
+        runs that held an input fixed may ignore it; the backtest then does not score it
+        along that axis)."""
+        return column in self.inputs
+
     def identifiable(self, X: dict[str, np.ndarray]) -> str | None:
         """``None`` when these rows can determine the law's parameters, else why not."""
         return None

@@ -33,6 +33,15 @@ Data term (``data_term``):
     lets the law predict across data scales.  The authors fix its coefficient at 1;
     perflaw fits it, since :math:`D'` has arbitrary units.
 
+A size that did not vary (``bind``): a scan in width only (one depth), or in depth only
+(one width), cannot determine the factor of the input it held fixed -- that factor is a
+constant and folds into the intercept.  :meth:`PerformanceLaw.bind` drops it
+(``constant_factors``), so a one-axis scan is fitted by the one factor it varied: three
+parameters with ``p = 2`` (``w2, w4, b`` for a width scan), four with ``p`` free.  The
+law then says nothing about the axis it held fixed: its predictions are flat along it,
+:meth:`~PerformanceLaw.varies_with` says so, the backtest does not score it along that
+axis, and ``recommend-config`` stays at the trained value of that input.
+
 Optimum of a factor: :math:`f'(x^*) = 0` at :math:`x^* = (-\alpha/(\beta\gamma))^{1/\gamma}`
 (:math:`= p^{-1/w_3}`), a maximum when :math:`\alpha\gamma > 0` (derived ``N_opt``,
 ``d_opt``; NaN without an interior maximum).  ``N_best_in_range``/``d_best_in_range`` are
@@ -98,6 +107,9 @@ class PerformanceLaw(Law):
     exponent_bounds : (float, float)
         Search range of every exponent (``gamma`` with ``p`` free, ``w3``/``w4``/``w5``
         with ``p`` pinned).
+    constant_factors : list of {"N", "d"}, optional
+        Factors left out because their input was constant in the fitted runs (they fold
+        into the intercept).  ``None`` (default): decided by :meth:`bind` from the data.
 
     Examples
     --------
@@ -112,6 +124,12 @@ class PerformanceLaw(Law):
     True
     >>> law.derived(theta, {"layers": (4, 32), "d_emb": (25, 100)})["N_opt"]
     1.0
+
+    A scan in width at one depth binds to the d factor alone:
+
+    >>> one_depth = {"layers": np.full(4, 2.0), "d_emb": np.array([16., 32., 64., 128.])}
+    >>> PerformanceLaw(p=2).bind(one_depth).param_names
+    ('w2', 'w4', 'b')
     """
 
     name = "performance"
@@ -130,6 +148,7 @@ class PerformanceLaw(Law):
         data_term: str = "none",
         groups: list[str] | None = None,
         exponent_bounds: tuple[float, float] = (-6.0, 6.0),
+        constant_factors: list[str] | tuple[str, ...] | None = None,
     ) -> None:
         if p is not None and not (np.isfinite(p) and p > 0):
             raise DataError(f"p must be a positive number, got {p!r}")
@@ -145,8 +164,18 @@ class PerformanceLaw(Law):
         self.data_term = data_term
         self.groups = list(groups) if groups else []
         self.exponent_bounds = (lo, hi)
-        self.factors = ("N", "d", "D") if data_term == "dprime" else ("N", "d")
-        self.inputs = tuple(_FACTOR_INPUT[f] for f in self.factors) + (
+        every = ("N", "d", "D") if data_term == "dprime" else ("N", "d")
+        held = tuple(constant_factors or ())
+        bad = sorted(set(held) - {"N", "d"})
+        if bad:
+            raise DataError(f"constant_factors: unknown factor {bad[0]!r}: use 'N' or 'd'")
+        self.constant_factors = None if constant_factors is None else list(held)
+        self.factors = tuple(f for f in every if f not in held)
+        if not self.factors:
+            raise DataError("constant_factors: at least one factor must remain")
+        # a held factor's input stays an input: its (single) trained value is the range
+        # predictions are checked against
+        self.inputs = tuple(_FACTOR_INPUT[f] for f in every) + (
             ("group",) if data_term == "free" else ()
         )
         names: list[str] = []
@@ -172,7 +201,32 @@ class PerformanceLaw(Law):
             "data_term": self.data_term,
             "groups": self.groups or None,
             "exponent_bounds": list(self.exponent_bounds),
+            "constant_factors": self.constant_factors,
         }
+
+    def bind(self, X) -> PerformanceLaw:
+        """This law without the N or d factor whose input has one value in ``X``.
+
+        A factor is kept when its input varies, or when dropping it would leave no factor
+        (then :meth:`identifiable` says why the law cannot be fitted).  A law built with
+        explicit ``constant_factors`` is returned as it is.
+        """
+        if self.constant_factors is not None:
+            return self
+        held = [
+            f
+            for f in ("N", "d")
+            if f in self.factors
+            and _FACTOR_INPUT[f] in X
+            and len(np.unique(X[_FACTOR_INPUT[f]])) == 1
+        ]
+        if len(held) == len(self.factors):
+            held = []
+        return type(self)(**{**self.options(), "constant_factors": held})
+
+    def varies_with(self, column: str) -> bool:
+        """Whether predictions change with ``column`` (False for a held factor's input)."""
+        return column in {_FACTOR_INPUT[f] for f in self.factors} or column == "group"
 
     def fit_warnings(self, X) -> list[str]:
         if self.data_term == "dprime":
@@ -391,7 +445,7 @@ class PerformanceLaw(Law):
         lo, hi = self.exponent_bounds
         k = len(self.factors)
         if n_grid is None:  # a coarser grid when refitting from a known optimum (bootstrap)
-            n_grid = (25 if k == 2 else 9) if init is None else (13 if k == 2 else 7)
+            n_grid = {1: 101, 2: 25}.get(k, 9) if init is None else {1: 41, 2: 13}.get(k, 7)
         starts: list[np.ndarray] = []
         if init is not None:
             starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
@@ -474,6 +528,13 @@ class PerformanceLaw(Law):
     def notes(self, theta, ranges) -> list[str]:
         """Plain-language statements about each factor's optimum."""
         lines = []
+        for f in self.constant_factors or ():
+            col = _FACTOR_INPUT[f]
+            lo, _ = ranges.get(col, (np.nan, np.nan))
+            lines.append(
+                f"{col}: held at {lo:g} in every fitted run, so the law has no {f} factor "
+                f"and says nothing about other {col} values"
+            )
         for f in self.factors:
             col = _FACTOR_INPUT[f]
             lo, hi = ranges.get(col, (np.nan, np.nan))
