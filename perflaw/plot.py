@@ -81,8 +81,9 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
 
     The law declares its axes (``Law.plot_x``, ``Law.plot_series``): the metric against
     ``plot_x`` (log scale) with one fitted curve per value of ``plot_series`` (other
-    inputs held at the first run's value); a law without ``plot_x`` is drawn as observed
-    against fitted.  Returns the matplotlib Figure.
+    inputs held at the first run's value; the two swap when the runs held ``plot_x``
+    fixed); a law without ``plot_x`` is drawn as observed against fitted.  Returns the
+    matplotlib Figure.
     """
     from perflaw.errors import DataError
 
@@ -98,6 +99,10 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
     metric = fitter.metric_ or "metric"
     xname = law.plot_x if law.plot_x in X else None
     sname = law.plot_series if law.plot_series in X else None
+    if xname and sname and len(np.unique(X[xname])) == 1 < len(np.unique(X[sname])):
+        # a scan that held the x input fixed (a width scan at one depth): one column of
+        # points on an empty axis says nothing; draw along the input that varied
+        xname, sname = sname, xname
     if kind == "residuals":
         ax.axhline(0, color="0.6", lw=1)
         if xname:
@@ -138,7 +143,14 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
             ax.plot(
                 grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-", color=color
             )
-        ax.set_xscale("log", base=2 if xname == "layers" else 10)
+        if xname in ("layers", "d_emb"):  # sizes come in doublings: label them plainly
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.set_xscale("log", base=10)
         ax.set_xlabel(law.input_labels.get(xname, xname))
         ax.set_ylabel(metric)
         ax.legend(fontsize="small")

@@ -39,6 +39,24 @@ def test_fit_plot_has_points_and_curves_per_d_emb(fitter):
     assert "R² = 0.899" in ax.get_title()
 
 
+def test_a_width_scan_is_drawn_along_width():
+    # one depth: layers on the x axis would be one column of points and no curve
+    d = np.array([16.0, 32, 64, 128, 256, 512])
+    y = np.array([0.030, 0.037, 0.039, 0.041, 0.042, 0.038])
+    f = LawFitter("performance", p=2, scale="logit").fit(
+        pd.DataFrame({"layers": 1.0, "d_emb": d}), y, metric="ndcg@10"
+    )
+    ax = f.plot().axes[0]
+    assert ax.get_xlabel() == "embedding dim"
+    points, curve = ax.get_lines()
+    np.testing.assert_array_equal(points.get_xdata(), d)
+    x = curve.get_xdata()
+    assert x.min() == 16 and x.max() == 512
+    np.testing.assert_allclose(
+        curve.get_ydata(), f.predict(pd.DataFrame({"layers": 1.0, "d_emb": x}), warn=False)
+    )
+
+
 def test_residual_plot(fitter):
     ax = fitter.plot("residuals").axes[0]
     offsets = ax.collections[0].get_offsets()
