@@ -242,16 +242,23 @@ class PerformanceLaw(Law):
     def identifiable(self, X) -> str | None:
         """Each factor has a free exponent besides its coefficient(s): it needs three
         distinct values of its input (two values fit any curve through two points)."""
+        short = []
         for f in self.factors:
             col = _FACTOR_INPUT[f]
             if col in X:
                 n = len(np.unique(X[col]))
                 if n < 3:
-                    return (
-                        f"{col} has {n} distinct value(s): the {f} factor's exponent needs "
-                        "at least 3"
-                    )
-        return None
+                    short.append((f, col, n))
+        if not short:
+            return None
+        if len(short) == len(self.factors) and all(n == 1 for *_, n in short):
+            return (
+                f"every run has the same {' and '.join(c for _, c, _ in short)} (one "
+                "configuration): there is no curve to fit"
+            )
+        # an input that varies, too little, is the reason (a constant one would be dropped)
+        f, col, n = sorted(short, key=lambda s: s[2] == 1)[0]
+        return f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
 
     def check(self, X):
         super().check(X)
