@@ -1,0 +1,279 @@
+"""Regenerate docs/sweep.md's amazon-beauty section from the committed runs table.
+
+Every number in that section comes from benchmarks/results_issue12/amazon-beauty-sweep.csv
+(made by benchmarks/amazon_beauty_sweep.sh) through perflaw's own fit and backtest, so
+the section can be rebuilt whenever the scan grows:
+
+    python benchmarks/amazon_beauty_report.py            # rewrite the section in place
+    python benchmarks/amazon_beauty_report.py --print    # print it only
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from perflaw.backtest import backtest
+from perflaw.files import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV = "benchmarks/results_issue12/amazon-beauty-sweep.csv"
+DOC = ROOT / "docs" / "sweep.md"
+HEAD = "## A larger log: amazon-beauty (size scan, CPU)"
+NEXT = "## Packing: several runs in one process"
+METRICS = ("ndcg@10", "hr@10")
+
+
+def perflaw_json(*args: str) -> dict:
+    cmd = [sys.executable, "-m", "perflaw", "fit", CSV, "--no-save", "--json", *args]
+    return json.loads(
+        subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    )
+
+
+def braces(values) -> str:
+    return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+
+
+def main() -> str:
+    d = pd.read_csv(ROOT / CSV)
+    g = d.groupby(["layers", "d_emb"])
+    M = g[["ndcg@10", "hr@10", "val_ndcg@10", "best_step"]].mean()
+    S = g[["ndcg@10", "hr@10"]].std()
+    N = g.size()
+
+    def m(n, e, c="ndcg@10"):
+        return float(M.loc[(n, e), c])
+
+    def ms(n, e, c="ndcg@10"):
+        s = f"{m(n, e, c):.4f}"
+        return s + (f" ± {S.loc[(n, e), c]:.4f}" if N[(n, e)] > 1 else " (1 seed)")
+
+    rows = []
+    for (n, e), x in g:
+        x = x.sort_values("seed")
+
+        def c(col, x=x):
+            v = x[col]
+            return f"{v.mean():.4f}" + (f" ± {v.std():.4f}" if len(v) > 1 else "")
+
+        rows.append(
+            f"| {n} × {e} | {x.params_total.iloc[0]:,} | {len(x)} | "
+            f"{' / '.join(str(s) for s in x.best_step)} | {' / '.join(x.end)} | "
+            f"{c('val_ndcg@10')} | {c('hr@10')} | **{c('ndcg@10')}** | "
+            f"{' / '.join(f'{v:.4f}' for v in x['ndcg@10'])} | {x.seconds.mean() / 60:.0f} |"
+        )
+    table = "\n".join(
+        [
+            "| layers × d_emb | parameters | seeds | best step | end | val NDCG@10 | "
+            "test HR@10 | test NDCG@10 | per seed | min/run |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    fits = {
+        (mt, ax): perflaw_json("-m", mt, "--backtest-axis", ax)
+        for mt in METRICS
+        for ax in ("layers", "d_emb")
+    }
+    p2 = {mt: perflaw_json("-m", mt, "--form", "p2", "--backtest-axis", "d_emb") for mt in METRICS}
+    one = {mt: perflaw_json("-m", mt, "--where", "layers==1") for mt in METRICS}
+    noise = {}
+    for mt in METRICS:
+        w = " ".join(fits[(mt, "layers")]["warnings"])
+        noise[mt] = float(w.split("noise (one run) = ")[1].split()[0].rstrip(";,"))
+
+    def score(mt, ax, form):
+        sel = fits[(mt, ax)]["selection"]
+        return next(s for s in sel["scores"] if s["form"] == form), sel
+
+    means = d.groupby(["layers", "d_emb"], as_index=False)[list(METRICS)].mean()
+    bt = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for mt in METRICS:
+            r = backtest(
+                means[["layers", "d_emb"]],
+                means[mt].to_numpy(),
+                metric=mt,
+                forms=["p2", "carry"],
+                axis="d_emb",
+            )
+            bt[mt] = r.points.set_index(["form", "origin", "layers", "d_emb"])
+
+    def pt(mt, form, origin, de):
+        r = bt[mt].loc[(form, origin, 1.0, de)]
+        return r.iloc[0] if isinstance(r, pd.DataFrame) else r
+
+    widths1 = sorted(d[d.layers == 1].d_emb.unique())
+    deep = d[d.layers > 1]
+    cross = [f"1 layer × d_emb {braces(widths1)}"] + [
+        f"{braces(sorted(x.layers.unique()))} layers × d {e:g}" for e, x in deep.groupby("d_emb")
+    ]
+    short = [f"{n} × {e}" for (n, e), k in N.items() if k < 3]
+    runs, hours = len(d), d.seconds.sum() / 3600
+    L = []
+    A = L.append
+    A(HEAD + "\n")
+    A(
+        f"""The bundled log has 671 test users, and its law found no optimum (above). Does a log with
+**33× as many test users** rank sizes, and does an optimum show? amazon-beauty
+(`../shared/data`, 22,363 users, 12,101 items, 198,502 rows, sequences of 5–204 items, mean
+8.9; research use only, so its runs table is in the repo and the log is not):
+`LOG=../shared/data/amazon-beauty.parquet bash benchmarks/amazon_beauty_sweep.sh`, a cross
+rather than a grid — {", ".join(cross)} —
+at fraction 1, seeds in the order 0, 1, 2 so that an interrupted scan covers the range
+(d 512 joined the scan once d 256 looked like the optimum, and 2 layers at d 128 and 256
+once the question was whether depth pays at the best widths: `DEPTHS=2
+DEPTH_WIDTHS=128,256`). Settings as the bundled sweep (SASRec, max_len 50, CE, windows,
+unmasked full ranking, patience 500 from `--min-steps 1500`) but `--eval-every 100
+--max-steps 6000` (an epoch of windows is 176 steps here). Runs table:
+`benchmarks/results_issue12/amazon-beauty-sweep.csv` (2026-12-01, the 2-core CPU, torch
+2.13, one thread per run; {runs} runs, {hours:.1f} core-hours{"; fewer than 3 seeds, for time: " + ", ".join(short) if short else ""}).
+Popularity ranking reads test HR@10 0.0120 / NDCG@10 0.0055 (validation NDCG@10 0.0081).
+This section is generated from the table by `python benchmarks/amazon_beauty_report.py`.
+"""
+    )
+    A(table + "\n")
+    A(
+        """(Mean ± standard deviation over seeds; "min/run" is wall time per run with two runs
+sharing the 2 cores.)
+"""
+    )
+    A("Reading:\n")
+    hr_flat = [m(1, e, "hr@10") for e in (32, 64, 128)]
+    # the prose below states these; stop rather than print them if the table disagrees
+    top = {mt: sorted(widths1, key=lambda e, mt=mt: -m(1, e, mt))[:2] for mt in METRICS}
+    claims = {
+        "NDCG@10 peaks at d 128-256": set(top["ndcg@10"]) == {128, 256},
+        "HR@10 peaks at d 64-128": set(top["hr@10"]) <= {32, 64, 128},
+        "d 512 is worse than d 256 on both": all(m(1, 512, mt) < m(1, 256, mt) for mt in METRICS),
+        "d 512 is below d 64 on NDCG@10": m(1, 512) < m(1, 64),
+        "1 x 16 and 1 x 32 hit the cap": (d[(d.layers == 1) & (d.d_emb <= 32)].end == "cap").all(),
+    }
+    wrong = [k for k, ok in claims.items() if not ok]
+    if wrong:
+        raise SystemExit(f"the table no longer supports: {'; '.join(wrong)}: rewrite the prose")
+    A(
+        f"""- **This log ranks sizes.** `perflaw fit` reads run-to-run noise {noise["ndcg@10"]:.5f} NDCG@10 and
+  {noise["hr@10"]:.4f} HR@10 (one run), against ±0.004 NDCG@10 on ml-latest-small at a similar level, so
+  the width effect from d 16 to d 128 ({m(1, 16):.4f} → {m(1, 128):.4f}) is many standard deviations.
+- **Width has an optimum inside the scanned range, on both metrics.** NDCG@10 rises from
+  d 16 to d 256 ({ms(1, 256)}) and **falls at d 512** ({ms(1, 512)}, below d 64); HR@10 is
+  flat from d 32 to d 128 ({min(hr_flat):.4f}–{max(hr_flat):.4f}) and falls at d 256 ({ms(1, 256, "hr@10")}) and
+  d 512 ({ms(1, 512, "hr@10")}). The widest model over-fits early: 1 × 512 peaks on validation
+  at step {m(1, 512, "best_step"):.0f} (mean), lower than d 256 (validation NDCG@10 {m(1, 512, "val_ndcg@10"):.4f} vs
+  {m(1, 256, "val_ndcg@10"):.4f}), while its training loss keeps falling. This is the decay the
+  Performance Law models, and the two metrics place the optimum differently: d 64–128
+  for HR@10, d 128–256 for NDCG@10 (`--metric` decides)."""
+    )
+    depth_lines = []
+    for e, x in d.groupby("d_emb"):
+        layers = sorted(x.layers.unique())
+        if len(layers) < 2:
+            continue
+        parts = []
+        lo, hi = layers[0], layers[-1]
+        for mt in METRICS:
+            vals = ", ".join(f"{m(n, e, mt):.4f}" for n in layers)
+            gain = m(hi, e, mt) - m(lo, e, mt)
+            sd = noise[mt] * (1 / N[(hi, e)] + 1 / N[(lo, e)]) ** 0.5
+            parts.append(f"{mt.upper()} {vals} ({lo:g} → {hi:g}: z = {gain / sd:+.1f})")
+        depth_lines.append(f"  d {e:g} with {braces(layers)} layers: " + "; ".join(parts))
+    A(
+        "- **Depth**, at the widths with more than one layer count (seed means; z is the\n"
+        "  difference of the shallowest and deepest seed means over its standard deviation from\n"
+        "  the one-run noise above):\n" + ";\n".join(depth_lines) + "."
+    )
+    A(
+        """- Narrow models train slowly: every seed of 1 × 16 and 1 × 32 was still improving at the
+  6,000-step cap (`end = cap`; their figures are lower bounds, and `perflaw fit` warns),
+  while wide ones peak early.
+"""
+    )
+    c_l, sel_l = score("ndcg@10", "layers", "carry")
+    ch_l, _ = score("hr@10", "layers", "carry")
+    p_n, _ = score("ndcg@10", "d_emb", "p2")
+    p_h, _ = score("hr@10", "d_emb", "p2")
+    name = {"carry": "carry-forward"}
+    verdict = {mt: name.get(f, f) for mt in METRICS for f in [fits[(mt, "d_emb")]["form"]]}
+    along_layers = {mt: name.get(f, f) for mt in METRICS for f in [fits[(mt, "layers")]["form"]]}
+    A(
+        f"""**The law against carry-forward, out of sample.** `perflaw fit` (rolling origin along
+layers, the default here: 3 layer counts) keeps **{along_layers["ndcg@10"]}** for NDCG@10 and
+**{along_layers["hr@10"]}** for HR@10 ({sel_l["n_origins"]} origins, {c_l["n_points"]} predicted runs; carry-forward MAPE
+{c_l["mape"]:.1f} % NDCG@10, {ch_l["mape"]:.1f} % HR@10). Along width (`perflaw fit --backtest-axis d_emb`:
+fit the narrower widths, predict the wider ones) the choice is **{verdict["ndcg@10"]}** for NDCG@10
+and **{verdict["hr@10"]}** for HR@10. The Performance Law with p = 2 (`p2`, the only form identified on
+this cross, from the origin d ≤ 128 on) is scored against carry-forward on the same
+{p_n["n_common"]} predicted runs: NDCG@10 MAPE {p_n["mape_common"]:.1f} % vs {p_n["carry_mape_common"]:.1f} % (t = {p_n["t_vs_carry"]:.2f}), HR@10
+{p_h["mape_common"]:.1f} % vs {p_h["carry_mape_common"]:.1f} % (t = {p_h["t_vs_carry"]:.2f}). Along the 1-layer widths (seed means):
+
+| metric | origin | predicted | observed | p2 | its 95 % interval | carry-forward |
+|---|---|---|---|---|---|---|
+"""
+    )
+    tbl = []
+    for mt in METRICS:
+        for origin, de in ((128.0, 256.0), (128.0, 512.0), (256.0, 512.0)):
+            a, b = pt(mt, "p2", origin, de), pt(mt, "carry", origin, de)
+            tbl.append(
+                f"| {mt.upper()} | d ≤ {origin:g} | 1 × {de:g} | {a.observed:.4f} | {a.predicted:.4f} | "
+                f"[{a.lower:.4f}, {a.upper:.4f}] | {b.predicted:.4f} |"
+            )
+    L[-1] += "\n".join(tbl) + "\n"
+    w256 = pt("ndcg@10", "p2", 128.0, 256.0)
+    closer = [
+        mt.upper()
+        for mt in METRICS
+        if abs(pt(mt, "p2", 256.0, 512.0).predicted - pt(mt, "p2", 256.0, 512.0).observed)
+        < abs(pt(mt, "carry", 256.0, 512.0).predicted - pt(mt, "carry", 256.0, 512.0).observed)
+    ]
+    closer_txt = (
+        ("closer than carry-forward on " + " and ".join(closer))
+        if closer
+        else "no closer than carry-forward"
+    )
+    turn = all(
+        pt(mt, "p2", 128.0, de).predicted < m(1, 128, mt) for mt in METRICS for de in (256.0, 512.0)
+    )
+    best = {mt: fits[(mt, "layers")]["best_observed"] for mt in METRICS}
+    o = {mt: one[mt]["selection"] for mt in METRICS}
+    op = {mt: next(s for s in o[mt]["scores"] if s["form"] == "p2") for mt in METRICS}
+    A(
+        f"""From four widths (d ≤ 128) the law {"**sees the turn** — it predicts d 256 and d 512 below d 128, which carry-forward cannot — but overshoots it" if turn else "does not see the turn"}, and with one residual degree of freedom its
+calibrated interval is useless ([{w256.lower:.3f}, {w256.upper:.3f}] NDCG@10 at d 256); from five widths it
+predicts d 512 {closer_txt}. The 1-layer runs alone (`--where 'layers==1'`, a scan in
+width only, which gets the law's d factor alone and a backtest along d_emb) give {"the same" if all(one[mt]["form"] == fits[(mt, "d_emb")]["form"] for mt in METRICS) else "a different"}
+verdict: p2 at {op["ndcg@10"]["mape_common"]:.1f} % vs {op["ndcg@10"]["carry_mape_common"]:.1f} % NDCG@10 and {op["hr@10"]["mape_common"]:.1f} % vs {op["hr@10"]["carry_mape_common"]:.1f} % HR@10 on the same runs, form
+**{name.get(one["ndcg@10"]["form"], one["ndcg@10"]["form"])}** / **{name.get(one["hr@10"]["form"], one["hr@10"]["form"])}**. Fitted to every run (in sample, `--form p2`), the law puts the width
+optimum at d* = {p2["ndcg@10"]["derived"]["d_opt"]:.0f} for NDCG@10 and {p2["hr@10"]["derived"]["d_opt"]:.0f} for HR@10, where the trained runs put it; but
+that is in sample, and the decision `recommend-config` takes from this table is the best
+trained run ({best["ndcg@10"]["layers"]} × {best["ndcg@10"]["d_emb"]} on NDCG@10, {best["hr@10"]["layers"]} × {best["hr@10"]["d_emb"]} on HR@10), saying that carry-forward
+cannot rank untried configurations.
+
+So on a log whose test users can rank configurations, item 5 of issue 12 gets its answer in
+width: **an optimum shows — d_emb 128–256 on NDCG@10, 64–128 on HR@10 — and d 512 is worse
+on both**. Fitting and backtesting the full Performance Law needs a layers × d_emb grid
+(8–16 layers at several widths, about an hour a run on this CPU): `WIDTHS=16,32,64,128,256,512,1024
+DEPTHS=2,4,8,16 DEPTH_WIDTHS=64,128,256 bash benchmarks/amazon_beauty_sweep.sh` on a GPU
+extends the same table.
+"""
+    )
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    section = main()
+    if "--print" in sys.argv:
+        print(section)
+    else:
+        s = DOC.read_text()
+        a, b = s.index(HEAD), s.index(NEXT)
+        atomic_write_text(DOC, s[:a] + section.rstrip() + "\n\n" + s[b:])
+        print(f"rewrote the amazon-beauty section of {DOC.relative_to(ROOT)}")
