@@ -106,6 +106,11 @@ def main() -> str:
             )
             bt[mt] = r.points.set_index(["form", "origin", "layers", "d_emb"])
 
+    def interval(r, digits=4):
+        if pd.isna(r.lower) or pd.isna(r.upper):
+            return "none (not identified)"
+        return f"[{r.lower:.{digits}f}, {r.upper:.{digits}f}]"
+
     def pt(mt, form, origin, de):
         r = bt[mt].loc[(form, origin, 1.0, de)]
         return r.iloc[0] if isinstance(r, pd.DataFrame) else r
@@ -224,7 +229,7 @@ this cross, from the origin d ≤ 128 on) is scored against carry-forward on the
             a, b = pt(mt, "p2", origin, de), pt(mt, "carry", origin, de)
             tbl.append(
                 f"| {mt.upper()} | d ≤ {origin:g} | 1 × {de:g} | {a.observed:.4f} | {a.predicted:.4f} | "
-                f"[{a.lower:.4f}, {a.upper:.4f}] | {b.predicted:.4f} |"
+                f"{interval(a)} | {b.predicted:.4f} |"
             )
     L[-1] += "\n".join(tbl) + "\n"
     w256 = pt("ndcg@10", "p2", 128.0, 256.0)
@@ -239,6 +244,12 @@ this cross, from the origin d ≤ 128 on) is scored against carry-forward on the
         if closer
         else "no closer than carry-forward"
     )
+    n128 = int((means.d_emb <= 128).sum())
+    overshoot = all(
+        pt(mt, "p2", 128.0, de).predicted < pt(mt, "p2", 128.0, de).observed
+        for mt in METRICS
+        for de in (256.0, 512.0)
+    )
     turn = all(
         pt(mt, "p2", 128.0, de).predicted < m(1, 128, mt) for mt in METRICS for de in (256.0, 512.0)
     )
@@ -246,8 +257,8 @@ this cross, from the origin d ≤ 128 on) is scored against carry-forward on the
     o = {mt: one[mt]["selection"] for mt in METRICS}
     op = {mt: next(s for s in o[mt]["scores"] if s["form"] == "p2") for mt in METRICS}
     A(
-        f"""From four widths (d ≤ 128) the law {"**sees the turn** — it predicts d 256 and d 512 below d 128, which carry-forward cannot — but overshoots it" if turn else "does not see the turn"}, and with one residual degree of freedom its
-calibrated interval is useless ([{w256.lower:.3f}, {w256.upper:.3f}] NDCG@10 at d 256); from five widths it
+        f"""From the runs at d ≤ 128 ({n128} configurations for the law's 5 parameters) the law {"**sees the turn** — it predicts d 256 and d 512 below d 128, which carry-forward cannot" if turn else "does not see the turn"}{" — but overshoots it: every prediction lies below the observed value" if overshoot else ""}; its
+interval at d 256 is {interval(w256, 3)} for NDCG@10 and {interval(pt("hr@10", "p2", 128.0, 256.0), 3)} for HR@10. From the runs at d ≤ 256 it
 predicts d 512 {closer_txt}. The 1-layer runs alone (`--where 'layers==1'`, a scan in
 width only, which gets the law's d factor alone and a backtest along d_emb) give {"the same" if all(one[mt]["form"] == fits[(mt, "d_emb")]["form"] for mt in METRICS) else "a different"}
 verdict: p2 at {op["ndcg@10"]["mape_common"]:.1f} % vs {op["ndcg@10"]["carry_mape_common"]:.1f} % NDCG@10 and {op["hr@10"]["mape_common"]:.1f} % vs {op["hr@10"]["carry_mape_common"]:.1f} % HR@10 on the same runs, form
