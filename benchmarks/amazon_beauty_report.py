@@ -37,6 +37,9 @@ def perflaw_json(*args: str) -> dict:
 
 
 def braces(values) -> str:
+    values = list(values)
+    if len(values) == 1:
+        return f"{values[0]:g}"
     return "{" + ", ".join(f"{v:g}" for v in values) + "}"
 
 
