@@ -10,9 +10,11 @@
 # still covers the whole range.  Resumable: rerun it and finished runs are skipped;
 # PROCESSES workers share the table through perflaw sweep's claim files.
 #
-# WIDTHS (at 1 layer) and DEPTHS (at d_emb 64) extend the scan, e.g. on a GPU:
-#   WIDTHS=16,32,64,128,256,512,1024 DEPTHS=2,4,8,16 bash benchmarks/amazon_beauty_sweep.sh
-# (d_emb 512 joined the default widths on 2026-12-01, once d 256 looked like the optimum.)
+# WIDTHS (at 1 layer) and DEPTHS (at each of DEPTH_WIDTHS, default d_emb 64) extend the
+# scan, e.g. on a GPU:
+#   WIDTHS=16,32,64,128,256,512,1024 DEPTHS=2,4,8,16 DEPTH_WIDTHS=64,128,256 bash ...
+# (d_emb 512 joined the default widths on 2026-12-01, once d 256 looked like the optimum;
+# 2 layers at d 128 and 256 were added the same day with DEPTHS=2 DEPTH_WIDTHS=128,256.)
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
@@ -21,6 +23,7 @@ OUT=${OUT:-benchmarks/results_issue12/amazon-beauty-sweep.csv}
 PYTHON=${PYTHON:-python}
 WIDTHS=${WIDTHS:-16,32,64,128,256,512}
 DEPTHS=${DEPTHS:-2,4}
+DEPTH_WIDTHS=${DEPTH_WIDTHS:-64}
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 sweep() {
   # exit status 3: some configurations are being trained by the other worker
@@ -31,7 +34,7 @@ sweep() {
 worker() {
   for seed in 0 1 2; do
     sweep --layers 1 --d-emb "$WIDTHS" --seed "$seed"
-    sweep --layers "$DEPTHS" --d-emb 64 --seed "$seed"
+    sweep --layers "$DEPTHS" --d-emb "$DEPTH_WIDTHS" --seed "$seed"
   done
 }
 for i in $(seq 1 "${PROCESSES:-2}"); do worker & sleep 0.3; done
