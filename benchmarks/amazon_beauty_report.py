@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -34,6 +35,23 @@ def perflaw_json(*args: str) -> dict:
     return json.loads(
         subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout
     )
+
+
+def recommend_along_width(metric: str) -> str:
+    """`recommend-config`'s one-line decision on the law fitted with --backtest-axis d_emb."""
+    with tempfile.TemporaryDirectory() as tmp:
+        law = str(Path(tmp) / "law.json")
+        run = [sys.executable, "-m", "perflaw"]
+        fit = [*run, "fit", CSV, "-m", metric, "--backtest-axis", "d_emb", "--out", law]
+        subprocess.run(fit, capture_output=True, cwd=ROOT, check=True)
+        out = subprocess.run(
+            [*run, "recommend-config", "--law", law, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout
+    return json.loads(out)["decision"]
 
 
 def braces(values) -> str:
@@ -79,6 +97,7 @@ def main() -> str:
             *rows,
         ]
     )
+    rec = {mt: recommend_along_width(mt) for mt in METRICS}
     fits = {
         (mt, ax): perflaw_json("-m", mt, "--backtest-axis", ax)
         for mt in METRICS
@@ -208,6 +227,10 @@ sharing the 2 cores.)
     ch_l, _ = score("hr@10", "layers", "carry")
     p_n, _ = score("ndcg@10", "d_emb", "p2")
     p_h, _ = score("hr@10", "d_emb", "p2")
+    if any(fits[(mt, "layers")]["form"] != "carry" for mt in METRICS):
+        raise SystemExit(
+            "the table no longer supports: carry-forward along layers; rewrite the prose"
+        )
     name = {"carry": "carry-forward"}
     verdict = {mt: name.get(f, f) for mt in METRICS for f in [fits[(mt, "d_emb")]["form"]]}
     along_layers = {mt: name.get(f, f) for mt in METRICS for f in [fits[(mt, "layers")]["form"]]}
@@ -271,10 +294,14 @@ predicts d 512 {closer_txt}. The 1-layer runs alone (`--where 'layers==1'`, a sc
 width only, which gets the law's d factor alone and a backtest along d_emb) give {"the same" if all(one[mt]["form"] == fits[(mt, "d_emb")]["form"] for mt in METRICS) else "a different"}
 verdict: p2 at {op["ndcg@10"]["mape_common"]:.1f} % vs {op["ndcg@10"]["carry_mape_common"]:.1f} % NDCG@10 and {op["hr@10"]["mape_common"]:.1f} % vs {op["hr@10"]["carry_mape_common"]:.1f} % HR@10 on the same runs, form
 **{name.get(one["ndcg@10"]["form"], one["ndcg@10"]["form"])}** / **{name.get(one["hr@10"]["form"], one["hr@10"]["form"])}**. Fitted to every run (in sample, `--form p2`), the law puts the width
-optimum at d* = {p2["ndcg@10"]["derived"]["d_opt"]:.0f} for NDCG@10 and {p2["hr@10"]["derived"]["d_opt"]:.0f} for HR@10, where the trained runs put it; but
-that is in sample, and the decision `recommend-config` takes from this table is the best
-trained run ({best["ndcg@10"]["layers"]} × {best["ndcg@10"]["d_emb"]} on NDCG@10, {best["hr@10"]["layers"]} × {best["hr@10"]["d_emb"]} on HR@10), saying that carry-forward
-cannot rank untried configurations.
+optimum at d* = {p2["ndcg@10"]["derived"]["d_opt"]:.0f} for NDCG@10 and {p2["hr@10"]["derived"]["d_opt"]:.0f} for HR@10, where the trained runs put it (in sample).
+
+The decision. With the default fit (along layers: carry-forward) `recommend-config` keeps
+the best trained run ({best["ndcg@10"]["layers"]} × {best["ndcg@10"]["d_emb"]} on NDCG@10, {best["hr@10"]["layers"]} × {best["hr@10"]["d_emb"]} on HR@10) and says that carry-forward
+cannot rank untried configurations. With the law fitted along width (`perflaw fit
+--backtest-axis d_emb`, then `perflaw recommend-config`):
+
+{chr(10).join(f"- {mt.upper()} ({name.get(fits[(mt, 'd_emb')]['form'], fits[(mt, 'd_emb')]['form'])}): {rec[mt]}" for mt in METRICS)}
 
 So on a log whose test users can rank configurations, item 5 of issue 12 gets its answer in
 width: **an optimum shows — d_emb 128–256 on NDCG@10, 64–128 on HR@10 — and d 512 is worse
