@@ -31,27 +31,27 @@ METRICS = ("ndcg@10", "hr@10")
 
 
 def perflaw_json(*args: str) -> dict:
-    cmd = [sys.executable, "-m", "perflaw", "fit", CSV, "--no-save", "--json", *args]
+    save = [] if "--out" in args else ["--no-save"]
+    cmd = [sys.executable, "-m", "perflaw", "fit", CSV, *save, "--json", *args]
     return json.loads(
         subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True).stdout
     )
 
 
-def recommend_along_width(metric: str) -> str:
-    """`recommend-config`'s one-line decision on the law fitted with --backtest-axis d_emb."""
+def fit_and_recommend(metric: str) -> tuple[dict, str]:
+    """The law fitted with --backtest-axis d_emb (its JSON) and `recommend-config`'s
+    one-line decision on it: one fit, saved to a temporary law file."""
     with tempfile.TemporaryDirectory() as tmp:
         law = str(Path(tmp) / "law.json")
-        run = [sys.executable, "-m", "perflaw"]
-        fit = [*run, "fit", CSV, "-m", metric, "--backtest-axis", "d_emb", "--out", law]
-        subprocess.run(fit, capture_output=True, cwd=ROOT, check=True)
+        fit = perflaw_json("-m", metric, "--backtest-axis", "d_emb", "--out", law)
         out = subprocess.run(
-            [*run, "recommend-config", "--law", law, "--json"],
+            [sys.executable, "-m", "perflaw", "recommend-config", "--law", law, "--json"],
             capture_output=True,
             text=True,
             cwd=ROOT,
             check=True,
         ).stdout
-    return json.loads(out)["decision"]
+    return fit, json.loads(out)["decision"]
 
 
 def braces(values) -> str:
@@ -97,12 +97,10 @@ def main() -> str:
             *rows,
         ]
     )
-    rec = {mt: recommend_along_width(mt) for mt in METRICS}
-    fits = {
-        (mt, ax): perflaw_json("-m", mt, "--backtest-axis", ax)
-        for mt in METRICS
-        for ax in ("layers", "d_emb")
-    }
+    fits = {(mt, "layers"): perflaw_json("-m", mt, "--backtest-axis", "layers") for mt in METRICS}
+    rec = {}
+    for mt in METRICS:
+        fits[(mt, "d_emb")], rec[mt] = fit_and_recommend(mt)
     p2 = {mt: perflaw_json("-m", mt, "--form", "p2", "--backtest-axis", "d_emb") for mt in METRICS}
     one = {mt: perflaw_json("-m", mt, "--where", "layers==1") for mt in METRICS}
     noise = {}

@@ -190,6 +190,8 @@ def resolve_axis(X: pd.DataFrame, axis: str) -> str:
     'layers'
     """
     if axis != "auto":
+        if axis not in AXES:
+            raise DataError(f"unknown backtest axis {axis!r}: use auto, {' or '.join(AXES)}")
         return axis
 
     def n(c):
@@ -199,8 +201,7 @@ def resolve_axis(X: pd.DataFrame, axis: str) -> str:
 
 
 def _check_axis(X: pd.DataFrame, axis: str) -> np.ndarray:
-    if axis not in AXES:
-        raise DataError(f"unknown backtest axis {axis!r}: use auto, {' or '.join(AXES)}")
+    """The sorted sizes along an axis already resolved by :func:`resolve_axis`."""
     if axis not in X.columns:
         raise DataError(f"the runs have no {axis!r} column to backtest along")
     return np.sort(pd.unique(X[axis].to_numpy(float)))
@@ -462,8 +463,6 @@ def choose_form(
     X = X.reset_index(drop=True)
     yv = np.asarray(y, dtype=float)
     axis = resolve_axis(X, axis)
-    if axis not in AXES:
-        raise DataError(f"unknown backtest axis {axis!r}: use auto, {' or '.join(AXES)}")
     cands = list(FORMS) if candidates is None else list(candidates)
     fixed = str(form).lower() != "auto"
     if fixed:
