@@ -30,11 +30,13 @@ written: list[str] = []
 #: compiler or cache loader leaves a half-built dispatcher that crashes (segfault) when
 #: called later; one raised in the atomic writer's own bookkeeping (perflaw.files:
 #: between creating its temporary file and the try that removes it, or in a context
-#: manager's ``__enter__`` between the yield and the with block taking over) leaves that
-#: file behind.  A signal arriving there is delivered again shortly after.  The writing
-#: itself (the caller's with block) stays interruptible.
+#: manager's ``__enter__`` between the yield and the with block taking over, or in its
+#: ``__exit__`` before it resumes the generator) leaves that file behind.  A signal
+#: arriving there is delivered again shortly after.  The writing itself (the caller's
+#: with block) stays interruptible.
 _CRITICAL = ("numba.", "llvmlite.", "perflaw.files")
 RETRY_SECONDS = 0.05
+_CONTEXT_METHODS = ("__enter__", "__exit__")
 
 
 def _in_critical(frame) -> bool:
@@ -43,7 +45,13 @@ def _in_critical(frame) -> bool:
             return True
         if frame.f_code.co_name == "__del__":  # an exception there would be swallowed
             return True
-        if frame.f_code.co_name == "__enter__" and frame.f_globals.get("__name__") == "contextlib":
+        if frame.f_code.co_name in _CONTEXT_METHODS and (
+            frame.f_globals.get("__name__") == "contextlib"
+        ):
+            # contextlib's __exit__ is entered, and can be cut, before it resumes the
+            # generator: an exception there leaves the generator suspended at its yield,
+            # its finally (the temporary file's removal) left to the garbage collector,
+            # which may never run it (seen once in CI: a .perflaw-tmp- file after SIGINT)
             return True
         frame = frame.f_back
     return False
