@@ -103,10 +103,7 @@ def main() -> str:
         fits[(mt, "d_emb")], rec[mt] = fit_and_recommend(mt)
     p2 = {mt: perflaw_json("-m", mt, "--form", "p2", "--backtest-axis", "d_emb") for mt in METRICS}
     one = {mt: perflaw_json("-m", mt, "--where", "layers==1") for mt in METRICS}
-    noise = {}
-    for mt in METRICS:
-        w = " ".join(fits[(mt, "layers")]["warnings"])
-        noise[mt] = float(w.split("noise (one run) = ")[1].split()[0].rstrip(";,"))
+    noise = {mt: fits[(mt, "layers")]["noise_sd"] for mt in METRICS}
 
     def score(mt, ax, form):
         sel = fits[(mt, ax)]["selection"]

@@ -305,6 +305,11 @@ def test_seed_replicates_are_averaged_and_give_the_noise(tmp_path):
     assert any("averaged seed replicates of 24" in w for w in obj["warnings"])
     noise = [w for w in obj["warnings"] if "run-to-run noise" in w][0]
     assert abs(float(noise.rsplit("= ", 1)[1]) - 0.004 / np.sqrt(2)) < 1e-4
+    # the same figure as a field, unrounded, on the metric's scale
+    assert obj["noise_sd"] == pytest.approx(0.004 / np.sqrt(2), rel=1e-9)
+    single = run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--json", "--no-save")
+    assert single.exit_code == 0, single.output
+    assert json.loads(single.stdout)["noise_sd"] is None  # no replicates: no noise figure
 
 
 # --------------------------------------------------------------------------- law files

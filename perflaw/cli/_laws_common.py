@@ -73,6 +73,9 @@ def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
             "scale": d.get("scale", "none"),
             "warnings": d["warnings"],
             "best_observed": d.get("best_observed"),
+            # one run's noise on the metric's own scale (the pooled spread of seed
+            # replicates), null without replicates; the law file keeps the fit-scale value
+            "noise_sd": getattr(fitter, "noise_sd", None),
         }
     )
     if d.get("selection"):
