@@ -417,14 +417,19 @@ class Selection:
     alternatives: list[dict]
     transform: str
     n_origins: int
+    #: forms left out because these runs cannot identify them, with the reason
+    not_fitted: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "form": self.form,
             "reason": self.reason,
             "n_origins": self.n_origins,
             "scores": self.scores.to_dict(orient="records"),
         }
+        if self.not_fitted:
+            out["not_fitted"] = dict(self.not_fitted)
+        return out
 
 
 def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | None:
@@ -472,6 +477,7 @@ def choose_form(
     values = np.sort(pd.unique(X[axis].to_numpy(float))) if axis in X.columns else np.array([])
     full = {c: X[c].to_numpy(float) for c in AXES if c in X.columns}
     eligible = []
+    not_fitted = {}
     for f in cands:
         law = form_law(f).bind(full)
         why = law.identifiable(full)
@@ -479,7 +485,9 @@ def choose_form(
             why = f"{len(yv)} runs for {law.n_params} parameters"
         if why is None:
             eligible.append(f)
-        elif fixed:
+        elif not fixed:
+            not_fitted[f] = why
+        else:
             raise DataError(
                 f"form {form!r} cannot be fitted on these runs: {why} (use --form "
                 "carry, saturating or loglinear, or add runs)"
@@ -604,7 +612,7 @@ def choose_form(
     total = sum(a["weight"] for a in alternatives) or 1.0
     for a in alternatives:
         a["weight"] /= total
-    return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins)
+    return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins, not_fitted)
 
 
 class _CallableModule(types.ModuleType):

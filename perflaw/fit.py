@@ -1016,12 +1016,20 @@ class LawFitter:
                 if "n_common" in sc:
                     parts = [
                         f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
-                        f"({r.n_common} runs)"
+                        f"({r.n_common} run{'s' if r.n_common != 1 else ''})"
                         for r in sc.itertuples()
                         if r.form != "carry" and r.n_common
                     ]
                     if parts:
                         lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
+            by_reason: dict[str, list[str]] = {}
+            for f, why in (sel.get("not_fitted") or {}).items():
+                by_reason.setdefault(why, []).append(f)
+            if by_reason:
+                lines.append(
+                    "  not fitted: "
+                    + "; ".join(f"{', '.join(fs)} ({why})" for why, fs in by_reason.items())
+                )
         scale = getattr(self, "transform_", "none")
         r2 = d.get("r2", np.nan)
         r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"

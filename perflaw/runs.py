@@ -430,6 +430,8 @@ def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
     if len(seeds) != len(runs.y) or len(np.unique(seeds)) < 2:
         return runs, None, 0
     key = pd.concat([runs.keys.reset_index(drop=True), runs.X.reset_index(drop=True)], axis=1)
+    # a group key may be an input too (--group-by layers: one width law per depth)
+    key = key.loc[:, ~key.columns.duplicated()]
     cols = list(key.columns)
     key = key.assign(_y=runs.y)
     grouped = key.groupby(cols, sort=False, dropna=False)["_y"]

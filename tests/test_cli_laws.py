@@ -381,3 +381,36 @@ def test_a_scan_in_width_only_gets_a_one_factor_law(tmp_path, monkeypatch):
     rec = json.loads(res.stdout)
     assert rec["recommendation"]["layers"] == 2  # depth was never varied: never changed
     assert not any(c["supported"] for c in rec["top"] if c["layers"] != 2)
+
+
+def test_a_scan_at_two_depths_says_why_and_fits_per_depth(tmp_path, monkeypatch):
+    # two depths at six widths, two seeds: the N factor cannot be identified from two
+    # values.  The summary names the forms it could not fit and why, and --group-by layers
+    # (which crashed averaging the seeds: layers was both a group key and an input) fits
+    # one width law per depth.
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    d = np.tile(np.repeat([16.0, 32, 64, 128, 256, 512], 2), 2)
+    layers = np.repeat([1.0, 2.0], 12)
+    w4 = -np.log(2.0) / np.log(160.0)
+    z = 0.5 * (-(d ** (-w4)) / 2 - w4 * np.log(d)) - 1.2 - 0.02 * (layers - 1)
+    z = z + rng.normal(0, 0.002, len(d))
+    runs = pd.DataFrame(
+        {"layers": layers, "d_emb": d, "seed": np.tile([0, 1], 12), "ndcg@10": 1 / (1 + np.exp(-z))}
+    )
+    runs.to_csv("scan.csv", index=False)
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--no-save")
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if "not fitted:" in x)
+    assert "p2, free (layers has 2 distinct value(s)" in line and "--group-by layers" in line
+    obj = json.loads(run("fit", "scan.csv", "-m", "ndcg@10", "--no-save", "--json").stdout)
+    assert set(obj["selection"]["not_fitted"]) >= {"p2", "free"}
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--group-by", "layers", "--form", "p2", "--json")
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.stdout)["groups"]
+    assert [r["layers"] for r in recs] == [1, 2]
+    for r in recs:
+        assert set(r["params"]) == {"w2", "w4", "b"}  # each depth: the d factor alone
+        assert r["noise_sd"] is not None

@@ -258,7 +258,11 @@ class PerformanceLaw(Law):
             )
         # an input that varies, too little, is the reason (a constant one would be dropped)
         f, col, n = sorted(short, key=lambda s: s[2] == 1)[0]
-        return f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
+        why = f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
+        if n == 2 and len(short) == 1 and len(self.factors) > 1:
+            # two depths at many widths: each depth alone is a one-axis scan, which binds
+            why += f"; fit each {col} value on its own (--group-by {col})"
+        return why
 
     def check(self, X):
         super().check(X)
