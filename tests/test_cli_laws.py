@@ -414,3 +414,16 @@ def test_a_scan_at_two_depths_says_why_and_fits_per_depth(tmp_path, monkeypatch)
     for r in recs:
         assert set(r["params"]) == {"w2", "w4", "b"}  # each depth: the d factor alone
         assert r["noise_sd"] is not None
+    # predict answers each depth by that depth's own fit (it printed every fit at every
+    # depth, the same (layers, d_emb) twice with two predictions)
+    res = run("predict", "--layers", "1,2", "--d-emb", "100,200", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert sorted((r["layers"], r["d_emb"]) for r in rows) == [
+        (1, 100),
+        (1, 200),
+        (2, 100),
+        (2, 200),
+    ]
+    res = run("predict", "--layers", "4", "--d-emb", "100")
+    assert res.exit_code != 0 and "one fit per layers (layers=1, layers=2)" in res.output

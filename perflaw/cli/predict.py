@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import click
+import numpy as np
 import pandas as pd
 
 from perflaw.cli._laws_common import (
@@ -73,6 +74,14 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
             )
             if needs_dp:
                 frame["d_prime"] = [c[2] for c in combos]
+            # a law file grouped by an input (--group-by layers: one width law per depth)
+            # answers each value of that input by its own fit, not by every fit
+            own = {c: v for c, v in key.items() if c in frame.columns}
+            if own:
+                keep = np.all([frame[c].to_numpy(float) == float(v) for c, v in own.items()], 0)
+                frame = frame[keep].reset_index(drop=True)
+                if frame.empty:
+                    continue
             for g in _joint_groups(f, group):
                 res = f.predict(frame, groups=g, interval=True, level=level, kind=kind)
                 for i in range(len(frame)):
@@ -93,6 +102,15 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                         if float(rec[c]).is_integer():
                             rec[c] = int(rec[c])
                     records.append(rec)
+    if not records and fits:
+        labels = ", ".join(
+            "; ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key.items())
+            for key, _ in fits
+        )
+        raise DataError(
+            f"the law in {law_path!r} has one fit per {' and '.join(fits[0][0])} ({labels}): "
+            "ask for those values"
+        )
     if fmt == "table" and records:
         lvl = level if level is not None else fits[0][1].level
         names = {
