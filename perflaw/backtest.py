@@ -567,7 +567,7 @@ def choose_form(
                 p.loc[common, "z_error"].to_numpy(float)
             )
             if len(d) < 2:
-                continue
+                continue  # named in the reason below: too few runs to compare
             sd = d.std(ddof=1)
             tt = (
                 float(d.mean() / (sd / math.sqrt(len(d))))
@@ -593,6 +593,22 @@ def choose_form(
                 f"carry: no form beat carry-forward by more than one standard error in "
                 f"the backtest along {axis} ({n_origins} origins, {n_pts} predicted runs{top})"
             )
+            # a law fitted at too few origins to be compared is not a law that lost: say
+            # so, and what would let it be judged (benchmarks/selection_rule_sim.py)
+            unjudged = {
+                f: int(scores.loc[scores.form == f, "n_common"].iloc[0])
+                for f in eligible
+                if f != "carry" and scores.loc[scores.form == f, "n_common"].iloc[0] < 2
+            }
+            if unjudged:
+                listed = ", ".join(
+                    f"{f} ({n} predicted run{'' if n == 1 else 's'})" if n else f"{f} (none)"
+                    for f, n in unjudged.items()
+                )
+                reason += (
+                    f"; too few backtest predictions to judge {listed}, 2 needed: train "
+                    f"more {axis} values"
+                )
         else:
             reason = (
                 f"{best}: beat carry-forward in the backtest along {axis} by {best_t:.2f} "

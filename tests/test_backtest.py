@@ -509,3 +509,18 @@ def test_a_width_scan_is_backtested_along_width_and_never_along_the_held_depth()
         "layers <= 2: layers has one value in these runs, so the law has no layers term"
     )
     assert set(res.points[res.points.form == "p2"].origin) == {8.0}  # 3 depths from there
+
+
+def test_a_law_compared_on_too_few_runs_is_named_not_counted_as_beaten():
+    # five widths: p2 is first fitted at d <= 128 and predicts one run, too few for the
+    # paired comparison; the reason must not read as if the law had lost
+    X, y = _width_scan()
+    five = X.d_emb <= 256
+    sel = choose_form(X[five], y[five.to_numpy()], metric="ndcg@10", axis="d_emb")
+    assert sel.form == "carry"
+    assert "too few backtest predictions to judge p2 (1 predicted run)" in sel.reason
+    assert "train more d_emb values" in sel.reason
+    # six widths: p2 is compared on three predicted runs, and is no longer in that list
+    sel = choose_form(X, y, metric="ndcg@10", axis="d_emb")
+    assert "judge p2" not in sel.reason
+    assert int(sel.scores.set_index("form").loc["p2", "n_common"]) == 3
