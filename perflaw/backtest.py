@@ -419,6 +419,9 @@ class Selection:
     n_origins: int
     #: forms left out because these runs cannot identify them, with the reason
     not_fitted: dict[str, str] = field(default_factory=dict)
+    #: forms fitted but compared with carry-forward on fewer than 2 predicted runs (their
+    #: count): too few sizes along the axis to judge them, which is not losing
+    not_judged: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = {
@@ -429,6 +432,8 @@ class Selection:
         }
         if self.not_fitted:
             out["not_fitted"] = dict(self.not_fitted)
+        if self.not_judged:
+            out["not_judged"] = dict(self.not_judged)
         return out
 
 
@@ -546,6 +551,15 @@ def choose_form(
         rows.append(rec)
     scores = pd.DataFrame(rows)
     axis_max = float(values.max()) if len(values) else float("nan")
+    unjudged = (
+        {
+            f: int(scores.loc[scores.form == f, "n_common"].iloc[0])
+            for f in eligible
+            if f != "carry" and scores.loc[scores.form == f, "n_common"].iloc[0] < 2
+        }
+        if not fixed and n_origins >= 2 and "carry" in scored
+        else {}
+    )
     if fixed:
         chosen = cands[0]
         reason = f"{chosen}: chosen with --form"
@@ -595,11 +609,6 @@ def choose_form(
             )
             # a law fitted at too few origins to be compared is not a law that lost: say
             # so, and what would let it be judged (benchmarks/selection_rule_sim.py)
-            unjudged = {
-                f: int(scores.loc[scores.form == f, "n_common"].iloc[0])
-                for f in eligible
-                if f != "carry" and scores.loc[scores.form == f, "n_common"].iloc[0] < 2
-            }
             if unjudged:
                 listed = ", ".join(
                     f"{f} ({n} predicted run{'' if n == 1 else 's'})" if n else f"{f} (none)"
@@ -628,7 +637,17 @@ def choose_form(
     total = sum(a["weight"] for a in alternatives) or 1.0
     for a in alternatives:
         a["weight"] /= total
-    return Selection(chosen, reason, scores, calibration, alternatives, t, n_origins, not_fitted)
+    return Selection(
+        chosen,
+        reason,
+        scores,
+        calibration,
+        alternatives,
+        t,
+        n_origins,
+        not_fitted,
+        unjudged if chosen == "carry" else {},
+    )
 
 
 class _CallableModule(types.ModuleType):

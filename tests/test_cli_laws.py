@@ -427,3 +427,27 @@ def test_a_scan_at_two_depths_says_why_and_fits_per_depth(tmp_path, monkeypatch)
     ]
     res = run("predict", "--layers", "4", "--d-emb", "100")
     assert res.exit_code != 0 and "one fit per layers (layers=1, layers=2)" in res.output
+
+
+def test_too_few_widths_to_judge_the_law_names_the_run_that_would(tmp_path, monkeypatch):
+    # five widths: p2 gets one backtest prediction, too few to be compared; fit says so
+    # and recommend-config names the width that would let the law be judged
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(6)
+    d = np.repeat([16.0, 32, 64, 128, 256], 3)
+    z = -3.4 + 0.1 * np.log2(d) + rng.normal(0, 0.01, len(d))  # still rising
+    runs = pd.DataFrame(
+        {"layers": 1, "d_emb": d, "seed": np.tile([0, 1, 2], 5), "ndcg@10": 1 / (1 + np.exp(-z))}
+    )
+    runs.to_csv("scan.csv", index=False)
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--json")
+    assert res.exit_code == 0, res.output
+    sel = json.loads(res.stdout)["selection"]
+    assert sel["form"] == "carry" and sel["not_judged"]["p2"] == 1
+    res = run("recommend-config", "--json")
+    assert res.exit_code == 0, res.output
+    decision = json.loads(res.stdout)["decision"]
+    assert "too few d_emb values to judge a fitted trend" in decision
+    assert "next: train layers 1 × d_emb 512, one doubling past the widest" in decision

@@ -406,6 +406,12 @@ def recommend(
                 f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
                 f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
             )
+        elif fitter.law_.nonparametric and _not_judged(fitter):
+            message = (
+                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+                f"more than the noise (±{noise:.2g}); the law kept is carry-forward, but only "
+                "because " + _judge_next(fitter, best_obs, here, budget, extra_inputs, group, size)
+            )
         elif fitter.law_.nonparametric:
             # carry-forward predicts an untried configuration by the trained run below it,
             # so every such prediction ties the run it copies: a "chance to beat" read off
@@ -465,6 +471,50 @@ def recommend(
         beats,
         message,
         list(getattr(fitter, "warnings_", [])),
+    )
+
+
+def _not_judged(fitter) -> dict:
+    """Forms the selection fitted but could not compare with carry-forward (too few
+    predictions in its backtest), from the fit's selection record; empty when some other
+    form was compared and lost (then carry-forward was kept on evidence)."""
+    sel = getattr(fitter, "selection_", None) or {}
+    judged = [
+        r
+        for r in sel.get("scores") or []
+        if r.get("form") != "carry" and (r.get("n_common") or 0) >= 2
+    ]
+    return {} if judged else dict(sel.get("not_judged") or {})
+
+
+def _judge_next(fitter, best_obs, here, budget, extra_inputs, group, size) -> str:
+    """Why carry-forward was kept when a law could not be judged, and the run that would
+    let it be: one doubling past the largest trained size along the backtest's axis, at
+    the best run's other size (six sizes give p2 three backtest predictions; see
+    benchmarks/selection_rule_sim.py)."""
+    cal = getattr(fitter, "calibration_", None) or {}
+    axis = cal.get("axis") or "layers"
+    forms = ", ".join(_not_judged(fitter))
+    layers, d_emb = int(best_obs["layers"]), int(best_obs["d_emb"])
+    top = int(round(2 * float(np.max(np.asarray(fitter.X_[axis], float)))))
+    if axis == "d_emb":
+        d_emb, past = top, "widest"
+    else:
+        layers, past = top, "deepest"
+    why = (
+        f"the runs have too few {axis} values to judge a fitted trend ({forms}: fewer than "
+        "2 predictions in the backtest)"
+    )
+    step = f"layers {layers} × d_emb {d_emb}"
+    params = float(_predicted(fitter, [layers], [d_emb], extra_inputs, group, **size).params[0])
+    if budget is not None and params > budget:
+        return (
+            f"{why}; {step} would let it be judged but is over the budget; next: train "
+            f"more {axis} values within the budget, or rerun {here} with another seed"
+        )
+    return (
+        f"{why}; next: train {step}, one doubling past the {past} trained size, so that "
+        f"the law can be judged, or rerun {here} with another seed"
     )
 
 
