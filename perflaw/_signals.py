@@ -57,13 +57,29 @@ def _in_critical(frame) -> bool:
     return False
 
 
+#: Signals deferred out of a critical section and not yet delivered again (signal number
+#: -> its timer); :func:`handled` settles them when the command ends.
+_deferred: dict[int, threading.Timer] = {}
+_deferred_lock = threading.Lock()
+
+
+def _resend(signum: int) -> None:
+    with _deferred_lock:
+        if _deferred.pop(signum, None) is None:  # settled by handled() in the meantime
+            return
+    os.kill(os.getpid(), signum)
+
+
 def _handler(signum, frame) -> None:
     if _fired:  # cleaning up after the first signal: let it finish
         return
     if _in_critical(frame):
-        timer = threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum))
-        timer.daemon = True
-        timer.start()
+        with _deferred_lock:
+            if signum not in _deferred:  # one re-send at a time per signal
+                timer = threading.Timer(RETRY_SECONDS, _resend, (signum,))
+                timer.daemon = True
+                _deferred[signum] = timer
+                timer.start()
         return
     _fired.append(signum)
     if signum == signal.SIGINT:
@@ -80,6 +96,7 @@ def handled() -> Iterator[None]:
     old = {s: signal.getsignal(s) for s in EXIT_CODES}
     _fired.clear()
     written.clear()
+    _settle_deferred()
     signal.signal(signal.SIGTERM, _handler)
     if old[signal.SIGINT] is not signal.SIG_IGN:  # nohup / background jobs keep ignoring
         signal.signal(signal.SIGINT, _handler)
@@ -88,8 +105,28 @@ def handled() -> Iterator[None]:
     finally:
         # _fired stays set: a signal that already decided the exit must not fire again
         # while the interpreter unwinds
+        left = _settle_deferred()
         for s, h in old.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
+        if left and not _fired:
+            # a signal deferred out of the command's last critical section (its own
+            # exit from this context manager, say) would otherwise be re-sent after these
+            # handlers are gone: a traceback, or a silent kill for SIGTERM.  It still
+            # decides the exit, here.
+            _fired.append(left[0])
+            stop = stopping_exception()
+            assert stop is not None
+            raise stop
+
+
+def _settle_deferred() -> list[int]:
+    """Cancel the pending re-sends; return the signals they were for."""
+    with _deferred_lock:
+        left = list(_deferred)
+        for timer in _deferred.values():
+            timer.cancel()
+        _deferred.clear()
+    return left
 
 
 def stopping_exception() -> BaseException | None:

@@ -580,20 +580,50 @@ def test_sigterm_handler_raises_and_defers_inside_numba(monkeypatch):
         def __init__(self, delay, fn, args):
             kills.append(args)
             self.daemon = False
+            self.fn, self.args = fn, args
 
         def start(self):
             pass
 
+        def cancel(self):
+            pass
+
     monkeypatch.setattr(_signals.threading, "Timer", FakeTimer)
     _signals._fired.clear()
+    _signals._deferred.clear()
     inside = Frame("perflaw.quality.report", Frame("numba.core.dispatcher"))
     _signals._handler(signal.SIGTERM, inside)  # deferred: re-sent later
-    assert kills == [(os.getpid(), signal.SIGTERM)] and not _signals._fired
-    _signals._handler(signal.SIGTERM, Frame("x", code="__del__"))  # deferred too
-    assert len(kills) == 2
+    assert kills == [(signal.SIGTERM,)] and not _signals._fired
+    _signals._handler(signal.SIGTERM, Frame("x", code="__del__"))  # deferred too, once
+    assert len(kills) == 1 and signal.SIGTERM in _signals._deferred
+    sent = []
+    monkeypatch.setattr(_signals.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    _signals._deferred[signal.SIGTERM].fn(signal.SIGTERM)  # the timer fires: re-sent
+    assert sent == [(os.getpid(), signal.SIGTERM)] and not _signals._deferred
     with pytest.raises(Terminated):
         _signals._handler(signal.SIGTERM, Frame("perflaw.quality.report"))
     _signals._handler(signal.SIGINT, Frame("perflaw"))  # after the first: ignored
+    _signals._fired.clear()
+
+
+def test_a_signal_deferred_as_the_command_ends_still_decides_the_exit():
+    """Deferred out of the command's last critical section (handled()'s own exit), a
+    signal would be re-sent once perflaw's handlers are gone: a traceback for Ctrl-C, a
+    silent kill for SIGTERM.  handled() settles it: the re-send is cancelled and the
+    signal's exception is raised there, where the command line reports it."""
+    from perflaw import _signals
+
+    class Frame:
+        f_globals = {"__name__": "numba.core.dispatcher"}
+        f_back = None
+        f_code = type("C", (), {"co_name": "f"})()
+
+    with pytest.raises(KeyboardInterrupt):
+        with _signals.handled():
+            _signals._handler(signal.SIGINT, Frame())  # deferred, a real timer started
+            assert signal.SIGINT in _signals._deferred
+    assert not _signals._deferred
+    time.sleep(5 * _signals.RETRY_SECONDS)  # a re-send not cancelled would land here
     _signals._fired.clear()
 
 
