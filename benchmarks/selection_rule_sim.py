@@ -2,7 +2,7 @@
 
 The rule (perflaw.backtest) keeps a fitted law over carry-forward only when it beat
 carry-forward in the rolling-origin backtest by more than one standard error (t > 1),
-and on a width scan of 5 sizes that t comes from 3-4 paired predictions: a loose test.
+and on a width scan of 5 or 6 sizes that t comes from a handful of paired predictions.
 Here the truth is known, so its errors can be counted:
 
 * three true width curves at 1 layer, on the logit scale of NDCG@10, all anchored on the
@@ -10,19 +10,20 @@ Here the truth is known, so its errors can be counted:
   Performance Law (p = 2) fitted to those six seed means (an optimum near d 160);
   ``plateau`` rises the same way and stays flat past the optimum (carry-forward's own
   assumption: nothing to gain, nothing to lose); ``rising`` keeps the slope of d 16-128
-  (per doubling) to d 512 (the law's turn is wrong there);
-* each simulated scan trains d 16-256 (5 widths) x 3 seeds with Gaussian run-to-run noise
-  of sd ``sigma`` (0.00091, amazon-beauty's, and 3x that), and holds out d 512 (3 seeds);
+  (per doubling) onwards (the law's turn is wrong there);
+* each simulated scan trains d 16-256 (5 widths) or 16-512 (6 widths) x 3 seeds with
+  Gaussian run-to-run noise of sd ``sigma`` (0.00091, amazon-beauty's, and 3x that), and
+  holds out the next doubling (3 seeds);
 * perflaw fits the seed means as `perflaw fit` does (form auto, backtest along d_emb, the
-  pooled seed spread as noise_sd), predicts d 512, and recommends a width on 16-512
-  (step 8) at 1 layer (`recommend-config`).
+  pooled seed spread as noise_sd), predicts the held-out width, and recommends a width
+  on 16 up to it (step 8) at 1 layer (`recommend-config`).
 
-Printed per truth and noise: how often each form is chosen; the error at d 512 of the
-chosen form, of carry-forward and of p2 (always); the coverage of the chosen form's 95 %
-interval for the held-out seed mean; and the decision: the true metric of the pick
-against the best run already trained (the baseline), as regret (% below the true best
-width on the grid) and as the share of scans in which the pick is truly worse than that
-baseline.
+Printed per size range, truth and noise: how often each form is chosen; the error at the
+held-out width of the chosen form, of carry-forward and of p2 (always); the coverage of
+the chosen form's 95 % interval for the held-out seed mean; and the decision: the true
+metric of the pick against the best run already trained (the baseline), as regret (%
+below the true best width on the grid) and as the share of scans in which the pick is
+truly worse than that baseline.
 
     python benchmarks/selection_rule_sim.py [--sims 100]
 """
@@ -43,9 +44,7 @@ from perflaw.fit import LawFitter
 
 ROOT = Path(__file__).resolve().parents[1]
 XY = ["layers", "d_emb"]
-TRAINED = np.array([16.0, 32, 64, 128, 256])
-HELD = 512.0
-GRID = np.arange(16, 513, 8, dtype=float)
+SIZES = (5, 6)  # trained widths: 16 ... 256 (held out 512), 16 ... 512 (held out 1024)
 SEEDS = 3
 METRIC = "ndcg@10"
 
@@ -76,7 +75,16 @@ def truths() -> dict[str, callable]:
     return {"turn": turn, "plateau": plateau, "rising": rising}, d_star
 
 
-def one_scan(truth, sigma: float, rng) -> dict:
+def widths_for(n: int) -> tuple[np.ndarray, float, np.ndarray]:
+    """The n trained widths (doublings from 16), the held-out next doubling, and the grid
+    recommend-config ranks (every multiple of 8 up to the held-out width)."""
+    trained = 16.0 * 2.0 ** np.arange(n)
+    held = 2 * trained[-1]
+    return trained, held, np.arange(16, held + 1, 8, dtype=float)
+
+
+def one_scan(truth, sigma: float, rng, n_sizes: int = 5) -> dict:
+    TRAINED, HELD, GRID = widths_for(n_sizes)
     widths = np.append(TRAINED, HELD)
     runs = truth(widths)[:, None] + rng.normal(0, sigma, (len(widths), SEEDS))
     means = runs.mean(axis=1)
@@ -116,15 +124,16 @@ def main(n_sims: int) -> None:
     shapes, d_star = truths()
     print(
         f"true curves anchored on amazon-beauty 1-layer NDCG@10; turn's optimum d* = "
-        f"{d_star:.0f}; trained d {', '.join(f'{w:g}' for w in TRAINED)} x {SEEDS} seeds, "
-        f"held out d {HELD:g}; {n_sims} scans per cell"
+        f"{d_star:.0f}; {SEEDS} seeds per trained width, the next doubling held out; "
+        f"{n_sims} scans per cell"
     )
     for name, truth in shapes.items():
-        widths = np.append(TRAINED, HELD)
+        widths = 16.0 * 2.0 ** np.arange(max(SIZES) + 1)
         values = "  ".join(f"d{w:g} {v:.4f}" for w, v in zip(widths, truth(widths)))
         print(f"  {name:8s} {values}")
     header = (
-        "| truth | sigma | chosen: carry / p2 / free / other | MAPE at d 512: chosen | "
+        "| trained d | truth | sigma | chosen: carry / p2 / free / other | "
+        "MAPE at the held-out d: chosen | "
         "carry | p2 | 95 % coverage | regret: pick | best trained | pick truly worse | "
         "pick moved |"
     )
@@ -132,21 +141,28 @@ def main(n_sims: int) -> None:
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     start = time.perf_counter()
-    for name, truth in shapes.items():
-        for sigma in (0.00091, 0.00273):
-            rng = np.random.default_rng(12)
-            r = pd.DataFrame([one_scan(truth, sigma, rng) for _ in range(n_sims)])
-            counts = r.form.value_counts()
-            other = n_sims - sum(int(counts.get(f, 0)) for f in ("carry", "p2", "free"))
-            print(
-                f"| {name} | {sigma:.5f} | {int(counts.get('carry', 0))} / "
-                f"{int(counts.get('p2', 0))} / {int(counts.get('free', 0))} / {other} | "
-                f"{r.err_chosen.mean():.2f} % | {r.err_carry.mean():.2f} % | "
-                f"{r.err_p2.mean():.2f} % | {r.covered.mean() * 100:.0f} % | "
-                f"{r.regret_pick.mean():.2f} % | {r.regret_base.mean():.2f} % | "
-                f"{int(r.worse.sum())} of {n_sims} | {int(r.moved.sum())} |"
-            )
+    for n_sizes in SIZES:
+        trained, held, _ = widths_for(n_sizes)
+        label = f"{trained[0]:g}-{trained[-1]:g} ({held:g})"
+        for name, truth in shapes.items():
+            for sigma in (0.00091, 0.00273):
+                rng = np.random.default_rng(12)
+                r = pd.DataFrame([one_scan(truth, sigma, rng, n_sizes) for _ in range(n_sims)])
+                row(label, name, sigma, r, n_sims)
     print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+def row(label: str, name: str, sigma: float, r: pd.DataFrame, n_sims: int) -> None:
+    counts = r.form.value_counts()
+    other = n_sims - sum(int(counts.get(f, 0)) for f in ("carry", "p2", "free"))
+    print(
+        f"| {label} | {name} | {sigma:.5f} | {int(counts.get('carry', 0))} / "
+        f"{int(counts.get('p2', 0))} / {int(counts.get('free', 0))} / {other} | "
+        f"{r.err_chosen.mean():.2f} % | {r.err_carry.mean():.2f} % | "
+        f"{r.err_p2.mean():.2f} % | {r.covered.mean() * 100:.0f} % | "
+        f"{r.regret_pick.mean():.2f} % | {r.regret_base.mean():.2f} % | "
+        f"{int(r.worse.sum())} of {n_sims} | {int(r.moved.sum())} |"
+    )
 
 
 if __name__ == "__main__":
