@@ -603,9 +603,13 @@ def choose_form(
                 if len(others)
                 else ""
             )
+            judged = len(others) or not unjudged
             reason = (
                 f"carry: no form beat carry-forward by more than one standard error in "
                 f"the backtest along {axis} ({n_origins} origins, {n_pts} predicted runs{top})"
+                if judged
+                else f"carry: no fitted form could be compared with carry-forward in the "
+                f"backtest along {axis} ({n_origins} origins, {n_pts} predicted runs)"
             )
             # a law fitted at too few origins to be compared is not a law that lost: say
             # so, and what would let it be judged (benchmarks/selection_rule_sim.py)
