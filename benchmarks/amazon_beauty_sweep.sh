@@ -14,7 +14,10 @@
 # scan, e.g. on a GPU:
 #   WIDTHS=16,32,64,128,256,512,1024 DEPTHS=2,4,8,16 DEPTH_WIDTHS=64,128,256 bash ...
 # (d_emb 512 joined the default widths on 2026-12-01, once d 256 looked like the optimum;
-# 2 layers at d 128 and 256 were added the same day with DEPTHS=2 DEPTH_WIDTHS=128,256.)
+# 2 layers at d 128 and 256 were added the same day with DEPTHS=2 DEPTH_WIDTHS=128,256;
+# 1 x 160, seeds 0-2, the run recommend-config named next, was trained with the settings
+# of sweep() below and `--layers 1 --d-emb 160 --seed 0,1,2`, after its predictions were
+# committed in benchmarks/results_issue12/prediction-1x160.json.)
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
