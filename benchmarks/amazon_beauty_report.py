@@ -29,8 +29,13 @@ DOC = ROOT / "docs" / "sweep.md"
 HEAD = "## A larger log: amazon-beauty (size scan, CPU)"
 NEXT = "## Packing: several runs in one process"
 METRICS = ("ndcg@10", "hr@10")
-#: predictions for 1 x 160 written down before it was trained (recommend-config's "next")
-PREDICTED = ROOT / "benchmarks" / "results_issue12" / "prediction-1x160.json"
+RESULTS = ROOT / "benchmarks" / "results_issue12"
+#: runs recommend-config named next, whose predictions were committed before they were
+#: trained: (file, layers, d_emb, the metric whose recommendation named the run)
+CHECKS = (
+    ("prediction-1x160.json", 1, 160, "ndcg@10"),
+    ("prediction-1x72.json", 1, 72, "hr@10"),
+)
 
 
 def perflaw_json(*args: str) -> dict:
@@ -65,57 +70,68 @@ def braces(values) -> str:
 
 
 def recommendation_check(d: pd.DataFrame, noise: dict) -> str:
-    """The run recommend-config named next (1 x 160), trained: its seed mean against the
-    predictions written down before it was trained (PREDICTED)."""
-    x = d[(d.layers == 1) & (d.d_emb == 160)]
-    if x.empty:
+    """The runs recommend-config named next, trained: each seed mean against the
+    predictions written down before the run was trained (CHECKS)."""
+    rows, summary, files = [], [], []
+    for name, n, e, named_for in CHECKS:
+        x = d[(d.layers == n) & (d.d_emb == e)]
+        if x.empty:
+            continue
+        pre = json.loads((RESULTS / name).read_text())
+        files.append(f"`benchmarks/results_issue12/{name}`")
+        before = re.search(r"\d+ runs", pre["runs_table"]).group(0)  # the table it was fit to
+        for mt in METRICS:
+            p = pre[mt]
+            chosen = p["chosen_form"].split()[0]
+            forms = [f for f in ("p2", "free", "carry") if f in p]
+            law = p[chosen]
+            obs = float(x[mt].mean())
+            spread = f" ± {x[mt].std():.4f}" if len(x) > 1 else ""
+            inside = law["lower"] <= obs <= law["upper"]
+            nearest = min(forms, key=lambda f, p=p, obs=obs: abs(p[f]["prediction"] - obs))
+            # against the run recommend-config kept then, for this metric
+            kept = re.search(r"(\d+) x (\d+)", p["recommend_config"])
+            n0, e0 = int(kept.group(1)), int(kept.group(2))
+            ref = d[(d.layers == n0) & (d.d_emb == e0)]
+            gap = obs - float(ref[mt].mean())
+            z = gap / (noise[mt] * (1 / len(x) + 1 / len(ref)) ** 0.5)
+            others = "; ".join(f"{f} {p[f]['prediction']:.4f}" for f in forms if f != chosen)
+            rows.append(
+                f"| {n} × {e} ({len(x)} seeds) | {mt.upper()}{' (named)' if mt == named_for else ''} "
+                f"| {chosen} {law['prediction']:.4f} [{law['lower']:.4f}, {law['upper']:.4f}] "
+                f"| {others} | {obs:.4f}{spread} | "
+                f"{' / '.join(f'{v:.4f}' for v in x.sort_values('seed')[mt])} | "
+                f"{'yes' if inside else '**no**'} | {nearest} | {n0} × {e0}: {gap:+.4f} "
+                f"(z = {z:+.1f}) |"
+            )
+            if mt == named_for:
+                chance = re.search(r"chance to beat it (\d+) %", p["recommend_config"]).group(1)
+                held = "holds" if z < 2 else "does not hold"
+                summary.append(
+                    f"{n} × {e}, named for {mt.upper()} by the {chosen} law fitted to {before} "
+                    f"({chance} % to beat {n0} × {e0}), lands {'inside' if inside else 'outside'} "
+                    f"its interval, {gap:+.4f} from {n0} × {e0} (z = {z:+.1f}): the decision, "
+                    f"that nothing beats {n0} × {e0} by more than the noise, {held}"
+                )
+    if not rows:
         return ""
-    pre = json.loads(PREDICTED.read_text())
-    rows, verdicts = [], []
-    for mt in METRICS:
-        p = pre[mt]
-        chosen = p["chosen_form"].split()[0]
-        other = "carry" if chosen != "carry" else "p2"
-        law, alt = p[chosen], p[other]
-        obs = float(x[mt].mean())
-        spread = f" ± {x[mt].std():.4f}" if len(x) > 1 else ""
-        inside = law["lower"] <= obs <= law["upper"]
-        closer = chosen if abs(law["prediction"] - obs) <= abs(alt["prediction"] - obs) else other
-        # against the run recommend-config kept then (1 x 256 on NDCG@10, 1 x 64 on HR@10)
-        kept = re.search(r"(\d+) x (\d+)", p["recommend_config"])
-        n0, e0 = int(kept.group(1)), int(kept.group(2))
-        ref = d[(d.layers == n0) & (d.d_emb == e0)]
-        gap = obs - float(ref[mt].mean())
-        z = gap / (noise[mt] * (1 / len(x) + 1 / len(ref)) ** 0.5)
-        rows.append(
-            f"| {mt.upper()} | {chosen} | {law['prediction']:.4f} [{law['lower']:.4f}, "
-            f"{law['upper']:.4f}] | {other} {alt['prediction']:.4f} | {obs:.4f}{spread} | "
-            f"{' / '.join(f'{v:.4f}' for v in x.sort_values('seed')[mt])} | "
-            f"{'yes' if inside else '**no**'} | {closer} | {n0} × {e0}: {gap:+.4f} (z = {z:+.1f}) |"
-        )
-        verdicts.append((mt, inside, closer == chosen, z))
-    seeds = len(x)
-    before = re.search(r"\d+ runs", pre["runs_table"]).group(0)  # the table it was fitted to
-    all_inside = all(v[1] for v in verdicts)
     return (
-        f"""**The recommendation, checked by training it.** From the {before}
-before it, `recommend-config` on the width law kept 1 × 256 for NDCG@10 and named
-**1 × 160** as the untried run most likely to beat it (predicted 0.04199, 43 %). Those
-predictions were committed before 1 × 160 was trained
-(`benchmarks/results_issue12/prediction-1x160.json`); then it was trained with the scan's
-settings, {seeds} seed{"s" if seeds > 1 else ""}. The intervals are the fit's 95 % backtest-calibrated ones for a new
-configuration's seed mean; "closer" is the form whose point prediction was nearer.
+        """**Recommendations, checked by training them.** `recommend-config` names, when nothing
+is predicted to beat the best trained run by more than the noise, the untried run most
+likely to do so. Such runs were trained after their predictions were committed
+("""
+        + ", ".join(files)
+        + """), with the scan's settings. The intervals are
+the fit's 95 % backtest-calibrated ones for a new configuration's seed mean; "nearest" is
+the form whose point prediction was nearest.
 
-| metric | form chosen | its prediction [95 %] | the other form | observed (seed mean) | per seed | inside | closer | vs the run kept then |
+| run | metric | form chosen: prediction [95 %] | the other forms | observed (seed mean) | per seed | inside | nearest | vs the run kept then |
 |---|---|---|---|---|---|---|---|---|
 """
         + "\n".join(rows)
-        + f"""
-
-{"Both observed means lie inside the chosen form's interval" if all_inside else "Not every observed mean lies inside the chosen form's interval"}; the point prediction of the
-chosen form was the closer one on {" and ".join(mt.upper() for mt, _, c, _ in verdicts if c) or "neither metric"}. {"The decision holds: 1 × 160 does not beat 1 × 256 by more than twice the noise on NDCG@10" if verdicts[0][3] < 2 else "1 × 160 beats 1 × 256 on NDCG@10 by more than twice the noise: keeping 1 × 256 was the wrong call"} (z = {verdicts[0][3]:+.1f}).
-
-"""
+        + "\n\n"
+        + "; ".join(summary)
+        + ".\n\n"
     )
 
 
@@ -232,7 +248,7 @@ sharing the 2 cores.)
     top = {mt: sorted(widths1, key=lambda e, mt=mt: -m(1, e, mt))[:2] for mt in METRICS}
     claims = {
         "NDCG@10 peaks at d 128-256": set(top["ndcg@10"]) <= {128, 160, 256},
-        "HR@10 peaks at d 64-128": set(top["hr@10"]) <= {32, 64, 128},
+        "HR@10 peaks at d 64-128": set(top["hr@10"]) <= {32, 64, 72, 128},
         "d 512 is worse than d 256 on both": all(m(1, 512, mt) < m(1, 256, mt) for mt in METRICS),
         "d 512 is below d 64 on NDCG@10": m(1, 512) < m(1, 64),
         "1 x 16 and 1 x 32 hit the cap": (d[(d.layers == 1) & (d.d_emb <= 32)].end == "cap").all(),
