@@ -146,3 +146,23 @@ def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
     )
     msg = recommend(fitted, None, n_items=3416, max_len=100, heads=2).message
     assert "carry-forward" not in msg
+
+
+def test_a_law_not_judged_names_the_run_that_would_judge_it_within_the_budget():
+    # five widths, still rising: p2 gets one backtest prediction and is not judged;
+    # carry-forward is kept "only because", and the next run is one doubling wider --
+    # unless the budget excludes it, then more widths within the budget
+    d = np.array([16.0, 32, 64, 128, 256])
+    z = -3.4 + 0.1 * np.log2(d) + np.array([0.003, -0.002, 0.001, -0.003, 0.002])
+    X = pd.DataFrame({"layers": 1.0, "d_emb": d})
+    f = LawFitter(form="auto", scale="auto", backtest_axis="d_emb").fit(
+        X, 1 / (1 + np.exp(-z)), metric="ndcg@10"
+    )
+    assert f.form_ == "carry" and f.selection_["not_judged"] == {"p2": 1, "free": 0}
+    free = recommend(f)
+    assert "but only because the runs have too few d_emb values" in free.message
+    assert "next: train layers 1 × d_emb 512, one doubling past the widest" in free.message
+    at_512 = count_parameters(1, 512, arch="sasrec").total
+    tight = recommend(f, budget=at_512 - 1)
+    assert "layers 1 × d_emb 512 would let it be judged but is over the budget" in tight.message
+    assert "train more d_emb values within the budget" in tight.message
