@@ -551,15 +551,7 @@ def choose_form(
         rows.append(rec)
     scores = pd.DataFrame(rows)
     axis_max = float(values.max()) if len(values) else float("nan")
-    unjudged = (
-        {
-            f: int(scores.loc[scores.form == f, "n_common"].iloc[0])
-            for f in eligible
-            if f != "carry" and scores.loc[scores.form == f, "n_common"].iloc[0] < 2
-        }
-        if not fixed and n_origins >= 2 and "carry" in scored
-        else {}
-    )
+    unjudged: dict[str, int] = {}  # set when carry-forward is kept: see below
     if fixed:
         chosen = cands[0]
         reason = f"{chosen}: chosen with --form"
@@ -594,6 +586,8 @@ def choose_form(
         chosen = best
         n_pts = int((pts.form == "carry").sum())
         if best == "carry":
+            n_common = scores.set_index("form")["n_common"]
+            unjudged = {f: int(n_common[f]) for f in eligible if f != "carry" and n_common[f] < 2}
             others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
             top = (
                 (
@@ -650,7 +644,7 @@ def choose_form(
         t,
         n_origins,
         not_fitted,
-        unjudged if chosen == "carry" else {},
+        unjudged,
     )
 
 

@@ -406,11 +406,12 @@ def recommend(
                 f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
                 f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
             )
-        elif fitter.law_.nonparametric and _not_judged(fitter):
+        elif fitter.law_.nonparametric and (unjudged := _not_judged(fitter)):
             message = (
                 f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
                 f"more than the noise (±{noise:.2g}); the law kept is carry-forward, but only "
-                "because " + _judge_next(fitter, best_obs, here, budget, extra_inputs, group, size)
+                "because "
+                + _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, size)
             )
         elif fitter.law_.nonparametric:
             # carry-forward predicts an untried configuration by the trained run below it,
@@ -487,14 +488,14 @@ def _not_judged(fitter) -> dict:
     return {} if judged else dict(sel.get("not_judged") or {})
 
 
-def _judge_next(fitter, best_obs, here, budget, extra_inputs, group, size) -> str:
+def _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, size) -> str:
     """Why carry-forward was kept when a law could not be judged, and the run that would
     let it be: one doubling past the largest trained size along the backtest's axis, at
     the best run's other size (six sizes give p2 three backtest predictions; see
     benchmarks/selection_rule_sim.py)."""
     cal = getattr(fitter, "calibration_", None) or {}
     axis = cal.get("axis") or "layers"
-    forms = ", ".join(_not_judged(fitter))
+    forms = ", ".join(unjudged)
     layers, d_emb = int(best_obs["layers"]), int(best_obs["d_emb"])
     top = int(round(2 * float(np.max(np.asarray(fitter.X_[axis], float)))))
     if axis == "d_emb":
