@@ -12,6 +12,11 @@ from perflaw import _signals
 from perflaw.errors import Terminated
 
 
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run() -> None:
     """Start the command line with SIGINT and SIGTERM handled from the first moment."""
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
@@ -19,17 +24,22 @@ def run() -> None:
     signal.signal(signal.SIGTERM, _signals._handler)
     status: int = 0
     try:
-        from perflaw.cli import main
+        try:
+            from perflaw.cli import main
 
-        main(prog_name="perflaw")
-    except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            main(prog_name="perflaw")
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            # Stop handling signals while still inside the outer try: a signal that lands
+            # in this except clause, or is pending when signal.signal() runs the old
+            # handler first, raises here and is reported below, not as a traceback.
+            _ignore_signals()
     except (KeyboardInterrupt, Terminated) as exc:  # while starting, or while unwinding
         sys.stderr.write(f"Error: {_signals.message(exc)}\n")
         status = _signals.exit_code(exc)
     # the exit status is decided: a signal arriving now must not turn it into a crash
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _ignore_signals()
     if _signals._fired:
         # After a signal, leave at once: clean-up has run (finally blocks), and an
         # interrupt that an extension saw inside its own PyRun_* call would otherwise

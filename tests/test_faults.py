@@ -679,6 +679,52 @@ def test_a_signal_entering_the_writers_exit_leaves_no_temporary_file(tmp_path, f
     assert target.read_text() == ("old\n" if fail else "new\n")
 
 
+EXIT_WINDOW_DRIVER = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, ".")  # this checkout's perflaw (cwd is the repository root)
+    import perflaw.cli
+
+    def finished(**kwargs):  # a command that has just finished, successfully
+        raise SystemExit(0)
+
+    perflaw.cli.main = finished
+    from perflaw.__main__ import run
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name != "run" or frame.f_globals["__name__"] != "perflaw.__main__":
+            return None
+
+        def line(frame, event, arg):
+            if event == "line" and frame.f_code.co_name == "run":
+                import linecache
+                text = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+                if "status = exc.code" in text:
+                    os.kill(os.getpid(), signal.SIG{name})
+            return line
+
+        return line
+
+    sys.settrace(tracer)
+    run()
+""")
+
+
+@pytest.mark.parametrize("name, code", [("INT", 130), ("TERM", 143)])
+def test_a_signal_as_the_command_line_sets_its_exit_status_is_reported(name, code):
+    """The last window of a command: the signal lands while run() turns click's
+    SystemExit into the exit status, before the handlers are replaced.  It must end
+    with the one-line stop message and 130 / 143, not a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-c", EXIT_WINDOW_DRIVER.replace("{name}", name)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert "stopped by SIG" in _one_line_error(proc.stderr)
+
+
 def test_scaling_law_fits_get_the_same_runs_table_checks(runner, tmp_path):
     import pandas as pd
 
