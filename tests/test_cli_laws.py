@@ -451,3 +451,76 @@ def test_too_few_widths_to_judge_the_law_names_the_run_that_would(tmp_path, monk
     decision = json.loads(res.stdout)["decision"]
     assert "too few d_emb values to judge a fitted trend" in decision
     assert "next: train layers 1 × d_emb 512, one doubling past the widest" in decision
+
+
+def _two_depth_runs(path, offset=-0.15):
+    """Two depths at five widths: one width curve (a known p = 2 factor on the logit
+    scale), depth 2 lower by ``offset`` there, plus a little noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for layers in (1, 2):
+        for d in (16, 32, 64, 128, 256):
+            w2, w4 = 0.6, 0.5
+            z = w2 * (-1 / (2 * d**w4) - w4 * np.log(d)) * -1 - 4.5  # rises with d
+            z += offset * (layers == 2) + rng.normal(0, 0.005)
+            rows.append({"layers": layers, "d_emb": d, "ndcg@10": 1 / (1 + np.exp(-z))})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_joint_fit_grouped_by_depth_is_a_width_law_with_a_depth_offset(cwd):
+    # --group-by layers --joint free: the N factor is carried whole by the per-depth
+    # intercepts, so it is left out (fitting it too left a flat direction: alpha_N,
+    # beta_N, gamma_N and the intercepts "not identified")
+    _two_depth_runs(cwd / "two.csv")
+    args = ("fit", "two.csv", "-m", "ndcg@10", "--group-by", "layers", "--joint", "free")
+    res = run(*args, "--json", "--out", "two.json")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert set(obj["params"]) == {
+        "alpha_d",
+        "beta_d",
+        "gamma_d",
+        "b[layers=1]",
+        "b[layers=2]",
+    }
+    assert not any("not identified" in w for w in obj["warnings"])
+    shift = obj["params"]["b[layers=2]"] - obj["params"]["b[layers=1]"]
+    assert shift == pytest.approx(-0.15, abs=0.02)  # the depth offset, recovered
+    res = run(*args, "--no-save")
+    assert "layers: one value per group, carried by the group intercepts" in res.output
+
+    # predict: each depth by its own intercept (not every group at every depth)
+    res = run("predict", "--law", "two.json", "--layers", "1,2,3", "--d-emb", "64", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [(r["group"], r["layers"]) for r in rows] == [("layers=1", 1), ("layers=2", 2)]
+    assert rows[1]["prediction"] < rows[0]["prediction"]
+    res = run("predict", "--law", "two.json", "--layers", "3", "--d-emb", "64")
+    assert res.exit_code != 0
+    assert "has a term per layers value, for layers 1, 2 only" in res.output
+    res = run("predict", "--law", "two.json", "--group", "layers=2", "--layers", "1,2")
+    assert res.exit_code != 0  # --d-emb missing: the group itself was found
+    res = run(
+        "predict", "--law", "two.json", "--group", "layers=2", "--layers", "1,2",
+        "--d-emb", "64", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert [r["layers"] for r in json.loads(res.stdout)] == [2]
+    res = run("predict", "--law", "two.json", "--group", "layers=3", "--layers", "3")
+    assert res.exit_code != 0 and "it has layers=1, layers=2" in res.output
+
+    # recommend-config: one list over both depths, each at its own intercept
+    res = run("recommend-config", "--law", "two.json", "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)  # one object: one recommendation, not one per group
+    assert {r["layers"] for r in rec["top"]} <= {1, 2}
+    assert rec["recommendation"]["layers"] == 1  # depth 2 is lower at every width
+    res = run("recommend-config", "--law", "two.json", "--group", "layers=2", "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert {r["layers"] for r in rec["top"]} == {2}
+    res = run("recommend-config", "--law", "two.json", "--layers", "1:3", "--json")
+    rec = json.loads(res.stdout)
+    assert any("layers values without a term in the law are left out" in w for w in rec["warnings"])

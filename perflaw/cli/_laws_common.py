@@ -203,15 +203,32 @@ def _select(fits, group: str | None, law_path: str):
         vals = {k: str(v) for k, v in key.items()}
         if all(
             (vals.get(k) == v) if k is not None else (v in vals.values()) for k, v in wanted.items()
-        ):
+        ) or _in_joint(f, group):
             out.append((key, f))
     if not out:
-        labels = ["; ".join(f"{k}={v}" for k, v in key.items()) for key, _ in fits]
+        labels = [
+            "; ".join(f"{k}={v}" for k, v in key.items())
+            or ", ".join(getattr(f.law_, "groups", None) or [])  # a joint fit's groups
+            for key, f in fits
+        ]
         raise DataError(
             f"no group {group!r} in {law_path!r}; it has "
             f"{', '.join(l for l in labels if l) or 'a single ungrouped fit'}"
         )
     return out
+
+
+def _names(label: str, group: str) -> bool:
+    """Whether ``--group`` names a joint fit's group label (whole, or one ``k=v`` of it)."""
+    return label == group or group in label.split(",")
+
+
+def _in_joint(f, group: str) -> bool:
+    """Whether ``group`` names a group inside a joint fit (one term per group)."""
+    law_groups = getattr(f.law_, "groups", None)
+    if not law_groups or "group" not in f.law_.inputs:
+        return False
+    return any(_names(g, group) for g in law_groups)
 
 
 def _joint_groups(f, group):
@@ -220,7 +237,7 @@ def _joint_groups(f, group):
     if not law_groups or "group" not in f.law_.inputs:
         return [None]
     if group:
-        chosen = [g for g in law_groups if g == group or group in g.split(",")]
+        chosen = [g for g in law_groups if _names(g, group)]
         if not chosen:
             raise DataError(f"no group {group!r} in the joint law; it has {', '.join(law_groups)}")
         return chosen

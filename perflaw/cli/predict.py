@@ -82,13 +82,21 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                 frame = frame[keep].reset_index(drop=True)
                 if frame.empty:
                     continue
+            keyed = f.law_.grouped_input()
             for g in _joint_groups(f, group):
-                res = f.predict(frame, groups=g, interval=True, level=level, kind=kind)
-                for i in range(len(frame)):
+                rows = frame
+                if keyed is not None:  # one term per depth (or width): its own rows only
+                    col, labels = keyed
+                    own = [v for v, label in labels.items() if label == g]
+                    rows = frame[frame[col].astype(float).isin(own)].reset_index(drop=True)
+                    if rows.empty:
+                        continue
+                res = f.predict(rows, groups=g, interval=True, level=level, kind=kind)
+                for i in range(len(rows)):
                     rec = dict(key)
                     if g is not None:
                         rec["group"] = g
-                    rec.update({c: frame.iloc[i][c] for c in frame.columns})
+                    rec.update({c: rows.iloc[i][c] for c in rows.columns})
                     rec.update(
                         {
                             "metric": f.metric_,
@@ -102,6 +110,13 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                         if float(rec[c]).is_integer():
                             rec[c] = int(rec[c])
                     records.append(rec)
+    keyed = fits[0][1].law_.grouped_input() if fits else None
+    if not records and keyed is not None:
+        col, labels_of = keyed
+        raise DataError(
+            f"the law in {law_path!r} has a term per {col} value, for {col} "
+            f"{', '.join(f'{v:g}' for v in sorted(labels_of))} only: ask for those values"
+        )
     if not records and fits:
         labels = ", ".join(
             "; ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key.items())

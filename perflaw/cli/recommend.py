@@ -72,7 +72,9 @@ def recommend_all(
             if d_prime is None:
                 raise DataError(f"the law in {law_path!r} has a D′ term: give --d-prime")
             extra = {"d_prime": d_prime}
-        for g in _joint_groups(f, group):
+        # a law with one term per depth (or width) ranks every depth in one list
+        keyed = f.law_.grouped_input() is not None
+        for g in [group or None] if keyed else _joint_groups(f, group):
             rec = recommend(
                 f,
                 budget,

@@ -218,6 +218,11 @@ def recommend(
     if int(top) != top or top < 1:
         raise DataError(f"top must be a positive integer, got {top!r}")
     ranges = fitter.ranges_
+    keyed = fitter.law_.grouped_input()
+    if keyed is not None and keyed[0] == "layers" and layers is None:
+        layers = np.array(sorted(keyed[1]))  # the depths the law has an offset for
+    if keyed is not None and keyed[0] == "d_emb" and d_emb is None:
+        d_emb = np.array(sorted(keyed[1]))
     if layers is None:
         lo, hi = ranges["layers"]
         layers = np.arange(int(math.ceil(lo)), int(math.floor(hi)) + 1)
@@ -234,10 +239,31 @@ def recommend(
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
     L, D = np.meshgrid(layers, d_emb, indexing="ij")
     L, D = L.ravel(), D.ravel()
+    left_out = []
+    if keyed is not None:
+        # one intercept per value of an input (a depth offset): a configuration takes its
+        # own value's, and a value the law was not fitted at has none
+        col, labels = keyed
+        vals = (L if col == "layers" else D).astype(float)
+        wanted = [v for v, g in labels.items() if group is None or g == group]
+        keep = np.isin(vals, wanted)
+        have = ", ".join(f"{v:g}" for v in sorted(wanted))
+        if not keep.any():
+            raise DataError(
+                f"no {col} value of the grid has a term in the law: it has one for {col} "
+                f"{have} only"
+            )
+        if not keep.all():
+            left_out.append(
+                f"{col} values without a term in the law are left out (it has one for "
+                f"{col} {have} only)"
+            )
+        L, D = L[keep], D[keep]
+        group = None
     size = {"arch": arch, "n_items": n_items, "max_len": max_len, "count": count}
     cand = _predicted(fitter, L, D, extra_inputs, group, **size)
     inputs = ["layers", "d_emb", *(extra_inputs or {})]
-    groups = None if group is None else np.repeat(str(group), len(cand))
+    groups = _group_labels(fitter, L, D, group)
     counts = cand["params"].to_numpy(float)
     sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
     cand["feasible"] = True if budget is None else counts <= budget
@@ -261,7 +287,7 @@ def recommend(
         & (D >= lo_d)
         & (horizon(D, hi_d) <= h_d + 1e-9)
     )
-    notes: list[str] = []
+    notes: list[str] = list(left_out)
     if budget is not None and count == "total" and not n_items:
         # the item table (n_items × d_emb) is most of a recommender's parameters: a total
         # budget without it lets through models many times the size the user meant
@@ -519,13 +545,25 @@ def _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, s
     )
 
 
+def _group_labels(fitter, layers, d_emb, group) -> np.ndarray | None:
+    """The group label of each configuration: its own value's for a law with one term
+    per value of an input (:meth:`~perflaw.laws.base.Law.grouped_input`), else ``group``
+    for every one (None for an ungrouped law)."""
+    keyed = fitter.law_.grouped_input()
+    if keyed is not None:
+        col, labels = keyed
+        vals = np.asarray(layers if col == "layers" else d_emb, float)
+        return np.array([labels.get(float(v), f"{col}={v:g}") for v in vals])
+    return None if group is None else np.repeat(str(group), len(np.atleast_1d(layers)))
+
+
 def _predicted(fitter, layers, d_emb, extra_inputs, group, *, arch, n_items, max_len, count):
     """Configurations (``layers``, ``d_emb``, the held ``extra_inputs``) with their
     parameter ``count`` and the law's prediction and observation interval."""
     out = pd.DataFrame({"layers": layers, "d_emb": d_emb})
     for k, v in (extra_inputs or {}).items():
         out[k] = v
-    groups = None if group is None else np.repeat(str(group), len(out))
+    groups = _group_labels(fitter, out["layers"], out["d_emb"], group)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = fitter.predict(out, groups=groups, interval=True, kind="observation")

@@ -209,6 +209,12 @@ class Law:
         along that axis)."""
         return column in self.inputs
 
+    def grouped_input(self) -> tuple[str, dict[float, str]] | None:
+        """``(column, {value: group label})`` when the law's per-group terms are one per
+        value of one of its inputs (each configuration then takes its own value's term);
+        None for other laws."""
+        return None
+
     def identifiable(self, X: dict[str, np.ndarray]) -> str | None:
         """``None`` when these rows can determine the law's parameters, else why not."""
         return None

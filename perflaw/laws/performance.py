@@ -218,11 +218,46 @@ class PerformanceLaw(Law):
             for f in ("N", "d")
             if f in self.factors
             and _FACTOR_INPUT[f] in X
-            and len(np.unique(X[_FACTOR_INPUT[f]])) == 1
+            and (len(np.unique(X[_FACTOR_INPUT[f]])) == 1 or self._absorbed(X, f))
         ]
         if len(held) == len(self.factors):
             held = []
         return type(self)(**{**self.options(), "constant_factors": held})
+
+    def _absorbed(self, X, f: str) -> bool:
+        """Whether factor ``f``'s input has one value within every group of a joint fit
+        with a free intercept per group (``--group-by layers --joint free``: one width law
+        with a depth offset): the intercepts then carry that factor whole, and fitting it
+        too leaves a flat direction."""
+        if self.data_term != "free" or "group" not in X:
+            return False
+        col, g = np.asarray(X[_FACTOR_INPUT[f]], float), np.asarray(X["group"])
+        return all(len(np.unique(col[g == code])) == 1 for code in np.unique(g))
+
+    def grouped_input(self) -> tuple[str, dict[float, str]] | None:
+        """``(column, {value: group label})`` when the per-group intercepts are one per
+        value of ``layers`` or ``d_emb`` (``--group-by layers --joint free``: a width law
+        with a depth offset), else None.  Such a law predicts a configuration with the
+        intercept of its own value, and no value it was not fitted at.
+
+        >>> PerformanceLaw(data_term="free", groups=["layers=1", "layers=2"]).grouped_input()
+        ('layers', {1.0: 'layers=1', 2.0: 'layers=2'})
+        >>> print(PerformanceLaw(data_term="free", groups=["panel=0", "panel=1"]).grouped_input())
+        None
+        """
+        if self.data_term != "free" or not self.groups:
+            return None
+        parts = [g.split("=", 1) for g in self.groups]
+        if any(len(p) != 2 or "," in g for p, g in zip(parts, self.groups)):
+            return None
+        cols = {c for c, _ in parts}
+        col = cols.pop() if len(cols) == 1 else None
+        if col not in ("layers", "d_emb"):
+            return None
+        try:
+            return col, {float(v): g for (_, v), g in zip(parts, self.groups)}
+        except ValueError:
+            return None
 
     def varies_with(self, column: str) -> bool:
         """Whether predictions change with ``column`` (False for a held factor's input)."""
@@ -541,7 +576,13 @@ class PerformanceLaw(Law):
         lines = []
         for f in self.constant_factors or ():
             col = _FACTOR_INPUT[f]
-            lo, _ = ranges.get(col, (np.nan, np.nan))
+            lo, hi = ranges.get(col, (np.nan, np.nan))
+            if self.data_term == "free" and lo != hi:  # absorbed by the group intercepts
+                lines.append(
+                    f"{col}: one value per group, carried by the group intercepts b[...]: "
+                    f"the law has no {f} factor and says nothing about other {col} values"
+                )
+                continue
             lines.append(
                 f"{col}: held at {lo:g} in every fitted run, so the law has no {f} factor "
                 f"and says nothing about other {col} values"
