@@ -1,18 +1,22 @@
 """One width law with a depth offset, out of sample (amazon-beauty, issue 12).
 
 Two depths at many widths cannot determine the Performance Law's N factor (its exponent
-needs three depths).  ``perflaw fit --group-by layers --joint free`` fits one width curve
-with an intercept per depth instead (docs/performance-law.md, "Two depths at many
-widths").  Is pooling worth it against the alternatives a user has?
+needs three depths).  The law fits one width curve with an intercept per depth instead
+(docs/performance-law.md, "Two depths at many widths").  Is pooling worth it against
+the alternatives a user has, and does the backtest pick the right pooled form?
 
 The 1- and 2-layer runs of the amazon-beauty scan (benchmarks/results_issue12, seed
 means) are fitted on the widths up to an origin and predict the wider runs at both
 depths, by:
 
-- ``pooled free`` / ``pooled p2``: the width law with a depth offset (p free, p = 2);
+- ``pooled free`` / ``pooled p2``: the width law with a depth offset (p free, p = 2),
+  which the Performance Law binds to on two depths;
+- ``auto``: the form perflaw chooses by its backtest on the fitted widths (pooled p2,
+  pooled free or carry-forward), as ``perflaw fit`` does;
 - ``per-depth p2``: a width law per depth, where a depth has the 3 widths it needs
   (otherwise that depth's runs are not predicted by it);
-- ``carry``: carry-forward, the widest trained run at the same depth.
+- ``carry``: perflaw's carry-forward (the baseline its backtest compares with): the
+  trained run below the predicted one along d_emb, the widest at or below its width.
 
 MAPE is over the runs every method predicted, so the columns are paired.
 
@@ -35,15 +39,10 @@ TABLE = ROOT / "benchmarks" / "results_issue12" / "amazon-beauty-sweep.csv"
 XY = ["layers", "d_emb"]
 
 
-def _labels(frame: pd.DataFrame) -> np.ndarray:
-    return np.array([f"layers={int(v)}" for v in frame["layers"]])
-
-
-def _pooled(tr, te, metric, p):
-    opts = {"data_term": "free"} | ({"p": 2.0} if p == 2 else {})
-    f = LawFitter("performance", form=None, scale="auto", **opts)
-    f.fit(tr[XY], tr[metric].to_numpy(), groups=_labels(tr), metric=metric)
-    return np.asarray(f.predict(te[XY], groups=_labels(te), warn=False), float)
+def _pooled(tr, te, metric, form):
+    """Two depths: the law binds to one width curve with an intercept per depth."""
+    f = LawFitter(form=form, scale="auto").fit(tr[XY], tr[metric].to_numpy(), metric=metric)
+    return np.asarray(f.predict(te[XY], warn=False), float), f.form_
 
 
 def _per_depth(tr, te, metric):
@@ -59,15 +58,6 @@ def _per_depth(tr, te, metric):
     return out
 
 
-def _carry(tr, te, metric):
-    out = np.full(len(te), np.nan)
-    for i, (depth, _) in enumerate(zip(te["layers"], te["d_emb"])):
-        g = tr[tr["layers"] == depth]
-        if len(g):
-            out[i] = g.loc[g["d_emb"].idxmax(), metric]
-    return out
-
-
 def main() -> None:
     runs = pd.read_csv(TABLE)
     means = runs[runs["layers"] <= 2].groupby(XY, as_index=False)[["hr@10", "ndcg@10"]].mean()
@@ -77,17 +67,23 @@ def main() -> None:
         for origin in (128, 160):
             tr = means[means["d_emb"] <= origin].reset_index(drop=True)
             te = means[means["d_emb"] > origin].reset_index(drop=True)
-            preds = {}
+            preds, chosen = {}, ""
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                for name, fn in (
-                    ("pooled free", lambda: _pooled(tr, te, metric, None)),
-                    ("pooled p2", lambda: _pooled(tr, te, metric, 2)),
-                    ("per-depth p2", lambda: _per_depth(tr, te, metric)),
-                    ("carry", lambda: _carry(tr, te, metric)),
+                for name, form in (
+                    ("pooled free", "free"),
+                    ("pooled p2", "p2"),
+                    ("auto", "auto"),
+                    ("per-depth p2", None),
+                    ("carry", "carry"),
                 ):
                     try:
-                        preds[name] = fn()
+                        if form is None:
+                            preds[name] = _per_depth(tr, te, metric)
+                        else:
+                            preds[name], picked = _pooled(tr, te, metric, form)
+                            if form == "auto":
+                                chosen = picked
                     except DataError as exc:
                         print(f"  {metric} d <= {origin}: {name} not fitted ({exc})")
                         preds[name] = np.full(len(te), np.nan)
@@ -98,7 +94,7 @@ def main() -> None:
                     {
                         "metric": metric,
                         "origin": origin,
-                        "method": name,
+                        "method": f"auto ({chosen})" if name == "auto" else name,
                         "n": int(np.isfinite(ape).sum()),
                         "mape_own": 100 * np.nanmean(ape) if np.isfinite(ape).any() else np.nan,
                         "_ape": ape,
@@ -106,7 +102,7 @@ def main() -> None:
                 )
     table = pd.DataFrame(rows)
     # paired: the runs every method predicted (pooled and carry predict every one)
-    for (metric, origin), g in table.groupby(["metric", "origin"], sort=False):
+    for _, g in table.groupby(["metric", "origin"], sort=False):
         common = np.all([np.isfinite(a) for a in g["_ape"]], axis=0)
         table.loc[g.index, "n_common"] = int(common.sum())
         table.loc[g.index, "mape_common"] = [
@@ -120,8 +116,8 @@ def main() -> None:
     )
     # pooled forms and carry-forward predict every held-out run: compare them on all
     carry = table[table.method == "carry"].set_index(["metric", "origin"])["mape_own"]
-    for form in ("pooled free", "pooled p2"):
-        sub = table[table.method == form]
+    for form in ("pooled free", "pooled p2", "auto"):
+        sub = table[table.method.str.startswith(form)]
         wins = [
             f"{r.metric} d<={r.origin}"
             for r in sub.itertuples()

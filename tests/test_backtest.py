@@ -169,9 +169,17 @@ def test_calibrated_intervals_widen_with_extrapolation():
 
 # --------------------------------------------------------------------------- refusals
 def test_a_free_exponent_needs_three_distinct_values():
+    # two depths at three widths: the N factor's exponent cannot be determined, so the
+    # law has an intercept per depth instead (a depth offset on one width curve)
     X = grid(layers=(4, 8))
     y = 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)
-    with pytest.raises(DataError, match="layers has 2 distinct value"):
+    f = LawFitter("performance").fit(X, y)
+    assert f.law_.param_names[-2:] == ("b[layers=4]", "b[layers=8]")
+    assert "alpha_N" not in f.law_.param_names
+    # two values on both axes: neither a factor nor an offset on a curve
+    X = grid(layers=(4, 8), widths=(32, 64))
+    y = 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)
+    with pytest.raises(DataError, match="has 2 distinct value"):
         LawFitter("performance").fit(X, y)
     with pytest.raises(DataError, match="form 'p2' cannot be fitted"):
         LawFitter(form="p2").fit(X, y)

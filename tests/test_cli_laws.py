@@ -383,10 +383,11 @@ def test_a_scan_in_width_only_gets_a_one_factor_law(tmp_path, monkeypatch):
     assert not any(c["supported"] for c in rec["top"] if c["layers"] != 2)
 
 
-def test_a_scan_at_two_depths_says_why_and_fits_per_depth(tmp_path, monkeypatch):
+def test_a_scan_at_two_depths_pools_the_widths_with_a_depth_offset(tmp_path, monkeypatch):
     # two depths at six widths, two seeds: the N factor cannot be identified from two
-    # values.  The summary names the forms it could not fit and why, and --group-by layers
-    # (which crashed averaging the seeds: layers was both a group key and an input) fits
+    # values (p2 and free were "not fitted").  The law fits one width curve with an
+    # intercept per depth instead, backtested like any form; --group-by layers (which
+    # crashed averaging the seeds: layers was both a group key and an input) still fits
     # one width law per depth.
     import numpy as np
 
@@ -403,10 +404,27 @@ def test_a_scan_at_two_depths_says_why_and_fits_per_depth(tmp_path, monkeypatch)
     runs.to_csv("scan.csv", index=False)
     res = run("fit", "scan.csv", "-m", "ndcg@10", "--no-save")
     assert res.exit_code == 0, res.output
-    line = next(x for x in res.stdout.splitlines() if "not fitted:" in x)
-    assert "p2, free (layers has 2 distinct value(s)" in line and "--group-by layers" in line
+    assert not any("not fitted:" in x and "p2" in x for x in res.stdout.splitlines())
     obj = json.loads(run("fit", "scan.csv", "-m", "ndcg@10", "--no-save", "--json").stdout)
-    assert set(obj["selection"]["not_fitted"]) >= {"p2", "free"}
+    assert not {"p2", "free"} & set(obj["selection"].get("not_fitted") or {})
+    judged = {r["form"]: r for r in obj["selection"]["scores"]}
+    assert judged["p2"]["n_common"] >= 2  # compared with carry-forward in the backtest
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--no-save", "--form", "p2", "--json")
+    obj = json.loads(res.stdout)
+    assert set(obj["params"]) == {"w2", "w4", "b[layers=1]", "b[layers=2]"}
+    offset = obj["params"]["b[layers=2]"] - obj["params"]["b[layers=1]"]
+    assert offset == pytest.approx(-0.02, abs=0.006)  # the true depth offset
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--no-save", "--form", "p2")
+    assert "layers: an intercept per value (1, 2) on one shared curve" in res.output
+    res = run("fit", "scan.csv", "-m", "ndcg@10", "--form", "p2", "--out", "pooled.json")
+    res = run("predict", "--law", "pooled.json", "--layers", "1,2,3", "--d-emb", "100")
+    assert res.exit_code == 0, res.output
+    assert "layers 3 not predicted: the law has a term per layers value" in res.output
+    res = run("predict", "--law", "pooled.json", "--layers", "3", "--d-emb", "100")
+    assert res.exit_code != 0 and "for layers 1, 2 only" in res.output
+    res = run("recommend-config", "--law", "pooled.json", "--json")
+    assert res.exit_code == 0, res.output
+    assert {r["layers"] for r in json.loads(res.stdout)["top"]} <= {1, 2}
     res = run("fit", "scan.csv", "-m", "ndcg@10", "--group-by", "layers", "--form", "p2", "--json")
     assert res.exit_code == 0, res.output
     recs = json.loads(res.stdout)["groups"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import click
 import numpy as np
@@ -83,11 +84,20 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                 if frame.empty:
                     continue
             keyed = f.law_.grouped_input()
+            if keyed is not None:
+                col, labels = keyed
+                missing = sorted(set(frame[col].astype(float)) - set(labels))
+                if missing and len(missing) < frame[col].nunique():
+                    warnings.warn(
+                        f"{col} {', '.join(f'{v:g}' for v in missing)} not predicted: the law "
+                        f"has a term per {col} value, for {col} "
+                        f"{', '.join(f'{v:g}' for v in sorted(labels))} only",
+                        stacklevel=1,
+                    )
             for g in _joint_groups(f, group):
                 rows = frame
                 if keyed is not None:  # one term per depth (or width): its own rows only
-                    col, labels = keyed
-                    own = [v for v, label in labels.items() if label == g]
+                    own = [v for v, label in labels.items() if g is None or label == g]
                     rows = frame[frame[col].astype(float).isin(own)].reset_index(drop=True)
                     if rows.empty:
                         continue

@@ -42,6 +42,13 @@ law then says nothing about the axis it held fixed: its predictions are flat alo
 :meth:`~PerformanceLaw.varies_with` says so, the backtest does not score it along that
 axis, and ``recommend-config`` stays at the trained value of that input.
 
+A size with two values while the other has three or more (two depths at many widths)
+cannot determine its factor's exponent either, but the runs at each value share one
+curve along the other axis: :meth:`PerformanceLaw.bind` replaces that factor by one
+intercept per value (``offset_by``, ``offset_levels``; parameters ``b[layers=1]``,
+``b[layers=2]``).  The law predicts at those values only, and is backtested and chosen
+like any form.
+
 Optimum of a factor: :math:`f'(x^*) = 0` at :math:`x^* = (-\alpha/(\beta\gamma))^{1/\gamma}`
 (:math:`= p^{-1/w_3}`), a maximum when :math:`\alpha\gamma > 0` (derived ``N_opt``,
 ``d_opt``; NaN without an interior maximum).  ``N_best_in_range``/``d_best_in_range`` are
@@ -110,6 +117,12 @@ class PerformanceLaw(Law):
     constant_factors : list of {"N", "d"}, optional
         Factors left out because their input was constant in the fitted runs (they fold
         into the intercept).  ``None`` (default): decided by :meth:`bind` from the data.
+    offset_by, offset_levels : str and list of float, optional
+        One intercept per value of ``offset_by`` (``"layers"`` or ``"d_emb"``), in place
+        of that input's factor: two depths at many widths cannot determine the N
+        factor's exponent, but can a depth offset on one shared width curve.  Set by
+        :meth:`bind` when an input has two values and the other at least three; the law
+        then predicts only at those values.
 
     Examples
     --------
@@ -149,6 +162,8 @@ class PerformanceLaw(Law):
         groups: list[str] | None = None,
         exponent_bounds: tuple[float, float] = (-6.0, 6.0),
         constant_factors: list[str] | tuple[str, ...] | None = None,
+        offset_by: str | None = None,
+        offset_levels: list[float] | tuple[float, ...] | None = None,
     ) -> None:
         if p is not None and not (np.isfinite(p) and p > 0):
             raise DataError(f"p must be a positive number, got {p!r}")
@@ -173,6 +188,15 @@ class PerformanceLaw(Law):
         self.factors = tuple(f for f in every if f not in held)
         if not self.factors:
             raise DataError("constant_factors: at least one factor must remain")
+        if offset_by is not None:
+            if offset_by not in ("layers", "d_emb") or not offset_levels:
+                raise DataError("offset_by must be 'layers' or 'd_emb', with its levels")
+            if data_term == "free":
+                raise DataError("offsets per input value and per group cannot be combined")
+        self.offset_by = offset_by
+        self.offset_levels = (
+            None if offset_by is None else sorted(float(v) for v in offset_levels or ())
+        )
         # a held factor's input stays an input: its (single) trained value is the range
         # predictions are checked against
         self.inputs = tuple(_FACTOR_INPUT[f] for f in every) + (
@@ -189,8 +213,13 @@ class PerformanceLaw(Law):
                 coef, expo = authors[f]
                 names += [coef, expo]
                 bounds[expo] = self.exponent_bounds
-        self.n_intercepts = len(self.groups) if data_term == "free" else 1
-        names += [f"b[{g}]" for g in self.groups] if data_term == "free" else ["b"]
+        if self.offset_levels is not None:
+            names += [f"b[{offset_by}={v:g}]" for v in self.offset_levels]
+        elif data_term == "free":
+            names += [f"b[{g}]" for g in self.groups]
+        else:
+            names.append("b")
+        self.n_intercepts = len(names) - len(self.factors) * (3 if self.p is None else 2)
         self.param_names = tuple(names)
         self.default_bounds = bounds
 
@@ -202,6 +231,8 @@ class PerformanceLaw(Law):
             "groups": self.groups or None,
             "exponent_bounds": list(self.exponent_bounds),
             "constant_factors": self.constant_factors,
+            "offset_by": self.offset_by,
+            "offset_levels": self.offset_levels,
         }
 
     def bind(self, X) -> PerformanceLaw:
@@ -213,6 +244,18 @@ class PerformanceLaw(Law):
         """
         if self.constant_factors is not None:
             return self
+        offset = self._offset_input(X)
+        if offset is not None:
+            col, levels = offset
+            held = [f for f in ("N", "d") if _FACTOR_INPUT[f] == col]
+            return type(self)(
+                **{
+                    **self.options(),
+                    "constant_factors": held,
+                    "offset_by": col,
+                    "offset_levels": levels,
+                }
+            )
         held = [
             f
             for f in ("N", "d")
@@ -223,6 +266,18 @@ class PerformanceLaw(Law):
         if len(held) == len(self.factors):
             held = []
         return type(self)(**{**self.options(), "constant_factors": held})
+
+    def _offset_input(self, X) -> tuple[str, list[float]] | None:
+        """The input with two values while the other has three or more (two depths at
+        many widths): its factor's exponent cannot be determined, an offset per value
+        can.  None otherwise, and for joint fits (their groups have intercepts)."""
+        if self.data_term == "free" or set(self.factors) != {"N", "d"}:
+            return None
+        n = {c: len(np.unique(X[c])) for c in ("layers", "d_emb") if c in X}
+        for col, other in (("layers", "d_emb"), ("d_emb", "layers")):
+            if n.get(col) == 2 and n.get(other, 0) >= 3:
+                return col, [float(v) for v in np.unique(X[col])]
+        return None
 
     def _absorbed(self, X, f: str) -> bool:
         """Whether factor ``f``'s input has one value within every group of a joint fit
@@ -245,6 +300,8 @@ class PerformanceLaw(Law):
         >>> print(PerformanceLaw(data_term="free", groups=["panel=0", "panel=1"]).grouped_input())
         None
         """
+        if self.offset_by is not None and self.offset_levels is not None:
+            return self.offset_by, {v: f"{self.offset_by}={v:g}" for v in self.offset_levels}
         if self.data_term != "free" or not self.groups:
             return None
         parts = [g.split("=", 1) for g in self.groups]
@@ -261,7 +318,11 @@ class PerformanceLaw(Law):
 
     def varies_with(self, column: str) -> bool:
         """Whether predictions change with ``column`` (False for a held factor's input)."""
-        return column in {_FACTOR_INPUT[f] for f in self.factors} or column == "group"
+        return (
+            column in {_FACTOR_INPUT[f] for f in self.factors}
+            or column == "group"
+            or column == self.offset_by
+        )
 
     def fit_warnings(self, X) -> list[str]:
         if self.data_term == "dprime":
@@ -293,11 +354,8 @@ class PerformanceLaw(Law):
             )
         # an input that varies, too little, is the reason (a constant one would be dropped)
         f, col, n = sorted(short, key=lambda s: s[2] == 1)[0]
-        why = f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
-        if n == 2 and len(short) == 1 and len(self.factors) > 1:
-            # two depths at many widths: each depth alone is a one-axis scan, which binds
-            why += f"; fit each {col} value on its own (--group-by {col})"
-        return why
+        # (two depths at many widths do not reach here: bind gives them a depth offset)
+        return f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
 
     def check(self, X):
         super().check(X)
@@ -309,6 +367,16 @@ class PerformanceLaw(Law):
             g = X["group"]
             if np.any((g < 0) | (g >= len(self.groups))):
                 raise DataError("group codes out of range for this law's groups")
+        if self.offset_by is not None:
+            v = np.asarray(X[self.offset_by], float)
+            other = sorted(set(v[~np.isin(v, self.offset_levels)].tolist()))
+            if other:
+                have = ", ".join(f"{x:g}" for x in self.offset_levels)
+                raise DataError(
+                    f"the law has an intercept per {self.offset_by} value, for "
+                    f"{self.offset_by} {have} only: it cannot predict {self.offset_by} "
+                    f"{', '.join(f'{x:g}' for x in other)}"
+                )
 
     # -- parameter layout -----------------------------------------------------------------
     @property
@@ -328,11 +396,18 @@ class PerformanceLaw(Law):
         w, w3 = float(theta[i]), float(theta[i + 1])
         return -w * w3, -w / self._pconst(f), -w3
 
+    def _codes(self, X) -> np.ndarray | None:
+        """Each row's intercept: its group's, its offset value's, or None (one for all)."""
+        if self.offset_levels is not None:
+            return np.searchsorted(self.offset_levels, np.asarray(X[self.offset_by], float))
+        if self.data_term == "free":
+            return np.asarray(X["group"]).astype(int)
+        return None
+
     def _intercept(self, theta, X):
         k = len(self.factors) * self._width
-        if self.data_term == "free":
-            return theta[k:][X["group"].astype(int)]
-        return theta[k]
+        codes = self._codes(X)
+        return theta[k] if codes is None else theta[k:][codes]
 
     # -- declarations -----------------------------------------------------------------------
     def formula(self, theta, X):
@@ -364,10 +439,11 @@ class PerformanceLaw(Law):
                 J[:, i] = -xe / pk - e * lx
                 J[:, i + 1] = c * (xe * lx / pk - lx)
         k = len(self.factors) * w
-        if self.data_term == "free":
-            J[np.arange(n), k + X["group"].astype(int)] = 1.0
-        else:
+        codes = self._codes(X)
+        if codes is None:
             J[:, k] = 1.0
+        else:
+            J[np.arange(n), k + codes] = 1.0
         return J
 
     # -- variable projection ----------------------------------------------------------------
@@ -381,9 +457,10 @@ class PerformanceLaw(Law):
             else:
                 cols.append(-(x ** (-e)) / self._pconst(f) - e * lx)
         n = len(cols[0])
-        if self.data_term == "free":
-            onehot = np.zeros((n, len(self.groups)))
-            onehot[np.arange(n), X["group"].astype(int)] = 1.0
+        codes = self._codes(X)
+        if codes is not None:
+            onehot = np.zeros((n, self.n_intercepts))
+            onehot[np.arange(n), codes] = 1.0
             return np.column_stack(cols + [onehot])
         return np.column_stack(cols + [np.ones(n)])
 
@@ -577,6 +654,14 @@ class PerformanceLaw(Law):
         for f in self.constant_factors or ():
             col = _FACTOR_INPUT[f]
             lo, hi = ranges.get(col, (np.nan, np.nan))
+            if self.offset_by == col:
+                have = ", ".join(f"{v:g}" for v in self.offset_levels or ())
+                lines.append(
+                    f"{col}: an intercept per value ({have}) on one shared curve, in place "
+                    f"of the {f} factor (two values cannot determine its exponent): the law "
+                    f"says nothing about other {col} values"
+                )
+                continue
             if self.data_term == "free" and lo != hi:  # absorbed by the group intercepts
                 lines.append(
                     f"{col}: one value per group, carried by the group intercepts b[...]: "
