@@ -16,6 +16,13 @@ VARIANTS = {
     "free-groups": dict(data_term="free", groups=["a", "b"]),
     "dprime": dict(data_term="dprime"),
     "dprime-pinned": dict(data_term="dprime", p=2.0, q=3.0),
+    # an intercept per depth in place of the N factor (two depths at many widths)
+    "depth-offset": dict(
+        constant_factors=["N"], offset_by="layers", offset_levels=[4.0, 8.0, 12.0, 16.0, 24.0, 32.0]
+    ),
+    "width-offset-pinned": dict(
+        p=2.0, constant_factors=["d"], offset_by="d_emb", offset_levels=[25.0, 50.0, 75.0, 100.0]
+    ),
 }
 
 
@@ -30,6 +37,26 @@ def _theta(law, rng):
     lo, hi = law.bounds()
     theta = rng.normal(0, 0.5, size=law.n_params)
     return np.clip(theta, lo, hi)
+
+
+def test_offsets_bind_from_two_values_and_refuse_other_values():
+    two = {"layers": np.repeat([1.0, 2.0], 4), "d_emb": np.tile([16.0, 32.0, 64.0, 128.0], 2)}
+    law = PerformanceLaw().bind(two)
+    assert (law.offset_by, law.offset_levels, law.factors) == ("layers", [1.0, 2.0], ("d",))
+    assert law.param_names == ("alpha_d", "beta_d", "gamma_d", "b[layers=1]", "b[layers=2]")
+    assert law.grouped_input() == ("layers", {1.0: "layers=1", 2.0: "layers=2"})
+    assert law.varies_with("layers") and law.identifiable(two) is None
+    law.check(two)
+    with pytest.raises(DataError, match="for layers 1, 2 only: it cannot predict layers 4"):
+        law.check({"layers": np.array([1.0, 4.0]), "d_emb": np.array([16.0, 16.0])})
+    # saved and reloaded through its options
+    assert PerformanceLaw(**law.options()).param_names == law.param_names
+    # two values on both axes, or three depths: no offsets
+    assert (
+        PerformanceLaw().bind({"layers": two["layers"], "d_emb": two["layers"]}).offset_by is None
+    )
+    three = {"layers": np.repeat([1.0, 2.0, 4.0], 3), "d_emb": np.tile([16.0, 32.0, 64.0], 3)}
+    assert PerformanceLaw().bind(three).factors == ("N", "d")
 
 
 def test_registry_and_errors():
@@ -78,7 +105,7 @@ def test_variable_projection_recovers_noiseless_law(name):
         else:
             theta[i : i + 2] = [0.02, -expo[f]]
     theta[len(law.factors) * law._width :] = 0.3
-    if law.data_term == "free":
+    if law.data_term == "free" or law.offset_by:
         theta[-1] = 0.25
     y = law.formula(theta, X)
     starts = law.solve(X, y, loss="l2", huber_delta=None, rng=np.random.default_rng(0), n_random=2)
