@@ -103,6 +103,11 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
         # a scan that held the x input fixed (a width scan at one depth): one column of
         # points on an empty axis says nothing; draw along the input that varied
         xname, sname = sname, xname
+    keyed = law.grouped_input()
+    if xname and sname and keyed is not None and keyed[0] == xname:
+        # a term per value of x (a depth offset): the law has no curve along x, only
+        # one along the other input per value
+        xname, sname = sname, xname
     if kind == "residuals":
         ax.axhline(0, color="0.6", lw=1)
         if xname:

@@ -57,6 +57,27 @@ def test_a_width_scan_is_drawn_along_width():
     )
 
 
+def test_a_depth_offset_law_is_drawn_along_width_one_curve_per_depth():
+    # two depths: the law has an intercept per depth, no curve along layers (drawn along
+    # layers it evaluated depths between the two, which have no intercept)
+    d = np.tile([16.0, 32, 64, 128, 256, 512], 2)
+    layers = np.repeat([1.0, 2.0], 6)
+    y = np.array([0.030, 0.037, 0.039, 0.041, 0.042, 0.038] * 2) - 0.002 * (layers - 1)
+    f = LawFitter("performance", p=2, scale="logit").fit(
+        pd.DataFrame({"layers": layers, "d_emb": d}), y, metric="ndcg@10"
+    )
+    assert f.law_.offset_by == "layers"
+    ax = f.plot().axes[0]
+    assert ax.get_xlabel() == "embedding dim"
+    curves = [l for l in ax.get_lines() if l.get_linestyle() == "-"]
+    assert len(curves) == 2
+    for depth, curve in zip((1.0, 2.0), curves):
+        x = curve.get_xdata()
+        np.testing.assert_allclose(
+            curve.get_ydata(), f.predict(pd.DataFrame({"layers": depth, "d_emb": x}), warn=False)
+        )
+
+
 def test_residual_plot(fitter):
     ax = fitter.plot("residuals").axes[0]
     offsets = ax.collections[0].get_offsets()
