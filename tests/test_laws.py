@@ -49,6 +49,8 @@ def test_offsets_bind_from_two_values_and_refuse_other_values():
     law.check(two)
     with pytest.raises(DataError, match="for layers 1, 2 only: it cannot predict layers 4"):
         law.check({"layers": np.array([1.0, 4.0]), "d_emb": np.array([16.0, 16.0])})
+    with pytest.raises(DataError, match="cannot predict layers 3"):  # formula alone too
+        law.formula(np.zeros(law.n_params), {"layers": np.array([3.0]), "d_emb": np.array([16.0])})
     # saved and reloaded through its options
     assert PerformanceLaw(**law.options()).param_names == law.param_names
     # two values on both axes, or three depths: no offsets

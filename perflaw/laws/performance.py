@@ -399,7 +399,12 @@ class PerformanceLaw(Law):
     def _codes(self, X) -> np.ndarray | None:
         """Each row's intercept: its group's, its offset value's, or None (one for all)."""
         if self.offset_levels is not None:
-            return np.searchsorted(self.offset_levels, np.asarray(X[self.offset_by], float))
+            v = np.asarray(X[self.offset_by], float)
+            levels = np.asarray(self.offset_levels)
+            codes = np.minimum(np.searchsorted(levels, v), len(levels) - 1)
+            if np.any(levels[codes] != v):  # a value with no intercept of its own
+                self.check(X)  # raises, naming the values
+            return codes
         if self.data_term == "free":
             return np.asarray(X["group"]).astype(int)
         return None
