@@ -425,6 +425,18 @@ def test_a_scan_at_two_depths_pools_the_widths_with_a_depth_offset(tmp_path, mon
     res = run("recommend-config", "--law", "pooled.json", "--json")
     assert res.exit_code == 0, res.output
     assert {r["layers"] for r in json.loads(res.stdout)["top"]} <= {1, 2}
+    # --group names one depth's term
+    res = run(
+        "predict", "--law", "pooled.json", "--group", "layers=2", "--layers", "1,2",
+        "--d-emb", "100", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert [(r["group"], r["layers"]) for r in json.loads(res.stdout)] == [("layers=2", 2)]
+    res = run("recommend-config", "--law", "pooled.json", "--group", "layers=2", "--json")
+    assert res.exit_code == 0, res.output
+    assert {r["layers"] for r in json.loads(res.stdout)["top"]} == {2}
+    res = run("predict", "--law", "pooled.json", "--group", "layers=4", "--layers", "4")
+    assert res.exit_code != 0 and "it has layers=1, layers=2" in res.output
     res = run("fit", "scan.csv", "-m", "ndcg@10", "--group-by", "layers", "--form", "p2", "--json")
     assert res.exit_code == 0, res.output
     recs = json.loads(res.stdout)["groups"]

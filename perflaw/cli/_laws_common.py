@@ -208,7 +208,7 @@ def _select(fits, group: str | None, law_path: str):
     if not out:
         labels = [
             "; ".join(f"{k}={v}" for k, v in key.items())
-            or ", ".join(getattr(f.law_, "groups", None) or [])  # a joint fit's groups
+            or ", ".join(_term_labels(f))  # a joint fit's groups, a law's depth terms
             for key, f in fits
         ]
         raise DataError(
@@ -223,22 +223,30 @@ def _names(label: str, group: str) -> bool:
     return label == group or group in label.split(",")
 
 
+def _term_labels(f) -> list[str]:
+    """Labels of a law's per-group or per-value terms: a joint fit's groups, or a law's
+    intercepts per depth (or width); empty for other laws."""
+    if "group" in f.law_.inputs:
+        return list(getattr(f.law_, "groups", None) or [])
+    keyed = f.law_.grouped_input()
+    return list(keyed[1].values()) if keyed else []
+
+
 def _in_joint(f, group: str) -> bool:
-    """Whether ``group`` names a group inside a joint fit (one term per group)."""
-    law_groups = getattr(f.law_, "groups", None)
-    if not law_groups or "group" not in f.law_.inputs:
-        return False
-    return any(_names(g, group) for g in law_groups)
+    """Whether ``group`` names one of a law's per-group or per-value terms."""
+    return any(_names(g, group) for g in _term_labels(f))
 
 
 def _joint_groups(f, group):
-    """Group labels for a joint fit with a free term per group."""
-    law_groups = getattr(f.law_, "groups", None)
-    if not law_groups or "group" not in f.law_.inputs:
+    """The labels to answer separately: a joint fit's groups (or the one ``--group``
+    names); ``[None]`` for a law without groups, and for a law with a term per depth
+    (each configuration takes its own depth's term) unless ``--group`` names one."""
+    labels = _term_labels(f)
+    if not labels:
         return [None]
     if group:
-        chosen = [g for g in law_groups if _names(g, group)]
+        chosen = [g for g in labels if _names(g, group)]
         if not chosen:
-            raise DataError(f"no group {group!r} in the joint law; it has {', '.join(law_groups)}")
+            raise DataError(f"no group {group!r} in the joint law; it has {', '.join(labels)}")
         return chosen
-    return law_groups
+    return labels if "group" in f.law_.inputs else [None]

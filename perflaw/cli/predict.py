@@ -101,7 +101,8 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                     rows = frame[frame[col].astype(float).isin(own)].reset_index(drop=True)
                     if rows.empty:
                         continue
-                res = f.predict(rows, groups=g, interval=True, level=level, kind=kind)
+                glabel = g if "group" in f.law_.inputs else None  # a depth term: by value
+                res = f.predict(rows, groups=glabel, interval=True, level=level, kind=kind)
                 for i in range(len(rows)):
                     rec = dict(key)
                     if g is not None:
