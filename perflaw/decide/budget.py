@@ -188,7 +188,10 @@ def recommend(
     extra_inputs : dict, optional
         Further law inputs held fixed (``{"d_prime": 1.2e6}``).
     group : str, optional
-        Group label for joint fits with a term per group.
+        Group label for joint fits with a term per group.  For a law with a term per
+        depth (or width) -- :meth:`~perflaw.laws.base.Law.grouped_input` -- every
+        configuration takes its own depth's term, the default grid is those depths, other
+        depths are left out (a note says so), and ``group`` keeps one depth.
 
     Notes
     -----
