@@ -35,6 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results_issue12"
 CHECKS = (
     ("prediction-1x160.json", 1, 160, "ndcg@10"),
     ("prediction-1x72.json", 1, 72, "hr@10"),
+    ("prediction-1x80.json", 1, 80, "hr@10"),
 )
 
 
