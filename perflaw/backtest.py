@@ -88,11 +88,12 @@ AXES = ("layers", "d_emb")
 T_MIN = 1.0  # a form replaces carry-forward only with a paired t above this
 
 
-def form_law(form: str) -> Law:
-    """The (unbound) law of a candidate form.
+def form_law(form: str, axis: str = "layers") -> Law:
+    """The (unbound) law of a candidate form, for a backtest along ``axis`` (a law that
+    depends on it, carry-forward, carries along that axis).
 
-    >>> form_law("p2").p, form_law("carry").name
-    (2.0, 'carry')
+    >>> form_law("p2").p, form_law("carry").name, form_law("carry", "d_emb").axis
+    (2.0, 'carry', 'd_emb')
     """
     key = str(form).lower()
     if key not in FORMS:  # a law registered after import (a user's own file)
@@ -100,7 +101,10 @@ def form_law(form: str) -> Law:
     if key not in FORMS:
         raise DataError(f"unknown form {form!r}: use auto or one of {', '.join(FORMS)}")
     name, opts = FORMS[key]
-    return get_law(name, **opts)
+    law = get_law(name, **opts)
+    if "axis" in law.options() and axis != law.options()["axis"]:
+        law = get_law(name, **{**opts, "axis": axis})
+    return law
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,7 +215,7 @@ def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level, axis="la
     from perflaw.fit import LawFitter
 
     f = LawFitter(
-        form_law(form),
+        form_law(form, axis),
         seed=seed,
         scale=transform,
         level=level,
@@ -233,7 +237,7 @@ def _origin_errors(
         train = X[axis].to_numpy(float) <= v
         Xt, yt = X[train].reset_index(drop=True), y[train]
         Xh, yh = X[~train].reset_index(drop=True), y[~train]
-        law = form_law(form)
+        law = form_law(form, axis)
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
         bound = law.bind(inputs)
         why = bound.identifiable(inputs)
@@ -422,11 +426,14 @@ class Selection:
     #: forms fitted but compared with carry-forward on fewer than 2 predicted runs (their
     #: count): too few sizes along the axis to judge them, which is not losing
     not_judged: dict[str, int] = field(default_factory=dict)
+    #: the size axis of the backtest (carry-forward carries along it)
+    axis: str = "layers"
 
     def as_dict(self) -> dict:
         out = {
             "form": self.form,
             "reason": self.reason,
+            "axis": self.axis,
             "n_origins": self.n_origins,
             "scores": self.scores.to_dict(orient="records"),
         }
@@ -484,7 +491,7 @@ def choose_form(
     eligible = []
     not_fitted = {}
     for f in cands:
-        law = form_law(f).bind(full)
+        law = form_law(f, axis).bind(full)
         why = law.identifiable(full)
         if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
             why = f"{len(yv)} runs for {law.n_params} parameters"
@@ -645,6 +652,7 @@ def choose_form(
         n_origins,
         not_fitted,
         unjudged,
+        axis,
     )
 
 

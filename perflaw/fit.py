@@ -507,7 +507,7 @@ class LawFitter:
             self.selection_ = sel.as_dict()
             self.calibration_ = sel.calibration
             self.alternatives_ = sel.alternatives
-            law = form_law(sel.form)
+            law = form_law(sel.form, sel.axis)
         if law is None:
             law = self._build_law(glabels)
         X = self._inputs(law, frame, glabels)
@@ -1200,7 +1200,8 @@ class LawFitter:
             if alt["form"] == getattr(self, "form_", None):
                 law, theta = self.law_, self.theta_
             else:
-                f = LawFitter(form_law(alt["form"]), seed=self.seed, scale=self.transform_)
+                axis = (self.selection_ or {}).get("axis", "layers")
+                f = LawFitter(form_law(alt["form"], axis), seed=self.seed, scale=self.transform_)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     try:

@@ -60,6 +60,26 @@ def test_carry_forward_is_the_last_trained_run_of_the_width():
     )
 
 
+def test_carry_forward_along_width_stays_at_the_depth():
+    # two depths, depth 2 trained at fewer widths: along d_emb, (2, 256) is carried from
+    # depth 2's widest run (2, 64), not from depth 1's (1, 128) as the along-layers rule
+    # did (nearest width, a missing cell filled from the shallower depth), which made the
+    # baseline weaker than the run a user would actually carry forward
+    X = pd.DataFrame({"layers": [1.0, 1, 1, 1, 2, 2], "d_emb": [16.0, 32, 64, 128, 16, 64]})
+    y = np.array([1.0, 2, 3, 4, 10, 30])
+    ask = pd.DataFrame({"layers": [2.0, 2.0, 1.0, 2.0], "d_emb": [256.0, 32.0, 24.0, 8.0]})
+    with pytest.warns(Warning):  # outside the fitted widths
+        along_d = LawFitter(form_law("carry", "d_emb")).fit(X, y).predict(ask)
+    np.testing.assert_allclose(along_d, [30.0, 10.0, 1.0, 10.0])
+    with pytest.warns(Warning):
+        along_n = LawFitter("carry").fit(X, y).predict(ask)
+    assert along_n[0] == 4.0  # the cell (2, 128) filled from (1, 128)
+    # the backtest along d_emb carries along d_emb, and so does the fit that keeps carry
+    f = LawFitter(form="carry", backtest_axis="d_emb").fit(X, y)
+    assert f.law_.axis == "d_emb" and "same depth" in f.law_.description
+    assert f.selection_["axis"] == "d_emb"
+
+
 def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
     """A width with one run is missing from about a third of the row resamples: those
     refits fail and are counted (one warning), the others give the intervals."""

@@ -146,8 +146,9 @@ class Law:
     """Base class of a law declaration (see the module docstring)."""
 
     name: ClassVar[str] = ""
-    latex: ClassVar[str] = ""
-    description: ClassVar[str] = ""
+    # per instance where an option changes the form (carry-forward along d_emb)
+    latex: str = ""
+    description: str = ""
     inputs: tuple[str, ...] = ()
     param_names: tuple[str, ...] = ()
     default_bounds: dict[str, tuple[float, float]] = {}

@@ -10,6 +10,8 @@ linearly in :math:`\ln d`, outside the trained widths the nearest width is used.
     The last trained run at or below :math:`N` for the same width (for deeper
     :math:`N`: the value at the deepest trained layer count).  A lookup of the trained
     runs, so its in-sample fit is exact; its worth is measured out of sample only.
+    Along the width axis (``axis="d_emb"``, a backtest along d_emb) the roles swap: the
+    widest trained run at or below :math:`d` for the same depth.
 ``loglinear``
     :math:`y = a_d + b_d \ln N` per width (needs two layer counts per width).
 ``saturating``
@@ -171,22 +173,34 @@ class CarryForwardLaw(_PerWidthLaw):
     nonparametric = True
 
     def __init__(
-        self, widths: list[float] | None = None, layers: list[float] | None = None
+        self,
+        widths: list[float] | None = None,
+        layers: list[float] | None = None,
+        axis: str = "layers",
     ) -> None:
+        if axis not in ("layers", "d_emb"):
+            raise DataError(f"carry: axis must be 'layers' or 'd_emb', got {axis!r}")
+        self.axis = axis
         self.widths = None if widths is None else [float(w) for w in widths]
         self.layers = None if layers is None else [float(n) for n in layers]
         self.param_names = tuple(
             f"y[{n:g},{w:g}]" for w in self.widths or [] for n in self.layers or []
         )
         self.default_bounds = {}
+        if axis == "d_emb":  # carried along width, within a depth
+            self.description = (
+                "carry-forward: the widest trained run at or below d for the same depth"
+            )
+            self.latex = r"y(N, d) = y(N, \max\{d' \le d\})"
 
     def options(self) -> dict[str, Any]:
-        return {"widths": self.widths, "layers": self.layers}
+        return {"widths": self.widths, "layers": self.layers, "axis": self.axis}
 
     def bind(self, X):
         return type(self)(
             widths=sorted(np.unique(X["d_emb"]).tolist()),
             layers=sorted(np.unique(X["layers"]).tolist()),
+            axis=self.axis,
         )
 
     def _cells(self, theta):
@@ -194,6 +208,17 @@ class CarryForwardLaw(_PerWidthLaw):
 
     def formula(self, theta, X):
         cells = self._cells(theta)
+        if self.axis == "d_emb":
+            # per depth: the value at the widest trained width <= d (else the narrowest);
+            # between trained depths, interpolated in ln N (nearest outside)
+            d = np.asarray(X["d_emb"], float)
+            j = np.clip(
+                np.searchsorted(np.array(self.widths), d, side="right") - 1,
+                0,
+                len(self.widths) - 1,
+            )
+            W = _width_weights(X["layers"], np.array(self.layers))
+            return (W * cells[j, :]).sum(axis=1)
         N = np.asarray(X["layers"], float)
         # per width: the value at the deepest trained layer count <= N (else the shallowest)
         k = np.clip(
@@ -211,15 +236,20 @@ class CarryForwardLaw(_PerWidthLaw):
                 m = (X["d_emb"] == w) & (X["layers"] == n)
                 if m.any():
                     cells[j, k] = float(y[m].mean())
-            row = cells[j]  # a layer count this width lacks: carry the shallower one forward
-            if not np.isfinite(row).any():
+        # a cell with no run: carry the one below it along the axis forward (a layer count
+        # a width lacks: the shallower one; along d_emb, a width a depth lacks: the
+        # narrower one)
+        lines = cells if self.axis == "layers" else cells.T  # views: filled in place
+        for line, v in zip(lines, self.widths if self.axis == "layers" else self.layers):
+            if not np.isfinite(line).any():
                 # only in a bootstrap resample (the law is bound to the full table's
-                # widths): nothing to look up, so this refit fails and is counted as such
-                raise ValueError(f"no run of width {w:g} in this sample")
-            first = row[np.isfinite(row)][0]
-            for k in range(len(row)):
-                if not np.isfinite(row[k]):
-                    row[k] = first if k == 0 else row[k - 1]
+                # sizes): nothing to look up, so this refit fails and is counted as such
+                what = "width" if self.axis == "layers" else "depth"
+                raise ValueError(f"no run of {what} {v:g} in this sample")
+            first = line[np.isfinite(line)][0]
+            for k in range(len(line)):
+                if not np.isfinite(line[k]):
+                    line[k] = first if k == 0 else line[k - 1]
         theta = cells.ravel()
         r = y - self.formula(theta, X)
         return [Start(theta, loss_value(r, loss, huber_delta), True, "lookup of trained runs")]
