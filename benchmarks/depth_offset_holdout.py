@@ -124,6 +124,13 @@ def main() -> None:
             if r.mape_own < carry[(r.metric, r.origin)]
         ]
         print(f"{form} beats carry-forward at: {', '.join(wins) or 'none'}")
+    auto = table[table.method.str.startswith("auto")]
+    losses = [
+        f"{r.metric} d<={r.origin} ({r.mape_own:.1f} % vs {carry[(r.metric, r.origin)]:.1f} %)"
+        for r in auto.itertuples()
+        if r.mape_own > carry[(r.metric, r.origin)] + 1e-9
+    ]
+    print(f"auto loses to carry-forward at: {', '.join(losses) or 'none'}")
 
 
 if __name__ == "__main__":

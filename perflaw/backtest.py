@@ -544,6 +544,7 @@ def choose_form(
             "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error**2))) if len(p) else np.nan,
             "t_vs_carry": np.nan,
             "n_common": 0,
+            "n_origins_common": 0,
             "mape_common": np.nan,
             "carry_mape_common": np.nan,
         }
@@ -552,6 +553,9 @@ def choose_form(
             common = q.index.intersection(carry_pts.index)
             rec.update(
                 n_common=len(common),
+                # predictions from one origin share one fit: one piece of evidence, however
+                # many runs it predicted (two depths at one width, say)
+                n_origins_common=len(set(common.get_level_values("origin"))),
                 mape_common=_mape(q.loc[common]),
                 carry_mape_common=_mape(carry_pts.loc[common]),
             )
@@ -579,8 +583,8 @@ def choose_form(
             d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
                 p.loc[common, "z_error"].to_numpy(float)
             )
-            if len(d) < 2:
-                continue  # named in the reason below: too few runs to compare
+            if len(d) < 2 or len(set(common.get_level_values("origin"))) < 2:
+                continue  # named in the reason below: too few runs, or fits, to compare
             sd = d.std(ddof=1)
             tt = (
                 float(d.mean() / (sd / math.sqrt(len(d))))
@@ -593,8 +597,13 @@ def choose_form(
         chosen = best
         n_pts = int((pts.form == "carry").sum())
         if best == "carry":
-            n_common = scores.set_index("form")["n_common"]
-            unjudged = {f: int(n_common[f]) for f in eligible if f != "carry" and n_common[f] < 2}
+            by_form = scores.set_index("form")
+            n_common, n_orig = by_form["n_common"], by_form["n_origins_common"]
+            unjudged = {
+                f: int(n_common[f])
+                for f in eligible
+                if f != "carry" and (n_common[f] < 2 or n_orig[f] < 2)
+            }
             others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
             top = (
                 (
@@ -616,12 +625,18 @@ def choose_form(
             # so, and what would let it be judged (benchmarks/selection_rule_sim.py)
             if unjudged:
                 listed = ", ".join(
-                    f"{f} ({n} predicted run{'' if n == 1 else 's'})" if n else f"{f} (none)"
+                    (
+                        f"{f} ({n} predicted run{'' if n == 1 else 's'}"
+                        + (", from 1 origin" if n >= 2 else "")
+                        + ")"
+                    )
+                    if n
+                    else f"{f} (none)"
                     for f, n in unjudged.items()
                 )
                 reason += (
-                    f"; too few backtest predictions to judge {listed}, 2 needed: train "
-                    f"more {axis} values"
+                    f"; too few backtest predictions to judge {listed}, 2 from 2 origins "
+                    f"needed: train more {axis} values"
                 )
         else:
             reason = (

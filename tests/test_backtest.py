@@ -552,3 +552,29 @@ def test_a_law_compared_on_too_few_runs_is_named_not_counted_as_beaten():
     sel = choose_form(X, y, metric="ndcg@10", axis="d_emb")
     assert "judge p2" not in sel.reason
     assert int(sel.scores.set_index("form").loc["p2", "n_common"]) == 3
+
+
+def test_runs_predicted_by_one_fit_are_one_piece_of_evidence():
+    # two depths; the pooled law with p free (5 parameters) is first fitted at d <= 128
+    # and predicts d 256 at both depths: two runs, one fit.  Their errors are near-copies
+    # (one curve plus an offset), so a t from them says nothing: not compared, and named
+    X = pd.DataFrame(
+        {
+            "layers": [1.0] * 5 + [2.0] * 3,
+            "d_emb": [16.0, 32, 64, 128, 256, 32, 64, 256],
+        }
+    )
+    z = -3.4 + 0.1 * np.log2(X.d_emb) - 0.05 * (X.layers - 1)
+    y = logistic(z + np.random.default_rng(8).normal(0, 0.01, len(X))).to_numpy()
+    sel = choose_form(X, y, metric="ndcg@10", axis="d_emb")
+    free = sel.scores.set_index("form").loc["free"]
+    assert (free.n_common, free.n_origins_common) == (2, 1)
+    assert np.isnan(free.t_vs_carry)  # not compared
+    assert sel.form != "free"
+    # no trend: carry-forward is kept, and the reason names free as not judged
+    y = logistic(-3.0 + np.random.default_rng(0).normal(0, 0.02, len(X)))
+    sel = choose_form(X, y, metric="ndcg@10", axis="d_emb")
+    assert sel.form == "carry" and sel.not_judged == {"free": 2}
+    assert "too few backtest predictions to judge free (2 predicted runs, from 1 origin)" in (
+        sel.reason
+    )

@@ -512,7 +512,9 @@ def _not_judged(fitter) -> dict:
     judged = [
         r
         for r in sel.get("scores") or []
-        if r.get("form") != "carry" and (r.get("n_common") or 0) >= 2
+        if r.get("form") != "carry"
+        and (r.get("n_common") or 0) >= 2
+        and (r.get("n_origins_common") or 2) >= 2  # older law files lack the count
     ]
     return {} if judged else dict(sel.get("not_judged") or {})
 
@@ -533,7 +535,7 @@ def _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, s
         layers, past = top, "deepest"
     why = (
         f"the runs have too few {axis} values to judge a fitted trend ({forms}: fewer than "
-        "2 predictions in the backtest)"
+        "2 predictions, from 2 origins, in the backtest)"
     )
     step = f"layers {layers} × d_emb {d_emb}"
     params = float(_predicted(fitter, [layers], [d_emb], extra_inputs, group, **size).params[0])
