@@ -236,7 +236,9 @@ class PerformanceLaw(Law):
         }
 
     def bind(self, X) -> PerformanceLaw:
-        """This law without the N or d factor whose input has one value in ``X``.
+        """This law without the N or d factor whose input has one value in ``X`` (or one
+        value per group of a joint fit), or with an intercept per value in place of a
+        factor whose input has two values while the other has three or more.
 
         A factor is kept when its input varies, or when dropping it would leave no factor
         (then :meth:`identifiable` says why the law cannot be fitted).  A law built with
@@ -290,10 +292,11 @@ class PerformanceLaw(Law):
         return all(len(np.unique(col[g == code])) == 1 for code in np.unique(g))
 
     def grouped_input(self) -> tuple[str, dict[float, str]] | None:
-        """``(column, {value: group label})`` when the per-group intercepts are one per
-        value of ``layers`` or ``d_emb`` (``--group-by layers --joint free``: a width law
-        with a depth offset), else None.  Such a law predicts a configuration with the
-        intercept of its own value, and no value it was not fitted at.
+        """``(column, {value: label})`` when the intercepts are one per value of
+        ``layers`` or ``d_emb`` (a depth offset bound from two depths, or a joint fit
+        ``--group-by layers --joint free``), else None.  Such a law predicts a
+        configuration with the intercept of its own value, and no value it was not fitted
+        at.
 
         >>> PerformanceLaw(data_term="free", groups=["layers=1", "layers=2"]).grouped_input()
         ('layers', {1.0: 'layers=1', 2.0: 'layers=2'})
