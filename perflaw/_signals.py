@@ -31,10 +31,12 @@ written: list[str] = []
 #: called later; one raised in the atomic writer's own bookkeeping (perflaw.files:
 #: between creating its temporary file and the try that removes it, or in a context
 #: manager's ``__enter__`` between the yield and the with block taking over, or in its
-#: ``__exit__`` before it resumes the generator) leaves that file behind.  A signal
-#: arriving there is delivered again shortly after.  The writing itself (the caller's
-#: with block) stays interruptible.
-_CRITICAL = ("numba.", "llvmlite.", "perflaw.files")
+#: ``__exit__`` before it resumes the generator) leaves that file behind; one raised in
+#: Python code that polars' Rust core called back (a conversion) makes polars panic, a
+#: multi-line Rust message and exit 1 (seen once in CI).  A signal arriving there is
+#: delivered again shortly after, once control is back in perflaw.  The writing itself
+#: (the caller's with block) stays interruptible.
+_CRITICAL = ("numba.", "llvmlite.", "perflaw.files", "polars.")
 RETRY_SECONDS = 0.05
 _CONTEXT_METHODS = ("__enter__", "__exit__")
 

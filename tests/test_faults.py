@@ -767,3 +767,61 @@ def test_scaling_law_fits_get_the_same_runs_table_checks(runner, tmp_path):
         ],
     )
     assert res.exit_code == 1 and "metric 'eval_loss' is constant" in res.output
+
+
+def test_a_signal_inside_polars_python_code_is_deferred(monkeypatch):
+    """polars' Rust core calls back into Python (conversions); a KeyboardInterrupt raised
+    there made polars panic: a multi-line Rust message and exit 1 (seen once in CI, apen
+    under SIGINT).  A signal with a polars frame on the stack waits until control is back
+    in perflaw."""
+    from perflaw import _signals
+
+    class Frame:
+        def __init__(self, name, back=None):
+            self.f_globals = {"__name__": name}
+            self.f_back = back
+            self.f_code = type("C", (), {"co_name": "f"})()
+
+    started = []
+
+    class FakeTimer:
+        def __init__(self, delay, fn, args):
+            self.daemon = False
+
+        def start(self):
+            started.append(True)
+
+        def cancel(self):
+            pass
+
+    monkeypatch.setattr(_signals.threading, "Timer", FakeTimer)
+    _signals._fired.clear()
+    _signals._deferred.clear()
+    callback = Frame("datetime", Frame("polars.dataframe.frame", Frame("perflaw.quality.report")))
+    _signals._handler(signal.SIGINT, callback)  # deferred, not raised
+    assert started and not _signals._fired
+    _signals._deferred.clear()
+
+
+def test_a_panic_after_a_signal_is_reported_as_the_signal():
+    """pyo3's PanicException is a BaseException, not an Exception: after a signal it is
+    the signal's consequence and ends with the one stop line, 130."""
+    from perflaw import _signals
+    from perflaw.cli import _PerflawGroup
+
+    class PanicException(BaseException):
+        pass
+
+    group = _PerflawGroup("perflaw")
+
+    @group.command("boom")
+    def boom():
+        _signals._fired.append(signal.SIGINT)
+        raise PanicException("a Rust extension panicked")
+
+    try:
+        res = CliRunner().invoke(group, ["boom"])
+    finally:
+        _signals._fired.clear()
+    assert res.exit_code == 130, (res.exception, res.output)
+    assert "stopped by SIGINT" in res.output

@@ -152,6 +152,13 @@ class _PerflawGroup(click.Group):
             if stop is not None:  # an error caused by the signal: report the signal
                 raise _Stopped(stop) from None
             self._map_error(ctx, exc)
+        except BaseException:
+            # a Rust extension's panic (pyo3's PanicException is not an Exception): after a
+            # signal, the signal's consequence; otherwise left as it is
+            stop = _signals.stopping_exception()
+            if stop is not None:
+                raise _Stopped(stop) from None
+            raise
 
     def _map_error(self, ctx: click.Context, exc: Exception):
         try:
