@@ -553,8 +553,6 @@ def choose_form(
             common = q.index.intersection(carry_pts.index)
             rec.update(
                 n_common=len(common),
-                # predictions from one origin share one fit: one piece of evidence, however
-                # many runs it predicted (two depths at one width, say)
                 n_origins_common=len(set(common.get_level_values("origin"))),
                 mape_common=_mape(q.loc[common]),
                 carry_mape_common=_mape(carry_pts.loc[common]),
@@ -573,18 +571,21 @@ def choose_form(
             "a trend; the simplest identified form"
         )
     else:
+        # a form is compared with carry-forward on 2 or more runs predicted from 2 or more
+        # origins: predictions from one origin share one fit, one piece of evidence however
+        # many runs it predicted (two depths at one width, say); the others are named in
+        # the reason below
+        comparable = set(scores.form[(scores.n_common >= 2) & (scores.n_origins_common >= 2)])
         base = pts[pts.form == "carry"].set_index(["origin", *AXES])
         best, best_t = "carry", T_MIN
         for f in scored:
-            if f == "carry":
+            if f == "carry" or f not in comparable:
                 continue
             p = pts[pts.form == f].set_index(["origin", *AXES])
             common = base.index.intersection(p.index)
             d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
                 p.loc[common, "z_error"].to_numpy(float)
             )
-            if len(d) < 2 or len(set(common.get_level_values("origin"))) < 2:
-                continue  # named in the reason below: too few runs, or fits, to compare
             sd = d.std(ddof=1)
             tt = (
                 float(d.mean() / (sd / math.sqrt(len(d))))
@@ -597,12 +598,10 @@ def choose_form(
         chosen = best
         n_pts = int((pts.form == "carry").sum())
         if best == "carry":
-            by_form = scores.set_index("form")
-            n_common, n_orig = by_form["n_common"], by_form["n_origins_common"]
             unjudged = {
-                f: int(n_common[f])
-                for f in eligible
-                if f != "carry" and (n_common[f] < 2 or n_orig[f] < 2)
+                f: int(n)
+                for f, n in zip(scores.form, scores.n_common)
+                if f != "carry" and f not in comparable
             }
             others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
             top = (

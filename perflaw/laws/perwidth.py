@@ -42,6 +42,13 @@ from perflaw.errors import DataError
 from perflaw.laws.base import Law, Start, loss_value, register
 
 
+def _at_or_below(grid: list[float], x) -> np.ndarray:
+    """Index of the last grid value at or below each ``x`` (the first one below the grid)."""
+    return np.clip(
+        np.searchsorted(np.array(grid), np.asarray(x, float), side="right") - 1, 0, len(grid) - 1
+    )
+
+
 def _width_weights(d: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """``(n, len(widths))`` weights interpolating linearly in ``ln d`` (nearest outside)."""
     lw = np.log(widths)
@@ -211,20 +218,10 @@ class CarryForwardLaw(_PerWidthLaw):
         if self.axis == "d_emb":
             # per depth: the value at the widest trained width <= d (else the narrowest);
             # between trained depths, interpolated in ln N (nearest outside)
-            d = np.asarray(X["d_emb"], float)
-            j = np.clip(
-                np.searchsorted(np.array(self.widths), d, side="right") - 1,
-                0,
-                len(self.widths) - 1,
-            )
             W = _width_weights(X["layers"], np.array(self.layers))
-            return (W * cells[j, :]).sum(axis=1)
-        N = np.asarray(X["layers"], float)
+            return (W * cells[_at_or_below(self.widths, X["d_emb"]), :]).sum(axis=1)
         # per width: the value at the deepest trained layer count <= N (else the shallowest)
-        k = np.clip(
-            np.searchsorted(np.array(self.layers), N, side="right") - 1, 0, len(self.layers) - 1
-        )
-        per_width = cells[:, k].T
+        per_width = cells[:, _at_or_below(self.layers, X["layers"])].T
         W = _width_weights(X["d_emb"], np.array(self.widths))
         return (W * per_width).sum(axis=1)
 
