@@ -227,16 +227,21 @@ def _fit(form: str, X, y, *, metric, transform, seed, calibrate, level, axis="la
         return f.fit(X, y, metric=metric)
 
 
-def _origin_errors(
-    X, y, forms, axis, values, *, metric, transform, seed, calibrate, level, progress, desc
-):
-    rows, skipped = [], {}
-    todo = [(k, f) for k in range(len(values) - 1) for f in forms]
-    for k, form in _progress(todo, len(todo), desc, progress):
-        v = values[k]
-        train = X[axis].to_numpy(float) <= v
-        Xt, yt = X[train].reset_index(drop=True), y[train]
-        Xh, yh = X[~train].reset_index(drop=True), y[~train]
+def _keys(points: pd.DataFrame) -> list[str]:
+    """Columns naming one prediction: the origin, the sizes, and the group of a joint fit
+    (two groups have runs of the same size)."""
+    return ["origin", *AXES, *(["group"] if "group" in points.columns else [])]
+
+
+def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibrate, level, joint):
+    """Fit ``form`` on the training rows and predict the held-out ones it can: the
+    prediction frame and a mask of the rows of ``Xh`` it predicts.  Raises
+    :class:`DataError` (or a fit error) with the reason it cannot.
+
+    With group labels the forms are the joint law (``form="joint"``, law options
+    ``joint``: shared N and d factors, a data term per group) and carry-forward within
+    each group (the same depth, width and data: a copy of the run below in that group)."""
+    if gt is None:
         law = form_law(form, axis)
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
         bound = law.bind(inputs)
@@ -248,30 +253,119 @@ def _origin_errors(
         if why is None and not law.nonparametric and len(yt) - bound.n_params < law.min_dof:
             why = f"{len(yt)} runs for {bound.n_params} parameters"
         if why:
-            skipped.setdefault(form, f"{axis} <= {v:g}: {why}")
-            continue
+            raise DataError(why)
+        f = _fit(
+            form,
+            Xt,
+            yt,
+            metric=metric,
+            transform=transform,
+            seed=seed,
+            calibrate=calibrate,
+            level=level,
+            axis=axis,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = f.predict(Xh, interval=True, warn=False, kind="observation")
+        return p, np.ones(len(Xh), bool)
+    keep = np.isin(gh, np.unique(gt))  # a group with no run below the origin: no forecast
+    if not keep.any():
+        raise DataError("no group has runs on both sides of the origin")
+    if form == "joint":
+        from perflaw.fit import LawFitter
+
+        f = LawFitter("performance", seed=seed, scale=transform, backtest_axis=None, **joint)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f.fit(Xt, yt, groups=gt, metric=metric)
+            if not f.law_.varies_with(axis):
+                raise DataError(
+                    f"{axis} has one value in these runs, so the law has no {axis} term"
+                )
+            p = f.predict(
+                Xh[keep].reset_index(drop=True),
+                groups=gh[keep],
+                interval=True,
+                warn=False,
+                kind="observation",
+            )
+        return p, keep
+    if form != "carry":
+        raise DataError(f"form {form!r} has no grouped backtest (joint and carry do)")
+    parts = []
+    for g in np.unique(gh[keep]):
+        p, _ = _forecast(
+            form,
+            Xt[gt == g].reset_index(drop=True),
+            yt[gt == g],
+            None,
+            Xh[gh == g].reset_index(drop=True),
+            None,
+            axis=axis,
+            metric=metric,
+            transform=transform,
+            seed=seed,
+            calibrate=calibrate,
+            level=level,
+            joint=None,
+        )
+        parts.append(p.set_index(np.flatnonzero(gh == g)))
+    return pd.concat(parts).sort_index().reset_index(drop=True), keep
+
+
+def _origin_errors(
+    X,
+    y,
+    forms,
+    axis,
+    values,
+    *,
+    metric,
+    transform,
+    seed,
+    calibrate,
+    level,
+    progress,
+    desc,
+    groups=None,
+    joint=None,
+):
+    rows, skipped = [], {}
+    todo = [(k, f) for k in range(len(values) - 1) for f in forms]
+    for k, form in _progress(todo, len(todo), desc, progress):
+        v = values[k]
+        train = X[axis].to_numpy(float) <= v
+        Xt, yt = X[train].reset_index(drop=True), y[train]
+        Xh, yh = X[~train].reset_index(drop=True), y[~train]
+        gt = None if groups is None else groups[train]
+        gh = None if groups is None else groups[~train]
         try:
-            f = _fit(
+            p, keep = _forecast(
                 form,
                 Xt,
                 yt,
+                gt,
+                Xh,
+                gh,
+                axis=axis,
                 metric=metric,
                 transform=transform,
                 seed=seed,
                 calibrate=calibrate,
                 level=level,
-                axis=axis,
+                joint=joint,
             )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p = f.predict(Xh, interval=True, warn=False, kind="observation")
         except (ConvergenceError, DataError, np.linalg.LinAlgError) as exc:
             skipped.setdefault(form, f"{axis} <= {v:g}: {exc}")
             continue
+        Xh, yh = Xh[keep].reset_index(drop=True), yh[keep]
         pred = p["prediction"].to_numpy(float)
         out = Xh[[c for c in AXES if c in Xh.columns]].copy()
         out.insert(0, "origin", v)
         out.insert(0, "form", form)
+        if gh is not None:
+            out["group"] = gh[keep]
         out["observed"] = yh
         out["predicted"] = pred
         out["lower"], out["upper"] = p["lower"].to_numpy(float), p["upper"].to_numpy(float)
@@ -286,6 +380,7 @@ def _origin_errors(
                 "form",
                 "origin",
                 *AXES,
+                *(["group"] if groups is not None else []),
                 "observed",
                 "predicted",
                 "lower",
@@ -428,6 +523,9 @@ class Selection:
     not_judged: dict[str, int] = field(default_factory=dict)
     #: the size axis of the backtest (carry-forward carries along it)
     axis: str = "layers"
+    #: the form was given (``--form``, a joint fit), not chosen: the backtest calibrated
+    #: it and compared it with carry-forward, but did not pick it
+    fixed: bool = False
 
     def as_dict(self) -> dict:
         out = {
@@ -441,6 +539,8 @@ class Selection:
             out["not_fitted"] = dict(self.not_fitted)
         if self.not_judged:
             out["not_judged"] = dict(self.not_judged)
+        if self.fixed:
+            out["fixed"] = True
         return out
 
 
@@ -460,6 +560,45 @@ def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | Non
     }
 
 
+def _paired_t(pts: pd.DataFrame, form: str) -> float:
+    """Paired t of carry-forward's absolute errors minus ``form``'s, on the fitting scale,
+    over the predictions both made (positive: ``form`` is nearer)."""
+    keys = _keys(pts)
+    base = pts[pts.form == "carry"].set_index(keys)
+    p = pts[pts.form == form].set_index(keys)
+    common = base.index.intersection(p.index)
+    d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
+        p.loc[common, "z_error"].to_numpy(float)
+    )
+    sd = d.std(ddof=1)
+    if sd > 0:
+        return float(d.mean() / (sd / math.sqrt(len(d))))
+    return np.inf if d.mean() > 0 else 0.0
+
+
+def versus_carry(score: dict, axis: str) -> str:
+    """One clause: how a form given by the user (``--form``, ``--joint``) did against
+    carry-forward in the backtest, from its row of :attr:`Selection.scores`."""
+    n, k = int(score.get("n_common") or 0), int(score.get("n_origins_common") or 0)
+    if n < 2 or k < 2:
+        return (
+            f"it was not compared with carry-forward: {n} predicted run{'' if n == 1 else 's'} "
+            f"from {k} origin{'' if k == 1 else 's'} in the backtest along {axis}, 2 from 2 "
+            "origins needed"
+        )
+    t, m, c = score["t_vs_carry"], score["mape_common"], score["carry_mape_common"]
+    if t > T_MIN:
+        verdict = f"beat carry-forward by {t:.2f} standard errors"
+    elif m > c:
+        verdict = f"lost to carry-forward (t = {t:.2f})"
+    else:
+        verdict = f"did not beat carry-forward by a standard error (t = {t:.2f})"
+    return (
+        f"in the backtest along {axis} it {verdict}: MAPE {m:.2f} % vs {c:.2f} % on the "
+        f"same {n} runs from {k} origins"
+    )
+
+
 def choose_form(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -471,19 +610,31 @@ def choose_form(
     axis: str = "auto",
     candidates: Iterable[str] | None = None,
     progress: bool = False,
+    groups=None,
+    joint: dict | None = None,
 ) -> Selection:
     """Pick a form by an inner rolling-origin backtest on these rows (the module's rule).
 
-    ``form`` other than ``"auto"`` fixes the form; the backtest then only calibrates its
-    intervals.  Returns a :class:`Selection`.
+    ``form`` other than ``"auto"`` fixes the form; the backtest then calibrates its
+    intervals and compares it with carry-forward on the same predictions (the reason
+    says how it did).  ``joint`` (law options of a joint Performance-Law fit, e.g.
+    ``{"data_term": "dprime"}``) with ``groups`` (a label per row) backtests that joint
+    law (form ``"joint"``: refitted across the groups at every origin) against
+    carry-forward within each group.  Returns a :class:`Selection`.
     """
     X = X.reset_index(drop=True)
     yv = np.asarray(y, dtype=float)
     axis = resolve_axis(X, axis)
     cands = list(FORMS) if candidates is None else list(candidates)
+    glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+    if joint is not None:
+        if glabels is None:
+            raise DataError("a joint backtest needs the group of each row")
+        form = "joint"
     fixed = str(form).lower() != "auto"
-    if fixed:
+    if fixed and joint is None:
         form_law(form)
+    if fixed:
         cands = [str(form).lower()]
     t = resolve_transform(transform, form_law("carry"), metric, yv)
     values = np.sort(pd.unique(X[axis].to_numpy(float))) if axis in X.columns else np.array([])
@@ -491,6 +642,9 @@ def choose_form(
     eligible = []
     not_fitted = {}
     for f in cands:
+        if f == "joint":  # the joint fit itself checks what these runs can identify
+            eligible.append(f)
+            continue
         law = form_law(f, axis).bind(full)
         why = law.identifiable(full)
         if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
@@ -504,11 +658,13 @@ def choose_form(
                 f"form {form!r} cannot be fitted on these runs: {why} (use --form "
                 "carry, saturating or loglinear, or add runs)"
             )
+    # a form the user fixed is still scored beside carry-forward: "say when the law loses"
+    scored_forms = eligible + (["carry"] if fixed and "carry" not in eligible else [])
     pts, _ = (
         _origin_errors(
             X,
             yv,
-            eligible,
+            scored_forms,
             axis,
             values,
             metric=metric,
@@ -517,11 +673,14 @@ def choose_form(
             calibrate=False,
             level=0.95,
             progress=progress,
-            desc="choosing the form",
+            desc="backtesting the joint fit" if joint is not None else "choosing the form",
+            groups=glabels,
+            joint=joint,
         )
         if len(values) >= 2
         else (pd.DataFrame(columns=["form", "origin", "z_error", "horizon"]), {})
     )
+    keys = _keys(pts)
     n_origins = int(pts.origin.nunique()) if len(pts) else 0
     last = pts.origin.max() if len(pts) else None
     scored = [f for f in eligible if len(pts) and (pts[(pts.form == f)].origin == last).any()]
@@ -534,8 +693,8 @@ def choose_form(
         )
 
     rows = []
-    carry_pts = pts[pts.form == "carry"].set_index(["origin", *AXES]) if len(pts) else None
-    for f in eligible:
+    carry_pts = pts[pts.form == "carry"].set_index(keys) if len(pts) else None
+    for f in dict.fromkeys(scored_forms):
         p = pts[pts.form == f]
         rec = {
             "form": f,
@@ -549,7 +708,7 @@ def choose_form(
             "carry_mape_common": np.nan,
         }
         if carry_pts is not None and len(p) and len(carry_pts):
-            q = p.set_index(["origin", *AXES])
+            q = p.set_index(keys)
             common = q.index.intersection(carry_pts.index)
             rec.update(
                 n_common=len(common),
@@ -559,11 +718,30 @@ def choose_form(
             )
         rows.append(rec)
     scores = pd.DataFrame(rows)
+    # a form is compared with carry-forward on 2 or more runs predicted from 2 or more
+    # origins: predictions from one origin share one fit, one piece of evidence however
+    # many runs it predicted (two depths at one width, say); the others are named below
+    comparable = (
+        set(scores.form[(scores.n_common >= 2) & (scores.n_origins_common >= 2)]) - {"carry"}
+        if len(scores)
+        else set()
+    )
+    for f in comparable:
+        if fixed or f in scored:  # the rule judges forms scored at the last origin
+            scores.loc[scores.form == f, "t_vs_carry"] = _paired_t(pts, f)
     axis_max = float(values.max()) if len(values) else float("nan")
     unjudged: dict[str, int] = {}  # set when carry-forward is kept: see below
     if fixed:
         chosen = cands[0]
-        reason = f"{chosen}: chosen with --form"
+        reason = (
+            f"joint: the joint fit asked for ({', '.join(f'{k}={v}' for k, v in joint.items())})"
+            if joint is not None
+            else f"{chosen}: chosen with --form"
+        )
+        if chosen != "carry" and n_origins >= 1:
+            reason += "; " + versus_carry(scores[scores.form == chosen].iloc[0].to_dict(), axis)
+        elif chosen != "carry":
+            reason += f"; too few {axis} values to backtest it"
     elif n_origins < 2 or "carry" not in scored:
         chosen = next(f for f in cands if f in eligible)
         reason = (
@@ -571,30 +749,10 @@ def choose_form(
             "a trend; the simplest identified form"
         )
     else:
-        # a form is compared with carry-forward on 2 or more runs predicted from 2 or more
-        # origins: predictions from one origin share one fit, one piece of evidence however
-        # many runs it predicted (two depths at one width, say); the others are named in
-        # the reason below
-        comparable = set(scores.form[(scores.n_common >= 2) & (scores.n_origins_common >= 2)])
-        base = pts[pts.form == "carry"].set_index(["origin", *AXES])
         best, best_t = "carry", T_MIN
         for f in scored:
-            if f == "carry" or f not in comparable:
-                continue
-            p = pts[pts.form == f].set_index(["origin", *AXES])
-            common = base.index.intersection(p.index)
-            d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
-                p.loc[common, "z_error"].to_numpy(float)
-            )
-            sd = d.std(ddof=1)
-            tt = (
-                float(d.mean() / (sd / math.sqrt(len(d))))
-                if sd > 0
-                else (np.inf if d.mean() > 0 else 0.0)
-            )
-            scores.loc[scores.form == f, "t_vs_carry"] = tt
-            if tt > best_t:
-                best, best_t = f, tt
+            if f in comparable and scores.loc[scores.form == f, "t_vs_carry"].iloc[0] > best_t:
+                best, best_t = f, float(scores.loc[scores.form == f, "t_vs_carry"].iloc[0])
         chosen = best
         n_pts = int((pts.form == "carry").sum())
         if best == "carry":
@@ -643,9 +801,10 @@ def choose_form(
                 f"standard errors ({n_origins} origins, {n_pts} predicted runs)"
             )
     calibration = _calibration(pts[pts.form == chosen], axis, axis_max)
-    # the other eligible forms, weighted by their backtest error, for p_best
+    # the other eligible forms, weighted by their backtest error, for p_best (a form the
+    # user fixed stands alone: carry-forward was scored only to compare)
     alternatives = []
-    for f in scored or [chosen]:
+    for f in [chosen] if fixed else scored or [chosen]:
         p = pts[pts.form == f]
         cal = _calibration(p, axis, axis_max)
         if cal is None:
@@ -667,6 +826,7 @@ def choose_form(
         not_fitted,
         unjudged,
         axis,
+        fixed,
     )
 
 

@@ -254,11 +254,13 @@ class LawFitter:
         Run-to-run noise of one run on the metric's scale (e.g. the pooled spread of
         seed replicates); widens ``kind="observation"`` intervals and sets the noise
         ``recommend`` compares gains with.
-    backtest_axis : {"auto", "layers", "d_emb"}
+    backtest_axis : {"auto", "layers", "d_emb"} or None
         The size axis of the inner backtest that chooses the form and calibrates the
-        intervals (when ``form`` is given).  ``"auto"`` (default): layers, or d_emb when
-        the runs have fewer than 3 layer counts and more widths
-        (:func:`perflaw.backtest.resolve_axis`).
+        intervals (when ``form`` is given, and for a joint fit: ``data_term`` "free" or
+        "dprime" with ``groups``, backtested against carry-forward within each group).
+        ``"auto"`` (default): layers, or d_emb when the runs have fewer than 3 layer
+        counts and more widths (:func:`perflaw.backtest.resolve_axis`).  ``None``: no
+        backtest of a joint fit (its intervals are then in-sample).
     **law_options
         Passed to the law (e.g. ``p=2``, ``data_term="free"``).
 
@@ -490,24 +492,37 @@ class LawFitter:
         self.calibration_ = None
         self.alternatives_ = []
         law = None
-        if self.form is not None:
+        # a joint fit (shared N and d factors, a data term per group) is backtested as it
+        # is, against carry-forward within each group: its intervals are then calibrated
+        # out of sample and its summary says whether it beat the baseline
+        joint = (
+            self.form is None
+            and self.backtest_axis is not None
+            and glabels is not None
+            and self.law == "performance"
+            and self.law_options.get("data_term") in ("free", "dprime")
+        )
+        if self.form is not None or joint:
             from perflaw.backtest import choose_form, form_law
 
             sel = choose_form(
                 frame,
                 yv,
-                form=self.form,
+                form=self.form or "auto",
                 metric=self.metric_,
                 transform=self.scale,
                 seed=self.seed,
                 progress=self.progress,
                 axis=self.backtest_axis,
+                groups=glabels if joint else None,
+                joint=dict(self.law_options) if joint else None,
             )
             self.form_ = sel.form
             self.selection_ = sel.as_dict()
             self.calibration_ = sel.calibration
             self.alternatives_ = sel.alternatives
-            law = form_law(sel.form, sel.axis)
+            if not joint:
+                law = form_law(sel.form, sel.axis)
         if law is None:
             law = self._build_law(glabels)
         X = self._inputs(law, frame, glabels)
@@ -544,7 +559,7 @@ class LawFitter:
         for message in law.fit_warnings(X):
             warnings.warn(message, UserWarning, stacklevel=3)
         self._pending_warnings = []
-        if self.calibration_ is None and self.form is not None:
+        if self.calibration_ is None and self.form_ is not None:
             self._pending_warnings.append(
                 "too few sizes to backtest: prediction intervals are not calibrated "
                 "out of sample" + (" (carry-forward has none)" if law.nonparametric else "")
@@ -990,13 +1005,14 @@ class LawFitter:
         law = self.law_
         metric = self.metric_ or "y"
         form = getattr(self, "form_", None)
-        head = f"{metric}: " + (f"form {form}" if form else f"law {law.name}")
+        named = form if form != "joint" else None  # a joint fit shows its options
+        head = f"{metric}: " + (f"form {named}" if named else f"law {law.name}")
         opts = {
             k: v
             for k, v in law.options().items()
             if v is not None and k not in ("widths", "layers", "exponent_bounds")
         }
-        if opts and not form:
+        if opts and not named:
             head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
         head += f" — {law.description}" if law.description else ""
         lines = [head]

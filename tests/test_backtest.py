@@ -578,3 +578,80 @@ def test_runs_predicted_by_one_fit_are_one_piece_of_evidence():
     assert "too few backtest predictions to judge free (2 predicted runs, from 1 origin)" in (
         sel.reason
     )
+
+
+# --------------------------------------------------------------------- joint fits, given forms
+def _grouped(trend: bool, seed: int = 3):
+    """Three groups (data fractions) with their own level, shared N and d factors; with
+    ``trend`` the metric keeps rising with depth (the joint law's shape), else it is flat
+    within each group."""
+    X = pd.concat([grid(layers=(1, 2, 4, 8, 16))] * 3, ignore_index=True)
+    g = np.repeat(["f=0.25", "f=0.5", "f=1"], len(X) // 3)
+    level = pd.Series(g).map({"f=0.25": -3.0, "f=0.5": -2.7, "f=1": -2.5}).to_numpy()
+    z = level + 0.02 * np.log(X.d_emb)
+    if trend:
+        z = z + 0.15 * np.log(X.layers) - 0.2 * X.layers**-1.0
+        z = z + np.random.default_rng(seed).normal(0, 0.003, len(X))
+    return X, logistic(z.to_numpy()), g
+
+
+def test_a_joint_fit_is_backtested_against_carry_forward_within_each_group():
+    X, y, g = _grouped(trend=False)
+    sel = choose_form(X, y, metric="ndcg@10", groups=g, joint={"data_term": "free"})
+    assert sel.form == "joint" and sel.fixed and sel.as_dict()["fixed"]
+    s = sel.scores.set_index("form")
+    # flat within each group: carry-forward copies the run below in the same group, so
+    # it is exact; copied from another group (same depth and width) it would be off by
+    # the groups' gap, 4-7 % here
+    assert s.loc["carry", "mape"] == 0 and s.loc["carry", "n_points"] == (4 + 3 + 2 + 1) * 3 * 3
+    assert s.loc["joint", "n_common"] >= 2 and s.loc["joint", "n_origins_common"] >= 2
+    assert "joint: the joint fit asked for (data_term=free)" in sel.reason
+    assert "in the backtest along layers it lost to carry-forward" in sel.reason
+    # calibrated by its own errors, and p_best draws come from it alone
+    assert sel.calibration["n"] == s.loc["joint", "n_points"]
+    assert [a["form"] for a in sel.alternatives] == ["joint"]
+
+
+def test_a_joint_fit_that_predicts_a_rising_metric_beats_carry_forward():
+    X, y, g = _grouped(trend=True)
+    sel = choose_form(X, y, metric="ndcg@10", groups=g, joint={"data_term": "free"})
+    s = sel.scores.set_index("form")
+    assert s.loc["joint", "t_vs_carry"] > 1, sel.reason
+    assert s.loc["joint", "mape_common"] < 0.5 * s.loc["joint", "carry_mape_common"]
+    assert "it beat carry-forward by" in sel.reason
+
+
+def test_lawfitter_backtests_a_joint_fit_and_the_law_file_keeps_it(tmp_path):
+    X, y, g = _grouped(trend=True)
+    f = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    assert f.form_ == "joint" and f.calibration_["axis"] == "layers"
+    p = f.predict(X.iloc[:2], groups="f=1", interval=True, kind="observation")
+    assert (p["interval"] == "backtest-calibrated").all()
+    text = f.summary_text(verbose=False)
+    assert "law performance (data_term=free" in text.splitlines()[0]
+    assert "chosen: joint: the joint fit asked for" in text
+    assert "vs carry-forward on the same runs: joint" in text
+    back = load_fitter(f.save(tmp_path / "law.json"))
+    assert back.selection_["fixed"] and back.calibration_ == f.calibration_
+    q = back.predict(X.iloc[:2], groups="f=1", interval=True, kind="observation")
+    pd.testing.assert_frame_equal(p, q)
+    # backtest_axis=None: the joint fit as before, intervals in sample
+    raw = LawFitter(seed=0, scale="logit", data_term="free", backtest_axis=None).fit(
+        X, y, groups=g, metric="ndcg@10"
+    )
+    assert raw.selection_ is None and raw.calibration_ is None
+    np.testing.assert_allclose(raw.theta_, f.theta_)
+
+
+def test_a_given_form_is_compared_with_carry_forward_and_says_how_it_did():
+    X = grid(layers=(2, 4, 8, 16, 32, 64))
+    rng = np.random.default_rng(1)
+    z = -1.0 + 0.01 * np.log(X.d_emb) - 0.8 / X.layers + rng.normal(0, 0.002, len(X))
+    sel = choose_form(X, logistic(z), metric="hr@10", form="saturating")
+    assert sel.form == "saturating" and sel.fixed
+    assert sel.reason.startswith("saturating: chosen with --form; in the backtest along layers")
+    assert "it beat carry-forward by" in sel.reason
+    flat = logistic(-1.0 + np.random.default_rng(2).normal(0, 0.03, len(X)))
+    sel = choose_form(X, flat, metric="hr@10", form="saturating")
+    assert "carry-forward (t = " in sel.reason or "did not beat" in sel.reason
+    assert [a["form"] for a in sel.alternatives] == ["saturating"]  # carry only compared

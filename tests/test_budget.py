@@ -145,7 +145,10 @@ def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
         g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
     )
     msg = recommend(fitted, None, n_items=3416, max_len=100, heads=2).message
-    assert "carry-forward" not in msg
+    assert "chance to beat" in msg and "the law kept is carry-forward" not in msg
+    # ... and, since the form was given and lost to carry-forward in its backtest, says so
+    assert "caution: this law (saturating) was given, not chosen by the backtest, and in " in msg
+    assert "it lost to carry-forward (t = -" in msg
 
 
 def test_a_law_not_judged_names_the_run_that_would_judge_it_within_the_budget():
@@ -166,3 +169,19 @@ def test_a_law_not_judged_names_the_run_that_would_judge_it_within_the_budget():
     tight = recommend(f, budget=at_512 - 1)
     assert "layers 1 × d_emb 512 would let it be judged but is over the budget" in tight.message
     assert "train more d_emb values within the budget" in tight.message
+
+
+def test_a_given_joint_law_that_lost_to_carry_forward_says_so_beside_its_decision():
+    from test_backtest import _grouped
+
+    X, y, g = _grouped(trend=False)
+    lost = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    rec = recommend(lost, None, layers=[4, 8, 16], d_emb=[64, 128], group="f=1")
+    assert "caution: this law (joint) was given, not chosen by the backtest, and in the " in (
+        rec.message
+    )
+    assert "it lost to carry-forward" in rec.message
+    X, y, g = _grouped(trend=True)
+    won = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    rec = recommend(won, None, layers=[4, 8, 16], d_emb=[64, 128], group="f=1")
+    assert rec.message and "caution" not in rec.message

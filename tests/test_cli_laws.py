@@ -145,9 +145,18 @@ def test_joint_fit_free(cwd):
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     assert obj["n_points"] == 72 and "b[panel=2]" in obj["params"]
+    # backtested as it is, against carry-forward within each panel
+    assert obj["form"] == "joint" and obj["selection"]["fixed"]
+    assert obj["selection"]["reason"].startswith("joint: the joint fit asked for (data_term=free")
+    assert {r["form"] for r in obj["selection"]["scores"]} == {"joint", "carry"}
+    assert obj["calibration"]["axis"] == "layers"
     res = run("predict", "--layers", "8", "--d-emb", "64", "--json")
     rows = json.loads(res.stdout)
     assert [r["group"] for r in rows] == ["panel=0", "panel=1", "panel=2"]
+    assert {r["interval"] for r in rows} == {"backtest-calibrated"}
+    res = run("fit", "-m", "ndcg@10", "--group-by", "panel", "--joint", "free", "--no-save")
+    assert "chosen: joint: the joint fit asked for" in res.stdout
+    assert "vs carry-forward on the same runs: joint" in res.stdout
 
 
 def test_fit_plot_and_plot_command(cwd):

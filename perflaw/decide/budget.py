@@ -486,6 +486,11 @@ def recommend(
                 f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
                 f"more than the noise (±{noise:.2g}); next: {nxt}"
             )
+        if caution := _unbacked(fitter):
+            message += (
+                f"; caution: this law ({fitter.form_}) was given, not chosen by the backtest, "
+                f"and {caution}"
+            )
     return Recommendation(
         order[cols].head(int(top)).reset_index(drop=True),
         cand,
@@ -502,6 +507,24 @@ def recommend(
         message,
         list(getattr(fitter, "warnings_", [])),
     )
+
+
+def _unbacked(fitter) -> str:
+    """For a law the user fixed (``--form``, a joint fit) that the backtest did not show
+    better than carry-forward, how it did (one clause); empty otherwise.  Such a law can
+    rank untried configurations, but its ranking has no out-of-sample evidence behind it."""
+    from perflaw.backtest import T_MIN, versus_carry
+
+    sel = getattr(fitter, "selection_", None) or {}
+    if not sel.get("fixed") or fitter.law_.nonparametric:
+        return ""
+    row = next((r for r in sel.get("scores") or [] if r.get("form") == fitter.form_), None)
+    if row is None:
+        return ""
+    t = row.get("t_vs_carry")
+    if t is not None and np.isfinite(t) and t > T_MIN:
+        return ""
+    return versus_carry(row, sel.get("axis", "layers"))
 
 
 def _not_judged(fitter) -> dict:
