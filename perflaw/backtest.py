@@ -275,7 +275,13 @@ def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibr
     if form == "joint":
         from perflaw.fit import LawFitter
 
-        f = LawFitter("performance", seed=seed, scale=transform, backtest_axis=None, **joint)
+        f = LawFitter(
+            "performance",
+            seed=seed,
+            scale=transform,
+            backtest_axis=axis if calibrate else None,
+            **joint,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             f.fit(Xt, yt, groups=gt, metric=metric)
@@ -397,7 +403,7 @@ def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
     recs = []
     for form in forms:
         p = points[points.form == form]
-        kind = form_law(form).kind
+        kind = "law" if form == "joint" else form_law(form).kind
         if p.empty:
             recs.append(
                 dict(
@@ -441,6 +447,8 @@ def backtest(
     seed: int = 0,
     level: float = 0.95,
     progress: bool = False,
+    groups=None,
+    joint: dict | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of every candidate form along ``axis``.
 
@@ -462,6 +470,11 @@ def backtest(
     level : float
         Level of the prediction intervals whose coverage is reported; each form's
         intervals are calibrated by its own backtest on the rows it was fitted on.
+    groups, joint : optional
+        A joint fit: ``joint`` holds its law options (``{"data_term": "dprime"}``) and
+        ``groups`` a label per row.  The forms are then the joint law (``"joint"``,
+        refitted across the groups at every origin, its intervals calibrated by its own
+        inner backtest) and carry-forward within each group.
 
     Returns
     -------
@@ -472,9 +485,15 @@ def backtest(
     DataError
         When the axis has fewer than 3 distinct sizes.
     """
-    forms = list(FORMS) if forms is None else [str(f).lower() for f in forms]
-    for f in forms:
-        form_law(f)
+    glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+    if joint is not None:
+        if glabels is None:
+            raise DataError("a joint backtest needs the group of each row")
+        forms = ["joint", "carry"]
+    else:
+        forms = list(FORMS) if forms is None else [str(f).lower() for f in forms]
+        for f in forms:
+            form_law(f)
     if not 0 < level < 1:
         raise DataError(f"level must be between 0 and 1, got {level!r}")
     X = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
@@ -500,6 +519,8 @@ def backtest(
         level=level,
         progress=progress,
         desc="backtest",
+        groups=glabels,
+        joint=joint,
     )
     return BacktestResult(pts, _summary(pts, forms), axis, metric, t, level, skipped)
 
@@ -580,6 +601,11 @@ def versus_carry(score: dict, axis: str) -> str:
     """One clause: how a form given by the user (``--form``, ``--joint``) did against
     carry-forward in the backtest, from its row of :attr:`Selection.scores`."""
     n, k = int(score.get("n_common") or 0), int(score.get("n_origins_common") or 0)
+    if not score.get("n_points"):
+        return (
+            f"it made no prediction in the backtest along {axis} (not identified by the runs "
+            "below any origin), so it was not compared with carry-forward"
+        )
     if n < 2 or k < 2:
         return (
             f"it was not compared with carry-forward: {n} predicted run{'' if n == 1 else 's'} "

@@ -655,3 +655,55 @@ def test_a_given_form_is_compared_with_carry_forward_and_says_how_it_did():
     sel = choose_form(X, flat, metric="hr@10", form="saturating")
     assert "carry-forward (t = " in sel.reason or "did not beat" in sel.reason
     assert [a["form"] for a in sel.alternatives] == ["saturating"]  # carry only compared
+
+
+def test_backtest_command_per_group_and_joint(tmp_path):
+    # per group: one backtest per panel, each record keyed by its panel
+    res = run(
+        "backtest", BUNDLED, "-m", "hr@10", "--group-by", "panel", "--form", "carry", "--json"
+    )
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.stdout)
+    assert [(r["panel"], r["form"]) for r in recs] == [(0, "carry"), (1, "carry"), (2, "carry")]
+    one = json.loads(
+        run(
+            "backtest", BUNDLED, "-m", "hr@10", "--where", "panel==1", "--form", "carry", "--json"
+        ).stdout
+    )
+    assert recs[1]["mape"] == pytest.approx(one[0]["mape"])
+    # joint: the joint law against carry-forward within each panel, as `fit --joint`
+    # reports it, with the coverage of the joint law's own calibrated intervals
+    res = run("backtest", BUNDLED, "-m", "ndcg@10", "--group-by", "panel", "--joint", "free")
+    assert res.exit_code == 0, res.output
+    assert "the joint fit (free data term) across panel, 72 runs" in res.stdout
+    res = run(
+        "backtest", BUNDLED, "-m", "ndcg@10", "--group-by", "panel", "--joint", "free", "--json"
+    )
+    recs = {r["form"]: r for r in json.loads(res.stdout)}
+    assert set(recs) == {"joint", "carry"} and recs["joint"]["kind"] == "law"
+    fit = json.loads(
+        run(
+            "fit",
+            BUNDLED,
+            "-m",
+            "ndcg@10",
+            "--group-by",
+            "panel",
+            "--joint",
+            "free",
+            "--json",
+            "--no-save",
+        ).stdout
+    )
+    scores = {r["form"]: r for r in fit["selection"]["scores"]}
+    assert recs["joint"]["mape"] == pytest.approx(scores["joint"]["mape"], rel=1e-9)
+    assert recs["carry"]["mape"] == pytest.approx(scores["carry"]["mape"], rel=1e-9)
+    assert 0 <= recs["joint"]["coverage"] <= 1
+    for args, msg in (
+        (("--joint", "free"), "--joint needs --group-by"),
+        (("--group-by", "panel", "--joint", "dprime"), "--joint dprime needs D′"),
+        (("--group-by", "panel", "--joint", "free", "--form", "p2"), "exclude each other"),
+        (("--p", "2"), "options of --joint"),
+    ):
+        res = run("backtest", BUNDLED, "-m", "ndcg@10", *args)
+        assert res.exit_code != 0 and msg in res.output and "Traceback" not in res.output

@@ -30,6 +30,26 @@ from perflaw.errors import DataError
     help="Candidate form (repeat): carry, saturating, loglinear, p2, free ...; "
     "default: every form, baselines included.",
 )
+@click.option(
+    "--group-by",
+    help="Comma-separated columns: one backtest per group, or with --joint one joint law "
+    "across them.",
+)
+@click.option(
+    "--joint",
+    type=click.Choice(["free", "dprime"]),
+    default=None,
+    help="Backtest one joint fit across the --group-by groups (as `perflaw fit --joint`) "
+    "against carry-forward within each group.",
+)
+@click.option("--d-prime-col", help="Column holding D′ (for --joint dprime).")
+@click.option(
+    "--p",
+    "p",
+    type=float,
+    default=None,
+    help="Pin the constant p of the joint Performance Law (as `perflaw fit --p`).",
+)
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
 @click.option(
@@ -61,18 +81,42 @@ from perflaw.errors import DataError
 )
 @output_options
 def backtest(
-    runs, metric, where, axis, forms, layers_col, d_emb_col, transform, level, seed, plot_path, fmt
+    runs,
+    metric,
+    where,
+    axis,
+    forms,
+    group_by,
+    joint,
+    d_prime_col,
+    p,
+    layers_col,
+    d_emb_col,
+    transform,
+    level,
+    seed,
+    plot_path,
+    fmt,
 ):
     """Rolling-origin backtest: for each size v on --axis but the last, fit every form on
     the runs with size <= v and predict the larger ones; report per form the mean and
     maximum absolute percentage error and the coverage of its calibrated intervals,
-    beside the carry-forward and log-linear baselines.
+    beside the carry-forward and log-linear baselines.  With --joint, the joint law of
+    `perflaw fit --joint` against carry-forward within each group.
     """
     from perflaw.backtest import backtest as run_backtest
     from perflaw.runs import average_replicates, read_table, runs_from_frame
 
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")
+    if joint and not group_by:
+        raise DataError("--joint needs --group-by (the groups the joint fit spans)")
+    if joint == "dprime" and not d_prime_col:
+        raise DataError("--joint dprime needs D′: give --d-prime-col")
+    if joint and forms:
+        raise DataError("--form and --joint exclude each other: --joint backtests the joint law")
+    if (p is not None or d_prime_col) and not joint:
+        raise DataError("--p and --d-prime-col are options of --joint")
     if plot_path:
         from perflaw.plot import check_figure_path
 
@@ -83,6 +127,8 @@ def backtest(
         metric=metric,
         layers_col=layers_col,
         d_emb_col=d_emb_col,
+        group_by=group_by,
+        d_prime_col=d_prime_col,
         where=where,
         source=f"runs table {str(runs)!r}",
     )
@@ -94,27 +140,46 @@ def backtest(
 
         kept = frame[parse_condition(where, frame)] if where else frame
         table, _, _ = average_replicates(table, kept[seed_col].to_numpy())
-    res = run_backtest(
-        table.X[["layers", "d_emb"]],
-        table.y,
-        metric=table.metric,
-        forms=forms or None,
-        axis=axis,
-        transform=transform,
-        seed=seed,
-        level=level,
-        progress=sys.stderr.isatty(),
+    law_opts = {"data_term": joint, **({} if p is None else {"p": p})} if joint else None
+    cols = ["layers", "d_emb", *(["d_prime"] if joint == "dprime" else [])]
+    parts = (
+        [({}, table)]
+        if joint or not table.group_cols
+        else [(key, sub) for key, sub in table.groups()]
     )
+    results = []
+    for key, sub in parts:
+        label = ", ".join(f"{k}={v}" for k, v in key.items())
+        try:
+            res = run_backtest(
+                sub.X[cols],
+                sub.y,
+                metric=table.metric,
+                forms=forms or None,
+                axis=axis,
+                transform=transform,
+                seed=seed,
+                level=level,
+                progress=sys.stderr.isatty(),
+                groups=sub.group_labels() if joint else None,
+                joint=law_opts,
+            )
+        except DataError as exc:
+            raise DataError(f"group {label}: {exc}" if label else str(exc)) from None
+        results.append((key, res))
     records = []
-    for r in res.summary.to_dict(orient="records"):
-        r = dict(r, metric=table.metric, level=level)
-        if r["form"] in res.skipped:
-            r["skipped"] = res.skipped[r["form"]]
-        records.append(r)
+    for key, res in results:
+        for r in res.summary.to_dict(orient="records"):
+            r = dict(key, **r, metric=table.metric, level=level)
+            if r["form"] in res.skipped:
+                r["skipped"] = res.skipped[r["form"]]
+            records.append(r)
     if plot_path:
         from perflaw.plot import plot_backtest, save_figure
 
-        save_figure(plot_backtest(res), plot_path, [runs])
+        if len(results) > 1:
+            raise DataError("--plot draws one backtest: pick a group with --where, or --joint")
+        save_figure(plot_backtest(results[0][1]), plot_path, [runs])
         click.echo(f"saved the figure to {plot_path}", err=True)
     if fmt == "json":
         click.echo(to_json(records))
@@ -122,22 +187,36 @@ def backtest(
     if fmt == "csv":
         click.echo(render(records, "csv"))
         return
-    click.echo(
-        f"{table.metric}: rolling-origin backtest along {res.axis} ({len(table.y)} runs, "
-        f"{res.points.origin.nunique() if len(res.points) else 0} origins, fitted on the "
-        f"{res.transform} scale); lower MAPE is better, carry-forward is the baseline"
-    )
-    rows = [
-        {
-            "form": r["form"],
-            "kind": r["kind"],
-            "predicted runs": r["n_points"],
-            "MAPE %": r["mape"],
-            "max APE %": r["max_ape"],
-            f"coverage of {100 * level:g}% intervals": r["coverage"],
-        }
-        for r in records
-    ]
-    click.echo(render(rows, "table"))
-    for form, why in res.skipped.items():
-        click.echo(f"note: {form} not fitted at every origin ({why})")
+    for i, ((key, sub), (_, res)) in enumerate(zip(parts, results)):
+        label = ", ".join(f"{k}={v}" for k, v in key.items())
+        what = f"the joint fit ({joint} data term) across {group_by}, " if joint else ""
+        within = ", within each group" if joint else ""
+        click.echo(
+            ("\n" if i else "")
+            + f"{table.metric}{f' ({label})' if label else ''}: rolling-origin backtest along "
+            f"{res.axis} ({what}{len(sub.y)} runs, "
+            f"{res.points.origin.nunique() if len(res.points) else 0} origins, fitted on the "
+            f"{res.transform} scale); lower MAPE is better, carry-forward is the baseline"
+            f"{within}"
+        )
+        rows = [
+            {
+                "form": r["form"],
+                "kind": r["kind"],
+                "predicted runs": r["n_points"],
+                "MAPE %": r["mape"],
+                "max APE %": r["max_ape"],
+                f"coverage of {100 * level:g}% intervals": r["coverage"],
+            }
+            for r in res.summary.to_dict(orient="records")
+        ]
+        click.echo(render(rows, "table"))
+        for form, why in res.skipped.items():
+            click.echo(f"note: {form} not fitted at every origin ({why})")
+        for r in res.summary.itertuples():
+            if r.n_points and r.coverage != r.coverage:  # NaN: no interval anywhere
+                click.echo(
+                    f"note: {r.form} gave no prediction interval (too few sizes below each "
+                    "origin to calibrate one, and parameters not identified in sample): its "
+                    "coverage is not measured"
+                )
