@@ -575,6 +575,8 @@ def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | Non
         "method": "backtest",
         "sd": sd,
         "n": int(len(e)),
+        # predictions from one origin share one fit: their errors are not independent
+        "n_origins": int(points.origin.nunique()),
         "axis": axis,
         "axis_max": float(axis_max),
         "max_horizon": float(h.max()),
