@@ -30,6 +30,12 @@ selection says so.  The rule asks for evidence beyond noise before trusting a tr
 on the published panels carry-forward is hard to beat where the metric has flattened,
 and the saturating form wins where it still rises.
 
+**Given forms and joint fits**: a form fixed by the user (``form="free"``) is still
+backtested beside carry-forward, and the reason says how it did (:func:`versus_carry`).
+A joint fit (shared N and d factors, a data term per group: ``joint=`` and ``groups=``)
+is backtested as the form ``"joint"``: refitted across the groups at every origin and
+compared with carry-forward *within each group* (the run below in the same group).
+
 **Calibration**: prediction intervals of the chosen form come from its own backtest
 errors :math:`e_i` (fitting scale, e.g. logit) at horizons :math:`h_i` (doublings past
 the origin): :math:`\sigma^2 = \mathrm{mean}(e_i^2/(1+h_i))`, and the interval at
