@@ -894,6 +894,21 @@ class LawFitter:
                     )
         from perflaw.backtest import calibrated_halfwidth, horizon, transform_inverse
 
+        cal = getattr(self, "calibration_", None)
+        if warn and cal and cal["axis"] in Xp and cal.get("max_horizon") is not None:
+            # the interval's growth with the distance extrapolated was measured only as far
+            # as the backtest extrapolated: say where a prediction goes past that
+            h = horizon(Xp[cal["axis"]], cal["axis_max"])
+            far = np.unique(Xp[cal["axis"]][h > cal["max_horizon"] + 1e-9])
+            if far.size:
+                warnings.warn(
+                    f"{cal['axis']} {', '.join(f'{x:g}' for x in far[:5])}: further past the "
+                    f"largest trained {cal['axis']} ({cal['axis_max']:g}) than the backtest "
+                    f"ever predicted ({cal['max_horizon']:.2g} doublings); the law and its "
+                    "interval there are unchecked",
+                    ExtrapolationWarning,
+                    stacklevel=2,
+                )
         tr = getattr(self, "transform_", "none")
         zpred = self.law_.formula(self.theta_, Xp)
         pred = transform_inverse(zpred, tr)
@@ -908,7 +923,6 @@ class LawFitter:
         n, k = len(self.y_), self.law_.n_params
         s2 = float(self.zresiduals_ @ self.zresiduals_) / max(n - k, 1)
         noise = getattr(self, "noise_sd_", None)
-        cal = getattr(self, "calibration_", None)
         if cal:
             h = horizon(Xp[cal["axis"]], cal["axis_max"]) if cal["axis"] in Xp else 0.0
             hw = calibrated_halfwidth(cal, np.asarray(h, float) + np.zeros(len(zpred)), level)

@@ -185,6 +185,21 @@ def test_calibrated_intervals_widen_with_extrapolation():
     )
     width = (p.upper - p.lower).to_numpy()
     assert p.interval.iloc[0] == "backtest-calibrated" and np.all(np.diff(width) > 0)
+    # the backtest predicted at most 4 doublings ahead (2 -> 32): 512 is 4 past the
+    # deepest trained run, 1024 is 5, past anything the backtest checked, and says so
+    assert f.calibration_["max_horizon"] == pytest.approx(4.0)
+    for deeper, unchecked in ((512.0, False), (1024.0, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            f.predict(pd.DataFrame({"layers": [deeper], "d_emb": [64.0]}))
+        said = [
+            str(w.message) for w in caught if "than the backtest ever predicted" in str(w.message)
+        ]
+        assert bool(said) == unchecked, said
+    assert said == [
+        "layers 1024: further past the largest trained layers (32) than the backtest ever "
+        "predicted (4 doublings); the law and its interval there are unchecked"
+    ]
 
 
 # --------------------------------------------------------------------------- refusals
