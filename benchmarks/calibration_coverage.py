@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from perflaw.backtest import form_law
+from perflaw.backtest import form_law, horizon, transform_forward
 from perflaw.errors import ConvergenceError, DataError
 from perflaw.fit import LawFitter
 from perflaw.train.runs_table import read_runs_file, seed_means
@@ -73,6 +74,23 @@ def rows():
                         continue
                     obs = te[metric].to_numpy(float)
                     inside = (obs >= p["lower"].to_numpy()) & (obs <= p["upper"].to_numpy())
+                    # the same interval with other degrees of freedom for its t quantile:
+                    # one per predicted run (perflaw's rule) or one per origin (the
+                    # predictions of one origin share one fit)
+                    e = np.abs(
+                        transform_forward(p["prediction"].to_numpy(float), "logit")
+                        - transform_forward(obs, "logit")
+                    )
+                    h = horizon(te[axis].to_numpy(float), cal["axis_max"])
+                    base = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
+                    alt = {
+                        f"covered_df_{k}": int((e <= stats.t.ppf(0.975, max(df, 1)) * base).sum())
+                        for k, df in (
+                            ("runs", cal["n"]),
+                            ("origins", cal["n_origins"]),
+                            ("origins_plus_1", cal["n_origins"] + 1),
+                        )
+                    }
                     out.append(
                         dict(
                             table=name,
@@ -84,6 +102,7 @@ def rows():
                             cal_n=cal["n"],
                             n=len(obs),
                             covered=int(inside.sum()),
+                            **alt,
                         )
                     )
     return pd.DataFrame(out)
@@ -105,6 +124,20 @@ def main() -> None:
     f = r.groupby(["form", "bucket"]).agg(runs=("n", "sum"), covered=("covered", "sum"))
     f["coverage"] = f.covered / f.runs
     print(f.to_string(float_format=lambda x: f"{x:.3f}"))
+    print(
+        "\nthe same intervals with the t quantile's degrees of freedom = predicted runs "
+        "(perflaw), origins, origins + 1 (seed noise left out of the interval here):"
+    )
+    cols = ["covered_df_runs", "covered_df_origins", "covered_df_origins_plus_1"]
+    a = r.groupby("form")[["n", *cols]].sum()
+    a.loc["all"] = a.sum()
+    for c in cols:
+        a[c.replace("covered_", "coverage_")] = a[c] / a["n"]
+    print(
+        a[[c.replace("covered_", "coverage_") for c in cols]].to_string(
+            float_format=lambda x: f"{x:.3f}"
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1085,10 +1085,12 @@ class LawFitter:
             lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
         cal = getattr(self, "calibration_", None)
         if cal:
+            k = cal.get("n_origins")  # absent from older law files
             lines.append(
                 f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
-                f"by the backtest ({cal['n']} predicted runs; widen with the "
-                f"doublings past {cal['axis']} {cal['axis_max']:g})"
+                f"by the backtest ({cal['n']} predicted runs"
+                + (f" from {k} origin{'' if k == 1 else 's'}" if k else "")
+                + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
             )
         lines.append(
             "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in self.ranges_.items())
