@@ -239,14 +239,16 @@ def _keys(points: pd.DataFrame) -> list[str]:
     return ["origin", *AXES, *(["group"] if "group" in points.columns else [])]
 
 
-def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibrate, level, joint):
+def _forecast(form, Xt, yt, gt, Xh, gh, opts: dict, joint):
     """Fit ``form`` on the training rows and predict the held-out ones it can: the
     prediction frame and a mask of the rows of ``Xh`` it predicts.  Raises
-    :class:`DataError` (or a fit error) with the reason it cannot.
+    :class:`DataError` (or a fit error) with the reason it cannot.  ``opts``: the
+    keywords of :func:`_fit` (axis, metric, transform, seed, calibrate, level).
 
     With group labels the forms are the joint law (``form="joint"``, law options
     ``joint``: shared N and d factors, a data term per group) and carry-forward within
     each group (the same depth, width and data: a copy of the run below in that group)."""
+    axis = opts["axis"]
     if gt is None:
         law = form_law(form, axis)
         inputs = {c: Xt[c].to_numpy(float) for c in law.inputs if c in Xt.columns}
@@ -260,17 +262,7 @@ def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibr
             why = f"{len(yt)} runs for {bound.n_params} parameters"
         if why:
             raise DataError(why)
-        f = _fit(
-            form,
-            Xt,
-            yt,
-            metric=metric,
-            transform=transform,
-            seed=seed,
-            calibrate=calibrate,
-            level=level,
-            axis=axis,
-        )
+        f = _fit(form, Xt, yt, **opts)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             p = f.predict(Xh, interval=True, warn=False, kind="observation")
@@ -283,14 +275,14 @@ def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibr
 
         f = LawFitter(
             "performance",
-            seed=seed,
-            scale=transform,
-            backtest_axis=axis if calibrate else None,
+            seed=opts["seed"],
+            scale=opts["transform"],
+            backtest_axis=axis if opts["calibrate"] else None,
             **joint,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            f.fit(Xt, yt, groups=gt, metric=metric)
+            f.fit(Xt, yt, groups=gt, metric=opts["metric"])
             if not f.law_.varies_with(axis):
                 raise DataError(
                     f"{axis} has one value in these runs, so the law has no {axis} term"
@@ -314,13 +306,8 @@ def _forecast(form, Xt, yt, gt, Xh, gh, *, axis, metric, transform, seed, calibr
             None,
             Xh[gh == g].reset_index(drop=True),
             None,
-            axis=axis,
-            metric=metric,
-            transform=transform,
-            seed=seed,
-            calibrate=calibrate,
-            level=level,
-            joint=None,
+            opts,
+            None,
         )
         parts.append(p.set_index(np.flatnonzero(gh == g)))
     return pd.concat(parts).sort_index().reset_index(drop=True), keep
@@ -344,6 +331,9 @@ def _origin_errors(
     joint=None,
 ):
     rows, skipped = [], {}
+    opts = dict(
+        axis=axis, metric=metric, transform=transform, seed=seed, calibrate=calibrate, level=level
+    )
     todo = [(k, f) for k in range(len(values) - 1) for f in forms]
     for k, form in _progress(todo, len(todo), desc, progress):
         v = values[k]
@@ -353,21 +343,7 @@ def _origin_errors(
         gt = None if groups is None else groups[train]
         gh = None if groups is None else groups[~train]
         try:
-            p, keep = _forecast(
-                form,
-                Xt,
-                yt,
-                gt,
-                Xh,
-                gh,
-                axis=axis,
-                metric=metric,
-                transform=transform,
-                seed=seed,
-                calibrate=calibrate,
-                level=level,
-                joint=joint,
-            )
+            p, keep = _forecast(form, Xt, yt, gt, Xh, gh, opts, joint)
         except (ConvergenceError, DataError, np.linalg.LinAlgError) as exc:
             skipped.setdefault(form, f"{axis} <= {v:g}: {exc}")
             continue

@@ -302,7 +302,7 @@ class LawFitter:
         scale: str = "none",
         progress: bool = False,
         noise_sd: float | None = None,
-        backtest_axis: str = "auto",
+        backtest_axis: str | None = "auto",
         **law_options: Any,
     ) -> None:
         self.law = law
@@ -513,7 +513,7 @@ class LawFitter:
                 transform=self.scale,
                 seed=self.seed,
                 progress=self.progress,
-                axis=self.backtest_axis,
+                axis=self.backtest_axis or "auto",
                 groups=glabels if joint else None,
                 joint=dict(self.law_options) if joint else None,
             )
@@ -898,8 +898,8 @@ class LawFitter:
         if warn and cal and cal["axis"] in Xp and cal.get("max_horizon") is not None:
             # the interval's growth with the distance extrapolated was measured only as far
             # as the backtest extrapolated: say where a prediction goes past that
-            h = horizon(Xp[cal["axis"]], cal["axis_max"])
-            far = np.unique(Xp[cal["axis"]][h > cal["max_horizon"] + 1e-9])
+            ahead = horizon(Xp[cal["axis"]], cal["axis_max"])
+            far = np.unique(Xp[cal["axis"]][ahead > cal["max_horizon"] + 1e-9])
             if far.size:
                 warnings.warn(
                     f"{cal['axis']} {', '.join(f'{x:g}' for x in far[:5])}: further past the "
