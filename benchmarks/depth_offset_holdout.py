@@ -42,7 +42,7 @@ XY = ["layers", "d_emb"]
 def _pooled(tr, te, metric, form):
     """Two depths: the law binds to one width curve with an intercept per depth."""
     f = LawFitter(form=form, scale="auto").fit(tr[XY], tr[metric].to_numpy(), metric=metric)
-    return np.asarray(f.predict(te[XY], warn=False), float), f.form_
+    return np.asarray(f.predict(te[XY], warn=False), float), f
 
 
 def _per_depth(tr, te, metric):
@@ -67,7 +67,7 @@ def main() -> None:
         for origin in (128, 160):
             tr = means[means["d_emb"] <= origin].reset_index(drop=True)
             te = means[means["d_emb"] > origin].reset_index(drop=True)
-            preds, chosen = {}, ""
+            preds, chosen, reach = {}, "", np.inf
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for name, form in (
@@ -81,9 +81,12 @@ def main() -> None:
                         if form is None:
                             preds[name] = _per_depth(tr, te, metric)
                         else:
-                            preds[name], picked = _pooled(tr, te, metric, form)
+                            preds[name], fitted = _pooled(tr, te, metric, form)
                             if form == "auto":
-                                chosen = picked
+                                chosen = fitted.form_
+                                # the widest d its backtest ever predicted that far past
+                                cal = fitted.calibration_
+                                reach = cal["axis_max"] * 2 ** cal["max_horizon"]
                     except DataError as exc:
                         print(f"  {metric} d <= {origin}: {name} not fitted ({exc})")
                         preds[name] = np.full(len(te), np.nan)
@@ -98,6 +101,7 @@ def main() -> None:
                         "n": int(np.isfinite(ape).sum()),
                         "mape_own": 100 * np.nanmean(ape) if np.isfinite(ape).any() else np.nan,
                         "_ape": ape,
+                        "_within": (te["d_emb"] <= reach * (1 + 1e-9)).to_numpy(),
                     }
                 )
     table = pd.DataFrame(rows)
@@ -110,7 +114,7 @@ def main() -> None:
         ]
     print("held out: every run wider than the origin, at both depths; MAPE in %")
     print(
-        table.drop(columns="_ape").to_string(
+        table.drop(columns=["_ape", "_within"]).to_string(
             index=False, float_format=lambda v: f"{v:.2f}", na_rep="-"
         )
     )
@@ -131,6 +135,20 @@ def main() -> None:
         if r.mape_own > carry[(r.metric, r.origin)] + 1e-9
     ]
     print(f"auto loses to carry-forward at: {', '.join(losses) or 'none'}")
+    # predict warns past the distance the chosen form's backtest checked, and
+    # recommend-config never picks there: split auto's errors at that reach
+    print("auto vs carry-forward, within and beyond the chosen form's backtest reach:")
+    for (metric, origin), g in table.groupby(["metric", "origin"], sort=False):
+        a = g[g.method.str.startswith("auto")].iloc[0]
+        c = g[g.method == "carry"].iloc[0]["_ape"]
+        parts = []
+        for what, rows in (("within", a["_within"]), ("beyond", ~a["_within"])):
+            if rows.any():
+                parts.append(
+                    f"{what} {100 * a['_ape'][rows].mean():.1f} % vs {100 * c[rows].mean():.1f} %"
+                    f" ({int(rows.sum())} run{'' if rows.sum() == 1 else 's'})"
+                )
+        print(f"  {metric} d<={origin} {a['method']}: {'; '.join(parts)}")
 
 
 if __name__ == "__main__":
