@@ -1090,6 +1090,11 @@ class LawFitter:
                 f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
                 f"by the backtest ({cal['n']} predicted runs"
                 + (f" from {k} origin{'' if k == 1 else 's'}" if k else "")
+                + (
+                    f", at most {cal['max_horizon']:.2g} doublings ahead"
+                    if cal.get("max_horizon") is not None
+                    else ""
+                )
                 + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
             )
         lines.append(
