@@ -646,6 +646,8 @@ def test_lawfitter_backtests_a_joint_fit_and_the_law_file_keeps_it(tmp_path):
     assert "law performance (data_term=free" in text.splitlines()[0]
     assert "chosen: joint: the joint fit asked for" in text
     assert "vs carry-forward on the same runs: joint" in text
+    k, h = f.calibration_["n_origins"], f.calibration_["max_horizon"]
+    assert f"predicted runs from {k} origins, at most {h:.2g} doublings ahead;" in text
     back = load_fitter(f.save(tmp_path / "law.json"))
     assert back.selection_["fixed"] and back.calibration_ == f.calibration_
     q = back.predict(X.iloc[:2], groups="f=1", interval=True, kind="observation")
