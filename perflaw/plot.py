@@ -59,9 +59,10 @@ def save_figure(fig, path, inputs=(), option: str | None = "--plot", dpi: int = 
 
 
 def save_fit_grid(fits, path, draw, inputs=(), option: str | None = "--plot") -> None:
-    """One panel per ``(key, fitter)`` in a grid of up to 3 columns, saved to ``path``.
+    """One panel per ``(key, item)`` in a grid of up to 3 columns, saved to ``path``.
 
-    ``draw(ax, label, fitter)`` fills a panel; ``label`` is the fit's group key as text.
+    ``draw(ax, label, item)`` fills a panel; ``label`` is the key as text, ``item``
+    whatever the panel draws (a fitter, or a fitter and a group).
     """
     plt = _plt()
     n = len(fits)
@@ -76,14 +77,17 @@ def save_fit_grid(fits, path, draw, inputs=(), option: str | None = "--plot") ->
     save_figure(fig, path, inputs, option)
 
 
-def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
+def plot_fitter(
+    fitter, kind: str = "fit", ax=None, title: str | None = None, group: str | None = None
+):
     """Observed and fitted metric for any law, or its residuals.
 
     The law declares its axes (``Law.plot_x``, ``Law.plot_series``): the metric against
     ``plot_x`` (log scale) with one fitted curve per value of ``plot_series`` (other
     inputs held at the first run's value; the two swap when the runs held ``plot_x``
-    fixed); a law without ``plot_x`` is drawn as observed against fitted.  Returns the
-    matplotlib Figure.
+    fixed); a law without ``plot_x`` is drawn as observed against fitted.  ``group``
+    draws one group of a joint fit (its runs, its term); without it a joint fit's first
+    group is drawn.  Returns the matplotlib Figure.
     """
     from perflaw.errors import DataError
 
@@ -130,8 +134,14 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
         cmap = plt.get_cmap("viridis")
         others = {c: v for c, v in X.items() if c not in (xname, sname)}
         keep = np.ones(len(y), dtype=bool)
+        labels = getattr(fitter, "groups_", None)
+        if group is not None and labels is not None:
+            keep = np.asarray(labels).astype(str) == str(group)
+            if not keep.any():
+                raise DataError(f"no run of group {group!r} in this law")
+        first = int(np.flatnonzero(keep)[0])
         for v in others.values():  # one panel's worth: hold other inputs at the first row
-            keep &= v == v[0]
+            keep &= v == v[first]
         series = np.unique(X[sname][keep]) if sname else [None]
         lo, hi = fitter.ranges_[xname]
         grid = np.geomspace(lo, hi, 200)
@@ -143,7 +153,7 @@ def plot_fitter(fitter, kind: str = "fit", ax=None, title: str | None = None):
             Xc = {xname: grid}
             if sname:
                 Xc[sname] = np.full_like(grid, sv)
-            Xc.update({c: np.full_like(grid, v[0]) for c, v in others.items()})
+            Xc.update({c: np.full_like(grid, v[first]) for c, v in others.items()})
             z = law.formula(fitter.theta_, Xc)
             ax.plot(
                 grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-", color=color

@@ -185,3 +185,39 @@ def test_a_given_joint_law_that_lost_to_carry_forward_says_so_beside_its_decisio
     won = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
     rec = recommend(won, None, layers=[4, 8, 16], d_emb=[64, 128], group="f=1")
     assert rec.message and "caution" not in rec.message
+
+
+def test_a_joint_fits_recommendation_compares_with_the_best_run_of_its_own_group():
+    # panel 2 reads higher than panel 1: ranked for panel 1, the pick must be compared
+    # with panel 1's best run, and "trained" must mean trained in panel 1
+    df = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv")
+    df = df[~((df.panel == 1) & (df.layers == 12))]  # 12 layers: trained in panels 0, 2 only
+    labels = ("panel=" + df.panel.astype(str)).to_numpy()
+    f = LawFitter(seed=0, scale="logit", data_term="free").fit(
+        df[["layers", "d_emb"]], df["ndcg@10"], groups=labels, metric="ndcg@10"
+    )
+    one = df[df.panel == 1]
+    best = one.loc[one["ndcg@10"].idxmax()]
+    assert df["ndcg@10"].max() > best["ndcg@10"]  # the table's best is another panel's
+    rec = recommend(f, None, layers=[8, 12, 16], d_emb=[50, 75, 100], group="panel=1")
+    assert rec.best_observed["observed"] == pytest.approx(best["ndcg@10"])
+    trained = rec.candidates.set_index(["layers", "d_emb"])["trained"]
+    assert not trained.loc[(12, 50)] and trained.loc[(16, 50)]
+
+
+def test_a_d_prime_without_trained_runs_says_there_is_nothing_to_compare_with():
+    rng = np.random.default_rng(0)
+    N = np.tile(np.repeat([2.0, 4, 8, 16], 3), 5)
+    d = np.tile([32.0, 64, 128], 20)
+    D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 12)
+    y = 0.02 * np.log(N) - 0.004 * N**0.6 + 0.03 * np.log(d) - 0.002 * d**0.7
+    y = y + 0.01 * np.log(D) - 0.5 * D**-0.4 + 0.1 + rng.normal(0, 1e-4, 60)
+    X = pd.DataFrame({"layers": N, "d_emb": d, "d_prime": D})
+    f = LawFitter(seed=0, data_term="dprime", groups=None).fit(
+        X, y, groups=np.repeat([f"D={v:g}" for v in (1e5, 2e5, 5e5, 1e6, 3e6)], 12)
+    )
+    at = recommend(f, None, layers=[4, 8], d_emb=[64], extra_inputs={"d_prime": 1e6})
+    assert at.best_observed["observed"] == pytest.approx(y[(D == 1e6)].max())
+    new = recommend(f, None, layers=[4, 8], d_emb=[64], extra_inputs={"d_prime": 2e6})
+    assert new.best_observed is None
+    assert any("no trained run at d_prime 2e+06" in n for n in new.notes)

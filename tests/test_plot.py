@@ -93,3 +93,34 @@ def test_frontier_plot(fitter):
     assert budget_line.get_xdata()[0] == 300_000
     star = [l for l in ax.get_lines() if l.get_marker() == "*"][0]
     assert star.get_ydata()[0] == pytest.approx(rec.top.prediction.iloc[0])
+
+
+def test_a_joint_fit_is_drawn_per_group_with_that_groups_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from perflaw.cli import main
+    from perflaw.plot import plot_fitter
+
+    df = pd.read_csv(BUNDLED)
+    labels = ("panel=" + df.panel.astype(str)).to_numpy()
+    f = LawFitter(seed=0, scale="logit", data_term="free", backtest_axis=None).fit(
+        df[["layers", "d_emb"]], df["ndcg@10"], groups=labels, metric="ndcg@10"
+    )
+    for panel in (1, 2):
+        fig = plot_fitter(f, group=f"panel={panel}")
+        drawn = np.sort(
+            np.concatenate([ln.get_ydata() for ln in fig.axes[0].lines if ln.get_marker() == "o"])
+        )
+        # the points are that panel's runs (it used to draw the first row's panel, 0)
+        np.testing.assert_allclose(drawn, np.sort(df[df.panel == panel]["ndcg@10"]))
+    with pytest.raises(DataError, match="no run of group"):
+        plot_fitter(f, group="panel=9")
+    f.save(tmp_path / "j.json")
+    res = CliRunner().invoke(
+        main, ["plot", "--law", str(tmp_path / "j.json"), "--out", str(tmp_path / "j.png")]
+    )
+    assert res.exit_code == 0, res.output
+    import matplotlib.pyplot as plt
+
+    assert (tmp_path / "j.png").stat().st_size > 10_000
+    plt.close("all")

@@ -177,14 +177,31 @@ def emit_fit_results(
         click.echo(f"saved the figure to {plot_path}", err=True)
 
 
+def _panels(fits, group: str | None = None) -> list[tuple[dict, object, str | None]]:
+    """One ``(key, fitter, group)`` per figure panel: a joint fit gives one per group (or
+    the one ``--group`` names), with the group's label in its key; other fits one each,
+    with group None."""
+    out: list[tuple[dict, object, str | None]] = []
+    for key, f in fits:
+        if "group" in f.law_.inputs:
+            for g in _joint_groups(f, group):
+                named = dict(p.split("=", 1) for p in g.split(",") if "=" in p)
+                out.append(({**key, **(named or {"group": g})}, f, g))
+        else:
+            out.append((key, f, None))
+    return out
+
+
 def _save_fit_plots(fits, path):
     from perflaw.plot import plot_fitter, save_fit_grid
 
-    def draw(ax, label, f):
+    def draw(ax, label, item):
+        f, group = item
         r2 = f.diagnostics_["r2"]
-        plot_fitter(f, "fit", ax=ax, title=f"{label or f.metric_} (R² = {r2:.3f})")
+        title = f"{label or f.metric_} (R² = {r2:.3f})"
+        plot_fitter(f, "fit", ax=ax, title=title, group=group)
 
-    save_fit_grid(fits, path, draw)
+    save_fit_grid([(key, (f, g)) for key, f, g in _panels(fits)], path, draw)
 
 
 def _select(fits, group: str | None, law_path: str):

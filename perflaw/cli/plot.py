@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from perflaw.cli._laws_common import _select
+from perflaw.cli._laws_common import _panels, _select
 from perflaw.cli._options import law_option, parameter_count_options
 
 
@@ -58,11 +58,12 @@ def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, grou
                 rec, ax=ax, title=", ".join(f"{k}={v}" for k, v in label.items()) or None
             )
     else:
-        fits = _select(load_fits(law_path), group, law_path)
-        fig, axes = plt.subplots(1, len(fits), figsize=(6 * len(fits), 4.4), squeeze=False)
-        for ax, (key, f) in zip(axes.ravel(), fits):
+        # a joint fit draws one panel per group (or the group --group names)
+        panels = _panels(_select(load_fits(law_path), group, law_path), group)
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), squeeze=False)
+        for ax, (key, f, g) in zip(axes.ravel(), panels):
             label = ", ".join(f"{k}={v}" for k, v in key.items())
-            plot_fitter(f, kind, ax=ax, title=label or None)
+            plot_fitter(f, kind, ax=ax, title=label or None, group=g)
     from perflaw.plot import save_figure
 
     save_figure(fig, out, [law_path], option="--out")

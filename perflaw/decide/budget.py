@@ -243,6 +243,9 @@ def recommend(
     L, D = np.meshgrid(layers, d_emb, indexing="ij")
     L, D = L.ravel(), D.ravel()
     left_out = []
+    # the trained runs of the situation being ranked (a joint fit's group, the D′ held):
+    # a run of another group or data size is not a choice the user has here
+    here_rows, here_what = _rows_of(fitter, None if keyed is not None else group, extra_inputs)
     if keyed is not None:
         # one intercept per value of an input (a depth offset): a configuration takes its
         # own value's, and a value the law was not fitted at has none
@@ -271,7 +274,10 @@ def recommend(
     sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
     cand["feasible"] = True if budget is None else counts <= budget
     trained = set(
-        zip(np.asarray(fitter.X_["layers"], float), np.asarray(fitter.X_["d_emb"], float))
+        zip(
+            np.asarray(fitter.X_["layers"], float)[here_rows],
+            np.asarray(fitter.X_["d_emb"], float)[here_rows],
+        )
     )
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
     # what the backtest supports: larger along its axis only as far as it extrapolated
@@ -381,10 +387,16 @@ def recommend(
         "trained": bool(first.trained),
     }
     best_obs = getattr(fitter, "best_observed_", None)
+    if best_obs and not here_rows.all():
+        best_obs = fitter._best_observed(among=here_rows)
+        if best_obs is None:
+            notes.append(f"no trained run at {here_what}: nothing to compare the pick with")
     if budget is not None and best_obs:
         # the comparator is the best trained run the budget allows: a better one that
         # does not fit is not a choice the user has
-        best_obs = _best_trained_within(fitter, budget, arch, n_items, max_len, count)
+        best_obs = _best_trained_within(
+            fitter, budget, arch, n_items, max_len, count, among=here_rows
+        )
         if best_obs is None:
             notes.append(f"no trained run fits the budget of {budget:,.0f} {count} parameters")
     gain, noise, beats, message = None, float("nan"), False, ""
@@ -607,16 +619,35 @@ def _predicted(fitter, layers, d_emb, extra_inputs, group, *, arch, n_items, max
     return out
 
 
-def _best_trained_within(fitter, budget, arch, n_items, max_len, count) -> dict | None:
-    """The best trained run of the fitted table whose (layers, d_emb) has at most
-    ``budget`` parameters, as ``fitter.best_observed_`` describes a run; None if none."""
+def _best_trained_within(fitter, budget, arch, n_items, max_len, count, among) -> dict | None:
+    """The best trained run of the fitted table (of the rows ``among`` selects) whose
+    (layers, d_emb) has at most ``budget`` parameters, as ``fitter.best_observed_``
+    describes a run; None if none."""
     X = fitter.X_
     fits = [
         count_parameters(int(a), int(b), arch=arch, n_items=n_items, max_len=max_len).get(count)
         <= budget
         for a, b in zip(np.asarray(X["layers"]), np.asarray(X["d_emb"]))
     ]
-    return fitter._best_observed(among=np.array(fits, dtype=bool))
+    return fitter._best_observed(among=np.array(fits, dtype=bool) & among)
+
+
+def _rows_of(fitter, group, extra_inputs) -> tuple[np.ndarray, str]:
+    """The fitted runs of the situation a recommendation ranks, and its words: those of
+    ``group`` (a joint fit's term per group) at the values of the held inputs (``d_prime``
+    of a joint fit in D′; equal to 1 part in 10⁶, as a value copied from a law file or a
+    runs table is)."""
+    n = len(np.asarray(fitter.y_))
+    rows, what = np.ones(n, bool), []
+    labels = getattr(fitter, "groups_", None)
+    if group is not None and labels is not None:
+        rows &= np.asarray(labels).astype(str) == str(group)
+        what.append(f"group {group}")
+    for name, value in (extra_inputs or {}).items():
+        if name in fitter.X_:
+            rows &= np.isclose(np.asarray(fitter.X_[name], float), float(value), rtol=1e-6)
+            what.append(f"{name} {float(value):g}")
+    return rows, ", ".join(what)
 
 
 def _noise(fitter, level: float) -> float:
