@@ -639,10 +639,14 @@ class LawFitter:
             return None
         score = np.where(among, y if higher_is_better(self.metric_) else -y, -np.inf)
         i = int(np.argmax(score))
-        out = {c: float(np.asarray(v)[i]) for c, v in self.X_.items() if c != "group"}
+        out: dict[str, Any] = {
+            c: float(np.asarray(v)[i]) for c, v in self.X_.items() if c != "group"
+        }
         for c in ("layers", "d_emb"):
             if c in out and float(out[c]).is_integer():
                 out[c] = int(out[c])
+        if getattr(self, "groups_", None) is not None:  # a joint fit: whose run it is
+            out["group"] = str(np.asarray(self.groups_)[i])
         out["observed"] = float(y[i])
         return out
 
@@ -1080,8 +1084,8 @@ class LawFitter:
                 if c in ("layers", "d_emb")
                 else f"{law.input_labels.get(c, c)} {best[c]:.4g}"
                 for c in best
-                if c != "observed"
-            )
+                if c not in ("observed", "group")
+            ) + (f" ({best['group']})" if "group" in best else "")
             lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
         cal = getattr(self, "calibration_", None)
         if cal:

@@ -201,6 +201,10 @@ def test_a_joint_fits_recommendation_compares_with_the_best_run_of_its_own_group
     assert df["ndcg@10"].max() > best["ndcg@10"]  # the table's best is another panel's
     rec = recommend(f, None, layers=[8, 12, 16], d_emb=[50, 75, 100], group="panel=1")
     assert rec.best_observed["observed"] == pytest.approx(best["ndcg@10"])
+    assert rec.best_observed["group"] == "panel=1"
+    # the fit's own best run names its group
+    assert f.best_observed_["group"] != "panel=1"
+    assert f"({f.best_observed_['group']}) = " in f.summary_text(verbose=False)
     trained = rec.candidates.set_index(["layers", "d_emb"])["trained"]
     assert not trained.loc[(12, 50)] and trained.loc[(16, 50)]
 
