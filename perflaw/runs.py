@@ -221,6 +221,9 @@ class Runs:
     keys : pandas.DataFrame
         The grouping columns (empty when not grouped).
     source : str
+    seeds : ndarray or None
+        The ``seed`` column of these rows, when the table has one (for
+        :func:`average_replicates`).
     """
 
     X: pd.DataFrame
@@ -228,6 +231,7 @@ class Runs:
     metric: str
     keys: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "runs table"
+    seeds: np.ndarray | None = None
 
     @property
     def group_cols(self) -> list[str]:
@@ -260,6 +264,7 @@ class Runs:
                     self.metric,
                     pd.DataFrame(index=range(len(idx))),
                     self.source,
+                    None if self.seeds is None else self.seeds[idx],
                 ),
             )
 
@@ -343,11 +348,15 @@ def runs_from_frame(
                 f"{', '.join(map(str, frame.columns))}"
             ) from None
     pcol = _find(frame, d_prime_col, DPRIME_NAMES, "D′", "--d-prime-col") if d_prime_col else None
+    # a run's seed is part of what makes it a run: two seeds that score the same (HR@K is
+    # a count of hits, so ties happen) are two replicates, not one run recorded twice
+    seed_col = find_any(frame.columns, ("seed",))
     used = (
         [lcol, dcol, mcol]
         + ([pcol] if pcol is not None else [])
         + ([dataset_col] if apen_json and dataset_col in frame.columns else [])
         + group_cols
+        + ([seed_col] if seed_col is not None else [])
     )
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     end_col = find_any(frame.columns, ("end",))
@@ -401,7 +410,8 @@ def runs_from_frame(
     keys = pd.DataFrame(index=range(len(frame)))
     for col in group_cols:
         keys[col] = frame[col].to_numpy()
-    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source)
+    seeds = None if seed_col is None else frame[seed_col].to_numpy()
+    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source, seeds)
     for key, sub in runs.groups():
         label = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
         check_not_constant(sub.y, str(mcol), label)
@@ -427,7 +437,10 @@ def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
     ``n_replicated`` the number of configurations with two or more seeds.
     """
     seeds = np.asarray(seeds)
-    if len(seeds) != len(runs.y) or len(np.unique(seeds)) < 2:
+    if len(seeds) != len(runs.y):
+        # averaging by another table's seeds would pair runs with the wrong seeds
+        raise ValueError(f"{len(seeds)} seeds for {len(runs.y)} runs")
+    if len(np.unique(seeds)) < 2:
         return runs, None, 0
     key = pd.concat([runs.keys.reset_index(drop=True), runs.X.reset_index(drop=True)], axis=1)
     # a group key may be an input too (--group-by layers: one width law per depth)

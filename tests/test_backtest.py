@@ -353,6 +353,18 @@ def test_seed_replicates_are_averaged_and_give_the_noise(tmp_path):
     single = run("fit", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--json", "--no-save")
     assert single.exit_code == 0, single.output
     assert json.loads(single.stdout)["noise_sd"] is None  # no replicates: no noise figure
+    # a third seed that ties seed 0 exactly on one run is a third run, not a repeat: every
+    # configuration is still averaged (a tie used to switch the averaging off silently)
+    c = a.copy()
+    c["seed"] = 2
+    c.loc[c.index[1:], "hr@10"] += 0.002
+    pd.concat([a, b, c]).to_csv(tmp_path / "tie.csv", index=False)
+    res = run("fit", tmp_path / "tie.csv", "-m", "hr@10", "--json", "--no-save")
+    obj = json.loads(res.stdout)
+    assert any("averaged seed replicates of 24" in w for w in obj["warnings"]), res.output
+    assert "repeat an earlier row" not in res.output
+    res = run("backtest", tmp_path / "tie.csv", "-m", "hr@10", "--form", "carry", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["n_points"] > 0
 
 
 # --------------------------------------------------------------------------- law files

@@ -12,6 +12,7 @@ from perflaw import DataError
 from perflaw.runs import (
     RunsTableWarning,
     apen_dprime,
+    average_replicates,
     metric_columns,
     read_runs,
     runs_from_frame,
@@ -263,3 +264,29 @@ def test_runs_kept_from_before_min_steps_are_flagged_as_early_peaks(tmp_path):
         read_runs(path, metric="ndcg@10")
     assert [str(w.message) for w in caught if "early peak" in str(w.message)] == []
     assert any("step cap" in str(w.message) for w in caught)  # the cap run still counts
+
+
+def test_two_seeds_with_the_same_score_are_two_runs_and_still_averaged():
+    # HR@K counts hits, so two seeds can tie exactly (amazon-beauty 1 x 96: seeds 0 and 1
+    # both read 0.080490); they were taken for one run recorded twice, and the seed
+    # column then no longer matched the rows, so no replicate was averaged at all
+    frame = _grid().assign(seed=0)
+    tie = frame.assign(seed=1)
+    other = frame.assign(seed=2, **{"ndcg@10": frame["ndcg@10"] + 0.003})
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error")
+        runs = runs_from_frame(pd.concat([frame, tie, other]), metric="ndcg@10")
+    assert len(runs.y) == 18 and sorted(set(runs.seeds)) == [0, 1, 2]
+    means, noise, n_rep = average_replicates(runs, runs.seeds)
+    assert len(means.y) == 6 and n_rep == 6
+    np.testing.assert_allclose(means.y, frame["ndcg@10"] + 0.001)
+    assert noise == pytest.approx(np.sqrt(6 * (2 * 0.001**2 + 0.002**2) / 12))
+    # a row repeated with its seed is still one run recorded twice; the seeds stay aligned
+    with pytest.warns(RunsTableWarning, match="repeat an earlier row exactly"):
+        runs = runs_from_frame(pd.concat([frame, tie, tie, other]), metric="ndcg@10")
+    assert len(runs.y) == len(runs.seeds) == 18
+    assert average_replicates(runs, runs.seeds)[2] == 6
+    with pytest.raises(ValueError, match="seeds for"):
+        average_replicates(runs, runs.seeds[:-1])

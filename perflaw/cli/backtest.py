@@ -132,14 +132,8 @@ def backtest(
         where=where,
         source=f"runs table {str(runs)!r}",
     )
-    from perflaw.io import find_any  # the one column lookup
-
-    seed_col = find_any(frame.columns, ("seed",))
-    if seed_col is not None:
-        from perflaw.fit import parse_condition
-
-        kept = frame[parse_condition(where, frame)] if where else frame
-        table, _, _ = average_replicates(table, kept[seed_col].to_numpy())
+    if table.seeds is not None:
+        table, _, _ = average_replicates(table, table.seeds)
     law_opts = {"data_term": joint, **({} if p is None else {"p": p})} if joint else None
     cols = ["layers", "d_emb", *(["d_prime"] if joint == "dprime" else [])]
     parts = (

@@ -318,12 +318,8 @@ def fit(
         source=f"runs table {str(runs)!r}",
     )
     noise, n_rep = None, 0
-    from perflaw.io import find_any  # the one column lookup
-
-    seed_col = find_any(frame.columns, ("seed",))
-    if seed_col is not None:
-        kept = frame[parse_condition(where, frame)] if where else frame
-        table, noise, n_rep = average_replicates(table, kept[seed_col].to_numpy())
+    if table.seeds is not None:
+        table, noise, n_rep = average_replicates(table, table.seeds)
     # --p pins the Performance Law's constant: --p 2 is the p2 form, other values a law
     law_opts = {}
     if p is not None and p == 2 and q is None and not joint:

@@ -269,9 +269,12 @@ def run_fit(
     gcols = [_col(frame, g, "--group-by") for g in gcols]
     # the runs table's boundary checks (perflaw.runs): exact repeats fitted once, a
     # constant metric refused (whole table and each group)
+    from perflaw.io import find_any
     from perflaw.runs import check_not_constant, drop_duplicated_runs
 
-    used = [c for c in [mcol, x_col, params_col, *data_cols, *gcols] if c is not None]
+    # another seed with the same score is another run (perflaw.runs.runs_from_frame)
+    seed_col = find_any(frame.columns, ("seed",))
+    used = [c for c in [mcol, x_col, params_col, *data_cols, *gcols, seed_col] if c is not None]
     frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), f"runs table {runs!r}")
     check_not_constant(pd.to_numeric(frame[mcol], errors="coerce").to_numpy(float), str(mcol), "")
     parts = (
