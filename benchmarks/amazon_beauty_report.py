@@ -37,6 +37,7 @@ CHECKS = (
     ("prediction-1x72.json", 1, 72, "hr@10"),
     ("prediction-1x80.json", 1, 80, "hr@10"),
     ("prediction-1x88.json", 1, 88, "hr@10"),
+    ("prediction-1x96.json", 1, 96, "hr@10"),
 )
 
 
