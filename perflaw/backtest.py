@@ -239,6 +239,15 @@ def _keys(points: pd.DataFrame) -> list[str]:
     return ["origin", *AXES, *(["group"] if "group" in points.columns else [])]
 
 
+def _group_labels(groups, joint: dict | None) -> np.ndarray | None:
+    """The group label of each row as text; a joint backtest cannot do without them."""
+    if groups is None:
+        if joint is not None:
+            raise DataError("a joint backtest needs the group of each row")
+        return None
+    return np.asarray(groups).astype(str).ravel()
+
+
 def _forecast(form, Xt, yt, gt, Xh, gh, opts: dict, joint):
     """Fit ``form`` on the training rows and predict the held-out ones it can: the
     prediction frame and a mask of the rows of ``Xh`` it predicts.  Raises
@@ -467,10 +476,8 @@ def backtest(
     DataError
         When the axis has fewer than 3 distinct sizes.
     """
-    glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+    glabels = _group_labels(groups, joint)
     if joint is not None:
-        if glabels is None:
-            raise DataError("a joint backtest needs the group of each row")
         forms = ["joint", "carry"]
     else:
         forms = list(FORMS) if forms is None else [str(f).lower() for f in forms]
@@ -565,16 +572,9 @@ def _calibration(points: pd.DataFrame, axis: str, axis_max: float) -> dict | Non
     }
 
 
-def _paired_t(pts: pd.DataFrame, form: str) -> float:
-    """Paired t of carry-forward's absolute errors minus ``form``'s, on the fitting scale,
-    over the predictions both made (positive: ``form`` is nearer)."""
-    keys = _keys(pts)
-    base = pts[pts.form == "carry"].set_index(keys)
-    p = pts[pts.form == form].set_index(keys)
-    common = base.index.intersection(p.index)
-    d = np.abs(base.loc[common, "z_error"].to_numpy(float)) - np.abs(
-        p.loc[common, "z_error"].to_numpy(float)
-    )
+def _paired_t(d: np.ndarray) -> float:
+    """Paired t of ``d``, carry-forward's absolute errors minus a form's on the same
+    predictions (fitting scale; positive: the form is nearer)."""
     sd = d.std(ddof=1)
     if sd > 0:
         return float(d.mean() / (sd / math.sqrt(len(d))))
@@ -636,10 +636,8 @@ def choose_form(
     yv = np.asarray(y, dtype=float)
     axis = resolve_axis(X, axis)
     cands = list(FORMS) if candidates is None else list(candidates)
-    glabels = None if groups is None else np.asarray(groups).astype(str).ravel()
+    glabels = _group_labels(groups, joint)
     if joint is not None:
-        if glabels is None:
-            raise DataError("a joint backtest needs the group of each row")
         form = "joint"
     fixed = str(form).lower() != "auto"
     if fixed and joint is None:
@@ -704,6 +702,7 @@ def choose_form(
 
     rows = []
     carry_pts = pts[pts.form == "carry"].set_index(keys) if len(pts) else None
+    paired: dict[str, np.ndarray] = {}  # carry-forward's |error| minus each form's
     for f in dict.fromkeys(scored_forms):
         p = pts[pts.form == f]
         rec = {
@@ -720,6 +719,9 @@ def choose_form(
         if carry_pts is not None and len(p) and len(carry_pts):
             q = p.set_index(keys)
             common = q.index.intersection(carry_pts.index)
+            paired[f] = np.abs(carry_pts.loc[common, "z_error"].to_numpy(float)) - np.abs(
+                q.loc[common, "z_error"].to_numpy(float)
+            )
             rec.update(
                 n_common=len(common),
                 n_origins_common=len(set(common.get_level_values("origin"))),
@@ -738,7 +740,7 @@ def choose_form(
     )
     for f in comparable:
         if fixed or f in scored:  # the rule judges forms scored at the last origin
-            scores.loc[scores.form == f, "t_vs_carry"] = _paired_t(pts, f)
+            scores.loc[scores.form == f, "t_vs_carry"] = _paired_t(paired[f])
     axis_max = float(values.max()) if len(values) else float("nan")
     unjudged: dict[str, int] = {}  # set when carry-forward is kept: see below
     if fixed:

@@ -141,7 +141,7 @@ def backtest(
         if joint or not table.group_cols
         else [(key, sub) for key, sub in table.groups()]
     )
-    results = []
+    results = []  # (key, its label, its runs, its backtest)
     for key, sub in parts:
         label = ", ".join(f"{k}={v}" for k, v in key.items())
         try:
@@ -160,9 +160,9 @@ def backtest(
             )
         except DataError as exc:
             raise DataError(f"group {label}: {exc}" if label else str(exc)) from None
-        results.append((key, res))
+        results.append((key, label, sub, res))
     records = []
-    for key, res in results:
+    for key, _, _, res in results:
         for r in res.summary.to_dict(orient="records"):
             r = dict(key, **r, metric=table.metric, level=level)
             if r["form"] in res.skipped:
@@ -173,7 +173,7 @@ def backtest(
 
         if len(results) > 1:
             raise DataError("--plot draws one backtest: pick a group with --where, or --joint")
-        save_figure(plot_backtest(results[0][1]), plot_path, [runs])
+        save_figure(plot_backtest(results[0][3]), plot_path, [runs])
         click.echo(f"saved the figure to {plot_path}", err=True)
     if fmt == "json":
         click.echo(to_json(records))
@@ -181,8 +181,7 @@ def backtest(
     if fmt == "csv":
         click.echo(render(records, "csv"))
         return
-    for i, ((key, sub), (_, res)) in enumerate(zip(parts, results)):
-        label = ", ".join(f"{k}={v}" for k, v in key.items())
+    for i, (_, label, sub, res) in enumerate(results):
         what = f"the joint fit ({joint} data term) across {group_by}, " if joint else ""
         within = ", within each group" if joint else ""
         click.echo(
