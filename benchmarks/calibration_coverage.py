@@ -2,13 +2,16 @@
 calibration rests on (issue 12).
 
 A form's prediction interval is calibrated by its own rolling-origin backtest on the runs
-it was fitted on (perflaw.backtest, "Calibration"): the spread of its errors, Student-t
-with one degree of freedom per predicted run.  Predictions made from one origin share one
-fit, so their errors are not independent; a calibration that rests on one or two origins
-may then be too narrow.  This script measures it: on each runs table, for each form and
-each outer origin, the form is fitted (and calibrated, as ``perflaw fit --form F`` does)
-on the runs at or below the origin, and predicts the larger runs with a 95 % interval for
-a new run.  Coverage is tallied by the number of origins the calibration rested on.
+it was fitted on (perflaw.backtest, "Calibration"): the spread of its errors, Student-t.
+Predictions made from one origin share one fit, so their errors are not independent; a
+fitted form's t has one degree of freedom per origin plus one (carry-forward, which fits
+nothing: one per predicted run).  This script measures the coverage that rule achieves,
+and the rules beside it: on each runs table, for each form and each outer origin, the
+form is fitted (and calibrated, as ``perflaw fit --form F`` does) on the runs at or below
+the origin, and predicts the larger runs with a 95 % interval for a new run.  Coverage is
+tallied by the number of origins the calibration rested on, and within / beyond the
+backtest's reach (the farthest it predicted: ``predict`` warns beyond it and
+``recommend-config`` does not go there).
 
 Tables (seed means where there are seeds): the published ml-1m panels (along layers, per
 panel), amazon-beauty's 1-2-layer width scan (along d_emb), and the bundled ml-latest-small
@@ -26,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from perflaw.backtest import form_law, horizon, transform_forward
+from perflaw.backtest import calibration_df, form_law, horizon, transform_forward
 from perflaw.errors import ConvergenceError, DataError
 from perflaw.fit import LawFitter
 from perflaw.train.runs_table import read_runs_file, seed_means
@@ -75,22 +78,25 @@ def rows():
                     obs = te[metric].to_numpy(float)
                     inside = (obs >= p["lower"].to_numpy()) & (obs <= p["upper"].to_numpy())
                     # the same interval with other degrees of freedom for its t quantile:
-                    # one per predicted run (perflaw's rule) or one per origin (the
-                    # predictions of one origin share one fit)
+                    # perflaw's, one per predicted run (the rule before 2026-12-02), one
+                    # per origin (the predictions of one origin share one fit); within
+                    # and beyond the farthest horizon the backtest predicted
                     e = np.abs(
                         transform_forward(p["prediction"].to_numpy(float), "logit")
                         - transform_forward(obs, "logit")
                     )
                     h = horizon(te[axis].to_numpy(float), cal["axis_max"])
+                    reach = h <= cal["max_horizon"] + 1e-9
                     base = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
-                    alt = {}
+                    alt = {"n_within": int(reach.sum())}
                     for k, df in (
+                        ("perflaw", calibration_df(cal)),
                         ("runs", cal["n"]),
                         ("origins", cal["n_origins"]),
-                        ("origins_plus_1", cal["n_origins"] + 1),
                     ):
                         half = stats.t.ppf(0.975, max(df, 1)) * base
                         alt[f"covered_df_{k}"] = int((e <= half).sum())
+                        alt[f"within_df_{k}"] = int((e <= half)[reach].sum())
                         alt[f"halfwidth_df_{k}"] = float(half.sum())
                     out.append(
                         dict(
@@ -126,23 +132,29 @@ def main() -> None:
     f["coverage"] = f.covered / f.runs
     print(f.to_string(float_format=lambda x: f"{x:.3f}"))
     print(
-        "\nthe same intervals with the t quantile's degrees of freedom = predicted runs "
-        "(perflaw), origins, origins + 1 (seed noise left out of the interval here):"
+        "\nthe same intervals (seed noise left out here) with the t quantile's degrees of "
+        "freedom = perflaw's rule (fitted forms: origins + 1; carry-forward: predicted "
+        "runs), predicted runs (the rule before 2026-12-02), origins; all predictions, "
+        "then those within the backtest's reach:"
     )
-    cols = ["covered_df_runs", "covered_df_origins", "covered_df_origins_plus_1"]
-    a = r.groupby("form")[["n", *cols]].sum()
-    a.loc["all"] = a.sum()
-    for c in cols:
-        a[c.replace("covered_", "coverage_")] = a[c] / a["n"]
+    rules = ("perflaw", "runs", "origins")
+    r["fitted"] = np.where(r.form == "carry", "carry-forward", "fitted forms")
+    for title, col, n in (("all", "covered", "n"), ("within reach", "within", "n_within")):
+        a = r.groupby("form")[[n, *(f"{col}_df_{k}" for k in rules)]].sum()
+        b = r.groupby("fitted")[[n, *(f"{col}_df_{k}" for k in rules)]].sum()
+        a = pd.concat([a, b])
+        a.loc["all"] = r[[n, *(f"{col}_df_{k}" for k in rules)]].sum()
+        out = pd.DataFrame({f"df_{k}": a[f"{col}_df_{k}"] / a[n] for k in rules})
+        out.insert(0, "runs", a[n])
+        print(f"\n{title}:")
+        print(out.to_string(float_format=lambda x: f"{x:.3f}"))
+    w = r[[f"halfwidth_df_{k}" for k in rules]].sum()
+    wf = r.loc[r.form != "carry", [f"halfwidth_df_{k}" for k in rules]].sum()
     print(
-        a[[c.replace("covered_", "coverage_") for c in cols]].to_string(
-            float_format=lambda x: f"{x:.3f}"
-        )
-    )
-    w = r[[c.replace("covered_", "halfwidth_") for c in cols]].sum()
-    print(
-        "mean interval width relative to perflaw's: "
-        + ", ".join(f"{c[len('halfwidth_df_') :]} {v / w.iloc[0]:.2f}x" for c, v in w.items())
+        "\nmean interval width relative to one degree of freedom per predicted run: "
+        + ", ".join(f"{k} {w[f'halfwidth_df_{k}'] / w['halfwidth_df_runs']:.2f}x" for k in rules)
+        + "; fitted forms only: "
+        + ", ".join(f"{k} {wf[f'halfwidth_df_{k}'] / wf['halfwidth_df_runs']:.2f}x" for k in rules)
     )
 
 

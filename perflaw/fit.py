@@ -1089,6 +1089,8 @@ class LawFitter:
             lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
         cal = getattr(self, "calibration_", None)
         if cal:
+            from perflaw.backtest import calibration_df
+
             k = cal.get("n_origins")  # absent from older law files
             lines.append(
                 f"  intervals: {100 * self.level:g} % prediction intervals calibrated "
@@ -1099,6 +1101,7 @@ class LawFitter:
                     if cal.get("max_horizon") is not None
                     else ""
                 )
+                + f"; Student t with {calibration_df(cal)} degrees of freedom"
                 + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
             )
         lines.append(

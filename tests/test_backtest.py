@@ -173,6 +173,31 @@ def test_backtest_refuses_fewer_than_three_sizes():
     assert backtest(X, np.full(len(X), 0.3), forms=("carry",)).axis == "d_emb"
 
 
+def test_a_fitted_forms_t_has_one_degree_of_freedom_per_origin_plus_one():
+    # the predictions from one origin share one fit: a fitted form's calibration counts
+    # origins, not predicted runs; carry-forward fits nothing and counts runs
+    X = grid(layers=(2, 4, 8, 16, 32))
+    rng = np.random.default_rng(3)
+    y = logistic(-1 + 0.05 * np.log(X.layers) + rng.normal(0, 0.02, len(X)))
+    ask = pd.DataFrame({"layers": [64.0], "d_emb": [64.0]})
+    for form in ("carry", "loglinear"):
+        f = LawFitter(form=form, scale="auto").fit(X, y, metric="hr@10")
+        cal = f.calibration_
+        assert cal["n"] > cal["n_origins"] + 1  # the two rules differ here
+        assert cal["df"] == (cal["n"] if form == "carry" else cal["n_origins"] + 1)
+        p = f.predict(ask, interval=True, warn=False)
+        # a law file from before the rule has no df: one per predicted run, as then
+        old = dict(cal)
+        del old["df"]
+        f.calibration_ = old
+        q = f.predict(ask, interval=True, warn=False)
+        wider = (p.upper - p.lower).iloc[0] / (q.upper - q.lower).iloc[0]
+        if form == "carry":
+            assert wider == pytest.approx(1.0)
+        else:
+            assert wider > 1.2
+
+
 def test_calibrated_intervals_widen_with_extrapolation():
     X = grid(layers=(2, 4, 8, 16, 32))
     rng = np.random.default_rng(3)
@@ -660,6 +685,8 @@ def test_lawfitter_backtests_a_joint_fit_and_the_law_file_keeps_it(tmp_path):
     assert "vs carry-forward on the same runs: joint" in text
     k, h = f.calibration_["n_origins"], f.calibration_["max_horizon"]
     assert f"predicted runs from {k} origins, at most {h:.2g} doublings ahead;" in text
+    # a fitted law: one degree of freedom per origin, plus one
+    assert f"Student t with {k + 1} degrees of freedom;" in text
     back = load_fitter(f.save(tmp_path / "law.json"))
     assert back.selection_["fixed"] and back.calibration_ == f.calibration_
     q = back.predict(X.iloc[:2], groups="f=1", interval=True, kind="observation")

@@ -123,7 +123,7 @@ def _form_draws(
     """
     from scipy import stats
 
-    from perflaw.backtest import horizon, transform_inverse
+    from perflaw.backtest import calibration_df, horizon, transform_inverse
     from perflaw.laws.base import get_law
 
     alts = [a for a in getattr(fitter, "alternatives_", []) or [] if a.get("params")]
@@ -145,7 +145,7 @@ def _form_draws(
         cal = a["calibration"]
         h = horizon(X[cal["axis"]], cal["axis_max"])
         scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
-        e = stats.t.rvs(max(cal["n"], 1), size=(int(rows.sum()), len(frame)), random_state=rng)
+        e = stats.t.rvs(calibration_df(cal), size=(int(rows.sum()), len(frame)), random_state=rng)
         out[rows] = transform_inverse(z[None, :] + e * scale[None, :], tr)
     return out
 
