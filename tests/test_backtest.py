@@ -93,7 +93,7 @@ def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
 
 @pytest.mark.parametrize("form", list(FORMS))
 def test_every_form_fits_and_keeps_hr_inside_0_1(form):
-    X = grid()
+    X = grid(widths=(32, 64, 128, 256))  # four: the p-free law's d factor is identified
     rng = np.random.default_rng(0)
     y = logistic(-1 + 0.1 * np.log(X.layers) + 0.05 * np.log(X.d_emb) + rng.normal(0, 0.01, len(X)))
     f = LawFitter(form=form, scale="auto", seed=0).fit(X, y, metric="hr@10")
@@ -228,23 +228,60 @@ def test_calibrated_intervals_widen_with_extrapolation():
 
 
 # --------------------------------------------------------------------------- refusals
-def test_a_free_exponent_needs_three_distinct_values():
-    # two depths at three widths: the N factor's exponent cannot be determined, so the
-    # law has an intercept per depth instead (a depth offset on one width curve)
-    X = grid(layers=(4, 8))
-    y = 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)
-    f = LawFitter("performance").fit(X, y)
+def test_a_factor_needs_one_value_more_than_its_parameters_besides_the_intercept():
+    # p free: alpha ln x + beta x^gamma, three parameters besides the intercept, so four
+    # values; p = 2: two, so three.  With too few values on one axis and enough on the
+    # other, the law has an intercept per value of the first instead (a depth offset)
+    y_of = lambda X: 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)  # noqa: E731
+    X = grid(layers=(4, 8), widths=(32, 64, 128, 256))
+    f = LawFitter("performance").fit(X, y_of(X))
     assert f.law_.param_names[-2:] == ("b[layers=4]", "b[layers=8]")
     assert "alpha_N" not in f.law_.param_names
-    # two values on both axes: neither a factor nor an offset on a curve
+    # three depths: still too few with p free, enough with p = 2
+    X = grid(layers=(4, 8, 16), widths=(32, 64, 128, 256))
+    f = LawFitter("performance").fit(X, y_of(X))
+    assert f.law_.offset_by == "layers" and "alpha_N" not in f.law_.param_names
+    f = LawFitter("performance", p=2.0).fit(X, y_of(X))
+    assert f.law_.offset_by is None and "w1" in f.law_.param_names
+    # two values on both axes, or three on both with p free: neither a factor nor an
+    # offset on a curve
+    for layers, widths, n in (((4, 8), (32, 64), 2), ((4, 8, 16), (32, 64, 128), 3)):
+        X = grid(layers=layers, widths=widths)
+        with pytest.raises(DataError, match=f"has {n} distinct value"):
+            LawFitter("performance").fit(X, y_of(X))
     X = grid(layers=(4, 8), widths=(32, 64))
-    y = 0.3 + 0.01 * np.log(X.layers) + 0.001 * np.log(X.d_emb)
-    with pytest.raises(DataError, match="has 2 distinct value"):
-        LawFitter("performance").fit(X, y)
     with pytest.raises(DataError, match="form 'p2' cannot be fitted"):
-        LawFitter(form="p2").fit(X, y)
-    f = LawFitter(form="auto").fit(X, y)  # auto falls back to a form the grid carries
+        LawFitter(form="p2").fit(X, y_of(X))
+    f = LawFitter(form="auto").fit(X, y_of(X))  # auto falls back to a form the grid carries
     assert f.form_ in ("carry", "saturating", "loglinear")
+
+
+def test_a_free_exponent_on_three_values_would_extrapolate_arbitrarily():
+    # why four: on three widths ln d, d^gamma and the intercept span every function of d
+    # whatever gamma is, so every d exponent fits the runs equally well, and the
+    # prediction at an untrained width depends on where the optimiser stopped
+    from perflaw.laws.performance import PerformanceLaw
+
+    X = grid(layers=(1, 2, 4, 8), widths=(16, 32, 64))
+    rng = np.random.default_rng(0)
+    y = 0.03 + 0.002 * np.log(X.layers) + 0.003 * np.log(X.d_emb) + rng.normal(0, 1e-3, len(X))
+    ask = pd.DataFrame({"layers": [1.0], "d_emb": [128.0]})
+
+    def cols(X, gamma):  # the law's columns at fixed exponents (gamma_N = -0.5)
+        return np.column_stack(
+            [np.log(X.layers), X.layers**-0.5, np.log(X.d_emb), X.d_emb**gamma, np.ones(len(X))]
+        )
+
+    sse, pred = [], []
+    for gamma in (-1.0, 0.5, 2.0):
+        coef = np.linalg.lstsq(cols(X, gamma), y, rcond=None)[0]
+        sse.append(float(np.sum((cols(X, gamma) @ coef - y) ** 2)))
+        pred.append(float((cols(ask, gamma) @ coef)[0]))
+    assert max(sse) - min(sse) < 1e-9 * max(sse)  # equally good fits
+    assert max(pred) - min(pred) > 1e-3  # different predictions at d_emb 128
+    # so the law refuses a d factor here, and bound to these runs has a width offset
+    assert "d factor" in PerformanceLaw().identifiable(X)
+    assert PerformanceLaw().bind(X).offset_by == "d_emb"
 
 
 def test_cli_refusals_are_one_line(tmp_path):
@@ -637,7 +674,11 @@ def _grouped(trend: bool, seed: int = 3):
     """Three groups (data fractions) with their own level, shared N and d factors; with
     ``trend`` the metric keeps rising with depth (the joint law's shape), else it is flat
     within each group."""
-    X = pd.concat([grid(layers=(1, 2, 4, 8, 16))] * 3, ignore_index=True)
+    # four widths, six depths: the joint law (p free) is identified from layers <= 8 on,
+    # so it is backtested from two origins
+    X = pd.concat(
+        [grid(layers=(1, 2, 4, 8, 16, 32), widths=(32, 64, 128, 256))] * 3, ignore_index=True
+    )
     g = np.repeat(["f=0.25", "f=0.5", "f=1"], len(X) // 3)
     level = pd.Series(g).map({"f=0.25": -3.0, "f=0.5": -2.7, "f=1": -2.5}).to_numpy()
     z = level + 0.02 * np.log(X.d_emb)
@@ -655,7 +696,7 @@ def test_a_joint_fit_is_backtested_against_carry_forward_within_each_group():
     # flat within each group: carry-forward copies the run below in the same group, so
     # it is exact; copied from another group (same depth and width) it would be off by
     # the groups' gap, 4-7 % here
-    assert s.loc["carry", "mape"] == 0 and s.loc["carry", "n_points"] == (4 + 3 + 2 + 1) * 3 * 3
+    assert s.loc["carry", "mape"] == 0 and s.loc["carry", "n_points"] == (5 + 4 + 3 + 2 + 1) * 4 * 3
     assert s.loc["joint", "n_common"] >= 2 and s.loc["joint", "n_origins_common"] >= 2
     assert "joint: the joint fit asked for (data_term=free)" in sel.reason
     assert "in the backtest along layers it lost to carry-forward" in sel.reason

@@ -211,17 +211,37 @@ def test_a_joint_fits_recommendation_compares_with_the_best_run_of_its_own_group
 
 def test_a_d_prime_without_trained_runs_says_there_is_nothing_to_compare_with():
     rng = np.random.default_rng(0)
-    N = np.tile(np.repeat([2.0, 4, 8, 16], 3), 5)
-    d = np.tile([32.0, 64, 128], 20)
-    D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 12)
+    N = np.tile(np.repeat([2.0, 4, 8, 16], 4), 5)
+    d = np.tile([32.0, 64, 128, 256], 20)  # four widths: p free identifies the d factor
+    D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 16)
     y = 0.02 * np.log(N) - 0.004 * N**0.6 + 0.03 * np.log(d) - 0.002 * d**0.7
-    y = y + 0.01 * np.log(D) - 0.5 * D**-0.4 + 0.1 + rng.normal(0, 1e-4, 60)
+    y = y + 0.01 * np.log(D) - 0.5 * D**-0.4 + 0.1 + rng.normal(0, 1e-4, 80)
     X = pd.DataFrame({"layers": N, "d_emb": d, "d_prime": D})
     f = LawFitter(seed=0, data_term="dprime", groups=None).fit(
-        X, y, groups=np.repeat([f"D={v:g}" for v in (1e5, 2e5, 5e5, 1e6, 3e6)], 12)
+        X, y, groups=np.repeat([f"D={v:g}" for v in (1e5, 2e5, 5e5, 1e6, 3e6)], 16)
     )
     at = recommend(f, None, layers=[4, 8], d_emb=[64], extra_inputs={"d_prime": 1e6})
     assert at.best_observed["observed"] == pytest.approx(y[(D == 1e6)].max())
     new = recommend(f, None, layers=[4, 8], d_emb=[64], extra_inputs={"d_prime": 2e6})
     assert new.best_observed is None
     assert any("no trained run at d_prime 2e+06" in n for n in new.notes)
+
+
+def test_a_form_with_an_intercept_per_depth_does_not_stop_the_ranking_of_other_depths():
+    # three depths at many widths: p free binds to one width curve with an intercept per
+    # depth (no term for layers 3); carry-forward is kept, and p_best mixes the forms
+    # that can predict the grid instead of failing on the one that cannot
+    N, d = np.meshgrid([1.0, 2.0, 4.0], [16.0, 32, 48, 64, 96, 128, 192, 256], indexing="ij")
+    X = pd.DataFrame({"layers": N.ravel(), "d_emb": d.ravel()})
+    rng = np.random.default_rng(0)
+    y = 0.05 + 0.002 * np.log(X.d_emb) + rng.normal(0, 0.002, len(X))
+    f = LawFitter(form="auto", seed=0, backtest_axis="d_emb").fit(X, y, metric="ndcg@10")
+    assert f.form_ == "carry", f.selection_.reason
+    offsets = [
+        a for a in f.alternatives_ if (a.get("law_options") or {}).get("offset_by") == "layers"
+    ]
+    assert offsets, [a["form"] for a in f.alternatives_]  # the case this test is about
+    for a in f.alternatives_:  # whatever weight its backtest earned, it is drawn
+        a["weight"] = 1.0 / len(f.alternatives_)
+    rec = recommend(f, None, layers=[1, 2, 3, 4], d_emb=[64, 128])
+    assert 3 in set(rec.candidates.layers) and rec.candidates.p_best.notna().all()

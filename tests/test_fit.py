@@ -2,6 +2,7 @@
 uncertainty, saving, failures."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -211,9 +212,11 @@ def test_joint_fit_free_term_per_group():
 
 def test_joint_fit_with_dprime_recovers_a_synthetic_law():
     rng = np.random.default_rng(0)
-    N = np.tile(np.repeat([2.0, 4, 8, 16], 3), 5)
-    d = np.tile([32.0, 64, 128], 20)
-    D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 12)
+    # four widths and depths: a factor with p free needs four values (three parameters
+    # besides the intercept)
+    N = np.tile(np.repeat([2.0, 4, 8, 16], 4), 5)
+    d = np.tile([32.0, 64, 128, 256], 20)
+    D = np.repeat([1e5, 2e5, 5e5, 1e6, 3e6], 16)
     y = (
         0.02 * np.log(N)
         - 0.004 * N**0.6
@@ -222,7 +225,7 @@ def test_joint_fit_with_dprime_recovers_a_synthetic_law():
         + 0.01 * np.log(D)
         - 0.5 * D**-0.4
         + 0.1
-        + rng.normal(0, 1e-5, 60)
+        + rng.normal(0, 1e-5, 80)
     )
     X = pd.DataFrame({"layers": N, "d_emb": d, "d_prime": D})
     f = LawFitter(seed=0, data_term="dprime").fit(X, y)
@@ -238,9 +241,14 @@ def test_joint_fit_with_dprime_recovers_a_synthetic_law():
         + 0.1
     )
     assert f.predict(new)[0] == pytest.approx(truth, abs=1e-4)
+    keep = np.isin(D, [1e5, 5e5, 3e6])
     with pytest.warns(UserWarning, match="only 3 distinct D′ values"):
-        keep = np.isin(D, [1e5, 5e5, 3e6])
         LawFitter(seed=0, data_term="dprime").fit(X[keep], y[keep])
+    # with p pinned the factor has two parameters besides the intercept: three D′ identify
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LawFitter(seed=0, data_term="dprime", p=2.0).fit(X[keep], y[keep])
+    assert not [w for w in caught if "distinct D′" in str(w.message)]
 
 
 def test_save_load_round_trip(tmp_path, panel0):

@@ -126,7 +126,19 @@ def _form_draws(
     from perflaw.backtest import calibration_df, horizon, transform_inverse
     from perflaw.laws.base import get_law
 
-    alts = [a for a in getattr(fitter, "alternatives_", []) or [] if a.get("params")]
+    alts, zs = [], []
+    for a in getattr(fitter, "alternatives_", []) or []:
+        if not a.get("params"):
+            continue
+        law = get_law(a["law"], **(a.get("law_options") or {}))
+        try:
+            X = fitter._inputs(law, frame, groups)
+            zs.append((X, law.formula(np.asarray(a["params"], float), X)))
+        except DataError:
+            # a form bound to an intercept per depth (or width) has no term for the
+            # others: it cannot speak for this grid, and the forms that can carry p_best
+            continue
+        alts.append(a)
     if not alts:
         return None
     rng = np.random.default_rng(seed)
@@ -139,9 +151,7 @@ def _form_draws(
         rows = which == i
         if not rows.any():
             continue
-        law = get_law(a["law"], **(a.get("law_options") or {}))
-        X = fitter._inputs(law, frame, groups)
-        z = law.formula(np.asarray(a["params"], float), X)
+        X, z = zs[i]
         cal = a["calibration"]
         h = horizon(X[cal["axis"]], cal["axis_max"])
         scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))

@@ -270,14 +270,16 @@ class PerformanceLaw(Law):
         return type(self)(**{**self.options(), "constant_factors": held})
 
     def _offset_input(self, X) -> tuple[str, list[float]] | None:
-        """The input with two values while the other has three or more (two depths at
-        many widths): its factor's exponent cannot be determined, an offset per value
-        can.  None otherwise, and for joint fits (their groups have intercepts)."""
+        """The input with too few values to identify its factor (two, or three with p
+        free) while the other has enough (two depths at many widths): its factor's
+        exponent cannot be determined, an offset per value can.  None otherwise, and for
+        joint fits (their groups have intercepts)."""
         if self.data_term == "free" or set(self.factors) != {"N", "d"}:
             return None
+        need = self._levels_needed
         n = {c: len(np.unique(X[c])) for c in ("layers", "d_emb") if c in X}
         for col, other in (("layers", "d_emb"), ("d_emb", "layers")):
-            if n.get(col) == 2 and n.get(other, 0) >= 3:
+            if 2 <= n.get(col, 0) < need and n.get(other, 0) >= need:
                 return col, [float(v) for v in np.unique(X[col])]
         return None
 
@@ -330,23 +332,28 @@ class PerformanceLaw(Law):
     def fit_warnings(self, X) -> list[str]:
         if self.data_term == "dprime":
             levels = len(np.unique(X["d_prime"]))
-            if levels < 5:
+            if levels < self._levels_needed:
                 return [
-                    f"only {levels} distinct D′ values: the D′ factor (3 parameters besides "
-                    "the intercept) is not identified; predictions between and beyond these "
-                    "values are unreliable (pin p, or add datasets)"
+                    f"only {levels} distinct D′ values: the D′ factor ({self._width} "
+                    "parameters besides the intercept) is not identified; predictions "
+                    "between and beyond these values are unreliable"
+                    + (" (pin p, or add datasets)" if self.p is None else " (add datasets)")
                 ]
         return []
 
     def identifiable(self, X) -> str | None:
-        """Each factor has a free exponent besides its coefficient(s): it needs three
-        distinct values of its input (two values fit any curve through two points)."""
+        """Each factor has a free exponent besides its coefficient(s), and the intercept
+        takes one level of its input: a factor of ``k`` parameters needs ``k + 1``
+        distinct values of its input, 4 with p free and 3 with p pinned.  With one fewer,
+        every exponent fits the runs equally well and predictions off the trained values
+        are arbitrary.  (The D′ factor of a joint fit is only warned about, in
+        :meth:`fit_warnings`: its predictions at the trained D′ values stand.)"""
         short = []
         for f in self.factors:
             col = _FACTOR_INPUT[f]
             if col in X:
                 n = len(np.unique(X[col]))
-                if n < 3:
+                if n < (3 if f == "D" else self._levels_needed):
                     short.append((f, col, n))
         if not short:
             return None
@@ -358,7 +365,16 @@ class PerformanceLaw(Law):
         # an input that varies, too little, is the reason (a constant one would be dropped)
         f, col, n = sorted(short, key=lambda s: s[2] == 1)[0]
         # (two depths at many widths do not reach here: bind gives them a depth offset)
-        return f"{col} has {n} distinct value(s): the {f} factor's exponent needs at least 3"
+        need = 3 if f == "D" else self._levels_needed
+        return (
+            f"{col} has {n} distinct value(s): the {f} factor ({need - 1} parameters besides "
+            f"the intercept) needs at least {need}"
+            + (
+                " (or pin p, e.g. the authors' p = 2: 3 values)"
+                if self.p is None and n == 3
+                else ""
+            )
+        )
 
     def check(self, X):
         super().check(X)
@@ -385,6 +401,11 @@ class PerformanceLaw(Law):
     @property
     def _width(self) -> int:
         return 3 if self.p is None else 2
+
+    @property
+    def _levels_needed(self) -> int:
+        """Distinct values of an input that identify its factor (with the intercept)."""
+        return self._width + 1
 
     def _pconst(self, f: str) -> float:
         c = self.q if f == "D" else self.p
