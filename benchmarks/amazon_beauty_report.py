@@ -38,6 +38,7 @@ CHECKS = (
     ("prediction-1x80.json", 1, 80, "hr@10"),
     ("prediction-1x88.json", 1, 88, "hr@10"),
     ("prediction-1x96.json", 1, 96, "hr@10"),
+    ("prediction-1x56.json", 1, 56, "hr@10"),
 )
 
 
