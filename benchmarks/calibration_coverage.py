@@ -15,7 +15,7 @@ backtest's reach (the farthest it predicted: ``predict`` warns beyond it and
 
 Tables (seed means where there are seeds): the published ml-1m panels (along layers, per
 panel), amazon-beauty's 1-2-layer width scan (along d_emb), and the bundled ml-latest-small
-sweep at fraction 1 (along layers and along d_emb).  About 3 minutes on 2 cores.
+sweep at fraction 1 (along layers and along d_emb).  About 30 seconds.
 
     python benchmarks/calibration_coverage.py
 """

@@ -47,7 +47,7 @@ freedom for :math:`k` origins (at most :math:`n`).  Carry-forward fits nothing; 
 :math:`\nu = n`.  On four runs tables (``benchmarks/calibration_coverage.py``) this brought
 the fitted forms' 95 % intervals from 88 % to 95 % coverage within the backtest's reach
 (one per predicted run, the former rule, was too narrow; one per origin covered 99 % at
-twice the width).  :func:`backtest` reports the coverage achieved out of sample.
+more than twice the width).  :func:`backtest` reports the coverage achieved out of sample.
 
 Examples
 --------
