@@ -932,12 +932,23 @@ class LawFitter:
             hw = calibrated_halfwidth(cal, np.asarray(h, float) + np.zeros(len(zpred)), level)
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
+            # past the farthest the backtest predicted, such intervals were measured to
+            # under-cover (docs/performance-law.md): each row says which side it is on
+            far = np.zeros(len(zpred), bool)
+            if cal["axis"] in Xp and cal.get("max_horizon") is not None:
+                far = np.asarray(horizon(Xp[cal["axis"]], cal["axis_max"])) > (
+                    cal["max_horizon"] + 1e-9
+                )
             return pd.DataFrame(
                 {
                     "prediction": pred,
                     "lower": transform_inverse(zpred - hw, tr),
                     "upper": transform_inverse(zpred + hw, tr),
-                    "interval": "backtest-calibrated",
+                    "interval": np.where(
+                        far,
+                        "backtest-calibrated, past its reach (unchecked)",
+                        "backtest-calibrated",
+                    ),
                 },
                 index=frame.index,
             )

@@ -213,6 +213,14 @@ def test_calibrated_intervals_widen_with_extrapolation():
     # the backtest predicted at most 4 doublings ahead (2 -> 32): 512 is 4 past the
     # deepest trained run, 1024 is 5, past anything the backtest checked, and says so
     assert f.calibration_["max_horizon"] == pytest.approx(4.0)
+    # each row says whether its interval lies within what the backtest checked
+    q = f.predict(
+        pd.DataFrame({"layers": [512.0, 1024.0], "d_emb": [64.0] * 2}), interval=True, warn=False
+    )
+    assert q.interval.tolist() == [
+        "backtest-calibrated",
+        "backtest-calibrated, past its reach (unchecked)",
+    ]
     for deeper, unchecked in ((512.0, False), (1024.0, True)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
