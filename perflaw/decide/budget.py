@@ -513,6 +513,8 @@ def recommend(
                 f"; caution: this law ({fitter.form_}) was given, not chosen by the backtest, "
                 f"and {caution}"
             )
+        if caution := _fragile(fitter):
+            message += f"; caution: {caution}"
     return Recommendation(
         order[cols].head(int(top)).reset_index(drop=True),
         cand,
@@ -547,6 +549,39 @@ def _unbacked(fitter) -> str:
     if t is not None and np.isfinite(t) and t > T_MIN:
         return ""
     return versus_carry(row, sel.get("axis", "layers"))
+
+
+def _fragile(fitter) -> str:
+    """When the backtest's verdict for the law used (or, for a carry-forward kept, for a
+    challenger) turns on the predictions of one origin, what leaving them out would do
+    (one clause, from the selection record: ``decisive_origin``); empty otherwise."""
+    sel = getattr(fitter, "selection_", None) or {}
+    axis = sel.get("axis", "layers")
+    rows = [
+        r
+        for r in sel.get("scores") or []
+        if r.get("form") != "carry"
+        and r.get("decisive_origin") is not None
+        and np.isfinite(r["decisive_origin"])
+    ]
+    if not rows:
+        return ""
+    form = getattr(fitter, "form_", None)
+    mine = next((r for r in rows if r["form"] == form), None)
+    if mine is not None:
+        return (
+            f"the backtest's verdict on this law ({form}) rests on one origin: without its "
+            f"predictions from {axis} <= {mine['decisive_origin']:g} the t against "
+            f"carry-forward would be {mine['t_without_decisive_origin']:.2f}"
+        )
+    if form != "carry":
+        return ""
+    r = max(rows, key=lambda r: r["t_without_decisive_origin"])
+    return (
+        f"carry-forward was kept on the strength of one origin: without the predictions "
+        f"from {axis} <= {r['decisive_origin']:g}, {r['form']} would have beaten it "
+        f"(t = {r['t_without_decisive_origin']:.2f})"
+    )
 
 
 def _not_judged(fitter) -> dict:
