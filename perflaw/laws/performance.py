@@ -365,7 +365,9 @@ class PerformanceLaw(Law):
         # an input that varies, too little, is the reason (a constant one would be dropped)
         f, col, n = sorted(short, key=lambda s: s[2] == 1)[0]
         # (two depths at many widths do not reach here: bind gives them a depth offset)
-        need = 3 if f == "D" else self._levels_needed
+        if f == "D":  # fitted from 3 on, with a warning below what identifies it
+            return f"{col} has {n} distinct value(s): the D′ factor needs at least 3"
+        need = self._levels_needed
         return (
             f"{col} has {n} distinct value(s): the {f} factor ({need - 1} parameters besides "
             f"the intercept) needs at least {need}"
