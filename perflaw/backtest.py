@@ -757,17 +757,16 @@ def choose_form(
         if carry_pts is not None and len(p) and len(carry_pts):
             q = p.set_index(keys)
             common = q.index.intersection(carry_pts.index)
-            paired[f] = np.abs(carry_pts.loc[common, "z_error"].to_numpy(float)) - np.abs(
-                q.loc[common, "z_error"].to_numpy(float)
-            )
+            mine, base = q.loc[common], carry_pts.loc[common]
+            paired[f] = np.abs(base.z_error.to_numpy(float)) - np.abs(mine.z_error.to_numpy(float))
             # (from the rows paired, not the keys: a table with repeated configurations
             # has several rows per key)
-            paired_origins[f] = q.loc[common].index.get_level_values("origin").to_numpy(float)
+            paired_origins[f] = mine.index.get_level_values("origin").to_numpy(float)
             rec.update(
                 n_common=len(common),
                 n_origins_common=len(set(common.get_level_values("origin"))),
-                mape_common=_mape(q.loc[common]),
-                carry_mape_common=_mape(carry_pts.loc[common]),
+                mape_common=_mape(mine),
+                carry_mape_common=_mape(base),
             )
         rows.append(rec)
     scores = pd.DataFrame(rows)
@@ -865,8 +864,8 @@ def choose_form(
                 hinges[f] = h
                 scores.loc[scores.form == f, "decisive_origin"] = h[0]
                 scores.loc[scores.form == f, "t_without_decisive_origin"] = h[1]
-    if hinges and (fixed or chosen != "carry"):
-        o, tw = hinges[chosen] if chosen in hinges else next(iter(hinges.values()))
+    if hinges and (fixed or chosen != "carry"):  # only the chosen form was examined
+        o, tw = hinges[chosen]
         reason += (
             f"; the verdict rests on one origin: without the predictions from {axis} <= "
             f"{o:g} the t would be {tw:.2f}"

@@ -899,20 +899,29 @@ class LawFitter:
         from perflaw.backtest import calibrated_halfwidth, horizon, transform_inverse
 
         cal = getattr(self, "calibration_", None)
-        if warn and cal and cal["axis"] in Xp and cal.get("max_horizon") is not None:
-            # the interval's growth with the distance extrapolated was measured only as far
-            # as the backtest extrapolated: say where a prediction goes past that
-            ahead = horizon(Xp[cal["axis"]], cal["axis_max"])
-            far = np.unique(Xp[cal["axis"]][ahead > cal["max_horizon"] + 1e-9])
-            if far.size:
-                warnings.warn(
-                    f"{cal['axis']} {', '.join(f'{x:g}' for x in far[:5])}: further past the "
-                    f"largest trained {cal['axis']} ({cal['axis_max']:g}) than the backtest "
-                    f"ever predicted ({cal['max_horizon']:.2g} doublings); the law and its "
-                    "interval there are unchecked",
-                    ExtrapolationWarning,
-                    stacklevel=2,
-                )
+        # doublings past the largest trained size along the calibration's axis, and which
+        # predictions go further than the backtest ever did: the interval's growth with
+        # that distance was measured only so far
+        ahead = (
+            np.asarray(horizon(Xp[cal["axis"]], cal["axis_max"]), float)
+            if cal and cal["axis"] in Xp
+            else np.zeros(len(frame))
+        )
+        past_reach = (
+            ahead > cal["max_horizon"] + 1e-9
+            if cal and cal.get("max_horizon") is not None
+            else np.zeros(len(ahead), bool)
+        )
+        if warn and cal and past_reach.any():
+            far = np.unique(np.asarray(Xp[cal["axis"]])[past_reach])
+            warnings.warn(
+                f"{cal['axis']} {', '.join(f'{x:g}' for x in far[:5])}: further past the "
+                f"largest trained {cal['axis']} ({cal['axis_max']:g}) than the backtest "
+                f"ever predicted ({cal['max_horizon']:.2g} doublings); the law and its "
+                "interval there are unchecked",
+                ExtrapolationWarning,
+                stacklevel=2,
+            )
         tr = getattr(self, "transform_", "none")
         zpred = self.law_.formula(self.theta_, Xp)
         pred = transform_inverse(zpred, tr)
@@ -928,24 +937,18 @@ class LawFitter:
         s2 = float(self.zresiduals_ @ self.zresiduals_) / max(n - k, 1)
         noise = getattr(self, "noise_sd_", None)
         if cal:
-            h = horizon(Xp[cal["axis"]], cal["axis_max"]) if cal["axis"] in Xp else 0.0
-            hw = calibrated_halfwidth(cal, np.asarray(h, float) + np.zeros(len(zpred)), level)
+            hw = calibrated_halfwidth(cal, ahead, level)
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
             # past the farthest the backtest predicted, such intervals were measured to
             # under-cover (docs/performance-law.md): each row says which side it is on
-            far = np.zeros(len(zpred), bool)
-            if cal["axis"] in Xp and cal.get("max_horizon") is not None:
-                far = np.asarray(horizon(Xp[cal["axis"]], cal["axis_max"])) > (
-                    cal["max_horizon"] + 1e-9
-                )
             return pd.DataFrame(
                 {
                     "prediction": pred,
                     "lower": transform_inverse(zpred - hw, tr),
                     "upper": transform_inverse(zpred + hw, tr),
                     "interval": np.where(
-                        far,
+                        past_reach,
                         "backtest-calibrated, past its reach (unchecked)",
                         "backtest-calibrated",
                     ),
