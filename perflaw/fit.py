@@ -611,7 +611,15 @@ class LawFitter:
         self.cov_ = self._covariance()
         self.bootstrap_params_: np.ndarray | None = None
         self.n_bootstrap_failed_ = 0
-        if self.bootstrap:
+        if self.bootstrap and law.nonparametric and self.calibration_ is not None:
+            # a lookup of the trained runs: resampling rows only drops cells (refits that
+            # fail) or repeats them, and neither predict nor p_best would read the draws,
+            # which come from the backtest's calibration instead
+            self.notes_.append(
+                "bootstrap not run: carry-forward is a lookup of the trained runs, and its "
+                "intervals (and recommend-config's p_best) are calibrated by the backtest"
+            )
+        elif self.bootstrap:
             self._run_bootstrap(rng)
         self.summary_ = self._summary_frame()
         self.warnings_ = self._pending_warnings + self._diagnose()

@@ -91,6 +91,27 @@ def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
     np.testing.assert_allclose(f.fitted_, y)
 
 
+def test_carry_kept_by_the_backtest_skips_the_bootstrap_and_says_why():
+    """The bundled sweep keeps carry-forward: its intervals and p_best come from the
+    backtest, so a --bootstrap would only fail on resamples that drop a cell (the README's
+    main job used to warn "8 of 200 bootstrap refits failed") and never be read."""
+    table = pd.read_csv("data/ml-latest-small-sweep.csv").query("data_fraction == 1")
+    means = table.groupby(["layers", "d_emb"], as_index=False)["ndcg@10"].mean()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        f = LawFitter(form="auto", bootstrap=50, seed=0, scale="logit").fit(
+            means[["layers", "d_emb"]], means["ndcg@10"].to_numpy()
+        )
+    assert f.form_ == "carry" and f.calibration_ is not None
+    assert f.bootstrap_params_ is None and f.n_bootstrap_failed_ == 0
+    assert any(n.startswith("bootstrap not run: carry-forward") for n in f.notes_)
+    # a parametric form keeps its bootstrap
+    g = LawFitter(form="loglinear", bootstrap=20, seed=0).fit(
+        means[["layers", "d_emb"]], means["ndcg@10"].to_numpy()
+    )
+    assert g.bootstrap_params_ is not None and not any("bootstrap not" in n for n in g.notes_)
+
+
 @pytest.mark.parametrize("form", list(FORMS))
 def test_every_form_fits_and_keeps_hr_inside_0_1(form):
     X = grid(widths=(32, 64, 128, 256))  # four: the p-free law's d factor is identified
