@@ -189,7 +189,8 @@ class BacktestResult:
         scale), ``horizon`` (doublings past the origin).
     summary : pandas.DataFrame
         Per form: ``form``, ``kind`` (law or baseline), ``n_points``, ``mape``,
-        ``max_ape``, ``coverage`` (share of observed values inside the intervals),
+        ``max_ape``, ``coverage`` (share of observed values inside the intervals, of the
+        ``n_intervals`` predictions that have one),
         ``origins``.
     skipped : dict
         Form -> why it could not be fitted at some origins.
@@ -418,6 +419,7 @@ def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
                     mape=np.nan,
                     max_ape=np.nan,
                     coverage=np.nan,
+                    n_intervals=0,
                     origins=0,
                 )
             )
@@ -435,6 +437,7 @@ def _summary(points: pd.DataFrame, forms: Iterable[str]) -> pd.DataFrame:
                 mape=float(ape.mean()),
                 max_ape=float(ape.max()),
                 coverage=cov,
+                n_intervals=int(ok.sum()),
                 origins=int(p.origin.nunique()),
             )
         )

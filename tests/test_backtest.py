@@ -425,6 +425,22 @@ def test_backtest_command_json(tmp_path):
     assert (tmp_path / "bt.png").exists()
 
 
+def test_backtest_table_counts_the_runs_inside_their_interval():
+    """The table a person reads: MAPE to 3 figures and coverage as a count, agreeing with
+    --json (whose numbers stay unrounded)."""
+    args = ("backtest", BUNDLED, "-m", "hr@10", "--where", "panel==0", "--form", "carry")
+    recs = json.loads(run(*args, "--json").stdout)
+    text = run(*args).stdout
+    assert "inside its 95% interval" in text
+    r = recs[0]
+    inside = round(r["coverage"] * r["n_intervals"])
+    assert 0 < r["n_intervals"] <= r["n_points"]
+    assert f"{inside} of {r['n_intervals']} ({100 * r['coverage']:.0f} %)" in text
+    assert f"{r['mape']:.3g}" in text
+    if f"{r['mape']:.6g}" != f"{r['mape']:.3g}":
+        assert f"{r['mape']:.6g}" not in text
+
+
 def test_seed_replicates_are_averaged_and_give_the_noise(tmp_path):
     df = pd.read_csv(BUNDLED)
     df = df[df.panel == 0]

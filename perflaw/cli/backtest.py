@@ -7,8 +7,15 @@ import sys
 import click
 
 from perflaw.cli._laws_common import DEFAULT_RUNS
-from perflaw.cli._output import output_options, render, to_json
+from perflaw.cli._output import human_number, output_options, render, to_json
 from perflaw.errors import DataError
+
+
+def _coverage_cell(coverage: float, n: int) -> str:
+    """'20 of 24 (83 %)': the predicted runs inside their interval, for the table."""
+    if not n or coverage != coverage:  # NaN: no interval was given
+        return "—"
+    return f"{round(coverage * n)} of {n} ({100 * coverage:.0f} %)"
 
 
 @click.command()
@@ -197,9 +204,11 @@ def backtest(
                 "form": r["form"],
                 "kind": r["kind"],
                 "predicted runs": r["n_points"],
-                "MAPE %": r["mape"],
-                "max APE %": r["max_ape"],
-                f"coverage of {100 * level:g}% intervals": r["coverage"],
+                "MAPE %": human_number(r["mape"], digits=3),
+                "max APE %": human_number(r["max_ape"], digits=3),
+                f"inside its {100 * level:g}% interval": _coverage_cell(
+                    r["coverage"], r["n_intervals"]
+                ),
             }
             for r in res.summary.to_dict(orient="records")
         ]
