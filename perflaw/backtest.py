@@ -123,6 +123,12 @@ def form_law(form: str, axis: str = "layers") -> Law:
 def transform_forward(y: np.ndarray, transform: str) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     if transform == "logit":
+        # a prediction that rounded to exactly 0 or 1 (a law extrapolated far past its
+        # runs) maps to the largest logit a float resolves (±36.7), not to ±inf: its error
+        # stays finite, and still dominates the calibration and the comparison it enters
+        # (observed values are checked to lie inside (0, 1) before any fit)
+        half_ulp = np.finfo(float).eps / 2
+        y = np.clip(y, half_ulp, 1 - half_ulp)
         return np.log(y / (1 - y))
     return y
 
@@ -373,6 +379,9 @@ def _origin_errors(
             continue
         Xh, yh = Xh[keep].reset_index(drop=True), yh[keep]
         pred = p["prediction"].to_numpy(float)
+        if not np.isfinite(pred).all():  # cannot be scored: say so rather than drop it
+            skipped.setdefault(form, f"{axis} <= {v:g}: the fit predicts non-finite values")
+            continue
         out = Xh[[c for c in AXES if c in Xh.columns]].copy()
         out.insert(0, "origin", v)
         out.insert(0, "form", form)

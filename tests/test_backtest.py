@@ -2,6 +2,7 @@
 bounded outputs (issue 9)."""
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -89,6 +90,30 @@ def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
         f = LawFitter("carry", bootstrap=60, seed=0).fit(X.reset_index(drop=True), y)
     assert 0 < f.n_bootstrap_failed_ < 60 and len(f.bootstrap_params_) == 60 - f.n_bootstrap_failed_
     np.testing.assert_allclose(f.fitted_, y)
+
+
+def test_a_prediction_that_rounds_to_one_keeps_a_finite_error():
+    """amazon-beauty NDCG@10 (converged narrow widths): the p-free law fitted at d <= 128
+    puts its exponent on the bound (6) and predicts d 512 as exactly 1.0 in float.  Its
+    error on the logit scale was inf: the calibration sd was inf, the paired t read 0.00
+    (not a loss), numpy warned "divide by zero", and the saved law file could not be read
+    back by predict.  The error is now the largest a float resolves: a finite, heavy loss."""
+    from perflaw.backtest import transform_forward
+    from perflaw.train.runs_table import read_runs_file, seed_means
+
+    z = transform_forward(np.array([0.0, 1e-300, 0.5, 1.0]), "logit")
+    assert np.isfinite(z).all() and z[0] == z[1] == -z[3] and z[2] == 0 and 36 < z[3] < 37
+    m = seed_means(read_runs_file("benchmarks/results_issue12/amazon-beauty-sweep.csv"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        f = LawFitter(form="free", backtest_axis="d_emb", scale="logit").fit(
+            m[["layers", "d_emb"]], m["ndcg@10"].to_numpy(), metric="ndcg@10"
+        )
+    free = next(r for r in f.selection_["scores"] if r["form"] == "free")
+    assert free["mape"] > 100 and free["t_vs_carry"] < -1  # a loss, not a tie
+    assert math.isfinite(f.calibration_["sd"])
+    g = LawFitter.from_dict(json.loads(json.dumps(f.to_dict())))  # what predict reads
+    assert np.isfinite(g.predict(pd.DataFrame({"layers": [1.0], "d_emb": [104.0]}))).all()
 
 
 def test_carry_kept_by_the_backtest_skips_the_bootstrap_and_says_why():
