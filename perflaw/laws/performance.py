@@ -514,9 +514,53 @@ class PerformanceLaw(Law):
 
     def profile(self, expos, X, y, loss="l2", delta=None):
         """Loss and full parameter vector with the exponents fixed (the inner solve)."""
-        A = self._design(np.asarray(expos, dtype=float), X)
+        expos = np.asarray(expos, dtype=float)
+        A = self._design(expos, X)
         coef = _linear_solve(A, y, loss, delta)
-        return loss_value(y - A @ coef, loss, delta), self._assemble(np.asarray(expos), coef)
+        if self._explosive(expos, coef).any():
+            coef = self._bounded_growth(expos, A, y, loss, delta)
+        return loss_value(y - A @ coef, loss, delta), self._assemble(expos, coef)
+
+    def _power_columns(self) -> np.ndarray:
+        """Index, in the design, of the coefficient that scales each factor's power term."""
+        per = 2 if self.p is None else 1
+        return np.arange(len(self.factors)) * per + (1 if self.p is None else 0)
+
+    def _explosive(self, expos: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        """Per factor: does its power term grow without bound (beta > 0 with gamma > 0)?
+
+        The law's power term is a decay (the authors' ``-1/(p x^w)``) or, with the
+        exponent's sign flipped, a penalty that grows with size (over-fitting); a power
+        that *adds* to the metric faster and faster is neither, and extrapolates to a
+        metric of 1 (amazon-beauty NDCG@10 fitted on d <= 128: beta d^6, 1.0 at d 512).
+        With ``p`` pinned, beta = -w/p and gamma = -w3: the same condition is w < 0 < -w3.
+        """
+        c = coef[self._power_columns()]
+        if self.p is None:
+            return (expos > 0) & (c > 0)
+        return (expos < 0) & (c < 0)
+
+    def _bounded_growth(self, expos, A, y, loss, delta) -> np.ndarray:
+        """The best coefficients with no explosive power term: the linear part solved
+        with the power coefficient of each subset of factors held at 0, the best
+        admissible one kept (exact for this convex problem: its optimum is the
+        unconstrained optimum of one such subset; at most 2^3 solves, and only when the
+        unconstrained solution is explosive)."""
+        cols = self._power_columns()
+        k = len(self.factors)
+        best, best_loss = None, np.inf
+        for mask in range(1, 2**k):
+            held = [j for j in range(k) if mask >> j & 1]
+            keep = np.setdiff1d(np.arange(A.shape[1]), cols[held])
+            coef = np.zeros(A.shape[1])
+            coef[keep] = _linear_solve(A[:, keep], y, loss, delta)
+            if self._explosive(expos, coef).any():
+                continue
+            value = loss_value(y - A @ coef, loss, delta)
+            if value < best_loss:
+                best, best_loss = coef, value
+        assert best is not None  # every power coefficient held at 0 is admissible
+        return best
 
     def _exponent_axes(self, X, n_per_axis: int) -> list[np.ndarray]:
         """Candidate exponents per factor.
