@@ -221,7 +221,7 @@ def main() -> str:
                 means[["layers", "d_emb"]],
                 means[mt].to_numpy(),
                 metric=mt,
-                forms=["p2", "carry"],
+                forms=["p2", "carry", "free"],
                 axis="d_emb",
             )
             bt[mt] = r.points.set_index(["form", "origin", "layers", "d_emb"])
@@ -337,6 +337,19 @@ sharing the 2 cores.)
             + f"{sc['hr@10']['mape_common']:.1f} % vs {sc['hr@10']['carry_mape_common']:.1f} %"
             + f" (t = {sc['hr@10']['t_vs_carry']:.2f})"
         )
+    for mt in METRICS:  # a form that blew up somewhere: say where, not just its MAPE
+        for form in ("p2", "free"):
+            if form not in bt[mt].index.get_level_values("form"):
+                continue
+            w = bt[mt].loc[form].reset_index()
+            w = w.assign(ape=(w.predicted - w.observed).abs() / w.observed * 100)
+            w = w.sort_values("ape").iloc[-1]
+            if w.ape > 100:
+                parts.append(
+                    f"{form}'s {mt.upper()} MAPE comes from fits that extrapolate wildly: its "
+                    f"worst, from d ≤ {w.origin:g}, put {w.layers:g} × {w.d_emb:g} at "
+                    f"{w.predicted:.3f} for an observed {w.observed:.4f}"
+                )
     compared = "; ".join(parts)
     name = {"carry": "carry-forward"}
     verdict = {mt: name.get(f, f) for mt in METRICS for f in [fits[(mt, "d_emb")]["form"]]}
