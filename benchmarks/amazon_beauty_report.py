@@ -41,6 +41,7 @@ CHECKS = (
     ("prediction-1x88.json", 1, 88, "hr@10"),
     ("prediction-1x96.json", 1, 96, "hr@10"),
     ("prediction-1x56.json", 1, 56, "hr@10"),
+    ("prediction-1x104.json", 1, 104, "hr@10"),
 )
 
 
@@ -112,14 +113,16 @@ def recommendation_check(d: pd.DataFrame, noise: dict) -> str:
         for mt in METRICS:
             p = pre[mt]
             chosen = p["chosen_form"].split()[0]
-            forms = [f for f in ("p2", "free", "carry") if f in p]
+            # a form with no prediction is recorded as the reason (a string)
+            forms = [f for f in ("p2", "free", "carry") if isinstance(p.get(f), dict)]
             law = p[chosen]
             obs = float(x[mt].mean())
             spread = f" ± {x[mt].std():.4f}" if len(x) > 1 else ""
             inside = law["lower"] <= obs <= law["upper"]
             nearest = min(forms, key=lambda f, p=p, obs=obs: abs(p[f]["prediction"] - obs))
             # against the run recommend-config kept then, for this metric
-            kept = re.search(r"(\d+) x (\d+)", p["recommend_config"])
+            # "keeps 1 x 96" (written by hand) or "layers 1 × d_emb 96" (recommend-config's)
+            kept = re.search(r"(\d+) [x×] (?:d_emb )?(\d+)", p["recommend_config"])
             n0, e0 = int(kept.group(1)), int(kept.group(2))
             ref = d[(d.layers == n0) & (d.d_emb == e0)]
             gap = obs - float(ref[mt].mean())

@@ -522,7 +522,9 @@ class PerformanceLaw(Law):
         return loss_value(y - A @ coef, loss, delta), self._assemble(expos, coef)
 
     def _power_columns(self) -> np.ndarray:
-        """Index, in the design, of the coefficient that scales each factor's power term."""
+        """Index, in the design, of the coefficient that scales each factor's power term
+        (with ``p`` pinned, the factor's one coefficient ``w``, which scales its log term
+        too: holding it at 0 drops the factor)."""
         per = 2 if self.p is None else 1
         return np.arange(len(self.factors)) * per + (1 if self.p is None else 0)
 
@@ -648,6 +650,8 @@ class PerformanceLaw(Law):
         if init is not None:
             starts.append(np.clip(self._expos(np.asarray(init, dtype=float)), lo, hi))
         if n_grid:
+            # the grid ranks starts by the unconstrained loss (fast, batched); the
+            # refinements below minimise the bounded one (profile)
             axes = self._exponent_axes(X, n_grid)
             sse = self._grid_sse(axes, X, y).ravel()
             n_best = 4 if init is None else 1
