@@ -749,15 +749,21 @@ class LawFitter:
         self._unidentified = []
         if self.law_.nonparametric:
             return np.zeros((k, k))
+        # a parameter with no effect on any prediction (the exponent of a power term the
+        # Performance Law's bound holds at 0) is inert, not a flat direction that moves
+        # predictions: it is left out of the check and shown without an interval
+        names = np.array(self.law_.param_names)
+        self._inert = names[np.all(J == 0, axis=0)].tolist()
+        active = ~np.all(J == 0, axis=0)
         # parameters along a near-null direction of the Jacobian are not identified:
         # their Wald standard errors would be meaningless (often near zero)
-        scale = np.sqrt((J * J).sum(axis=0))
-        scale[scale == 0] = 1.0
-        _, sv, Vt = np.linalg.svd(J / scale, full_matrices=False)
-        null = sv < max(sv.max(), 1e-300) * 1e-7
+        Ja = J[:, active]
+        scale = np.sqrt((Ja * Ja).sum(axis=0))
+        _, sv, Vt = np.linalg.svd(Ja / scale, full_matrices=False)
+        null = sv < max(sv.max(initial=0.0), 1e-300) * 1e-7
         if null.any():
             weight = (Vt[null] ** 2).sum(axis=0)
-            self._unidentified = [nm for nm, w in zip(self.law_.param_names, weight) if w > 0.05]
+            self._unidentified = [nm for nm, w in zip(names[active], weight) if w > 0.05]
         return s2 * np.linalg.pinv(J.T @ J)
 
     def _run_bootstrap(self, rng) -> None:
@@ -816,7 +822,7 @@ class LawFitter:
             lo_q, hi_q = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
             bse = boot.std(axis=0, ddof=1) if len(boot) > 1 else np.full(len(names), np.nan)
         t = stats.t.ppf(1 - alpha / 2, dof)
-        hidden = set(getattr(self, "_unidentified", []))
+        hidden = set(getattr(self, "_unidentified", [])) | set(getattr(self, "_inert", []))
         for i, name in enumerate(names):
             if self.law_.nonparametric or name in hidden:
                 rows.append((name, "param", est[i], np.nan, np.nan, np.nan))

@@ -127,6 +127,26 @@ def test_the_free_law_does_not_grow_as_a_power_of_width():
     assert np.all(np.abs(np.log(pred / wide["ndcg@10"].to_numpy())) < np.log(1.5))
 
 
+def test_a_factor_the_bound_drops_leaves_its_exponent_inert_not_unidentified():
+    """The bundled sweep's runs at layers <= 4 (NDCG@10, seed means): p2 holds the depth
+    factor's coefficient w1 at 0 (depth would have to add ever faster).  Its exponent w3
+    then changes no prediction: it is inert, shown without an interval, and does not
+    suppress the prediction intervals as a flat direction of the loss would."""
+    from perflaw.train.runs_table import read_runs_file, seed_means
+
+    m = seed_means(read_runs_file("data/ml-latest-small-sweep.csv"))
+    m = m[(m.data_fraction == 1) & (m.layers <= 4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = LawFitter(form_law("p2"), form="p2", scale="logit", backtest_axis=None).fit(
+            m[["layers", "d_emb"]], m["ndcg@10"].to_numpy(), metric="ndcg@10"
+        )
+        p = f.predict(pd.DataFrame({"layers": [8.0], "d_emb": [64.0]}), interval=True, warn=False)
+    assert f.params_["w1"] == 0 and f._inert == ["w3"] and "w3" not in f._unidentified
+    assert p["interval"].iloc[0] == "delta" and p["lower"].iloc[0] < p["upper"].iloc[0]
+    assert np.isnan(f.summary_.loc["w3", "lower"]) and np.isfinite(f.summary_.loc["w2", "lower"])
+
+
 @pytest.mark.parametrize("p", [None, 2.0])
 def test_bounded_growth_is_the_best_admissible_fit(p):
     """The inner solve with the exponents fixed: on data that rise ever faster, the
