@@ -753,8 +753,8 @@ class LawFitter:
         # Performance Law's bound holds at 0) is inert, not a flat direction that moves
         # predictions: it is left out of the check and shown without an interval
         names = np.array(self.law_.param_names)
-        self._inert = names[np.all(J == 0, axis=0)].tolist()
-        active = ~np.all(J == 0, axis=0)
+        active = np.any(J != 0, axis=0)
+        self._inert = names[~active].tolist()
         # parameters along a near-null direction of the Jacobian are not identified:
         # their Wald standard errors would be meaningless (often near zero)
         Ja = J[:, active]

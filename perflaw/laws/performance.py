@@ -544,15 +544,16 @@ class PerformanceLaw(Law):
 
     def _bounded_growth(self, expos, A, y, loss, delta) -> np.ndarray:
         """The best coefficients with no explosive power term: the linear part solved
-        with the power coefficient of each subset of factors held at 0, the best
-        admissible one kept (exact for this convex problem: its optimum is the
-        unconstrained optimum of one such subset; at most 2^3 solves, and only when the
-        unconstrained solution is explosive)."""
+        with the power coefficient of each subset of the constrained factors (those whose
+        exponent's sign lets the term explode) held at 0, the best admissible one kept
+        (exact for this convex problem: its optimum is the unconstrained optimum of one
+        such subset; at most 2^3 - 1 solves, and only when the unconstrained solution is
+        explosive)."""
         cols = self._power_columns()
-        k = len(self.factors)
+        bound = np.flatnonzero(expos > 0 if self.p is None else expos < 0)
         best, best_loss = None, np.inf
-        for mask in range(1, 2**k):
-            held = [j for j in range(k) if mask >> j & 1]
+        for mask in range(1, 2 ** len(bound)):
+            held = [j for i, j in enumerate(bound) if mask >> i & 1]
             keep = np.setdiff1d(np.arange(A.shape[1]), cols[held])
             coef = np.zeros(A.shape[1])
             coef[keep] = _linear_solve(A[:, keep], y, loss, delta)
@@ -561,7 +562,7 @@ class PerformanceLaw(Law):
             value = loss_value(y - A @ coef, loss, delta)
             if value < best_loss:
                 best, best_loss = coef, value
-        assert best is not None  # every power coefficient held at 0 is admissible
+        assert best is not None  # every constrained coefficient held at 0 is admissible
         return best
 
     def _exponent_axes(self, X, n_per_axis: int) -> list[np.ndarray]:
