@@ -140,12 +140,34 @@ def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
     assert rec.pick["prediction"] == pytest.approx(rec.best_observed["observed"])
     assert "chance to beat" not in rec.message
     assert "carry-forward" in rec.message and "another seed" in rec.message
+    assert rec.next_run == {
+        "action": "rerun",
+        "purpose": "replicate",
+        "layers": 16,
+        "d_emb": 75,
+        "prediction": None,
+        "lower": None,
+        "upper": None,
+        "chance_to_beat": None,
+    }
     # a fitted trend still names the untried run most likely to beat the best one
     fitted = LawFitter(form="saturating", seed=0, bootstrap=30).fit(
         g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
     )
-    msg = recommend(fitted, None, n_items=3416, max_len=100, heads=2).message
+    named = recommend(fitted, None, n_items=3416, max_len=100, heads=2)
+    msg = named.message
     assert "chance to beat" in msg and "the law kept is carry-forward" not in msg
+    # the same run, as fields a program can act on: the one the message names, with the
+    # prediction and chance printed there
+    nxt = named.next_run
+    assert nxt["action"] == "train" and nxt["purpose"] == "beat"
+    assert f"next: train layers {nxt['layers']} × d_emb {nxt['d_emb']} " in msg
+    assert f"(predicted {nxt['prediction']:.4g}; chance to beat it " in msg
+    assert f"{100 * nxt['chance_to_beat']:.0f} %" in msg
+    row = named.candidates[
+        (named.candidates.layers == nxt["layers"]) & (named.candidates.d_emb == nxt["d_emb"])
+    ].iloc[0]
+    assert not row.trained and nxt["lower"] == row.lower < nxt["prediction"] < row.upper
     # ... and, since the form was given and lost to carry-forward in its backtest, says so
     assert "caution: this law (saturating) was given, not chosen by the backtest, and in " in msg
     assert "it lost to carry-forward (t = -" in msg
@@ -165,10 +187,14 @@ def test_a_law_not_judged_names_the_run_that_would_judge_it_within_the_budget():
     free = recommend(f)
     assert "but only because the runs have too few d_emb values" in free.message
     assert "next: train layers 1 × d_emb 512, one doubling past the widest" in free.message
+    assert free.next_run["action"] == "train" and free.next_run["purpose"] == "judge"
+    assert (free.next_run["layers"], free.next_run["d_emb"]) == (1, 512)
+    assert free.next_run["prediction"] is None  # carry-forward would only copy d_emb 256
     at_512 = count_parameters(1, 512, arch="sasrec").total
     tight = recommend(f, budget=at_512 - 1)
     assert "layers 1 × d_emb 512 would let it be judged but is over the budget" in tight.message
     assert "train more d_emb values within the budget" in tight.message
+    assert tight.next_run["action"] == "rerun" and tight.next_run["d_emb"] == 256
 
 
 def test_a_given_joint_law_that_lost_to_carry_forward_says_so_beside_its_decision():

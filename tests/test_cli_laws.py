@@ -487,9 +487,17 @@ def test_too_few_widths_to_judge_the_law_names_the_run_that_would(tmp_path, monk
     assert sel["form"] == "carry" and sel["not_judged"]["p2"] == 1
     res = run("recommend-config", "--json")
     assert res.exit_code == 0, res.output
-    decision = json.loads(res.stdout)["decision"]
+    out = json.loads(res.stdout)
+    decision = out["decision"]
     assert "too few d_emb values to judge a fitted trend" in decision
     assert "next: train layers 1 × d_emb 512, one doubling past the widest" in decision
+    nxt = out["next"]
+    assert (nxt["action"], nxt["purpose"], nxt["layers"], nxt["d_emb"]) == (
+        "train",
+        "judge",
+        1,
+        512,
+    )
 
 
 def _two_depth_runs(path, offset=-0.15):

@@ -109,6 +109,7 @@ def _record(label, f, rec) -> dict:
         gain=rec.gain,
         noise=rec.noise,
         beats_noise=rec.beats_noise,
+        next=rec.next_run,
         warnings=list(rec.warnings) + list(rec.notes),
         budget=rec.budget,
         count=rec.count,

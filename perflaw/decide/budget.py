@@ -83,6 +83,14 @@ class Recommendation:
         Whether the predicted gain exceeds ``noise``.
     message : str
         The decision in one line (what to train next, and how sure).
+    next_run : dict or None
+        The run the decision names, for a program to act on: ``action`` (``"train"`` an
+        untried configuration or ``"rerun"`` a trained one with another seed),
+        ``purpose`` (``"beat"`` the best trained run, ``"judge"`` a law the runs cannot
+        yet test, or ``"replicate"`` the best run), ``layers``, ``d_emb``, and for a
+        configuration the law predicts, ``prediction``, ``lower``, ``upper`` and
+        ``chance_to_beat`` (None where not defined).  None when there is no trained run
+        to compare with.
     top : pandas.DataFrame
         The best configurations: ``layers``, ``d_emb``, ``params``, ``prediction``,
         ``lower``, ``upper``, ``p_best``, ``trained``, ``supported``.
@@ -110,6 +118,27 @@ class Recommendation:
     beats_noise: bool = False
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    next_run: dict | None = None
+
+
+def _next_run(
+    action: str, purpose: str, layers, d_emb, row=None, chance: float | None = None
+) -> dict:
+    """The structured form of the run a decision names (:attr:`Recommendation.next_run`)."""
+
+    def val(k):
+        return None if row is None else float(row[k])
+
+    return {
+        "action": action,
+        "purpose": purpose,
+        "layers": int(layers),
+        "d_emb": int(d_emb),
+        "prediction": val("prediction"),
+        "lower": val("lower"),
+        "upper": val("upper"),
+        "chance_to_beat": None if chance is None else float(chance),
+    }
 
 
 def _form_draws(
@@ -410,6 +439,7 @@ def recommend(
         if best_obs is None:
             notes.append(f"no trained run fits the budget of {budget:,.0f} {count} parameters")
     gain, noise, beats, message = None, float("nan"), False, ""
+    next_run = None
     if best_obs:
         obs = float(best_obs["observed"])
         if sign * (pick["prediction"] - obs) <= 0:
@@ -450,7 +480,9 @@ def recommend(
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb")
         )
         here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
+        rerun = _next_run("rerun", "replicate", best_obs["layers"], best_obs["d_emb"])
         if beats:
+            next_run = _next_run("train", "beat", pick["layers"], pick["d_emb"], pick)
             message = (
                 f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
                 f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
@@ -458,11 +490,13 @@ def recommend(
                 f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
             )
         elif fitter.law_.nonparametric and (unjudged := _not_judged(fitter)):
+            why, next_run = _judge_next(
+                fitter, unjudged, best_obs, here, budget, extra_inputs, group, size
+            )
             message = (
                 f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
                 f"more than the noise (±{noise:.2g}); the law kept is carry-forward, but only "
-                "because "
-                + _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, size)
+                "because " + why
             )
         elif fitter.law_.nonparametric:
             # carry-forward predicts an untried configuration by the trained run below it,
@@ -475,6 +509,7 @@ def recommend(
                 f"configuration would do better; next: rerun {here} with another seed, or "
                 f"train configurations around it so that a trend can be backtested"
             )
+            next_run = rerun
         else:
             untried = order[~order["trained"].to_numpy()]
             # an untried configuration is worth running only if it could beat the best run;
@@ -499,11 +534,15 @@ def recommend(
                     f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
                     f"{here} with another seed"
                 )
+                next_run = _next_run(
+                    "train", "beat", best_try.layers, best_try.d_emb, best_try, chance[j]
+                )
             else:
                 nxt = (
                     f"no untried configuration of this grid has a 5 % chance to beat it; "
                     f"rerun {here} with another seed, or widen the grid"
                 )
+                next_run = rerun
             message = (
                 f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
                 f"more than the noise (±{noise:.2g}); next: {nxt}"
@@ -530,6 +569,7 @@ def recommend(
         beats,
         message,
         list(getattr(fitter, "warnings_", [])),
+        next_run,
     )
 
 
@@ -599,11 +639,13 @@ def _not_judged(fitter) -> dict:
     return {} if judged else dict(sel.get("not_judged") or {})
 
 
-def _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, size) -> str:
+def _judge_next(
+    fitter, unjudged, best_obs, here, budget, extra_inputs, group, size
+) -> tuple[str, dict]:
     """Why carry-forward was kept when a law could not be judged, and the run that would
     let it be: one doubling past the largest trained size along the backtest's axis, at
     the best run's other size (six sizes give p2 three backtest predictions; see
-    benchmarks/selection_rule_sim.py)."""
+    benchmarks/selection_rule_sim.py).  Returns the clause and the structured next run."""
     cal = getattr(fitter, "calibration_", None) or {}
     axis = cal.get("axis") or "layers"
     forms = ", ".join(unjudged)
@@ -623,11 +665,12 @@ def _judge_next(fitter, unjudged, best_obs, here, budget, extra_inputs, group, s
         return (
             f"{why}; {step} would let it be judged but is over the budget; next: train "
             f"more {axis} values within the budget, or rerun {here} with another seed"
-        )
+        ), _next_run("rerun", "replicate", best_obs["layers"], best_obs["d_emb"])
+    # carry-forward's prediction there would only copy a trained run: none is given
     return (
         f"{why}; next: train {step}, one doubling past the {past} trained size, so that "
         f"the law can be judged, or rerun {here} with another seed"
-    )
+    ), _next_run("train", "judge", layers, d_emb)
 
 
 def _group_labels(fitter, layers, d_emb, group) -> np.ndarray | None:
