@@ -42,6 +42,7 @@ CHECKS = (
     ("prediction-1x96.json", 1, 96, "hr@10"),
     ("prediction-1x56.json", 1, 56, "hr@10"),
     ("prediction-1x104.json", 1, 104, "hr@10"),
+    ("prediction-1x112.json", 1, 112, "hr@10"),
 )
 
 
@@ -120,10 +121,14 @@ def recommendation_check(d: pd.DataFrame, noise: dict) -> str:
             spread = f" ± {x[mt].std():.4f}" if len(x) > 1 else ""
             inside = law["lower"] <= obs <= law["upper"]
             nearest = min(forms, key=lambda f, p=p, obs=obs: abs(p[f]["prediction"] - obs))
-            # against the run recommend-config kept then, for this metric
-            # "keeps 1 x 96" (written by hand) or "layers 1 × d_emb 96" (recommend-config's)
-            kept = re.search(r"(\d+) [x×] (?:d_emb )?(\d+)", p["recommend_config"])
-            n0, e0 = int(kept.group(1)), int(kept.group(2))
+            # against the run recommend-config kept then, for this metric: a field in the
+            # files preregister.py writes; in the first six, written by hand, only the
+            # text: "keeps 1 x 96" or "layers 1 × d_emb 96" (recommend-config's)
+            if "kept" in p:
+                n0, e0 = p["kept"]["layers"], p["kept"]["d_emb"]
+            else:
+                kept = re.search(r"(\d+) [x×] (?:d_emb )?(\d+)", p["recommend_config"])
+                n0, e0 = int(kept.group(1)), int(kept.group(2))
             ref = d[(d.layers == n0) & (d.d_emb == e0)]
             gap = obs - float(ref[mt].mean())
             z = gap / (noise[mt] * (1 / len(x) + 1 / len(ref)) ** 0.5)
@@ -137,7 +142,11 @@ def recommendation_check(d: pd.DataFrame, noise: dict) -> str:
                 f"(z = {z:+.1f}) |"
             )
             if mt == named_for:
-                chance = re.search(r"chance to beat it (\d+) %", p["recommend_config"]).group(1)
+                if "next" in p:
+                    chance = f"{100 * p['next']['chance_to_beat']:.0f}"
+                else:
+                    text = p["recommend_config"]
+                    chance = re.search(r"chance to beat it (\d+) %", text).group(1)
                 held = "holds" if z < 2 else "does not hold"
                 summary.append(
                     f"{n} × {e}, named for {mt.upper()} by the {chosen} law fitted to {before} "
