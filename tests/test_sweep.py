@@ -202,11 +202,47 @@ def test_resume_refuses_a_table_from_other_settings(log, tmp_path):
     out = tmp_path / "runs.csv"
     sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
     with pytest.raises(DataError, match="other settings"):
-        sweep(log, layers=[1], d_emb=[8], out=out, **{**TINY, "max_steps": 2})
+        sweep(log, layers=[1], d_emb=[8], out=out, **{**TINY, "eval_every": 1})
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a perflaw sweep runs table"):
         sweep(log, layers=[1], d_emb=[8], out=foreign, **TINY)
+
+
+def test_resume_takes_a_table_that_differs_only_in_the_cap(log, tmp_path, monkeypatch):
+    """The amazon-beauty scan's narrow widths were retrained with a longer cap and moved
+    into its table; a resume of the other widths then refused the whole table ("other
+    settings") and trained nothing.  A cap is a budget, not a rule (training_rule)."""
+    out = tmp_path / "runs.csv"
+    sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
+    calls = []
+    mod = sys.modules["perflaw.train.sweep"]
+    real = mod.train_one
+    monkeypatch.setattr(
+        mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
+    )
+    sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**TINY, "max_steps": 6})
+    sweep(log, layers=[1, 2, 3], d_emb=[8], out=out, **{**TINY, "max_seconds": 60.0})
+    assert calls == [2, 3]
+    table = pd.read_csv(out)
+    assert table["settings"].str.extract(r"max_steps=(\d+)")[0].tolist() == ["3", "6", "3"]
+    # a cosine decay to the cap reads the cap: there it is part of the rule
+    cos = tmp_path / "cosine.csv"
+    sweep(log, layers=[1], d_emb=[8], out=cos, decay="cosine", **TINY)
+    with pytest.raises(DataError, match="other settings"):
+        sweep(log, layers=[2], d_emb=[8], out=cos, decay="cosine", **{**TINY, "max_steps": 6})
+
+
+def test_a_longer_cap_leaves_a_run_that_ended_on_patience_as_it_was(log):
+    """Why a table may mix caps: the same run under a cap it did not reach is the same
+    run (same steps, best step, validation curve and test metrics)."""
+    rule = dict(TINY, eval_every=2, patience=4, max_steps=300)
+    a = sweep(log, layers=[1], d_emb=[8], **rule).iloc[0]
+    b = sweep(log, layers=[1], d_emb=[8], **{**rule, "max_steps": 900}).iloc[0]
+    assert a["end"] == b["end"] == "patience" and a["steps"] < 300
+    same = ["steps", "best_step", "val_curve", "val_ndcg@10", "hr@10", "ndcg@10", "ndcg@50"]
+    assert a[same].tolist() == b[same].tolist()
+    assert a["settings"] != b["settings"]
 
 
 @pytest.mark.parametrize(

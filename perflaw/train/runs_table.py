@@ -259,6 +259,32 @@ def claim(out: Path, k: tuple, retry: bool = True) -> Path | None:
     return path
 
 
+def training_rule(settings: str) -> str:
+    """The ``settings`` text without the run-length budget, where the budget does not
+    shape training: what a resumed sweep must share with the runs already in its table.
+
+    ``max_steps`` and ``max_seconds`` only decide when a run stops.  A run that ended on
+    patience under one cap is the run it would have been under any larger cap (the
+    trainer draws its batches and evaluates at the same steps whatever the cap), and a
+    run that ended on its cap says so in ``end``, which ``perflaw fit`` reports.  So a
+    table may mix caps -- e.g. the narrowest widths retrained with a longer one -- and be
+    resumed with either.  The exception: a cosine decay to ``max_steps``
+    (``decay_steps`` 0) reads the cap, and then it stays part of the rule.
+
+    Examples
+    --------
+    >>> training_rule("lr=0.001 decay=none eval_every=50 max_steps=5000 max_seconds=None")
+    'lr=0.001 decay=none eval_every=50'
+    >>> training_rule("decay=cosine eval_every=50 max_steps=5000 max_seconds=None")
+    'decay=cosine eval_every=50 max_steps=5000'
+    """
+    words = str(settings).split()
+    kv = dict(w.split("=", 1) for w in words if "=" in w)
+    reads_cap = kv.get("decay", "none") != "none" and kv.get("decay_steps", "0") == "0"
+    budget = {"max_seconds"} if reads_cap else {"max_steps", "max_seconds"}
+    return " ".join(w for w in words if w.split("=", 1)[0] not in budget)
+
+
 def seed_means(table: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (every key column but ``seed``): the mean of the numeric
     columns over seeds, ``seeds`` = how many, and ``<metric>_sd`` for each metric.

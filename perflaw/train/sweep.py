@@ -262,8 +262,10 @@ def sweep(
                     f"sweep: {moved} torn line(s) of {out_path} set aside to "
                     f"{out_path.name}.rejected"
                 )
+        # a different cap is a different budget, not a different rule (training_rule)
+        rule = rt.training_rule(settings_text)
         other = done[
-            (done["settings"] != settings_text)
+            (done["settings"].map(rt.training_rule) != rule)
             | (done["eval"] != evaluation)
             | (done["objective"] != base.loss)
         ]
@@ -271,7 +273,7 @@ def sweep(
             first = other.iloc[0]
             hint = "use another --out"
             older = replace(base, patience_from="best").settings()
-            if first["settings"] == older != settings_text:
+            if rt.training_rule(first["settings"]) == rt.training_rule(older) != rule:
                 hint = "it predates --patience-from: resume it with --patience-from best"
             raise DataError(
                 f"{str(out_path)!r} holds runs made with other settings "
