@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import shifted_log
 from perflaw import DataError
+from perflaw.train.runs_table import training_rule
 from perflaw.train.trainer import TrainConfig, end_reason
 
 
@@ -112,7 +113,11 @@ def test_settings_name_the_rule_unless_it_is_the_old_one():
     assert (first == TrainConfig(**kw).settings()).all()  # carried over to the default
     # the rebuild that replaced it: one rule, --min-steps 1500 (data/ml-latest-small-sweep.sh)
     bundled = pd.read_csv("data/ml-latest-small-sweep.csv")["settings"]
-    assert (bundled == TrainConfig(**{**kw, "min_steps": 1500}).settings()).all()
+    rebuild = TrainConfig(**{**kw, "min_steps": 1500})
+    # ... whose two capped runs were retrained with a longer cap: a budget, not a rule
+    assert (bundled.map(training_rule) == training_rule(rebuild.settings())).all()
+    longer = TrainConfig(**{**kw, "min_steps": 1500, "max_steps": 20000}).settings()
+    assert bundled.value_counts().to_dict() == {rebuild.settings(): 142, longer: 2}
     assert "patience=1000 patience_from=min_steps min_steps=1000" in TrainConfig().settings()
 
 
