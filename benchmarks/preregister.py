@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from perflaw.files import atomic_path
+from perflaw.files import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = ("carry", "p2", "free")
@@ -121,8 +121,7 @@ def main() -> None:
             out[m] = metric_record(a.runs, m, a.layers, a.d_emb, a.axis, Path(tmp))
     if a.trained:
         out["trained"] = a.trained
-    with atomic_path(dest) as tmp_path:
-        tmp_path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    write_text(dest, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(out, indent=1, ensure_ascii=False))
 
 

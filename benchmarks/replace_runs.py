@@ -19,7 +19,7 @@ import io
 import sys
 from pathlib import Path
 
-from perflaw.files import atomic_path
+from perflaw.files import write_text
 from perflaw.train.runs_table import KEY_COLUMNS
 
 
@@ -54,10 +54,8 @@ def main() -> None:
     kept = archive.read_text().splitlines() if archive.exists() else [head]
     if kept[0] != head:
         sys.exit(f"{archive}: its columns differ from {a.table}'s")
-    with atomic_path(archive) as tmp:
-        tmp.write_text("\n".join(kept + old) + "\n")
-    with atomic_path(a.table) as tmp:
-        tmp.write_text("\n".join([head, *lines]) + "\n")
+    write_text(archive, "\n".join(kept + old) + "\n")
+    write_text(a.table, "\n".join([head, *lines]) + "\n")
     print(f"{a.table}: {len(new)} run(s) replaced; the old rows appended to {archive}")
 
 
