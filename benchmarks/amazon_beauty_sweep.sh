@@ -24,7 +24,11 @@
 # 6,000 every seed of 1 x 16 and 1 x 32 was still improving at the cap.  They were
 # retrained so on 2026-12-02 (`--layers 1 --d-emb 16` and `--d-emb 32`, seeds 0-2, into
 # their own tables, then moved into OUT); the capped rows they replaced are kept in
-# benchmarks/results_issue12/amazon-beauty-capped-6000.csv.
+# benchmarks/results_issue12/amazon-beauty-capped-6000.csv.  1 x 80 seed 1, the last run on
+# the 6,000-step cap (best step 5,600), was retrained so too on 2026-12-02 (ended on
+# patience at 6,100, best step 5,600 again) and moved in by benchmarks/replace_runs.py.
+# A resume takes the mixed caps (a cap is a budget, not a rule: runs_table.training_rule);
+# before 2026-12-02 it refused the table once the 30,000-step rows were in.
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
