@@ -83,13 +83,35 @@ def narrow_models(narrow: pd.DataFrame) -> str:
             f"{was['ndcg@10'].mean():.4f} → **{now['ndcg@10'].mean():.4f}** and HR@10 "
             f"{was['hr@10'].mean():.4f} → **{now['hr@10'].mean():.4f}**"
         )
+    # single seeds of other widths that ended on the cap, retrained the same way
+    full = pd.read_csv(ROOT / "benchmarks/results_issue12/amazon-beauty-sweep.csv")
+    singles = []
+    for _, was in capped[~capped.d_emb.isin([16, 32])].iterrows():
+        now = full[
+            (full.layers == was.layers) & (full.d_emb == was.d_emb) & (full.seed == was.seed)
+        ].iloc[0]
+        singles.append(
+            f"{was.layers} × {was.d_emb} seed {was.seed} (best step {was.best_step:,} at the "
+            f"cap) ended on {now.end} at {now.steps:,} steps with its best at "
+            f"{now.best_step:,}: NDCG@10 {was['ndcg@10']:.4f} → {now['ndcg@10']:.4f}, HR@10 "
+            f"{was['hr@10']:.4f} → {now['hr@10']:.4f}"
+        )
+    also = (
+        "  The other run"
+        + (" that had" if len(singles) == 1 else "s that had")
+        + " stopped on the cap, retrained the same way: "
+        + "; ".join(singles)
+        + ".\n"
+        if singles
+        else ""
+    )
     return (
         "- **Narrow models train slowly.** At the 6,000-step cap every seed of 1 × 16 and\n"
         "  1 × 32 was still improving (`end = cap`, which `perflaw fit` warns about). Retrained\n"
         "  with a 30,000-step cap (the same seeds; the capped rows are kept in\n"
         f"  `{CAPPED}`): " + "; ".join(parts) + ". The capped runs\n"
         "  under-stated the narrow end of the width curve, and the law was fitted to them\n"
-        "  until 2026-12-02. Wide models peak early.\n"
+        "  until 2026-12-02. Wide models peak early.\n" + also
     )
 
 
