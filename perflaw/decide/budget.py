@@ -123,8 +123,11 @@ class Recommendation:
 
 def _next_run(
     action: str, purpose: str, layers, d_emb, row=None, chance: float | None = None
-) -> dict:
-    """The structured form of the run a decision names (:attr:`Recommendation.next_run`)."""
+) -> dict | None:
+    """The structured form of the run a decision names (:attr:`Recommendation.next_run`);
+    None when the run has no (layers, d_emb) to name."""
+    if layers is None or d_emb is None:
+        return None
 
     def val(k):
         return None if row is None else float(row[k])
@@ -480,7 +483,7 @@ def recommend(
             pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb")
         )
         here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
-        rerun = _next_run("rerun", "replicate", best_obs["layers"], best_obs["d_emb"])
+        rerun = _next_run("rerun", "replicate", best_obs.get("layers"), best_obs.get("d_emb"))
         if beats:
             next_run = _next_run("train", "beat", pick["layers"], pick["d_emb"], pick)
             message = (
@@ -641,7 +644,7 @@ def _not_judged(fitter) -> dict:
 
 def _judge_next(
     fitter, unjudged, best_obs, here, budget, extra_inputs, group, size
-) -> tuple[str, dict]:
+) -> tuple[str, dict | None]:
     """Why carry-forward was kept when a law could not be judged, and the run that would
     let it be: one doubling past the largest trained size along the backtest's axis, at
     the best run's other size (six sizes give p2 three backtest predictions; see
@@ -665,7 +668,7 @@ def _judge_next(
         return (
             f"{why}; {step} would let it be judged but is over the budget; next: train "
             f"more {axis} values within the budget, or rerun {here} with another seed"
-        ), _next_run("rerun", "replicate", best_obs["layers"], best_obs["d_emb"])
+        ), _next_run("rerun", "replicate", best_obs.get("layers"), best_obs.get("d_emb"))
     # carry-forward's prediction there would only copy a trained run: none is given
     return (
         f"{why}; next: train {step}, one doubling past the {past} trained size, so that "
