@@ -6,9 +6,9 @@ Each row of the NEW tables replaces the row of TABLE with the same key (dataset,
 backbone, layers, d_emb, data_fraction, max_len, seed), at its place; every other line is
 kept byte for byte.  The replaced lines are appended to ``--archive`` (created with the
 header if absent), so what a table held before stays on record.  Both files are written
-atomically.  Used when runs that stopped on their cap are retrained with a longer one
-(docs/sweep.md, "The runs table"): a resumed sweep skips a key already in the table, so
-it does not replace a capped run by itself.
+atomically.  Used to move in runs retrained elsewhere with a longer cap (docs/sweep.md,
+"The runs table"; since 2026-12-02 `perflaw sweep` with a larger --max-steps retrains and
+replaces capped runs in the table itself).
 """
 
 from __future__ import annotations

@@ -365,7 +365,8 @@ def runs_from_frame(
         if capped:
             warnings.warn(
                 f"{source}: {capped} of {len(frame)} run(s) stopped at their step "
-                "cap (end = cap), maybe still improving; raise --max-steps",
+                "cap (end = cap), maybe still improving; rerun the sweep with a larger "
+                "--max-steps: it trains them again and replaces their rows",
                 RunsTableWarning,
                 stacklevel=3,
             )

@@ -221,16 +221,81 @@ def test_resume_takes_a_table_that_differs_only_in_the_cap(log, tmp_path, monkey
     monkeypatch.setattr(
         mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
     )
+    # the first run ended on its 3-step cap: a longer cap trains it again (below)
     sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**TINY, "max_steps": 6})
     sweep(log, layers=[1, 2, 3], d_emb=[8], out=out, **{**TINY, "max_seconds": 60.0})
-    assert calls == [2, 3]
+    assert calls == [1, 2, 3]
     table = pd.read_csv(out)
-    assert table["settings"].str.extract(r"max_steps=(\d+)")[0].tolist() == ["3", "6", "3"]
+    assert table["settings"].str.extract(r"max_steps=(\d+)")[0].tolist() == ["6", "6", "3"]
     # a cosine decay to the cap reads the cap: there it is part of the rule
     cos = tmp_path / "cosine.csv"
     sweep(log, layers=[1], d_emb=[8], out=cos, decay="cosine", **TINY)
     with pytest.raises(DataError, match="other settings"):
         sweep(log, layers=[2], d_emb=[8], out=cos, decay="cosine", **{**TINY, "max_steps": 6})
+
+
+def test_a_longer_cap_trains_the_capped_runs_again_in_place(log, tmp_path, monkeypatch):
+    """`perflaw fit` says "raise --max-steps" for runs that ended on their cap; a sweep
+    rerun with a larger cap used to skip them (their keys were in the table).  It now
+    trains them again and replaces their rows in place, keeping the old ones in
+    <out>.replaced; runs that ended on patience are left alone."""
+    out = tmp_path / "runs.csv"
+    rule = dict(TINY, eval_every=2, patience=4)
+    sweep(log, layers=[1], d_emb=[8], out=out, **{**rule, "max_steps": 300})  # patience
+    sweep(log, layers=[2], d_emb=[8], out=out, **{**rule, "max_steps": 4})  # cap
+    before = out.read_text().splitlines()
+    first = pd.read_csv(out)
+    assert first["end"].tolist() == ["patience", "cap"]
+    calls = []
+    mod = sys.modules["perflaw.train.sweep"]
+    real = mod.train_one
+    monkeypatch.setattr(
+        mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
+    )
+    sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**rule, "max_steps": 300})
+    assert calls == [2]
+    after = pd.read_csv(out)
+    assert len(after) == 2 and after["layers"].tolist() == [1, 2]
+    assert out.read_text().splitlines()[:2] == before[:2]  # header and the patience run
+    assert after.loc[1, "steps"] > 4 and "max_steps=300" in after.loc[1, "settings"]
+    kept = pd.read_csv(tmp_path / "runs.csv.replaced")
+    assert kept.to_dict("records") == first.iloc[[1]].to_dict("records")
+    # the same cap again: nothing left to extend
+    sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**rule, "max_steps": 300})
+    assert calls == [2]
+
+
+def test_replace_row_keeps_a_row_appended_meanwhile(tmp_path, monkeypatch):
+    """The table is rewritten (read, then renamed over) under a lock that appends take
+    too: a row another process appends between the read and the rename is not lost."""
+    import threading
+
+    from perflaw.train import runs_table as rt
+
+    out = tmp_path / "runs.csv"
+    base = {c: 0 for c in rt.RUNS_COLUMNS} | {
+        "dataset": "d", "backbone": "sasrec", "layers": 1, "d_emb": 8,
+        "data_fraction": 1.0, "max_len": 8, "settings": "max_steps=3", "end": "cap",
+    }  # fmt: skip
+    rt.append_row(out, {**base, "seed": 0})
+    rt.append_row(out, {**base, "seed": 1})
+    real = rt._write_atomically
+    other = threading.Thread(target=rt.append_row, args=(out, {**base, "seed": 2}))
+
+    def rewrite_while_another_appends(path, text):
+        other.start()  # another writer, between the read and the rename
+        other.join(timeout=0.5)  # it waits for the lock (without one it appends now)
+        real(path, text)
+
+    monkeypatch.setattr(rt, "_write_atomically", rewrite_while_another_appends)
+    assert rt.replace_row(out, {**base, "seed": 0, "end": "patience"})
+    other.join()
+    table = pd.read_csv(out)
+    assert table["seed"].tolist() == [0, 1, 2]
+    assert table["end"].tolist() == ["patience", "cap", "cap"]
+    monkeypatch.setattr(rt, "_write_atomically", real)
+    assert not rt.replace_row(out, {**base, "seed": 9})  # no such row: appended
+    assert pd.read_csv(out)["seed"].tolist() == [0, 1, 2, 9]
 
 
 def test_a_longer_cap_leaves_a_run_that_ended_on_patience_as_it_was(log):

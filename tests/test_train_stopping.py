@@ -230,13 +230,15 @@ def test_the_amazon_beauty_scan_is_one_runs_table_made_by_its_script():
 
     scan = read_runs_file("benchmarks/results_issue12/amazon-beauty-sweep.csv")
     kw = dict(eval_every=100, patience=500, min_steps=1500)
-    # the narrow widths train with a 30,000-step cap (NARROW in the script), the rest 6,000
+    # the narrow widths train with a 30,000-step cap (NARROW in the script), the rest 6,000;
+    # 1 x 80 seed 1, the one other run that ended on the 6,000 cap, was retrained with 30,000
     narrow = (scan["layers"] == 1) & scan["d_emb"].isin([16, 32])
-    cap = np.where(narrow, 30000, 6000)
+    longer = narrow | ((scan["layers"] == 1) & (scan["d_emb"] == 80) & (scan["seed"] == 1))
+    cap = np.where(longer, 30000, 6000)
     for c in (6000, 30000):
         rule = TrainConfig(**kw, max_steps=c).settings()
         assert (scan.loc[cap == c, "settings"] == rule).all()
-    assert narrow.sum() == 6 and (scan.loc[narrow, "end"] == "patience").all()
+    assert narrow.sum() == 6 and (scan["end"] == "patience").all()
     assert not scan.duplicated(["layers", "d_emb", "data_fraction", "seed"]).any()
     assert set(scan["dataset"]) == {"amazon-beauty"} and (scan["data_fraction"] == 1).all()
     assert (scan["steps"] >= 2000).all() and (scan["steps"] <= cap).all()  # min + patience

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -22,6 +23,11 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+
+try:  # POSIX; elsewhere the table is written without the lock (one process per table)
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 from perflaw.errors import DataError
 from perflaw.train.evaluation import KS
@@ -138,12 +144,13 @@ def set_aside_bad_lines(out: Path) -> int:
     text = out.read_text()
     if not text.strip():
         return 0
-    header, good, bad = _split_lines(text)
-    if not bad:
-        return 0
-    with open(out.with_name(out.name + ".rejected"), "a") as fh:
-        fh.write("\n".join(bad) + "\n")
-    _write_atomically(out, "\n".join([header, *good]) + "\n")
+    with _table_lock(out):
+        header, good, bad = _split_lines(out.read_text())
+        if not bad:
+            return 0
+        with open(out.with_name(out.name + ".rejected"), "a") as fh:
+            fh.write("\n".join(bad) + "\n")
+        _write_atomically(out, "\n".join([header, *good]) + "\n")
     return len(bad)
 
 
@@ -153,11 +160,104 @@ def _write_atomically(path: Path, text: str) -> None:
     write_text(path, text)
 
 
-def finished_keys(out: Path) -> set:
-    """Keys of the configurations already in ``out`` (empty if there is no file)."""
+def finished_keys(out: Path, max_steps: int | None = None, max_seconds: float | None = None) -> set:
+    """Keys of the configurations already in ``out`` (empty if there is no file); with
+    ``max_steps``, less those a run with this budget would extend (:func:`extendable`)."""
     if not out.exists() or out.stat().st_size == 0:
         return set()
-    return {key(r) for _, r in read_runs_file(out, report=False).iterrows()}
+    table = read_runs_file(out, report=False)
+    done = {key(r) for _, r in table.iterrows()}
+    if max_steps is not None:
+        done -= extendable(table, max_steps, max_seconds)
+    return done
+
+
+@contextlib.contextmanager
+def _table_lock(path: Path):
+    """Exclusive among the processes writing tables in ``path``'s folder: a row replaced
+    (read, rewritten, renamed) must not lose a row another process appends meanwhile.
+    The lock is on the folder, which a rename does not replace; it is released when the
+    descriptor closes, also if the process dies."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _row_line(row: dict) -> str:
+    buf = io.StringIO()
+    pd.DataFrame([row], columns=RUNS_COLUMNS).to_csv(
+        buf, header=False, index=False, lineterminator="\n"
+    )
+    return buf.getvalue()
+
+
+def budget_of(settings: str) -> tuple[int | None, float | None]:
+    """The ``max_steps`` and ``max_seconds`` a ``settings`` text records (None if absent
+    or unlimited).
+
+    Examples
+    --------
+    >>> budget_of("eval_every=50 max_steps=5000 max_seconds=None")
+    (5000, None)
+    """
+    kv = dict(w.split("=", 1) for w in str(settings).split() if "=" in w)
+    steps = kv.get("max_steps")
+    seconds = kv.get("max_seconds")
+    return (
+        int(steps) if steps not in (None, "None") else None,
+        float(seconds) if seconds not in (None, "None") else None,
+    )
+
+
+def extendable(table: pd.DataFrame, max_steps: int, max_seconds: float | None) -> set:
+    """Keys of the runs of ``table`` that ended on a budget smaller than this one: on
+    their step cap (``end = cap``) below ``max_steps``, or on their time limit
+    (``end = time``) below ``max_seconds`` (or with none now).  A sweep rerun with the
+    larger budget trains them again and replaces their rows (:func:`replace_row`): what
+    ``perflaw fit``'s "raise --max-steps" asks for."""
+    out = set()
+    for _, r in table.iterrows():
+        steps, seconds = budget_of(r["settings"])
+        if r["end"] == "cap" and steps is not None and steps < max_steps:
+            out.add(key(r))
+        elif (
+            r["end"] == "time"
+            and seconds is not None
+            and (max_seconds is None or seconds < max_seconds)
+        ):
+            out.add(key(r))
+    return out
+
+
+def replace_row(path: Path, row: dict) -> bool:
+    """Put ``row`` in place of the row of ``path`` with the same key, keeping every other
+    line as it is; the replaced line is appended to ``<path>.replaced`` (nothing a user
+    trained is thrown away).  Atomic, and safe against other processes appending to the
+    table.  Returns False (and appends) when the table has no such row."""
+    k = key(row)
+    line = _row_line(row)
+    with _table_lock(path):
+        text = path.read_text() if path.exists() else ""
+        if text.strip():
+            lines = text.split("\n")
+            for i, old in enumerate(lines[1:], 1):
+                fields = next(csv.reader([old]), [])
+                if len(fields) == len(RUNS_COLUMNS) and key(dict(zip(RUNS_COLUMNS, fields))) == k:
+                    with open(path.with_name(path.name + ".replaced"), "a") as fh:
+                        if fh.tell() == 0:
+                            fh.write(",".join(RUNS_COLUMNS) + "\n")
+                        fh.write(old + "\n")
+                    lines[i] = line.rstrip("\n")
+                    _write_atomically(path, "\n".join(lines))
+                    return True
+        _append_line(path, line)
+    return False
 
 
 def append_row(path: Path, row: dict) -> None:
@@ -167,11 +267,11 @@ def append_row(path: Path, row: dict) -> None:
     row starts on a new line, so the torn fragment stays on a line of its own.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    pd.DataFrame([row], columns=RUNS_COLUMNS).to_csv(
-        buf, header=False, index=False, lineterminator="\n"
-    )
-    line = buf.getvalue()
+    with _table_lock(path):
+        _append_line(path, _row_line(row))
+
+
+def _append_line(path: Path, line: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size

@@ -280,7 +280,10 @@ def sweep(
                 f"({first['settings']}, eval={first['eval']}, "
                 f"loss={first['objective']}); {hint}"
             )
-    finished = {rt.key(r) for _, r in done.iterrows()}
+    # runs that ended on a smaller cap (or time limit) than this one are trained again
+    # and their rows replaced: what fit's "raise --max-steps" asks for
+    extend = rt.extendable(done, base.max_steps, base.max_seconds) if len(done) else set()
+    finished = {rt.key(r) for _, r in done.iterrows()} - extend
 
     if threads is not None:
         torch.set_num_threads(_positive_ints("threads", threads)[0])
@@ -305,6 +308,13 @@ def sweep(
             f"sweep: {len(grid)} configurations, {len(grid) - len(todo)} already in "
             f"{out_path if out_path else 'the table'}, {len(todo)} to run on {device}"
         )
+        longer = sum(rt.key(row) in extend for row in todo)
+        if longer:
+            _say(
+                f"sweep: {longer} of them ended on a smaller cap (or time limit) and are "
+                f"trained again with this one; their rows are replaced, the old ones kept "
+                f"in {out_path}.replaced"
+            )
 
     evaluators: dict = {}
 
@@ -336,10 +346,11 @@ def sweep(
             return True, None
         # Several processes may share one --out: skip what another one finished or is
         # running, re-checking after claiming.
-        if rt.key(row) in rt.finished_keys(out_path):
+        budget = (base.max_steps, base.max_seconds)
+        if rt.key(row) in rt.finished_keys(out_path, *budget):
             return False, None
         claimed = rt.claim(out_path, rt.key(row))
-        if claimed is None or rt.key(row) in rt.finished_keys(out_path):
+        if claimed is None or rt.key(row) in rt.finished_keys(out_path, *budget):
             if progress:
                 _say(
                     f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
@@ -375,7 +386,10 @@ def sweep(
                 f"{full['ndcg@10']:.4f} hr@10 {full['hr@10']:.4f}"
             )
         if out_path is not None:
-            rt.append_row(out_path, full)
+            if rt.key(row) in extend:  # the longer run takes the capped one's place
+                rt.replace_row(out_path, full)
+            else:
+                rt.append_row(out_path, full)
         rows.append(full)
         pop = popularity_ndcg(row["seed"])
         if full["val_ndcg@10"] < PLATEAU_MARGIN * pop:
