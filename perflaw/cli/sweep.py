@@ -140,7 +140,8 @@ class _ListType(click.ParamType):
     type=click.IntRange(min=1),
     default=20000,
     show_default=True,
-    help="Cap on optimizer steps.",
+    help="Cap on optimizer steps. Rerun with a larger cap to extend the runs of --out "
+    "that ended on theirs (their rows are replaced; the old ones kept in OUT.replaced).",
 )
 @click.option(
     "--max-seconds",
