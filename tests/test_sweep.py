@@ -209,18 +209,24 @@ def test_resume_refuses_a_table_from_other_settings(log, tmp_path):
         sweep(log, layers=[1], d_emb=[8], out=foreign, **TINY)
 
 
+def _layers_trained(monkeypatch) -> list:
+    """The layers of every run the sweep trains from now on (train_one, counted)."""
+    calls: list = []
+    mod = sys.modules["perflaw.train.sweep"]
+    real = mod.train_one
+    monkeypatch.setattr(
+        mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
+    )
+    return calls
+
+
 def test_resume_takes_a_table_that_differs_only_in_the_cap(log, tmp_path, monkeypatch):
     """The amazon-beauty scan's narrow widths were retrained with a longer cap and moved
     into its table; a resume of the other widths then refused the whole table ("other
     settings") and trained nothing.  A cap is a budget, not a rule (training_rule)."""
     out = tmp_path / "runs.csv"
     sweep(log, layers=[1], d_emb=[8], out=out, **TINY)
-    calls = []
-    mod = sys.modules["perflaw.train.sweep"]
-    real = mod.train_one
-    monkeypatch.setattr(
-        mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
-    )
+    calls = _layers_trained(monkeypatch)
     # the first run ended on its 3-step cap: a longer cap trains it again (below)
     sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**TINY, "max_steps": 6})
     sweep(log, layers=[1, 2, 3], d_emb=[8], out=out, **{**TINY, "max_seconds": 60.0})
@@ -246,12 +252,7 @@ def test_a_longer_cap_trains_the_capped_runs_again_in_place(log, tmp_path, monke
     before = out.read_text().splitlines()
     first = pd.read_csv(out)
     assert first["end"].tolist() == ["patience", "cap"]
-    calls = []
-    mod = sys.modules["perflaw.train.sweep"]
-    real = mod.train_one
-    monkeypatch.setattr(
-        mod, "train_one", lambda d, c, **k: calls.append(c.layers) or real(d, c, **k)
-    )
+    calls = _layers_trained(monkeypatch)
     sweep(log, layers=[1, 2], d_emb=[8], out=out, **{**rule, "max_steps": 300})
     assert calls == [2]
     after = pd.read_csv(out)
