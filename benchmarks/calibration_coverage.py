@@ -15,7 +15,8 @@ backtest's reach (the farthest it predicted: ``predict`` warns beyond it and
 
 Tables (seed means where there are seeds): the published ml-1m panels (along layers, per
 panel), amazon-beauty's 1-2-layer width scan (along d_emb), and the bundled ml-latest-small
-sweep at fraction 1 (along layers and along d_emb).  About 30 seconds.
+sweep at fraction 1 (along layers and along d_emb).  Last, the same for the form ``perflaw
+fit`` would choose at each origin: the intervals a user acts on.  About a minute.
 
     python benchmarks/calibration_coverage.py
 """
@@ -115,6 +116,47 @@ def rows():
     return pd.DataFrame(out)
 
 
+def chosen_rows():
+    """The intervals a user acts on: at each origin, the form ``perflaw fit`` chooses
+    (``form="auto"``: its own inner backtest against carry-forward) predicts the larger
+    runs, 95 % for a new run as ``predict --kind observation`` gives them; within reach
+    is what ``predict`` does not flag "(unchecked)"."""
+    out = []
+    for name, frame, axis in tables():
+        values = np.sort(frame[axis].unique())
+        for metric in ("hr@10", "ndcg@10"):
+            for v in values[:-1]:
+                train = frame[axis] <= v
+                tr, te = frame[train], frame[~train]
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        f = LawFitter(form="auto", scale="logit", backtest_axis=axis).fit(
+                            tr[XY], tr[metric], metric=metric
+                        )
+                        p = f.predict(te[XY], interval=True, warn=False, kind="observation")
+                except (ConvergenceError, DataError, np.linalg.LinAlgError):
+                    continue
+                obs = te[metric].to_numpy(float)
+                lo, hi = p["lower"].to_numpy(float), p["upper"].to_numpy(float)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                inside = ok & (obs >= lo) & (obs <= hi)
+                reach = ~p["interval"].astype(str).str.contains("unchecked").to_numpy()
+                out.append(
+                    dict(
+                        table=name,
+                        metric=metric,
+                        origin=v,
+                        form=f.form_,
+                        n=int(ok.sum()),
+                        covered=int(inside.sum()),
+                        n_within=int((ok & reach).sum()),
+                        within=int((inside & reach).sum()),
+                    )
+                )
+    return pd.DataFrame(out)
+
+
 def main() -> None:
     r = rows()
     r["bucket"] = np.where(r.cal_origins >= 3, "3+", r.cal_origins.astype(str))
@@ -156,6 +198,17 @@ def main() -> None:
         + "; fitted forms only: "
         + ", ".join(f"{k} {wf[f'halfwidth_df_{k}'] / wf['halfwidth_df_runs']:.2f}x" for k in rules)
     )
+    c = chosen_rows()
+    print(
+        "\nthe intervals a user acts on: the form fit chooses at each origin (auto), its 95 % "
+        "interval for a new run (seed noise included), all predictions and within reach:"
+    )
+    for by in ("form", "table"):
+        g = c.groupby(by)[["n", "covered", "n_within", "within"]].sum()
+        g.loc["all"] = c[["n", "covered", "n_within", "within"]].sum()
+        g["coverage"] = g.covered / g.n
+        g["coverage_within"] = g.within / g.n_within
+        print(g.to_string(float_format=lambda x: f"{x:.3f}"))
 
 
 if __name__ == "__main__":
