@@ -18,7 +18,7 @@
 # 1 x 160, seeds 0-2, the run recommend-config named next, was trained with the settings
 # of sweep() below and `--layers 1 --d-emb 160 --seed 0,1,2`, after its predictions were
 # committed in benchmarks/results_issue12/prediction-1x160.json; 1 x 72, 80, 88, 96, 56 and
-# 104 the same way, each after its prediction-1xD.json.)
+# 104, 112 and 120 the same way, each after its prediction-1xD.json.)
 #
 # NARROW widths (default 16 and 32) train with --max-steps NARROW_MAX_STEPS (30000): at
 # 6,000 every seed of 1 x 16 and 1 x 32 was still improving at the cap.  They were
