@@ -38,7 +38,6 @@ import shutil
 import tempfile
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,6 +59,7 @@ from perflaw.quality.summary import (
     compression_stats,
     measured_tokens,
     per_user_table,
+    threaded_map,
 )
 from perflaw.sequences import Sequences
 
@@ -170,8 +170,7 @@ class _TokenStream:
             return len(zlib.compress(piece)) / len(piece)
 
         self.file.flush()
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            ratios = np.fromiter(pool.map(ratio, picks.tolist()), float, count=len(picks))
+        ratios = threaded_map(ratio, picks.tolist())
         self.file.close()
         return compression_stats(ratios, total)
 
