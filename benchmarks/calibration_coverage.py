@@ -53,15 +53,19 @@ def tables():
     yield "ml-latest-small f=1", ml, "d_emb"
 
 
+def splits(frame: pd.DataFrame, axis: str):
+    """Each outer origin: its size, the runs at or below it, the larger runs."""
+    for v in np.sort(frame[axis].unique())[:-1]:
+        train = frame[axis] <= v
+        yield v, frame[train], frame[~train]
+
+
 def rows():
     out = []
     for name, frame, axis in tables():
-        values = np.sort(frame[axis].unique())
         for metric in ("hr@10", "ndcg@10"):
             for form in FORMS:
-                for v in values[:-1]:
-                    train = frame[axis] <= v
-                    tr, te = frame[train], frame[~train]
+                for v, tr, te in splits(frame, axis):
                     try:
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")
@@ -123,11 +127,8 @@ def chosen_rows():
     is what ``predict`` does not flag "(unchecked)"."""
     out = []
     for name, frame, axis in tables():
-        values = np.sort(frame[axis].unique())
         for metric in ("hr@10", "ndcg@10"):
-            for v in values[:-1]:
-                train = frame[axis] <= v
-                tr, te = frame[train], frame[~train]
+            for v, tr, te in splits(frame, axis):
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
