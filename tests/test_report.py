@@ -174,28 +174,3 @@ def test_real_logs_against_reference(shared_data, name):
     assert rep.summary["d_prime"] == pytest.approx(
         sum(len(s) / a for s, a in zip(seqs["item"].to_list(), expected) if a > 0), rel=1e-12
     )
-
-
-def test_threaded_map_is_the_plain_map_and_raises_what_it_raises():
-    """The per-user compression's parallel map (plain threads, no lock shared with the
-    main thread, so a Ctrl-C cannot hang it as ThreadPoolExecutor's shutdown could)."""
-    import zlib
-
-    import numpy as np
-    import pytest
-
-    from perflaw.quality.summary import threaded_map
-
-    items = [bytes(range(i % 250)) * (i + 1) for i in range(1000)]
-    ratio = lambda b: len(zlib.compress(b)) / len(b) if b else float("nan")  # noqa: E731
-    got = threaded_map(ratio, items)
-    assert np.array_equal(got, np.array([ratio(b) for b in items]), equal_nan=True)
-    assert threaded_map(ratio, []).shape == (0,)
-
-    def boom(x):
-        if x == 777:
-            raise OSError("disk gone")
-        return 1.0
-
-    with pytest.raises(OSError, match="disk gone"):
-        threaded_map(boom, list(range(1000)))

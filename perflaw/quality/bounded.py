@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -59,7 +60,6 @@ from perflaw.quality.summary import (
     compression_stats,
     measured_tokens,
     per_user_table,
-    threaded_map,
 )
 from perflaw.sequences import Sequences
 
@@ -170,7 +170,8 @@ class _TokenStream:
             return len(zlib.compress(piece)) / len(piece)
 
         self.file.flush()
-        ratios = threaded_map(ratio, picks.tolist())
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            ratios = np.fromiter(pool.map(ratio, picks.tolist()), float, count=len(picks))
         self.file.close()
         return compression_stats(ratios, total)
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,43 +273,6 @@ def measured_tokens(
     return seqs.values if max_len is None else seqs.values[token_positions(starts, ends)]
 
 
-def threaded_map(fn, items: list) -> np.ndarray:
-    """``[fn(x) for x in items]`` as floats, on every core (zlib releases the GIL).
-
-    Plain daemon threads over contiguous slices, each writing its own part of the result,
-    so no lock is shared with the main thread: a signal handler that raises in the main
-    thread (Ctrl-C, SIGTERM) cannot leave held a lock the workers need.  With
-    ``ThreadPoolExecutor`` it could (its idle semaphore), and the executor's shutdown
-    then waited forever (seen once in CI, 2026-12-02).  An exception in ``fn`` is raised
-    here, as the executor did.
-    """
-    n = len(items)
-    out = np.empty(n, float)
-    errors: list[BaseException] = []
-
-    def work(lo: int, hi: int) -> None:
-        try:
-            for i in range(lo, hi):
-                out[i] = fn(items[i])
-        except BaseException as exc:  # re-raised in the caller's thread below
-            errors.append(exc)
-
-    k = max(1, min(os.cpu_count() or 1, n))
-    bounds = np.linspace(0, n, k + 1).astype(int).tolist()
-    threads = [
-        threading.Thread(target=work, args=(lo, hi), daemon=True)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-        if hi > lo
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return out
-
-
 def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
     packed = pack_ids(values)
 
@@ -320,7 +283,12 @@ def _per_user_compression(values: np.ndarray, starts, ends) -> np.ndarray:
         raw = packed[4 * s : 4 * e]
         return len(zlib.compress(raw)) / len(raw)
 
-    return threaded_map(ratio, list(zip(starts.tolist(), ends.tolist(), strict=True)))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return np.fromiter(
+            pool.map(ratio, zip(starts.tolist(), ends.tolist()), chunksize=256),
+            float,
+            count=len(starts),
+        )
 
 
 def per_user_table(
@@ -430,7 +398,11 @@ def log_compression_ratio(
     n = tokens.size
     raw = pack_ids(tokens[: total * chunk] if n >= chunk else tokens)
     pieces = [raw[i * width : (i + 1) * width] for i in picks.tolist()]
-    ratios = threaded_map(lambda b: len(zlib.compress(b)) / len(b), pieces)
+    # zlib releases the GIL: threads use every core
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        ratios = np.fromiter(
+            pool.map(lambda b: len(zlib.compress(b)) / len(b), pieces), float, count=len(pieces)
+        )
     return compression_stats(ratios, total)
 
 
