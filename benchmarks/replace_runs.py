@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sys
 from pathlib import Path
 
 from perflaw.files import write_text
-from perflaw.train.runs_table import KEY_COLUMNS
+from perflaw.train.runs_table import key
 
 
 def _key(header: list[str], line: str) -> tuple:
-    row = dict(zip(header, next(csv.reader(io.StringIO(line))), strict=True))
-    return tuple(float(row[c]) if c in ("data_fraction",) else row[c] for c in KEY_COLUMNS)
+    return key(dict(zip(header, next(csv.reader([line])), strict=True)))
 
 
 def main() -> None:

@@ -141,11 +141,11 @@ def set_aside_bad_lines(out: Path) -> int:
     """Move torn or malformed lines of ``out`` to ``<out>.rejected``; return how many."""
     if not out.exists():
         return 0
-    text = out.read_text()
-    if not text.strip():
-        return 0
     with _table_lock(out):
-        header, good, bad = _split_lines(out.read_text())
+        text = out.read_text()
+        if not text.strip():
+            return 0
+        header, good, bad = _split_lines(text)
         if not bad:
             return 0
         with open(out.with_name(out.name + ".rejected"), "a") as fh:
@@ -165,11 +165,23 @@ def finished_keys(out: Path, max_steps: int | None = None, max_seconds: float | 
     ``max_steps``, less those a run with this budget would extend (:func:`extendable`)."""
     if not out.exists() or out.stat().st_size == 0:
         return set()
-    table = read_runs_file(out, report=False)
+    return finished_in(read_runs_file(out, report=False), max_steps, max_seconds)
+
+
+def finished_in(
+    table: pd.DataFrame, max_steps: int | None = None, max_seconds: float | None = None
+) -> set:
+    """Keys of the runs of ``table``; with ``max_steps``, less those a run with this
+    budget would extend (:func:`extendable`)."""
     done = {key(r) for _, r in table.iterrows()}
     if max_steps is not None:
         done -= extendable(table, max_steps, max_seconds)
     return done
+
+
+def _settings_fields(settings: str) -> dict:
+    """The ``key=value`` words of a ``settings`` text, as a dict of strings."""
+    return dict(w.split("=", 1) for w in str(settings).split() if "=" in w)
 
 
 @contextlib.contextmanager
@@ -206,7 +218,7 @@ def budget_of(settings: str) -> tuple[int | None, float | None]:
     >>> budget_of("eval_every=50 max_steps=5000 max_seconds=None")
     (5000, None)
     """
-    kv = dict(w.split("=", 1) for w in str(settings).split() if "=" in w)
+    kv = _settings_fields(settings)
     steps = kv.get("max_steps")
     seconds = kv.get("max_seconds")
     return (
@@ -381,7 +393,7 @@ def training_rule(settings: str) -> str:
     'decay=cosine eval_every=50 max_steps=5000'
     """
     words = str(settings).split()
-    kv = dict(w.split("=", 1) for w in words if "=" in w)
+    kv = _settings_fields(settings)
     reads_cap = kv.get("decay", "none") != "none" and kv.get("decay_steps", "0") == "0"
     budget = {"max_seconds"} if reads_cap else {"max_steps", "max_seconds"}
     return " ".join(w for w in words if w.split("=", 1)[0] not in budget)

@@ -282,8 +282,8 @@ def sweep(
             )
     # runs that ended on a smaller cap (or time limit) than this one are trained again
     # and their rows replaced: what fit's "raise --max-steps" asks for
-    extend = rt.extendable(done, base.max_steps, base.max_seconds) if len(done) else set()
-    finished = {rt.key(r) for _, r in done.iterrows()} - extend
+    extend = rt.extendable(done, base.max_steps, base.max_seconds)
+    finished = rt.finished_in(done) - extend
 
     if threads is not None:
         torch.set_num_threads(_positive_ints("threads", threads)[0])
