@@ -71,7 +71,7 @@ def fit_and_recommend(metric: str) -> tuple[dict, str]:
     return fit, json.loads(out)["decision"]
 
 
-def narrow_models(narrow: pd.DataFrame) -> str:
+def narrow_models(narrow: pd.DataFrame, full: pd.DataFrame) -> str:
     """The reading on the narrow widths, retrained past the 6,000-step cap: their steps
     and how far the capped runs (kept in CAPPED) fell short."""
     capped = pd.read_csv(ROOT / CAPPED)
@@ -85,7 +85,6 @@ def narrow_models(narrow: pd.DataFrame) -> str:
             f"{was['hr@10'].mean():.4f} → **{now['hr@10'].mean():.4f}**"
         )
     # single seeds of other widths that ended on the cap, retrained the same way
-    full = pd.read_csv(ROOT / "benchmarks/results_issue12/amazon-beauty-sweep.csv")
     singles = []
     for _, was in capped[~capped.d_emb.isin([16, 32])].iterrows():
         now = full[
@@ -353,7 +352,7 @@ sharing the 2 cores.)
         "  difference of the shallowest and deepest seed means over its standard deviation from\n"
         "  the one-run noise above):\n" + ";\n".join(depth_lines) + "."
     )
-    A(narrow_models(narrow))
+    A(narrow_models(narrow, d))
     c_l, sel_l = score("ndcg@10", "layers", "carry")
     ch_l, _ = score("hr@10", "layers", "carry")
     if any(fits[(mt, "layers")]["form"] != "carry" for mt in METRICS):
