@@ -11,6 +11,7 @@ anything heavy is imported.
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import signal
 import threading
@@ -41,7 +42,33 @@ RETRY_SECONDS = 0.05
 _CONTEXT_METHODS = ("__enter__", "__exit__")
 
 
+#: Where the standard library's thread code may be cut: a blocking lock acquire inside a
+#: wait or join, which it guards with try/finally (that is where a Ctrl-C lands while
+#: perflaw waits for its worker threads).  Anywhere else in ``threading`` an exception
+#: can leave a lock held: ``Condition.__enter__`` is Python code around the C acquire,
+#: and an exception raised as that acquire returns escapes before the caller's with
+#: block is entered, so nobody releases the lock.  Seen in CI (2026-12-02): SIGINT in
+#: the main thread's ``Semaphore.acquire`` inside ``ThreadPoolExecutor.submit`` left the
+#: executor's idle semaphore locked, its workers blocked in ``release`` and the shutdown
+#: waiting for them, forever (reproduced in-process: tests/test_signals.py).
+_BLOCKING_WAITS = ("wait", "join", "_wait_for_tstate_lock")
+_BLOCKING_CALLS = (".acquire(", ".join(")
+
+
+def _cuts_a_thread_lock(frame) -> bool:
+    """Whether an exception raised in ``frame``, the innermost one, could leave one of
+    :mod:`threading`'s locks held (or a count it keeps wrong)."""
+    if frame.f_globals.get("__name__") != "threading":
+        return False
+    if frame.f_code.co_name in _BLOCKING_WAITS:
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        return not any(call in line for call in _BLOCKING_CALLS)
+    return True
+
+
 def _in_critical(frame) -> bool:
+    if frame is not None and _cuts_a_thread_lock(frame):
+        return True
     while frame is not None:
         if str(frame.f_globals.get("__name__", "")).startswith(_CRITICAL):
             return True

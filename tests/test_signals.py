@@ -1,0 +1,148 @@
+"""perflaw._signals in process: where a signal may cut the standard library's thread code.
+
+A Ctrl-C raised as ``Condition.__enter__`` returns (after its C acquire, before the
+caller's with block) leaves the condition's lock held for ever; in CI that hung
+``perflaw apen`` inside ``ThreadPoolExecutor`` (2026-12-02).  The handler defers such a
+signal; a signal that finds the main thread blocked in a wait still stops it at once.
+``benchmarks/signal_stress.py`` is the statistical check (thousands of signals at random
+instants during the executor's map).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from perflaw import _signals
+
+pytestmark = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="Python runs signal handlers in the main thread only",
+)
+
+
+@pytest.fixture
+def perflaw_handler():
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, _signals._handler)
+    _signals._fired.clear()
+    try:
+        yield
+    finally:
+        _signals._settle_deferred()
+        signal.signal(signal.SIGINT, old)
+        _signals._fired.clear()
+
+
+def _signal_inside(function, condition):
+    """Enter ``with condition``, delivering SIGINT to the handler (as Python would) from
+    inside ``function``'s frame just before it returns: a trace function calls it there,
+    and an exception it raises is raised in that frame."""
+    code = function.__code__
+
+    def local(frame, event, arg):
+        if event == "return":
+            sys.settrace(None)
+            _signals._handler(signal.SIGINT, frame)
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code is code else None
+
+    sys.settrace(tracer)
+    try:
+        with condition:
+            pass
+    finally:
+        sys.settrace(None)
+
+
+def test_a_signal_as_condition_enter_returns_is_deferred_not_left_holding_the_lock(
+    perflaw_handler,
+):
+    condition = threading.Condition(threading.Lock())  # as Semaphore's
+    interrupted_at = None
+    try:
+        _signal_inside(threading.Condition.__enter__, condition)
+        time.sleep(5)  # the deferred signal is delivered again within RETRY_SECONDS
+    except KeyboardInterrupt:
+        interrupted_at = "sleep"
+    assert interrupted_at == "sleep"
+    assert not condition._lock.locked(), "the condition's lock was left held"
+
+
+def test_without_the_deferral_the_same_signal_leaves_the_lock_held(perflaw_handler, monkeypatch):
+    # the test above can fail: raising there is exactly what hung CI
+    monkeypatch.setattr(_signals, "_cuts_a_thread_lock", lambda frame: False)
+    condition = threading.Condition(threading.Lock())  # as Semaphore's
+    with pytest.raises(KeyboardInterrupt):
+        _signal_inside(threading.Condition.__enter__, condition)
+    assert condition._lock.locked()
+    condition._lock.release()
+
+
+def test_a_signal_during_a_blocking_wait_stops_it_at_once(perflaw_handler):
+    condition = threading.Condition(threading.Lock())  # as Semaphore's
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        with condition:
+            condition.wait(timeout=10)
+    timer.join()
+    assert time.monotonic() - start < 5  # not the 10 s wait, nor its end
+    assert not condition._lock.locked()
+
+
+def test_a_signal_during_a_thread_join_stops_it_at_once(perflaw_handler):
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, args=(10,), daemon=True)
+    worker.start()
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        worker.join()
+    timer.join()
+    release.set()
+    worker.join()
+    assert time.monotonic() - start < 5
+
+
+def test_only_threading_code_outside_a_blocking_call_is_critical():
+    frame = sys._getframe()
+    assert not _signals._cuts_a_thread_lock(frame)  # this test's own frame
+
+    seen = {}
+
+    def local(frame, event, arg):
+        if event == "line":
+            line = frame.f_code.co_name, frame.f_lineno
+            seen.setdefault(line, _signals._cuts_a_thread_lock(frame))
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_globals.get("__name__") == "threading" else None
+
+    condition = threading.Condition(threading.Lock())  # as Semaphore's
+    sys.settrace(tracer)
+    try:
+        with condition:
+            condition.wait(timeout=0.01)
+    finally:
+        sys.settrace(None)
+    import linecache
+
+    waits = {
+        line: critical
+        for line, critical in seen.items()
+        if line[0] == "wait" and ".acquire(" in linecache.getline(threading.__file__, line[1])
+    }
+    assert waits and not any(waits.values())  # the blocking acquires may be cut
+    others = [critical for line, critical in seen.items() if line not in waits]
+    assert others and all(others)  # everything else in threading may not
