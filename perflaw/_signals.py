@@ -51,6 +51,9 @@ _CONTEXT_METHODS = ("__enter__", "__exit__")
 #: the main thread's ``Semaphore.acquire`` inside ``ThreadPoolExecutor.submit`` left the
 #: executor's idle semaphore locked, its workers blocked in ``release`` and the shutdown
 #: waiting for them, forever (reproduced in-process: tests/test_signals.py).
+#: (Read from threading's source line; were the source missing, every line would count as
+#: critical: a signal during a wait would then be delivered once the wait ends, late but
+#: never lost.)
 _BLOCKING_WAITS = ("wait", "join", "_wait_for_tstate_lock")
 _BLOCKING_CALLS = (".acquire(", ".join(")
 
