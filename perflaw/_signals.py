@@ -61,7 +61,12 @@ _BLOCKING_CALLS = (".acquire(", ".join(")
 def _cuts_a_thread_lock(frame) -> bool:
     """Whether an exception raised in ``frame``, the innermost one, could leave one of
     :mod:`threading`'s locks held (or a count it keeps wrong)."""
-    if frame.f_globals.get("__name__") != "threading":
+    module = frame.f_globals.get("__name__")
+    if module == "concurrent.futures._base":
+        # _AcquireFutures takes every future's lock in a Python loop (futures.wait,
+        # as_completed): cut half-way, the ones taken stay held
+        return frame.f_code.co_name in _CONTEXT_METHODS
+    if module != "threading":
         return False
     if frame.f_code.co_name in _BLOCKING_WAITS:
         line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)

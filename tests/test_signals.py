@@ -146,3 +146,35 @@ def test_only_threading_code_outside_a_blocking_call_is_critical():
     assert waits and not any(waits.values())  # the blocking acquires may be cut
     others = [critical for line, critical in seen.items() if line not in waits]
     assert others and all(others)  # everything else in threading may not
+
+
+def test_a_signal_while_futures_wait_takes_its_locks_is_deferred(perflaw_handler):
+    import concurrent.futures as cf
+
+    futures = [cf.Future() for _ in range(3)]
+    for f in futures:
+        f.set_result(None)
+    taking = cf._base._AcquireFutures.__enter__.__code__
+    calls = []
+
+    def local(frame, event, arg):
+        if event == "line" and len(calls) < 3:
+            calls.append(frame.f_lineno)
+            if len(calls) == 3:  # the loop's second turn: one future's lock taken
+                _signals._handler(signal.SIGINT, frame)
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code is taking else None
+
+    try:
+        sys.settrace(tracer)
+        try:
+            cf.wait(futures)
+        finally:
+            sys.settrace(None)
+        time.sleep(5)  # the deferred signal lands here
+    except KeyboardInterrupt:
+        pass
+    assert len(calls) == 3
+    assert not any(f._condition._lock._is_owned() for f in futures)
