@@ -36,6 +36,7 @@ def run() -> None:
             # handler first, raises here and is reported below, not as a traceback.
             _ignore_signals()
     except (KeyboardInterrupt, Terminated) as exc:  # while starting, or while unwinding
+        _signals.record(exc)
         sys.stderr.write(f"Error: {_signals.message(exc)}\n")
         status = _signals.exit_code(exc)
     # the exit status is decided: a signal arriving now must not turn it into a crash

@@ -178,6 +178,19 @@ def stopping_exception() -> BaseException | None:
     return KeyboardInterrupt() if _fired[0] == signal.SIGINT else Terminated(_fired[0])
 
 
+def record(exc: BaseException) -> None:
+    """Note that ``exc``, a KeyboardInterrupt or Terminated the command line caught and
+    reports, stops the command, if no signal through :func:`_handler` did already.
+
+    An extension can raise KeyboardInterrupt itself: polars' ``collect`` does when SIGINT
+    arrives while it runs, and perflaw's handler has deferred the same signal (polars is
+    a critical section).  Unrecorded, the deferred copy then stopped the command a second
+    time as it ended, and the stop line was printed twice (seen in CI, 2026-12-02).
+    """
+    if not _fired:
+        _fired.append(int(exc.signum) if isinstance(exc, Terminated) else signal.SIGINT)
+
+
 def exit_code(exc: BaseException) -> int:
     """130 for KeyboardInterrupt (SIGINT), 143 for SIGTERM."""
     if isinstance(exc, Terminated):

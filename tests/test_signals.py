@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -178,3 +179,38 @@ def test_a_signal_while_futures_wait_takes_its_locks_is_deferred(perflaw_handler
         pass
     assert len(calls) == 3
     assert not any(f._condition._lock._is_owned() for f in futures)
+
+
+def test_an_interrupt_raised_by_an_extension_while_the_signal_is_deferred_stops_once():
+    """polars' collect raises KeyboardInterrupt itself on SIGINT, while perflaw's handler
+    has deferred the same signal (polars is a critical section): the command must stop
+    once, with one line, not again as it ends (seen in CI: the line printed twice)."""
+    import click
+    from click.testing import CliRunner
+
+    from perflaw.cli import main
+
+    polars_frame = types.SimpleNamespace(
+        f_globals={"__name__": "polars.lazyframe.engine"},
+        f_code=types.SimpleNamespace(co_name="collect", co_filename="engine.py"),
+        f_lineno=1,
+        f_back=None,
+    )
+
+    @click.command()
+    def collect_interrupted():
+        _signals._handler(signal.SIGINT, polars_frame)  # deferred, re-sent in 50 ms
+        assert _signals._deferred and not _signals._fired
+        raise KeyboardInterrupt  # what polars raises
+
+    main.add_command(collect_interrupted, "collect-interrupted")
+    try:
+        res = CliRunner().invoke(main, ["collect-interrupted"])
+    except KeyboardInterrupt:  # the deferred copy, raised again as the command ended
+        pytest.fail("the command was stopped a second time by the deferred signal")
+    finally:
+        main.commands.pop("collect-interrupted")
+    assert res.exit_code == 130, (res.output, res.exception)
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: stopped by SIGINT"), res.output
+    assert not _signals._deferred

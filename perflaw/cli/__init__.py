@@ -80,6 +80,7 @@ class _Stopped(click.ClickException):
     """A signal stopped the command: one line, exit 130 (SIGINT) or 143 (SIGTERM)."""
 
     def __init__(self, exc: BaseException) -> None:
+        _signals.record(exc)
         super().__init__(_signals.message(exc))
         self.__dict__["exit_code"] = _signals.exit_code(exc)
 
@@ -135,6 +136,7 @@ class _PerflawGroup(click.Group):
                 with _warnings_as_lines():
                     return super().main(args, prog_name, complete_var, standalone_mode, **extra)
             except (KeyboardInterrupt, Terminated) as exc:  # outside invoke (parsing)
+                _signals.record(exc)
                 if not standalone_mode:
                     raise
                 click.echo(f"Error: {_signals.message(exc)}", err=True)
