@@ -59,8 +59,8 @@ _BLOCKING_CALLS = (".acquire(", ".join(")
 
 
 def _cuts_a_thread_lock(frame) -> bool:
-    """Whether an exception raised in ``frame``, the innermost one, could leave one of
-    :mod:`threading`'s locks held (or a count it keeps wrong)."""
+    """Whether an exception raised in ``frame``, the innermost one, could leave a lock of
+    :mod:`threading` (or of a future) held, or a count it keeps wrong."""
     module = frame.f_globals.get("__name__")
     if module == "concurrent.futures._base":
         # _AcquireFutures takes every future's lock in a Python loop (futures.wait,

@@ -10,6 +10,7 @@ instants during the executor's map).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -40,15 +41,16 @@ def perflaw_handler():
         _signals._fired.clear()
 
 
-def _signal_inside(function, condition):
-    """Enter ``with condition``, delivering SIGINT to the handler (as Python would) from
-    inside ``function``'s frame just before it returns: a trace function calls it there,
-    and an exception it raises is raised in that frame."""
-    code = function.__code__
+@contextlib.contextmanager
+def _sigint_inside(code, due):
+    """Within the block, deliver SIGINT to perflaw's handler (as Python would) from inside
+    the frame running ``code``, at its first trace event for which ``due(event)`` is true:
+    a trace function calls the handler there, and an exception it raises is raised in
+    that frame."""
 
     def local(frame, event, arg):
-        if event == "return":
-            sys.settrace(None)
+        if due(event):
+            sys.settrace(None)  # once
             _signals._handler(signal.SIGINT, frame)
         return local
 
@@ -57,10 +59,15 @@ def _signal_inside(function, condition):
 
     sys.settrace(tracer)
     try:
-        with condition:
-            pass
+        yield
     finally:
         sys.settrace(None)
+
+
+def _signal_as_condition_enter_returns(condition):
+    with _sigint_inside(threading.Condition.__enter__.__code__, lambda e: e == "return"):
+        with condition:
+            pass
 
 
 def test_a_signal_as_condition_enter_returns_is_deferred_not_left_holding_the_lock(
@@ -69,7 +76,7 @@ def test_a_signal_as_condition_enter_returns_is_deferred_not_left_holding_the_lo
     condition = threading.Condition(threading.Lock())  # as Semaphore's
     interrupted_at = None
     try:
-        _signal_inside(threading.Condition.__enter__, condition)
+        _signal_as_condition_enter_returns(condition)
         time.sleep(5)  # the deferred signal is delivered again within RETRY_SECONDS
     except KeyboardInterrupt:
         interrupted_at = "sleep"
@@ -82,7 +89,7 @@ def test_without_the_deferral_the_same_signal_leaves_the_lock_held(perflaw_handl
     monkeypatch.setattr(_signals, "_cuts_a_thread_lock", lambda frame: False)
     condition = threading.Condition(threading.Lock())  # as Semaphore's
     with pytest.raises(KeyboardInterrupt):
-        _signal_inside(threading.Condition.__enter__, condition)
+        _signal_as_condition_enter_returns(condition)
     assert condition._lock.locked()
     condition._lock.release()
 
@@ -155,29 +162,20 @@ def test_a_signal_while_futures_wait_takes_its_locks_is_deferred(perflaw_handler
     futures = [cf.Future() for _ in range(3)]
     for f in futures:
         f.set_result(None)
-    taking = cf._base._AcquireFutures.__enter__.__code__
-    calls = []
+    lines = []
 
-    def local(frame, event, arg):
-        if event == "line" and len(calls) < 3:
-            calls.append(frame.f_lineno)
-            if len(calls) == 3:  # the loop's second turn: one future's lock taken
-                _signals._handler(signal.SIGINT, frame)
-        return local
-
-    def tracer(frame, event, arg):
-        return local if frame.f_code is taking else None
+    def second_turn(event):  # the loop's third line: one future's lock taken
+        if event == "line":
+            lines.append(event)
+        return len(lines) == 3
 
     try:
-        sys.settrace(tracer)
-        try:
+        with _sigint_inside(cf._base._AcquireFutures.__enter__.__code__, second_turn):
             cf.wait(futures)
-        finally:
-            sys.settrace(None)
         time.sleep(5)  # the deferred signal lands here
     except KeyboardInterrupt:
         pass
-    assert len(calls) == 3
+    assert len(lines) == 3
     assert not any(f._condition._lock._is_owned() for f in futures)
 
 
