@@ -76,7 +76,7 @@ import pandas as pd
 from scipy import stats
 
 from perflaw.errors import ConvergenceError, DataError
-from perflaw.laws.base import Law, get_law
+from perflaw.laws.base import Law, get_law, higher_is_better
 
 
 def _collect_forms() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -172,6 +172,64 @@ def calibrated_halfwidth(calibration: dict, h: np.ndarray, level: float) -> np.n
     n, sd = int(calibration["n"]), float(calibration["sd"])
     t = stats.t.ppf(1 - (1 - level) / 2, calibration_df(calibration))
     return t * sd * np.sqrt((1 + 1 / max(n, 1)) * (1 + np.maximum(h, 0.0)))
+
+
+def edge_decline(
+    law: Law, theta: np.ndarray, X: dict, calibration: dict, metric: str | None, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a law predicts worse past the trained edge than at it, and its level there.
+
+    Past the largest trained size along the calibration's axis a fitted law may turn
+    down (the Performance Law past its optimum, a log-linear slope fitted to a falling
+    metric).  How far it falls is what its backtest checked least: the origins below the
+    edge saw the rise and the top.  On four tables such predictions were covered by 78 %
+    of their 95 % intervals, and the runs missed lay above them: the law turns faster
+    than the runs do (``benchmarks/calibration_coverage.py``, "declining past the edge").
+    :meth:`~perflaw.fit.LawFitter.predict` therefore reaches the interval's better side
+    to the law's own level at the edge, and recommend-config's draws spread between the
+    two.
+
+    Parameters
+    ----------
+    law, theta : the bound law and its parameters
+    X : dict of inputs (as the law reads them)
+    calibration : the backtest calibration (``axis``, ``axis_max``)
+    metric : the metric's name (a loss is better lower)
+    z : the law's predictions for ``X`` on the fitting scale
+
+    Returns
+    -------
+    z_edge : ndarray
+        The law's value (fitting scale) at ``axis_max``, the other inputs unchanged.
+    declines : ndarray of bool
+        Rows past ``axis_max`` predicted worse than ``z_edge``.
+
+    Examples
+    --------
+    >>> from perflaw.laws.perwidth import LogLinearLaw
+    >>> X = {"layers": np.array([2., 4., 8., 16.]), "d_emb": np.full(4, 64.)}
+    >>> law = LogLinearLaw().bind(X)
+    >>> theta = np.array([0.3, -0.02])  # falls with depth
+    >>> cal = {"axis": "layers", "axis_max": 4.0}
+    >>> z_edge, declines = edge_decline(law, theta, X, cal, "hr@10", law.formula(theta, X))
+    >>> declines.tolist(), bool(np.allclose(z_edge[2:], 0.3 - 0.02 * np.log(4)))
+    ([False, False, True, True], True)
+    """
+    z = np.asarray(z, float)
+    axis = calibration.get("axis")
+    if axis not in X:
+        return z, np.zeros(len(z), bool)
+    past = np.asarray(horizon(X[axis], calibration["axis_max"]), float) > 0
+    if not past.any():
+        return z, past
+    edge = dict(X)
+    edge[axis] = np.where(past, float(calibration["axis_max"]), np.asarray(X[axis], float))
+    z_edge = np.asarray(law.formula(theta, edge), float)
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    # a law flat past the edge (carry-forward) is not declining: only a fall beyond
+    # rounding counts
+    tol = 1e-9 * np.maximum(np.abs(z_edge), 1.0)
+    return z_edge, past & (sign * (z_edge - z) > tol)
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):

@@ -53,9 +53,12 @@ from scipy.optimize import least_squares
 
 from perflaw._version import __version__
 from perflaw.errors import ConvergenceError, DataError, LawFileError, NotFittedError
-from perflaw.laws.base import Law, Start, get_law, loss_value
+from perflaw.laws.base import Law, Start, get_law, higher_is_better, loss_value
 
 FORMAT_VERSION = 1
+#: the ``interval`` of a prediction past the trained edge that the law predicts worse than
+#: the edge: its better side reaches to the law's level there (backtest.edge_decline)
+WIDENED = "backtest-calibrated, widened to the law's level at the trained edge"
 
 
 class ExtrapolationWarning(UserWarning):
@@ -910,7 +913,12 @@ class LawFitter:
                         ExtrapolationWarning,
                         stacklevel=2,
                     )
-        from perflaw.backtest import calibrated_halfwidth, horizon, transform_inverse
+        from perflaw.backtest import (
+            calibrated_halfwidth,
+            edge_decline,
+            horizon,
+            transform_inverse,
+        )
 
         cal = getattr(self, "calibration_", None)
         # doublings past the largest trained size along the calibration's axis, and which
@@ -954,18 +962,25 @@ class LawFitter:
             hw = calibrated_halfwidth(cal, ahead, level)
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
+            zlo, zhi = zpred - hw, zpred + hw
+            # past the trained edge, how far a law falls is what its backtest checked
+            # least (it turned faster than the runs did: docs/performance-law.md), so the
+            # better side reaches to the law's own level at the edge
+            z_edge, declines = edge_decline(self.law_, self.theta_, Xp, cal, self.metric_, zpred)
+            if higher_is_better(self.metric_):
+                zhi = np.where(declines, np.maximum(zhi, z_edge + hw), zhi)
+            else:
+                zlo = np.where(declines, np.minimum(zlo, z_edge - hw), zlo)
             # past the farthest the backtest predicted, such intervals were measured to
             # under-cover (docs/performance-law.md): each row says which side it is on
+            label = np.where(declines, WIDENED, "backtest-calibrated")
+            label = np.where(past_reach, np.char.add(label, ", past its reach (unchecked)"), label)
             return pd.DataFrame(
                 {
                     "prediction": pred,
-                    "lower": transform_inverse(zpred - hw, tr),
-                    "upper": transform_inverse(zpred + hw, tr),
-                    "interval": np.where(
-                        past_reach,
-                        "backtest-calibrated, past its reach (unchecked)",
-                        "backtest-calibrated",
-                    ),
+                    "lower": transform_inverse(zlo, tr),
+                    "upper": transform_inverse(zhi, tr),
+                    "interval": label,
                 },
                 index=frame.index,
             )

@@ -155,7 +155,7 @@ def _form_draws(
     """
     from scipy import stats
 
-    from perflaw.backtest import calibration_df, horizon, transform_inverse
+    from perflaw.backtest import calibration_df, edge_decline, horizon, transform_inverse
     from perflaw.laws.base import get_law
 
     alts, zs = [], []
@@ -165,7 +165,7 @@ def _form_draws(
         law = get_law(a["law"], **(a.get("law_options") or {}))
         try:
             X = fitter._inputs(law, frame, groups)
-            zs.append((X, law.formula(np.asarray(a["params"], float), X)))
+            zs.append((law, X, law.formula(np.asarray(a["params"], float), X)))
         except DataError:
             # a form bound to an intercept per depth (or width) has no term for the
             # others: it cannot speak for this grid, and the forms that can carry p_best
@@ -183,12 +183,22 @@ def _form_draws(
         rows = which == i
         if not rows.any():
             continue
-        X, z = zs[i]
+        law, X, z = zs[i]
         cal = a["calibration"]
         h = horizon(X[cal["axis"]], cal["axis_max"])
         scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
         e = stats.t.rvs(calibration_df(cal), size=(int(rows.sum()), len(frame)), random_state=rng)
-        out[rows] = transform_inverse(z[None, :] + e * scale[None, :], tr)
+        # past the trained edge a form that declines may fall less than it says (as
+        # predict's interval reaches to its level at the edge): each draw's centre lies
+        # anywhere between its prediction and that level
+        z_edge, declines = edge_decline(
+            law, np.asarray(a["params"], float), X, cal, fitter.metric_, z
+        )
+        centre = np.broadcast_to(z, e.shape)
+        if declines.any():
+            u = rng.uniform(size=e.shape) * declines[None, :]
+            centre = z[None, :] + u * (z_edge - z)[None, :]
+        out[rows] = transform_inverse(centre + e * scale[None, :], tr)
     return out
 
 
@@ -516,11 +526,13 @@ def recommend(
         else:
             untried = order[~order["trained"].to_numpy()]
             # an untried configuration is worth running only if it could beat the best run;
-            # name the one with the highest chance to (normal reading of its interval)
+            # name the one with the highest chance to (normal reading of its interval's
+            # better side, which past the trained edge reaches further than the other)
             from scipy import stats as _st
 
             q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
-            half = (untried["upper"] - untried["lower"]).to_numpy(float) / (2 * q)
+            better = untried["upper"] if sign > 0 else untried["lower"]
+            half = np.abs(better - untried["prediction"]).to_numpy(float) / q
             with np.errstate(divide="ignore", invalid="ignore"):
                 chance = _st.norm.sf(
                     (obs - untried["prediction"].to_numpy(float))
