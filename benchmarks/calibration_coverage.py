@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from perflaw.backtest import calibration_df, form_law, horizon, transform_forward
+from perflaw.backtest import (
+    calibration_df,
+    form_law,
+    horizon,
+    transform_forward,
+    transform_inverse,
+)
 from perflaw.errors import ConvergenceError, DataError
 from perflaw.fit import LawFitter
 from perflaw.train.runs_table import read_runs_file, seed_means
@@ -60,6 +66,25 @@ def splits(frame: pd.DataFrame, axis: str):
         yield v, frame[train], frame[~train]
 
 
+def _plain_upper(p: pd.DataFrame) -> np.ndarray:
+    """The upper bound before the reach to the edge's level (backtest.edge_decline): the
+    lower side is untouched and the plain interval symmetric on the logit scale."""
+    z = transform_forward(p["prediction"].to_numpy(float), "logit")
+    zl = transform_forward(p["lower"].to_numpy(float), "logit")
+    return transform_inverse(2 * z - zl, "logit")
+
+
+def _falls_widths(p: pd.DataFrame, falls: np.ndarray) -> dict:
+    """Summed widths (logit scale) of the widened intervals, and of the plain ones."""
+    z = transform_forward(p["prediction"].to_numpy(float), "logit")
+    zl = transform_forward(p["lower"].to_numpy(float), "logit")
+    zu = transform_forward(p["upper"].to_numpy(float), "logit")
+    return {
+        "falls_width": float((zu - zl)[falls].sum()),
+        "falls_width_plain": float((2 * (z - zl))[falls].sum()),
+    }
+
+
 def rows():
     out = []
     for name, frame, axis in tables():
@@ -82,14 +107,22 @@ def rows():
                         continue
                     obs = te[metric].to_numpy(float)
                     inside = (obs >= p["lower"].to_numpy()) & (obs <= p["upper"].to_numpy())
+                    # past the trained edge where the law falls, predict reaches the upper
+                    # side to the law's level at the edge; the plain interval is symmetric
+                    # on the logit scale about the prediction
+                    falls = p["interval"].astype(str).str.contains("widened").to_numpy()
+                    plain = inside & (~falls | (obs <= _plain_upper(p)))
                     # the same interval with other degrees of freedom for its t quantile:
                     # perflaw's, one per predicted run (the rule before 2026-12-02), one
                     # per origin (the predictions of one origin share one fit); within
-                    # and beyond the farthest horizon the backtest predicted
-                    e = np.abs(
-                        transform_forward(p["prediction"].to_numpy(float), "logit")
-                        - transform_forward(obs, "logit")
+                    # and beyond the farthest horizon the backtest predicted.  The reach
+                    # to the edge's level above is kept: it is added to the upper side
+                    z = transform_forward(p["prediction"].to_numpy(float), "logit")
+                    signed = transform_forward(obs, "logit") - z
+                    zu, zl = (
+                        transform_forward(p[c].to_numpy(float), "logit") for c in ("upper", "lower")
                     )
+                    extra = np.where(falls, (zu - z) - (z - zl), 0.0)
                     h = horizon(te[axis].to_numpy(float), cal["axis_max"])
                     reach = h <= cal["max_horizon"] + 1e-9
                     base = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
@@ -100,8 +133,9 @@ def rows():
                         ("origins", cal["n_origins"]),
                     ):
                         half = stats.t.ppf(0.975, max(df, 1)) * base
-                        alt[f"covered_df_{k}"] = int((e <= half).sum())
-                        alt[f"within_df_{k}"] = int((e <= half)[reach].sum())
+                        ok = (signed >= -half) & (signed <= half + extra)
+                        alt[f"covered_df_{k}"] = int(ok.sum())
+                        alt[f"within_df_{k}"] = int(ok[reach].sum())
                         alt[f"halfwidth_df_{k}"] = float(half.sum())
                     out.append(
                         dict(
@@ -114,6 +148,11 @@ def rows():
                             cal_n=cal["n"],
                             n=len(obs),
                             covered=int(inside.sum()),
+                            covered_plain=int(plain.sum()),
+                            n_falls=int(falls.sum()),
+                            falls_covered=int((inside & falls).sum()),
+                            falls_covered_plain=int((plain & falls).sum()),
+                            **_falls_widths(p, falls),
                             **alt,
                         )
                     )
@@ -143,6 +182,8 @@ def chosen_rows():
                 ok = np.isfinite(lo) & np.isfinite(hi)
                 inside = ok & (obs >= lo) & (obs <= hi)
                 reach = ~p["interval"].astype(str).str.contains("unchecked").to_numpy()
+                falls = p["interval"].astype(str).str.contains("widened").to_numpy()
+                plain = inside & (~falls | (obs <= _plain_upper(p)))
                 out.append(
                     dict(
                         table=name,
@@ -153,6 +194,12 @@ def chosen_rows():
                         covered=int(inside.sum()),
                         n_within=int((ok & reach).sum()),
                         within=int((inside & reach).sum()),
+                        covered_plain=int(plain.sum()),
+                        within_plain=int((plain & reach).sum()),
+                        n_falls=int((ok & falls).sum()),
+                        falls_covered=int((inside & falls).sum()),
+                        falls_covered_plain=int((plain & falls).sum()),
+                        **_falls_widths(p, ok & falls),
                     )
                 )
     return pd.DataFrame(out)
@@ -204,12 +251,33 @@ def main() -> None:
         "\nthe intervals a user acts on: the form fit chooses at each origin (auto), its 95 % "
         "interval for a new run (seed noise included), all predictions and within reach:"
     )
+    cols = ["n", "covered", "n_within", "within", "covered_plain", "within_plain"]
     for by in ("form", "table"):
-        g = c.groupby(by)[["n", "covered", "n_within", "within"]].sum()
-        g.loc["all"] = c[["n", "covered", "n_within", "within"]].sum()
+        g = c.groupby(by)[cols].sum()
+        g.loc["all"] = c[cols].sum()
         g["coverage"] = g.covered / g.n
         g["coverage_within"] = g.within / g.n_within
+        g["plain_within"] = g.within_plain / g.n_within
         print(g.to_string(float_format=lambda x: f"{x:.3f}"))
+    print(
+        "\npast the trained edge where the law predicts worse than at it (interval reaching "
+        "to the law's level at the edge, since 2026-12-02), against the plain interval:"
+    )
+    _falls(r, "every form")
+    _falls(c, "the chosen form")
+
+
+def _falls(r: pd.DataFrame, what: str) -> None:
+    cols = ["n", "n_falls", "falls_covered", "falls_covered_plain", "falls_width"]
+    g = r.groupby("form")[[*cols, "falls_width_plain"]].sum()
+    g.loc["all"] = g.sum()
+    g["coverage"] = g.falls_covered / g.n_falls
+    g["plain"] = g.falls_covered_plain / g.n_falls
+    # how much wider the widened intervals are (logit scale) than the plain ones
+    g["width_ratio"] = g.falls_width / g.falls_width_plain
+    g = g.drop(columns=["falls_width", "falls_width_plain"])
+    print(f"{what}:")
+    print(g.to_string(float_format=lambda x: f"{x:.3f}"))
 
 
 if __name__ == "__main__":
