@@ -74,15 +74,22 @@ def _plain_upper(p: pd.DataFrame) -> np.ndarray:
     return transform_inverse(2 * z - zl, "logit")
 
 
-def _falls_widths(p: pd.DataFrame, falls: np.ndarray) -> dict:
-    """Summed widths (logit scale) of the widened intervals, and of the plain ones."""
+def _falls_widths(p: pd.DataFrame, falls: np.ndarray, obs: np.ndarray) -> dict:
+    """Summed widths (logit scale) of the widened intervals and of the plain ones, and
+    the summed absolute % errors of three points there: the law's, the law's level at
+    the edge (its upper side less the half-width) and half-way between (logit scale)."""
     z = transform_forward(p["prediction"].to_numpy(float), "logit")
     zl = transform_forward(p["lower"].to_numpy(float), "logit")
     zu = transform_forward(p["upper"].to_numpy(float), "logit")
-    return {
+    z_edge = zu - (z - zl)
+    out = {
         "falls_width": float((zu - zl)[falls].sum()),
         "falls_width_plain": float((2 * (z - zl))[falls].sum()),
     }
+    for name, point in (("law", z), ("edge", z_edge), ("mid", (z + z_edge) / 2)):
+        ape = np.abs(transform_inverse(point, "logit") / obs - 1)
+        out[f"falls_ape_{name}"] = float(100 * ape[falls].sum())
+    return out
 
 
 def rows():
@@ -152,7 +159,7 @@ def rows():
                             n_falls=int(falls.sum()),
                             falls_covered=int((inside & falls).sum()),
                             falls_covered_plain=int((plain & falls).sum()),
-                            **_falls_widths(p, falls),
+                            **_falls_widths(p, falls, obs),
                             **alt,
                         )
                     )
@@ -199,7 +206,7 @@ def chosen_rows():
                         n_falls=int((ok & falls).sum()),
                         falls_covered=int((inside & falls).sum()),
                         falls_covered_plain=int((plain & falls).sum()),
-                        **_falls_widths(p, ok & falls),
+                        **_falls_widths(p, ok & falls, obs),
                     )
                 )
     return pd.DataFrame(out)
@@ -261,7 +268,8 @@ def main() -> None:
         print(g.to_string(float_format=lambda x: f"{x:.3f}"))
     print(
         "\npast the trained edge where the law predicts worse than at it (interval reaching "
-        "to the law's level at the edge, since 2026-12-02), against the plain interval:"
+        "to the law's level at the edge, since 2026-12-02), against the plain interval; and "
+        "the % error there of the law's point, of its level at the edge, and half-way:"
     )
     _falls(r, "every form")
     _falls(c, "the chosen form")
@@ -269,13 +277,16 @@ def main() -> None:
 
 def _falls(r: pd.DataFrame, what: str) -> None:
     cols = ["n", "n_falls", "falls_covered", "falls_covered_plain", "falls_width"]
-    g = r.groupby("form")[[*cols, "falls_width_plain"]].sum()
+    apes = [f"falls_ape_{k}" for k in ("law", "edge", "mid")]
+    g = r.groupby("form")[[*cols, "falls_width_plain", *apes]].sum()
     g.loc["all"] = g.sum()
     g["coverage"] = g.falls_covered / g.n_falls
     g["plain"] = g.falls_covered_plain / g.n_falls
     # how much wider the widened intervals are (logit scale) than the plain ones
     g["width_ratio"] = g.falls_width / g.falls_width_plain
-    g = g.drop(columns=["falls_width", "falls_width_plain"])
+    for name in ("law", "edge", "mid"):
+        g[f"mape_{name}"] = g[f"falls_ape_{name}"] / g.n_falls
+    g = g.drop(columns=["falls_width", "falls_width_plain", *apes])
     print(f"{what}:")
     print(g.to_string(float_format=lambda x: f"{x:.3f}"))
 
