@@ -188,7 +188,7 @@ def edge_decline(
     metric).  How far it falls is what its backtest checked least: the origins below the
     edge saw the rise and the top.  On four tables such predictions were covered by 78 %
     of their 95 % intervals, and the runs missed lay above them: the law turns faster
-    than the runs do (``benchmarks/calibration_coverage.py``, "declining past the edge").
+    than the runs do (``benchmarks/calibration_coverage.py``, "past the trained edge").
     :meth:`~perflaw.fit.LawFitter.predict` therefore reaches the interval's better side
     to the law's own level at the edge, and recommend-config's draws spread between the
     two.
