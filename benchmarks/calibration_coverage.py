@@ -66,11 +66,17 @@ def splits(frame: pd.DataFrame, axis: str):
         yield v, frame[train], frame[~train]
 
 
+def _logit_sides(p: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prediction, lower and upper bound of ``predict``'s frame on the logit scale."""
+    return tuple(  # type: ignore[return-value]
+        transform_forward(p[c].to_numpy(float), "logit") for c in ("prediction", "lower", "upper")
+    )
+
+
 def _plain_upper(p: pd.DataFrame) -> np.ndarray:
     """The upper bound before the reach to the edge's level (backtest.edge_decline): the
     lower side is untouched and the plain interval symmetric on the logit scale."""
-    z = transform_forward(p["prediction"].to_numpy(float), "logit")
-    zl = transform_forward(p["lower"].to_numpy(float), "logit")
+    z, zl, _ = _logit_sides(p)
     return transform_inverse(2 * z - zl, "logit")
 
 
@@ -78,9 +84,7 @@ def _falls_widths(p: pd.DataFrame, falls: np.ndarray, obs: np.ndarray) -> dict:
     """Summed widths (logit scale) of the widened intervals and of the plain ones, and
     the summed absolute % errors of three points there: the law's, the law's level at
     the edge (its upper side less the half-width) and half-way between (logit scale)."""
-    z = transform_forward(p["prediction"].to_numpy(float), "logit")
-    zl = transform_forward(p["lower"].to_numpy(float), "logit")
-    zu = transform_forward(p["upper"].to_numpy(float), "logit")
+    z, zl, zu = _logit_sides(p)
     z_edge = zu - (z - zl)
     out = {
         "falls_width": float((zu - zl)[falls].sum()),
@@ -124,11 +128,8 @@ def rows():
                     # per origin (the predictions of one origin share one fit); within
                     # and beyond the farthest horizon the backtest predicted.  The reach
                     # to the edge's level above is kept: it is added to the upper side
-                    z = transform_forward(p["prediction"].to_numpy(float), "logit")
+                    z, zl, zu = _logit_sides(p)
                     signed = transform_forward(obs, "logit") - z
-                    zu, zl = (
-                        transform_forward(p[c].to_numpy(float), "logit") for c in ("upper", "lower")
-                    )
                     extra = np.where(falls, (zu - z) - (z - zl), 0.0)
                     h = horizon(te[axis].to_numpy(float), cal["axis_max"])
                     reach = h <= cal["max_horizon"] + 1e-9

@@ -989,11 +989,12 @@ def test_the_amazon_beauty_hr10_verdict_turns_on_one_origin():
 
 # --------------------------------------------------------------------------- past the edge
 def _falling(metric="hr@10"):
-    """Runs whose metric falls with depth (log-linear), a little noise."""
+    """Runs whose metric gets worse with depth (log-linear), a little noise: HR@10
+    falls, a loss rises."""
     X = grid(layers=(2, 4, 8, 16, 32), widths=(64,))
     rng = np.random.default_rng(5)
     z = -2.0 - 0.08 * np.log(X.layers) + rng.normal(0, 0.01, len(X))
-    return X, (logistic(z) if metric == "hr@10" else 3.0 + 0.08 * np.log(X.layers) + 0 * z)
+    return X, (logistic(z) if metric == "hr@10" else 1.0 - z)
 
 
 def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it():
