@@ -29,6 +29,10 @@
 # patience at 6,100, best step 5,600 again) and moved in by benchmarks/replace_runs.py.
 # A resume takes the mixed caps (a cap is a budget, not a rule: runs_table.training_rule);
 # before 2026-12-02 it refused the table once the 30,000-step rows were in.
+# 1 x 48 (named next after 1 x 136, prediction-1x48.json) was trained on 2026-12-02 with the
+# 6,000 cap; seed 0 was still improving near it, so seeds 0 and 2 were retrained with
+# --max-steps 30000 (best steps 6,500 and 7,000; seed 1 ended on patience at 4,700) and the
+# three rows were appended from their own table (commit 31681a6).
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
