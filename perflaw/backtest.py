@@ -379,6 +379,9 @@ def _forecast(form, Xt, yt, gt, Xh, gh, opts: dict, joint):
                 raise DataError(
                     f"{axis} has one value in these runs, so the law has no {axis} term"
                 )
+            # uncalibrated (no backtest inside the backtest), it still knows its trained
+            # edge, so its points past it are the ones the calibrated fit will predict
+            f.edge_ = {"axis": axis, "axis_max": float(np.max(Xt[axis]))}
             p = f.predict(
                 Xh[keep].reset_index(drop=True),
                 groups=gh[keep],

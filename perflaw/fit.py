@@ -58,7 +58,9 @@ from perflaw.laws.base import Law, Start, get_law, higher_is_better, loss_value
 FORMAT_VERSION = 1
 #: the ``interval`` of a prediction past the trained edge that the law predicts worse than
 #: the edge: its better side reaches to the law's level there (backtest.edge_decline)
-WIDENED = "backtest-calibrated, widened to the law's level at the trained edge"
+WIDENED = (
+    "backtest-calibrated, fall past the trained edge halved, widened to the law's level there"
+)
 
 
 class ExtrapolationWarning(UserWarning):
@@ -600,6 +602,7 @@ class LawFitter:
         self.ranges_ = {
             c: (float(np.min(v)), float(np.max(v))) for c, v in X.items() if c != "group"
         }
+        self.edge_ = self._trained_edge(frame, X)
         self.params_ = pd.Series(best.theta, index=list(law.param_names), name="estimate")
         self.derived_ = law.derived(best.theta, self.ranges_)
         self.notes_ = law.notes(best.theta, self.ranges_) if hasattr(law, "notes") else []
@@ -868,6 +871,25 @@ class LawFitter:
         self._check_fitted()
         return self.summary_
 
+    def _trained_edge(self, frame: pd.DataFrame, X: dict) -> dict | None:
+        """The largest trained size along the backtest's axis, past which a law's fall is
+        halved (:meth:`predict`); None without a size axis (``backtest_axis=None``, or a
+        law of other inputs, such as Chinchilla's)."""
+        if self.calibration_:
+            axis = self.calibration_["axis"]
+        elif self.backtest_axis is None:
+            return None
+        else:
+            from perflaw.backtest import resolve_axis
+
+            try:
+                axis = resolve_axis(frame, self.backtest_axis)
+            except DataError:
+                return None
+        if axis not in X:
+            return None
+        return {"axis": axis, "axis_max": float(np.max(X[axis]))}
+
     def predict(
         self,
         X,
@@ -945,7 +967,17 @@ class LawFitter:
                 stacklevel=2,
             )
         tr = getattr(self, "transform_", "none")
-        zpred = self.law_.formula(self.theta_, Xp)
+        zlaw = np.asarray(self.law_.formula(self.theta_, Xp), float)
+        # past the trained edge a law that turns down falls slower than it says: on four
+        # tables the runs lay between its point and its level at the edge, and half-way
+        # erred least (docs/performance-law.md, "past the trained edge"), so the point there
+        # is half-way (fitting scale) and the interval's better side reaches to that level
+        edge = getattr(self, "edge_", None) or cal
+        if edge:
+            z_edge, declines = edge_decline(self.law_, self.theta_, Xp, edge, self.metric_, zlaw)
+        else:
+            z_edge, declines = zlaw, np.zeros(len(zlaw), bool)
+        zpred = np.where(declines, (zlaw + z_edge) / 2, zlaw)
         pred = transform_inverse(zpred, tr)
         if not interval:
             return pred
@@ -963,10 +995,8 @@ class LawFitter:
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
             zlo, zhi = zpred - hw, zpred + hw
-            # past the trained edge, how far a law falls is what its backtest checked
-            # least (it turned faster than the runs did: docs/performance-law.md), so the
-            # better side reaches to the law's own level at the edge
-            z_edge, declines = edge_decline(self.law_, self.theta_, Xp, cal, self.metric_, zpred)
+            # how far a law falls past the trained edge is what its backtest checked
+            # least: the better side reaches to the law's own level at the edge
             if higher_is_better(self.metric_):
                 zhi = np.where(declines, np.maximum(zhi, z_edge + hw), zhi)
             else:
@@ -1003,6 +1033,7 @@ class LawFitter:
                 noise = np.random.default_rng(self.seed).normal(0, math.sqrt(s2), size=P.shape)
                 P = P + noise
             lo, hi = np.percentile(P, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+            lo, hi = lo + (zpred - zlaw), hi + (zpred - zlaw)  # about the halved fall
             method = "bootstrap"
         else:
             J = self._jacobian(self.theta_, Xp)
@@ -1269,6 +1300,7 @@ class LawFitter:
             "form": getattr(self, "form_", None),
             "selection": getattr(self, "selection_", None),
             "calibration": getattr(self, "calibration_", None),
+            "edge": getattr(self, "edge_", None),
             "alternatives": [self._alternative_dict(a) for a in getattr(self, "alternatives_", [])],
             "best_observed": getattr(self, "best_observed_", None),
             "noise_sd": getattr(self, "noise_sd_", None),
@@ -1345,6 +1377,8 @@ class LawFitter:
         self.form_ = data.get("form")
         self.selection_ = data.get("selection")
         self.calibration_ = data.get("calibration")
+        # files written before the edge was stored: the calibration's edge, if any
+        self.edge_ = data.get("edge")
         self.alternatives_ = [a for a in data.get("alternatives") or [] if a.get("params")]
         self.best_observed_ = data.get("best_observed")
         self.noise_sd_ = data.get("noise_sd")
@@ -1465,6 +1499,14 @@ def _validate_law_dict(data: Any, source: str) -> None:
             and cal["axis_max"] > 0
         ):
             bad("calibration", "must hold sd >= 0, n >= 1, axis and axis_max > 0")
+    edge = data.get("edge")
+    if edge is not None and not (
+        isinstance(edge, dict)
+        and edge.get("axis") in ("layers", "d_emb")
+        and _is_num(edge.get("axis_max"))
+        and edge["axis_max"] > 0
+    ):
+        bad("edge", "must hold axis (layers or d_emb) and axis_max > 0")
     best = data.get("best_observed")
     if best is not None and not (isinstance(best, dict) and _is_num(best.get("observed"))):
         bad("best_observed", "must hold a finite 'observed' value")
