@@ -994,13 +994,9 @@ class LawFitter:
             hw = calibrated_halfwidth(cal, ahead, level)
             if kind == "observation" and noise:
                 hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - alpha / 2) * noise) ** 2)
-            zlo, zhi = zpred - hw, zpred + hw
             # how far a law falls past the trained edge is what its backtest checked
-            # least: the better side reaches to the law's own level at the edge
-            if higher_is_better(self.metric_):
-                zhi = np.where(declines, np.maximum(zhi, z_edge + hw), zhi)
-            else:
-                zlo = np.where(declines, np.minimum(zlo, z_edge - hw), zlo)
+            # least: the interval spans its own value and its level at the edge
+            zlo, zhi = self._span_edge(zlaw - hw, zlaw + hw, z_edge - zlaw, declines)
             # past the farthest the backtest predicted, such intervals were measured to
             # under-cover (docs/performance-law.md): each row says which side it is on
             label = np.where(declines, WIDENED, "backtest-calibrated")
@@ -1033,7 +1029,7 @@ class LawFitter:
                 noise = np.random.default_rng(self.seed).normal(0, math.sqrt(s2), size=P.shape)
                 P = P + noise
             lo, hi = np.percentile(P, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
-            lo, hi = lo + (zpred - zlaw), hi + (zpred - zlaw)  # about the halved fall
+            lo, hi = self._span_edge(lo, hi, z_edge - zlaw, declines)
             method = "bootstrap"
         else:
             J = self._jacobian(self.theta_, Xp)
@@ -1041,7 +1037,8 @@ class LawFitter:
             if kind == "observation":
                 var = var + s2
             t = stats.t.ppf(1 - alpha / 2, max(n - k, 1))
-            lo, hi = zpred - t * np.sqrt(var), zpred + t * np.sqrt(var)
+            lo, hi = zlaw - t * np.sqrt(var), zlaw + t * np.sqrt(var)
+            lo, hi = self._span_edge(lo, hi, z_edge - zlaw, declines)
             method = "delta"
             if getattr(self, "_unidentified", None):
                 lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
@@ -1055,6 +1052,14 @@ class LawFitter:
             },
             index=frame.index,
         )
+
+    def _span_edge(self, lo, hi, rise, declines):
+        """An interval about the law's own value, its better side moved by ``rise`` (to
+        the law's level at the trained edge) where the law declines past it: the worse
+        side stays the law's, so the interval spans both (and the halved point)."""
+        if higher_is_better(self.metric_):
+            return lo, np.where(declines, hi + rise, hi)
+        return np.where(declines, lo + rise, lo), hi
 
     def leave_one_out(self) -> pd.DataFrame:
         """Refit without each row in turn and predict it (``loo_``, ``loo_metrics_``)."""

@@ -1000,9 +1000,9 @@ def _falling(metric="hr@10"):
 def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_path):
     """Past the deepest trained run a law that falls (p2 past its optimum; here a
     log-linear slope) may fall less than it says: the point is half-way (logit scale)
-    between the law's value and its level at the edge, the interval keeps its half-width
-    about it below and reaches the edge's level above, and rows at or inside the edge are
-    untouched."""
+    between the law's value and its level at the edge, and the interval spans both (the
+    law's value less the half-width up to the edge's level plus it); rows at or inside the
+    edge are untouched."""
     from perflaw.backtest import calibrated_halfwidth, edge_decline, horizon, transform_forward
     from perflaw.fit import WIDENED
 
@@ -1014,7 +1014,8 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     assert p.interval.tolist() == ["backtest-calibrated"] * 2 + [WIDENED] * 2
     z = transform_forward(p.prediction.to_numpy(), "logit")
     hw = calibrated_halfwidth(cal, horizon(ask.layers, cal["axis_max"]), f.level)
-    np.testing.assert_allclose(transform_forward(p.lower.to_numpy(), "logit"), z - hw)
+    zl = transform_forward(p.lower.to_numpy(), "logit")
+    np.testing.assert_allclose(zl[:2], z[:2] - hw[:2])
     zu = transform_forward(p.upper.to_numpy(), "logit")
     np.testing.assert_allclose(zu[:2], z[:2] + hw[:2])
     edge = transform_forward(
@@ -1026,6 +1027,7 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     law = f.law_.formula(f.theta_, Xa)
     np.testing.assert_allclose(z[:2], law[:2])
     np.testing.assert_allclose(z[2:], (law[2:] + edge) / 2)
+    np.testing.assert_allclose(zl[2:], law[2:] - hw[2:])
     assert np.all(law[2:] < z[2:]) and np.all(z[2:] < edge)
     # the helper on the same rows says the same
     _, declines = edge_decline(f.law_, f.theta_, Xa, cal, "hr@10", law)
@@ -1060,10 +1062,10 @@ def test_a_loss_that_rises_past_the_edge_widens_downward():
     p = f.predict(pd.DataFrame({"layers": [64.0], "d_emb": [64.0]}), interval=True, warn=False)
     edge = float(f.predict(pd.DataFrame({"layers": [32.0], "d_emb": [64.0]}))[0])
     assert p.interval.iloc[0] == WIDENED
-    hw = float(p.upper.iloc[0] - p.prediction.iloc[0])
-    assert p.lower.iloc[0] == pytest.approx(edge - hw)
     at64 = f._inputs(f.law_, pd.DataFrame({"layers": [64.0], "d_emb": [64.0]}), None)
     law = float(f.law_.formula(f.theta_, at64)[0])
+    hw = float(p.upper.iloc[0] - law)  # the worse (upper) side stays the law's
+    assert p.lower.iloc[0] == pytest.approx(edge - hw)
     assert p.prediction.iloc[0] == pytest.approx((law + edge) / 2)  # the rise halved
 
 
@@ -1080,7 +1082,10 @@ def test_recommend_draws_spread_to_the_edge_level_where_a_form_falls():
     p = f.predict(ask, interval=True, warn=False, kind="observation")
     hi = np.quantile(draws, 0.975, axis=0)
     assert hi[0] == pytest.approx(p.upper.iloc[0], rel=0.01)  # at the edge: the law's
-    own = float(p.prediction.iloc[1]) + (float(p.prediction.iloc[1]) - float(p.lower.iloc[1]))
+    # the law's own interval (its value +- the half-width, logit scale) past the edge
+    zlaw = f.law_.formula(f.theta_, f._inputs(f.law_, ask, None))[1]
+    zlo = np.log(p.lower.iloc[1] / (1 - p.lower.iloc[1]))
+    own = 1 / (1 + np.exp(-(2 * zlaw - zlo)))
     assert own * 1.005 < hi[1] <= p.upper.iloc[1] * 1.01
 
 
