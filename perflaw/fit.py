@@ -285,6 +285,9 @@ class LawFitter:
         ``(n_ok, n_params)`` bootstrap estimates.
     ranges_ : dict
         Fitted ``(min, max)`` of every input.
+    edge_ : dict or None
+        The trained edge along the backtest axis (``axis``, ``axis_max``): past it, where
+        the law predicts worse than at it, :meth:`predict` halves the fall.
     holdout_ : pandas.DataFrame or None
         Held-out rows with predictions and errors (``holdout=``); ``holdout_metrics_``.
     """
@@ -899,6 +902,10 @@ class LawFitter:
         warn: bool = True,
     ):
         """Predict the metric.
+
+        Past the trained edge (``edge_``), where the law predicts worse than at it, the
+        prediction is half-way (fitting scale) between the law's value and its level at
+        the edge, and the interval spans the two (:func:`perflaw.backtest.edge_decline`).
 
         Parameters
         ----------

@@ -188,9 +188,9 @@ def _form_draws(
         h = horizon(X[cal["axis"]], cal["axis_max"])
         scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
         e = stats.t.rvs(calibration_df(cal), size=(int(rows.sum()), len(frame)), random_state=rng)
-        # past the trained edge a form that declines may fall less than it says (as
-        # predict's interval reaches to its level at the edge): each draw's centre lies
-        # anywhere between its prediction and that level
+        # past the trained edge a form that declines may fall less than it says (predict
+        # halves the fall, its interval spans the law's value and its level at the edge):
+        # each draw's centre lies anywhere between the two, the halved point on average
         z_edge, declines = edge_decline(
             law, np.asarray(a["params"], float), X, cal, fitter.metric_, z
         )
