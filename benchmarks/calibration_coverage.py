@@ -32,6 +32,7 @@ from scipy import stats
 
 from perflaw.backtest import (
     calibration_df,
+    edge_decline,
     form_law,
     horizon,
     transform_forward,
@@ -66,31 +67,39 @@ def splits(frame: pd.DataFrame, axis: str):
         yield v, frame[train], frame[~train]
 
 
-def _logit_sides(p: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prediction, lower and upper bound of ``predict``'s frame on the logit scale."""
-    return tuple(  # type: ignore[return-value]
+def _sides(f: LawFitter, p: pd.DataFrame, te: pd.DataFrame) -> dict:
+    """``predict``'s frame on the logit scale, with the law's own value and its level at
+    the trained edge: past the edge, where the law falls, the prediction is half-way
+    between the two and the interval spans them (``zlaw - hw`` to ``zedge + hw``); the
+    metrics here are better higher, so ``hw`` is the lower side's distance from ``zlaw``."""
+    Xp = f._inputs(f.law_, te[XY], None)
+    zlaw = np.asarray(f.law_.formula(f.theta_, Xp), float)
+    zedge, falls = edge_decline(f.law_, f.theta_, Xp, f.edge_ or f.calibration_, f.metric_, zlaw)
+    z, zl, zu = (
         transform_forward(p[c].to_numpy(float), "logit") for c in ("prediction", "lower", "upper")
     )
+    return dict(z=z, zl=zl, zu=zu, zlaw=zlaw, zedge=zedge, falls=falls, hw=zlaw - zl)
 
 
-def _plain_upper(p: pd.DataFrame) -> np.ndarray:
-    """The upper bound before the reach to the edge's level (backtest.edge_decline): the
-    lower side is untouched and the plain interval symmetric on the logit scale."""
-    z, zl, _ = _logit_sides(p)
-    return transform_inverse(2 * z - zl, "logit")
+def _plain_upper(s: dict) -> np.ndarray:
+    """The upper bound of the law's own interval, before it reached to the edge's level
+    (its lower side is unchanged)."""
+    return transform_inverse(s["zlaw"] + s["hw"], "logit")
 
 
-def _falls_widths(p: pd.DataFrame, falls: np.ndarray, obs: np.ndarray) -> dict:
-    """Summed widths (logit scale) of the widened intervals and of the plain ones, and
-    the summed absolute % errors of three points there: the law's, the law's level at
-    the edge (its upper side less the half-width) and half-way between (logit scale)."""
-    z, zl, zu = _logit_sides(p)
-    z_edge = zu - (z - zl)
+def _falls_widths(s: dict, falls: np.ndarray, obs: np.ndarray) -> dict:
+    """Summed widths (logit scale) of the spanning intervals and of the law's own, and the
+    summed absolute % errors of three points there: the law's value, its level at the
+    edge, and half-way between (what ``predict`` gives since the twenty-second session)."""
     out = {
-        "falls_width": float((zu - zl)[falls].sum()),
-        "falls_width_plain": float((2 * (z - zl))[falls].sum()),
+        "falls_width": float((s["zu"] - s["zl"])[falls].sum()),
+        "falls_width_plain": float((2 * s["hw"])[falls].sum()),
     }
-    for name, point in (("law", z), ("edge", z_edge), ("mid", (z + z_edge) / 2)):
+    for name, point in (
+        ("law", s["zlaw"]),
+        ("edge", s["zedge"]),
+        ("mid", (s["zlaw"] + s["zedge"]) / 2),
+    ):
         ape = np.abs(transform_inverse(point, "logit") / obs - 1)
         out[f"falls_ape_{name}"] = float(100 * ape[falls].sum())
     return out
@@ -118,19 +127,19 @@ def rows():
                         continue
                     obs = te[metric].to_numpy(float)
                     inside = (obs >= p["lower"].to_numpy()) & (obs <= p["upper"].to_numpy())
-                    # past the trained edge where the law falls, predict reaches the upper
-                    # side to the law's level at the edge; the plain interval is symmetric
-                    # on the logit scale about the prediction
-                    falls = p["interval"].astype(str).str.contains("widened").to_numpy()
-                    plain = inside & (~falls | (obs <= _plain_upper(p)))
+                    # past the trained edge where the law falls, predict's interval spans
+                    # the law's value and its level at the edge; the plain one is the
+                    # law's own, symmetric on the logit scale about its value
+                    sides = _sides(f, p, te)
+                    falls = sides["falls"]
+                    plain = inside & (~falls | (obs <= _plain_upper(sides)))
                     # the same interval with other degrees of freedom for its t quantile:
                     # perflaw's, one per predicted run (the rule before 2026-12-02), one
                     # per origin (the predictions of one origin share one fit); within
                     # and beyond the farthest horizon the backtest predicted.  The reach
                     # to the edge's level above is kept: it is added to the upper side
-                    z, zl, zu = _logit_sides(p)
-                    signed = transform_forward(obs, "logit") - z
-                    extra = np.where(falls, (zu - z) - (z - zl), 0.0)
+                    signed = transform_forward(obs, "logit") - sides["zlaw"]
+                    extra = np.where(falls, sides["zedge"] - sides["zlaw"], 0.0)
                     h = horizon(te[axis].to_numpy(float), cal["axis_max"])
                     reach = h <= cal["max_horizon"] + 1e-9
                     base = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
@@ -160,7 +169,7 @@ def rows():
                             n_falls=int(falls.sum()),
                             falls_covered=int((inside & falls).sum()),
                             falls_covered_plain=int((plain & falls).sum()),
-                            **_falls_widths(p, falls, obs),
+                            **_falls_widths(sides, falls, obs),
                             **alt,
                         )
                     )
@@ -190,8 +199,9 @@ def chosen_rows():
                 ok = np.isfinite(lo) & np.isfinite(hi)
                 inside = ok & (obs >= lo) & (obs <= hi)
                 reach = ~p["interval"].astype(str).str.contains("unchecked").to_numpy()
-                falls = p["interval"].astype(str).str.contains("widened").to_numpy()
-                plain = inside & (~falls | (obs <= _plain_upper(p)))
+                sides = _sides(f, p, te)
+                falls = sides["falls"]
+                plain = inside & (~falls | (obs <= _plain_upper(sides)))
                 out.append(
                     dict(
                         table=name,
@@ -207,7 +217,7 @@ def chosen_rows():
                         n_falls=int((ok & falls).sum()),
                         falls_covered=int((inside & falls).sum()),
                         falls_covered_plain=int((plain & falls).sum()),
-                        **_falls_widths(p, ok & falls, obs),
+                        **_falls_widths(sides, ok & falls, obs),
                     )
                 )
     return pd.DataFrame(out)
