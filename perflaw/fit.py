@@ -57,7 +57,8 @@ from perflaw.laws.base import Law, Start, get_law, higher_is_better, loss_value
 
 FORMAT_VERSION = 1
 #: the ``interval`` of a prediction past the trained edge that the law predicts worse than
-#: the edge: its better side reaches to the law's level there (backtest.edge_decline)
+#: the edge: the point is half-way to the law's level there, and the interval's better
+#: side reaches to that level (backtest.edge_decline)
 WIDENED = "backtest-calibrated, fall past the trained edge halved, widened to the law's level there"
 
 

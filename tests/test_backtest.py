@@ -1041,6 +1041,31 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     pd.testing.assert_frame_equal(g.predict(ask, interval=True, warn=False), p)
 
 
+def test_an_uncalibrated_fit_halves_the_fall_too_and_none_without_an_axis():
+    """A fit without a backtest of its own (the backtest's inner fits, a plain law) still
+    knows its trained edge along the size axis and halves the fall past it; its model-based
+    interval keeps the law's worse side and moves the better one to the edge's level.
+    With ``backtest_axis=None`` there is no edge and the law's value is the prediction."""
+    from perflaw.backtest import form_law, transform_forward
+
+    X, y = _falling()
+    ask = pd.DataFrame({"layers": [64.0], "d_emb": [64.0]})
+    plain = LawFitter(form_law("loglinear"), scale="logit", backtest_axis=None)
+    plain.fit(X, y, metric="hr@10")
+    assert plain.edge_ is None and plain.calibration_ is None
+    p0 = plain.predict(ask, interval=True, warn=False)
+    f = LawFitter(form_law("loglinear"), scale="logit").fit(X, y, metric="hr@10")
+    assert f.edge_ == {"axis": "layers", "axis_max": 32.0} and f.calibration_ is None
+    p = f.predict(ask, interval=True, warn=False)
+    assert p.interval.iloc[0] == p0.interval.iloc[0] == "delta"
+    z0, z = (transform_forward(q.prediction.to_numpy(), "logit")[0] for q in (p0, p))
+    edge = transform_forward(f.predict(pd.DataFrame({"layers": [32.0], "d_emb": [64.0]})), "logit")
+    assert z == pytest.approx((z0 + edge[0]) / 2) and z0 < z < edge[0]
+    assert p.lower.iloc[0] == pytest.approx(p0.lower.iloc[0])  # the worse side: the law's
+    zu0, zu = (transform_forward(q.upper.to_numpy(), "logit")[0] for q in (p0, p))
+    assert zu == pytest.approx(zu0 + edge[0] - z0)
+
+
 def test_a_law_that_rises_past_the_edge_keeps_its_interval():
     X = grid(layers=(2, 4, 8, 16, 32), widths=(64,))
     rng = np.random.default_rng(6)
