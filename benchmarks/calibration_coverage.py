@@ -105,22 +105,32 @@ def _falls_widths(s: dict, falls: np.ndarray, obs: np.ndarray) -> dict:
     return out
 
 
+def fitted_at(form: str, axis: str, tr: pd.DataFrame, metric: str) -> LawFitter | None:
+    """``form`` fitted and calibrated (as ``perflaw fit --form`` does) on the runs at or
+    below an origin; None where it cannot be, or has no term along ``axis``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = LawFitter(form_law(form, axis), form=form, scale="logit", backtest_axis=axis).fit(
+                tr[XY], tr[metric], metric=metric
+            )
+    except (ConvergenceError, DataError, np.linalg.LinAlgError):
+        return None
+    return f if f.law_.varies_with(axis) else None
+
+
 def rows():
     out = []
     for name, frame, axis in tables():
         for metric in ("hr@10", "ndcg@10"):
             for form in FORMS:
                 for v, tr, te in splits(frame, axis):
+                    f = fitted_at(form, axis, tr, metric)
+                    if f is None:
+                        continue
                     try:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            f = LawFitter(
-                                form_law(form, axis), form=form, scale="logit", backtest_axis=axis
-                            ).fit(tr[XY], tr[metric], metric=metric)
-                            if not f.law_.varies_with(axis):
-                                continue
-                            p = f.predict(te[XY], interval=True, warn=False, kind="observation")
-                    except (ConvergenceError, DataError, np.linalg.LinAlgError):
+                        p = f.predict(te[XY], interval=True, warn=False, kind="observation")
+                    except (DataError, np.linalg.LinAlgError):
                         continue
                     cal = f.calibration_
                     if cal is None:
