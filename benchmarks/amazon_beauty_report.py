@@ -46,6 +46,7 @@ CHECKS = (
     ("prediction-1x120.json", 1, 120, "hr@10"),
     ("prediction-1x136.json", 1, 136, "hr@10"),
     ("prediction-1x48.json", 1, 48, "hr@10"),
+    ("prediction-2x80.json", 2, 80, "hr@10"),
 )
 
 
