@@ -33,6 +33,10 @@
 # 6,000 cap; seed 0 was still improving near it, so seeds 0 and 2 were retrained with
 # --max-steps 30000 (best steps 6,500 and 7,000; seed 1 ended on patience at 4,700) and the
 # three rows were appended from their own table (commit 31681a6).
+# 2 x 80, named next for HR@10 by the p2 law once a falling law's fall past the edge was
+# halved (prediction-2x80.json), was trained on 2026-12-02 with `--layers 2 --d-emb 80
+# --seed 0,1,2` and the settings of sweep() below (all three on patience, best steps
+# 3,200-3,900) into its own table, then appended.
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
