@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from perflaw.backtest import transform_inverse
 from perflaw.decide.budget import recommend
 from perflaw.fit import LawFitter
 
@@ -59,8 +60,11 @@ def truths() -> dict[str, callable]:
     law.fit(m[XY], m[METRIC], metric=METRIC)
 
     def turn(x):
+        # the law's own curve, not law.predict: predict halves a fall past the trained
+        # edge (a forecasting rule), and the truth must not bend with it
         x = np.asarray(x, float)
-        return np.asarray(law.predict(pd.DataFrame({"layers": 1.0, "d_emb": x}), warn=False))
+        Xp = law._inputs(law.law_, pd.DataFrame({"layers": 1.0, "d_emb": x}), None)
+        return transform_inverse(np.asarray(law.law_.formula(law.theta_, Xp)), law.transform_)
 
     fine = np.exp(np.linspace(np.log(16), np.log(512), 400))
     d_star = float(fine[np.argmax(turn(fine))])
