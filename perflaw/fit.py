@@ -875,8 +875,10 @@ class LawFitter:
 
     def _trained_edge(self, frame: pd.DataFrame, X: dict) -> dict | None:
         """The largest trained size along the backtest's axis, past which a law's fall is
-        halved (:meth:`predict`); None without a size axis (``backtest_axis=None``, or a
-        law of other inputs, such as Chinchilla's)."""
+        halved (:meth:`predict`): the calibration's axis when a backtest ran (a given
+        ``form`` is backtested along ``"auto"`` even with ``backtest_axis=None``), else
+        ``backtest_axis``; None without one (an uncalibrated fit with
+        ``backtest_axis=None``, or a law of other inputs, such as Chinchilla's)."""
         if self.calibration_:
             axis = self.calibration_["axis"]
         elif self.backtest_axis is None:
