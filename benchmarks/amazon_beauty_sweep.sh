@@ -37,6 +37,8 @@
 # halved (prediction-2x80.json), was trained on 2026-12-02 with `--layers 2 --d-emb 80
 # --seed 0,1,2` and the settings of sweep() below (all three on patience, best steps
 # 3,200-3,900) into its own table, then appended.
+# 2 x 88, named next by the p2 law on those 66 runs (prediction-2x88.json), was trained on
+# 2026-12-03 the same way (all three on patience, best steps 3,500-3,900), then appended.
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
