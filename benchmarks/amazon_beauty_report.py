@@ -48,6 +48,7 @@ CHECKS = (
     ("prediction-1x48.json", 1, 48, "hr@10"),
     ("prediction-2x80.json", 2, 80, "hr@10"),
     ("prediction-2x88.json", 2, 88, "hr@10"),
+    ("prediction-2x72.json", 2, 72, "hr@10"),
 )
 
 

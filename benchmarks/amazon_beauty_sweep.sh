@@ -39,6 +39,8 @@
 # 3,200-3,900) into its own table, then appended.
 # 2 x 88, named next by the p2 law on those 66 runs (prediction-2x88.json), was trained on
 # 2026-12-03 the same way (all three on patience, best steps 3,500-3,900), then appended.
+# 2 x 72, named next by the p2 law on 69 runs (prediction-2x72.json), was trained on
+# 2026-12-03 the same way (all three on patience, best steps 4,400-5,000), then appended.
 #
 #   LOG=../shared/data/amazon-beauty.parquet OUT=... PROCESSES=2 bash benchmarks/amazon_beauty_sweep.sh
 set -uo pipefail
