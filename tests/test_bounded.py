@@ -93,9 +93,10 @@ def test_memory_limit_sets_chunks(shared_data, monkeypatch):
     # real one moves by megabytes between two reads (the allocator hands pages back), and
     # a limit of "RSS + 8 MB" read before the call then left room for one chunk (CI,
     # 2026-12-03)
-    monkeypatch.setattr(bounded, "_rss", lambda: 100_000_000)
+    rss = 100_000_000
+    monkeypatch.setattr(bounded, "_rss", lambda: rss)
     users, items = 943, 1682  # ml-100k
-    fixed = 100_000_000 + bounded.BYTES_PER_USER * users + 64 * items
+    fixed = rss + bounded.BYTES_PER_USER * users + bounded.BYTES_PER_ITEM * items
     small = measure_bounded(path, memory_limit=fixed + 40_000 * bounded.BYTES_PER_ROW)
     assert small.summary["chunk_rows"] == 40_000
     assert small.summary["chunks"] == 3  # 100,000 rows, whole users per chunk

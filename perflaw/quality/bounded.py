@@ -68,6 +68,8 @@ from perflaw.sequences import Sequences
 BYTES_PER_ROW = 120
 #: Bytes per user kept for the whole run (user table + per-user results).
 BYTES_PER_USER = 200
+#: Bytes per distinct item kept for the whole run (the item table).
+BYTES_PER_ITEM = 64
 #: Rows per record batch when spilling.
 SPILL_BATCH_ROWS = 1_000_000
 _UNITS = {
@@ -471,7 +473,7 @@ def measure_bounded(
             chunk_rows = max(rows, 1)
         else:
             limit = parse_memory(memory_limit)
-            fixed = _rss() + BYTES_PER_USER * users.height + 64 * items.height
+            fixed = _rss() + BYTES_PER_USER * users.height + BYTES_PER_ITEM * items.height
             budget = limit - fixed
             chunk_rows = budget // BYTES_PER_ROW
             if chunk_rows < 10_000:
