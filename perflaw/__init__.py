@@ -21,20 +21,22 @@ _EXPORTS: dict[str, str] = {
     "Recommendation": "perflaw.decide.budget",
     "parse_budget": "perflaw.decide.budget",
     "recommend": "perflaw.decide.budget",
-    "backtest": "perflaw.backtest",
-    "BacktestResult": "perflaw.backtest",
-    "choose_form": "perflaw.backtest",
+    "backtest": "perflaw.fitting.selection",
+    "BacktestResult": "perflaw.fitting.rolling",
+    "choose_form": "perflaw.fitting.selection",
+    "FormSelector": "perflaw.fitting.selection",
     "ConvergenceError": "perflaw.errors",
     "DataError": "perflaw.errors",
     "FileError": "perflaw.errors",
     "LawFileError": "perflaw.errors",
     "NotFittedError": "perflaw.errors",
     "PerflawError": "perflaw.errors",
-    "ExtrapolationWarning": "perflaw.fit",
-    "LawFitter": "perflaw.fit",
-    "load_fits": "perflaw.fit",
-    "load_fitter": "perflaw.fit",
-    "save_fits": "perflaw.fit",
+    "ExtrapolationWarning": "perflaw.fitting.fitter",
+    "LawFitter": "perflaw.fitting.fitter",
+    "load_fits": "perflaw.fitting.fitter",
+    "load_fitter": "perflaw.fitting.fitter",
+    "save_fits": "perflaw.fitting.lawfile",
+    "parse_condition": "perflaw.conditions",
     "read_log": "perflaw.io",
     "CarryForwardLaw": "perflaw.laws",
     "ChinchillaLaw": "perflaw.laws",
@@ -68,8 +70,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'perflaw' has no attribute {name!r}")
-    if name == module.rsplit(".", 1)[1]:  # perflaw.backtest: a module you can call
-        return importlib.import_module(module)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
@@ -80,6 +80,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real objects
+    from perflaw.conditions import parse_condition
     from perflaw.decide.allocation import Allocation, allocate, closest_config, compute_optimal
     from perflaw.decide.budget import Recommendation, parse_budget, recommend
     from perflaw.decide.params import ParameterCount, count_parameters
@@ -91,7 +92,10 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
         NotFittedError,
         PerflawError,
     )
-    from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
+    from perflaw.fitting.fitter import ExtrapolationWarning, LawFitter, load_fits, load_fitter
+    from perflaw.fitting.lawfile import save_fits
+    from perflaw.fitting.rolling import BacktestResult
+    from perflaw.fitting.selection import FormSelector, backtest, choose_form
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
     from perflaw.quality import measure

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from perflaw.laws.scales import from_scale
+
 
 def _plt():
     import matplotlib
@@ -129,8 +131,6 @@ def plot_fitter(
         ax.set_xlabel(f"fitted {metric}")
         ax.set_ylabel(f"observed {metric}")
     else:
-        from perflaw.backtest import transform_inverse
-
         cmap = plt.get_cmap("viridis")
         others = {c: v for c, v in X.items() if c not in (xname, sname)}
         keep = np.ones(len(y), dtype=bool)
@@ -155,9 +155,7 @@ def plot_fitter(
                 Xc[sname] = np.full_like(grid, sv)
             Xc.update({c: np.full_like(grid, v[first]) for c, v in others.items()})
             z = law.formula(fitter.theta_, Xc)
-            ax.plot(
-                grid, transform_inverse(z, getattr(fitter, "transform_", "none")), "-", color=color
-            )
+            ax.plot(grid, from_scale(z, getattr(fitter, "transform_", "none")), "-", color=color)
         if xname in ("layers", "d_emb"):  # sizes come in doublings: label them plainly
             from matplotlib.ticker import NullFormatter, ScalarFormatter
 

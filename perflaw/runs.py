@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from perflaw.conditions import parse_condition
 from perflaw.errors import DataError
 
 LAYER_NAMES = (
@@ -318,8 +319,6 @@ def runs_from_frame(
     if frame.empty:
         raise DataError(f"{source} has no rows")
     if where:
-        from perflaw.fit import parse_condition
-
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
         if frame.empty:
             raise DataError(f"no runs in {source} match {where!r}")

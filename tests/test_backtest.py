@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from perflaw.backtest import FORMS, backtest, choose_form, form_law
 from perflaw.cli import main
 from perflaw.errors import DataError, LawFileError
-from perflaw.fit import LawFitter, load_fitter
+from perflaw.fitting.fitter import LawFitter, load_fitter
+from perflaw.fitting.selection import FormSelector, backtest, choose_form
+from perflaw.laws.forms import FORMS, form_law
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
 
@@ -75,7 +76,7 @@ def test_carry_forward_along_width_stays_at_the_depth():
         along_n = LawFitter("carry").fit(X, y).predict(ask)
     assert along_n[0] == 4.0  # the cell (2, 128) filled from (1, 128)
     # the backtest along d_emb carries along d_emb, and so does the fit that keeps carry
-    f = LawFitter(form="carry", backtest_axis="d_emb").fit(X, y)
+    f = FormSelector(LawFitter(backtest_axis="d_emb"), form="carry").fit(X, y).best_
     assert f.law_.axis == "d_emb" and "same depth" in f.law_.description
     assert f.selection_["axis"] == "d_emb"
 
@@ -97,7 +98,7 @@ def test_a_prediction_that_rounds_to_one_keeps_a_finite_error():
     power term was kept from growing).  Its logit error was inf: the calibration sd was
     inf, the paired t read 0.00 (not a loss), numpy warned "divide by zero" and the saved
     law file could not be read back.  It is now the largest logit a float resolves."""
-    from perflaw.backtest import transform_forward
+    from perflaw.laws.scales import to_scale as transform_forward
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -117,8 +118,10 @@ def test_the_free_law_does_not_grow_as_a_power_of_width():
     small = m[m.d_emb <= 128]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = LawFitter(form_law("free", "d_emb"), form="free", scale="logit").fit(
-            small[["layers", "d_emb"]], small["ndcg@10"].to_numpy(), metric="ndcg@10"
+        f = (
+            FormSelector(LawFitter(form_law("free", "d_emb"), scale="logit"), form="free")
+            .fit(small[["layers", "d_emb"]], small["ndcg@10"].to_numpy(), metric="ndcg@10")
+            .best_
         )
         wide = m[m.d_emb > 128]
         pred = f.predict(wide[["layers", "d_emb"]], warn=False)
@@ -138,11 +141,13 @@ def test_a_factor_the_bound_drops_leaves_its_exponent_inert_not_unidentified():
     m = m[(m.data_fraction == 1) & (m.layers <= 4)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = LawFitter(form_law("p2"), form="p2", scale="logit", backtest_axis=None).fit(
-            m[["layers", "d_emb"]], m["ndcg@10"].to_numpy(), metric="ndcg@10"
+        f = (
+            FormSelector(LawFitter(form_law("p2"), scale="logit", backtest_axis=None), form="p2")
+            .fit(m[["layers", "d_emb"]], m["ndcg@10"].to_numpy(), metric="ndcg@10")
+            .best_
         )
         p = f.predict(pd.DataFrame({"layers": [8.0], "d_emb": [64.0]}), interval=True, warn=False)
-    assert f.params_["w1"] == 0 and f._inert == ["w3"] and "w3" not in f._unidentified
+    assert f.params_["w1"] == 0 and f.inert_ == ["w3"] and "w3" not in f.unidentified_
     assert p["interval"].iloc[0] == "delta" and p["lower"].iloc[0] < p["upper"].iloc[0]
     assert np.isnan(f.summary_.loc["w3", "lower"]) and np.isfinite(f.summary_.loc["w2", "lower"])
 
@@ -185,15 +190,19 @@ def test_carry_kept_by_the_backtest_skips_the_bootstrap_and_says_why():
     means = table.groupby(["layers", "d_emb"], as_index=False)["ndcg@10"].mean()
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        f = LawFitter(form="auto", bootstrap=50, seed=0, scale="logit").fit(
-            means[["layers", "d_emb"]], means["ndcg@10"].to_numpy()
+        f = (
+            FormSelector(LawFitter(bootstrap=50, seed=0, scale="logit"), form="auto")
+            .fit(means[["layers", "d_emb"]], means["ndcg@10"].to_numpy())
+            .best_
         )
     assert f.form_ == "carry" and f.calibration_ is not None
     assert f.bootstrap_params_ is None and f.n_bootstrap_failed_ == 0
     assert any(n.startswith("bootstrap not run: carry-forward") for n in f.notes_)
     # a parametric form keeps its bootstrap
-    g = LawFitter(form="loglinear", bootstrap=20, seed=0).fit(
-        means[["layers", "d_emb"]], means["ndcg@10"].to_numpy()
+    g = (
+        FormSelector(LawFitter(bootstrap=20, seed=0), form="loglinear")
+        .fit(means[["layers", "d_emb"]], means["ndcg@10"].to_numpy())
+        .best_
     )
     assert g.bootstrap_params_ is not None and not any("bootstrap not" in n for n in g.notes_)
 
@@ -203,7 +212,7 @@ def test_every_form_fits_and_keeps_hr_inside_0_1(form):
     X = grid(widths=(32, 64, 128, 256))  # four: the p-free law's d factor is identified
     rng = np.random.default_rng(0)
     y = logistic(-1 + 0.1 * np.log(X.layers) + 0.05 * np.log(X.d_emb) + rng.normal(0, 0.01, len(X)))
-    f = LawFitter(form=form, scale="auto", seed=0).fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="auto", seed=0), form=form).fit(X, y, metric="hr@10").best_
     assert f.form_ == form and f.transform_ == "logit"
     far = pd.DataFrame({"layers": [1.0, 4096.0, 1e6], "d_emb": [8.0, 4096.0, 128.0]})
     with warnings.catch_warnings():
@@ -236,7 +245,7 @@ def test_selection_falls_back_on_a_tiny_grid_and_says_so():
     X = grid(layers=(4,), widths=(32, 64))
     sel = choose_form(X, np.array([0.2, 0.25]), metric="hr@10")
     assert sel.form == "carry" and "too few to backtest" in sel.reason
-    f = LawFitter(form="auto", scale="auto").fit(X, [0.2, 0.25], metric="hr@10")
+    f = FormSelector(LawFitter(scale="auto"), form="auto").fit(X, [0.2, 0.25], metric="hr@10").best_
     assert any("not calibrated" in w for w in f.warnings_)
     # three widths at one depth: auto backtests along d_emb; pinned to layers, too few
     X3, y3 = grid(layers=(4,), widths=(32, 64, 128)), np.array([0.2, 0.25, 0.22])
@@ -248,8 +257,10 @@ def test_selection_falls_back_on_a_tiny_grid_and_says_so():
 def test_selection_never_sees_holdout_rows():
     df = pd.read_csv(BUNDLED)
     g = df[df.panel == 0]
-    f = LawFitter(form="auto", scale="auto").fit(
-        g[["layers", "d_emb"]], g["hr@10"], metric="hr@10", holdout="layers>12"
+    f = (
+        FormSelector(LawFitter(scale="auto"), form="auto")
+        .fit(g[["layers", "d_emb"]], g["hr@10"], metric="hr@10", holdout="layers>12")
+        .best_
     )
     assert f.ranges_["layers"] == (4.0, 12.0)
     assert f.calibration_["axis_max"] == 12.0  # the backtest ran on layers <= 12 only
@@ -288,7 +299,7 @@ def test_a_fitted_forms_t_has_one_degree_of_freedom_per_origin_plus_one():
     y = logistic(-1 + 0.05 * np.log(X.layers) + rng.normal(0, 0.02, len(X)))
     ask = pd.DataFrame({"layers": [64.0], "d_emb": [64.0]})
     for form in ("carry", "loglinear"):
-        f = LawFitter(form=form, scale="auto").fit(X, y, metric="hr@10")
+        f = FormSelector(LawFitter(scale="auto"), form=form).fit(X, y, metric="hr@10").best_
         cal = f.calibration_
         assert cal["n"] > cal["n_origins"] + 1  # the two rules differ here
         assert cal["df"] == (cal["n"] if form == "carry" else cal["n_origins"] + 1)
@@ -309,7 +320,7 @@ def test_calibrated_intervals_widen_with_extrapolation():
     X = grid(layers=(2, 4, 8, 16, 32))
     rng = np.random.default_rng(3)
     y = logistic(-1 + 0.05 * np.log(X.layers) + rng.normal(0, 0.02, len(X)))
-    f = LawFitter(form="carry", scale="auto").fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="auto"), form="carry").fit(X, y, metric="hr@10").best_
     p = f.predict(
         pd.DataFrame({"layers": [32.0, 64.0, 256.0], "d_emb": [64.0] * 3}),
         interval=True,
@@ -366,8 +377,10 @@ def test_a_factor_needs_one_value_more_than_its_parameters_besides_the_intercept
             LawFitter("performance").fit(X, y_of(X))
     X = grid(layers=(4, 8), widths=(32, 64))
     with pytest.raises(DataError, match="form 'p2' cannot be fitted"):
-        LawFitter(form="p2").fit(X, y_of(X))
-    f = LawFitter(form="auto").fit(X, y_of(X))  # auto falls back to a form the grid carries
+        FormSelector(LawFitter(), form="p2").fit(X, y_of(X))
+    f = (
+        FormSelector(LawFitter(), form="auto").fit(X, y_of(X)).best_
+    )  # auto falls back to a form the grid carries
     assert f.form_ in ("carry", "saturating", "loglinear")
 
 
@@ -596,7 +609,9 @@ def test_correlations_never_exceed_one_and_non_psd_is_said():
     k = f.law_.n_params
     f.cov_ = np.eye(k)
     f.cov_[0, 1] = f.cov_[1, 0] = 3.0  # not positive semi-definite
-    out = f._diagnose()
+    from perflaw.fitting.diagnostics import diagnose
+
+    out = diagnose(f)
     assert any("not positive semi-definite" in w for w in out)
     assert not any("|r| = 3" in w for w in out)
 
@@ -607,16 +622,19 @@ def test_form_law_rejects_unknown_forms():
 
 
 def test_plot_works_for_every_law(tmp_path):
+    pytest.importorskip("matplotlib")
+    from perflaw.plot import plot_fitter
+
     rng = np.random.default_rng(4)
     x = np.geomspace(1e5, 1e8, 12)
     power = LawFitter("power").fit({"x": x}, 2.0 + (3e4 / x) ** 0.3 + rng.normal(0, 1e-3, 12))
     N, D = np.meshgrid(np.geomspace(1e6, 1e8, 5), np.geomspace(1e7, 1e9, 4))
     y = 1.7 + 400 / N.ravel() ** 0.34 + 410 / D.ravel() ** 0.28
     chin = LawFitter("chinchilla").fit({"N": N.ravel(), "D": D.ravel()}, y)
-    perf = LawFitter(form="saturating").fit(grid(), 0.3 - 0.1 / grid().layers)
+    perf = FormSelector(LawFitter(), form="saturating").fit(grid(), 0.3 - 0.1 / grid().layers).best_
     for f in (power, chin, perf):
         for kind in ("fit", "residuals"):
-            fig = f.plot(kind)
+            fig = plot_fitter(f, kind)
             fig.savefig(tmp_path / f"{f.law_.name}-{kind}.png")
     assert len(list(tmp_path.glob("*.png"))) == 6
 
@@ -624,7 +642,9 @@ def test_plot_works_for_every_law(tmp_path):
 def test_progress_bars_go_to_stderr(capsys):
     X = grid()
     y = logistic(-1 + 0.05 * np.log(X.layers))
-    LawFitter(form="auto", scale="auto", bootstrap=3, progress=True).fit(X, y, metric="hr@10")
+    FormSelector(LawFitter(scale="auto", bootstrap=3, progress=True), form="auto").fit(
+        X, y, metric="hr@10"
+    )
     err = capsys.readouterr().err
     assert "choosing the form" in err and "bootstrap" in err
 
@@ -635,7 +655,7 @@ def test_recommend_goes_deeper_only_as_far_as_the_backtest_went():
     X = grid(layers=(2, 4, 8, 16))
     rng = np.random.default_rng(5)
     y = logistic(-1.0 + 0.02 * np.log(X.d_emb) - 1.5 / X.layers + rng.normal(0, 0.002, len(X)))
-    f = LawFitter(form="auto", scale="auto").fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="auto"), form="auto").fit(X, y, metric="hr@10").best_
     assert f.form_ == "saturating"
     # saturating needs two layer counts: its backtest went from 4 to 16, two doublings
     assert f.calibration_["max_horizon"] == pytest.approx(2.0)
@@ -653,7 +673,11 @@ def test_recommend_goes_wider_only_as_far_as_a_width_backtest_went():
     X = grid(layers=(2, 4, 8), widths=(16, 32, 64, 128))
     rng = np.random.default_rng(6)
     y = logistic(-1.0 + 0.01 * np.log(X.layers) - 8.0 / X.d_emb + rng.normal(0, 0.002, len(X)))
-    f = LawFitter(form="auto", scale="auto", backtest_axis="d_emb").fit(X, y, metric="hr@10")
+    f = (
+        FormSelector(LawFitter(scale="auto", backtest_axis="d_emb"), form="auto")
+        .fit(X, y, metric="hr@10")
+        .best_
+    )
     assert f.calibration_["axis"] == "d_emb"
     h = f.calibration_["max_horizon"]
     assert 1 <= h <= 3  # origins at 16, 32, 64: at most three doublings to 128
@@ -847,7 +871,11 @@ def test_a_joint_fit_that_predicts_a_rising_metric_beats_carry_forward():
 
 def test_lawfitter_backtests_a_joint_fit_and_the_law_file_keeps_it(tmp_path):
     X, y, g = _grouped(trend=True)
-    f = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    f = (
+        FormSelector(LawFitter(seed=0, scale="logit", data_term="free"), form="joint")
+        .fit(X, y, groups=g, metric="ndcg@10")
+        .best_
+    )
     assert f.form_ == "joint" and f.calibration_["axis"] == "layers"
     p = f.predict(X.iloc[:2], groups="f=1", interval=True, kind="observation")
     assert (p["interval"] == "backtest-calibrated").all()
@@ -938,7 +966,8 @@ def test_backtest_command_per_group_and_joint(tmp_path):
 
 
 def test_a_verdict_that_turns_on_one_origin_is_found():
-    from perflaw.backtest import _hinge, _paired_t
+    from perflaw.fitting.evidence import hinge as _hinge
+    from perflaw.fitting.evidence import paired_t as _paired_t
 
     # a form nearer than carry-forward at two origins and far worse at the third: the
     # verdict (t below 1) turns on that origin's predictions
@@ -1003,11 +1032,11 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     between the law's value and its level at the edge, and the interval spans both (the
     law's value less the half-width up to the edge's level plus it); rows at or inside the
     edge are untouched."""
-    from perflaw.backtest import calibrated_halfwidth, edge_decline, horizon, transform_forward
-    from perflaw.fit import WIDENED
+    from perflaw.fitting.intervals import WIDENED, calibrated_halfwidth, edge_decline, horizon
+    from perflaw.laws.scales import to_scale as transform_forward
 
     X, y = _falling()
-    f = LawFitter(form="loglinear", scale="logit").fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="logit"), form="loglinear").fit(X, y, metric="hr@10").best_
     cal = f.calibration_
     ask = pd.DataFrame({"layers": [16.0, 32.0, 64.0, 128.0], "d_emb": [64.0] * 4})
     p = f.predict(ask, interval=True, warn=False)
@@ -1023,7 +1052,7 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     )
     np.testing.assert_allclose(zu[2:], edge + hw[2:])
     assert np.all(zu[2:] > z[2:] + hw[2:])
-    Xa = f._inputs(f.law_, ask, None)
+    Xa = f.inputs(ask)
     law = f.law_.formula(f.theta_, Xa)
     np.testing.assert_allclose(z[:2], law[:2])
     np.testing.assert_allclose(z[2:], (law[2:] + edge) / 2)
@@ -1033,7 +1062,6 @@ def test_the_interval_reaches_the_edge_level_where_the_law_falls_past_it(tmp_pat
     _, declines = edge_decline(f.law_, f.theta_, Xa, cal, "hr@10", law)
     assert declines.tolist() == [False, False, True, True]
     # the edge travels with the law file: the loaded fit predicts the same
-    from perflaw.fit import load_fitter
 
     f.save(tmp_path / "law.json")
     g = load_fitter(tmp_path / "law.json")
@@ -1046,7 +1074,7 @@ def test_an_uncalibrated_fit_halves_the_fall_too_and_none_without_an_axis():
     knows its trained edge along the size axis and halves the fall past it; its model-based
     interval keeps the law's worse side and moves the better one to the edge's level.
     With ``backtest_axis=None`` there is no edge and the law's value is the prediction."""
-    from perflaw.backtest import form_law, transform_forward
+    from perflaw.laws.scales import to_scale as transform_forward
 
     X, y = _falling()
     ask = pd.DataFrame({"layers": [64.0], "d_emb": [64.0]})
@@ -1070,7 +1098,7 @@ def test_a_law_that_rises_past_the_edge_keeps_its_interval():
     X = grid(layers=(2, 4, 8, 16, 32), widths=(64,))
     rng = np.random.default_rng(6)
     y = logistic(-2.0 + 0.08 * np.log(X.layers) + rng.normal(0, 0.01, len(X)))
-    f = LawFitter(form="loglinear", scale="logit").fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="logit"), form="loglinear").fit(X, y, metric="hr@10").best_
     p = f.predict(pd.DataFrame({"layers": [64.0, 128.0], "d_emb": [64.0] * 2}), interval=True)
     assert (p.interval == "backtest-calibrated").all()
     mid = (np.log(p.upper / (1 - p.upper)) + np.log(p.lower / (1 - p.lower))) / 2
@@ -1080,14 +1108,14 @@ def test_a_law_that_rises_past_the_edge_keeps_its_interval():
 def test_a_loss_that_rises_past_the_edge_widens_downward():
     """A loss is better lower: past the edge a law whose loss rises reaches its lower
     side, not its upper, to the edge's level."""
-    from perflaw.fit import WIDENED
+    from perflaw.fitting.intervals import WIDENED
 
     X, y = _falling("eval_loss")
-    f = LawFitter(form="loglinear", scale="none").fit(X, y, metric="eval_loss")
+    f = FormSelector(LawFitter(scale="none"), form="loglinear").fit(X, y, metric="eval_loss").best_
     p = f.predict(pd.DataFrame({"layers": [64.0], "d_emb": [64.0]}), interval=True, warn=False)
     edge = float(f.predict(pd.DataFrame({"layers": [32.0], "d_emb": [64.0]}))[0])
     assert p.interval.iloc[0] == WIDENED
-    at64 = f._inputs(f.law_, pd.DataFrame({"layers": [64.0], "d_emb": [64.0]}), None)
+    at64 = f.inputs(pd.DataFrame({"layers": [64.0], "d_emb": [64.0]}))
     law = float(f.law_.formula(f.theta_, at64)[0])
     hw = float(p.upper.iloc[0] - law)  # the worse (upper) side stays the law's
     assert p.lower.iloc[0] == pytest.approx(edge - hw)
@@ -1098,17 +1126,16 @@ def test_recommend_draws_spread_to_the_edge_level_where_a_form_falls():
     """p_best's draws for a configuration past the edge that the form predicts lower
     lie anywhere between the prediction and the edge's level (plus the calibrated
     error): their upper quantile reaches the widened interval, not the law's own."""
-    from perflaw.decide.budget import _form_draws
 
     X, y = _falling()
-    f = LawFitter(form="loglinear", scale="logit").fit(X, y, metric="hr@10")
+    f = FormSelector(LawFitter(scale="logit"), form="loglinear").fit(X, y, metric="hr@10").best_
     ask = pd.DataFrame({"layers": [32.0, 128.0], "d_emb": [64.0] * 2})
-    draws = _form_draws(f, ask, None, np.ones(2, bool), 20000, 0)
+    draws = f.predict_draws(ask, n_draws=20000, seed=0)
     p = f.predict(ask, interval=True, warn=False, kind="observation")
     hi = np.quantile(draws, 0.975, axis=0)
     assert hi[0] == pytest.approx(p.upper.iloc[0], rel=0.01)  # at the edge: the law's
     # the law's own interval (its value +- the half-width, logit scale) past the edge
-    zlaw = f.law_.formula(f.theta_, f._inputs(f.law_, ask, None))[1]
+    zlaw = f.law_.formula(f.theta_, f.inputs(ask))[1]
     zlo = np.log(p.lower.iloc[1] / (1 - p.lower.iloc[1]))
     own = 1 / (1 + np.exp(-(2 * zlaw - zlo)))
     assert own * 1.005 < hi[1] <= p.upper.iloc[1] * 1.01
@@ -1121,20 +1148,22 @@ def test_p2_past_its_optimum_covers_amazon_beautys_wider_runs():
     0.0740], observed 0.0757 and 0.0756.  Reaching to the law's level at the edge
     covers them, and halving the law's fall past the edge brings its points nearer:
     0.0761 and 0.0748 where the law says 0.0731 and 0.0719."""
-    from perflaw.fit import WIDENED
+    from perflaw.fitting.intervals import WIDENED
 
     m = pd.read_csv(Path(__file__).parent / "data" / "amazon_beauty_seed_means_60_runs.csv")
     small, wide = m[m.d_emb <= 128], m[(m.d_emb == 256)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = LawFitter(form="auto", scale="logit", backtest_axis="d_emb").fit(
-            small[["layers", "d_emb"]], small["hr@10"], metric="hr@10"
+        f = (
+            FormSelector(LawFitter(scale="logit", backtest_axis="d_emb"), form="auto")
+            .fit(small[["layers", "d_emb"]], small["hr@10"], metric="hr@10")
+            .best_
         )
         p = f.predict(wide[["layers", "d_emb"]], interval=True, kind="observation", warn=False)
     assert f.form_ == "p2", f.selection_["reason"]
     assert (p.interval == WIDENED).all()
     obs = wide["hr@10"].to_numpy()
-    law = f.law_.formula(f.theta_, f._inputs(f.law_, wide[["layers", "d_emb"]], None))
+    law = f.law_.formula(f.theta_, f.inputs(wide[["layers", "d_emb"]]))
     law = 1 / (1 + np.exp(-law))
     assert np.all(law < obs)  # the law's own point is too low
     assert np.all(np.abs(p.prediction.to_numpy() - obs) < 0.5 * np.abs(law - obs))

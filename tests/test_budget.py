@@ -8,7 +8,7 @@ import pytest
 
 from perflaw import DataError, count_parameters
 from perflaw.decide.budget import parse_budget, parse_range, recommend
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
 
@@ -123,8 +123,10 @@ def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
     the tie (it printed "chance to beat it 50 %" for a deeper untried run)."""
     df = pd.read_csv(BUNDLED)
     g = df[df.panel == 0]
-    carry = LawFitter(form="carry", seed=0, bootstrap=30).fit(
-        g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
+    carry = (
+        FormSelector(LawFitter(seed=0, bootstrap=30), form="carry")
+        .fit(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10")
+        .best_
     )
     rec = recommend(carry, None, n_items=3416, max_len=100, heads=2)
     assert not rec.beats_noise and rec.pick["trained"]
@@ -151,8 +153,10 @@ def test_a_carry_forward_law_names_no_untried_run_to_beat_the_best():
         "chance_to_beat": None,
     }
     # a fitted trend still names the untried run most likely to beat the best one
-    fitted = LawFitter(form="saturating", seed=0, bootstrap=30).fit(
-        g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10"
+    fitted = (
+        FormSelector(LawFitter(seed=0, bootstrap=30), form="saturating")
+        .fit(g[["layers", "d_emb"]], g["ndcg@10"], metric="ndcg@10")
+        .best_
     )
     named = recommend(fitted, None, n_items=3416, max_len=100, heads=2)
     msg = named.message
@@ -180,8 +184,10 @@ def test_a_law_not_judged_names_the_run_that_would_judge_it_within_the_budget():
     d = np.array([16.0, 32, 64, 128, 256])
     z = -3.4 + 0.1 * np.log2(d) + np.array([0.003, -0.002, 0.001, -0.003, 0.002])
     X = pd.DataFrame({"layers": 1.0, "d_emb": d})
-    f = LawFitter(form="auto", scale="auto", backtest_axis="d_emb").fit(
-        X, 1 / (1 + np.exp(-z)), metric="ndcg@10"
+    f = (
+        FormSelector(LawFitter(scale="auto", backtest_axis="d_emb"), form="auto")
+        .fit(X, 1 / (1 + np.exp(-z)), metric="ndcg@10")
+        .best_
     )
     assert f.form_ == "carry" and f.selection_["not_judged"] == {"p2": 1, "free": 0}
     free = recommend(f)
@@ -201,14 +207,22 @@ def test_a_given_joint_law_that_lost_to_carry_forward_says_so_beside_its_decisio
     from test_backtest import _grouped
 
     X, y, g = _grouped(trend=False)
-    lost = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    lost = (
+        FormSelector(LawFitter(seed=0, scale="logit", data_term="free"), form="joint")
+        .fit(X, y, groups=g, metric="ndcg@10")
+        .best_
+    )
     rec = recommend(lost, None, layers=[4, 8, 16], d_emb=[64, 128], group="f=1")
     assert "caution: this law (joint) was given, not chosen by the backtest, and in the " in (
         rec.message
     )
     assert "it lost to carry-forward" in rec.message
     X, y, g = _grouped(trend=True)
-    won = LawFitter(seed=0, scale="logit", data_term="free").fit(X, y, groups=g, metric="ndcg@10")
+    won = (
+        FormSelector(LawFitter(seed=0, scale="logit", data_term="free"), form="joint")
+        .fit(X, y, groups=g, metric="ndcg@10")
+        .best_
+    )
     rec = recommend(won, None, layers=[4, 8, 16], d_emb=[64, 128], group="f=1")
     assert rec.message and "caution" not in rec.message
 
@@ -219,8 +233,10 @@ def test_a_joint_fits_recommendation_compares_with_the_best_run_of_its_own_group
     df = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv")
     df = df[~((df.panel == 1) & (df.layers == 12))]  # 12 layers: trained in panels 0, 2 only
     labels = ("panel=" + df.panel.astype(str)).to_numpy()
-    f = LawFitter(seed=0, scale="logit", data_term="free").fit(
-        df[["layers", "d_emb"]], df["ndcg@10"], groups=labels, metric="ndcg@10"
+    f = (
+        FormSelector(LawFitter(seed=0, scale="logit", data_term="free"), form="joint")
+        .fit(df[["layers", "d_emb"]], df["ndcg@10"], groups=labels, metric="ndcg@10")
+        .best_
     )
     one = df[df.panel == 1]
     best = one.loc[one["ndcg@10"].idxmax()]
@@ -243,8 +259,10 @@ def test_a_d_prime_without_trained_runs_says_there_is_nothing_to_compare_with():
     y = 0.02 * np.log(N) - 0.004 * N**0.6 + 0.03 * np.log(d) - 0.002 * d**0.7
     y = y + 0.01 * np.log(D) - 0.5 * D**-0.4 + 0.1 + rng.normal(0, 1e-4, 80)
     X = pd.DataFrame({"layers": N, "d_emb": d, "d_prime": D})
-    f = LawFitter(seed=0, data_term="dprime", groups=None).fit(
-        X, y, groups=np.repeat([f"D={v:g}" for v in (1e5, 2e5, 5e5, 1e6, 3e6)], 16)
+    f = (
+        FormSelector(LawFitter(seed=0, data_term="dprime", groups=None), form="joint")
+        .fit(X, y, groups=np.repeat([f"D={v:g}" for v in (1e5, 2e5, 5e5, 1e6, 3e6)], 16))
+        .best_
     )
     at = recommend(f, None, layers=[4, 8], d_emb=[64], extra_inputs={"d_prime": 1e6})
     assert at.best_observed["observed"] == pytest.approx(y[(D == 1e6)].max())
@@ -261,7 +279,11 @@ def test_a_form_with_an_intercept_per_depth_does_not_stop_the_ranking_of_other_d
     X = pd.DataFrame({"layers": N.ravel(), "d_emb": d.ravel()})
     rng = np.random.default_rng(0)
     y = 0.05 + 0.002 * np.log(X.d_emb) + rng.normal(0, 0.002, len(X))
-    f = LawFitter(form="auto", seed=0, backtest_axis="d_emb").fit(X, y, metric="ndcg@10")
+    f = (
+        FormSelector(LawFitter(seed=0, backtest_axis="d_emb"), form="auto")
+        .fit(X, y, metric="ndcg@10")
+        .best_
+    )
     assert f.form_ == "carry", f.selection_.reason
     offsets = [
         a for a in f.alternatives_ if (a.get("law_options") or {}).get("offset_by") == "layers"

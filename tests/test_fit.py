@@ -12,14 +12,10 @@ import pytest
 from conftest import SHARED_DATA
 from perflaw import ConvergenceError, DataError, LawFileError, NotFittedError
 from perflaw._version import __version__
-from perflaw.fit import (
-    ExtrapolationWarning,
-    LawFitter,
-    load_fits,
-    load_fitter,
-    parse_condition,
-    save_fits,
-)
+from perflaw.conditions import parse_condition
+from perflaw.fitting import FormSelector
+from perflaw.fitting.fitter import ExtrapolationWarning, LawFitter, load_fits, load_fitter
+from perflaw.fitting.lawfile import save_fits
 from perflaw.laws.base import Law, register
 
 # the team's run tables live next to the repository (../shared/data/runs); they may not be
@@ -199,7 +195,11 @@ def test_huber_resists_an_outlier(panel0):
 def test_joint_fit_free_term_per_group():
     df = pd.read_csv(BUNDLED)
     labels = ("panel=" + df.panel.astype(str)).to_numpy()
-    f = LawFitter(seed=0, data_term="free").fit(df[["layers", "d_emb"]], df["hr@10"], groups=labels)
+    f = (
+        FormSelector(LawFitter(seed=0, data_term="free"), form="joint")
+        .fit(df[["layers", "d_emb"]], df["hr@10"], groups=labels)
+        .best_
+    )
     assert f.law_.param_names[-3:] == ("b[panel=0]", "b[panel=1]", "b[panel=2]")
     assert f.diagnostics_["n_points"] == 72
     # shared N and d factors: predictions of two groups differ by a constant

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 
 from perflaw import DataError  # noqa: E402
 from perflaw.decide.budget import recommend  # noqa: E402
-from perflaw.fit import LawFitter  # noqa: E402
-from perflaw.plot import plot_recommendation  # noqa: E402
+from perflaw.fitting.fitter import LawFitter  # noqa: E402
+from perflaw.plot import plot_fitter, plot_recommendation  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
 
@@ -24,7 +24,7 @@ def fitter():
 
 
 def test_fit_plot_has_points_and_curves_per_d_emb(fitter):
-    fig = fitter.plot()
+    fig = plot_fitter(fitter)
     ax = fig.axes[0]
     lines = ax.get_lines()
     assert len(lines) == 8  # 4 d_emb values: observed points + fitted curve each
@@ -46,7 +46,7 @@ def test_a_width_scan_is_drawn_along_width():
     f = LawFitter("performance", p=2, scale="logit").fit(
         pd.DataFrame({"layers": 1.0, "d_emb": d}), y, metric="ndcg@10"
     )
-    ax = f.plot().axes[0]
+    ax = plot_fitter(f).axes[0]
     assert ax.get_xlabel() == "embedding dim"
     points, curve = ax.get_lines()
     np.testing.assert_array_equal(points.get_xdata(), d)
@@ -67,7 +67,7 @@ def test_a_depth_offset_law_is_drawn_along_width_one_curve_per_depth():
         pd.DataFrame({"layers": layers, "d_emb": d}), y, metric="ndcg@10"
     )
     assert f.law_.offset_by == "layers"
-    ax = f.plot().axes[0]
+    ax = plot_fitter(f).axes[0]
     assert ax.get_xlabel() == "embedding dim"
     curves = [l for l in ax.get_lines() if l.get_linestyle() == "-"]
     assert len(curves) == 2
@@ -79,11 +79,11 @@ def test_a_depth_offset_law_is_drawn_along_width_one_curve_per_depth():
 
 
 def test_residual_plot(fitter):
-    ax = fitter.plot("residuals").axes[0]
+    ax = plot_fitter(fitter, "residuals").axes[0]
     offsets = ax.collections[0].get_offsets()
     np.testing.assert_allclose(offsets[:, 1], fitter.residuals_)
     with pytest.raises(DataError, match="unknown plot kind"):
-        fitter.plot("violin")
+        plot_fitter(fitter, "violin")
 
 
 def test_frontier_plot(fitter):

@@ -15,7 +15,7 @@ from perflaw.cli import main
 from perflaw.decide.allocation import allocate, closest_config, compute_optimal, flops_factor
 from perflaw.decide.params import count_parameters
 from perflaw.errors import DataError
-from perflaw.fit import LawFitter, load_fitter
+from perflaw.fitting.fitter import LawFitter, load_fitter
 from perflaw.laws.chinchilla import (
     ChinchillaLaw,
     log_huber_objective,

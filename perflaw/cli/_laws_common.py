@@ -51,68 +51,9 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 
 
 def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
-    d = fitter.to_dict()
-    rec = dict(key)
-    rec.update(
-        {
-            "law": d["law"],
-            "metric": d["metric"],
-            "n_points": d["n_points"],
-            "r2": d["r2"],
-            "adj_r2": d["diagnostics"]["adj_r2"],
-            "rmse": d["diagnostics"]["rmse"],
-            "mape": d["diagnostics"]["mape"],
-            "aic": d["diagnostics"]["aic"],
-            "bic": d["diagnostics"]["bic"],
-            "params": d["params"],
-            "derived": d["derived"],
-            "starts": d["starts"],
-            "notes": d["notes"],
-            "options": d["law_options"],
-            "form": d.get("form") or d["law"],
-            "scale": d.get("scale", "none"),
-            "warnings": d["warnings"],
-            "best_observed": d.get("best_observed"),
-            # one run's noise on the metric's own scale (the pooled spread of seed
-            # replicates), null without replicates; the law file keeps the fit-scale value
-            "noise_sd": getattr(fitter, "noise_sd", None),
-        }
-    )
-    if d.get("selection"):
-        rec["selection"] = d["selection"]
-    if d.get("calibration"):
-        rec["calibration"] = d["calibration"]
-    if with_ci:
-        rec["ci"] = d["ci"]
-        rec["derived_ci"] = d["derived_ci"]
-        rec["level"] = d["level"]
-    if d["holdout"]:
-        keep = [
-            c
-            for c in (
-                "layers",
-                "d_emb",
-                "d_prime",
-                "x",
-                "N",
-                "D",
-                "observed",
-                "predicted",
-                "lower",
-                "upper",
-                "error",
-                "pct_error",
-            )
-            if c in fitter.holdout_.columns
-        ]
-        rec["holdout"] = dict(
-            d["holdout"],
-            condition=d["fit_options"]["holdout"],
-            points=fitter.holdout_[keep].to_dict(orient="records"),
-        )
-    if d["loo"]:
-        rec["loo"] = d["loo"]
-    return rec
+    from perflaw.fitting.report import fit_record  # the one fit record (pulls in scipy)
+
+    return fit_record(key, fitter, with_ci=with_ci)
 
 
 def _flat(rec: dict) -> dict:

@@ -111,7 +111,7 @@ def backtest(
     beside the carry-forward and log-linear baselines.  With --joint, the joint law of
     `perflaw fit --joint` against carry-forward within each group.
     """
-    from perflaw.backtest import backtest as run_backtest
+    from perflaw.fitting.selection import backtest as run_backtest
     from perflaw.runs import average_replicates, read_table, runs_from_frame
 
     if not 0 < level < 1:

@@ -219,7 +219,10 @@ def fit(
     --law power (--x-col) and --law chinchilla (--params-col, --data-col) fit loss
     scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
-    from perflaw.fit import LawFitter, parse_condition, save_fits
+    from perflaw.conditions import parse_condition
+    from perflaw.fitting.fitter import LawFitter
+    from perflaw.fitting.lawfile import save_fits
+    from perflaw.fitting.selection import FormSelector
     from perflaw.runs import (
         average_replicates,
         metric_columns,
@@ -233,7 +236,7 @@ def fit(
     progress = sys.stderr.isatty()
     form = str(form).lower()
     if form != "auto":
-        from perflaw.backtest import form_law
+        from perflaw.laws.forms import form_law
 
         form_law(form)  # an unknown form is a one-line error
     if is_scaling_law(law_name):
@@ -342,20 +345,30 @@ def fit(
         bootstrap=bootstrap,
         bootstrap_by=bootstrap_by,
         level=level,
-        form=form,
         scale=scale,
         progress=progress,
         noise_sd=noise,
         backtest_axis=backtest_axis,
         **law_opts,
     )
+    # the form is chosen (or a given form, or a joint fit, calibrated) by a backtest on the
+    # rows being fitted: FormSelector over the fitter; --p/--q without --joint fit as given
+    if joint and backtest_axis is not None:
+        form = "joint"
+
+    def fit_one(X, y, **kw):
+        fitter = LawFitter("performance", **settings)
+        if form is None:
+            return fitter.fit(X, y, **kw)
+        return FormSelector(fitter, form=form).fit(X, y, **kw).best_
+
     fits = []
     with _warnings_to_stderr():
         if joint or not table.group_cols:
             groups = table.group_labels()
             if bootstrap_by == "group" and groups is None:
                 raise DataError("--bootstrap-by group needs --group-by")
-            f = LawFitter("performance", **settings).fit(
+            f = fit_one(
                 table.X,
                 table.y,
                 groups=groups,
@@ -372,7 +385,7 @@ def fit(
                 )
             for key, sub in table.groups():
                 try:
-                    f = LawFitter("performance", **settings).fit(
+                    f = fit_one(
                         sub.X, sub.y, metric=table.metric, holdout=holdout, loo=loo, exclude=exclude
                     )
                 except DataError as exc:

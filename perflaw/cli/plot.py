@@ -30,7 +30,7 @@ from perflaw.cli._options import law_option, parameter_count_options
 @click.option("--group", help="Only this group of a grouped law file.")
 def plot(law_path, kind, out, budget, arch, n_items, max_len, count, heads, group):
     """Save a figure of a fitted law (PNG, PDF or SVG by the --out extension)."""
-    from perflaw.fit import load_fits
+    from perflaw.fitting.fitter import load_fits
     from perflaw.plot import _plt, check_figure_path, plot_fitter, plot_recommendation
 
     check_figure_path(out, [law_path], option="--out")  # before any work

@@ -47,7 +47,7 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
 
     Power laws take --x, chinchilla laws --n-params × --data.
     """
-    from perflaw.fit import load_fits
+    from perflaw.fitting.fitter import load_fits
 
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")

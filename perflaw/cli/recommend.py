@@ -60,7 +60,7 @@ def recommend_all(
 ):
     """``[(label, fitter, Recommendation)]`` for every (selected) fit of a law file."""
     from perflaw.decide.budget import parse_range, recommend
-    from perflaw.fit import load_fits
+    from perflaw.fitting.fitter import load_fits
 
     fits = _select(load_fits(law_path), group, law_path)
     layers = parse_range(layers_range, "--layers") if layers_range else None
@@ -180,7 +180,7 @@ def recommend_config(
 
     ctx = click.get_current_context()
     if ctx.get_parameter_source("budget_kind") == ParameterSource.DEFAULT:
-        from perflaw.fit import load_fits
+        from perflaw.fitting.fitter import load_fits
 
         # the law declares what its budget is (parameters, training FLOPs)
         kinds = {f.law_.budget_kind for _, f in load_fits(law_path)}

@@ -10,7 +10,6 @@ fit one law per data column and print a comparison (R², AIC, holdout error).
 from __future__ import annotations
 
 import math
-import re
 
 import click
 import numpy as np
@@ -20,18 +19,6 @@ from perflaw.cli._output import render, to_json
 from perflaw.errors import DataError
 
 SCALING_LAWS = ("power", "chinchilla")
-_HIGHER_IS_BETTER = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc)", re.I)
-
-
-def guess_transform(metric: str) -> str:
-    """``one_minus`` for higher-is-better metrics (HR, NDCG ...), ``none`` for losses.
-
-    >>> [guess_transform(m) for m in ("test_ndcg_at_5", "HR@10", "test_eval_loss")]
-    ['one_minus', 'one_minus', 'none']
-    """
-    if "loss" in metric.lower() or "perplexity" in metric.lower():
-        return "none"
-    return "one_minus" if _HIGHER_IS_BETTER.search(metric) or "@" in metric else "none"
 
 
 def scaling_fit_options(func):
@@ -115,7 +102,7 @@ def _fit_one(
     exclude=None,
     bootstrap_by="row",
 ):
-    from perflaw.fit import LawFitter
+    from perflaw.fitting.fitter import LawFitter
 
     X = frame.copy()
     if law_name == "power":
@@ -211,7 +198,8 @@ def run_fit(
 ):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
     from perflaw.cli._laws_common import _warnings_to_stderr
-    from perflaw.fit import parse_condition, save_fits
+    from perflaw.conditions import parse_condition
+    from perflaw.fitting.lawfile import save_fits
     from perflaw.runs import metric_columns, read_table
 
     frame = read_table(runs)
@@ -264,7 +252,9 @@ def run_fit(
         if not data_cols:
             raise DataError("--data-col is required for --law chinchilla")
         data_cols = [_col(frame, c, "--data-col") for c in data_cols]
-    tr = guess_transform(str(mcol)) if transform == "auto" else transform
+    from perflaw.laws.scales import guess_loss_scale
+
+    tr = guess_loss_scale(str(mcol)) if transform == "auto" else transform
     gcols = [g.strip() for g in (group_by or "").split(",") if g.strip()]
     gcols = [_col(frame, g, "--group-by") for g in gcols]
     # the runs table's boundary checks (perflaw.runs): exact repeats fitted once, a
@@ -432,7 +422,7 @@ def run_flops(
     from perflaw.cli._laws_common import _select, _warnings_to_stderr
     from perflaw.decide.allocation import allocate
     from perflaw.decide.budget import parse_budget, parse_range
-    from perflaw.fit import load_fits
+    from perflaw.fitting.fitter import load_fits
 
     C = parse_budget(budget)
     fits = _select(load_fits(law_path), group, law_path)

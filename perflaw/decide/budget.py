@@ -20,6 +20,9 @@ import pandas as pd
 
 from perflaw.decide.params import ARCHITECTURES, count_parameters
 from perflaw.errors import DataError
+from perflaw.fitting.evidence import T_MIN, versus_carry
+from perflaw.fitting.intervals import horizon
+from perflaw.laws.scales import higher_is_better
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "b": 1e9, "t": 1e12}
 _BUDGET = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGbBtT]?)\s*$")
@@ -144,64 +147,6 @@ def _next_run(
     }
 
 
-def _form_draws(
-    fitter, frame: pd.DataFrame, groups, supported: np.ndarray, n_draws: int, seed: int
-) -> np.ndarray | None:
-    """Predictive draws ``(n_draws, n)`` mixing the backtested forms by their weights.
-
-    Each draw picks a form with the probability its backtest error earns (inverse mean
-    squared error), then adds that form's calibrated error (Student t, widening with the
-    distance extrapolated): p_best then carries the form-selection uncertainty too.
-    """
-    from scipy import stats
-
-    from perflaw.backtest import calibration_df, edge_decline, horizon, transform_inverse
-    from perflaw.laws.base import get_law
-
-    alts, zs = [], []
-    for a in getattr(fitter, "alternatives_", []) or []:
-        if not a.get("params"):
-            continue
-        law = get_law(a["law"], **(a.get("law_options") or {}))
-        try:
-            X = fitter._inputs(law, frame, groups)
-            zs.append((law, X, law.formula(np.asarray(a["params"], float), X)))
-        except DataError:
-            # a form bound to an intercept per depth (or width) has no term for the
-            # others: it cannot speak for this grid, and the forms that can carry p_best
-            continue
-        alts.append(a)
-    if not alts:
-        return None
-    rng = np.random.default_rng(seed)
-    w = np.array([a["weight"] for a in alts], dtype=float)
-    w = w / w.sum()
-    which = rng.choice(len(alts), size=n_draws, p=w)
-    out = np.empty((n_draws, len(frame)))
-    tr = getattr(fitter, "transform_", "none")
-    for i, a in enumerate(alts):
-        rows = which == i
-        if not rows.any():
-            continue
-        law, X, z = zs[i]
-        cal = a["calibration"]
-        h = horizon(X[cal["axis"]], cal["axis_max"])
-        scale = cal["sd"] * np.sqrt((1 + 1 / cal["n"]) * (1 + h))
-        e = stats.t.rvs(calibration_df(cal), size=(int(rows.sum()), len(frame)), random_state=rng)
-        # past the trained edge a form that declines may fall less than it says (predict
-        # halves the fall, its interval spans the law's value and its level at the edge):
-        # each draw's centre lies anywhere between the two, the halved point on average
-        z_edge, declines = edge_decline(
-            law, np.asarray(a["params"], float), X, cal, fitter.metric_, z
-        )
-        centre = np.broadcast_to(z, e.shape)
-        if declines.any():
-            u = rng.uniform(size=e.shape) * declines[None, :]
-            centre = z[None, :] + u * (z_edge - z)[None, :]
-        out[rows] = transform_inverse(centre + e * scale[None, :], tr)
-    return out
-
-
 def recommend(
     fitter,
     budget: float | str | None = None,
@@ -254,11 +199,9 @@ def recommend(
     at all (no backtest covers them).  They stay
     in ``candidates`` with ``supported = False``.  Ties go to the run already trained,
     then to fewer parameters.  ``p_best`` is the share of predictive draws (mixing the
-    backtested forms by weight, see :func:`_form_draws`) in which a configuration is the
-    best supported one.
+    backtested forms by weight: :meth:`~perflaw.fitting.LawFitter.predict_draws`) in
+    which a configuration is the best supported one.
     """
-    from perflaw.laws.base import higher_is_better
-
     budget = None if budget is None else parse_budget(budget)
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
         raise DataError(
@@ -340,8 +283,6 @@ def recommend(
     max_h = float(cal.get("max_horizon", 0.0))
     h_l = max_h if cal.get("axis") == "layers" else 0.0
     h_d = max_h if cal.get("axis") == "d_emb" else 0.0
-    from perflaw.backtest import horizon  # doublings past the widest/deepest trained
-
     cand["supported"] = (
         (L >= lo_l)
         & (horizon(L, hi_l) <= h_l + 1e-9)
@@ -378,22 +319,9 @@ def recommend(
     # p_best over the usable configurations, with the form-selection uncertainty
     cand["p_best"] = np.nan
     idx = np.flatnonzero(usable.to_numpy())
-    draws = _form_draws(
-        fitter,
-        cand.iloc[idx][inputs],
-        None if groups is None else groups[idx],
-        usable.to_numpy()[idx],
-        n_draws,
-        fitter.seed,
+    draws = fitter.predict_draws(
+        cand.iloc[idx][inputs], groups=None if groups is None else groups[idx], n_draws=n_draws
     )
-    if draws is None and fitter.bootstrap_params_ is not None and len(fitter.bootstrap_params_):
-        from perflaw.backtest import transform_inverse
-
-        Xf = fitter._inputs(fitter.law_, cand.iloc[idx], None if groups is None else groups[idx])
-        draws = transform_inverse(
-            np.array([fitter.law_.formula(b, Xf) for b in fitter.bootstrap_params_]),
-            getattr(fitter, "transform_", "none"),
-        )
     if draws is not None:
         wins = np.bincount(np.argmax(sign * draws, axis=1), minlength=len(idx))
         cand.loc[cand.index[idx], "p_best"] = wins / len(draws)
@@ -440,7 +368,7 @@ def recommend(
     }
     best_obs = getattr(fitter, "best_observed_", None)
     if best_obs and not here_rows.all():
-        best_obs = fitter._best_observed(among=here_rows)
+        best_obs = fitter.best_observed(among=here_rows)
         if best_obs is None:
             notes.append(f"no trained run at {here_what}: nothing to compare the pick with")
     if budget is not None and best_obs:
@@ -592,8 +520,6 @@ def _unbacked(fitter) -> str:
     """For a law the user fixed (``--form``, a joint fit) that the backtest did not show
     better than carry-forward, how it did (one clause); empty otherwise.  Such a law can
     rank untried configurations, but its ranking has no out-of-sample evidence behind it."""
-    from perflaw.backtest import T_MIN, versus_carry
-
     sel = getattr(fitter, "selection_", None) or {}
     if not sel.get("fixed") or fitter.law_.nonparametric:
         return ""
@@ -732,7 +658,7 @@ def _best_trained_within(fitter, budget, arch, n_items, max_len, count, among) -
         <= budget
         for a, b in zip(np.asarray(X["layers"]), np.asarray(X["d_emb"]))
     ]
-    return fitter._best_observed(among=np.array(fits, dtype=bool) & among)
+    return fitter.best_observed(among=np.array(fits, dtype=bool) & among)
 
 
 def _rows_of(fitter, group, extra_inputs) -> tuple[np.ndarray, str]:

@@ -1,6 +1,6 @@
 """The declaration every law makes, and the registry the fitter reads.
 
-A *law* is a small declaration; :class:`perflaw.fit.LawFitter` does all the work
+A *law* is a small declaration; :class:`perflaw.fitting.LawFitter` does all the work
 (multi-start, bounded least squares, Huber loss, bootstrap, holdout, diagnostics,
 prediction intervals, saving).  To add a law, subclass :class:`Law` and register it:
 
@@ -63,38 +63,17 @@ Extension points (override only what the law needs):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from perflaw.errors import DataError
+from perflaw.laws.scales import bounded_metric, higher_is_better
+
+__all__ = ["LAWS", "Law", "Start", "get_law", "higher_is_better", "loss_value", "register"]
 
 LAWS: dict[str, type[Law]] = {}
-
-_BOUNDED = re.compile(r"(hr|hit|ndcg|recall|mrr|precision|auc|map|acc|coverage)", re.I)
-
-
-def higher_is_better(metric: str | None) -> bool:
-    """Whether a metric is a score to maximise (HR, NDCG ...) rather than a loss.
-
-    >>> [higher_is_better(m) for m in ("HR@10", "test_ndcg_at_5", "eval_loss", None)]
-    [True, True, False, True]
-    """
-    m = str(metric or "")
-    if "loss" in m.lower() or "perplexity" in m.lower():
-        return False
-    return True
-
-
-def bounded_metric(metric: str | None, y: np.ndarray) -> bool:
-    """A rate in (0, 1) such as HR@K or NDCG@K: every value strictly inside (0, 1)
-    and a name that says so (``@k`` or hr/ndcg/recall/mrr/precision/auc/map/acc)."""
-    m = str(metric or "")
-    y = np.asarray(y, dtype=float)
-    named = bool(_BOUNDED.search(m)) or "@" in m
-    return named and higher_is_better(m) and y.size > 0 and bool(np.all((y > 0) & (y < 1)))
 
 
 @dataclass
@@ -171,7 +150,7 @@ class Law:
     plot_x: ClassVar[str | None] = "layers"
     plot_series: ClassVar[str | None] = "d_emb"
     #: candidate forms this law offers to ``--form`` / the backtest: name -> (simplicity
-    #: rank, law options); lower ranks are simpler and win ties (see perflaw.backtest)
+    #: rank, law options); lower ranks are simpler and win ties (see perflaw.laws.forms)
     candidate_forms: ClassVar[dict[str, tuple[int, dict[str, Any]]]] = {}
     #: Labels of the per-group terms, in code order (laws whose inputs include "group").
     groups: list[str]
@@ -278,8 +257,8 @@ def get_law(name: str | Law, **options: Any) -> Law:
     """
     if isinstance(name, Law):
         return name
-    import perflaw.laws  # noqa: F401  (registers the built-in laws)
-
+    # the built-in laws are registered by the package perflaw.laws, which Python runs
+    # before this module whatever the import spelling
     key = str(name).lower()
     if key not in LAWS:
         raise DataError(f"unknown law {name!r}: use one of {', '.join(sorted(LAWS))}")

@@ -45,15 +45,8 @@ from scipy.optimize import least_squares, minimize
 
 from perflaw.errors import DataError
 from perflaw.laws.base import Law, Start, register
-from perflaw.laws.power import (
-    check_spread,
-    check_transform,
-    exponent_warnings,
-    from_target,
-    span_warnings,
-    to_target,
-    transform_text,
-)
+from perflaw.laws.power import check_spread, check_transform, exponent_warnings, span_warnings
+from perflaw.laws.scales import from_scale, scale_text, to_scale
 
 OBJECTIVES = ("log-huber", "l2")
 
@@ -248,7 +241,7 @@ class ChinchillaLaw(Law):
         E, A, B, al, be = (float(v) for v in theta)
         N = np.asarray(X["N"], dtype=float)
         D = np.asarray(X["D"], dtype=float)
-        return from_target(E + A * N ** (-al) + B * D ** (-be), self.transform)
+        return from_scale(E + A * N ** (-al) + B * D ** (-be), self.transform)
 
     def jacobian(self, theta, X):
         E, A, B, al, be = (float(v) for v in theta)
@@ -282,7 +275,7 @@ class ChinchillaLaw(Law):
         return np.column_stack([m.ravel() for m in mesh])
 
     def _logdata(self, X, y):
-        t = to_target(y, self.transform)
+        t = to_scale(y, self.transform)
         if np.any(t <= 0):
             what = "1 - metric" if self.transform == "one_minus" else "the metric"
             raise DataError(
@@ -379,7 +372,7 @@ class ChinchillaLaw(Law):
         }
 
     def notes(self, theta, ranges) -> list[str]:
-        lines = [f"N = {self.N_label}, D = {self.D_label}; " + transform_text(self.transform)]
+        lines = [f"N = {self.N_label}, D = {self.D_label}; " + scale_text(self.transform)]
         if self.objective == "log-huber":
             lines.append(
                 f"objective: Huber (delta={self.delta:g}) on log residuals, summed "

@@ -28,33 +28,15 @@ from scipy.optimize import minimize_scalar
 
 from perflaw.errors import DataError
 from perflaw.laws.base import Law, Start, loss_value, register
+from perflaw.laws.scales import check_scale, from_scale, scale_text, to_scale
 
+#: the scales a loss-shaped law describes a metric on (perflaw.laws.scales)
 TRANSFORMS = ("none", "one_minus")
 
 
 def check_transform(transform: str) -> str:
-    """Validate a target transform name (``"none"`` or ``"one_minus"``)."""
-    if transform not in TRANSFORMS:
-        raise DataError(f"unknown transform {transform!r}: use one of {', '.join(TRANSFORMS)}")
-    return transform
-
-
-def to_target(y: np.ndarray, transform: str) -> np.ndarray:
-    """The quantity the law describes: ``y`` or ``1 - y``."""
-    y = np.asarray(y, dtype=float)
-    return 1.0 - y if transform == "one_minus" else y
-
-
-def from_target(t: np.ndarray, transform: str) -> np.ndarray:
-    """Inverse of :func:`to_target` (the same map: it is an involution)."""
-    return to_target(t, transform)
-
-
-def transform_text(transform: str, metric: str = "y") -> str:
-    """Plain words for the output: how the metric was transformed before fitting."""
-    if transform == "one_minus":
-        return f"fitted to 1 - {metric} (higher-is-better metric turned into a loss)"
-    return f"fitted to {metric} as is"
+    """Validate a target scale name (``"none"`` or ``"one_minus"``)."""
+    return check_scale(transform, TRANSFORMS)
 
 
 def check_spread(X: dict, name: str, label: str) -> None:
@@ -169,7 +151,7 @@ class PowerLaw(Law):
     def formula(self, theta, X):
         E, x0, alpha = (float(v) for v in theta)
         g = E + (x0 / np.asarray(X["x"], dtype=float)) ** alpha
-        return from_target(g, self.transform)
+        return from_scale(g, self.transform)
 
     def jacobian(self, theta, X):
         E, x0, alpha = (float(v) for v in theta)
@@ -185,7 +167,7 @@ class PowerLaw(Law):
         return self._sign() * J
 
     def start_grid(self, X, y):
-        t = to_target(y, self.transform)
+        t = to_scale(y, self.transform)
         x = np.asarray(X["x"], dtype=float)
         return np.array(
             [
@@ -200,7 +182,7 @@ class PowerLaw(Law):
     def profile(self, alpha: float, X, y, loss="l2", delta=None):
         """Loss and ``(E, x0, alpha)`` with ``alpha`` fixed (the inner, linear solve)."""
         x = np.asarray(X["x"], dtype=float)
-        t = to_target(y, self.transform)
+        t = to_scale(y, self.transform)
         # scale x by its geometric mean so that x**-alpha stays representable
         xm = float(np.exp(np.mean(np.log(x))))
         z = (x / xm) ** (-alpha)
@@ -258,7 +240,7 @@ class PowerLaw(Law):
         return {}
 
     def notes(self, theta, ranges) -> list[str]:
-        return [f"x = {self.x_label}; " + transform_text(self.transform)]
+        return [f"x = {self.x_label}; " + scale_text(self.transform)]
 
     def diagnose(self, theta, ranges) -> list[str]:
         return span_warnings(ranges, {"x": self.x_label}) + exponent_warnings(
