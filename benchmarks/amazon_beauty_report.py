@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from perflaw.backtest import backtest
 from perflaw.files import atomic_write_text
+from perflaw.fitting.selection import backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = "benchmarks/results_issue12/amazon-beauty-sweep.csv"

@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perflaw.fit import LawFitter  # noqa: E402
+from perflaw.fitting import LawFitter  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1] / "data" / "performance_law_ml1m_runs.csv"
 

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perflaw.fit import LawFitter  # noqa: E402
+from perflaw.fitting import LawFitter  # noqa: E402
 
 
 def timed(fn):

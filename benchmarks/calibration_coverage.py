@@ -30,16 +30,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from perflaw.backtest import (
-    calibration_df,
-    edge_decline,
-    form_law,
-    horizon,
-    transform_forward,
-    transform_inverse,
-)
 from perflaw.errors import ConvergenceError, DataError
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
+from perflaw.fitting.intervals import calibration_df, edge_decline, horizon
+from perflaw.laws.forms import form_law
+from perflaw.laws.scales import from_scale as transform_inverse
+from perflaw.laws.scales import to_scale as transform_forward
 from perflaw.train.runs_table import read_runs_file, seed_means
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +68,7 @@ def _sides(f: LawFitter, p: pd.DataFrame, te: pd.DataFrame) -> dict:
     the trained edge: past the edge, where the law falls, the prediction is half-way
     between the two and the interval spans them (``zlaw - hw`` to ``zedge + hw``); the
     metrics here are better higher, so ``hw`` is the lower side's distance from ``zlaw``."""
-    Xp = f._inputs(f.law_, te[XY], None)
+    Xp = f.inputs(te[XY])
     zlaw = np.asarray(f.law_.formula(f.theta_, Xp), float)
     zedge, falls = edge_decline(f.law_, f.theta_, Xp, f.edge_ or f.calibration_, f.metric_, zlaw)
     z, zl, zu = (
@@ -111,8 +107,12 @@ def fitted_at(form: str, axis: str, tr: pd.DataFrame, metric: str) -> LawFitter 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            f = LawFitter(form_law(form, axis), form=form, scale="logit", backtest_axis=axis).fit(
-                tr[XY], tr[metric], metric=metric
+            f = (
+                FormSelector(
+                    LawFitter(form_law(form, axis), scale="logit", backtest_axis=axis), form=form
+                )
+                .fit(tr[XY], tr[metric], metric=metric)
+                .best_
             )
     except (ConvergenceError, DataError, np.linalg.LinAlgError):
         return None
@@ -198,8 +198,10 @@ def chosen_rows():
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        f = LawFitter(form="auto", scale="logit", backtest_axis=axis).fit(
-                            tr[XY], tr[metric], metric=metric
+                        f = (
+                            FormSelector(LawFitter(scale="logit", backtest_axis=axis), form="auto")
+                            .fit(tr[XY], tr[metric], metric=metric)
+                            .best_
                         )
                         p = f.predict(te[XY], interval=True, warn=False, kind="observation")
                 except (ConvergenceError, DataError, np.linalg.LinAlgError):

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from perflaw.errors import DataError
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "results_issue12" / "amazon-beauty-sweep.csv"
@@ -41,7 +41,11 @@ XY = ["layers", "d_emb"]
 
 def _pooled(tr, te, metric, form):
     """Two depths: the law binds to one width curve with an intercept per depth."""
-    f = LawFitter(form=form, scale="auto").fit(tr[XY], tr[metric].to_numpy(), metric=metric)
+    f = (
+        FormSelector(LawFitter(scale="auto"), form=form)
+        .fit(tr[XY], tr[metric].to_numpy(), metric=metric)
+        .best_
+    )
     return np.asarray(f.predict(te[XY], warn=False), float), f
 
 
@@ -51,8 +55,10 @@ def _per_depth(tr, te, metric):
         rows = (te["layers"] == depth).to_numpy()
         if not rows.any() or g["d_emb"].nunique() < 3:
             continue
-        f = LawFitter("performance", form="p2", scale="auto").fit(
-            g[XY], g[metric].to_numpy(), metric=metric
+        f = (
+            FormSelector(LawFitter("performance", scale="auto"), form="p2")
+            .fit(g[XY], g[metric].to_numpy(), metric=metric)
+            .best_
         )
         out[rows] = np.asarray(f.predict(te[rows][XY], warn=False), float)
     return out

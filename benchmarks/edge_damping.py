@@ -27,8 +27,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration_coverage import XY, fitted_at, splits, tables  # noqa: E402
 
-from perflaw.backtest import edge_decline, transform_forward  # noqa: E402
 from perflaw.errors import DataError  # noqa: E402
+from perflaw.fitting.intervals import edge_decline  # noqa: E402
+from perflaw.laws.scales import to_scale as transform_forward  # noqa: E402
 
 FORMS = ("carry", "saturating", "loglinear", "p2", "free")
 LAMS = np.linspace(0, 1, 21)

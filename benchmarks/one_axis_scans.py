@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perflaw.backtest import choose_form
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
+from perflaw.fitting.selection import choose_form
 
 ROOT = Path(__file__).resolve().parents[1]
 XY = ["layers", "d_emb"]
@@ -47,7 +47,11 @@ def depth_slices() -> None:
             for name, cands in (("without", ("carry", "saturating", "loglinear")), ("with", None)):
                 y = tr[metric].to_numpy()
                 form = choose_form(tr[XY], y, metric=metric, candidates=cands).form
-                f = LawFitter(form=form, scale="auto").fit(tr[XY], tr[metric], metric=metric)
+                f = (
+                    FormSelector(LawFitter(scale="auto"), form=form)
+                    .fit(tr[XY], tr[metric], metric=metric)
+                    .best_
+                )
                 pred = f.predict(te[XY], warn=False)
                 rec[f"{name}_form"] = form
                 rec[f"{name}_ape"] = float(np.mean(np.abs(pred - obs) / obs) * 100)
@@ -84,8 +88,8 @@ def width_scan() -> None:
         for hold in (128, 256):
             tr, te = m[m.d_emb <= hold], m[m.d_emb > hold]
             fits = {
-                "auto": LawFitter(form="auto", scale="auto", noise_sd=noise),
-                "p2": LawFitter(form="p2", scale="auto", noise_sd=noise),
+                "auto": FormSelector(LawFitter(scale="auto", noise_sd=noise), form="auto"),
+                "p2": FormSelector(LawFitter(scale="auto", noise_sd=noise), form="p2"),
             }
             preds = {}
             for k, f in fits.items():

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perflaw.backtest import form_law
 from perflaw.errors import ConvergenceError, DataError
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
+from perflaw.laws.forms import form_law
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibration_coverage import XY, tables  # noqa: E402
@@ -34,8 +34,8 @@ def predictions(frame: pd.DataFrame, axis: str, metric: str, origin: float, form
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            f = LawFitter(form_law(form, axis), form=form, scale="logit")
-            f.fit(tr[XY], tr[metric], metric=metric)
+            f = LawFitter(form_law(form, axis), scale="logit")
+            FormSelector(f, form=form).fit(tr[XY], tr[metric], metric=metric)
             if not f.law_.varies_with(axis):
                 return None
             return np.asarray(f.predict(te[XY], warn=False)), len(tr) - f.law_.n_params

@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from perflaw.backtest import transform_inverse
 from perflaw.decide.budget import recommend
-from perflaw.fit import LawFitter
+from perflaw.fitting import FormSelector, LawFitter
+from perflaw.laws.scales import from_scale as transform_inverse
 
 ROOT = Path(__file__).resolve().parents[1]
 XY = ["layers", "d_emb"]
@@ -56,14 +56,14 @@ def truths() -> dict[str, callable]:
     # plausible curves, and runs added or retrained since (1 x 160, the converged
     # 1 x 16 and 1 x 32) must not move the truths these figures were made with
     m = pd.read_csv(ROOT / "benchmarks" / "results_issue12" / "selection-rule-sim-anchors.csv")
-    law = LawFitter(form="p2", scale="auto", backtest_axis="d_emb")
-    law.fit(m[XY], m[METRIC], metric=METRIC)
+    law = LawFitter(scale="auto", backtest_axis="d_emb")
+    FormSelector(law, form="p2").fit(m[XY], m[METRIC], metric=METRIC)
 
     def turn(x):
         # the law's own curve, not law.predict: predict halves a fall past the trained
         # edge (a forecasting rule), and the truth must not bend with it
         x = np.asarray(x, float)
-        Xp = law._inputs(law.law_, pd.DataFrame({"layers": 1.0, "d_emb": x}), None)
+        Xp = law.inputs(pd.DataFrame({"layers": 1.0, "d_emb": x}))
         return transform_inverse(np.asarray(law.law_.formula(law.theta_, Xp)), law.transform_)
 
     fine = np.exp(np.linspace(np.log(16), np.log(512), 400))
@@ -98,7 +98,7 @@ def one_scan(truth, sigma: float, rng, n_sizes: int = 5) -> dict:
     y = means[:-1]
     ask = pd.DataFrame({"layers": [1.0], "d_emb": [HELD]})
     opts = dict(scale="auto", backtest_axis="d_emb", noise_sd=noise)
-    chosen = LawFitter(form="auto", **opts).fit(X, y, metric=METRIC)
+    chosen = FormSelector(LawFitter(**opts), form="auto").fit(X, y, metric=METRIC).best_
     pred = chosen.predict(ask, interval=True, warn=False)
     out = {
         "form": chosen.form_,
@@ -106,7 +106,7 @@ def one_scan(truth, sigma: float, rng, n_sizes: int = 5) -> dict:
         "covered": bool(pred["lower"].iloc[0] <= means[-1] <= pred["upper"].iloc[0]),
     }
     for form in ("carry", "p2"):
-        f = LawFitter(form=form, **opts).fit(X, y, metric=METRIC)
+        f = FormSelector(LawFitter(**opts), form=form).fit(X, y, metric=METRIC).best_
         p = np.asarray(f.predict(ask, warn=False))[0]
         out[f"err_{form}"] = abs(p - means[-1]) / means[-1] * 100
     rec = recommend(chosen, layers=[1], d_emb=GRID, n_draws=1000)

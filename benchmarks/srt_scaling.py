@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from perflaw.decide.allocation import allocate  # noqa: E402
-from perflaw.fit import LawFitter  # noqa: E402
+from perflaw.fitting import LawFitter  # noqa: E402
 
 # the team data beside the checkout (../shared/data), or where PERFLAW_SHARED_DATA says
 SHARED_DATA = Path(os.environ.get("PERFLAW_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -36,7 +36,7 @@ TRANSFORMS = ("none", "one_minus")
 
 def check_transform(transform: str) -> str:
     """Validate a target scale name (``"none"`` or ``"one_minus"``)."""
-    return check_scale(transform, TRANSFORMS)
+    return check_scale(transform, TRANSFORMS, what="transform")
 
 
 def check_spread(X: dict, name: str, label: str) -> None:

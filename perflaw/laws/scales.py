@@ -56,7 +56,9 @@ def bounded_metric(metric: str | None, y: np.ndarray) -> bool:
     return is_rate_name(metric) and y.size > 0 and bool(np.all((y > 0) & (y < 1)))
 
 
-def check_scale(scale: str, allowed: tuple[str, ...] = SCALES, *, auto: bool = False) -> str:
+def check_scale(
+    scale: str, allowed: tuple[str, ...] = SCALES, *, auto: bool = False, what: str = "scale"
+) -> str:
     """``scale`` if it is one of ``allowed`` (and ``"auto"`` when ``auto``), else a one-line
     :class:`DataError` naming the choices.
 
@@ -69,7 +71,8 @@ def check_scale(scale: str, allowed: tuple[str, ...] = SCALES, *, auto: bool = F
     """
     choices = (("auto",) if auto else ()) + tuple(allowed)
     if scale not in choices:
-        raise DataError(f"unknown scale {scale!r}: use {' or '.join(choices)}")
+        listed = ", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0]
+        raise DataError(f"unknown {what} {scale!r}: use {listed}")
     return scale
 
 
@@ -111,7 +114,7 @@ def from_scale(z: np.ndarray, scale: str) -> np.ndarray:
 def resolve_scale(scale: str, law, metric: str | None, y: np.ndarray) -> str:
     """``auto`` → the law's guess (:meth:`~perflaw.laws.base.Law.guess_transform`);
     an explicit ``logit`` is checked against the values (every one inside (0, 1))."""
-    check_scale(scale, ("none", "logit"), auto=True)
+    check_scale(scale, ("none", "logit"), auto=True, what="transform")
     if scale == "auto":
         return law.guess_transform(metric, y)
     if scale == "logit" and not np.all((np.asarray(y) > 0) & (np.asarray(y) < 1)):
