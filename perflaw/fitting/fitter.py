@@ -450,25 +450,16 @@ class LawFitter:
         if glabels is not None and glabels.size == 1 and len(frame) > 1:
             glabels = np.repeat(glabels, len(frame))
         Xp = self.inputs(frame, glabels)
-        cal = getattr(self, "calibration_", None)
-        # doublings past the largest trained size along the calibration's axis, and which
-        # predictions go further than the backtest ever did
-        ahead, past_reach = intervals.reach(cal, Xp, len(frame))
-        for message in intervals.extrapolation_messages(self.ranges_, Xp, cal, past_reach):
+        # past the trained edge a law that turns down falls slower than it says: the point
+        # there is half-way (fitting scale) to its level at the edge (intervals.edge_decline)
+        w = intervals.Where.of(self, Xp)
+        for message in intervals.extrapolation_messages(
+            self.ranges_, Xp, self.calibration_, w.past_reach
+        ):
             if warn:
                 warnings.warn(message, ExtrapolationWarning, stacklevel=2)
         tr = getattr(self, "transform_", "none")
-        zlaw = np.asarray(self.law_.formula(self.theta_, Xp), float)
-        # past the trained edge a law that turns down falls slower than it says: the point
-        # there is half-way (fitting scale) to its level at the edge (intervals.edge_decline)
-        edge = getattr(self, "edge_", None) or cal
-        if edge:
-            z_edge, declines = intervals.edge_decline(
-                self.law_, self.theta_, Xp, edge, self.metric_, zlaw
-            )
-        else:
-            z_edge, declines = zlaw, np.zeros(len(zlaw), bool)
-        pred = from_scale(intervals.halved_point(zlaw, z_edge, declines), tr)
+        pred = from_scale(w.point, tr)
         if not interval:
             return pred
         level = self.level if level is None else level
@@ -476,17 +467,7 @@ class LawFitter:
             raise DataError(f"level must be between 0 and 1 (exclusive), got {level!r}")
         if kind not in ("mean", "observation"):
             raise DataError(f"kind must be 'mean' or 'observation', got {kind!r}")
-        zlo, zhi, label = intervals.prediction_interval(
-            self,
-            Xp,
-            zlaw=zlaw,
-            z_edge=z_edge,
-            declines=declines,
-            ahead=ahead,
-            past_reach=past_reach,
-            level=level,
-            kind=kind,
-        )
+        zlo, zhi, label = intervals.prediction_interval(self, Xp, w, level, kind)
         return pd.DataFrame(
             {
                 "prediction": pred,

@@ -27,6 +27,7 @@ call it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -223,22 +224,45 @@ def reach(calibration: dict | None, X: dict, n: int) -> tuple[np.ndarray, np.nda
     return ahead, past_reach
 
 
+@dataclass
+class Where:
+    """Where predictions lie against the trained edge (fitting scale): the law's values,
+    its level at the edge, which rows it declines past the edge at, the doublings past the
+    calibration's edge, and which rows lie further than the backtest ever predicted."""
+
+    zlaw: np.ndarray
+    z_edge: np.ndarray
+    declines: np.ndarray
+    ahead: np.ndarray
+    past_reach: np.ndarray
+
+    @classmethod
+    def of(cls, f, X: dict) -> Where:
+        """For a fitted law ``f`` (its ``edge_`` or calibration) at inputs ``X``."""
+        cal = getattr(f, "calibration_", None)
+        zlaw = np.asarray(f.law_.formula(f.theta_, X), float)
+        ahead, past_reach = reach(cal, X, len(zlaw))
+        edge = getattr(f, "edge_", None) or cal
+        if edge:
+            z_edge, declines = edge_decline(f.law_, f.theta_, X, edge, f.metric_, zlaw)
+        else:
+            z_edge, declines = zlaw, np.zeros(len(zlaw), bool)
+        return cls(zlaw, z_edge, declines, ahead, past_reach)
+
+    @property
+    def point(self) -> np.ndarray:
+        """The point prediction (:func:`halved_point`)."""
+        return halved_point(self.zlaw, self.z_edge, self.declines)
+
+
 def calibrated_interval(
-    calibration: dict,
-    *,
-    zlaw: np.ndarray,
-    z_edge: np.ndarray,
-    declines: np.ndarray,
-    ahead: np.ndarray,
-    past_reach: np.ndarray,
-    level: float,
-    noise_sd: float | None,
-    metric: str | None,
+    calibration: dict, w: Where, level: float, noise_sd: float | None, metric: str | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(lower, upper, label)`` on the fitting scale of a backtest-calibrated interval
     for a new run (``noise_sd``: one run's noise on the fitting scale, or None for the
     expected metric)."""
-    hw = calibrated_halfwidth(calibration, ahead, level)
+    zlaw, z_edge, declines, past_reach = w.zlaw, w.z_edge, w.declines, w.past_reach
+    hw = calibrated_halfwidth(calibration, w.ahead, level)
     if noise_sd:
         hw = np.sqrt(hw**2 + (stats.norm.ppf(1 - (1 - level) / 2) * noise_sd) ** 2)
     # how far a law falls past the trained edge is what its backtest checked least: the
@@ -305,16 +329,7 @@ def extrapolation_messages(
 
 
 def prediction_interval(
-    f,
-    X: dict,
-    *,
-    zlaw: np.ndarray,
-    z_edge: np.ndarray,
-    declines: np.ndarray,
-    ahead: np.ndarray,
-    past_reach: np.ndarray,
-    level: float,
-    kind: str,
+    f, X: dict, w: Where, level: float, kind: str
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """``(lower, upper, label)`` on the fitting scale of the interval of a fitted law
     ``f`` at ``X`` (``kind``: ``"mean"`` or ``"observation"``, a new run): calibrated by
@@ -325,16 +340,9 @@ def prediction_interval(
     noise = getattr(f, "noise_sd_", None)
     if f.calibration_:
         return calibrated_interval(
-            f.calibration_,
-            zlaw=zlaw,
-            z_edge=z_edge,
-            declines=declines,
-            ahead=ahead,
-            past_reach=past_reach,
-            level=level,
-            noise_sd=noise if kind == "observation" else None,
-            metric=f.metric_,
+            f.calibration_, w, level, noise if kind == "observation" else None, f.metric_
         )
+    zlaw, z_edge, declines = w.zlaw, w.z_edge, w.declines
     alpha = 1 - level
     law = f.law_
     n, k = len(f.y_), law.n_params
