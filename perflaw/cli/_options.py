@@ -87,3 +87,13 @@ def parameter_count_options(when: str = "") -> Callable[[Callable], Callable]:
         )
 
     return decorate
+
+
+def where_option(example: str) -> Callable:
+    """``--where``: keep only the rows matching a condition (:mod:`perflaw.conditions`)."""
+    return click.option(
+        "--where",
+        help=f"Keep only rows matching a condition, e.g. '{example}', "
+        "\"end!='cap' & backbone=='sasrec'\" or 'layers in (1, 8) | d_emb<64' "
+        "(&, |, parentheses; text in quotes).",
+    )

@@ -7,6 +7,7 @@ import sys
 import click
 
 from perflaw.cli._laws_common import DEFAULT_RUNS
+from perflaw.cli._options import where_option
 from perflaw.cli._output import human_number, output_options, render, to_json
 from perflaw.errors import DataError
 
@@ -21,7 +22,7 @@ def _coverage_cell(coverage: float, n: int) -> str:
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
 @click.option("--metric", "-m", required=True, help="Metric column, case-insensitive.")
-@click.option("--where", help="Keep only rows matching e.g. 'panel==0'.")
+@where_option("panel==0")
 @click.option(
     "--axis",
     type=click.Choice(["auto", "layers", "d_emb"]),

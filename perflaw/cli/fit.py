@@ -15,6 +15,7 @@ from perflaw.cli._laws_common import (
     _warnings_to_stderr,
     emit_fit_results,
 )
+from perflaw.cli._options import where_option
 from perflaw.cli._output import output_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
@@ -96,7 +97,7 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 )
 @click.option("--layers-col", help="Layers column (default: found by name).")
 @click.option("--d-emb-col", help="Embedding-dimension column (default: found by name).")
-@click.option("--where", help="Keep only rows matching e.g. 'max_seq_len==100'.")
+@where_option("max_seq_len==100")
 @click.option(
     "--loss",
     type=click.Choice(["l2", "huber"]),

@@ -203,6 +203,69 @@ def recommend(
     which a configuration is the best supported one.
     """
     budget = None if budget is None else parse_budget(budget)
+    _check_request(fitter, arch, heads, top)
+    layers, d_emb = _grid_axes(fitter, layers, d_emb, heads)
+    keyed = fitter.law_.grouped_input()
+    # the trained runs of the situation being ranked (a joint fit's group, the D′ held):
+    # a run of another group or data size is not a choice the user has here
+    here_rows, here_what = _rows_of(fitter, None if keyed is not None else group, extra_inputs)
+    L, D, notes, group = _configurations(fitter, layers, d_emb, group)
+    size = {"arch": arch, "n_items": n_items, "max_len": max_len, "count": count}
+    cand = _predicted(fitter, L, D, extra_inputs, group, **size)
+    sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
+    usable = _mark_candidates(fitter, cand, budget, count, n_items, here_rows, notes)
+    cand["score"] = sign * cand["prediction"]
+    order_all = cand.sort_values(["score", "trained", "params"], ascending=[False, False, True])
+    order = order_all[usable.loc[order_all.index]]
+    inputs = ["layers", "d_emb", *(extra_inputs or {})]
+    _add_p_best(fitter, cand, usable, inputs, _group_labels(fitter, L, D, group), n_draws, sign)
+    order = cand.loc[order.index]
+    best_all = cand.sort_values(["score", "params"], ascending=[False, True]).iloc[0]
+    unconstrained = {
+        "layers": int(best_all.layers),
+        "d_emb": int(best_all.d_emb),
+        "params": int(best_all.params),
+        "prediction": float(best_all.prediction),
+    }
+    for key in ("N_opt", "d_opt"):
+        if key in fitter.derived_ and np.isfinite(fitter.derived_[key]):
+            unconstrained[f"closed_form_{key}"] = float(fitter.derived_[key])
+    binds = budget is not None and not bool(best_all.feasible)
+    (lo_l, hi_l), (lo_d, hi_d) = fitter.ranges_["layers"], fitter.ranges_["d_emb"]
+    if layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d:
+        notes.append("the grid leaves the fitted range: predictions there are extrapolations")
+    cols = [c for c in (*inputs, *_TABLE) if c in cand.columns]
+    pick = _as_pick(cand.loc[order.index[0]])
+    best_obs = _comparator(fitter, budget, size, here_rows, here_what, notes)
+    decision = _Decision()
+    if best_obs:
+        pick = _keep_if_nothing_beats(fitter, pick, best_obs, cand, extra_inputs, group, size, sign)
+        decision = _decide(fitter, pick, best_obs, order, budget, extra_inputs, group, size, sign)
+    return Recommendation(
+        order[cols].head(int(top)).reset_index(drop=True),
+        cand,
+        unconstrained,
+        budget,
+        binds,
+        count,
+        notes,
+        pick,
+        best_obs,
+        decision.gain,
+        decision.noise,
+        decision.beats,
+        decision.message,
+        list(getattr(fitter, "warnings_", [])),
+        decision.next_run,
+    )
+
+
+#: the columns of the table ``recommend`` lists, after the inputs
+_TABLE = ("params", "prediction", "lower", "upper", "p_best", "trained", "supported")
+
+
+def _check_request(fitter, arch: str, heads: int, top: int) -> None:
+    """A one-line :class:`DataError` for a law or request ``recommend`` cannot serve."""
     if not {"layers", "d_emb"} <= set(fitter.law_.inputs):
         raise DataError(
             f"recommend-config ranks (layers, d_emb) and needs a law in them; "
@@ -215,6 +278,12 @@ def recommend(
         raise DataError(f"heads must be a positive integer, got {heads!r}")
     if int(top) != top or top < 1:
         raise DataError(f"top must be a positive integer, got {top!r}")
+
+
+def _grid_axes(fitter, layers, d_emb, heads: int) -> tuple[np.ndarray, np.ndarray]:
+    """The layer counts and widths to rank: those given, else the depths (widths) the law
+    has a term for, else every integer depth and every multiple of ``lcm(8, heads)`` in
+    the fitted ranges; widths the heads do not divide are left out."""
     ranges = fitter.ranges_
     keyed = fitter.law_.grouped_input()
     if keyed is not None and keyed[0] == "layers" and layers is None:
@@ -235,38 +304,46 @@ def recommend(
     d_emb = d_emb[d_emb % heads == 0]
     if d_emb.size == 0:
         raise DataError(f"no embedding dimension in the range is divisible by {heads} heads")
+    return layers, d_emb
+
+
+def _configurations(fitter, layers, d_emb, group):
+    """Every (layers, d_emb) of the grid the law can speak for: ``(L, D, notes, group)``.
+
+    A law with one intercept per value of an input (a depth offset) gives a configuration
+    its own value's, and a value the law was not fitted at has none (left out, said in
+    the notes); ``group`` then only keeps one value, and is spent."""
     L, D = np.meshgrid(layers, d_emb, indexing="ij")
     L, D = L.ravel(), D.ravel()
-    left_out = []
-    # the trained runs of the situation being ranked (a joint fit's group, the D′ held):
-    # a run of another group or data size is not a choice the user has here
-    here_rows, here_what = _rows_of(fitter, None if keyed is not None else group, extra_inputs)
-    if keyed is not None:
-        # one intercept per value of an input (a depth offset): a configuration takes its
-        # own value's, and a value the law was not fitted at has none
-        col, labels = keyed
-        vals = (L if col == "layers" else D).astype(float)
-        wanted = [v for v, g in labels.items() if group is None or g == group]
-        keep = np.isin(vals, wanted)
-        have = ", ".join(f"{v:g}" for v in sorted(wanted))
-        if not keep.any():
-            raise DataError(
-                f"no {col} value of the grid has a term in the law: it has one for {col} "
-                f"{have} only"
-            )
-        if not keep.all():
-            left_out.append(
-                f"{col} values without a term in the law are left out (it has one for "
-                f"{col} {have} only)"
-            )
-        L, D = L[keep], D[keep]
-        group = None
-    size = {"arch": arch, "n_items": n_items, "max_len": max_len, "count": count}
-    cand = _predicted(fitter, L, D, extra_inputs, group, **size)
-    inputs = ["layers", "d_emb", *(extra_inputs or {})]
-    groups = _group_labels(fitter, L, D, group)
+    notes: list[str] = []
+    keyed = fitter.law_.grouped_input()
+    if keyed is None:
+        return L, D, notes, group
+    col, labels = keyed
+    vals = (L if col == "layers" else D).astype(float)
+    wanted = [v for v, g in labels.items() if group is None or g == group]
+    keep = np.isin(vals, wanted)
+    have = ", ".join(f"{v:g}" for v in sorted(wanted))
+    if not keep.any():
+        raise DataError(
+            f"no {col} value of the grid has a term in the law: it has one for {col} {have} only"
+        )
+    if not keep.all():
+        notes.append(
+            f"{col} values without a term in the law are left out (it has one for "
+            f"{col} {have} only)"
+        )
+    L, D = L[keep], D[keep]
+    return L[keep], D[keep], notes, None
+
+
+def _mark_candidates(fitter, cand, budget, count, n_items, here_rows, notes) -> pd.Series:
+    """Mark each configuration ``feasible`` (within the budget), ``trained`` (a run of
+    the situation ranked) and ``supported`` (inside what the backtest checked: larger
+    along its axis only as far as it extrapolated, inside the fitted range otherwise);
+    return which may be picked, adding to ``notes`` what was left out and why."""
+    L, D = cand["layers"].to_numpy(), cand["d_emb"].to_numpy()
     counts = cand["params"].to_numpy(float)
-    sign = 1.0 if higher_is_better(fitter.metric_) else -1.0
     cand["feasible"] = True if budget is None else counts <= budget
     trained = set(
         zip(
@@ -275,11 +352,9 @@ def recommend(
         )
     )
     cand["trained"] = [(float(a), float(b)) in trained for a, b in zip(L, D)]
-    # what the backtest supports: larger along its axis only as far as it extrapolated
-    # (deeper for a backtest along layers, wider for one along d_emb), inside otherwise
     cal = getattr(fitter, "calibration_", None) or {}
-    lo_l, hi_l = ranges["layers"]
-    lo_d, hi_d = ranges["d_emb"]
+    lo_l, hi_l = fitter.ranges_["layers"]
+    lo_d, hi_d = fitter.ranges_["d_emb"]
     max_h = float(cal.get("max_horizon", 0.0))
     h_l = max_h if cal.get("axis") == "layers" else 0.0
     h_d = max_h if cal.get("axis") == "d_emb" else 0.0
@@ -289,7 +364,6 @@ def recommend(
         & (D >= lo_d)
         & (horizon(D, hi_d) <= h_d + 1e-9)
     )
-    notes: list[str] = list(left_out)
     if budget is not None and count == "total" and not n_items:
         # the item table (n_items × d_emb) is most of a recommender's parameters: a total
         # budget without it lets through models many times the size the user meant
@@ -313,10 +387,12 @@ def recommend(
     if not usable.any():
         usable = cand["feasible"].copy()
         notes.append("no configuration inside the supported range: ranking extrapolations")
-    cand["score"] = sign * cand["prediction"]
-    order_all = cand.sort_values(["score", "trained", "params"], ascending=[False, False, True])
-    order = order_all[usable.loc[order_all.index]]
-    # p_best over the usable configurations, with the form-selection uncertainty
+    return usable
+
+
+def _add_p_best(fitter, cand, usable, inputs, groups, n_draws: int, sign: float) -> None:
+    """``p_best`` of each usable configuration: the share of the fitter's predictive
+    draws (:meth:`~perflaw.fitting.LawFitter.predict_draws`) in which it is the best."""
     cand["p_best"] = np.nan
     idx = np.flatnonzero(usable.to_numpy())
     draws = fitter.predict_draws(
@@ -325,195 +401,160 @@ def recommend(
     if draws is not None:
         wins = np.bincount(np.argmax(sign * draws, axis=1), minlength=len(idx))
         cand.loc[cand.index[idx], "p_best"] = wins / len(draws)
-    order = cand.loc[order.index]
-    best_all = cand.sort_values(["score", "params"], ascending=[False, True]).iloc[0]
-    unconstrained = {
-        "layers": int(best_all.layers),
-        "d_emb": int(best_all.d_emb),
-        "params": int(best_all.params),
-        "prediction": float(best_all.prediction),
+
+
+def _as_pick(row, trained: bool | None = None) -> dict:
+    """A configuration of the candidates table as :attr:`Recommendation.pick`."""
+    return {
+        "layers": int(row.layers),
+        "d_emb": int(row.d_emb),
+        "params": int(row.params),
+        "prediction": float(row.prediction),
+        "lower": float(row.lower),
+        "upper": float(row.upper),
+        "p_best": float(row.p_best),
+        "trained": bool(row.trained) if trained is None else trained,
     }
-    for key in ("N_opt", "d_opt"):
-        if key in fitter.derived_ and np.isfinite(fitter.derived_[key]):
-            unconstrained[f"closed_form_{key}"] = float(fitter.derived_[key])
-    binds = budget is not None and not bool(best_all.feasible)
-    if layers.min() < lo_l or layers.max() > hi_l or d_emb.min() < lo_d or d_emb.max() > hi_d:
-        notes.append("the grid leaves the fitted range: predictions there are extrapolations")
-    cols = [
-        c
-        for c in (
-            "layers",
-            "d_emb",
-            *(extra_inputs or {}),
-            "params",
-            "prediction",
-            "lower",
-            "upper",
-            "p_best",
-            "trained",
-            "supported",
-        )
-        if c in cand.columns
-    ]
-    first = cand.loc[order.index[0]]
-    pick = {
-        "layers": int(first.layers),
-        "d_emb": int(first.d_emb),
-        "params": int(first.params),
-        "prediction": float(first.prediction),
-        "lower": float(first.lower),
-        "upper": float(first.upper),
-        "p_best": float(first.p_best),
-        "trained": bool(first.trained),
-    }
+
+
+def _comparator(fitter, budget, size, here_rows, here_what, notes) -> dict | None:
+    """The best trained run the pick is compared with: of the situation ranked, and
+    within the budget (a better run that does not fit is not a choice the user has)."""
     best_obs = getattr(fitter, "best_observed_", None)
     if best_obs and not here_rows.all():
         best_obs = fitter.best_observed(among=here_rows)
         if best_obs is None:
             notes.append(f"no trained run at {here_what}: nothing to compare the pick with")
     if budget is not None and best_obs:
-        # the comparator is the best trained run the budget allows: a better one that
-        # does not fit is not a choice the user has
-        best_obs = _best_trained_within(
-            fitter, budget, arch, n_items, max_len, count, among=here_rows
-        )
+        best_obs = _best_trained_within(fitter, budget, **size, among=here_rows)
         if best_obs is None:
-            notes.append(f"no trained run fits the budget of {budget:,.0f} {count} parameters")
-    gain, noise, beats, message = None, float("nan"), False, ""
-    next_run = None
-    if best_obs:
-        obs = float(best_obs["observed"])
-        if sign * (pick["prediction"] - obs) <= 0:
-            # nothing predicted above the best trained run: the decision is to keep it
-            at = cand[
-                (cand.layers == best_obs.get("layers")) & (cand.d_emb == best_obs.get("d_emb"))
-            ]
-            if not len(at):
-                # the best run is off the enumerated grid (a d_emb the heads do not divide,
-                # or a grid the user gave): it is still a choice the user has, so keep it
-                at = _predicted(
-                    fitter, [best_obs["layers"]], [best_obs["d_emb"]], extra_inputs, group, **size
-                ).assign(p_best=float("nan"))
-            r = at.iloc[0]
-            pick = {
-                "layers": int(r.layers),
-                "d_emb": int(r.d_emb),
-                "params": int(r.params),
-                "prediction": float(r.prediction),
-                "lower": float(r.lower),
-                "upper": float(r.upper),
-                "p_best": float(r.p_best),
-                "trained": True,
-            }
+            notes.append(
+                f"no trained run fits the budget of {budget:,.0f} {size['count']} parameters"
+            )
+    return best_obs
 
-        def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
-            return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
 
-        gain = {
-            "value": _clean(sign * (pick["prediction"] - obs)),
-            "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
-            "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)),
-        }
-        if pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb"):
-            gain = {"value": 0.0, "lower": 0.0, "upper": 0.0}  # keeping it gains nothing
-        noise = _noise(fitter, obs)
-        beats = bool(gain["value"] > noise) and not (
-            pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb")
+def _keep_if_nothing_beats(fitter, pick, best_obs, cand, extra_inputs, group, size, sign):
+    """The pick, or the best trained run when nothing is predicted above it (the
+    decision is then to keep it)."""
+    obs = float(best_obs["observed"])
+    if sign * (pick["prediction"] - obs) > 0:
+        return pick
+    at = cand[(cand.layers == best_obs.get("layers")) & (cand.d_emb == best_obs.get("d_emb"))]
+    if not len(at):
+        # the best run is off the enumerated grid (a d_emb the heads do not divide, or a
+        # grid the user gave): it is still a choice the user has, so keep it
+        at = _predicted(
+            fitter, [best_obs["layers"]], [best_obs["d_emb"]], extra_inputs, group, **size
+        ).assign(p_best=float("nan"))
+    return _as_pick(at.iloc[0], trained=True)
+
+
+@dataclass
+class _Decision:
+    gain: dict | None = None
+    noise: float = float("nan")
+    beats: bool = False
+    message: str = ""
+    next_run: dict | None = None
+
+
+def _decide(fitter, pick, best_obs, order, budget, extra_inputs, group, size, sign) -> _Decision:
+    """The pick against the best trained run: the gain, the noise it must beat, and the
+    decision in one line with the run it names."""
+    obs = float(best_obs["observed"])
+
+    def _clean(v: float) -> float:  # an exact tie prints as 0, not 7e-18
+        return 0.0 if abs(v) <= 1e-12 * max(1.0, abs(obs)) else float(v)
+
+    kept = pick["layers"] == best_obs.get("layers") and pick["d_emb"] == best_obs.get("d_emb")
+    gain = {
+        "value": _clean(sign * (pick["prediction"] - obs)),
+        "lower": _clean(sign * ((pick["lower"] if sign > 0 else pick["upper"]) - obs)),
+        "upper": _clean(sign * ((pick["upper"] if sign > 0 else pick["lower"]) - obs)),
+    }
+    if kept:
+        gain = {"value": 0.0, "lower": 0.0, "upper": 0.0}  # keeping it gains nothing
+    noise = _noise(fitter, obs)
+    beats = bool(gain["value"] > noise) and not kept
+    here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
+    rerun = _next_run("rerun", "replicate", best_obs.get("layers"), best_obs.get("d_emb"))
+    if beats:
+        next_run = _next_run("train", "beat", pick["layers"], pick["d_emb"], pick)
+        message = (
+            f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
+            f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
+            f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
+            f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
         )
-        here = f"layers {best_obs.get('layers')} × d_emb {best_obs.get('d_emb')}"
-        rerun = _next_run("rerun", "replicate", best_obs.get("layers"), best_obs.get("d_emb"))
-        if beats:
-            next_run = _next_run("train", "beat", pick["layers"], pick["d_emb"], pick)
-            message = (
-                f"train layers {pick['layers']} × d_emb {pick['d_emb']}: predicted "
-                f"{pick['prediction']:.4g}, {gain['value']:+.4g} over the best trained run "
-                f"{here} ({obs:.4g}; gain interval {gain['lower']:+.4g} to "
-                f"{gain['upper']:+.4g}, noise ±{noise:.2g})"
+    elif fitter.law_.nonparametric and (unjudged := _not_judged(fitter)):
+        why, next_run = _judge_next(
+            fitter, unjudged, best_obs, here, budget, extra_inputs, group, size
+        )
+        message = (
+            f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+            f"more than the noise (±{noise:.2g}); the law kept is carry-forward, but only "
+            "because " + why
+        )
+    elif fitter.law_.nonparametric:
+        # carry-forward predicts an untried configuration by the trained run below it,
+        # so every such prediction ties the run it copies: a "chance to beat" read off
+        # that tie (50 %) would say nothing
+        message = (
+            f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+            f"more than the noise (±{noise:.2g}); the law kept is carry-forward (no fitted "
+            f"trend beat it out of sample), which cannot tell whether an untried "
+            f"configuration would do better; next: rerun {here} with another seed, or "
+            f"train configurations around it so that a trend can be backtested"
+        )
+        next_run = rerun
+    else:
+        untried = order[~order["trained"].to_numpy()]
+        # an untried configuration is worth running only if it could beat the best run;
+        # name the one with the highest chance to (normal reading of its interval's
+        # better side, which past the trained edge reaches further than the other)
+        from scipy import stats as _st
+
+        q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
+        better = untried["upper"] if sign > 0 else untried["lower"]
+        half = np.abs(better - untried["prediction"]).to_numpy(float) / q
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chance = _st.norm.sf(
+                (obs - untried["prediction"].to_numpy(float))
+                * sign
+                / np.where(half > 0, half, np.nan)
             )
-        elif fitter.law_.nonparametric and (unjudged := _not_judged(fitter)):
-            why, next_run = _judge_next(
-                fitter, unjudged, best_obs, here, budget, extra_inputs, group, size
+        ok = np.isfinite(chance) & (chance >= 0.05)
+        if ok.any():
+            j = int(np.nanargmax(np.where(ok, chance, -1)))
+            best_try = untried.iloc[j]
+            nxt = (
+                f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
+                f"(predicted {best_try.prediction:.4g}; chance to beat it "
+                f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
+                f"{here} with another seed"
             )
-            message = (
-                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                f"more than the noise (±{noise:.2g}); the law kept is carry-forward, but only "
-                "because " + why
+            next_run = _next_run(
+                "train", "beat", best_try.layers, best_try.d_emb, best_try, chance[j]
             )
-        elif fitter.law_.nonparametric:
-            # carry-forward predicts an untried configuration by the trained run below it,
-            # so every such prediction ties the run it copies: a "chance to beat" read off
-            # that tie (50 %) would say nothing
-            message = (
-                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                f"more than the noise (±{noise:.2g}); the law kept is carry-forward (no fitted "
-                f"trend beat it out of sample), which cannot tell whether an untried "
-                f"configuration would do better; next: rerun {here} with another seed, or "
-                f"train configurations around it so that a trend can be backtested"
+        else:
+            nxt = (
+                f"no untried configuration of this grid has a 5 % chance to beat it; "
+                f"rerun {here} with another seed, or widen the grid"
             )
             next_run = rerun
-        else:
-            untried = order[~order["trained"].to_numpy()]
-            # an untried configuration is worth running only if it could beat the best run;
-            # name the one with the highest chance to (normal reading of its interval's
-            # better side, which past the trained edge reaches further than the other)
-            from scipy import stats as _st
-
-            q = _st.norm.ppf(1 - (1 - fitter.level) / 2)
-            better = untried["upper"] if sign > 0 else untried["lower"]
-            half = np.abs(better - untried["prediction"]).to_numpy(float) / q
-            with np.errstate(divide="ignore", invalid="ignore"):
-                chance = _st.norm.sf(
-                    (obs - untried["prediction"].to_numpy(float))
-                    * sign
-                    / np.where(half > 0, half, np.nan)
-                )
-            ok = np.isfinite(chance) & (chance >= 0.05)
-            if ok.any():
-                j = int(np.nanargmax(np.where(ok, chance, -1)))
-                best_try = untried.iloc[j]
-                nxt = (
-                    f"train layers {int(best_try.layers)} × d_emb {int(best_try.d_emb)} "
-                    f"(predicted {best_try.prediction:.4g}; chance to beat it "
-                    f"{100 * chance[j]:.0f} %, the best of the untried runs), or rerun "
-                    f"{here} with another seed"
-                )
-                next_run = _next_run(
-                    "train", "beat", best_try.layers, best_try.d_emb, best_try, chance[j]
-                )
-            else:
-                nxt = (
-                    f"no untried configuration of this grid has a 5 % chance to beat it; "
-                    f"rerun {here} with another seed, or widen the grid"
-                )
-                next_run = rerun
-            message = (
-                f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
-                f"more than the noise (±{noise:.2g}); next: {nxt}"
-            )
-        if caution := _unbacked(fitter):
-            message += (
-                f"; caution: this law ({fitter.form_}) was given, not chosen by the backtest, "
-                f"and {caution}"
-            )
-        if caution := _fragile(fitter):
-            message += f"; caution: {caution}"
-    return Recommendation(
-        order[cols].head(int(top)).reset_index(drop=True),
-        cand,
-        unconstrained,
-        budget,
-        binds,
-        count,
-        notes,
-        pick,
-        best_obs,
-        gain,
-        noise,
-        beats,
-        message,
-        list(getattr(fitter, "warnings_", [])),
-        next_run,
-    )
+        message = (
+            f"nothing is predicted to beat the best trained run {here} ({obs:.4g}) by "
+            f"more than the noise (±{noise:.2g}); next: {nxt}"
+        )
+    if caution := _unbacked(fitter):
+        message += (
+            f"; caution: this law ({fitter.form_}) was given, not chosen by the backtest, "
+            f"and {caution}"
+        )
+    if caution := _fragile(fitter):
+        message += f"; caution: {caution}"
+    return _Decision(gain, noise, beats, message, next_run)
 
 
 def _unbacked(fitter) -> str:
