@@ -985,7 +985,7 @@ def test_a_verdict_that_turns_on_one_origin_is_found():
 def test_recommend_cautions_when_the_verdict_turns_on_one_origin():
     from types import SimpleNamespace
 
-    from perflaw.decide.budget import _fragile
+    from perflaw.decide.decision import fragile as _fragile
 
     row = {"form": "free", "decisive_origin": 72.0, "t_without_decisive_origin": 3.96}
     sel = {"axis": "d_emb", "scores": [{"form": "carry"}, row]}
