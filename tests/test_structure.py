@@ -136,3 +136,12 @@ def test_no_import_from_a_lower_floor_to_a_higher_one():
 def test_fitting_modules_stay_small(module):
     n = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{module} has {n} lines (at most {MAX_LINES})"
+
+
+def test_the_cli_names_every_law_of_named_columns():
+    """cli.scaling names the laws of named columns so that ``--help`` need not import the
+    laws; the names must be the laws that declare their columns."""
+    from perflaw.cli.scaling import SCALING_LAWS
+    from perflaw.laws import LAWS
+
+    assert set(SCALING_LAWS) == {n for n, c in LAWS.items() if c.column_options}

@@ -18,6 +18,8 @@ import pandas as pd
 from perflaw.cli._output import render, to_json
 from perflaw.errors import DataError
 
+#: the laws of named columns (a law declaring ``column_options``), named here so that
+#: ``perflaw --help`` need not import the laws
 SCALING_LAWS = ("power", "chinchilla")
 
 
@@ -103,17 +105,16 @@ def _fit_one(
     bootstrap_by="row",
 ):
     from perflaw.fitting.fitter import LawFitter
+    from perflaw.laws import LAWS
 
+    law_cls = LAWS[law_name]
+    given = {"--x-col": x_col, "--params-col": params_col, "--data-col": data_col}
     X = frame.copy()
-    if law_name == "power":
-        X["x"] = _positive(frame, x_col, "--x-col")
-        law_opts = {"x_label": x_col}
-        model_key = "x"
-    else:
-        X["N"] = _positive(frame, params_col, "--params-col")
-        X["D"] = _positive(frame, data_col, "--data-col")
-        law_opts = {"N_label": params_col, "D_label": data_col}
-        model_key = "N"
+    law_opts = {}
+    for name, option in law_cls.column_options.items():  # the law declares its columns
+        X[name] = _positive(frame, given[option], option)
+        law_opts[law_cls.label_options[name]] = given[option]
+    model_key = law_cls.inputs[0]  # the model-size input (x, or N)
     y = frame[metric_col]
     groups = None
     by = bootstrap_by
@@ -145,9 +146,7 @@ def _record(key: dict, fitter, with_ci: bool) -> dict:
     rec["loss"] = fitter.cost_
     rec["objective"] = getattr(law, "objective_text", None) or fitter.loss
     rec["transform"] = law.transform
-    rec["columns"] = (
-        {"x": law.x_label} if law.name == "power" else {"N": law.N_label, "D": law.D_label}
-    )
+    rec["columns"] = {c: law.input_labels[c] for c in law.inputs}
     rec["warnings"] = list(fitter.warnings_)
     if fitter.exclude_:
         rec["exclude"] = {"condition": fitter.exclude_, "n_rows": fitter.n_excluded_}
@@ -239,18 +238,22 @@ def run_fit(
             f"metric {metric!r} not found in {runs!r}; metric columns are "
             f"{', '.join(map(str, metric_columns(frame.columns))) or 'none'}"
         ) from None
-    if law_name == "power":
-        if params_col or data_cols:
-            raise DataError("--law power takes --x-col (not --params-col/--data-col)")
-        _col(frame, x_col, "--x-col")
+    from perflaw.laws import LAWS
+
+    own = LAWS[law_name].column_options.values()  # the options the law declares
+    given = {"--x-col": x_col, "--params-col": params_col, "--data-col": data_cols}
+    others = [o for o, v in given.items() if v and o not in own]
+    if others:
+        raise DataError(f"--law {law_name} takes {' and '.join(own)} (not {'/'.join(others)})")
+    if "--x-col" in own:
         x_col = _col(frame, x_col, "--x-col")
-        data_cols = [None]
-    else:
-        if x_col:
-            raise DataError("--law chinchilla takes --params-col and --data-col (not --x-col)")
+    if "--params-col" in own:
         params_col = _col(frame, params_col, "--params-col")
-        if not data_cols:
-            raise DataError("--data-col is required for --law chinchilla")
+    if "--data-col" not in own:
+        data_cols = [None]
+    elif not data_cols:
+        raise DataError(f"--data-col is required for --law {law_name}")
+    else:
         data_cols = [_col(frame, c, "--data-col") for c in data_cols]
     from perflaw.laws.scales import guess_loss_scale
 
@@ -338,11 +341,7 @@ def run_fit(
 def _echo_holdout(f) -> None:
     if f.holdout_ is None:
         return
-    labels = (
-        {"x": f.law_.x_label}
-        if f.law_.name == "power"
-        else {"N": f.law_.N_label, "D": f.law_.D_label}
-    )
+    labels = {c: f.law_.input_labels[c] for c in f.law_.inputs}
     table = f.holdout_[list(labels) + ["observed", "predicted", "pct_error"]]
     click.echo(render(table.rename(columns=labels).to_dict(orient="records"), "table"))
 
@@ -554,26 +553,21 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
     with _warnings_to_stderr():
         for key, f in fits:
             law = f.law_
-            if law.name == "power":
-                xs = _floats(x_values, "--x")
-                if xs is None:
-                    raise DataError(f"the power law (x = {law.x_label}) needs --x")
-                frame = pd.DataFrame({"x": xs})
-                cols = {"x": law.x_label}
-            elif law.name == "chinchilla":
-                Ns, Ds = _floats(n_params, "--n-params"), _floats(data, "--data")
-                if Ns is None or Ds is None:
-                    raise DataError(
-                        f"the chinchilla law needs --n-params (N = {law.N_label}) "
-                        f"and --data (D = {law.D_label})"
-                    )
-                combos = list(itertools.product(Ns, Ds))
-                frame = pd.DataFrame({"N": [c[0] for c in combos], "D": [c[1] for c in combos]})
-                cols = {"N": law.N_label, "D": law.D_label}
-            else:
+            if not law.predict_options:
                 raise DataError(
                     "a law file mixing performance and scaling laws: pick one with --group"
                 )
+            given = {"--x": x_values, "--n-params": n_params, "--data": data}
+            values = {c: _floats(given[o], o) for c, o in law.predict_options.items()}
+            if any(v is None for v in values.values()):
+                raise DataError(
+                    f"the {law.name} law needs "
+                    + " and ".join(
+                        f"{o} ({c} = {law.input_labels[c]})" for c, o in law.predict_options.items()
+                    )
+                )
+            frame = pd.DataFrame(list(itertools.product(*values.values())), columns=list(values))
+            cols = {c: law.input_labels[c] for c in values}
             for c in frame.columns:
                 if np.any(frame[c] <= 0):
                     raise DataError(f"{cols[c]} must be positive; got {frame[c].min():g}")

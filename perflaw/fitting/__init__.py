@@ -1,15 +1,19 @@
 """Fitting laws to runs, one file per job, each pointing down to :mod:`perflaw.laws`:
 
-========== ==========================================================================
-fitter     :class:`LawFitter`: fit, predict, bootstrap, leave-one-out, diagnostics
-solve      multi-start bounded least squares and the best start
+=========== =========================================================================
+fitter      :class:`LawFitter`: fit, predict, bootstrap, leave-one-out, predictive draws
+rows        the rows a fit reads, and the inputs a law reads from them
+solve       multi-start bounded least squares, the best start, bootstrap refits
 diagnostics goodness of fit, covariance, the plain-words warnings of a fit
-intervals  the whole interval policy (calibration, the trained edge)
-rolling    the rolling-origin backtest's predictions
-selection  :func:`backtest`, :func:`choose_form` and :class:`FormSelector`
-lawfile    the law file: to and from a dict, validation, save and load
-report     the one fit record every output format prints
-========== ==========================================================================
+intervals   the whole interval policy (calibration, the trained edge, draws)
+rolling     the rolling-origin backtest's predictions
+evidence    a form against carry-forward: paired t, ties, one-origin verdicts
+selection   :func:`backtest`, :func:`choose_form` and :class:`FormSelector`, a
+            meta-estimator over the fitter (``FormSelector(...).fit(X, y)`` ->
+            ``best_``, ``calibration_``, ``alternatives_``)
+lawfile     the law file: to and from a dict, validation, save and load
+report      the one fit record every output format prints
+=========== =========================================================================
 
 Names are loaded on first use, as :mod:`perflaw` loads its own.
 """

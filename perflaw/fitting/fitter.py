@@ -276,20 +276,14 @@ class LawFitter:
         return law_inputs(self.law_ if law is None else law, frame, groups)
 
     def _fit_core(self, frame: pd.DataFrame, yv: np.ndarray, glabels, select=None) -> None:
-        self.form_ = None
-        self.selection_ = None
-        self.calibration_ = None
-        self.alternatives_ = []
-        law = None
-        if select is not None:
-            sel = select(frame, yv, glabels, self.metric_)
-            self.form_ = sel.form
-            self.selection_ = sel.as_dict()
-            self.calibration_ = sel.calibration
-            self.alternatives_ = sel.alternatives
-            if sel.form != "joint":  # a joint fit is backtested as the law it is
-                law = form_law(sel.form, sel.axis)
-        if law is None:
+        sel = None if select is None else select(frame, yv, glabels, self.metric_)
+        self.form_ = None if sel is None else sel.form
+        self.selection_ = None if sel is None else sel.as_dict()
+        self.calibration_ = None if sel is None else sel.calibration
+        self.alternatives_ = [] if sel is None else sel.alternatives
+        if sel is not None and sel.form != "joint":  # a joint fit is backtested as it is
+            law = form_law(sel.form, sel.axis)
+        else:
             law = self._build_law(glabels)
         X = self.inputs(frame, glabels, law)
         law = law.bind(X)
@@ -384,13 +378,14 @@ class LawFitter:
             )
             return best_start(res, "bootstrap refit")[0].theta
 
+        by_group = self.groups_ if self.bootstrap_by == "group" else None
         self.bootstrap_params_, failed = bootstrap_refits(
             refit,
             self.X_,
             self.z_,
             int(self.bootstrap),
             rng,
-            groups=self.groups_ if self.bootstrap_by == "group" else None,
+            groups=by_group,
             progress=self.progress,
         )
         self.n_bootstrap_failed_ = failed

@@ -55,14 +55,14 @@ def summary_frame(f) -> pd.DataFrame:
     return frame
 
 
-def summary_text(f, verbose: bool = True) -> str:
+def summary_text(fitter, verbose: bool = True) -> str:
     """The text :meth:`print_summary` prints: the headline first (metric, form and why,
     backtest error beside the baseline's, R², points, the best trained run), then
     notes and warnings, then (``verbose``) the parameter table."""
-    d = f.diagnostics_
-    law = f.law_
-    metric = f.metric_ or "y"
-    form = getattr(f, "form_", None)
+    d = fitter.diagnostics_
+    law = fitter.law_
+    metric = fitter.metric_ or "y"
+    form = getattr(fitter, "form_", None)
     named = form if form != "joint" else None  # a joint fit shows its options
     head = f"{metric}: " + (f"form {named}" if named else f"law {law.name}")
     opts = {
@@ -74,7 +74,7 @@ def summary_text(f, verbose: bool = True) -> str:
         head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
     head += f" — {law.description}" if law.description else ""
     lines = [head]
-    sel = getattr(f, "selection_", None)
+    sel = getattr(fitter, "selection_", None)
     if sel:
         lines.append(f"  chosen: {sel['reason']}")
         sc = pd.DataFrame(sel.get("scores") or [])
@@ -104,7 +104,7 @@ def summary_text(f, verbose: bool = True) -> str:
                 "  not fitted: "
                 + "; ".join(f"{', '.join(fs)} ({why})" for why, fs in by_reason.items())
             )
-    scale = getattr(f, "transform_", "none")
+    scale = getattr(fitter, "transform_", "none")
     r2 = d.get("r2", np.nan)
     r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
     lines.append(
@@ -113,7 +113,7 @@ def summary_text(f, verbose: bool = True) -> str:
         + f", {d['n_points']} runs, {d['n_params']} parameters"
         + (f", fitted on the {scale} scale" if scale != "none" else "")
     )
-    best = getattr(f, "best_observed_", None)
+    best = getattr(fitter, "best_observed_", None)
     if best:
         where = " × ".join(
             f"{c} {best[c]}"
@@ -123,11 +123,11 @@ def summary_text(f, verbose: bool = True) -> str:
             if c not in ("observed", "group")
         ) + (f" ({best['group']})" if "group" in best else "")
         lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
-    cal = getattr(f, "calibration_", None)
+    cal = getattr(fitter, "calibration_", None)
     if cal:
         k = cal.get("n_origins")  # absent from older law files
         lines.append(
-            f"  intervals: {100 * f.level:g} % prediction intervals calibrated "
+            f"  intervals: {100 * fitter.level:g} % prediction intervals calibrated "
             f"by the backtest ({cal['n']} predicted runs"
             + (f" from {k} origin{'' if k == 1 else 's'}" if k else "")
             + (
@@ -139,50 +139,54 @@ def summary_text(f, verbose: bool = True) -> str:
             + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
         )
     lines.append(
-        "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in f.ranges_.items())
+        "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in fitter.ranges_.items())
     )
-    if f.holdout_metrics_:
-        h = f.holdout_metrics_
+    if fitter.holdout_metrics_:
+        h = fitter.holdout_metrics_
         lines.append(
-            f"  holdout {f.holdout_condition_!r}: {h['n_points']} runs, "
+            f"  holdout {fitter.holdout_condition_!r}: {h['n_points']} runs, "
             f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
             f"{h['mae']:.4g}"
         )
-    if f.loo_metrics_:
-        m = f.loo_metrics_
+    if fitter.loo_metrics_:
+        m = fitter.loo_metrics_
         lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
-    for note in f.notes_:
+    for note in fitter.notes_:
         lines.append(f"  note: {note}")
-    for w in getattr(f, "warnings_", []):
+    for w in getattr(fitter, "warnings_", []):
         lines.append(f"warning: {w}")
-    if getattr(f, "exclude_", None):
-        lines.append(f"  excluded {f.n_excluded_} row(s) matching {f.exclude_!r}")
+    if getattr(fitter, "exclude_", None):
+        lines.append(f"  excluded {fitter.n_excluded_} row(s) matching {fitter.exclude_!r}")
     if not verbose:
         lines.append("  (parameters: --verbose)")
         return "\n".join(lines)
     lines.append("---")
     lines.append(
-        f"loss = {law.objective_text or f.loss}"
-        + (f" (delta={f.huber_delta_:.3g})" if f.loss == "huber" and f.huber_delta_ else "")
-        + f"; starts: {f.n_best_starts_} of {f.n_starts_} reached the best loss; "
-        f"bootstrap: {0 if f.bootstrap_params_ is None else len(f.bootstrap_params_)}"
-        f" refits (by {f.bootstrap_by})"
-        + (f", {f.n_bootstrap_failed_} failed" if f.n_bootstrap_failed_ else "")
+        f"loss = {law.objective_text or fitter.loss}"
+        + (
+            f" (delta={fitter.huber_delta_:.3g})"
+            if fitter.loss == "huber" and fitter.huber_delta_
+            else ""
+        )
+        + f"; starts: {fitter.n_best_starts_} of {fitter.n_starts_} reached the best loss; "
+        f"bootstrap: {0 if fitter.bootstrap_params_ is None else len(fitter.bootstrap_params_)}"
+        f" refits (by {fitter.bootstrap_by})"
+        + (f", {fitter.n_bootstrap_failed_} failed" if fitter.n_bootstrap_failed_ else "")
     )
     if d.get("adj_r2") is not None:
         lines.append(
             f"adj. R² = {d['adj_r2']:.4f}, RMSE = {d['rmse']:.4g}, MAPE = {d['mape']:.3g} %, "
             f"AIC = {d['aic']:.2f}, BIC = {d['bic']:.2f}"
         )
-    table = f.summary_.rename(
+    table = fitter.summary_.rename(
         columns={
-            "lower": f"lower {100 * f.level:g}%",
-            "upper": f"upper {100 * f.level:g}%",
+            "lower": f"lower {100 * fitter.level:g}%",
+            "upper": f"upper {100 * fitter.level:g}%",
         }
     )
     lines.append(
         f"parameters ({scale} scale); intervals: "
-        f"{f.summary_.attrs.get('interval', '')}; blank = not identified"
+        f"{fitter.summary_.attrs.get('interval', '')}; blank = not identified"
     )
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         lines.append(table.to_string(float_format=lambda v: f"{v:.5g}", na_rep=""))

@@ -143,6 +143,12 @@ class Law:
         "d_emb": "embedding dim",
         "d_prime": "D′ (quality-adjusted data)",
     }
+    #: a law of named columns (power, Chinchilla): the ``perflaw fit`` option naming the
+    #: column of each input, the law option keeping that name, and the ``perflaw predict``
+    #: option giving values of each input (empty for a law of layers and d_emb)
+    column_options: ClassVar[dict[str, str]] = {}
+    label_options: ClassVar[dict[str, str]] = {}
+    predict_options: ClassVar[dict[str, str]] = {}
     #: what recommend-config budgets for this law: "params", "flops" or None
     budget_kind: ClassVar[str | None] = "params"
     #: plotting: the input on the x axis (log scale) and the input drawn as one line per

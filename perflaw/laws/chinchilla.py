@@ -166,6 +166,9 @@ class ChinchillaLaw(Law):
     description = "Chinchilla (Hoffmann et al. 2022): y = E + A/N^alpha + B/D^beta"
     latex = r"y = E + A N^{-\alpha} + B D^{-\beta}"
     inputs = ("N", "D")
+    column_options = {"N": "--params-col", "D": "--data-col"}
+    label_options = {"N": "N_label", "D": "D_label"}
+    predict_options = {"N": "--n-params", "D": "--data"}
     param_names = ("E", "A", "B", "alpha", "beta")
     default_bounds = {
         "E": (0.0, np.inf),

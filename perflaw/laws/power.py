@@ -109,6 +109,9 @@ class PowerLaw(Law):
     description = "loss power law in one variable (Zhang et al. 2023): y = E + (x0/x)^alpha"
     latex = r"y = E + \left(x_0 / x\right)^{\alpha}"
     inputs = ("x",)
+    column_options = {"x": "--x-col"}
+    label_options = {"x": "x_label"}
+    predict_options = {"x": "--x"}
     param_names = ("E", "x0", "alpha")
 
     def __init__(
