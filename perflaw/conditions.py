@@ -184,7 +184,8 @@ class _Parser:
         return values
 
     def column(self, name: str) -> str:
-        from perflaw.io import find_column  # the one column lookup (io reads pandas/polars)
+        # the one column lookup; io imports polars, which a condition does not need
+        from perflaw.io import find_column
 
         try:
             return find_column(self.frame.columns, name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from perflaw.decide.grid import as_pick, predicted
 from perflaw.fitting.evidence import T_MIN, versus_carry
@@ -131,8 +132,6 @@ def untried_next(fitter, order, obs: float, sign: float, here: str, rerun):
     (``obs``), named when that chance is 5 % or more (a normal reading of its interval's
     better side, which past the trained edge reaches further than the other), else the
     rerun: ``(clause, next run)``."""
-    from scipy import stats  # only this branch needs it
-
     untried = order[~order["trained"].to_numpy()]
     q = stats.norm.ppf(1 - (1 - fitter.level) / 2)
     better = untried["upper"] if sign > 0 else untried["lower"]

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -549,8 +550,6 @@ class LawFitter:
     # ----------------------------------------------------------------------------------
     def print_summary(self, file=None) -> None:
         """Print a readable summary (lifelines style) to ``file`` (default stdout)."""
-        import sys
-
         print(self.summary_text(), file=file or sys.stdout)
 
     def summary_text(self, verbose: bool = True) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from perflaw._version import __version__
 from perflaw.errors import DataError, LawFileError
+from perflaw.files import write_text
 from perflaw.laws.base import Law, get_law
 from perflaw.laws.scales import SCALES
 
@@ -285,8 +286,6 @@ def save_fits(fits: list[tuple[dict, Any]], path: str | Path, inputs=()) -> Path
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "fits": [dict(group=dict(key), **f.to_dict()) for key, f in fits],
     }
-    from perflaw.files import write_text
-
     return write_text(
         Path(path), json.dumps(_jsonable(doc), indent=1) + "\n", inputs, option="--out"
     )

@@ -63,6 +63,7 @@ Extension points (override only what the law needs):
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -268,8 +269,6 @@ def get_law(name: str | Law, **options: Any) -> Law:
     key = str(name).lower()
     if key not in LAWS:
         raise DataError(f"unknown law {name!r}: use one of {', '.join(sorted(LAWS))}")
-    import inspect
-
     accepted = inspect.signature(LAWS[key].__init__).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
