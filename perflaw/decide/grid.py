@@ -72,7 +72,6 @@ def configurations(fitter, layers, d_emb, group):
             f"{col} values without a term in the law are left out (it has one for "
             f"{col} {have} only)"
         )
-    L, D = L[keep], D[keep]
     return L[keep], D[keep], notes, None
 
 
