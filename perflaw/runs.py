@@ -184,6 +184,25 @@ def check_not_constant(y: np.ndarray, metric: str, where: str) -> None:
         )
 
 
+def drop_diverged(frame: pd.DataFrame, end_col: str, source: str) -> pd.DataFrame:
+    """Leave out the runs whose training diverged (``end = diverged``: perflaw sweep
+    records them with no metrics): they measured nothing, and a metric filled in by hand
+    or by another tool would be fitted as if they had."""
+    bad = frame[end_col].astype(str) == "diverged"
+    n = int(bad.sum())
+    if n:
+        if n == len(frame):
+            raise DataError(f"{source}: every run diverged (end = diverged): nothing to fit")
+        warnings.warn(
+            f"{source}: {n} of {len(frame)} run(s) diverged (end = diverged) and are left "
+            "out of the fit",
+            RunsTableWarning,
+            stacklevel=4,
+        )
+        frame = frame.loc[~bad].reset_index(drop=True)
+    return frame
+
+
 def drop_duplicated_runs(frame: pd.DataFrame, used: list, source: str) -> pd.DataFrame:
     """Count once the runs repeated exactly in every column the fit uses.
 
@@ -358,8 +377,10 @@ def runs_from_frame(
         + group_cols
         + ([seed_col] if seed_col is not None else [])
     )
-    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     end_col = find_any(frame.columns, ("end",))
+    if end_col is not None:
+        frame = drop_diverged(frame, end_col, source)
+    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     if end_col is not None:  # perflaw sweep's runs table says how each run ended
         capped = int((frame[end_col].astype(str) == "cap").sum())
         if capped:

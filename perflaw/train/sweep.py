@@ -434,6 +434,7 @@ def sweep(
     rows: list[dict] = []
     popularity: dict = {}  # seed -> the popularity ranker's validation NDCG@10
     plateau: list[str] = []
+    diverged: list[str] = []
 
     def popularity_ndcg(seed: int) -> float:
         if seed not in popularity:
@@ -461,6 +462,12 @@ def sweep(
             else:
                 rt.append_row(out_path, full)
         rows.append(full)
+        if full["end"] == "diverged":
+            diverged.append(
+                f"layers={row['layers']} d_emb={row['d_emb']} "
+                f"fraction={row['data_fraction']:g} seed={row['seed']} (at step {full['steps']})"
+            )
+            return
         pop = popularity_ndcg(row["seed"])
         if full["val_ndcg@10"] < PLATEAU_MARGIN * pop:
             plateau.append(
@@ -604,6 +611,13 @@ def sweep(
             f"{PLATEAU_MARGIN:g}x that of ranking items by popularity, e.g. {plateau[0]}: "
             "they learned popularity only (still on the plateau when stopped?); a longer "
             "--min-steps lets such runs leave it (docs/sweep.md, Early peaks)",
+            stacklevel=2,
+        )
+    if diverged:
+        warnings.warn(
+            f"{len(diverged)} run(s) diverged (the loss became NaN or infinite), e.g. "
+            f"{diverged[0]}: recorded with end = diverged and no metrics, left out of fits; "
+            "a smaller --lr or a --warmup-steps may train them",
             stacklevel=2,
         )
     if not_run:
