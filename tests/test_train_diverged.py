@@ -61,3 +61,11 @@ def test_default_threads_leave_busy_cores_alone(monkeypatch):
     assert threads == 3 and "4 core(s), load 1.2" in why
     monkeypatch.setattr(sweep_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert sweep_module.default_threads()[0] == 4
+
+
+def test_a_diverged_run_in_a_pack_ends_alone(log):
+    # lr 1e8 diverges every member: each ends as diverged, with no metrics
+    with pytest.warns(UserWarning, match="2 run.s. diverged"):
+        table = sweep(log, layers=[1], d_emb=[8], seeds=[0, 1], pack=2, lr=1e8, **TINY)
+    assert table["end"].tolist() == ["diverged", "diverged"]
+    assert table["hr@10"].isna().all()
