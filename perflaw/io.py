@@ -429,7 +429,8 @@ def canonical_frame(
     return frame
 
 
-#: Floats represent every integer exactly up to 2^53; beyond it neighbouring ids merge.
+#: Floats represent every integer exactly below 2^53; from 2^53 on neighbouring ids merge
+#: (2^53 + 1 is read as 2^53 itself, so 2^53 is refused too).
 FLOAT_EXACT = 2**53
 
 
@@ -534,7 +535,7 @@ def check_ids(
 
 
 def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
-    """Whole-number float ids within ±2^53 as Int64; anything else is an error."""
+    """Whole-number float ids below 2^53 in size as Int64; anything else is an error."""
     values = series.cast(pl.Float64)
     frac = (values != values.floor()) | values.is_infinite()
     if frac.any():
@@ -543,11 +544,11 @@ def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
             f"{label}: {role} column {col!r} holds float ids with a fractional "
             f"part (e.g. {bad!r}); ids must be whole numbers or strings"
         )
-    big = values.abs() > FLOAT_EXACT
+    big = values.abs() >= FLOAT_EXACT
     if big.any():
         bad = values.filter(big)[0]
         raise DataError(
-            f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+            f"{label}: {role} column {col!r} holds float ids of 2^53 or more (e.g. "
             f"{bad:.17g}), where distinct ids can become equal; store the ids "
             "as integers or strings"
         )
