@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from perflaw.cli._output import output_options, render
@@ -375,6 +377,13 @@ def sweep(
             f"{seeds!r}: seeds must be non-negative integers", param_hint="--seed"
         )
     backbones = parse_list(backbone, str, what="backbones")
+    if out is not None:
+        from perflaw.files import _same_file
+
+        if _same_file(Path(out), Path(log)):
+            raise DataError(
+                f"--out {out}: this is the log being trained on; write the runs elsewhere"
+            )
     from perflaw.train.shards import parse_shard, shard_from_env
 
     try:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -267,9 +268,11 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` whole, or leave the file as it was: a write cut short (a full disk
+    writes part of a line, then fails) is cut off again before the error goes up."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    size = os.fstat(fd).st_size
     try:
-        size = os.fstat(fd).st_size
         if size == 0:
             line = ",".join(RUNS_COLUMNS) + "\n" + line
         else:
@@ -277,8 +280,16 @@ def _append_line(path: Path, line: str) -> None:
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     line = "\n" + line
-        os.write(fd, line.encode())
+        data = memoryview(line.encode())
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
         os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)  # shrinking needs no space
+            os.fsync(fd)
+        raise
     finally:
         os.close(fd)
 
