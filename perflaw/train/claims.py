@@ -83,22 +83,29 @@ def claim_path(out: str | os.PathLike, k: tuple) -> Path:
     return folder / hashlib.sha1(repr(k).encode()).hexdigest()[:16]
 
 
+#: POSIX record locks belong to a process, not to a descriptor: two threads of one
+#: process would both hold one, and closing either descriptor would release both.  So
+#: the threads of a process take turns first.
+_THREADS = threading.Lock()
+
+
 @contextlib.contextmanager
 def table_lock(out: str | os.PathLike) -> Iterator[None]:
-    """Exclusive among the processes (of any host) using table ``out``: held while a
-    claim is judged or replaced and while a row is appended or replaced.  Released when
-    the descriptor closes, also when the process dies."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    table = resolved(out)
-    lock = table.with_name(table.name + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+    """Exclusive among the processes (of any host) and threads using table ``out``: held
+    while a claim is judged or replaced and while a row is appended or replaced.
+    Released when the descriptor closes, also when the process dies.  Not re-entrant."""
+    with _THREADS:
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        table = resolved(out)
+        lock = table.with_name(table.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def process_start(pid: int) -> str | None:
