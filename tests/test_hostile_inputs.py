@@ -181,3 +181,14 @@ def test_a_full_disk_mid_append_leaves_the_runs_table_byte_identical(tmp_path, m
         rt.append_row(out, {**row, "layers": 2})
     monkeypatch.setattr(rt.os, "write", real_write)
     assert out.read_bytes() == before
+
+
+def test_fit_out_and_plot_naming_one_file_are_refused_before_fitting(tmp_path):
+    target = tmp_path / "law.png"
+    res = CliRunner().invoke(
+        main,
+        ["fit", "data/ml-latest-small-sweep.csv", "--metric", "hr@10", "--out", str(target),
+         "--plot", str(tmp_path / "." / "law.png")],
+    )  # fmt: skip
+    assert res.exit_code == 1 and "--out and --plot name the same file" in res.output
+    assert not target.exists()
