@@ -64,3 +64,31 @@ def test_sigterm_in_a_console_script_is_one_line_and_143(tmp_path):
     assert p.returncode == 143, err
     lines = err.strip().splitlines()
     assert lines[-1].startswith("Error: stopped by SIGTERM") and "Traceback" not in err
+
+
+def test_a_ctrl_c_swallowed_in_a_weakref_callback_still_stops_the_command(tmp_path):
+    # Python cannot pass an exception out of a weakref callback: it prints "Exception
+    # ignored in ..." and goes on, and the command used to finish with exit 0.
+    code = (
+        "import signal, sys, weakref, click\n"
+        "from perflaw.cli import main\n"
+        "class Thing: pass\n"
+        "@main.command('swallow')\n"
+        "def swallow():\n"
+        "    t = Thing()\n"
+        "    r = weakref.ref(t, lambda _: signal.raise_signal(signal.SIGINT))\n"
+        "    del t\n"
+        "    click.echo('finished')\n"
+        "from perflaw.__main__ import run\n"
+        "sys.argv = ['perflaw', 'swallow']\n"
+        "run()\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert res.returncode == 130, (res.returncode, res.stdout, res.stderr)
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: stopped by SIGINT")
