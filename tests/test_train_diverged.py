@@ -69,3 +69,33 @@ def test_a_diverged_run_in_a_pack_ends_alone(log):
         table = sweep(log, layers=[1], d_emb=[8], seeds=[0, 1], pack=2, lr=1e8, **TINY)
     assert table["end"].tolist() == ["diverged", "diverged"]
     assert table["hr@10"].isna().all()
+
+
+def test_slow_steps_between_validations_still_show_progress(log, monkeypatch):
+    trainer = importlib.import_module("perflaw.train.trainer")
+    monkeypatch.setattr(trainer, "PROGRESS_EVERY_S", 0.0)
+    lines = []
+    monkeypatch.setattr(sweep_module, "_say", lines.append)
+    sweep(log, layers=[1], d_emb=[8], **{**TINY, "progress": True, "eval_every": 6})
+    assert any("s/step; next validation at step 6" in line for line in lines), lines
+
+
+def test_wait_takes_over_a_configuration_whose_owner_dies(log, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "runs.csv"
+    k = ("log", "sasrec", 2, 8, 1.0, 8, 0)
+    # another process claims layers=2, holds it for a while, and dies without a row
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from perflaw.train import claims; "
+         f"assert isinstance(claims.claim({str(out)!r}, {k!r}), tuple); "
+         "print('held', flush=True); time.sleep(3)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    table = sweep(log, layers=[1, 2], d_emb=[8], out=out, wait=True, poll=0.5, **TINY)
+    holder.wait()
+    assert sorted(table["layers"]) == [1, 2]
+    assert table.attrs["running_elsewhere"] == [] and table.attrs["not_run"] == []

@@ -126,7 +126,11 @@ def _alive(pid: int) -> bool:
         return True
     except (OverflowError, ValueError):
         return False
-    return True
+    try:  # a zombie (exited, not yet reaped by its parent) is not training anything
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _parse(data: bytes) -> dict | None:
