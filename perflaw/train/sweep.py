@@ -550,8 +550,9 @@ def sweep(
                         unclaim(claimed)
 
     def missing_rows() -> list[dict]:
-        if out_path is None or not out_path.exists():
+        if out_path is None:
             return []
+        # (no table yet: every configuration is missing -- all claimed elsewhere, say)
         have = rt.finished_keys(out_path, base.max_steps, base.max_seconds)
         return [row for row in grid if rt.key(row) not in have]
 
