@@ -19,6 +19,7 @@ from perflaw.train import runs_table as rt  # noqa: E402
 from perflaw.train import sweep  # noqa: E402
 
 sweep_module = importlib.import_module("perflaw.train.sweep")  # the module, not the function
+device_module = importlib.import_module("perflaw.train.device")
 
 TINY = dict(
     max_steps=6, min_steps=0, eval_every=3, max_len=8, batch_size=64, threads=1, progress=False
@@ -53,14 +54,14 @@ def test_a_diverged_run_is_recorded_as_diverged_with_no_metrics(log, tmp_path):
 
 
 def test_default_threads_leave_busy_cores_alone(monkeypatch):
-    monkeypatch.setattr(sweep_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(sweep_module.os, "getloadavg", lambda: (6.3, 5.0, 4.0))
-    assert sweep_module.default_threads()[0] == 1
-    monkeypatch.setattr(sweep_module.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
-    threads, why = sweep_module.default_threads()
+    monkeypatch.setattr(device_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(device_module.os, "getloadavg", lambda: (6.3, 5.0, 4.0))
+    assert device_module.default_threads()[0] == 1
+    monkeypatch.setattr(device_module.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    threads, why = device_module.default_threads()
     assert threads == 3 and "4 core(s), load 1.2" in why
-    monkeypatch.setattr(sweep_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert sweep_module.default_threads()[0] == 4
+    monkeypatch.setattr(device_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert device_module.default_threads()[0] == 4
 
 
 def test_a_diverged_run_in_a_pack_ends_alone(log):
