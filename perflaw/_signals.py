@@ -137,8 +137,18 @@ def handled() -> Iterator[None]:
     signal.signal(signal.SIGTERM, _handler)
     if old[signal.SIGINT] is not signal.SIG_IGN:  # nohup / background jobs keep ignoring
         signal.signal(signal.SIGINT, _handler)
+    swallowed = False
     try:
         yield
+    except SystemExit as exc:
+        # The command ended as a success although a signal fired: its exception was
+        # swallowed where Python cannot pass one on (a weakref callback, a __del__,
+        # prints "Exception ignored in ...").  The signal still decides the exit.
+        swallowed = bool(_fired) and exc.code in (0, None)
+        if not swallowed:
+            raise
+    else:
+        swallowed = bool(_fired)
     finally:
         # _fired stays set: a signal that already decided the exit must not fire again
         # while the interpreter unwinds
@@ -154,6 +164,10 @@ def handled() -> Iterator[None]:
             stop = stopping_exception()
             assert stop is not None
             raise stop
+    if swallowed:
+        stop = stopping_exception()
+        assert stop is not None
+        raise stop
 
 
 def _settle_deferred() -> list[int]:

@@ -91,6 +91,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def check_distinct_outputs(**outputs: str | os.PathLike | None) -> None:
+    """Refuse two options naming one file (``--out`` and ``--plot`` both ``fit.png``:
+    the second write would replace the first).  Keyword names are the options without
+    dashes; None entries are ignored.
+
+    >>> check_distinct_outputs(out="law.json", plot="./law.json")
+    Traceback (most recent call last):
+    ...
+    perflaw.errors.FileError: --out and --plot name the same file law.json; give each its own
+    """
+    given = [(k, Path(v)) for k, v in outputs.items() if v is not None]
+    for i, (a, pa) in enumerate(given):
+        for b, pb in given[i + 1 :]:
+            if _same_file(pa, pb):
+                raise FileError(
+                    f"--{a.replace('_', '-')} and --{b.replace('_', '-')} name the same "
+                    f"file {pa}; give each its own"
+                )
+
+
 def _inside(child: Path, folder: Path) -> bool:
     try:
         Path(os.path.realpath(child)).relative_to(os.path.realpath(folder))

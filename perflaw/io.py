@@ -7,15 +7,17 @@ Formats, chosen by extension (or ``fmt``):
 * ``.inter`` -- RecBole atomic files: tab separated, typed header such as
   ``user_id:token	item_id:token	timestamp:float``;
 * ``.txt`` / ``.dat`` -- SASRec-style text without header: either ``user item`` per line
-  (file order is the sequence order) or ``user item1 item2 …`` per line.
+  (file order is the sequence order) or ``user item1 item2 …`` per line;
+* any of the text formats compressed: ``.gz``, ``.bz2``, ``.zst`` after the format's own
+  suffix (``log.csv.gz``), decompressed up to a limit (:mod:`perflaw.limits`).
 
 Columns are found by name (case-insensitive; see :data:`USER_NAMES` and friends) or
 given explicitly.  Without a time column the file order is the sequence order.
 
 Ids are taken as they are (:func:`check_ids`, used by every engine): integer ids keep
 their exact value at any width (unsigned 64-bit and 128-bit included), string-like ids
-are labels; float ids are accepted only when every value is a whole number within
-±2^53 (where a float is still exact), and are then used as integers; null or NaN ids
+are labels; float ids are accepted only when every value is a whole number below
+2^53 in size (where a float is still exact), and are then used as integers; null or NaN ids
 are an error naming the column and the count, or are dropped and counted with
 ``drop_null_ids``.  Nested (list, struct) id columns are refused, and so are
 time-of-day time columns.  Text files must be UTF-8 (a UTF-8 byte-order mark is fine);
@@ -24,6 +26,7 @@ UTF-16/32 files are refused with their encoding named.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -61,7 +64,20 @@ FORMATS = {
 
 
 def detect_format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
+    from perflaw.limits import COMPRESSIONS
+
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSIONS:  # log.csv.gz: the format of what is inside
+        inner = Path(path.stem).suffix.lower()
+        fmt = FORMATS.get(inner)
+        if fmt is None or fmt == "parquet":
+            raise DataError(
+                f"{path}: a {suffix} file holding {inner or 'no known format'!r}; perflaw "
+                f"reads compressed {', '.join(k for k, v in FORMATS.items() if v != 'parquet')}"
+                f" logs ({', '.join(COMPRESSIONS)}); parquet compresses its own columns"
+            )
+        return fmt
+    fmt = FORMATS.get(suffix)
     if fmt is None:
         known = ", ".join(sorted(FORMATS))
         raise DataError(f"{path}: unknown log format {path.suffix!r} (known: {known})")
@@ -73,13 +89,16 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _check_encoding(path: Path) -> None:
-    """Refuse text that is not UTF-8 before a parser turns it into nonsense columns."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return  # the reader reports it
+def _check_encoding(path: Path, head: bytes | None = None) -> None:
+    """Refuse text that is not UTF-8 before a parser turns it into nonsense columns
+    (``head``: the text's first bytes, when they are not the file's own)."""
+    if head is None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(4096)
+        except OSError:
+            return  # the reader reports it
+    head = head[:4096]
     boms = (
         (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
         (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
@@ -105,20 +124,37 @@ def _check_encoding(path: Path) -> None:
 
 
 def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
-    if fmt in ("csv", "tsv", "inter", "text"):
+    from perflaw.limits import COMPRESSIONS, check_parquet_fits, decompress
+
+    source: Path | io.BytesIO = path
+    codec = COMPRESSIONS.get(path.suffix.lower())
+    if codec is not None and fmt != "parquet":
+        data = decompress(path, codec)
+        _check_encoding(path, data[:4096])
+        source = io.BytesIO(data)
+    elif fmt in ("csv", "tsv", "inter", "text"):
         _check_encoding(path)
+    if fmt == "parquet":
+        check_parquet_fits(
+            path, "measure it in bounded memory (perflaw apen --memory-limit) or elsewhere"
+        )
     try:
         if fmt == "parquet":
-            return pl.read_parquet(path)
+            return pl.read_parquet(source, glob=False)  # log[1].parquet is a name
         if fmt in ("csv", "tsv"):
             return pl.read_csv(
-                path, separator="," if fmt == "csv" else "\t", infer_schema_length=10_000
+                source,
+                separator="," if fmt == "csv" else "\t",
+                infer_schema_length=10_000,
+                glob=False,
             )
         if fmt == "inter":
-            frame = pl.read_csv(path, separator="\t", infer_schema_length=10_000, quote_char=None)
+            frame = pl.read_csv(
+                source, separator="\t", infer_schema_length=10_000, quote_char=None, glob=False
+            )
             return frame.rename({c: c.split(":", 1)[0] for c in frame.columns})
         if fmt == "text":
-            return _read_sasrec_text(path)
+            return _read_sasrec_text(path, source)
     except DataError:
         raise
     except (pl.exceptions.NoDataError, pl.exceptions.ShapeError) as exc:
@@ -128,13 +164,14 @@ def _read_raw(path: Path, fmt: str) -> pl.DataFrame:
     raise DataError(f"{path}: unknown format {fmt!r}")  # pragma: no cover
 
 
-def _read_sasrec_text(path: Path) -> pl.DataFrame:
+def _read_sasrec_text(path: Path, source: Path | io.BytesIO | None = None) -> pl.DataFrame:
     lines = pl.read_csv(
-        path,
+        path if source is None else source,
         has_header=False,
         new_columns=["line"],
         separator="\x1f",
         quote_char=None,
+        glob=False,
         schema_overrides={"line": pl.String},
     )
     # tokens are runs of non-whitespace: double spaces, tabs and trailing blanks add no
@@ -429,7 +466,8 @@ def canonical_frame(
     return frame
 
 
-#: Floats represent every integer exactly up to 2^53; beyond it neighbouring ids merge.
+#: Floats represent every integer exactly below 2^53; from 2^53 on neighbouring ids merge
+#: (2^53 + 1 is read as 2^53 itself, so 2^53 is refused too).
 FLOAT_EXACT = 2**53
 
 
@@ -534,7 +572,7 @@ def check_ids(
 
 
 def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
-    """Whole-number float ids within ±2^53 as Int64; anything else is an error."""
+    """Whole-number float ids below 2^53 in size as Int64; anything else is an error."""
     values = series.cast(pl.Float64)
     frac = (values != values.floor()) | values.is_infinite()
     if frac.any():
@@ -543,11 +581,11 @@ def _float_ids(series: pl.Series, label, col: str, role: str) -> pl.Series:
             f"{label}: {role} column {col!r} holds float ids with a fractional "
             f"part (e.g. {bad!r}); ids must be whole numbers or strings"
         )
-    big = values.abs() > FLOAT_EXACT
+    big = values.abs() >= FLOAT_EXACT
     if big.any():
         bad = values.filter(big)[0]
         raise DataError(
-            f"{label}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+            f"{label}: {role} column {col!r} holds float ids of 2^53 or more (e.g. "
             f"{bad:.17g}), where distinct ids can become equal; store the ids "
             "as integers or strings"
         )

@@ -185,6 +185,93 @@ def check_not_constant(y: np.ndarray, metric: str, where: str) -> None:
         )
 
 
+#: Metric magnitudes a fit can work with: beyond them (a subnormal 1e-311, or 1e307, whose
+#: square overflows) intervals collapse to zero width or the arithmetic overflows.
+METRIC_RANGE = (1e-150, 1e150)
+
+
+def check_metric_scale(y: np.ndarray, metric: str) -> None:
+    """Refuse metric values whose size a fit cannot handle (non-zero and below 1e-150,
+    or above 1e150), naming the first."""
+    size = np.abs(np.asarray(y, float))
+    bad = ((size > 0) & (size < METRIC_RANGE[0])) | (size > METRIC_RANGE[1])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"metric column {metric!r} holds {y[i]:.6g} (row {i + 1}): values must be 0 or "
+            f"between {METRIC_RANGE[0]:g} and {METRIC_RANGE[1]:g} in size; rescale the metric"
+        )
+
+
+def identification_problems(runs: Runs, inputs) -> tuple[list[str], list[str]]:
+    """What the runs cannot tell a law with these ``inputs`` (e.g. ``["layers", "d_emb"]``):
+    ``(refusals, warnings)``, one line each.
+
+    Refused: fewer than two distinct runs in a group (a "law" through one point fits
+    anything).  Warned: an input with one value in a group (its exponent or coefficient
+    is not identified: the fit and its R² say nothing about that axis), and fewer
+    distinct configurations than runs would suggest (replicates only).
+
+    Examples
+    --------
+    >>> r = Runs(pd.DataFrame({"layers": [2, 2, 2], "d_emb": [8, 16, 32]}),
+    ...          np.array([0.1, 0.2, 0.3]), "ndcg@10")
+    >>> print(identification_problems(r, ["layers", "d_emb"])[1][0])
+    runs table: layers has one value (2) in the runs: the law cannot learn how the metric
+    changes with it; add runs with other layers or fit a law without it
+    """
+    refusals: list[str] = []
+    notes: list[str] = []
+    for key, sub in runs.groups():
+        where = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        used = [c for c in inputs if c in sub.X.columns]
+        configs = sub.X[used].drop_duplicates() if used else sub.X.iloc[:0]
+        if len(sub.y) < 2 or (used and len(configs) < 2):
+            refusals.append(
+                f"{runs.source}{where}: {len(sub.y)} run(s) at {len(configs)} configuration(s): "
+                "a law needs runs at two configurations at least (and more runs than it has "
+                "parameters)"
+            )
+            continue
+        for c in used:
+            values = sub.X[c].unique()
+            if len(values) == 1:
+                notes.append(
+                    f"{runs.source}{where}: {c} has one value ({values[0]:g}) in the runs: the "
+                    f"law cannot learn how the metric changes with it; add runs with other "
+                    f"{c} or fit a law without it"
+                )
+    return refusals, notes
+
+
+def check_identified(runs: Runs, inputs) -> None:
+    """:func:`identification_problems`: refuse (DataError) or warn (RunsTableWarning)."""
+    refusals, notes = identification_problems(runs, inputs)
+    if refusals:
+        raise DataError(refusals[0])
+    for note in notes:
+        warnings.warn(note, RunsTableWarning, stacklevel=2)
+
+
+def drop_diverged(frame: pd.DataFrame, end_col: str, source: str) -> pd.DataFrame:
+    """Leave out the runs whose training diverged (``end = diverged``: perflaw sweep
+    records them with no metrics): they measured nothing, and a metric filled in by hand
+    or by another tool would be fitted as if they had."""
+    bad = frame[end_col].astype(str) == "diverged"
+    n = int(bad.sum())
+    if n:
+        if n == len(frame):
+            raise DataError(f"{source}: every run diverged (end = diverged): nothing to fit")
+        warnings.warn(
+            f"{source}: {n} of {len(frame)} run(s) diverged (end = diverged) and are left "
+            "out of the fit",
+            RunsTableWarning,
+            stacklevel=4,
+        )
+        frame = frame.loc[~bad].reset_index(drop=True)
+    return frame
+
+
 def drop_duplicated_runs(frame: pd.DataFrame, used: list, source: str) -> pd.DataFrame:
     """Count once the runs repeated exactly in every column the fit uses.
 
@@ -357,8 +444,10 @@ def runs_from_frame(
         + group_cols
         + ([seed_col] if seed_col is not None else [])
     )
-    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     end_col = find_any(frame.columns, ("end",))
+    if end_col is not None:
+        frame = drop_diverged(frame, end_col, source)
+    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), source)
     if end_col is not None:  # perflaw sweep's runs table says how each run ended
         capped = int((frame[end_col].astype(str) == "cap").sum())
         if capped:
@@ -394,6 +483,7 @@ def runs_from_frame(
         }
     )
     y = _numeric(frame, mcol, "metric", positive=False)
+    check_metric_scale(y, str(mcol))
     if pcol is not None:
         X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
     elif apen_json:

@@ -31,6 +31,14 @@ def _run_from_repo_root(monkeypatch):
     monkeypatch.chdir(REPO)
 
 
+@pytest.fixture(autouse=True)
+def _outside_a_job_array(monkeypatch):
+    # `perflaw sweep` takes its --shard from SLURM array variables: a suite run inside an
+    # array task must not shard every sweep it tests
+    for name in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def shared_data():
     """../shared/data beside the checkout (always there in CI); skip with a reason if not."""

@@ -150,7 +150,7 @@ def test_dropping_every_row_is_an_error(tmp_path):
     "values, match",
     [
         ([1.5, 2.0], r"fractional part \(e.g. 1.5\)"),
-        ([2.0**53 + 2, 2.0**53 + 4], "beyond 2\\^53"),
+        ([2.0**53 + 2, 2.0**53 + 4], "2\\^53 or more"),
         ([float("inf"), 1.0], "fractional part"),
     ],
 )
@@ -164,10 +164,18 @@ def test_inexact_float_ids_are_refused(tmp_path, values, match):
 
 def test_whole_float_ids_become_exact_integers(tmp_path):
     p = tmp_path / "f.csv"
-    p.write_text("user_id,item_id\n1.0,9007199254740992.0\n2.0,3.0\n")
+    p.write_text("user_id,item_id\n1.0,9007199254740991.0\n2.0,3.0\n")
     frame = read_log(p)
     assert frame["user"].to_list() == [1, 2]
-    assert frame["item"].to_list() == [2**53, 3]
+    assert frame["item"].to_list() == [2**53 - 1, 3]
+
+
+def test_float_ids_that_merge_when_read_are_refused(tmp_path):
+    # ...993.0 is read as the float ...992.0 = 2^53: two users would become one
+    p = tmp_path / "f.csv"
+    p.write_text("user_id,item_id\n9007199254740993.0,1\n9007199254740992.0,2\n")
+    with pytest.raises(DataError, match="2\\^53 or more"):
+        read_log(p)
 
 
 @pytest.mark.parametrize("engine", ["memory", "bounded"])

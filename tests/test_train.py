@@ -375,7 +375,10 @@ def test_reused_pid_claim_is_taken_over(log, tmp_path):
     assert table["layers"].tolist() == [1] and not path.exists()
 
 
-def test_configurations_left_unrun_are_reported_and_exit_3(log, tmp_path):
+def test_configurations_trained_elsewhere_are_reported_and_exit_0(log, tmp_path):
+    # A worker whose remaining configuration is being trained by a live process did its
+    # share: it names the holder and its claim file and exits 0 (a job array must not
+    # mark it failed).
     path = tmp_path / "log.parquet"
     log.to_parquet(path)
     out = tmp_path / "runs.csv"
@@ -396,9 +399,10 @@ def test_configurations_left_unrun_are_reported_and_exit_3(log, tmp_path):
     claim.write_text(
         json.dumps({"host": socket.gethostname(), "pid": parent, "start": rt.process_start(parent)})
     )
-    with pytest.warns(UserWarning, match="1 of 2 configurations were not run"):
+    with pytest.warns(UserWarning, match="1 of 2 configurations are not in the table yet"):
         table = sweep(log, layers=[1, 2], d_emb=[8], out=out, **TINY)
-    assert table.attrs["not_run"][0]["layers"] == 2
+    assert table.attrs["not_run"] == []
+    assert table.attrs["running_elsewhere"][0]["layers"] == 2
     args = [
         "sweep",
         str(path),
@@ -424,8 +428,11 @@ def test_configurations_left_unrun_are_reported_and_exit_3(log, tmp_path):
         "--csv",
     ]
     res = CliRunner().invoke(main, args)
-    assert res.exit_code == 3, (res.output, res.exception)
-    assert "1 configuration(s) of the grid not run" in res.output
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "1 configuration(s) of the grid are being trained by other live processes" in (
+        res.output
+    )
+    assert f"pid {parent} on this host" in res.output and str(claim) in res.output
 
 
 def test_seed_means(log):

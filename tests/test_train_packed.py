@@ -257,7 +257,7 @@ def test_sweep_pack_skips_a_configuration_claimed_elsewhere(log, tmp_path):
     claim.write_text(
         json.dumps({"host": socket.gethostname(), "pid": parent, "start": rt.process_start(parent)})
     )
-    with pytest.warns(UserWarning, match="1 of 3 configurations were not run"):
+    with pytest.warns(UserWarning, match="1 of 3 configurations are not in the table yet"):
         table = sweep(log, layers=[1], d_emb=[8], seeds=[0, 1, 2], out=out, pack=3, **TINY)
     assert sorted(table["seed"]) == [0, 2] and claim.exists()
     assert sorted(p.name for p in claim.parent.iterdir()) == [claim.name]

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Fit small, predict large: every candidate form against the baselines.",
     ),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
+    "runs": ("perflaw.cli.runs", "runs", "Work on runs tables written by `perflaw sweep`."),
     "sweep": (
         "perflaw.cli.sweep",
         "sweep",
@@ -72,6 +73,7 @@ MEMORY_ADVICE = {
     "predict": "predict fewer configurations at once",
     "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a larger step)",
     "plot": "plot fewer groups at once",
+    "runs": "merge fewer tables at once",
     "sweep": "use a smaller --batch-size or --max-len, or fewer configurations per run",
 }
 

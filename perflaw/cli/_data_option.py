@@ -22,12 +22,54 @@ def data_option(func: Callable) -> Callable:
     )(func)
 
 
+#: How far beyond its fitted D′ range a law is asked about before it says so.
+D_PRIME_SLACK = 1.1
+
+
+def d_prime_outside(d_prime: float, law_path: str | None, how: str) -> list[str]:
+    """One line per fit of the law file whose fitted D′ range, widened by
+    :data:`D_PRIME_SLACK`, does not hold ``d_prime`` (``how``: how that D′ was obtained,
+    for the message); [] when inside or when the law has no D′ input.  The slack lets the
+    whole log pass for its training split (the split leaves two events per user out: 1 %
+    on ml-latest-small) while a D′ measured another way (39x lower) does not."""
+    if d_prime is None or not law_path:
+        return []
+    from perflaw.cli._output import human_number
+    from perflaw.fit import load_fits
+
+    lines = []
+    for label, fitter in load_fits(law_path):
+        low, high = getattr(fitter, "ranges_", {}).get("d_prime", (None, None))
+        if low is None or low / D_PRIME_SLACK <= d_prime <= high * D_PRIME_SLACK:
+            continue
+        where = ", ".join(f"{k}={v}" for k, v in label.items())
+        ratio = max(low / d_prime, d_prime / high)
+        lines.append(
+            f"D′ {human_number(d_prime)} ({how}) is outside the D′ the law"
+            f"{' for ' + where if where else ''} was fitted on ({human_number(low)} to "
+            f"{human_number(high)}, {ratio:.3g}x away): its predictions there are an "
+            "extrapolation; if the runs' D′ was measured another way, measure this the "
+            "same way: perflaw sweep's d_prime column is D′ of the whole training "
+            "sequences (not cut to --max-len), as `perflaw apen LOG` without --max-len "
+            "measures it"
+        )
+    return lines
+
+
 def fill_from_data(
-    data: str | None, *, n_items: Any, max_len: Any, d_prime: Any
+    data: str | None,
+    *,
+    n_items: Any,
+    max_len: Any,
+    d_prime: Any,
+    law_path: str | None = None,
 ) -> tuple[Any, Any, Any]:
     """``(n_items, max_len, d_prime)`` with the values the user did not give taken from
-    ``data``; says on stderr which were taken."""
+    ``data``; says on stderr which were taken.  With ``law_path``, a D′ (taken or given)
+    outside the law's fitted D′ range is a ``warning:`` line naming how it was measured."""
     if not data:
+        for line in d_prime_outside(d_prime, law_path, "given with --d-prime"):
+            click.echo(f"warning: {line}", err=True)
         return n_items, max_len, d_prime
     from click.core import ParameterSource
 
@@ -59,4 +101,12 @@ def fill_from_data(
         click.echo(
             f"from {data} ({facts.users:,} users, {cut} per user): {', '.join(taken)}", err=True
         )
+    how = (
+        "given with --d-prime"
+        if given("d_prime")
+        else f"measured from {data} on "
+        + ("whole sequences" if facts.max_len is None else f"the last {facts.max_len} events")
+    )
+    for line in d_prime_outside(d_prime, law_path, how):
+        click.echo(f"warning: {line}", err=True)
     return n_items, max_len, d_prime

@@ -119,6 +119,23 @@ def table_string(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: First characters that make a spreadsheet read a CSV cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``,
+    ``@SUM(...)``, ``+``, ``-``) with a leading ``'``, which spreadsheets show as text;
+    numbers and other text unchanged.
+
+    >>> csv_safe("=1+1"), csv_safe("-x"), csv_safe(-1.5), csv_safe("user7")
+    ("'=1+1", "'-x", -1.5, 'user7')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render(records: list[dict], fmt: str, *, json_obj: Any = None) -> str:
     """Render a list of flat records; ``json_obj`` overrides what ``--json`` prints."""
     if fmt == "json":
@@ -126,5 +143,6 @@ def render(records: list[dict], fmt: str, *, json_obj: Any = None) -> str:
     if fmt == "csv":
         import pandas as pd
 
-        return pd.DataFrame([_plain(r) for r in records]).to_csv(index=False).rstrip("\n")
+        rows = [{k: csv_safe(v) for k, v in _plain(r).items()} for r in records]
+        return pd.DataFrame(rows).to_csv(index=False).rstrip("\n")
     return table_string(records)

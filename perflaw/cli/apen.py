@@ -47,7 +47,10 @@ def expand_paths(patterns: tuple[str, ...]) -> list[Path]:
     """Expand globs the shell left alone (quoted, or on Windows); keep order, no repeats."""
     out: list[Path] = []
     for pattern in patterns:
-        hits = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        # an existing file is that file, whatever characters its name holds
+        # (log[1].parquet is not a pattern matching log1.parquet)
+        magic = glob.has_magic(pattern) and not os.path.exists(pattern)
+        hits = sorted(glob.glob(pattern)) if magic else [pattern]
         if not hits:
             raise DataError(f"{pattern}: no file matches")
         for hit in hits:
@@ -487,6 +490,18 @@ def _write_per_user(reports, files, per_user: str, fmt: str) -> None:
     table = pl.concat(frames, how="vertical_relaxed")
     with atomic_path(per_user, files, option="--per-user") as tmp:
         if fmt == "csv":
+            from perflaw.cli._output import FORMULA_STARTS
+
+            # ids a spreadsheet would run as formulas are written as text ('=...)
+            starts = "^[" + "".join("\\" + c if c in "-^]" else c for c in FORMULA_STARTS) + "]"
+            text = [c for c, t in table.schema.items() if t == pl.Utf8]
+            table = table.with_columns(
+                pl.when(pl.col(c).str.contains(starts))
+                .then(pl.lit("'") + pl.col(c))
+                .otherwise(pl.col(c))
+                .alias(c)
+                for c in text
+            )
             table.write_csv(tmp)
         else:
             table.write_parquet(tmp)

@@ -24,8 +24,9 @@ from perflaw.errors import DataError
 def _check_outputs(runs, apen_json, out, plot_path) -> None:
     """Refuse unwritable outputs before fitting (an input, a missing folder, a bad
     figure extension): see perflaw.files and docs/guarantees.md."""
-    from perflaw.files import check_output
+    from perflaw.files import check_distinct_outputs, check_output
 
+    check_distinct_outputs(out=out, plot=plot_path)  # one would overwrite the other
     if out is not None:
         check_output(out, [runs, apen_json], option="--out")
     if plot_path:

@@ -168,7 +168,7 @@ def recommend_config(
     if top < 1:
         raise DataError(f"--top must be at least 1, got {top}")
     n_items, max_len, d_prime = fill_from_data(
-        data, n_items=n_items, max_len=max_len, d_prime=d_prime
+        data, n_items=n_items, max_len=max_len, d_prime=d_prime, law_path=law_path
     )
     if level is not None and not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from perflaw.cli._output import output_options, render
@@ -244,13 +246,38 @@ class _ListType(click.ParamType):
     "and processes sharing it split the grid.",
 )
 @click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Train only shard I (from 0) of N of the grid, into its own table "
+    "OUT-stem.shard-I-of-N.csv (default in a SLURM job array: SLURM_ARRAY_TASK_ID of "
+    "SLURM_ARRAY_TASK_COUNT); merge the tables with `perflaw runs merge`.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    show_default=True,
+    help="When the configurations left are being trained by other live processes "
+    "sharing --out, wait for them (taking over any whose process dies) instead of "
+    "exiting 0 with a note.",
+)
+@click.option(
+    "--claim-expiry",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which another host's claim on a "
+    "configuration is taken over (docs/guarantees.md).",
+)
+@click.option(
     "--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if present, else cpu)."
 )
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="Torch CPU threads (default: all cores).",
+    help="Torch CPU threads (default: the cores this process may use less the "
+    "machine's load, at least 1).",
 )
 @click.option(
     "--pack",
@@ -305,6 +332,9 @@ def sweep(
     eval_negatives,
     eval_sampling,
     out,
+    shard,
+    wait,
+    claim_expiry,
     device,
     threads,
     pack,
@@ -319,8 +349,11 @@ def sweep(
     training history a target, early stopping on validation NDCG@10 counted in optimizer
     steps, HR and NDCG at 5, 10, 20 and 50 (the `eval` column says how they were
     ranked).  Prints the runs (all of --out's rows) on stdout; `perflaw fit OUT --metric
-    ndcg@10` reads the --out file as it is.  Exits with status 3 when configurations of
-    the grid are still missing from the table at the end (claimed by another process).
+    ndcg@10` reads the --out file as it is.  Processes sharing --out split the grid (one
+    process per configuration); one whose remaining configurations are being trained by
+    live processes says so and exits 0 (or waits, with --wait).  Exits with status 3
+    when configurations are missing from the table at the end with no live process
+    training them.
     Needs PyTorch (pip install 'perflaw[train]').
 
     Example: perflaw sweep data/ml-latest-small.parquet --layers 1,2 --d-emb 16,32
@@ -344,6 +377,19 @@ def sweep(
             f"{seeds!r}: seeds must be non-negative integers", param_hint="--seed"
         )
     backbones = parse_list(backbone, str, what="backbones")
+    if out is not None:
+        from perflaw.files import _same_file
+
+        if _same_file(Path(out), Path(log)):
+            raise DataError(
+                f"--out {out}: this is the log being trained on; write the runs elsewhere"
+            )
+    from perflaw.train.shards import parse_shard, shard_from_env
+
+    try:
+        shard_ = parse_shard(shard) if shard is not None else shard_from_env()
+    except DataError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
     config = TrainConfig(
         max_len=max_len,
         samples=samples,
@@ -383,11 +429,16 @@ def sweep(
             drop_null_ids=drop_null_ids,
             pack=pack,
             compile=compile_,
+            shard=shard_,
+            wait=wait,
+            claim_expiry=claim_expiry,
         )
     shown = set()
     for w in caught:  # one line each; configurations not run are reported below
         text = str(w.message)
-        if "perflaw" in str(w.filename) and "were not run by this call" not in text:
+        if "perflaw" in str(w.filename) and not any(
+            part in text for part in ("were not run by this call", "live processes are training")
+        ):
             if text not in shown:  # e.g. a torch.compile fallback, once per run
                 click.echo(f"warning: {text}", err=True)
             shown.add(text)
@@ -395,12 +446,22 @@ def sweep(
     if fmt == "table":
         records = [{k: r[k] for k in _SHOWN} for r in records]
     click.echo(render(records, fmt))
+    running = runs.attrs.get("running_elsewhere", [])
+    if running:
+        first = running[0]
+        click.echo(
+            f"perflaw sweep: done here; {len(running)} configuration(s) of the grid are "
+            f"being trained by other live processes, e.g. layers={first['layers']} "
+            f"d_emb={first['d_emb']} fraction={first['data_fraction']:g} "
+            f"seed={first['seed']} by {first['holder']} (--wait to wait for them)",
+            err=True,
+        )
     not_run = runs.attrs.get("not_run", [])
     if not_run:
         first = not_run[0]
         click.echo(
-            f"perflaw sweep: {len(not_run)} configuration(s) of the grid not run "
-            f"(claimed by another live process?), e.g. layers={first['layers']} "
+            f"perflaw sweep: {len(not_run)} configuration(s) of the grid not run and "
+            f"not being trained, e.g. layers={first['layers']} "
             f"d_emb={first['d_emb']} fraction={first['data_fraction']:g} "
             f"seed={first['seed']}; rerun to finish them",
             err=True,

@@ -197,7 +197,7 @@ class _Dataset:
 
     def lazy(self) -> pl.LazyFrame:
         try:
-            lf = pl.scan_parquet(self.files)
+            lf = pl.scan_parquet(self.files, glob=False)  # names, not patterns
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{self.label}: cannot scan as parquet: {_one_line(exc)}") from None
         select = [pl.col(self.u).alias("user"), pl.col(self.i).alias("item")]

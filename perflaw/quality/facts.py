@@ -7,7 +7,6 @@ the data's D′.  :func:`data_facts` reads them from the log itself (measuring i
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,10 +103,13 @@ def data_facts(
     if not path.exists():
         raise DataError(f"{path}: no such file (give a log or `perflaw apen --json` output)")
     if path.suffix.lower() == ".json":
+        from perflaw.limits import loads_json  # deep nesting, huge numbers: one line
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raw = path.read_bytes()
+        except OSError as exc:
             raise DataError(f"{path}: not readable as JSON ({exc})") from None
+        data = loads_json(raw, str(path))
         summaries = data if isinstance(data, list) else [data]
         if not all(isinstance(s, dict) for s in summaries) or not summaries:
             raise DataError(f"{path}: not `perflaw apen --json` output")

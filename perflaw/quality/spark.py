@@ -482,7 +482,7 @@ def measure_spark(
         c = F.col(role)
         checks += [
             F.first(F.when(keep & (c != F.floor(c)), c), ignorenulls=True).alias(f"frac_{role}"),
-            F.first(F.when(keep & (F.abs(c) > 2.0**53), c), ignorenulls=True).alias(f"big_{role}"),
+            F.first(F.when(keep & (F.abs(c) >= 2.0**53), c), ignorenulls=True).alias(f"big_{role}"),
         ]
     if integer_items:
         checks += [
@@ -520,7 +520,7 @@ def measure_spark(
             )
         if row[f"big_{role}"] is not None:
             raise DataError(
-                f"{src}: {role} column {col!r} holds float ids beyond 2^53 (e.g. "
+                f"{src}: {role} column {col!r} holds float ids of 2^53 or more (e.g. "
                 f"{row[f'big_{role}']:.17g}), where distinct ids can become "
                 "equal; store the ids as integers or strings"
             )

@@ -11,7 +11,11 @@ functions that train, so importing this package stays light):
 * :mod:`~perflaw.train.trainer` — one training run (:class:`TrainConfig`);
 * :mod:`~perflaw.train.packed` — several runs of one shape trained as one stack
   (``sweep --pack K``);
-* :mod:`~perflaw.train.runs_table` — the runs table: append, resume, claims;
+* :mod:`~perflaw.train.runs_table` — the runs table: append, resume, seed means;
+* :mod:`~perflaw.train.claims` — which process trains which configuration of a shared
+  table (one winner, heartbeats, expiry), the table lock;
+* :mod:`~perflaw.train.shards` — job arrays: ``--shard I/N`` and merging the tables;
+* :mod:`~perflaw.train.device` — the device string and the default CPU threads;
 * :mod:`~perflaw.train.sweep` — the grid.
 """
 

@@ -29,6 +29,7 @@ reproducible for a given pack, but not draw-for-draw equal to unpacked ones.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -42,6 +43,7 @@ from perflaw.train.trainer import (
     build_model,
     end_reason,
     lr_factor,
+    nan_metrics,
     run_record,
     training_set,
 )
@@ -220,6 +222,8 @@ def train_packed(
     step = 0
     B = config.batch_size
     losses = torch.zeros(k)
+    # per slot: a step's loss was NaN or infinite (read at validations; see train_one)
+    slot_bad = torch.zeros(k, dtype=torch.bool, device=device)
     while active:
         A = len(active)
         rows = np.full((A, B), filler, dtype=np.int64)
@@ -267,6 +271,7 @@ def train_packed(
             losses = _stack_loss(
                 params["items.weight"], hidden, codes, counts, config.loss, data.n_items
             )
+        slot_bad |= ~torch.isfinite(losses.detach())
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()  # the runs' losses are independent: each gets its own gradient
         opt.step()
@@ -285,28 +290,41 @@ def train_packed(
                     tensor.copy_(params[name][slot])
                 for name, buf in model.named_buffers():
                     buf.copy_(buffers[name][slot])
-            score = valids[i].metrics(model, device, autocast=autocast)["ndcg@10"]
-            curves[i].append(score)
-            if score > best[i]:
-                best[i], best_step[i] = score, step
-                best_state[i] = {n: v.detach().clone() for n, v in model.state_dict().items()}
-            if log:
-                log(
-                    f"{labels[i]} step {step} loss {losses[slot].item():.4f} val ndcg@10 "
-                    f"{score:.4f} (best {best[i]:.4f} @ {best_step[i]})"
-                )
-            end = end_reason(config, step, best_step[i], timed_out)
-            if end is None:
-                continue
+            end: str | None
+            if bool(slot_bad[slot]) or not all(
+                bool(torch.isfinite(p).all()) for p in model.parameters()
+            ):
+                end = "diverged"
+                if log:
+                    log(f"{labels[i]} step {step}: the loss is not finite -- the run diverged")
+            else:
+                score = valids[i].metrics(model, device, autocast=autocast)["ndcg@10"]
+                curves[i].append(score)
+                if score > best[i]:
+                    best[i], best_step[i] = score, step
+                    best_state[i] = {n: v.detach().clone() for n, v in model.state_dict().items()}
+                if log:
+                    log(
+                        f"{labels[i]} step {step} loss {losses[slot].item():.4f} val ndcg@10 "
+                        f"{score:.4f} (best {best[i]:.4f} @ {best_step[i]})"
+                    )
+                end = end_reason(config, step, best_step[i], timed_out)
+                if end is None:
+                    continue
             ended.append(slot)
-            kept = best_state[i]
-            assert kept is not None  # the first validation always sets it
-            model.load_state_dict(kept)
-            best_state[i] = None
-            metrics = tests[i].metrics(model, device, autocast=autocast)
-            extra = {
-                n: evs[i].metrics(model, device, autocast=autocast) for n, evs in alsos.items()
-            }
+            if end == "diverged":
+                best_state[i] = None
+                best[i], best_step[i] = math.nan, 0
+                metrics, extra = nan_metrics(), {n: nan_metrics() for n in alsos}
+            else:
+                kept = best_state[i]
+                assert kept is not None  # the first validation always sets it
+                model.load_state_dict(kept)
+                best_state[i] = None
+                metrics = tests[i].metrics(model, device, autocast=autocast)
+                extra = {
+                    n: evs[i].metrics(model, device, autocast=autocast) for n, evs in alsos.items()
+                }
             record = results[i] = run_record(
                 data,
                 config,
@@ -328,6 +346,7 @@ def train_packed(
         if ended:
             keep = [slot for slot in range(len(active)) if slot not in ended]
             active = [active[slot] for slot in keep]
+            slot_bad = slot_bad[torch.tensor(keep, dtype=torch.long, device=device)]
             if active:
                 params, buffers, opt = _shrink(params, buffers, opt, keep, config.lr)
     return [r for r in results if r is not None]

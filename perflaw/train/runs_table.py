@@ -5,31 +5,24 @@
   or the wrong number of fields): :func:`read_runs_file` detects it, reports it, and on
   resume :func:`set_aside_bad_lines` moves it to ``<out>.rejected`` — it is never read as
   data.
-* Processes sharing one ``--out`` claim a configuration with ``<out>.running/<hash>``,
-  a small JSON file holding the claimer's host, pid and process start time, so that a
-  pid reused by another process is not mistaken for a live owner.
+* Processes sharing one ``--out`` claim a configuration with ``<out>.running/<hash>``
+  (:mod:`perflaw.train.claims`: one winner, heartbeats, expiry for other hosts).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
-import json
 import os
-import socket
+import time
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
-try:  # POSIX; elsewhere the table is written without the lock (one process per table)
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
 from perflaw.errors import DataError
+from perflaw.train import claims
 from perflaw.train.evaluation import KS
 
 __all__ = [
@@ -184,21 +177,12 @@ def _settings_fields(settings: str) -> dict:
     return dict(w.split("=", 1) for w in str(settings).split() if "=" in w)
 
 
-@contextlib.contextmanager
 def _table_lock(path: Path):
-    """Exclusive among the processes writing tables in ``path``'s folder: a row replaced
-    (read, rewritten, renamed) must not lose a row another process appends meanwhile.
-    The lock is on the folder, which a rename does not replace; it is released when the
-    descriptor closes, also if the process dies."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    """Exclusive among the processes writing table ``path``: a row replaced (read,
+    rewritten, renamed) must not lose a row another process appends meanwhile
+    (:func:`perflaw.train.claims.table_lock`: a lock file, which a rename of the table
+    does not replace)."""
+    return claims.table_lock(path)
 
 
 def _row_line(row: dict) -> str:
@@ -284,9 +268,11 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` whole, or leave the file as it was: a write cut short (a full disk
+    writes part of a line, then fails) is cut off again before the error goes up."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    size = os.fstat(fd).st_size
     try:
-        size = os.fstat(fd).st_size
         if size == 0:
             line = ",".join(RUNS_COLUMNS) + "\n" + line
         else:
@@ -294,81 +280,39 @@ def _append_line(path: Path, line: str) -> None:
                 fh.seek(size - 1)
                 if fh.read(1) != b"\n":
                     line = "\n" + line
-        os.write(fd, line.encode())
+        data = memoryview(line.encode())
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
         os.fsync(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)  # shrinking needs no space
+            os.fsync(fd)
+        raise
     finally:
         os.close(fd)
 
 
 # ------------------------------------------------------------------------------ claims
-def process_start(pid: int) -> str | None:
-    """Start time of process ``pid`` (clock ticks since boot, Linux ``/proc``), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# The claims themselves live in perflaw.train.claims; these names stay for callers.
+process_start = claims.process_start
+claim_path = claims.claim_path
 
 
 def owner_alive(text: str) -> bool:
-    """Whether the claim ``text`` (JSON with host, pid, start; or a bare pid) has a live owner.
-
-    A claim from another host is assumed live (its process cannot be checked from here).
-    """
-    try:
-        info = json.loads(text)
-        if isinstance(info, int):
-            info = {"pid": info}
-    except ValueError:
-        return False
-    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
-        return False
-    if info.get("host", socket.gethostname()) != socket.gethostname():
-        return True
-    pid = info["pid"]
-    if pid == os.getpid() or not _alive(pid):
-        return False
-    start = info.get("start")
-    return start is None or start == process_start(pid)
+    """Whether the claim ``text`` (JSON with host, pid, start; or a bare pid) has a live
+    owner, judged as a fresh claim file (a claim from another host is live until it
+    expires; text that is not a claim counts as being written, hence live)."""
+    now = time.time()
+    return claims._judge(Path("claim"), text.encode(), now, now, claims.EXPIRY_S).live
 
 
-def claim_path(out: Path, k: tuple) -> Path:
-    folder = out.with_name(out.name + ".running")
-    return folder / hashlib.sha1(repr(k).encode()).hexdigest()[:16]
-
-
-def claim(out: Path, k: tuple, retry: bool = True) -> Path | None:
-    """Create ``<out>.running/<hash>`` holding host, pid and start time; None if a live
-    process holds it.  A claim whose owner is gone (or whose pid now belongs to another
-    process) is taken over."""
-    path = claim_path(out, k)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        try:
-            text = path.read_text()
-        except OSError:
-            text = ""
-        if owner_alive(text) or not retry:
-            return None
-        path.unlink(missing_ok=True)  # left by a process that died: take it over
-        return claim(out, k, retry=False)
-    pid = os.getpid()
-    info = {"host": socket.gethostname(), "pid": pid, "start": process_start(pid)}
-    os.write(fd, json.dumps(info).encode())
-    os.close(fd)
-    return path
+def claim(out: Path, k: tuple) -> Path | None:
+    """Claim configuration ``k`` of ``out`` (:func:`perflaw.train.claims.claim`); the claim
+    file, or None if a live process holds it."""
+    got = claims.claim(out, k)
+    return got[0] if isinstance(got, tuple) else None
 
 
 def training_rule(settings: str) -> str:

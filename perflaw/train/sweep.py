@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from perflaw.errors import DataError, PerflawError
+from perflaw.train import claims, shards
 from perflaw.train import runs_table as rt
 from perflaw.train.data import SequenceData, load_sequences
+from perflaw.train.device import check_device, default_threads
 from perflaw.train.evaluation import SAMPLING, Evaluator, eval_name, popularity_metrics
 from perflaw.train.packed import train_packed
 from perflaw.train.registry import BACKBONES
@@ -38,37 +40,6 @@ from perflaw.train.trainer import TrainConfig, train_one
 PLATEAU_MARGIN = 1.25
 
 __all__ = ["check_device", "sweep"]
-
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
-
-
-def check_device(device: str | None) -> str:
-    """Validate a device string before torch sees it; return the device to use.
-
-    Raises
-    ------
-    DataError
-        Not ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; or CUDA asked for and absent, or
-        ``cuda:N`` beyond the devices present.
-    """
-    import torch
-
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device).strip()
-    if not _DEVICE.match(device):
-        raise DataError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise DataError(f"--device {device!r}: CUDA is not available on this machine")
-        n = torch.cuda.device_count()
-        if ":" in device and int(device.split(":")[1]) >= n:
-            raise DataError(f"--device {device!r}: this machine has {n} CUDA device(s)")
-    if device == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise DataError("--device 'mps': MPS is not available on this machine")
-    return device
 
 
 def _positive_ints(name: str, values) -> list[int]:
@@ -132,6 +103,10 @@ def sweep(
     drop_null_ids: bool = False,
     pack: int = 1,
     compile: bool = False,
+    shard: tuple[int, int] | None = None,
+    wait: bool = False,
+    claim_expiry: float = claims.EXPIRY_S,
+    poll: float = 30.0,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -182,13 +157,27 @@ def sweep(
         Training forward passes through ``torch.compile`` (a speed option, not in the
         ``settings`` column; see :func:`perflaw.train.trainer.train_one`).  Not with
         ``pack`` > 1 (a packed stack runs its forward under ``vmap``).
+    shard : (int, int), optional
+        ``(i, n)``: train only shard ``i`` (0-based) of ``n`` of the grid
+        (:func:`perflaw.train.shards.shard_rows`), into its own table
+        ``<out stem>.shard-<i>-of-<n><suffix>``; merge the shards' tables with
+        :func:`perflaw.train.shards.merge_tables` (``perflaw runs merge``).
+    wait : bool
+        When configurations are still being trained by other live processes sharing
+        ``out``, wait for them (checking every ``poll`` seconds; a claim whose owner dies
+        or expires is taken over and trained here) instead of returning.
+    claim_expiry : float
+        Seconds without a heartbeat after which another host's claim is stale
+        (:mod:`perflaw.train.claims`).
 
     Returns
     -------
     pandas.DataFrame
         The runs table (with ``out``: every row of the file).  ``attrs["not_run"]`` lists
         the configurations of the grid that are not in the table when the call ends
-        (claimed by another live process); a warning says so.
+        and that no live process is training; ``attrs["running_elsewhere"]`` those that
+        live processes are training (each with a ``holder`` description); a warning says
+        so.
         ``attrs["popularity_val_ndcg@10"]`` maps each seed to the validation NDCG@10 of
         ranking items by their training counts (:func:`popularity_metrics`); runs of this
         call whose best validation NDCG@10 stays below ``PLATEAU_MARGIN`` times it are
@@ -204,6 +193,10 @@ def sweep(
     pack = int(pack)
     if compile and pack > 1:
         raise DataError("compile cannot be combined with pack > 1: use one or the other")
+    if not (isinstance(claim_expiry, (int, float)) and claim_expiry > 0):
+        raise DataError(f"claim_expiry must be a positive number of seconds, got {claim_expiry!r}")
+    if shard is not None:
+        shard = shards.check_shard(shard)
     layers_ = _positive_ints("layers", layers)
     d_embs = _positive_ints("d_emb", d_emb)
     fractions = _fractions(data_fraction)
@@ -247,6 +240,8 @@ def sweep(
     settings_text = base.settings()
 
     out_path = Path(out) if out is not None else None
+    if shard is not None and out_path is not None:
+        out_path = shards.shard_out(out_path, *shard)
     done = pd.DataFrame(columns=rt.RUNS_COLUMNS)
     if out_path is not None and out_path.exists() and out_path.stat().st_size > 0:
         done = rt.read_runs_file(out_path, report=False)  # checks the columns first
@@ -285,8 +280,11 @@ def sweep(
     extend = rt.extendable(done, base.max_steps, base.max_seconds)
     finished = rt.finished_in(done) - extend
 
-    if threads is not None:
-        torch.set_num_threads(_positive_ints("threads", threads)[0])
+    if threads is None:
+        threads, why = default_threads()
+        if progress:
+            _say(f"sweep: {threads} torch thread(s) ({why}); --threads to choose")
+    torch.set_num_threads(_positive_ints("threads", threads)[0])
 
     grid: list[dict[str, Any]] = [
         dict(
@@ -302,6 +300,13 @@ def sweep(
             seeds_, fractions, backbones, layers_, d_embs
         )
     ]
+    if shard is not None:
+        grid = shards.shard_rows(grid, *shard)
+        if progress:
+            _say(
+                f"sweep: shard {shard[0]} of {shard[1]} (0-based): {len(grid)} configuration(s)"
+                + (f", table {out_path}" if out_path is not None else "")
+            )
     todo = [row for row in grid if rt.key(row) not in finished]
     if progress:
         _say(
@@ -340,6 +345,10 @@ def sweep(
             f"d_emb={row['d_emb']} fraction={row['data_fraction']:g} seed={row['seed']}"
         )
 
+    heartbeat = claims.Heartbeat(min(60.0, claim_expiry / 5))
+    tokens: dict[Path, str] = {}
+    elsewhere: dict[tuple, claims.Holder] = {}  # key -> live holder, last seen
+
     def claim(i: int, row: dict) -> tuple[bool, Path | None]:
         """Whether to run ``row`` here, and its claim file (with ``out``)."""
         if out_path is None:
@@ -347,23 +356,33 @@ def sweep(
         # Several processes may share one --out: skip what another one finished or is
         # running, re-checking after claiming.
         budget = (base.max_steps, base.max_seconds)
-        if rt.key(row) in rt.finished_keys(out_path, *budget):
+        k = rt.key(row)
+        if k in rt.finished_keys(out_path, *budget):
             return False, None
-        claimed = rt.claim(out_path, rt.key(row))
-        if claimed is None or rt.key(row) in rt.finished_keys(out_path, *budget):
+        got = claims.claim(out_path, k, expiry=claim_expiry)
+        if isinstance(got, claims.Holder):
+            elsewhere[k] = got
             if progress:
-                _say(
-                    f"[{i}/{len(todo)}] layers={row['layers']} d_emb={row['d_emb']} "
-                    f"fraction={row['data_fraction']:g}: done or running elsewhere"
-                )
-            if claimed is not None:
-                claimed.unlink(missing_ok=True)
+                _say(f"{label_of(i, row)}: being trained by {got.describe()}")
             return False, None
+        claimed, token = got
+        if k in rt.finished_keys(out_path, *budget):
+            claims.release(out_path, claimed, token)
+            return False, None
+        elsewhere.pop(k, None)
+        tokens[claimed] = token
+        heartbeat.add(claimed, token)
         return True, claimed
+
+    def unclaim(claimed: Path | None) -> None:
+        if out_path is not None and claimed is not None and claimed in tokens:
+            heartbeat.remove(claimed)
+            claims.release(out_path, claimed, tokens.pop(claimed))
 
     rows: list[dict] = []
     popularity: dict = {}  # seed -> the popularity ranker's validation NDCG@10
     plateau: list[str] = []
+    diverged: list[str] = []
 
     def popularity_ndcg(seed: int) -> float:
         if seed not in popularity:
@@ -391,6 +410,12 @@ def sweep(
             else:
                 rt.append_row(out_path, full)
         rows.append(full)
+        if full["end"] == "diverged":
+            diverged.append(
+                f"layers={row['layers']} d_emb={row['d_emb']} "
+                f"fraction={row['data_fraction']:g} seed={row['seed']} (at step {full['steps']})"
+            )
+            return
         pop = popularity_ndcg(row["seed"])
         if full["val_ndcg@10"] < PLATEAU_MARGIN * pop:
             plateau.append(
@@ -399,83 +424,135 @@ def sweep(
                 f"({full['val_ndcg@10']:.4f} vs {pop:.4f}, {full['end']} at step {full['steps']})"
             )
 
-    # pack=1: the grid's order, one run at a time.  pack>1: the pending configurations of
-    # one shape (backbone, layers, d_emb) — its seeds and fractions — up to `pack` at a time.
-    groups: dict = {}
-    for i, row in enumerate(todo, 1):
-        shape = (row["backbone"], row["layers"], row["d_emb"]) if pack > 1 else i
-        groups.setdefault(shape, []).append((i, row))
-    for members in groups.values():
-        pending = list(members)
-        while pending:
-            batch: list[tuple[int, dict, Path | None]] = []
-            while pending and len(batch) < pack:
-                i, row = pending.pop(0)
-                ok, claimed = claim(i, row)
-                if ok:
-                    batch.append((i, row, claimed))
-            if not batch:
-                break
-            try:
-                first = batch[0][1]
-                cfg = replace(
-                    base, backbone=first["backbone"], layers=first["layers"], d_emb=first["d_emb"]
-                )
-                if len(batch) == 1:
-                    i, row, _ = batch[0]
-                    valid, test = evaluators_of(row["seed"])
-                    result = train_one(
+    def run(todo: list[dict]) -> None:
+        # pack=1: the grid's order, one run at a time.  pack>1: the pending configurations of
+        # one shape (backbone, layers, d_emb) — its seeds and fractions — up to `pack` at a time.
+        groups: dict = {}
+        for i, row in enumerate(todo, 1):
+            shape = (row["backbone"], row["layers"], row["d_emb"]) if pack > 1 else i
+            groups.setdefault(shape, []).append((i, row))
+        for members in groups.values():
+            pending = list(members)
+            while pending:
+                batch: list[tuple[int, dict, Path | None]] = []
+                while pending and len(batch) < pack:
+                    i, row = pending.pop(0)
+                    ok, claimed = claim(i, row)
+                    if ok:
+                        batch.append((i, row, claimed))
+                if not batch:
+                    break
+                try:
+                    first = batch[0][1]
+                    cfg = replace(
+                        base,
+                        backbone=first["backbone"],
+                        layers=first["layers"],
+                        d_emb=first["d_emb"],
+                    )
+                    if len(batch) == 1:
+                        i, row, _ = batch[0]
+                        valid, test = evaluators_of(row["seed"])
+                        result = train_one(
+                            data,
+                            cfg,
+                            fraction=row["data_fraction"],
+                            seed=row["seed"],
+                            valid=valid,
+                            test=test,
+                            device=device,
+                            log=_say if progress else None,
+                            label=label_of(i, row),
+                            compile=compile,
+                        )
+                        finish(i, row, result)
+                        continue
+                    if progress:
+                        _say(
+                            f"pack of {len(batch)}: {first['backbone']} layers={first['layers']} "
+                            f"d_emb={first['d_emb']}, "
+                            + ", ".join(
+                                f"fraction={r['data_fraction']:g} seed={r['seed']}"
+                                for _, r, _ in batch
+                            )
+                        )
+
+                    def done(j: int, result: dict, batch=batch) -> None:
+                        i, row, claimed = batch[j]
+                        finish(i, row, result)
+                        unclaim(claimed)  # finished: its row is in the table
+
+                    train_packed(
                         data,
                         cfg,
-                        fraction=row["data_fraction"],
-                        seed=row["seed"],
-                        valid=valid,
-                        test=test,
+                        [(r["data_fraction"], r["seed"]) for _, r, _ in batch],
+                        valid=[evaluators_of(r["seed"])[0] for _, r, _ in batch],
+                        test=[evaluators_of(r["seed"])[1] for _, r, _ in batch],
                         device=device,
                         log=_say if progress else None,
-                        label=label_of(i, row),
-                        compile=compile,
+                        labels=[label_of(i, r) for i, r, _ in batch],
+                        on_done=done,
                     )
-                    finish(i, row, result)
-                    continue
-                if progress:
-                    _say(
-                        f"pack of {len(batch)}: {first['backbone']} layers={first['layers']} "
-                        f"d_emb={first['d_emb']}, "
-                        + ", ".join(
-                            f"fraction={r['data_fraction']:g} seed={r['seed']}" for _, r, _ in batch
-                        )
-                    )
+                finally:
+                    for _, _, claimed in batch:
+                        unclaim(claimed)
 
-                def done(j: int, result: dict, batch=batch) -> None:
-                    i, row, claimed = batch[j]
-                    finish(i, row, result)
-                    if claimed is not None:  # finished: its row is in the table
-                        claimed.unlink(missing_ok=True)
+    def missing_rows() -> list[dict]:
+        if out_path is None:
+            return []
+        # (no table yet: every configuration is missing -- all claimed elsewhere, say)
+        have = rt.finished_keys(out_path, base.max_steps, base.max_seconds)
+        return [row for row in grid if rt.key(row) not in have]
 
-                train_packed(
-                    data,
-                    cfg,
-                    [(r["data_fraction"], r["seed"]) for _, r, _ in batch],
-                    valid=[evaluators_of(r["seed"])[0] for _, r, _ in batch],
-                    test=[evaluators_of(r["seed"])[1] for _, r, _ in batch],
-                    device=device,
-                    log=_say if progress else None,
-                    labels=[label_of(i, r) for i, r, _ in batch],
-                    on_done=done,
+    try:
+        run(todo)
+        # The end: configurations missing from the table are either being trained by live
+        # processes (wait for them with ``wait``, else leave them to their owners), or
+        # were released without a row (their process stopped): train those here.
+        retried = 0
+        while out_path is not None:
+            missing = missing_rows()
+            held = {
+                rt.key(r): claims.holder(out_path, rt.key(r), expiry=claim_expiry) for r in missing
+            }
+            free = [r for r in missing if held[rt.key(r)] is None]
+            if free and retried < 3:
+                retried += 1
+                run(free)
+                continue
+            if not (wait and len(free) < len(missing)):
+                break
+            first = next(h for h in held.values() if h is not None)
+            if progress:
+                _say(
+                    f"sweep: waiting for {len(missing) - len(free)} configuration(s) being "
+                    f"trained by other processes, e.g. by {first.describe()}; checking "
+                    f"every {poll:g} s"
                 )
-            finally:
-                for _, _, claimed in batch:
-                    if claimed is not None:
-                        claimed.unlink(missing_ok=True)
+            time.sleep(poll)
+            retried = 0
+    finally:
+        heartbeat.stop()
+        for claimed in list(tokens):
+            unclaim(claimed)
+
     if out_path is not None and out_path.exists():
         table = rt.read_runs_file(out_path)
         have = {rt.key(r) for _, r in table.iterrows()}
     else:
         table = pd.DataFrame(rows, columns=rt.RUNS_COLUMNS)
         have = {rt.key(r) for r in rows}
-    not_run = [row for row in grid if rt.key(row) not in have]
+    not_run, running = [], []
+    for row in grid:
+        if rt.key(row) in have:
+            continue
+        h = claims.holder(out_path, rt.key(row), expiry=claim_expiry) if out_path else None
+        if h is None:
+            not_run.append(row)
+        else:
+            running.append({**row, "holder": h.describe()})
     table.attrs["not_run"] = not_run
+    table.attrs["running_elsewhere"] = running
     table.attrs["popularity_val_ndcg@10"] = dict(popularity)
     if plateau:
         warnings.warn(
@@ -485,10 +562,30 @@ def sweep(
             "--min-steps lets such runs leave it (docs/sweep.md, Early peaks)",
             stacklevel=2,
         )
+    if diverged:
+        warnings.warn(
+            f"{len(diverged)} run(s) diverged (the loss became NaN or infinite), e.g. "
+            f"{diverged[0]}: recorded with end = diverged and no metrics, left out of fits; "
+            "a smaller --lr or a --warmup-steps may train them",
+            stacklevel=2,
+        )
     if not_run:
         warnings.warn(
             f"{len(not_run)} of {len(grid)} configurations were not run by this "
-            "call and are not in the table (claimed by another live process?)",
+            "call and are not in the table, and no live process is training them",
+            stacklevel=2,
+        )
+    if running:
+        warnings.warn(
+            f"{len(running)} of {len(grid)} configurations are not in the table yet: live "
+            f"processes are training them, e.g. {running[0]['holder']}",
+            stacklevel=2,
+        )
+    if heartbeat.lost:
+        warnings.warn(
+            f"{len(heartbeat.lost)} claim(s) of this process were taken over after their "
+            f"expiry ({claim_expiry:g} s without a heartbeat), e.g. {heartbeat.lost[0]}: "
+            "another process may have trained the same configuration",
             stacklevel=2,
         )
     return table

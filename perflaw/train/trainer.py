@@ -18,7 +18,7 @@ import numpy as np
 
 from perflaw.errors import DataError
 from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
-from perflaw.train.evaluation import Evaluator
+from perflaw.train.evaluation import KS, Evaluator
 from perflaw.train.registry import BACKBONES
 
 __all__ = ["TrainConfig", "train_one"]
@@ -252,6 +252,16 @@ def _compile_failed(exc: BaseException) -> None:
     )
 
 
+#: Seconds between progress lines while the steps between two validations are slow.
+PROGRESS_EVERY_S = 60.0
+
+
+def nan_metrics() -> dict:
+    """The test metrics of a run that has none (it diverged): every one NaN, an empty cell
+    in the runs table."""
+    return {f"{m}@{k}": math.nan for k in KS for m in ("hr", "ndcg")}
+
+
 def _curve_summary(curve: list[float], points: int = 8) -> str:
     """Up to ``points`` evenly spaced validation NDCG@10 values (the first and last kept)."""
     if not curve:
@@ -471,6 +481,11 @@ def train_one(
     curve: list[float] = []
     step, targets_seen, positions_seen, end = 0, 0, 0, None
     value = torch.zeros(())
+    # Set on the device when a step's loss is NaN or infinite, read at validations (no
+    # sync per step): a diverged model scores every item NaN, and a ranking that counts
+    # the items scored above the target counts none -- HR@10 = 1.0, the "best" run.
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+    last_said = time.perf_counter()
     while end is None:
         perm = torch.randperm(n, generator=gen)
         perm_np = perm.numpy()
@@ -489,17 +504,32 @@ def train_one(
                     value = model.loss(hidden[real], tgt[real], config.loss)
                 else:
                     value = model.loss(hidden[:, -1], tgt, config.loss)
+            nonfinite |= ~torch.isfinite(value.detach())
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
             sched.step()
             step += 1
             last = step >= config.max_steps
-            timed_out = (
-                config.max_seconds is not None and time.perf_counter() - start > config.max_seconds
-            )
+            now = time.perf_counter()
+            timed_out = config.max_seconds is not None and now - start > config.max_seconds
             if step % config.eval_every and not last and not timed_out:
+                if log and now - last_said > PROGRESS_EVERY_S:  # slow steps: say they go on
+                    last_said = now
+                    upcoming = step + config.eval_every - step % config.eval_every
+                    log(
+                        f"{label} step {step} ({(now - start) / step:.2f} s/step; "
+                        f"next validation at step {upcoming})"
+                    )
                 continue
+            last_said = now
+            if bool(nonfinite) or not all(
+                bool(torch.isfinite(p).all()) for p in model.parameters()
+            ):
+                end = "diverged"
+                if log:
+                    log(f"{label} step {step}: the loss is not finite -- the run diverged")
+                break
             score = valid.metrics(model, device, autocast=autocast)["ndcg@10"]
             curve.append(score)
             if score > best:
@@ -513,9 +543,14 @@ def train_one(
             end = end_reason(config, step, best_step, timed_out)
             if end:
                 break
-    model.load_state_dict(best_state)
-    metrics = test.metrics(model, device, autocast=autocast)
-    extra = {k: ev.metrics(model, device, autocast=autocast) for k, ev in (also or {}).items()}
+    if end == "diverged":  # no metric: nothing it scored means anything
+        metrics = nan_metrics()
+        extra = {k: nan_metrics() for k in also or {}}
+        best, best_step = math.nan, 0
+    else:
+        model.load_state_dict(best_state)
+        metrics = test.metrics(model, device, autocast=autocast)
+        extra = {k: ev.metrics(model, device, autocast=autocast) for k, ev in (also or {}).items()}
     return run_record(
         data,
         config,
