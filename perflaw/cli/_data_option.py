@@ -35,7 +35,7 @@ def d_prime_outside(d_prime: float, law_path: str | None, how: str) -> list[str]
     if d_prime is None or not law_path:
         return []
     from perflaw.cli._output import human_number
-    from perflaw.fit import load_fits
+    from perflaw.fitting.fitter import load_fits
 
     lines = []
     for label, fitter in load_fits(law_path):
