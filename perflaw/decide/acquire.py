@@ -106,7 +106,9 @@ class Decision:
         return {
             "stop": self.stop,
             "reason": self.reason,
-            "best_trained": self.best_trained,
+            "best_trained": None
+            if self.best_trained is None
+            else {k: self.best_trained[k] for k in ("layers", "d_emb", "value")},
             "proposals": [p.as_dict() for p in self.proposals],
             "spent": self.spent,
             "grid_cost": self.grid_cost,
@@ -267,24 +269,25 @@ def next_runs(
     # around the incumbent: the mixture ranks the cells there, and never jumps to a far
     # corner it can only extrapolate to)
     nd = len(gd)
-    a_set = {int(query[k]): k for k in a_local}
-    frontier: list[int] = []
+    a_set = {int(query[k]): int(k) for k in a_local}
+    regions: list[list[int]] = []
     for k in np.argsort(-post.mixture_mean[: len(ti)], kind="stable"):
         r0, c0 = divmod(int(ti[k]), nd)
-        frontier = [
-            a_set[r * nd + c]
-            for r in range(r0 - step, r0 + step + 1)
-            for c in range(c0 - step, c0 + step + 1)
-            if 0 <= r < len(gl) and 0 <= c < nd and (r * nd + c) in a_set
-        ]
-        if frontier:
-            break
+        regions.append(
+            [
+                a_set[r * nd + c]
+                for r in range(r0 - step, r0 + step + 1)
+                for c in range(c0 - step, c0 + step + 1)
+                if 0 <= r < len(gl) and 0 <= c < nd and (r * nd + c) in a_set
+            ]
+        )
+    regions.append([int(k) for k in a_local])
     props: list[Proposal] = []
     cur = post
-    remaining = list(frontier) if frontier else list(a_local)
+    taken: set[int] = set()
     quant = post.quantiles((0.025, 0.975), seed=seed)
-    for _ in range(min(batch, len(remaining))):
-        idx = np.array(remaining)
+    for _ in range(min(batch, len(a_local))):
+        idx = np.array(next(r for r in ([k for k in r if k not in taken] for r in regions) if r))
         ei = _expected_improvement(cur, idx, incumbent)
         value = ei / costs[query[idx]]
         j = int(idx[int(np.argmax(value))])
@@ -303,7 +306,7 @@ def next_runs(
                 float(costs[g]),
             )
         )
-        remaining.remove(j)
+        taken.add(j)
         cur = cur.condition_on(j)
     if chance < stop_chance:
         return Decision(

@@ -274,7 +274,7 @@ def simulate(
             n = max(1, random_orders // copies)
             traces["random"] = [run_random(world, observed, rng) for _ in range(n)]
         if "tpe" in methods:
-            n = tpe_seeds if noise == 0 else max(1, tpe_seeds // 2)
+            n = tpe_seeds if noise == 0 else 1  # a new TPE seed per noise copy
             traces["tpe"] = [run_tpe(world, observed, seed=100 * c + s) for s in range(n)]
         for m, ts in traces.items():
             curves[m].extend(regret_curve(world, t, shares) for t in ts)
