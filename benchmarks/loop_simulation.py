@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 from perflaw.decide.simulate import METHODS, World, simulate
@@ -30,15 +29,24 @@ t0 = time.time()
 for panel, g in frame.groupby("panel"):
     for metric in ("hr@10", "ndcg@10"):
         w = World.from_frame(g, metric, True)
-        r = simulate(w, budget=0.25, noise=a.noise, noise_seeds=a.noise_seeds,
-                     random_orders=a.orders, tpe_seeds=a.tpe_seeds, methods=methods)
+        r = simulate(
+            w,
+            budget=0.25,
+            noise=a.noise,
+            noise_seeds=a.noise_seeds,
+            random_orders=a.orders,
+            tpe_seeds=a.tpe_seeds,
+            methods=methods,
+        )
         row = {"panel": panel, "metric": metric}
         for m, v in r.at_budget().items():
             row[f"{m} regret%"] = 100 * v
         for m, v in r.to_reach.items():
             row[f"{m} reach%"] = 100 * v
         rows.append(row)
-        print(pd.DataFrame([row]).round(2).to_string(index=False, header=len(rows) == 1), flush=True)
+        print(
+            pd.DataFrame([row]).round(2).to_string(index=False, header=len(rows) == 1), flush=True
+        )
 t = pd.DataFrame(rows)
 print("\nmean over panel-metrics")
 print(t.drop(columns=["panel", "metric"]).mean().round(3).to_string())

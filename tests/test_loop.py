@@ -128,13 +128,21 @@ def test_next_cli_json_shape_and_ledger(tmp_path):
     seed = seed_design(LAYERS, WIDTHS)
     f.set_index(["layers", "d_emb"]).loc[seed].reset_index().to_csv(runs, index=False)
     ledger_path(runs).unlink()
-    r = CliRunner().invoke(main, ["next", str(runs), "-m", "hr@10", *grid, "--batch", "2", "--json"])
+    r = CliRunner().invoke(
+        main, ["next", str(runs), "-m", "hr@10", *grid, "--batch", "2", "--json"]
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert set(out["best_trained"]) == {"layers", "d_emb", "value"}
     assert len(out["proposals"]) == 2
     assert set(out["proposals"][0]) == {
-        "layers", "d_emb", "predicted", "lower", "upper", "p_beat", "gain_per_cost"
+        "layers",
+        "d_emb",
+        "predicted",
+        "lower",
+        "upper",
+        "p_beat",
+        "gain_per_cost",
     }
     assert len(ledger_path(runs).read_text().splitlines()) == 2
     # train the proposals (look them up) and score the track record
@@ -149,10 +157,13 @@ def test_next_cli_json_shape_and_ledger(tmp_path):
 def test_next_cli_bad_input_is_one_line(tmp_path):
     runs = tmp_path / "runs.csv"
     grid_frame().head(8).to_csv(runs, index=False)
-    r = CliRunner().invoke(main, ["next", str(runs), "-m", "mrr@5", "--layers", "4,8", "--d-emb", "25"])
+    r = CliRunner().invoke(
+        main, ["next", str(runs), "-m", "mrr@5", "--layers", "4,8", "--d-emb", "25"]
+    )
     assert r.exit_code != 0 and "mrr@5" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(
-        main, ["next", str(runs), "-m", "hr@10", "--layers", "4,8", "--d-emb", "25", "--budget", "lots"]
+        main,
+        ["next", str(runs), "-m", "hr@10", "--layers", "4,8", "--d-emb", "25", "--budget", "lots"],
     )
     assert r.exit_code != 0 and "lots" in r.output
 
@@ -161,7 +172,8 @@ def test_simulate_cli(tmp_path):
     path = tmp_path / "grid.csv"
     grid_frame().to_csv(path, index=False)
     r = CliRunner().invoke(
-        main, ["simulate", str(path), "-m", "hr@10", "--methods", "perflaw,greedy,cheapest", "--json"]
+        main,
+        ["simulate", str(path), "-m", "hr@10", "--methods", "perflaw,greedy,cheapest", "--json"],
     )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)

@@ -15,9 +15,19 @@ _COST_HELP = (
 @click.command(name="next")
 @click.argument("runs", type=click.Path(dir_okay=False))
 @click.option("-m", "--metric", required=True, help="Metric column to maximise (a loss: minimise).")
-@click.option("--layers", "layers_range", required=True, help="The grid's layers: 'a,b,c' or 'a:b[:step]'.")
-@click.option("--d-emb", "d_range", required=True, help="The grid's d_emb: 'a,b,c' or 'a:b[:step]'.")
-@click.option("--batch", default=1, show_default=True, type=click.IntRange(1), help="Proposals (one per worker).")
+@click.option(
+    "--layers", "layers_range", required=True, help="The grid's layers: 'a,b,c' or 'a:b[:step]'."
+)
+@click.option(
+    "--d-emb", "d_range", required=True, help="The grid's d_emb: 'a,b,c' or 'a:b[:step]'."
+)
+@click.option(
+    "--batch",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Proposals (one per worker).",
+)
 @click.option("--cost", default="compute", show_default=True, help=_COST_HELP)
 @click.option(
     "--budget",
@@ -97,7 +107,9 @@ def ledger(runs, metric, fmt):
 
     s = score_ledger(runs, metric)
     records = [
-        {"predictor": name, **s[name]} for name in ("loop", "carry_forward", "constant") if name in s
+        {"predictor": name, **s[name]}
+        for name in ("loop", "carry_forward", "constant")
+        if name in s
     ]
     if fmt == "json":
         click.echo(render(records, fmt, json_obj=s))
@@ -105,7 +117,9 @@ def ledger(runs, metric, fmt):
     if fmt == "csv":
         click.echo(render(records, fmt))
         return
-    click.echo(f"{s['scored']} of {s['proposals']} proposals trained since and scored ({s['metric']})")
+    click.echo(
+        f"{s['scored']} of {s['proposals']} proposals trained since and scored ({s['metric']})"
+    )
     if records:
         click.echo(
             f"mean 95 % interval width {human_number(s['mean_width'])} against an observed sd "

@@ -10,12 +10,37 @@ from perflaw.cli._output import human_number, output_options, render, table_stri
 @click.command(name="simulate")
 @click.argument("grid", type=click.Path(dir_okay=False))
 @click.option("-m", "--metric", required=True, help="Metric column (a loss: minimised).")
-@click.option("--budget", default=0.25, show_default=True, type=float, help="Share of the grid's compute.")
-@click.option("--noise", default=0.0, show_default=True, type=float, help="Relative run-to-run sd added to what each method observes (0.01: 1 %).")
-@click.option("--noise-seeds", default=20, show_default=True, type=click.IntRange(1), help="Noisy copies of the grid averaged.")
+@click.option(
+    "--budget", default=0.25, show_default=True, type=float, help="Share of the grid's compute."
+)
+@click.option(
+    "--noise",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Relative run-to-run sd added to what each method observes (0.01: 1 %).",
+)
+@click.option(
+    "--noise-seeds",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Noisy copies of the grid averaged.",
+)
 @click.option("--where", default=None, help="Rows of GRID to use, e.g. 'panel==1'.")
-@click.option("--methods", default="perflaw,greedy,random,cheapest,tpe", show_default=True, help="Methods to compare (tpe needs perflaw[optuna]).")
-@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Save regret against compute (PNG, PDF, SVG).")
+@click.option(
+    "--methods",
+    default="perflaw,greedy,random,cheapest,tpe",
+    show_default=True,
+    help="Methods to compare (tpe needs perflaw[optuna]).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Save regret against compute (PNG, PDF, SVG).",
+)
 @output_options
 def simulate(grid, metric, budget, noise, noise_seeds, where, methods, plot_path, fmt):
     """How much compute would the loop have saved on a finished GRID?
@@ -51,7 +76,10 @@ def simulate(grid, metric, budget, noise, noise_seeds, where, methods, plot_path
             import optuna  # noqa: F401
         except ImportError:
             chosen = tuple(m for m in chosen if m != "tpe")
-            click.echo("warning: Optuna is not installed: tpe left out (pip install 'perflaw[optuna]')", err=True)
+            click.echo(
+                "warning: Optuna is not installed: tpe left out (pip install 'perflaw[optuna]')",
+                err=True,
+            )
     r = run(world, budget=budget, noise=noise, noise_seeds=noise_seeds, methods=chosen)
     records = [
         {"compute": float(s), **{m: float(r.regret[m][k]) for m in chosen}}
@@ -74,15 +102,29 @@ def simulate(grid, metric, budget, noise, noise_seeds, where, methods, plot_path
     if fmt == "csv":
         click.echo(render(records, fmt))
         return
-    click.echo(f"{col}: seed design {human_number(r.seed_share, percent=True)} of the grid's compute; noise {noise:g}")
-    click.echo(table_string([
-        {"method": m, f"regret at {budget:g}": human_number(r.at_budget()[m], percent=True),
-         "compute to within 1 %": human_number(r.to_reach[m], percent=True)}
-        for m in chosen
-    ]))
+    click.echo(
+        f"{col}: seed design {human_number(r.seed_share, percent=True)} of the grid's "
+        f"compute; noise {noise:g}"
+    )
+    click.echo(
+        table_string(
+            [
+                {
+                    "method": m,
+                    f"regret at {budget:g}": human_number(r.at_budget()[m], percent=True),
+                    "compute to within 1 %": human_number(r.to_reach[m], percent=True),
+                }
+                for m in chosen
+            ]
+        )
+    )
     click.echo("")
     click.echo("regret (share below the grid's best) against compute spent")
-    click.echo(table_string([{k: human_number(v, percent=True) for k, v in rec.items()} for rec in records]))
+    click.echo(
+        table_string(
+            [{k: human_number(v, percent=True) for k, v in rec.items()} for rec in records]
+        )
+    )
 
 
 def _plot(r, methods, path, grid) -> None:

@@ -35,7 +35,7 @@ from perflaw.errors import DataError
 COSTS = ("compute", "params")
 
 
-def grid_cost(layers: np.ndarray, d_emb: np.ndarray, kind: str = "compute") -> np.ndarray:
+def grid_cost(layers: Any, d_emb: Any, kind: str = "compute") -> np.ndarray:
     """Cost of each configuration: ``layers * d_emb**2`` (compute, the default) or the
     transformer blocks' parameters (``12 * layers * d_emb**2``, the same ranking)."""
     layers = np.asarray(layers, dtype=float)
@@ -218,7 +218,7 @@ def next_runs(
     missing_seed = [i for i in seed_cells if i not in trained and i in set(affordable.tolist())]
     if len(trained) < len(seed_cells) and missing_seed:
         missing_seed.sort(key=lambda i: costs[i])
-        props = [
+        seeds = [
             Proposal(int(all_l[i]), int(all_d[i]), np.nan, np.nan, np.nan, np.nan, np.nan, costs[i])
             for i in missing_seed[:batch]
         ]
@@ -231,7 +231,7 @@ def next_runs(
             f"seed design: {len(trained)} of its {len(seed_cells)} runs trained; the "
             "cheapest runs that vary depth and width each at three levels or more",
             best,
-            props,
+            seeds,
             spent,
             total,
             seed=True,
@@ -253,16 +253,20 @@ def next_runs(
     noise = float(post.weights @ post.noise_sd)
 
     if len(affordable) == 0:
-        why = "every configuration of the grid is trained" if len(untried) == 0 else (
-            "no untried configuration fits in what is left of the budget"
+        why = (
+            "every configuration of the grid is trained"
+            if len(untried) == 0
+            else ("no untried configuration fits in what is left of the budget")
         )
         return Decision(True, why, best, [], spent, total, chance_better_left=0.0)
 
     # the chance that any affordable untried run beats the best trained by more than noise
     local = {int(g): k for k, g in enumerate(query)}
     a_local = np.array([local[int(i)] for i in affordable])
-    draws = post.joint_draws(n_draws, seed)
-    chance = float(np.mean(draws[:, a_local].max(axis=1) > draws[:, k_best] + noise))
+    chance = float("nan")
+    if stop_chance > 0:
+        draws = post.joint_draws(n_draws, seed)
+        chance = float(np.mean(draws[:, a_local].max(axis=1) > draws[:, k_best] + noise))
 
     # candidates: untried cells one grid step (diagonals too) from the best trained run by
     # the mixture; when it has none left, from the next best, and so on (a trust region
@@ -319,6 +323,8 @@ def next_runs(
             total,
             chance_better_left=chance,
         )
+    if not np.isfinite(chance):
+        return Decision(False, "no stopping rule asked", best, props, spent, total)
     return Decision(
         False,
         f"a {chance:.0%} chance that an untried configuration beats the best trained run "

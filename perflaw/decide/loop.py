@@ -194,8 +194,16 @@ def score_ledger(runs_path: str | Path, metric: str | None = None) -> dict[str, 
     out["width_over_sd"] = float(np.mean(width) / spread) if spread > 0 else None
     for name, point in (
         ("loop", np.array([e["predicted"] for e, _ in rows])),
-        ("carry_forward", np.array([np.nan if e["carry_forward"] is None else e["carry_forward"] for e, _ in rows])),
-        ("constant", np.array([np.nan if e["constant"] is None else e["constant"] for e, _ in rows])),
+        (
+            "carry_forward",
+            np.array(
+                [np.nan if e["carry_forward"] is None else e["carry_forward"] for e, _ in rows]
+            ),
+        ),
+        (
+            "constant",
+            np.array([np.nan if e["constant"] is None else e["constant"] for e, _ in rows]),
+        ),
     ):
         if name == "loop":
             lo = np.array([e["lower"] for e, _ in rows])

@@ -57,9 +57,7 @@ def _matern52(a: np.ndarray, b: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 def _surface(a: np.ndarray, b: np.ndarray, scales: np.ndarray, additive: np.ndarray) -> np.ndarray:
     joint = _matern52(a, b, scales)
-    sides = [
-        _matern52(a[:, [k]], b[:, [k]], scales[:, [k]]) for k in range(a.shape[1])
-    ]
+    sides = [_matern52(a[:, [k]], b[:, [k]], scales[:, [k]]) for k in range(a.shape[1])]
     add = sum(sides) / a.shape[1]
     return additive[:, None, None] * add + (1.0 - additive[:, None, None]) * joint
 
