@@ -145,6 +145,7 @@ def next_runs(
     n_draws: int = 2000,
     seed: int = 0,
     step: int = 1,
+    pending=(),
 ) -> Decision:
     """What to train next on the grid ``grid_layers × grid_d_emb`` given trained runs.
 
@@ -167,6 +168,9 @@ def next_runs(
     stop_chance
         Stop when the chance that an untried configuration beats the best trained run by
         more than the noise is below this.
+    pending
+        ``(layers, d_emb)`` pairs being trained now by other workers: never proposed again,
+        and the mixture is conditioned on them as if they came out as predicted.
 
     Returns
     -------
@@ -208,15 +212,23 @@ def next_runs(
     spent = float(sum(costs[i] * len(v) for i, v in trained.items()))
     spent += float(sum(grid_cost([a], [b])[0] for a, b in outside)) if cost is None else 0.0
     left = None if budget is None else budget - spent
+    busy = {pos[(int(a), int(b))] for a, b in pending if (int(a), int(b)) in pos}
+    busy -= set(trained)
+    if left is not None:
+        left -= float(sum(costs[i] for i in busy))
     untried = np.array([i for i in range(len(all_l)) if i not in trained], dtype=int)
-    affordable = untried if left is None else untried[costs[untried] <= left]
+    free = np.array([i for i in untried if i not in busy], dtype=int)
+    affordable = free if left is None else free[costs[free] <= left]
 
     def best_row(i: int, value: float) -> dict[str, Any]:
         return {"layers": int(all_l[i]), "d_emb": int(all_d[i]), "value": sign * value}
 
     seed_cells = [pos[c] for c in seed_design(gl, gd)]
     missing_seed = [i for i in seed_cells if i not in trained and i in set(affordable.tolist())]
-    if len(trained) < len(seed_cells) and missing_seed:
+    few = len(trained) < 2 and len(affordable) > 0  # too few to fit, seed busy elsewhere
+    if (len(trained) + len(busy) < len(seed_cells) and missing_seed) or few:
+        if not missing_seed:
+            missing_seed = list(affordable)
         missing_seed.sort(key=lambda i: costs[i])
         seeds = [
             Proposal(int(all_l[i]), int(all_d[i]), np.nan, np.nan, np.nan, np.nan, np.nan, costs[i])
@@ -288,6 +300,8 @@ def next_runs(
     regions.append([int(k) for k in a_local])
     props: list[Proposal] = []
     cur = post
+    for g in busy:  # other workers' runs: as if they came out as predicted
+        cur = cur.condition_on(local[int(g)])
     taken: set[int] = set()
     quant = post.quantiles((0.025, 0.975), seed=seed)
     for _ in range(min(batch, len(a_local))):
