@@ -122,19 +122,51 @@ def test_journal_file_storage_several_processes(tmp_path):
 
 
 def test_postgresql_storage(tmp_path):
+    import tempfile
+
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
     pytest.importorskip("psycopg2", reason="no PostgreSQL driver (psycopg2) installed")
-    data = tmp_path / "pg"
-    subprocess.run([initdb, "-D", str(data), "-U", "postgres"], check=True, capture_output=True)
-    port = "55433"
-    subprocess.run(
-        [pg_ctl, "-D", str(data), "-o", f"-p {port} -k {tmp_path}", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    prefix: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="perflaw-pg-"))
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as postgres
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user to start the server as")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root and no runuser to start the server as postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", "55433"
     try:
-        _shared_study("rdb", f"postgresql://postgres@localhost:{port}/postgres", tmp_path, 2)
+        subprocess.run(
+            [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+        )
+        # the server keeps its output streams: a log file, not a pipe, or run() never returns
+        log = folder / "server.log"
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-l", str(log)]
+            + ["-o", f"-p {port} -k {folder}", "-w", "start"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+        url = f"postgresql+psycopg2://postgres@localhost:{port}/postgres"
+        _shared_study("rdb", url, tmp_path, 2)
     finally:
-        subprocess.run([pg_ctl, "-D", str(data), "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-w", "stop"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
