@@ -179,3 +179,33 @@ def test_simulate_cli(tmp_path):
     out = json.loads(r.output)
     assert set(out["regret_at_budget"]) == {"perflaw", "greedy", "cheapest"}
     assert out["seed_share"] == pytest.approx(0.0486, abs=1e-3)
+
+
+def test_adaptive_sweep_runs_the_loop_and_resumes(tmp_path):
+    from perflaw.decide.adaptive import adaptive_sweep
+
+    out = tmp_path / "runs.csv"
+    truth = grid_frame().set_index(["layers", "d_emb"])["hr@10"]
+    trained: list[tuple[int, int]] = []
+
+    def train(n, d):
+        if len(trained) == 8:
+            raise KeyboardInterrupt  # a crash in the middle of the loop
+        trained.append((n, d))
+        new = not out.exists()
+        row = pd.DataFrame({"layers": [n], "d_emb": [d], "hr@10": [truth[(n, d)]]})
+        row.to_csv(out, mode="a", header=new, index=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        adaptive_sweep(train, out, layers=LAYERS, d_emb=WIDTHS, metric="hr@10", progress=False)
+    assert trained[:6] == seed_design(LAYERS, WIDTHS)
+    trained_before = len(pd.read_csv(out))
+    trained.append((0, 0))  # let the trainer work again, then resume from the table
+    d = adaptive_sweep(
+        train, out, layers=LAYERS, d_emb=WIDTHS, metric="hr@10", budget="50%", progress=False
+    )
+    table = pd.read_csv(out)
+    assert trained_before == 8 and len(table) > 8
+    assert not table.duplicated(["layers", "d_emb"]).any()  # resumed, nothing trained twice
+    assert d.stop and d.spent <= 0.5 * d.grid_cost
+    assert d.best_trained["value"] >= truth.max() * 0.99

@@ -161,6 +161,37 @@ def run_perflaw(world: World, observed: np.ndarray, budget: float | None = None)
     return Trace(np.array(order), np.array(picks))
 
 
+def stop_point(
+    world: World, observed: np.ndarray, budget: float = 0.25, stop_chance: float = 0.05
+) -> tuple[float, float, bool]:
+    """Run the loop with its stopping rule and a budget (a share of the grid's compute):
+    (share spent when it stops, regret of its pick then, whether the rule stopped it
+    before the budget did)."""
+    order: list[int] = []
+    idx = world.index
+    amount = budget * float(world.cost.sum())
+    while True:
+        d = next_runs(
+            world.grid_layers,
+            world.grid_d_emb,
+            world.layers[order],
+            world.d_emb[order],
+            observed[order],
+            cost=world.cost,
+            budget=amount,
+            stop_chance=stop_chance,
+        )
+        if d.stop or not d.proposals:
+            bt = d.best_trained
+            assert bt is not None
+            pick = idx[(bt["layers"], bt["d_emb"])]
+            regret = (world.value.max() - world.value[pick]) / abs(world.value.max())
+            ruled = d.chance_better_left is not None and d.chance_better_left < stop_chance
+            return d.spent / float(world.cost.sum()), float(regret), bool(ruled)
+        p = d.proposals[0]
+        order.append(idx[(p.layers, p.d_emb)])
+
+
 def run_tpe(world: World, observed: np.ndarray, seed: int, max_trials: int = 400) -> Trace:
     try:
         import optuna
@@ -286,3 +317,14 @@ def simulate(
         seed_share=seed_share,
         budget=budget,
     )
+
+
+def simulate_loop(
+    frame, metric: str, *, maximize: bool | None = None, cost: str = "compute", **options
+) -> SimulationResult:
+    """:func:`simulate` on a finished grid given as a DataFrame (one row per run; replicates
+    averaged): ``perflaw simulate``'s API."""
+    from perflaw.laws.base import higher_is_better
+
+    up = higher_is_better(metric) if maximize is None else maximize
+    return simulate(World.from_frame(frame, metric, up, cost), **options)
