@@ -50,6 +50,26 @@ def test_sampler_proposes_what_next_proposes():
     assert len(set(cells)) == len(cells)
 
 
+def test_running_trials_are_pending_so_workers_spread():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=PerflawSampler(LAYERS, WIDTHS))
+    seed = seed_design(LAYERS, WIDTHS)
+    for n, d in seed:
+        study.enqueue_trial({"layers": n, "d_emb": d})
+    for _ in seed:
+        t = study.ask()
+        study.tell(
+            t,
+            value(t.suggest_categorical("layers", LAYERS), t.suggest_categorical("d_emb", WIDTHS)),
+        )
+    asked = [study.ask() for _ in range(3)]  # three workers, none finished
+    cells = [
+        (t.suggest_categorical("layers", LAYERS), t.suggest_categorical("d_emb", WIDTHS))
+        for t in asked
+    ]
+    assert len(set(cells)) == 3 and not set(cells) & set(seed)
+
+
 def test_stop_callback_ends_the_study():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = PerflawSampler(LAYERS, WIDTHS, seed=0)
@@ -80,12 +100,12 @@ WORKER = textwrap.dedent(
         d = trial.suggest_categorical("d_emb", D)
         a, b = np.log2(n / 16), np.log2(d / 75)
         return float(0.30 - 0.004 * a**2 - 0.02 * b**2 + 0.002 * a * b)
-    study.optimize(objective, n_trials=5)
+    study.optimize(objective, n_trials=4)
     """
 )
 
 
-def _shared_study(kind: str, url: str, tmp_path: Path, workers: int = 3):
+def _shared_study(kind: str, url: str, tmp_path: Path, workers: int = 2):
     if kind == "journal":
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
@@ -104,7 +124,7 @@ def _shared_study(kind: str, url: str, tmp_path: Path, workers: int = 3):
     assert all(p.wait(timeout=300) == 0 for p in procs)
     study = optuna.load_study(study_name="loop", storage=storage)
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(trials) == 5 * workers
+    assert len(trials) == 4 * workers
     cells = [(t.params["layers"], t.params["d_emb"]) for t in trials]
     assert all(n in LAYERS and d in WIDTHS for n, d in cells)
     # running trials of other processes are pending: the workers mostly spread out (a race

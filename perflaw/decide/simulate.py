@@ -288,11 +288,12 @@ def simulate(
         shares = np.unique(np.round(np.concatenate([np.linspace(0.05, 1, 20), [budget]]), 6))
     seed_share = float(world.cost[world.seed()].sum() / world.cost.sum())
     copies = noise_seeds if noise > 0 else 1
-    rng = np.random.default_rng(0)
+    # separate streams: the noise a method sees does not depend on which methods run
+    noise_rng, order_rng = np.random.default_rng(0), np.random.default_rng(1)
     curves: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     reach: dict[str, list[float]] = {m: [] for m in methods}
     for c in range(copies):
-        eps = rng.standard_normal(len(world.value)) if noise > 0 else 0.0
+        eps = noise_rng.standard_normal(len(world.value)) if noise > 0 else 0.0
         observed = world.value * (1.0 + noise * eps)
         traces: dict[str, list[Trace]] = {}
         if "perflaw" in methods:
@@ -303,7 +304,7 @@ def simulate(
             traces["cheapest"] = [run_cheapest(world, observed)]
         if "random" in methods:
             n = max(1, random_orders // copies)
-            traces["random"] = [run_random(world, observed, rng) for _ in range(n)]
+            traces["random"] = [run_random(world, observed, order_rng) for _ in range(n)]
         if "tpe" in methods:
             n = tpe_seeds if noise == 0 else 1  # a new TPE seed per noise copy
             traces["tpe"] = [run_tpe(world, observed, seed=100 * c + s) for s in range(n)]
