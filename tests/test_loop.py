@@ -177,7 +177,7 @@ def test_simulate_cli(tmp_path):
     )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert set(out["regret_at_budget"]) == {"perflaw", "greedy", "cheapest"}
+    assert set(out["regret_at_budget"]) == {"perflaw", "perflaw_measured", "greedy", "cheapest"}
     assert out["seed_share"] == pytest.approx(0.0486, abs=1e-3)
 
 
