@@ -44,13 +44,21 @@ _COST_HELP = (
     "the noise is below this.",
 )
 @click.option(
+    "--where",
+    default=None,
+    help="Only the runs matching this condition: comparisons with numbers joined by &, "
+    "e.g. 'data_fraction == 1 & seed < 3'.",
+)
+@click.option(
     "--ledger/--no-ledger",
     default=True,
     show_default=True,
     help="Write the proposals to RUNS.ledger.jsonl beside the runs table before training.",
 )
 @output_options
-def next_run(runs, metric, layers_range, d_range, batch, cost, budget, stop_chance, ledger, fmt):
+def next_run(
+    runs, metric, layers_range, d_range, batch, cost, budget, stop_chance, where, ledger, fmt
+):
     """What to train next on your grid, and whether to stop.
 
     RUNS is the runs table (CSV, parquet, JSON); if it does not exist yet the loop starts
@@ -70,6 +78,7 @@ def next_run(runs, metric, layers_range, d_range, batch, cost, budget, stop_chan
         budget=budget,
         stop_chance=stop_chance,
         write_ledger=ledger,
+        where=where,
     )
     records = [p.as_dict() for p in d.proposals]
     if fmt == "json":
@@ -95,8 +104,9 @@ def next_run(runs, metric, layers_range, d_range, batch, cost, budget, stop_chan
 @click.command(name="ledger")
 @click.argument("runs", type=click.Path(dir_okay=False))
 @click.option("-m", "--metric", default=None, help="Metric (default: the ledger's).")
+@click.option("--where", default=None, help="Only the runs matching this condition.")
 @output_options
-def ledger(runs, metric, fmt):
+def ledger(runs, metric, where, fmt):
     """Score the loop's track record: its proposals against the runs trained since.
 
     Error, bias and coverage of the loop's 95 % intervals, beside carry-forward (the best
@@ -105,7 +115,7 @@ def ledger(runs, metric, fmt):
     """
     from perflaw.decide.loop import score_ledger
 
-    s = score_ledger(runs, metric)
+    s = score_ledger(runs, metric, where=where)
     records = [
         {"predictor": name, **s[name]}
         for name in ("loop", "carry_forward", "constant")

@@ -146,6 +146,7 @@ def next_runs(
     seed: int = 0,
     step: int = 1,
     pending=(),
+    budget_share: float | None = None,
 ) -> Decision:
     """What to train next on the grid ``grid_layers × grid_d_emb`` given trained runs.
 
@@ -168,6 +169,8 @@ def next_runs(
     stop_chance
         Stop when the chance that an untried configuration beats the best trained run by
         more than the noise is below this.
+    budget_share
+        The budget as a share of the grid's cost (instead of ``budget``).
     pending
         ``(layers, d_emb)`` pairs being trained now by other workers: never proposed again,
         and the mixture is conditioned on them as if they came out as predicted.
@@ -210,6 +213,12 @@ def next_runs(
         elif np.isfinite(v):
             trained.setdefault(i, []).append(float(v))
     spent = float(sum(costs[i] * len(v) for i, v in trained.items()))
+    # replicates (seeds) multiply every run's cost: the grid's cost is that of training
+    # each configuration as often as the trained ones were (the median count)
+    reps = float(np.median([len(v) for v in trained.values()])) if trained else 1.0
+    total *= reps
+    if budget_share is not None:
+        budget = budget_share * total
     spent += float(sum(grid_cost([a], [b])[0] for a, b in outside)) if cost is None else 0.0
     left = None if budget is None else budget - spent
     busy = {pos[(int(a), int(b))] for a, b in pending if (int(a), int(b)) in pos}

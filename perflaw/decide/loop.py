@@ -23,10 +23,15 @@ from perflaw.files import write_text
 from perflaw.laws.base import higher_is_better
 
 
-def parse_grid_budget(text: str | None, total: float) -> float | None:
-    """``"25%"`` (a share of the grid's cost) or an amount (``"3e6"``, ``"20M"``)."""
+def parse_grid_budget(text: str | None) -> tuple[float | None, float | None]:
+    """``"25%"`` (a share of the grid's cost) or an amount (``"3e6"``, ``"20M"``):
+    ``(amount, share)``, one of them None.
+
+    >>> parse_grid_budget("25%"), parse_grid_budget("3e6")
+    ((None, 0.25), (3000000.0, None))
+    """
     if text is None:
-        return None
+        return None, None
     t = str(text).strip()
     if t.endswith("%"):
         try:
@@ -35,13 +40,15 @@ def parse_grid_budget(text: str | None, total: float) -> float | None:
             raise DataError(f"cannot parse budget {text!r}: use 25% or an amount") from None
         if not 0 < share <= 100:
             raise DataError(f"budget share must be in (0, 100] %, got {text!r}")
-        return total * share / 100.0
+        return None, share / 100.0
     from perflaw.decide.budget import parse_budget
 
-    return parse_budget(t)
+    return parse_budget(t), None
 
 
-def read_loop_runs(path: str | Path, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def read_loop_runs(
+    path: str | Path, metric: str, where: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """(layers, d_emb, values, frame) of the trained runs; empty when there are none yet."""
     import pandas as pd
 
@@ -55,7 +62,11 @@ def read_loop_runs(path: str | Path, metric: str) -> tuple[np.ndarray, np.ndarra
     if frame.empty:
         e = np.array([], dtype=float)
         return e.astype(int), e.astype(int), e, frame
-    runs = runs_from_frame(frame, metric=metric, source=f"runs table {str(p)!r}")
+    runs = runs_from_frame(frame, metric=metric, where=where, source=f"runs table {str(p)!r}")
+    if where:  # the cost column, if any, is read from the same rows
+        from perflaw.decide._laws_adapter import parse_condition
+
+        frame = frame[parse_condition(where, frame)].reset_index(drop=True)
     return (
         runs.X["layers"].to_numpy().astype(int),
         runs.X["d_emb"].to_numpy().astype(int),
@@ -97,13 +108,14 @@ def next_from_table(
     budget: str | None = None,
     stop_chance: float = 0.05,
     write_ledger: bool = True,
+    where: str | None = None,
 ) -> Decision:
     """The loop's decision for the runs in ``runs_path`` (see :func:`next_runs`)."""
     gl = np.array(sorted({int(v) for v in grid_layers}))
     gd = np.array(sorted({int(v) for v in grid_d_emb}))
-    layers, d_emb, values, frame = read_loop_runs(runs_path, metric)
+    layers, d_emb, values, frame = read_loop_runs(runs_path, metric, where)
     costs = _costs(cost, gl, gd, layers, d_emb, frame)
-    amount = parse_grid_budget(budget, float(costs.sum()))
+    amount, share = parse_grid_budget(budget)
     decision = next_runs(
         gl,
         gd,
@@ -114,6 +126,7 @@ def next_from_table(
         batch=batch,
         cost=costs,
         budget=amount,
+        budget_share=share,
         stop_chance=stop_chance,
     )
     if write_ledger and decision.proposals and not decision.stop:
@@ -148,7 +161,9 @@ def _append_ledger(runs_path, metric, decision: Decision, values, maximize: bool
     write_text(path, old + "".join(line + "\n" for line in lines), inputs=[runs_path])
 
 
-def score_ledger(runs_path: str | Path, metric: str | None = None) -> dict[str, Any]:
+def score_ledger(
+    runs_path: str | Path, metric: str | None = None, *, where: str | None = None
+) -> dict[str, Any]:
     """The track record of the ledger beside ``runs_path``, once its runs exist.
 
     For every proposal with a prediction whose configuration has been trained since (the
@@ -173,7 +188,7 @@ def score_ledger(runs_path: str | Path, metric: str | None = None) -> dict[str, 
     metric = metric or (entries[0]["metric"] if entries else None)
     if metric is None:
         raise DataError(f"ledger {str(path)!r} is empty")
-    layers, d_emb, values, _ = read_loop_runs(runs_path, metric)
+    layers, d_emb, values, _ = read_loop_runs(runs_path, metric, where)
     observed: dict[tuple[int, int], list[float]] = {}
     for a, b, v in zip(layers, d_emb, values, strict=True):
         observed.setdefault((int(a), int(b)), []).append(float(v))
