@@ -55,6 +55,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "backtest",
         "Fit small, predict large: every candidate form against the baselines.",
     ),
+    "next": (
+        "perflaw.cli.next",
+        "next_run",
+        "What to train next on your grid, and whether to stop.",
+    ),
+    "ledger": (
+        "perflaw.cli.next",
+        "ledger",
+        "Score the loop's track record: its proposals against the runs trained since.",
+    ),
+    "simulate": (
+        "perflaw.cli.simulate",
+        "simulate",
+        "How much compute would the loop have saved on a finished GRID?",
+    ),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
     "runs": ("perflaw.cli.runs", "runs", "Work on runs tables written by `perflaw sweep`."),
     "sweep": (

@@ -297,6 +297,23 @@ class _ListType(click.ParamType):
     "a setting; slower on CPU, not yet measured on CUDA: see docs/benchmarks.md). "
     "Not with --pack > 1.",
 )
+@click.option(
+    "--adaptive",
+    is_flag=True,
+    help="Train only what the loop names (`perflaw next`): seed design, then the run with "
+    "the highest expected gain per cost, until its stopping rule or --budget. Needs --out.",
+)
+@click.option(
+    "--budget",
+    default=None,
+    help="With --adaptive: total cost (layers*d_emb**2) to spend, e.g. 50% of the grid's.",
+)
+@click.option(
+    "--metric",
+    default="ndcg@10",
+    show_default=True,
+    help="With --adaptive: the metric the loop maximises.",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
     "--drop-null-ids",
@@ -339,6 +356,9 @@ def sweep(
     threads,
     pack,
     compile_,
+    adaptive,
+    budget,
+    metric,
     quiet,
     drop_null_ids,
     fmt,
@@ -409,9 +429,9 @@ def sweep(
         heads=heads,
         loss=loss,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        runs = run_sweep(
+
+    def train(layers, d_emb):
+        return run_sweep(
             log,
             layers=layers,
             d_emb=d_emb,
@@ -433,6 +453,32 @@ def sweep(
             wait=wait,
             claim_expiry=claim_expiry,
         )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if adaptive:  # the loop lives in perflaw.decide.adaptive; this only wires it in
+            from perflaw.decide.adaptive import adaptive_sweep
+            from perflaw.train.runs_table import read_runs_file
+
+            if out is None:
+                raise click.UsageError("--adaptive needs --out: the runs table is its state")
+            if len(data_fraction) > 1 or len(backbones) > 1:
+                raise click.UsageError(
+                    "--adaptive searches layers x d_emb: give one --data-fraction and one "
+                    "--backbone"
+                )
+            adaptive_sweep(
+                lambda n, d: train([n], [d]),
+                out,
+                layers=layers,
+                d_emb=d_emb,
+                metric=metric,
+                budget=budget,
+                progress=not quiet,
+            )
+            runs = read_runs_file(out)
+        else:
+            runs = train(layers, d_emb)
     shown = set()
     for w in caught:  # one line each; configurations not run are reported below
         text = str(w.message)
