@@ -81,8 +81,33 @@ def metric_columns(columns) -> list[str]:
     return [c for c in columns if _METRIC.match(str(c)) or "loss" in str(c).lower()]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a runs table by extension: ``.csv``/``.tsv``/``.txt``, ``.parquet``, ``.json``."""
+def read_table(
+    path: str | Path, *, tracking_uri: str | None = None, storage: str | None = None
+) -> pd.DataFrame:
+    """Read a runs table by extension: ``.csv``/``.tsv``/``.txt``, ``.parquet``, ``.json``,
+    or from an experiment tracker written ``SCHEME:TARGET`` (``mlflow:EXPERIMENT``,
+    ``optuna:STUDY``, ``tensorboard:FOLDER``, ``wandb:FOLDER``, ``recbole:PATH``; see
+    :mod:`perflaw.sources`).  Column names pass through the normaliser
+    (:mod:`perflaw.sources.columns`); a warning line says what it mapped.
+    """
+    from perflaw.sources import is_source, read_source
+
+    if is_source(path):
+        return read_source(str(path), tracking_uri=tracking_uri, storage=storage)
+    frame = _read_file(path)
+    from perflaw.sources.columns import describe_mapping, normalise_columns
+
+    frame, mapped = normalise_columns(frame, full=False)
+    if mapped:
+        warnings.warn(
+            f"runs table {str(path)!r}: mapped {describe_mapping(mapped)}",
+            RunsTableWarning,
+            stacklevel=2,
+        )
+    return frame
+
+
+def _read_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"runs table {str(path)!r} not found")
@@ -131,11 +156,28 @@ def _find(
     from perflaw.io import find_any, find_column  # the one column lookup
 
     if given:
-        return find_column(frame.columns, given, what=f"{what} column")
+        return _lookup(frame, given, what=f"{what} column")
     found = find_any(frame.columns, names, option=option, what=f"{what} column")
     if found is not None:
         return found
     raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
+
+
+def _lookup(frame: pd.DataFrame, name: str, what: str = "column") -> str:
+    """The column ``name`` names, also when the table's names were normalised
+    (``--metric metrics.ndcg_at_10`` finds ``ndcg@10``, ``--layers-col num_blocks``
+    finds ``layers``)."""
+    from perflaw.io import find_column
+    from perflaw.sources.columns import canonical_name
+
+    try:
+        return find_column(frame.columns, name, what=what)
+    except DataError:
+        for full in (False, True):
+            alias = canonical_name(name, full=full)
+            if alias != name and alias.lower() in {str(c).lower() for c in frame.columns}:
+                return find_column(frame.columns, alias, what=what)
+        raise
 
 
 def _numeric(
@@ -327,7 +369,7 @@ def runs_from_frame(
     from perflaw.io import find_any, find_column  # the one column lookup
 
     try:
-        mcol = find_column(frame.columns, str(metric or ""))
+        mcol = _lookup(frame, str(metric or ""))
     except DataError:
         found = metric_columns(frame.columns)
         raise DataError(
@@ -341,7 +383,7 @@ def runs_from_frame(
     group_cols = []
     for g in group_by or []:
         try:
-            group_cols.append(find_column(frame.columns, g))
+            group_cols.append(_lookup(frame, g))
         except DataError:
             raise DataError(
                 f"group column {g!r} not found in {source}; columns are "

@@ -8,6 +8,7 @@ import click
 
 from perflaw.cli._laws_common import DEFAULT_RUNS
 from perflaw.cli._output import human_number, output_options, render, to_json
+from perflaw.cli._sources import source_options
 from perflaw.errors import DataError
 
 
@@ -20,6 +21,7 @@ def _coverage_cell(coverage: float, n: int) -> str:
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
+@source_options
 @click.option("--metric", "-m", required=True, help="Metric column, case-insensitive.")
 @click.option("--where", help="Keep only rows matching e.g. 'panel==0'.")
 @click.option(
@@ -112,6 +114,7 @@ def backtest(
     `perflaw fit --joint` against carry-forward within each group.
     """
     from perflaw.backtest import backtest as run_backtest
+    from perflaw.cli._sources import source_settings
     from perflaw.runs import average_replicates, read_table, runs_from_frame
 
     if not 0 < level < 1:
@@ -128,7 +131,7 @@ def backtest(
         from perflaw.plot import check_figure_path
 
         check_figure_path(plot_path, [runs], option="--plot")  # before any work
-    frame = read_table(runs)
+    frame = read_table(runs, **source_settings())
     table = runs_from_frame(
         frame,
         metric=metric,

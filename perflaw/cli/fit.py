@@ -16,6 +16,7 @@ from perflaw.cli._laws_common import (
     emit_fit_results,
 )
 from perflaw.cli._output import output_options
+from perflaw.cli._sources import source_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
@@ -35,6 +36,7 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
+@source_options
 @click.option(
     "--metric",
     "-m",
@@ -220,6 +222,7 @@ def fit(
     scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
     from perflaw.fit import LawFitter, parse_condition, save_fits
+    from perflaw.cli._sources import source_settings
     from perflaw.runs import (
         average_replicates,
         metric_columns,
@@ -288,7 +291,7 @@ def fit(
         )
     scale = {"auto": "auto", "none": "none", "logit": "logit"}[transform]
 
-    frame = read_table(runs)  # the runs table is read once
+    frame = read_table(runs, **source_settings())  # the runs table is read once
     if metric is None:
         found = metric_columns(frame.columns)
         if len(found) != 1:
