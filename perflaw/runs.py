@@ -153,7 +153,7 @@ def _check_text_encoding(path: Path) -> None:
 def _find(
     frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, option: str
 ) -> str:
-    from perflaw.io import find_any, find_column  # the one column lookup
+    from perflaw.io import find_any  # the one column lookup
 
     if given:
         return _lookup(frame, given, what=f"{what} column")
@@ -366,7 +366,7 @@ def runs_from_frame(
         if frame.empty:
             raise DataError(f"no runs in {source} match {where!r}")
     frame = frame.reset_index(drop=True)
-    from perflaw.io import find_any, find_column  # the one column lookup
+    from perflaw.io import find_any  # the one column lookup
 
     try:
         mcol = _lookup(frame, str(metric or ""))

@@ -221,8 +221,8 @@ def fit(
     --law power (--x-col) and --law chinchilla (--params-col, --data-col) fit loss
     scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
-    from perflaw.fit import LawFitter, parse_condition, save_fits
     from perflaw.cli._sources import source_settings
+    from perflaw.fit import LawFitter, parse_condition, save_fits
     from perflaw.runs import (
         average_replicates,
         metric_columns,

@@ -211,8 +211,8 @@ def run_fit(
 ):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
     from perflaw.cli._laws_common import _warnings_to_stderr
-    from perflaw.fit import parse_condition, save_fits
     from perflaw.cli._sources import source_settings
+    from perflaw.fit import parse_condition, save_fits
     from perflaw.runs import metric_columns, read_table
 
     frame = read_table(runs, **source_settings())

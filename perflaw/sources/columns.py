@@ -34,8 +34,9 @@ Examples
 ...                           "metrics.ndcg_at_10"]), full=True)
 >>> list(frame.columns)
 ['layers', 'd_emb', 'seed', 'ndcg@10']
->>> describe_mapping(mapped)
-'params.n_layers -> layers, params.hidden_size -> d_emb, params.seed -> seed, metrics.ndcg_at_10 -> ndcg@10'
+>>> describe_mapping(mapped)  # doctest: +NORMALIZE_WHITESPACE
+'params.n_layers -> layers, params.hidden_size -> d_emb, params.seed -> seed,
+ metrics.ndcg_at_10 -> ndcg@10'
 """
 
 from __future__ import annotations

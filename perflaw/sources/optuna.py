@@ -2,9 +2,9 @@
 
 Read through ``study.trials_dataframe()``: each trial's parameters (``params_*``), its
 user attributes (``user_attrs_*``, where a trial records its other metrics) and its
-objective value, named after ``study.metric_names`` when the study set them (else
-``value``, or ``values_0``... for several objectives).  Trials not ``COMPLETE`` (pruned,
-failed, running) are left out.
+objective value, named after ``study.metric_names`` when the study set them (Optuna's
+``value_NAME``; else ``value``, or ``values_0``... for several objectives).  Trials not
+``COMPLETE`` (pruned, failed, running) are left out.
 """
 
 from __future__ import annotations
@@ -36,12 +36,15 @@ def read(target: str, *, storage: str | None = None, spec: str = "", **_) -> pd.
     if frame.empty:
         return frame
     frame = frame[frame["state"] == "COMPLETE"]
-    names = getattr(study, "metric_names", None) or []
-    values = [c for c in frame.columns if c == "value" or c.startswith("values_")]
+    names = [n for n in (getattr(study, "metric_names", None) or []) if n]
+    values = [c for c in frame.columns if c == "value" or c.startswith(("values_", "value_"))]
     rename = {}
-    for i, col in enumerate(sorted(values)):
-        if i < len(names) and names[i] and names[i] not in frame.columns:
-            rename[col] = names[i]
+    for col in values:  # Optuna writes value_NAME once the study has metric names
+        name = col[len("value_") :] if col.startswith("value_") else None
+        if name in names and name not in frame.columns:
+            rename[col] = name
+    if len(names) == 1 and "value" in values and names[0] not in frame.columns:
+        rename["value"] = names[0]
     keep = [c for c in frame.columns if c.startswith(("params_", "user_attrs_")) or c in values]
     out = frame[keep].rename(columns=rename)
     out.insert(0, "trial", frame["number"].to_numpy())

@@ -46,7 +46,7 @@ def read(target: str, *, spec: str = "", **_) -> pd.DataFrame:
     require("tensorboard", "tensorboard", f"reading {spec or 'TensorBoard event files'}")
     from tensorboard.backend.event_processing import event_accumulator as ea
 
-    folder, _, how = target.partition("#")
+    folder, _sep, how = target.partition("#")
     how = how or "last"
     if how not in ("last", "best"):
         raise DataError(f"{spec}: unknown value {how!r} after '#': use #last or #best")
