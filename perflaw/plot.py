@@ -335,3 +335,74 @@ def plot_recommendation(rec, ax=None, title: str | None = None):
     ax.set_title(title or "recommendation over the budget frontier")
     fig.tight_layout()
     return fig
+
+
+def plot_surface(fitter, ax=None, title: str | None = None, group: str | None = None):
+    """The prediction surface over depth × width, with its intervals and the trained edge.
+
+    One cell per combination of the trained layer counts and widths plus one doubling of
+    each past the largest trained: the colour is the predicted metric, the text the
+    prediction and its interval (the fitter's level); a trained configuration is framed,
+    and the cells past the trained edge are hatched.  Needs a law in ``layers`` and
+    ``d_emb``.  Returns the Figure.
+    """
+    import pandas as pd
+    from matplotlib.patches import Rectangle
+
+    from perflaw.errors import DataError
+
+    plt = _plt()
+    X = fitter.X_
+    if not {"layers", "d_emb"} <= set(X):
+        raise DataError("a prediction surface needs a law in layers and d_emb")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    else:
+        fig = ax.figure
+    layers = np.unique(X["layers"])
+    widths = np.unique(X["d_emb"])
+    layers = np.r_[layers, 2 * layers.max()]
+    widths = np.r_[widths, 2 * widths.max()]
+    L, D = np.meshgrid(layers, widths, indexing="ij")
+    grid = pd.DataFrame({"layers": L.ravel(), "d_emb": D.ravel()})
+    for c in X:
+        if c not in grid:  # other inputs (D′) held at the first run's value
+            grid[c] = np.asarray(X[c])[0]
+    try:
+        p = fitter.predict(grid, groups=group, interval=True, warn=False)
+        pred, lo, hi = (p[c].to_numpy().reshape(L.shape) for c in ("prediction", "lower", "upper"))
+    except Exception:  # noqa: BLE001 - a law without intervals: the prediction alone
+        pred = np.asarray(fitter.predict(grid, groups=group, warn=False)).reshape(L.shape)
+        lo = hi = None
+    im = ax.imshow(pred.T, origin="lower", cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=ax, label=f"predicted {fitter.metric_ or 'metric'}")
+    trained = {(float(a), float(b)) for a, b in zip(X["layers"], X["d_emb"])}
+    vmid = np.nanmean(pred)
+    for i, a in enumerate(layers):
+        for j, b in enumerate(widths):
+            text = f"{pred[i, j]:.3g}"
+            if lo is not None and hi is not None:
+                text += f"\n[{lo[i, j]:.3g}, {hi[i, j]:.3g}]"
+            ax.text(
+                i,
+                j,
+                text,
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if pred[i, j] < vmid else "black",
+            )
+            if (float(a), float(b)) in trained:
+                ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, lw=1.6, ec="white"))
+            elif i == len(layers) - 1 or j == len(widths) - 1:
+                ax.add_patch(
+                    Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, hatch="///", lw=0, ec="0.85")
+                )
+    ax.set_xticks(range(len(layers)), [f"{v:g}" for v in layers])
+    ax.set_yticks(range(len(widths)), [f"{v:g}" for v in widths])
+    ax.set_xlabel("layers (last column: one doubling past the trained edge)")
+    ax.set_ylabel("d_emb (top row: past the edge)")
+    name = getattr(fitter, "form_", None) or fitter.law_.name
+    ax.set_title(title or f"predicted {fitter.metric_ or 'metric'} ({name}); framed: trained")
+    fig.tight_layout()
+    return fig

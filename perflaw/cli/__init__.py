@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Fit small, predict large: every candidate form against the baselines.",
     ),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
+    "report": (
+        "perflaw.cli.report",
+        "report",
+        "One self-contained HTML page: the decision, the law, its backtest, the data.",
+    ),
     "sweep": (
         "perflaw.cli.sweep",
         "sweep",
@@ -72,6 +77,7 @@ MEMORY_ADVICE = {
     "predict": "predict fewer configurations at once",
     "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a larger step)",
     "plot": "plot fewer groups at once",
+    "report": "leave out --log, or report on fewer runs (--where)",
     "sweep": "use a smaller --batch-size or --max-len, or fewer configurations per run",
 }
 
