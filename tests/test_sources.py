@@ -74,7 +74,8 @@ def assert_same_law(got: dict, want: dict, rtol: float = 1e-9) -> None:
     ("name", "full", "want"),
     [
         ("params.n_layers", True, "layers"),
-        ("params_num_blocks", True, "layers"),
+        ("params.num_blocks", True, "layers"),
+        ("params_total", True, "params_total"),  # a runs-table column, not a namespace
         ("num_layers", True, "layers"),
         ("hidden_size", True, "d_emb"),
         ("embedding_size", True, "d_emb"),
@@ -83,7 +84,7 @@ def assert_same_law(got: dict, want: dict, rtol: float = 1e-9) -> None:
         ("test/ndcg@10", True, "ndcg@10"),
         ("metrics.NDCG@10", False, "NDCG@10"),
         ("metrics.ndcg_at_10", True, "ndcg@10"),
-        ("user_attrs_hr@10", True, "hr@10"),
+        ("metrics.hr_at_10", True, "hr@10"),
         ("valid/ndcg@10", True, "val_ndcg@10"),
         ("eval/NDCG@10", False, "val_NDCG@10"),
         ("test_ndcg_at_5", False, "test_ndcg_at_5"),  # a user's own name stays

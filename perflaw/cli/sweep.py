@@ -272,6 +272,32 @@ class _ListType(click.ParamType):
 )
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
+    "--log-to",
+    "log_to",
+    multiple=True,
+    type=click.Choice(["mlflow", "tensorboard", "wandb"]),
+    help="Also log each finished run (settings, validation curve, final metrics) to this "
+    "tracker; repeat for several.  The runs table stays the source of truth.",
+)
+@click.option(
+    "--log-name",
+    default="perflaw-sweep",
+    show_default=True,
+    help="--log-to: the MLflow experiment, W&B project or TensorBoard sub-folder.",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False),
+    default="runs",
+    show_default=True,
+    help="--log-to tensorboard: the folder of the event files.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="--log-to mlflow: the tracking URI (default: MLFLOW_TRACKING_URI).",
+)
+@click.option(
     "--drop-null-ids",
     is_flag=True,
     help="Drop log rows whose user or item id is null/NaN (default: refuse them).",
@@ -311,6 +337,10 @@ def sweep(
     compile_,
     quiet,
     drop_null_ids,
+    log_to,
+    log_name,
+    log_dir,
+    tracking_uri,
     fmt,
 ):
     """Train small sequential recommenders over a LAYERS × D_EMB × DATA-FRACTION grid.
@@ -363,6 +393,11 @@ def sweep(
         heads=heads,
         loss=loss,
     )
+    tracking = None
+    if log_to:  # a missing extra or an unreachable store fails before any training
+        from perflaw.train.tracking import Tracking
+
+        tracking = Tracking(log_to, name=log_name, tracking_uri=tracking_uri, folder=log_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         runs = run_sweep(
@@ -383,6 +418,7 @@ def sweep(
             drop_null_ids=drop_null_ids,
             pack=pack,
             compile=compile_,
+            on_run=tracking.log_run if tracking else None,
         )
     shown = set()
     for w in caught:  # one line each; configurations not run are reported below

@@ -1,8 +1,9 @@
 """The column-name normaliser: trackers' spellings onto perflaw's runs-table columns.
 
 Experiment trackers namespace their columns (MLflow ``params.n_layers`` and
-``metrics.ndcg_at_10``, Optuna ``params_n_layers`` and ``user_attrs_ndcg@10``, W&B and
-TensorBoard ``test/ndcg@10``) and every codebase spells the shape differently
+``metrics.ndcg_at_10``, W&B and TensorBoard ``test/ndcg@10``; the Optuna source writes
+its ``params_``/``user_attrs_`` columns in MLflow's spelling, since ``params_total`` is a
+perflaw column) and every codebase spells the shape differently
 (``num_blocks``, ``hidden_size``, ``embedding_size``).  :func:`normalise_columns` maps them
 onto ``layers``, ``d_emb``, ``seed`` and ``name@k`` and says what it mapped.
 
@@ -47,8 +48,6 @@ import pandas as pd
 
 #: Tracker namespaces stripped from any table (nobody names a column this way by hand).
 NAMESPACES = ("params.", "metrics.", "config.", "summary.", "hparams.", "hparams/", "hparam/")
-#: Namespaces stripped from a tracker's own table only (``params_total`` is a perflaw column).
-SOURCE_NAMESPACES = ("params_", "user_attrs_", "system_attrs_")
 #: Split prefixes: a test metric is the runs table's metric, a validation one is ``val_``.
 TEST_STAGES = ("test/", "test.", "test_", "test-", "eval/test/")
 VALID_STAGES = (
@@ -81,7 +80,7 @@ def canonical_name(name: str, *, full: bool) -> str:
 
     n = str(name)
     prefixed = False
-    for ns in NAMESPACES + (SOURCE_NAMESPACES if full else ()):
+    for ns in NAMESPACES:
         if n.lower().startswith(ns):
             n, prefixed = n[len(ns) :], True
             break

@@ -47,5 +47,16 @@ def read(target: str, *, storage: str | None = None, spec: str = "", **_) -> pd.
         rename["value"] = names[0]
     keep = [c for c in frame.columns if c.startswith(("params_", "user_attrs_")) or c in values]
     out = frame[keep].rename(columns=rename)
+    # in MLflow's spelling, which the normaliser strips (a bare params_ prefix it cannot:
+    # params_total is a runs-table column)
+    out = out.rename(
+        columns=lambda c: (
+            "params." + c[len("params_") :]
+            if c.startswith("params_")
+            else "metrics." + c[len("user_attrs_") :]
+            if c.startswith("user_attrs_")
+            else c
+        )
+    )
     out.insert(0, "trial", frame["number"].to_numpy())
     return out.reset_index(drop=True)

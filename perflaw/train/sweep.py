@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,7 @@ def sweep(
     drop_null_ids: bool = False,
     pack: int = 1,
     compile: bool = False,
+    on_run: Callable[[dict, list[tuple[int, float]]], None] | None = None,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -182,6 +183,10 @@ def sweep(
         Training forward passes through ``torch.compile`` (a speed option, not in the
         ``settings`` column; see :func:`perflaw.train.trainer.train_one`).  Not with
         ``pack`` > 1 (a packed stack runs its forward under ``vmap``).
+    on_run : callable, optional
+        Called with each finished run's row (the runs-table columns) and its validation
+        curve as ``(step, value)`` pairs, after the row is written: the tracker sinks of
+        ``--log-to`` (:class:`perflaw.train.tracking.Tracking`).
 
     Returns
     -------
@@ -391,6 +396,13 @@ def sweep(
             else:
                 rt.append_row(out_path, full)
         rows.append(full)
+        if on_run is not None:
+            from perflaw.train.tracking import curve_steps
+
+            on_run(
+                dict(full),
+                curve_steps(result.get("val_curve_full", []), base.eval_every, full["steps"]),
+            )
         pop = popularity_ndcg(row["seed"])
         if full["val_ndcg@10"] < PLATEAU_MARGIN * pop:
             plateau.append(
