@@ -289,13 +289,21 @@ def plot_apen(report, ax=None, title: str | None = None):
         lbins = np.geomspace(max(length.min(), 1), length.max() + 1, 40)
         axes[1].hist([length[~norep], length[norep]], bins=lbins, stacked=True, color=colors)
         axes[1].set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        axes[1].xaxis.set_major_formatter(plain)
+        # within a decade and a half the minor ticks are the only ones: label them too
+        narrow = lbins[-1] / lbins[0] < 10**1.5
+        axes[1].xaxis.set_minor_formatter(plain if narrow else NullFormatter())
         axes[1].set_xlabel("sequence length (events)")
         axes[1].set_ylabel("users")
     name = report.summary.get("file")
-    fig.suptitle(
-        title or f"{name + ': ' if name else ''}{len(apen):,} users, no-repeat share {share:.0%}",
-        fontsize="medium",
-    )
+    text = f"{len(apen):,} users, no-repeat share {share:.0%}"
+    if ax is None:
+        fig.suptitle(title or f"{name + ': ' if name else ''}{text}", fontsize="medium")
+    else:  # a panel of the caller's figure: the title on the panel, not the figure
+        axes[0].set_title(title or text, fontsize="medium")
     fig.tight_layout()
     return fig
 

@@ -205,3 +205,28 @@ def test_apen_plot_histograms_with_the_no_repeat_users_marked():
     fig2, ax = plt.subplots()
     assert plot_apen(report, ax=ax) is fig2 and len(fig2.axes) == 1
     plt.close("all")
+
+
+def test_apen_cli_plot_draws_one_row_per_log(tmp_path):
+    from click.testing import CliRunner
+
+    from perflaw.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(60):
+        n = rng.integers(5, 40)
+        rows += [(u, int(i), t) for t, i in enumerate(rng.integers(0, 8, n))]
+    log = tmp_path / "log.parquet"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_parquet(log)
+    other = tmp_path / "other.parquet"
+    pd.read_parquet(log).head(300).to_parquet(other)
+    out = tmp_path / "apen.png"
+    res = CliRunner().invoke(main, ["apen", str(log), str(other), "--plot", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    import matplotlib.image
+
+    h, w = matplotlib.image.imread(out).shape[:2]
+    assert w > 800 and h > 600  # two rows of two panels
+    bad = CliRunner().invoke(main, ["apen", str(log), "--plot", str(tmp_path / "a.xyz")])
+    assert bad.exit_code != 0 and "unknown figure format" in bad.output
