@@ -80,7 +80,7 @@ def read_offline_run(run_dir: Path) -> dict | None:
     history: dict = {}
     name = run_dir.name
     for payload in _records(logs[0]):
-        record = pb.Record()
+        record = pb.Record()  # type: ignore[attr-defined]  # generated, no stub for it
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
