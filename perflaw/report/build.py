@@ -150,7 +150,12 @@ def build_report(
             if best
             else "none",
         ),
-        ("run-to-run noise", f"{noise:.3g} (sd of one run)" if noise else "no seed replicates"),
+        (
+            "run-to-run noise",
+            f"{noise:.3g} (pooled sd of one run over the seed replicates)"
+            if noise
+            else "no seed replicates",
+        ),
     ]
 
     # ---------------------------------------------------------------- the decision
@@ -161,16 +166,12 @@ def build_report(
         lines.append(
             f"Best configuration by the law: layers {pick['layers']} x d_emb {pick['d_emb']}"
             f" ({pick['params']:,.0f} parameters), predicted {pick['prediction']:.4g} "
-            f"[{pick['lower']:.4g}, {pick['upper']:.4g}], best of the grid in "
-            f"{pick['p_best']:.0%} of the predictive draws."
-        )
-    if nxt:
-        chance = nxt.get("chance_to_beat")
-        lines.append(
-            f"Next run: {nxt['action']} layers {nxt['layers']} x d_emb {nxt['d_emb']} "
-            f"(purpose: {nxt['purpose']}"
-            + (f", {chance:.0%} chance to beat the best trained run" if chance is not None else "")
-            + ")."
+            f"[{pick['lower']:.4g}, {pick['upper']:.4g}]"
+            + (
+                f", best of the grid in {pick['p_best']:.0%} of the predictive draws."
+                if np.isfinite(pick.get("p_best", np.nan))
+                else "."
+            )
         )
     lines.append(
         "Track record of the loop: none yet (no pre-registered predictions were checked "
@@ -178,6 +179,8 @@ def build_report(
     )
     report.sections["Decision"] = lines
     top = rec.top.copy()
+    if "p_best" in top:  # a share of draws reads best as a percentage
+        top["p_best"] = top["p_best"].map(lambda v: f"{v:.0%}" if np.isfinite(v) else "")
     report.tables["Best configurations by the law"] = top[
         [
             c
