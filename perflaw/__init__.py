@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "plot_backtest": "perflaw.plot",
     "plot_fitter": "perflaw.plot",
     "plot_recommendation": "perflaw.plot",
+    "plot_surface": "perflaw.plot",
     "CarryForwardLaw": "perflaw.laws",
     "ChinchillaLaw": "perflaw.laws",
     "LogLinearLaw": "perflaw.laws",
@@ -98,7 +99,13 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.fit import ExtrapolationWarning, LawFitter, load_fits, load_fitter, save_fits
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
-    from perflaw.plot import plot_apen, plot_backtest, plot_fitter, plot_recommendation
+    from perflaw.plot import (
+        plot_apen,
+        plot_backtest,
+        plot_fitter,
+        plot_recommendation,
+        plot_surface,
+    )
     from perflaw.quality import measure
     from perflaw.quality.entropy import (
         actual_entropy,

@@ -192,10 +192,10 @@ def plot_fitter(
                 banded = True
         ax.axvspan(hi, beyond[-1], color="0.92", zorder=0, lw=0, label="past the trained edge")
         if xname in ("layers", "d_emb"):  # sizes come in doublings: label them plainly
-            from matplotlib.ticker import NullFormatter, ScalarFormatter
+            from matplotlib.ticker import FuncFormatter, NullFormatter
 
             ax.set_xscale("log", base=2)
-            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             ax.set_xscale("log", base=10)
@@ -204,7 +204,9 @@ def plot_fitter(
         ax.legend(fontsize="small")
     r2 = fitter.diagnostics_.get("r2", np.nan)
     name = getattr(fitter, "form_", None) or law.name
-    ax.set_title(title or f"{name}, {metric} (R² = {r2:.3f})")
+    # a nonparametric law (carry-forward) passes through every run: its R² says nothing
+    fit_note = "" if getattr(law, "nonparametric", False) else f" (R² = {r2:.3f})"
+    ax.set_title(title or f"{name}, {metric}{fit_note}")
     fig.tight_layout()
     return fig
 
