@@ -37,25 +37,9 @@ import pandas as pd
 
 from perflaw.errors import DataError
 
-LAYER_NAMES = (
-    "layers",
-    "n_layers",
-    "num_layers",
-    "num_blocks",
-    "n_blocks",
-    "num_hidden_layers",
-    "depth",
-)
-DEMB_NAMES = (
-    "d_emb",
-    "hidden_size",
-    "embedding_dim",
-    "emb_dim",
-    "embedding_size",
-    "hidden_units",
-    "d_model",
-    "dim",
-)
+# the shape columns' spellings live with the column-name normaliser (one list for both)
+from perflaw.sources.columns import DEMB_NAMES, LAYER_NAMES
+
 DPRIME_NAMES = ("d_prime", "dprime", "d'")
 _METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
 #: Largest accepted layer count and embedding dimension: beyond these a value is a

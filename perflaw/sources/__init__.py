@@ -44,7 +44,11 @@ SCHEMES: dict[str, tuple[str, str | None]] = {
     "recbole": ("perflaw.sources.recbole", None),
 }
 
-__all__ = ["SCHEMES", "is_source", "read_source", "require"]
+__all__ = ["SCHEMES", "SourceWarning", "is_source", "read_source", "require"]
+
+
+class SourceWarning(UserWarning):
+    """What a source read and which columns it mapped (one line)."""
 
 
 def is_source(spec) -> bool:
@@ -87,7 +91,6 @@ def read_source(
         An unknown scheme, a missing package (naming the extra), an empty or missing
         experiment, study or folder.
     """
-    from perflaw.runs import RunsTableWarning
     from perflaw.sources.columns import describe_mapping, normalise_columns
 
     scheme, _, target = str(spec).partition(":")
@@ -102,15 +105,5 @@ def read_source(
         raise DataError(f"{spec}: no finished runs")
     frame, mapped = normalise_columns(frame, full=True)
     note = f"; mapped {describe_mapping(mapped)}" if mapped else ""
-    warnings.warn(f"{spec}: {len(frame)} runs{note}", RunsTableWarning, stacklevel=2)
+    warnings.warn(f"{spec}: {len(frame)} runs{note}", SourceWarning, stacklevel=2)
     return frame.reset_index(drop=True)
-
-
-def numeric_or_text(value):
-    """A tracker's value as a number when it reads as one (MLflow params are strings)."""
-    if isinstance(value, (bool, int, float)):
-        return value
-    try:
-        return pd.to_numeric(value)
-    except (TypeError, ValueError):
-        return value

@@ -65,6 +65,26 @@ VALID_STAGES = (
 #: Stages stripped from any table: the ``/`` ones (``test_ndcg_at_5`` is a plausible
 #: hand-made name and stays as it is outside a tracker's table).
 _SLASH = tuple(s for s in TEST_STAGES + VALID_STAGES if s.endswith("/"))
+#: Spellings of the number of blocks and the embedding width (perflaw.runs finds them).
+LAYER_NAMES = (
+    "layers",
+    "n_layers",
+    "num_layers",
+    "num_blocks",
+    "n_blocks",
+    "num_hidden_layers",
+    "depth",
+)
+DEMB_NAMES = (
+    "d_emb",
+    "hidden_size",
+    "embedding_dim",
+    "emb_dim",
+    "embedding_size",
+    "hidden_units",
+    "d_model",
+    "dim",
+)
 SEED_NAMES = ("seed", "random_seed", "rng_seed", "seed_value")
 _METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
 _AT = re.compile(r"_at_(\d+)$")
@@ -76,8 +96,6 @@ def _is_metric(name: str) -> bool:
 
 def canonical_name(name: str, *, full: bool) -> str:
     """perflaw's name for a column (``full``: as in a tracker's table; see the module)."""
-    from perflaw.runs import DEMB_NAMES, LAYER_NAMES  # the names runs.py already finds
-
     n = str(name)
     prefixed = False
     for ns in NAMESPACES:
