@@ -431,8 +431,18 @@ def test_wandb_offline_runs_fit_like_the_csv(runs16, tmp_path, monkeypatch):
     assert_same_law(fit_json(f"wandb:{tmp_path / 'wandb'}"), want)
 
 
-def test_wandb_api_path_needs_the_network():
-    pytest.skip(
-        "wandb:ENTITY/PROJECT reads wandb.Api().runs, which needs api.wandb.ai and an API "
-        "key: no network in the test environment (the offline run folder is tested above)"
-    )
+@pytest.mark.slow
+def test_wandb_api_path_fails_in_one_line_without_the_service(monkeypatch):
+    """wandb:ENTITY/PROJECT goes through the real wandb.Api; reading a project's runs needs
+    api.wandb.ai (no network here), so this checks the path up to the service: pointed at
+    a closed port on 127.0.0.1, the failure is one line naming the project."""
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    res = CliRunner().invoke(main, ["fit", "wandb:someone/grid", "-m", "ndcg@10"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "cannot read W&B project 'someone/grid'" in res.output
