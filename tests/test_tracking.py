@@ -168,7 +168,10 @@ def test_sweep_logs_to_wandb_offline_and_reads_back(log_file, tmp_path, monkeypa
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     out = tmp_path / "runs.csv"
-    res = CliRunner().invoke(main, sweep_args(log_file, out, "--log-to", "wandb"))
+    # --log-dir: W&B settles its folder once per process (an earlier test's WANDB_DIR)
+    res = CliRunner().invoke(
+        main, sweep_args(log_file, out, "--log-to", "wandb", "--log-dir", str(tmp_path))
+    )
     assert res.exit_code == 0, res.output
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")

@@ -288,9 +288,9 @@ class _ListType(click.ParamType):
 @click.option(
     "--log-dir",
     type=click.Path(file_okay=False),
-    default="runs",
-    show_default=True,
-    help="--log-to tensorboard: the folder of the event files.",
+    default=None,
+    help="--log-to tensorboard: the folder of the event files (default: runs); "
+    "--log-to wandb: the folder of W&B's files (default: W&B's own).",
 )
 @click.option(
     "--tracking-uri",

@@ -11,12 +11,13 @@ back (``perflaw fit mlflow:EXPERIMENT``, ``tensorboard:FOLDER``) into the same t
   (else MLflow's own, ``MLFLOW_TRACKING_URI``); the shape and settings as parameters,
   the numbers as metrics (``@`` spelt ``_at_``, which MLflow requires and perflaw's
   reader maps back), the curve as metric ``curve/val_ndcg_at_10`` by step.
-* TensorBoard (extra ``tensorboard``): one folder per run under ``folder/name``; the
-  curve as scalar ``curve/val_ndcg@10``, the final metrics as scalars ``test/...`` at the
-  last step, and every column of the row as hparams (64-bit, exact) via ``add_hparams``.
+* TensorBoard (extra ``tensorboard``): one folder per run under ``folder/name``
+  (``folder`` default ``runs``, TensorBoard's own default); the curve as scalar
+  ``curve/val_ndcg@10``, the final metrics as scalars ``test/...`` at the last step, and
+  every column of the row as hparams (64-bit, exact) via ``add_hparams``.
 * W&B (extra ``wandb``): one run per row in project ``name`` (``WANDB_MODE=offline``
-  works); the row's settings as config, the curve logged by step, the metrics as the
-  summary.
+  works), its files under ``folder`` when given (else W&B's own, ``WANDB_DIR``); the
+  row's settings as config, the curve logged by step, the metrics as the summary.
 """
 
 from __future__ import annotations
@@ -161,16 +162,21 @@ class TensorBoardSink:
 class WandbSink:
     """Log each run as a W&B run in project ``name`` (its own ``WANDB_*`` settings)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, folder: str | Path | None = None):
         from perflaw.sources import require
 
         self.wandb = require("wandb", "wandb", "--log-to wandb")
         self.project = name
+        self.folder = None if folder is None else str(folder)
 
     def log_run(self, row: dict, curve: list[tuple[int, float]]) -> None:
         params, metrics = _split(row)
         run = self.wandb.init(
-            project=self.project, name=_label(row), config=params, reinit="create_new"
+            project=self.project,
+            name=_label(row),
+            config=params,
+            reinit="create_new",
+            dir=self.folder,  # None: W&B's own (WANDB_DIR, else ./wandb)
         )
         try:
             for step, value in curve:
@@ -193,7 +199,7 @@ class Tracking:
         *,
         name: str = "perflaw-sweep",
         tracking_uri: str | None = None,
-        folder: str | Path = "runs",
+        folder: str | Path | None = None,
     ):
         unknown = [s for s in sinks if s not in SINKS]
         if unknown:
@@ -203,9 +209,9 @@ class Tracking:
             if s == "mlflow":
                 self.sinks.append(MlflowSink(name, tracking_uri))
             elif s == "tensorboard":
-                self.sinks.append(TensorBoardSink(name, folder))
+                self.sinks.append(TensorBoardSink(name, "runs" if folder is None else folder))
             else:
-                self.sinks.append(WandbSink(name))
+                self.sinks.append(WandbSink(name, folder))
 
     def log_run(self, row: dict, curve: list[tuple[int, float]]) -> None:
         for sink in self.sinks:
