@@ -43,6 +43,11 @@ _EXPORTS: dict[str, str] = {
     "save_fits": "perflaw.fitting.lawfile",
     "parse_condition": "perflaw.conditions",
     "read_log": "perflaw.io",
+    "plot_apen": "perflaw.plot",
+    "plot_backtest": "perflaw.plot",
+    "plot_fitter": "perflaw.plot",
+    "plot_recommendation": "perflaw.plot",
+    "plot_surface": "perflaw.plot",
     "CarryForwardLaw": "perflaw.laws",
     "ChinchillaLaw": "perflaw.laws",
     "LogLinearLaw": "perflaw.laws",
@@ -103,6 +108,13 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real objects
     from perflaw.fitting.selection import FormSelector, backtest, choose_form
     from perflaw.io import read_log
     from perflaw.laws import ChinchillaLaw, Law, PerformanceLaw, PowerLaw, get_law, register
+    from perflaw.plot import (
+        plot_apen,
+        plot_backtest,
+        plot_fitter,
+        plot_recommendation,
+        plot_surface,
+    )
     from perflaw.quality import measure
     from perflaw.quality.entropy import (
         actual_entropy,

@@ -38,25 +38,9 @@ import pandas as pd
 from perflaw.conditions import parse_condition
 from perflaw.errors import DataError
 
-LAYER_NAMES = (
-    "layers",
-    "n_layers",
-    "num_layers",
-    "num_blocks",
-    "n_blocks",
-    "num_hidden_layers",
-    "depth",
-)
-DEMB_NAMES = (
-    "d_emb",
-    "hidden_size",
-    "embedding_dim",
-    "emb_dim",
-    "embedding_size",
-    "hidden_units",
-    "d_model",
-    "dim",
-)
+# the shape columns' spellings live with the column-name normaliser (one list for both)
+from perflaw.sources.columns import DEMB_NAMES, LAYER_NAMES
+
 DPRIME_NAMES = ("d_prime", "dprime", "d'")
 _METRIC = re.compile(r"^[A-Za-z][\w\-]*(@|_at_)\d+$")
 #: Largest accepted layer count and embedding dimension: beyond these a value is a
@@ -82,8 +66,33 @@ def metric_columns(columns) -> list[str]:
     return [c for c in columns if _METRIC.match(str(c)) or "loss" in str(c).lower()]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a runs table by extension: ``.csv``/``.tsv``/``.txt``, ``.parquet``, ``.json``."""
+def read_table(
+    path: str | Path, *, tracking_uri: str | None = None, storage: str | None = None
+) -> pd.DataFrame:
+    """Read a runs table by extension: ``.csv``/``.tsv``/``.txt``, ``.parquet``, ``.json``,
+    or from an experiment tracker written ``SCHEME:TARGET`` (``mlflow:EXPERIMENT``,
+    ``optuna:STUDY``, ``tensorboard:FOLDER``, ``wandb:FOLDER``, ``recbole:PATH``; see
+    :mod:`perflaw.sources`).  Column names pass through the normaliser
+    (:mod:`perflaw.sources.columns`); a warning line says what it mapped.
+    """
+    from perflaw.sources import is_source, read_source
+
+    if is_source(path):
+        return read_source(str(path), tracking_uri=tracking_uri, storage=storage)
+    frame = _read_file(path)
+    from perflaw.sources.columns import describe_mapping, normalise_columns
+
+    frame, mapped = normalise_columns(frame, full=False)
+    if mapped:
+        warnings.warn(
+            f"runs table {str(path)!r}: mapped {describe_mapping(mapped)}",
+            RunsTableWarning,
+            stacklevel=2,
+        )
+    return frame
+
+
+def _read_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"runs table {str(path)!r} not found")
@@ -129,14 +138,31 @@ def _check_text_encoding(path: Path) -> None:
 def _find(
     frame: pd.DataFrame, given: str | None, names: tuple[str, ...], what: str, option: str
 ) -> str:
-    from perflaw.io import find_any, find_column  # the one column lookup
+    from perflaw.io import find_any  # the one column lookup
 
     if given:
-        return find_column(frame.columns, given, what=f"{what} column")
+        return _lookup(frame, given, what=f"{what} column")
     found = find_any(frame.columns, names, option=option, what=f"{what} column")
     if found is not None:
         return found
     raise DataError(f"no {what} column (looked for {', '.join(names)}); name it with {option}")
+
+
+def _lookup(frame: pd.DataFrame, name: str, what: str = "column") -> str:
+    """The column ``name`` names, also when the table's names were normalised
+    (``--metric metrics.ndcg_at_10`` finds ``ndcg@10``, ``--layers-col num_blocks``
+    finds ``layers``)."""
+    from perflaw.io import find_column
+    from perflaw.sources.columns import canonical_name
+
+    try:
+        return find_column(frame.columns, name, what=what)
+    except DataError:
+        for full in (False, True):
+            alias = canonical_name(name, full=full)
+            if alias != name and alias.lower() in {str(c).lower() for c in frame.columns}:
+                return find_column(frame.columns, alias, what=what)
+        raise
 
 
 def _numeric(
@@ -410,10 +436,10 @@ def runs_from_frame(
         if frame.empty:
             raise DataError(f"no runs in {source} match {where!r}")
     frame = frame.reset_index(drop=True)
-    from perflaw.io import find_any, find_column  # the one column lookup
+    from perflaw.io import find_any  # the one column lookup
 
     try:
-        mcol = find_column(frame.columns, str(metric or ""))
+        mcol = _lookup(frame, str(metric or ""))
     except DataError:
         found = metric_columns(frame.columns)
         raise DataError(
@@ -427,7 +453,7 @@ def runs_from_frame(
     group_cols = []
     for g in group_by or []:
         try:
-            group_cols.append(find_column(frame.columns, g))
+            group_cols.append(_lookup(frame, g))
         except DataError:
             raise DataError(
                 f"group column {g!r} not found in {source}; columns are "

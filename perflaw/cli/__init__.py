@@ -72,6 +72,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "plot": ("perflaw.cli.plot", "plot", "Save a figure of a fitted law (PNG, PDF or SVG)."),
     "runs": ("perflaw.cli.runs", "runs", "Work on runs tables written by `perflaw sweep`."),
+    "report": (
+        "perflaw.cli.report",
+        "report",
+        "One self-contained HTML page: the decision, the law, its backtest, the data.",
+    ),
     "sweep": (
         "perflaw.cli.sweep",
         "sweep",
@@ -89,6 +94,7 @@ MEMORY_ADVICE = {
     "recommend-config": "use a smaller grid (narrower --layers / --d-emb ranges, or a larger step)",
     "plot": "plot fewer groups at once",
     "runs": "merge fewer tables at once",
+    "report": "leave out --log, or report on fewer runs (--where)",
     "sweep": "use a smaller --batch-size or --max-len, or fewer configurations per run",
 }
 

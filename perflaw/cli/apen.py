@@ -143,6 +143,13 @@ def column_labels(files: list[Path]) -> list[str]:
     "of such files with --engine spark.",
 )
 @click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Save histograms of per-user ApEn and sequence length, the users who repeat no "
+    "window marked (one row per log; PNG, PDF or SVG by the extension).",
+)
+@click.option(
     "--engine",
     type=click.Choice(ENGINES),
     default="memory",
@@ -197,6 +204,7 @@ def apen(
     drop_null_ids,
     overwrite,
     per_user,
+    plot_path,
     engine,
     memory_limit,
     spill_dir,
@@ -230,6 +238,15 @@ def apen(
     per_user_format = (
         _per_user_format(per_user, files, engine == "spark", overwrite) if per_user else None
     )
+    if plot_path:
+        if engine == "spark":
+            raise DataError(
+                "--plot draws the per-user table in this process: use the memory or "
+                "bounded engine (or --per-user and plot that table)"
+            )
+        from perflaw.plot import check_figure_path
+
+        check_figure_path(plot_path, files, option="--plot")  # before any work
     if spill_dir is not None and not Path(spill_dir).is_dir():
         raise DataError(
             f"--spill-dir {spill_dir}: the folder does not exist; create it first or choose "
@@ -287,6 +304,8 @@ def apen(
         _write_spark_per_user(reports, files, per_user, per_user_format, overwrite)
     elif per_user:
         _write_per_user(reports, files, per_user, per_user_format)
+    if plot_path:
+        _save_apen_plot(reports, labels, plot_path, files)
     for rep in reports:
         rep.unpersist()
     if per_user and not quiet:
@@ -453,6 +472,18 @@ def _shares(pairs, what: str, single: bool) -> str:
 
 
 # --------------------------------------------------------------------------- per user
+
+
+def _save_apen_plot(reports, labels, path: str, files) -> None:
+    from perflaw.plot import _plt, plot_apen, save_figure
+
+    plt = _plt()
+    fig, axes = plt.subplots(len(reports), 2, figsize=(10, 3.6 * len(reports)), squeeze=False)
+    for row, rep, label in zip(axes, reports, labels):
+        plot_apen(rep, ax=list(row))
+        row[0].set_title(f"{label}: {row[0].get_title()}", fontsize="medium")
+    fig.tight_layout()
+    save_figure(fig, path, files, option="--plot")
 
 
 def _per_user_format(per_user: str, files: list[Path], spark: bool, overwrite: bool) -> str:

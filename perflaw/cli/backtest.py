@@ -9,6 +9,7 @@ import click
 from perflaw.cli._laws_common import DEFAULT_RUNS
 from perflaw.cli._options import where_option
 from perflaw.cli._output import human_number, output_options, render, to_json
+from perflaw.cli._sources import source_options
 from perflaw.errors import DataError
 
 
@@ -21,6 +22,7 @@ def _coverage_cell(coverage: float, n: int) -> str:
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
+@source_options
 @click.option("--metric", "-m", required=True, help="Metric column, case-insensitive.")
 @where_option("panel==0")
 @click.option(
@@ -112,6 +114,7 @@ def backtest(
     beside the carry-forward and log-linear baselines.  With --joint, the joint law of
     `perflaw fit --joint` against carry-forward within each group.
     """
+    from perflaw.cli._sources import source_settings
     from perflaw.fitting.selection import backtest as run_backtest
     from perflaw.runs import average_replicates, read_table, runs_from_frame
 
@@ -129,7 +132,7 @@ def backtest(
         from perflaw.plot import check_figure_path
 
         check_figure_path(plot_path, [runs], option="--plot")  # before any work
-    frame = read_table(runs)
+    frame = read_table(runs, **source_settings())
     table = runs_from_frame(
         frame,
         metric=metric,

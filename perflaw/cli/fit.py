@@ -17,6 +17,7 @@ from perflaw.cli._laws_common import (
 )
 from perflaw.cli._options import where_option
 from perflaw.cli._output import output_options
+from perflaw.cli._sources import source_options
 from perflaw.cli.scaling import is_scaling_law, scaling_fit_options
 from perflaw.errors import DataError
 
@@ -37,6 +38,7 @@ def _check_outputs(runs, apen_json, out, plot_path) -> None:
 
 @click.command()
 @click.argument("runs", required=False, default=DEFAULT_RUNS, type=click.Path(dir_okay=False))
+@source_options
 @click.option(
     "--metric",
     "-m",
@@ -221,6 +223,7 @@ def fit(
     --law power (--x-col) and --law chinchilla (--params-col, --data-col) fit loss
     scaling laws; several --data-col compare data columns (e.g. raw interactions vs D′).
     """
+    from perflaw.cli._sources import source_settings
     from perflaw.conditions import parse_condition
     from perflaw.fitting.fitter import LawFitter
     from perflaw.fitting.lawfile import save_fits
@@ -293,7 +296,7 @@ def fit(
         )
     scale = {"auto": "auto", "none": "none", "logit": "logit"}[transform]
 
-    frame = read_table(runs)  # the runs table is read once
+    frame = read_table(runs, **source_settings())  # the runs table is read once
     if metric is None:
         found = metric_columns(frame.columns)
         if len(found) != 1:

@@ -197,11 +197,12 @@ def run_fit(
 ):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
     from perflaw.cli._laws_common import _warnings_to_stderr
+    from perflaw.cli._sources import source_settings
     from perflaw.conditions import parse_condition
     from perflaw.fitting.lawfile import save_fits
     from perflaw.runs import metric_columns, read_table
 
-    frame = read_table(runs)
+    frame = read_table(runs, **source_settings())
     if frame.empty:
         raise DataError(f"runs table {runs!r} has no rows")
     if apen_json:  # D′ per dataset from `perflaw apen --json`, as a column d_prime

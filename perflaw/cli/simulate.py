@@ -63,7 +63,7 @@ def simulate(grid, metric, budget, noise, noise_seeds, where, methods, plot_path
         check_figure_path(plot_path, inputs=[grid])
     frame = read_table(grid)
     if where:
-        from perflaw.decide._laws_adapter import parse_condition
+        from perflaw.conditions import parse_condition
 
         frame = frame[parse_condition(where, frame)]
         if frame.empty:

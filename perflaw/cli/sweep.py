@@ -316,6 +316,32 @@ class _ListType(click.ParamType):
 )
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
+    "--log-to",
+    "log_to",
+    multiple=True,
+    type=click.Choice(["mlflow", "tensorboard", "wandb"]),
+    help="Also log each finished run (settings, validation curve, final metrics) to this "
+    "tracker; repeat for several.  The runs table stays the source of truth.",
+)
+@click.option(
+    "--log-name",
+    default="perflaw-sweep",
+    show_default=True,
+    help="--log-to: the MLflow experiment, W&B project or TensorBoard sub-folder.",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="--log-to tensorboard: the folder of the event files (default: runs); "
+    "--log-to wandb: the folder of W&B's files (default: W&B's own).",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="--log-to mlflow: the tracking URI (default: MLFLOW_TRACKING_URI).",
+)
+@click.option(
     "--drop-null-ids",
     is_flag=True,
     help="Drop log rows whose user or item id is null/NaN (default: refuse them).",
@@ -361,6 +387,10 @@ def sweep(
     metric,
     quiet,
     drop_null_ids,
+    log_to,
+    log_name,
+    log_dir,
+    tracking_uri,
     fmt,
 ):
     """Train small sequential recommenders over a LAYERS × D_EMB × DATA-FRACTION grid.
@@ -429,6 +459,11 @@ def sweep(
         heads=heads,
         loss=loss,
     )
+    tracking = None
+    if log_to:  # a missing extra or an unreachable store fails before any training
+        from perflaw.train.tracking import Tracking
+
+        tracking = Tracking(log_to, name=log_name, tracking_uri=tracking_uri, folder=log_dir)
 
     def train(layers, d_emb):
         return run_sweep(
@@ -452,6 +487,7 @@ def sweep(
             shard=shard_,
             wait=wait,
             claim_expiry=claim_expiry,
+            on_run=tracking.log_run if tracking else None,
         )
 
     with warnings.catch_warnings(record=True) as caught:

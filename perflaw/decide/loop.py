@@ -64,7 +64,7 @@ def read_loop_runs(
         return e.astype(int), e.astype(int), e, frame
     runs = runs_from_frame(frame, metric=metric, where=where, source=f"runs table {str(p)!r}")
     if where:  # the cost column, if any, is read from the same rows
-        from perflaw.decide._laws_adapter import parse_condition
+        from perflaw.conditions import parse_condition
 
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
     return (

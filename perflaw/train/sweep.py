@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,7 @@ def sweep(
     wait: bool = False,
     claim_expiry: float = claims.EXPIRY_S,
     poll: float = 30.0,
+    on_run: Callable[[dict, list[tuple[int, float]]], None] | None = None,
     **settings,
 ) -> pd.DataFrame:
     """Train every configuration of a layers × d_emb × data-fraction × seed grid.
@@ -169,6 +170,10 @@ def sweep(
     claim_expiry : float
         Seconds without a heartbeat after which another host's claim is stale
         (:mod:`perflaw.train.claims`).
+    on_run : callable, optional
+        Called with each finished run's row (the runs-table columns) and its validation
+        curve as ``(step, value)`` pairs, after the row is written: the tracker sinks of
+        ``--log-to`` (:class:`perflaw.train.tracking.Tracking`).
 
     Returns
     -------
@@ -410,6 +415,13 @@ def sweep(
             else:
                 rt.append_row(out_path, full)
         rows.append(full)
+        if on_run is not None:
+            from perflaw.train.tracking import curve_steps
+
+            on_run(
+                dict(full),
+                curve_steps(result.get("val_curve_full", []), base.eval_every, full["steps"]),
+            )
         if full["end"] == "diverged":
             diverged.append(
                 f"layers={row['layers']} d_emb={row['d_emb']} "

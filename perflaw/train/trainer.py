@@ -403,6 +403,9 @@ def run_record(
         "end": end,
         "val_ndcg@10": best,
         "val_curve": _curve_summary(curve),
+        # every validation value, for the tracker sinks (perflaw.train.tracking); not a
+        # runs-table column (the table keeps the summary above)
+        "val_curve_full": [float(v) for v in curve],
         **metrics,
         "device": str(device),
         "seconds": round(time.perf_counter() - start, 2),
