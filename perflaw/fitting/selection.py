@@ -252,6 +252,64 @@ def _verdict(scores, pts, comparable, scored, eligible, cands, fixed, joint, axi
     return chosen, reason, unjudged
 
 
+def _eligible(
+    cands: list[str], axis: str, full: dict, n_runs: int, fixed_form: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """The candidate forms these runs can fit, and why each other one cannot.  A form the
+    user fixed (``fixed_form``) that cannot be fitted is an error, not a note."""
+    eligible: list[str] = []
+    not_fitted: dict[str, str] = {}
+    for f in cands:
+        if f == "joint":  # the joint fit itself checks what these runs can identify
+            eligible.append(f)
+            continue
+        law = form_law(f, axis).bind(full)
+        why = law.identifiable(full)
+        if why is None and not law.nonparametric and n_runs - law.n_params < law.min_dof:
+            why = f"{n_runs} runs for {law.n_params} parameters"
+        if why is None:
+            eligible.append(f)
+        elif fixed_form is None:
+            not_fitted[f] = why
+        else:
+            raise DataError(
+                f"form {fixed_form!r} cannot be fitted on these runs: {why} (use --form "
+                "carry, saturating or loglinear, or add runs)"
+            )
+    return eligible, not_fitted
+
+
+def _hinge_note(
+    scores, paired, paired_origins, comparable, scored_forms, chosen, fixed, axis
+) -> str:
+    """What to add to the reason when the verdict hangs on one origin (amazon-beauty
+    HR@10: p free at t = 0.39 on 38 runs, 3.96 without the 9 predicted from d_emb <= 72,
+    a fit with one residual degree of freedom); records the decisive origin in
+    ``scores``.  Examined for the form adopted, or given, and for every challenger of a
+    carry-forward kept; no refit, only the predictions already made."""
+    hinges = {}
+    for f in scored_forms if (fixed or chosen == "carry") else [chosen]:
+        if f != "carry" and f in paired and f in comparable:
+            h = hinge(paired[f], paired_origins[f])
+            if h is not None:
+                hinges[f] = h
+                scores.loc[scores.form == f, "decisive_origin"] = h[0]
+                scores.loc[scores.form == f, "t_without_decisive_origin"] = h[1]
+    if hinges and (fixed or chosen != "carry"):  # only the chosen form was examined
+        o, tw = hinges[chosen]
+        return (
+            f"; the verdict rests on one origin: without the predictions from {axis} <= "
+            f"{o:g} the t would be {tw:.2f}"
+        )
+    if hinges:
+        f, (o, tw) = max(hinges.items(), key=lambda kv: kv[1][1])
+        return (
+            f"; the verdict rests on one origin: without the predictions from {axis} <= "
+            f"{o:g}, {f} would beat carry-forward at t = {tw:.2f}"
+        )
+    return ""
+
+
 def choose_form(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -290,25 +348,7 @@ def choose_form(
     t = resolve_scale(transform, form_law("carry"), metric, yv)
     values = np.sort(pd.unique(X[axis].to_numpy(float))) if axis in X.columns else np.array([])
     full = {c: X[c].to_numpy(float) for c in AXES if c in X.columns}
-    eligible = []
-    not_fitted = {}
-    for f in cands:
-        if f == "joint":  # the joint fit itself checks what these runs can identify
-            eligible.append(f)
-            continue
-        law = form_law(f, axis).bind(full)
-        why = law.identifiable(full)
-        if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
-            why = f"{len(yv)} runs for {law.n_params} parameters"
-        if why is None:
-            eligible.append(f)
-        elif not fixed:
-            not_fitted[f] = why
-        else:
-            raise DataError(
-                f"form {form!r} cannot be fitted on these runs: {why} (use --form "
-                "carry, saturating or loglinear, or add runs)"
-            )
+    eligible, not_fitted = _eligible(cands, axis, full, len(yv), form if fixed else None)
     # a form the user fixed is still scored beside carry-forward: "say when the law loses"
     scored_forms = eligible + (["carry"] if fixed and "carry" not in eligible else [])
     pts, _ = (
@@ -352,30 +392,9 @@ def choose_form(
     chosen, reason, unjudged = _verdict(
         scores, pts, comparable, scored, eligible, cands, fixed, joint, axis, len(values)
     )
-    # does the verdict hang on one origin?  (amazon-beauty HR@10: p free at t = 0.39 on
-    # 38 runs, 3.96 without the 9 predicted from d_emb <= 72, a fit with one residual
-    # degree of freedom.)  For the form adopted, or given, and for every challenger of
-    # a carry-forward kept; no refit, only the predictions already made
-    hinges = {}
-    for f in scored_forms if (fixed or chosen == "carry") else [chosen]:
-        if f != "carry" and f in paired and f in comparable:
-            h = hinge(paired[f], paired_origins[f])
-            if h is not None:
-                hinges[f] = h
-                scores.loc[scores.form == f, "decisive_origin"] = h[0]
-                scores.loc[scores.form == f, "t_without_decisive_origin"] = h[1]
-    if hinges and (fixed or chosen != "carry"):  # only the chosen form was examined
-        o, tw = hinges[chosen]
-        reason += (
-            f"; the verdict rests on one origin: without the predictions from {axis} <= "
-            f"{o:g} the t would be {tw:.2f}"
-        )
-    elif hinges:
-        f, (o, tw) = max(hinges.items(), key=lambda kv: kv[1][1])
-        reason += (
-            f"; the verdict rests on one origin: without the predictions from {axis} <= "
-            f"{o:g}, {f} would beat carry-forward at t = {tw:.2f}"
-        )
+    reason += _hinge_note(
+        scores, paired, paired_origins, comparable, scored_forms, chosen, fixed, axis
+    )
     calibration = calibration_of(pts[pts.form == chosen], axis, axis_max, chosen)
     # the other eligible forms for p_best (a form the user fixed stands alone:
     # carry-forward was scored only to compare)
