@@ -576,3 +576,16 @@ def test_cli_flops_allocation_not_identified_is_not_recommended(tmp_path):
     assert obj["identified"] is False
     lo, hi = obj["ci"]["n_opt"]
     assert hi is None or hi / lo > 100  # None: the upper end overflowed, an unbounded interval
+
+
+def test_cli_scaling_fit_needs_a_metric_when_the_table_has_several(runs_csv, tmp_path):
+    # the same rule and message as the Performance-Law fit (one helper serves both)
+    res = run(
+        "fit", runs_csv, "--law", "chinchilla", "--params-col", "n_params",
+        "--data-col", "n_tokens", "--out", tmp_path / "law.json",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert res.output.strip() == (
+        f"Error: choose a metric with --metric: {str(runs_csv)!r} has metric columns loss, ndcg@5"
+    )
+    assert not (tmp_path / "law.json").exists()
