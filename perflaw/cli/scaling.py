@@ -205,18 +205,11 @@ def run_fit(
     if frame.empty:
         raise DataError(f"runs table {runs!r} has no rows")
     if apen_json:  # D′ per dataset from `perflaw apen --json`, as a column d_prime
-        from perflaw.runs import apen_dprime
+        from perflaw.runs import apen_dprime, dprime_per_row
 
         table = apen_dprime(apen_json)
         dcol = _col(frame, dataset_col, "--dataset-col")
-        names = frame[dcol].astype(str)
-        missing = sorted(set(names) - set(table))
-        if missing:
-            raise DataError(
-                f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
-                f"has {', '.join(sorted(table))}"
-            )
-        frame = frame.assign(d_prime=names.map(table).to_numpy(float))
+        frame = frame.assign(d_prime=dprime_per_row(table, frame[dcol], apen_json))
     if where:
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
         if frame.empty:
