@@ -415,6 +415,19 @@ def apen_dprime(path: str | Path) -> dict[str, float]:
     return out
 
 
+def dprime_per_row(table: dict[str, float], names: pd.Series, source: str | Path) -> np.ndarray:
+    """Each row's D′ from its dataset name (``table`` from :func:`apen_dprime` of
+    ``source``); an error naming the datasets the table lacks."""
+    names = names.astype(str)
+    missing = sorted(set(names) - set(table))
+    if missing:
+        raise DataError(
+            f"no D′ in {str(source)!r} for dataset(s) {', '.join(missing)}; "
+            f"it has {', '.join(sorted(table))}"
+        )
+    return names.map(table).to_numpy(float)
+
+
 def runs_from_frame(
     frame: pd.DataFrame,
     *,
@@ -515,14 +528,7 @@ def runs_from_frame(
     elif apen_json:
         table = apen_dprime(apen_json)
         dcol_name = _find(frame, dataset_col, (), "dataset", "--dataset-col")
-        names = frame[dcol_name].astype(str)
-        missing = sorted(set(names) - set(table))
-        if missing:
-            raise DataError(
-                f"no D′ in {str(apen_json)!r} for dataset(s) {', '.join(missing)}; "
-                f"it has {', '.join(sorted(table))}"
-            )
-        X["d_prime"] = names.map(table).to_numpy(float)
+        X["d_prime"] = dprime_per_row(table, frame[dcol_name], apen_json)
     keys = pd.DataFrame(index=range(len(frame)))
     for col in group_cols:
         keys[col] = frame[col].to_numpy()

@@ -576,3 +576,33 @@ def test_cli_flops_allocation_not_identified_is_not_recommended(tmp_path):
     assert obj["identified"] is False
     lo, hi = obj["ci"]["n_opt"]
     assert hi is None or hi / lo > 100  # None: the upper end overflowed, an unbounded interval
+
+
+def test_cli_scaling_fit_needs_a_metric_when_the_table_has_several(runs_csv, tmp_path):
+    # the same rule and message as the Performance-Law fit (one helper serves both)
+    res = run(
+        "fit", runs_csv, "--law", "chinchilla", "--params-col", "n_params",
+        "--data-col", "n_tokens", "--out", tmp_path / "law.json",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert res.output.strip() == (
+        f"Error: choose a metric with --metric: {str(runs_csv)!r} has metric columns loss, ndcg@5"
+    )
+    assert not (tmp_path / "law.json").exists()
+
+
+def test_cli_scaling_fit_names_the_datasets_the_apen_file_lacks(runs_csv, tmp_path):
+    df = pd.read_csv(runs_csv)
+    df["dataset"] = np.where(df.n_tokens < 1e10, "small", "large")
+    path = tmp_path / "runs.csv"
+    df.to_csv(path, index=False)
+    apen = tmp_path / "apen.json"
+    apen.write_text(json.dumps([{"file": "logs/small.parquet", "d_prime": 1e9}]))
+    res = run(
+        "fit", path, "--law", "chinchilla", "--metric", "loss", "--params-col", "n_params",
+        "--data-col", "d_prime", "--apen", apen, "--out", tmp_path / "law.json",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert res.output.strip() == (
+        f"Error: no D′ in {str(apen)!r} for dataset(s) large; it has small"
+    )

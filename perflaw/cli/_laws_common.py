@@ -50,6 +50,33 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     return parse_list(text, float, what=what)
 
 
+def _metric(metric: str | None, columns, runs: str) -> str:
+    """``metric``, or the runs table's only metric column when none is given."""
+    if metric is not None:
+        return metric
+    from perflaw.runs import metric_columns  # the one metric-name rule (pulls in pandas)
+
+    found = metric_columns(columns)
+    if len(found) != 1:
+        raise DataError(
+            f"choose a metric with --metric: {runs!r} has metric columns "
+            f"{', '.join(map(str, found)) or 'none'}"
+        )
+    return found[0]
+
+
+def _prediction_fields(fitter, res, i: int) -> dict:
+    """The prediction of row ``i`` of ``fitter.predict(..., interval=True)``'s frame, as
+    every output format prints it."""
+    return {
+        "metric": fitter.metric_,
+        "prediction": res["prediction"].iloc[i],
+        "lower": res["lower"].iloc[i],
+        "upper": res["upper"].iloc[i],
+        "interval": res["interval"].iloc[i],
+    }
+
+
 def _fit_record(key: dict, fitter, *, with_ci: bool) -> dict:
     from perflaw.fitting.report import fit_record  # the one fit record (pulls in scipy)
 

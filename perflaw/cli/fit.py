@@ -11,6 +11,7 @@ from perflaw.cli._laws_common import (
     DEFAULT_LAW,
     DEFAULT_RUNS,
     _fit_record,
+    _metric,
     _save_fit_plots,
     _warnings_to_stderr,
     emit_fit_results,
@@ -230,7 +231,6 @@ def fit(
     from perflaw.fitting.selection import FormSelector
     from perflaw.runs import (
         average_replicates,
-        metric_columns,
         read_table,
         runs_from_frame,
     )
@@ -297,14 +297,7 @@ def fit(
     scale = {"auto": "auto", "none": "none", "logit": "logit"}[transform]
 
     frame = read_table(runs, **source_settings())  # the runs table is read once
-    if metric is None:
-        found = metric_columns(frame.columns)
-        if len(found) != 1:
-            raise DataError(
-                f"choose a metric with --metric: {runs!r} has metric columns "
-                f"{', '.join(found) or 'none'}"
-            )
-        metric = found[0]
+    metric = _metric(metric, frame.columns, runs)
     if joint and not group_by:
         raise DataError("--joint needs --group-by (the groups the joint fit spans)")
     if joint == "dprime" and not (d_prime_col or apen_json):

@@ -12,6 +12,7 @@ import pandas as pd
 from perflaw.cli._laws_common import (
     _floats,
     _joint_groups,
+    _prediction_fields,
     _select,
     _warnings_to_stderr,
 )
@@ -108,15 +109,7 @@ def predict(law_path, layers, d_emb, d_prime, group, level, kind, fmt, x_values,
                     if g is not None:
                         rec["group"] = g
                     rec.update({c: rows.iloc[i][c] for c in rows.columns})
-                    rec.update(
-                        {
-                            "metric": f.metric_,
-                            "prediction": res["prediction"].iloc[i],
-                            "lower": res["lower"].iloc[i],
-                            "upper": res["upper"].iloc[i],
-                            "interval": res["interval"].iloc[i],
-                        }
-                    )
+                    rec.update(_prediction_fields(f, res, i))
                     for c in ("layers", "d_emb"):
                         if float(rec[c]).is_integer():
                             rec[c] = int(rec[c])

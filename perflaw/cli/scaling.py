@@ -196,7 +196,7 @@ def run_fit(
     dataset_col="dataset",
 ):
     """``perflaw fit --law power|chinchilla``: read, fit (per group / per data column), render."""
-    from perflaw.cli._laws_common import _warnings_to_stderr
+    from perflaw.cli._laws_common import _metric, _warnings_to_stderr
     from perflaw.cli._sources import source_settings
     from perflaw.conditions import parse_condition
     from perflaw.fitting.lawfile import save_fits
@@ -206,30 +206,16 @@ def run_fit(
     if frame.empty:
         raise DataError(f"runs table {runs!r} has no rows")
     if apen_json:  # D′ per dataset from `perflaw apen --json`, as a column d_prime
-        from perflaw.runs import apen_dprime
+        from perflaw.runs import apen_dprime, dprime_per_row
 
         table = apen_dprime(apen_json)
         dcol = _col(frame, dataset_col, "--dataset-col")
-        names = frame[dcol].astype(str)
-        missing = sorted(set(names) - set(table))
-        if missing:
-            raise DataError(
-                f"no D′ in {apen_json!r} for dataset(s) {', '.join(missing)}; it "
-                f"has {', '.join(sorted(table))}"
-            )
-        frame = frame.assign(d_prime=names.map(table).to_numpy(float))
+        frame = frame.assign(d_prime=dprime_per_row(table, frame[dcol], apen_json))
     if where:
         frame = frame[parse_condition(where, frame)].reset_index(drop=True)
         if frame.empty:
             raise DataError(f"no runs in {runs!r} match {where!r}")
-    if metric is None:
-        found = metric_columns(frame.columns)
-        if len(found) != 1:
-            raise DataError(
-                f"choose a metric with --metric: {runs!r} has metric columns "
-                f"{', '.join(map(str, found)) or 'none'}"
-            )
-        metric = found[0]
+    metric = _metric(metric, frame.columns, runs)
     from perflaw.io import find_column  # the one column lookup
 
     try:
@@ -548,7 +534,7 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
     """``perflaw predict`` for power/chinchilla law files: every combination, with intervals."""
     import itertools
 
-    from perflaw.cli._laws_common import _floats, _warnings_to_stderr
+    from perflaw.cli._laws_common import _floats, _prediction_fields, _warnings_to_stderr
 
     records = []
     with _warnings_to_stderr():
@@ -576,14 +562,6 @@ def run_predict(fits, *, x_values, n_params, data, level, kind, fmt):
             for i in range(len(frame)):
                 rec = dict(key)
                 rec.update({cols[c]: frame.iloc[i][c] for c in frame.columns})
-                rec.update(
-                    {
-                        "metric": f.metric_,
-                        "prediction": res["prediction"].iloc[i],
-                        "lower": res["lower"].iloc[i],
-                        "upper": res["upper"].iloc[i],
-                        "interval": res["interval"].iloc[i],
-                    }
-                )
+                rec.update(_prediction_fields(f, res, i))
                 records.append(rec)
     click.echo(render(records, fmt))

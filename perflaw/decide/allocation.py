@@ -225,6 +225,96 @@ def _count_kind(label: str) -> str:
     return "non-embedding" if ("non_emb" in lab or "nonemb" in lab) else "total"
 
 
+def _flops_factor_checked(
+    fitter, budget: float, level: float, k: float, share: float, weight: float
+) -> float:
+    """The FLOPs factor (:func:`flops_factor`), after refusing what has no compute-optimal
+    allocation: another law, a budget, accounting or level out of range, a flat term."""
+    if getattr(fitter.law_, "name", None) != "chinchilla":
+        raise DataError(
+            f"a FLOPs budget needs a chinchilla law (N and D); this law is "
+            f"{fitter.law_.name!r}: fit with --law chinchilla"
+        )
+    if not (math.isfinite(budget) and budget > 0):
+        raise DataError(f"budget must be a positive number of FLOPs, got {budget!r}")
+    kk = flops_factor(k, share, weight)
+    if not 0 < level < 1:
+        raise DataError(f"level must be between 0 and 1, got {level!r}")
+    E, A, B, al, be = (float(v) for v in fitter.theta_)
+    flat = [
+        f"{n} = {v:.3g}"
+        for n, v in (("A", A), ("alpha", al), ("B", B), ("beta", be))
+        if not v > (1e-3 if n in ("alpha", "beta") else 0)
+    ]
+    if flat:
+        raise DataError(
+            f"the fitted law has no compute-optimal allocation: {', '.join(flat)} "
+            "(a flat term; the fit is degenerate, see its warnings)"
+        )
+    return kk
+
+
+def _intervals(fitter, est, budget, kk, alpha, keys) -> tuple[dict, str]:
+    """Intervals of ``N_opt``, ``D_opt`` and tokens per parameter, and how they were
+    made: percentiles of the bootstrap refits, or the delta method on the covariance."""
+    ci = {}
+    boot = fitter.bootstrap_params_
+    if boot is not None and len(boot):
+        vals = np.array([[compute_optimal(b, budget, kk)[q] for q in keys] for b in boot])
+        for j, q in enumerate(keys):
+            col = vals[:, j][np.isfinite(vals[:, j])]
+            ci[q] = (
+                [float(v) for v in np.percentile(col, [50 * alpha, 100 - 50 * alpha])]
+                if col.size
+                else [np.nan, np.nan]
+            )
+        return ci, f"bootstrap ({len(boot)} refits)"
+    theta = np.asarray(fitter.theta_, float)
+    z = stats.norm.ppf(1 - alpha / 2)
+    base = np.log([est[q] for q in keys])
+    G = np.empty((3, len(theta)))
+    for i in range(len(theta)):
+        t = theta.copy()
+        h = 1e-6 * max(abs(t[i]), 1e-8)
+        t[i] += h
+        e2 = compute_optimal(t, budget, kk)
+        G[:, i] = (np.log([e2[q] for q in keys]) - base) / h
+    se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, fitter.cov_, G), 0, None))
+    # a huge se overflows exp to [0, inf]: an unbounded interval, reported as not
+    # identified below, so numpy's overflow warning would only be noise
+    with np.errstate(over="ignore"):
+        for j, q in enumerate(keys):
+            ci[q] = [float(np.exp(base[j] - z * se[j])), float(np.exp(base[j] + z * se[j]))]
+    return ci, "delta method (fit with --bootstrap for percentile intervals)"
+
+
+def _configuration(est, n_back, n_emb, count, embedder_share, identified, notes, options):
+    """The (layers, d_emb) closest to the backbone share of ``N_opt``, with notes on how
+    it matches (appended to ``notes``)."""
+    # with an embedder share the backbone (non-embedding) part is what (layers, d_emb) sets
+    target, kind = (n_back, "non-embedding") if embedder_share > 0 else (est["n_opt"], count)
+    cfg = closest_config(target, count=kind, **options)
+    if kind == "total" and not options.get("n_items"):
+        notes.append(
+            "the law's N is a total count but --n-items is 0: the configuration "
+            "is matched without an item table"
+        )
+    if embedder_share > 0 and cfg["embedding_params"] > 1.5 * n_emb:
+        notes.append(
+            f"this shape's item/position tables have {cfg['embedding_params']:,} "
+            f"parameters, more than the embedder share s·N_opt = {n_emb:.3g}: an "
+            "item-table embedder cannot keep to the share (think of a hashed or "
+            "event embedder, or leave --n-items at 0)"
+        )
+    r = cfg["ratio_to_target"]
+    if identified and not 0.8 <= r <= 1.25:  # no configuration is discussed otherwise
+        notes.append(
+            f"the closest configuration has {r:.2f}× the target parameter count: "
+            "widen --layers/--d-emb"
+        )
+    return cfg
+
+
 def allocate(
     fitter,
     budget: float,
@@ -255,28 +345,8 @@ def allocate(
         Also pick the concrete (layers, d_emb) closest to the backbone share of
         ``N_opt`` (:func:`closest_config`; ``config_options`` are passed on).
     """
-    if getattr(fitter.law_, "name", None) != "chinchilla":
-        raise DataError(
-            f"a FLOPs budget needs a chinchilla law (N and D); this law is "
-            f"{fitter.law_.name!r}: fit with --law chinchilla"
-        )
-    if not (math.isfinite(budget) and budget > 0):
-        raise DataError(f"budget must be a positive number of FLOPs, got {budget!r}")
-    kk = flops_factor(k, embedder_share, embedder_flops_weight)
     level = fitter.level if level is None else level
-    if not 0 < level < 1:
-        raise DataError(f"level must be between 0 and 1, got {level!r}")
-    E, A, B, al, be = (float(v) for v in fitter.theta_)
-    flat = [
-        f"{n} = {v:.3g}"
-        for n, v in (("A", A), ("alpha", al), ("B", B), ("beta", be))
-        if not v > (1e-3 if n in ("alpha", "beta") else 0)
-    ]
-    if flat:
-        raise DataError(
-            f"the fitted law has no compute-optimal allocation: {', '.join(flat)} "
-            "(a flat term; the fit is degenerate, see its warnings)"
-        )
+    kk = _flops_factor_checked(fitter, budget, level, k, embedder_share, embedder_flops_weight)
     est = compute_optimal(fitter.theta_, budget, kk)
     keys = ("n_opt", "d_opt", "tokens_per_param")
     if not (np.isfinite(est["n_opt"]) and np.isfinite(est["d_opt"])):
@@ -288,36 +358,7 @@ def allocate(
     # (e.g. a data exponent near 0): reported as not identified, like a too-wide interval
     degenerate = bool(est["n_opt"] < 1 or est["d_opt"] < 1)
     alpha = 1 - level
-    ci = {}
-    boot = fitter.bootstrap_params_
-    if boot is not None and len(boot):
-        vals = np.array([[compute_optimal(b, budget, kk)[q] for q in keys] for b in boot])
-        for j, q in enumerate(keys):
-            col = vals[:, j][np.isfinite(vals[:, j])]
-            ci[q] = (
-                [float(v) for v in np.percentile(col, [50 * alpha, 100 - 50 * alpha])]
-                if col.size
-                else [np.nan, np.nan]
-            )
-        interval = f"bootstrap ({len(boot)} refits)"
-    else:
-        theta = np.asarray(fitter.theta_, float)
-        z = stats.norm.ppf(1 - alpha / 2)
-        base = np.log([est[q] for q in keys])
-        G = np.empty((3, len(theta)))
-        for i in range(len(theta)):
-            t = theta.copy()
-            h = 1e-6 * max(abs(t[i]), 1e-8)
-            t[i] += h
-            e2 = compute_optimal(t, budget, kk)
-            G[:, i] = (np.log([e2[q] for q in keys]) - base) / h
-        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, fitter.cov_, G), 0, None))
-        # a huge se overflows exp to [0, inf]: an unbounded interval, reported as not
-        # identified below, so numpy's overflow warning would only be noise
-        with np.errstate(over="ignore"):
-            for j, q in enumerate(keys):
-                ci[q] = [float(np.exp(base[j] - z * se[j])), float(np.exp(base[j] + z * se[j]))]
-        interval = "delta method (fit with --bootstrap for percentile intervals)"
+    ci, interval = _intervals(fitter, est, budget, kk, alpha, keys)
     law = fitter.law_
     count = count or _count_kind(law.N_label)
     n_emb = embedder_share * est["n_opt"]
@@ -362,27 +403,9 @@ def allocate(
     )
     cfg = None
     if config:
-        # with an embedder share the backbone (non-embedding) part is what (layers, d_emb) sets
-        target, kind = (n_back, "non-embedding") if embedder_share > 0 else (est["n_opt"], count)
-        cfg = closest_config(target, count=kind, **config_options)
-        if kind == "total" and not config_options.get("n_items"):
-            notes.append(
-                "the law's N is a total count but --n-items is 0: the configuration "
-                "is matched without an item table"
-            )
-        if embedder_share > 0 and cfg["embedding_params"] > 1.5 * n_emb:
-            notes.append(
-                f"this shape's item/position tables have {cfg['embedding_params']:,} "
-                f"parameters, more than the embedder share s·N_opt = {n_emb:.3g}: an "
-                "item-table embedder cannot keep to the share (think of a hashed or "
-                "event embedder, or leave --n-items at 0)"
-            )
-        r = cfg["ratio_to_target"]
-        if identified and not 0.8 <= r <= 1.25:  # no configuration is discussed otherwise
-            notes.append(
-                f"the closest configuration has {r:.2f}× the target parameter count: "
-                "widen --layers/--d-emb"
-            )
+        cfg = _configuration(
+            est, n_back, n_emb, count, embedder_share, identified, notes, config_options
+        )
     return Allocation(
         float(budget),
         est["n_opt"],

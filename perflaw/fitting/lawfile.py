@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -120,44 +120,59 @@ def _calibration_ok(cal: Any) -> bool:
     )
 
 
+def _bad(source: str, field: str, why: str) -> NoReturn:
+    raise LawFileError(f"{source}: field {field!r} {why}")
+
+
 def validate(data: Any, source: str) -> None:
     """One-line :class:`LawFileError` for the first invalid field of a stored fit."""
+    law = _check_law(data, source)
+    _check_numbers(data, law, source)
+    _check_runs(data, source)
+    _check_fields(data, source)
+    _check_alternatives(data, source)
+    _check_edges(data, source)
 
-    def bad(field: str, why: str):
-        raise LawFileError(f"{source}: field {field!r} {why}")
 
+def _check_law(data: Any, source: str) -> Law:
+    """The law and its parameter values."""
     if not isinstance(data, dict):
-        bad("fits[]", "must be an object")
+        _bad(source, "fits[]", "must be an object")
     if not isinstance(data.get("law"), str):
-        bad("law", "must be a law name (string)")
+        _bad(source, "law", "must be a law name (string)")
     opts = data.get("law_options")
     if opts is not None and not isinstance(opts, dict):
-        bad("law_options", "must be an object")
+        _bad(source, "law_options", "must be an object")
     try:
         law = get_law(data["law"], **(opts or {}))
     except (DataError, TypeError, ValueError) as exc:
         raise LawFileError(f"{source}: field 'law_options' is invalid ({exc})") from None
     params = data.get("params")
     if not isinstance(params, dict):
-        bad("params", "must be an object of parameter values")
+        _bad(source, "params", "must be an object of parameter values")
     for name in law.param_names:
         if name not in params:
-            bad(f"params.{name}", "is missing")
+            _bad(source, f"params.{name}", "is missing")
         if not is_num(params[name]):
-            bad(f"params.{name}", f"must be a finite number, got {params[name]!r}")
+            _bad(source, f"params.{name}", f"must be a finite number, got {params[name]!r}")
+    return law
+
+
+def _check_numbers(data: dict, law: Law, source: str) -> None:
+    """Metric, level, fitted ranges, covariance and bootstrap draws."""
     metric = data.get("metric")
     if metric is not None and not isinstance(metric, str):
-        bad("metric", f"must be a string, got {metric!r}")
+        _bad(source, "metric", f"must be a string, got {metric!r}")
     level = data.get("level", 0.95)
     if not is_num(level) or not 0 < level < 1:
-        bad("level", f"must be a number between 0 and 1, got {level!r}")
+        _bad(source, "level", f"must be a number between 0 and 1, got {level!r}")
     ranges = data.get("data_ranges")
     if not isinstance(ranges, dict):
-        bad("data_ranges", "is missing (the fitted range of every input)")
+        _bad(source, "data_ranges", "is missing (the fitted range of every input)")
     for c in dict.fromkeys([*(c for c in law.inputs if c != "group"), *ranges]):
         r = ranges.get(c)
         if not (isinstance(r, list) and len(r) == 2 and all(is_num(v) for v in r) and r[0] <= r[1]):
-            bad(f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
+            _bad(source, f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
     k = len(law.param_names)
     cov = data.get("covariance")
     if cov is not None:
@@ -166,33 +181,41 @@ def validate(data: Any, source: str) -> None:
             and len(cov) == k
             and all(isinstance(r, list) and len(r) == k and all(is_num(v) for v in r) for r in cov)
         ):
-            bad("covariance", f"must be a {k}×{k} matrix of finite numbers")
+            _bad(source, "covariance", f"must be a {k}×{k} matrix of finite numbers")
     boot = data.get("bootstrap_params")
     if boot is not None:
         if not (
             isinstance(boot, list)
             and all(isinstance(r, list) and len(r) == k and all(is_num(v) for v in r) for r in boot)
         ):
-            bad("bootstrap_params", f"must be a list of {k}-number rows")
+            _bad(source, "bootstrap_params", f"must be a list of {k}-number rows")
+
+
+def _check_runs(data: dict, source: str) -> None:
+    """The fitted runs kept in the file."""
     stored = data.get("data")
     if not isinstance(stored, dict) or not isinstance(stored.get("inputs"), dict):
-        bad("data", "is missing (the fitted runs)")
+        _bad(source, "data", "is missing (the fitted runs)")
     y = stored.get("y")
     if not (isinstance(y, list) and y and all(is_num(v) for v in y)):
-        bad("data.y", "must be a non-empty list of finite numbers")
+        _bad(source, "data.y", "must be a non-empty list of finite numbers")
     for c, v in stored["inputs"].items():
         if not (isinstance(v, list) and len(v) == len(y) and all(is_num(u) for u in v)):
-            bad(f"data.inputs.{c}", f"must list {len(y)} finite numbers")
+            _bad(source, f"data.inputs.{c}", f"must list {len(y)} finite numbers")
     groups = stored.get("groups")
     if groups is not None and not (
         isinstance(groups, list)
         and len(groups) == len(y)
         and all(isinstance(g, str) for g in groups)
     ):
-        bad("data.groups", f"must list {len(y)} group labels (strings)")
+        _bad(source, "data.groups", f"must list {len(y)} group labels (strings)")
+
+
+def _check_fields(data: dict, source: str) -> None:
+    """The scale, the types of the optional sections, the fit options and the starts."""
     scale = data.get("scale", "none")
     if scale is not None and (not isinstance(scale, str) or scale not in SCALES):
-        bad("scale", f"must be one of {', '.join(SCALES)}, got {scale!r}")
+        _bad(source, "scale", f"must be one of {', '.join(SCALES)}, got {scale!r}")
     for name, kind in (
         ("fit_options", dict),
         ("starts", dict),
@@ -205,33 +228,41 @@ def validate(data: Any, source: str) -> None:
         ("alternatives", list),
     ):
         if data.get(name) is not None and not isinstance(data[name], kind):
-            bad(name, f"must be {'an object' if kind is dict else 'a list'}")
+            _bad(source, name, f"must be {'an object' if kind is dict else 'a list'}")
     for name in ("notes", "warnings"):
         if not all(isinstance(v, str) for v in data.get(name) or []):
-            bad(name, "must be a list of strings")
+            _bad(source, name, "must be a list of strings")
     for name in ("metric", "form"):
         if data.get(name) is not None and not isinstance(data[name], str):
-            bad(name, f"must be a string, got {data[name]!r}")
+            _bad(source, name, f"must be a string, got {data[name]!r}")
     fo = data.get("fit_options") or {}
     if fo.get("loss", "l2") not in ("l2", "huber"):
-        bad("fit_options.loss", f"must be 'l2' or 'huber', got {fo.get('loss')!r}")
+        _bad(source, "fit_options.loss", f"must be 'l2' or 'huber', got {fo.get('loss')!r}")
     if fo.get("bootstrap_by", "row") not in ("row", "group"):
-        bad("fit_options.bootstrap_by", f"must be 'row' or 'group', got {fo.get('bootstrap_by')!r}")
+        _bad(
+            source,
+            "fit_options.bootstrap_by",
+            f"must be 'row' or 'group', got {fo.get('bootstrap_by')!r}",
+        )
     for name in ("seed", "bootstrap", "n_excluded"):
         v = fo.get(name, 0)
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63):
-            bad(f"fit_options.{name}", f"must be a non-negative integer, got {v!r}")
+            _bad(source, f"fit_options.{name}", f"must be a non-negative integer, got {v!r}")
     hd = fo.get("huber_delta")
     if hd is not None and not (is_num(hd) and hd > 0):
-        bad("fit_options.huber_delta", f"must be a positive number, got {hd!r}")
+        _bad(source, "fit_options.huber_delta", f"must be a positive number, got {hd!r}")
     for name in ("holdout", "exclude"):
         if fo.get(name) is not None and not isinstance(fo[name], str):
-            bad(f"fit_options.{name}", "must be a condition (string)")
+            _bad(source, f"fit_options.{name}", "must be a condition (string)")
     starts = data.get("starts") or {}
     for name in ("tried", "reached_best"):
         v = starts.get(name, 0)
         if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-            bad(f"starts.{name}", f"must be a non-negative integer, got {v!r}")
+            _bad(source, f"starts.{name}", f"must be a non-negative integer, got {v!r}")
+
+
+def _check_alternatives(data: dict, source: str) -> None:
+    """The weighted alternative forms, each with its law, parameters and calibration."""
     for i, a in enumerate(data.get("alternatives") or []):
         if not (
             isinstance(a, dict)
@@ -239,7 +270,7 @@ def validate(data: Any, source: str) -> None:
             and is_num(a.get("weight"))
             and a["weight"] >= 0
         ):
-            bad(f"alternatives[{i}]", "must hold a form name and a weight >= 0")
+            _bad(source, f"alternatives[{i}]", "must hold a form name and a weight >= 0")
         if a.get("params") is None:
             continue
         if not (
@@ -248,18 +279,24 @@ def validate(data: Any, source: str) -> None:
             and isinstance(a["params"], list)
             and all(is_num(v) for v in a["params"])
         ):
-            bad(f"alternatives[{i}]", "must hold a law name, its options and numeric params")
+            _bad(
+                source, f"alternatives[{i}]", "must hold a law name, its options and numeric params"
+            )
         try:
             alt = get_law(a["law"], **(a.get("law_options") or {}))
         except (DataError, TypeError, ValueError) as exc:
             raise LawFileError(f"{source}: field 'alternatives[{i}]' is invalid ({exc})") from None
         if len(a["params"]) != alt.n_params:
-            bad(f"alternatives[{i}].params", f"must list {alt.n_params} numbers")
+            _bad(source, f"alternatives[{i}].params", f"must list {alt.n_params} numbers")
         if not _calibration_ok(a.get("calibration")):
-            bad(f"alternatives[{i}].calibration", _CAL_RULE)
+            _bad(source, f"alternatives[{i}].calibration", _CAL_RULE)
+
+
+def _check_edges(data: dict, source: str) -> None:
+    """Calibration, the edge of the fitted range, the best run observed, the noise."""
     cal = data.get("calibration")
     if cal is not None and not _calibration_ok(cal):
-        bad("calibration", _CAL_RULE)
+        _bad(source, "calibration", _CAL_RULE)
     edge = data.get("edge")
     if edge is not None and not (
         isinstance(edge, dict)
@@ -267,13 +304,13 @@ def validate(data: Any, source: str) -> None:
         and is_num(edge.get("axis_max"))
         and edge["axis_max"] > 0
     ):
-        bad("edge", "must hold axis (layers or d_emb) and axis_max > 0")
+        _bad(source, "edge", "must hold axis (layers or d_emb) and axis_max > 0")
     best = data.get("best_observed")
     if best is not None and not (isinstance(best, dict) and is_num(best.get("observed"))):
-        bad("best_observed", "must hold a finite 'observed' value")
+        _bad(source, "best_observed", "must hold a finite 'observed' value")
     noise = data.get("noise_sd")
     if noise is not None and not (is_num(noise) and noise >= 0):
-        bad("noise_sd", f"must be a non-negative number, got {noise!r}")
+        _bad(source, "noise_sd", f"must be a non-negative number, got {noise!r}")
 
 
 def save_fits(fits: list[tuple[dict, Any]], path: str | Path, inputs=()) -> Path:

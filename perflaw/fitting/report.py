@@ -55,112 +55,60 @@ def summary_frame(f) -> pd.DataFrame:
     return frame
 
 
-def summary_text(fitter, verbose: bool = True) -> str:
-    """The text :meth:`print_summary` prints: the headline first (metric, form and why,
-    backtest error beside the baseline's, R², points, the best trained run), then
-    notes and warnings, then (``verbose``) the parameter table."""
-    d = fitter.diagnostics_
-    law = fitter.law_
-    metric = fitter.metric_ or "y"
-    form = getattr(fitter, "form_", None)
-    named = form if form != "joint" else None  # a joint fit shows its options
-    head = f"{metric}: " + (f"form {named}" if named else f"law {law.name}")
-    opts = {
-        k: v
-        for k, v in law.options().items()
-        if v is not None and k not in ("widths", "layers", "exponent_bounds")
-    }
-    if opts and not named:
-        head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
-    head += f" — {law.description}" if law.description else ""
-    lines = [head]
-    sel = getattr(fitter, "selection_", None)
-    if sel:
-        lines.append(f"  chosen: {sel['reason']}")
-        sc = pd.DataFrame(sel.get("scores") or [])
-        if len(sc) and sc["n_points"].sum():
-            sc = sc[sc.n_points > 0]
-            carry = sc[sc.form == "carry"]
-            if len(carry):
-                lines.append(
-                    f"  backtest MAPE: carry-forward (the baseline) "
-                    f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
-                    "predicted runs"
-                )
-            if "n_common" in sc:
-                parts = [
-                    f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
-                    f"({r.n_common} run{'s' if r.n_common != 1 else ''})"
-                    for r in sc.itertuples()
-                    if r.form != "carry" and r.n_common
-                ]
-                if parts:
-                    lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
-        by_reason: dict[str, list[str]] = {}
-        for f, why in (sel.get("not_fitted") or {}).items():
-            by_reason.setdefault(why, []).append(f)
-        if by_reason:
+def _selection_lines(sel: dict) -> list[str]:
+    """How the form was chosen: the reason, the backtest errors beside carry-forward's,
+    and the forms these runs could not fit."""
+    lines = [f"  chosen: {sel['reason']}"]
+    sc = pd.DataFrame(sel.get("scores") or [])
+    if len(sc) and sc["n_points"].sum():
+        sc = sc[sc.n_points > 0]
+        carry = sc[sc.form == "carry"]
+        if len(carry):
             lines.append(
-                "  not fitted: "
-                + "; ".join(f"{', '.join(fs)} ({why})" for why, fs in by_reason.items())
+                f"  backtest MAPE: carry-forward (the baseline) "
+                f"{carry.mape.iloc[0]:.2f} % over {carry.n_points.iloc[0]} "
+                "predicted runs"
             )
-    scale = getattr(fitter, "transform_", "none")
-    r2 = d.get("r2", np.nan)
-    r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
-    lines.append(
-        f"  R² = {r2_text} in sample"
-        + (" (a lookup of the trained runs: judge it by the backtest)" if law.nonparametric else "")
-        + f", {d['n_points']} runs, {d['n_params']} parameters"
-        + (f", fitted on the {scale} scale" if scale != "none" else "")
-    )
-    best = getattr(fitter, "best_observed_", None)
-    if best:
-        where = " × ".join(
-            f"{c} {best[c]}"
-            if c in ("layers", "d_emb")
-            else f"{law.input_labels.get(c, c)} {best[c]:.4g}"
-            for c in best
-            if c not in ("observed", "group")
-        ) + (f" ({best['group']})" if "group" in best else "")
-        lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
-    cal = getattr(fitter, "calibration_", None)
-    if cal:
-        k = cal.get("n_origins")  # absent from older law files
+        if "n_common" in sc:
+            parts = [
+                f"{r.form} {r.mape_common:.2f} % vs {r.carry_mape_common:.2f} % "
+                f"({r.n_common} run{'s' if r.n_common != 1 else ''})"
+                for r in sc.itertuples()
+                if r.form != "carry" and r.n_common
+            ]
+            if parts:
+                lines.append("  vs carry-forward on the same runs: " + ", ".join(parts))
+    by_reason: dict[str, list[str]] = {}
+    for f, why in (sel.get("not_fitted") or {}).items():
+        by_reason.setdefault(why, []).append(f)
+    if by_reason:
         lines.append(
-            f"  intervals: {100 * fitter.level:g} % prediction intervals calibrated "
-            f"by the backtest ({cal['n']} predicted runs"
-            + (f" from {k} origin{'' if k == 1 else 's'}" if k else "")
-            + (
-                f", at most {cal['max_horizon']:.2g} doublings ahead"
-                if cal.get("max_horizon") is not None
-                else ""
-            )
-            + f"; Student t with {calibration_df(cal)} degrees of freedom"
-            + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
+            "  not fitted: "
+            + "; ".join(f"{', '.join(fs)} ({why})" for why, fs in by_reason.items())
         )
-    lines.append(
-        "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in fitter.ranges_.items())
+    return lines
+
+
+def _calibration_line(cal: dict, level: float) -> str:
+    """How the prediction intervals were calibrated by the backtest."""
+    k = cal.get("n_origins")  # absent from older law files
+    return (
+        f"  intervals: {100 * level:g} % prediction intervals calibrated "
+        f"by the backtest ({cal['n']} predicted runs"
+        + (f" from {k} origin{'' if k == 1 else 's'}" if k else "")
+        + (
+            f", at most {cal['max_horizon']:.2g} doublings ahead"
+            if cal.get("max_horizon") is not None
+            else ""
+        )
+        + f"; Student t with {calibration_df(cal)} degrees of freedom"
+        + f"; widen with the doublings past {cal['axis']} {cal['axis_max']:g})"
     )
-    if fitter.holdout_metrics_:
-        h = fitter.holdout_metrics_
-        lines.append(
-            f"  holdout {fitter.holdout_condition_!r}: {h['n_points']} runs, "
-            f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
-            f"{h['mae']:.4g}"
-        )
-    if fitter.loo_metrics_:
-        m = fitter.loo_metrics_
-        lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
-    for note in fitter.notes_:
-        lines.append(f"  note: {note}")
-    for w in getattr(fitter, "warnings_", []):
-        lines.append(f"warning: {w}")
-    if getattr(fitter, "exclude_", None):
-        lines.append(f"  excluded {fitter.n_excluded_} row(s) matching {fitter.exclude_!r}")
-    if not verbose:
-        lines.append("  (parameters: --verbose)")
-        return "\n".join(lines)
-    lines.append("---")
+
+
+def _parameter_lines(fitter, law, d: dict, scale: str) -> list[str]:
+    """The ``--verbose`` part: loss, starts and bootstrap, fit statistics, parameters."""
+    lines = ["---"]
     lines.append(
         f"loss = {law.objective_text or fitter.loss}"
         + (
@@ -190,6 +138,76 @@ def summary_text(fitter, verbose: bool = True) -> str:
     )
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         lines.append(table.to_string(float_format=lambda v: f"{v:.5g}", na_rep=""))
+    return lines
+
+
+def summary_text(fitter, verbose: bool = True) -> str:
+    """The text :meth:`print_summary` prints: the headline first (metric, form and why,
+    backtest error beside the baseline's, R², points, the best trained run), then
+    notes and warnings, then (``verbose``) the parameter table."""
+    d = fitter.diagnostics_
+    law = fitter.law_
+    metric = fitter.metric_ or "y"
+    form = getattr(fitter, "form_", None)
+    named = form if form != "joint" else None  # a joint fit shows its options
+    head = f"{metric}: " + (f"form {named}" if named else f"law {law.name}")
+    opts = {
+        k: v
+        for k, v in law.options().items()
+        if v is not None and k not in ("widths", "layers", "exponent_bounds")
+    }
+    if opts and not named:
+        head += " (" + ", ".join(f"{k}={v}" for k, v in opts.items()) + ")"
+    head += f" — {law.description}" if law.description else ""
+    lines = [head]
+    sel = getattr(fitter, "selection_", None)
+    if sel:
+        lines += _selection_lines(sel)
+    scale = getattr(fitter, "transform_", "none")
+    r2 = d.get("r2", np.nan)
+    r2_text = "n/a" if r2 is None or not np.isfinite(r2) else f"{r2:.4f}"
+    lines.append(
+        f"  R² = {r2_text} in sample"
+        + (" (a lookup of the trained runs: judge it by the backtest)" if law.nonparametric else "")
+        + f", {d['n_points']} runs, {d['n_params']} parameters"
+        + (f", fitted on the {scale} scale" if scale != "none" else "")
+    )
+    best = getattr(fitter, "best_observed_", None)
+    if best:
+        where = " × ".join(
+            f"{c} {best[c]}"
+            if c in ("layers", "d_emb")
+            else f"{law.input_labels.get(c, c)} {best[c]:.4g}"
+            for c in best
+            if c not in ("observed", "group")
+        ) + (f" ({best['group']})" if "group" in best else "")
+        lines.append(f"  best trained run: {where or 'row'} = {best['observed']:.4g}")
+    cal = getattr(fitter, "calibration_", None)
+    if cal:
+        lines.append(_calibration_line(cal, fitter.level))
+    lines.append(
+        "  ranges: " + ", ".join(f"{c} {lo:g}-{hi:g}" for c, (lo, hi) in fitter.ranges_.items())
+    )
+    if fitter.holdout_metrics_:
+        h = fitter.holdout_metrics_
+        lines.append(
+            f"  holdout {fitter.holdout_condition_!r}: {h['n_points']} runs, "
+            f"MAPE = {h['mape']:.3g} %, max APE = {h['max_ape']:.3g} %, MAE = "
+            f"{h['mae']:.4g}"
+        )
+    if fitter.loo_metrics_:
+        m = fitter.loo_metrics_
+        lines.append(f"  leave-one-out: MAE = {m['mae']:.4g}, MAPE = {m['mape']:.3g} %")
+    for note in fitter.notes_:
+        lines.append(f"  note: {note}")
+    for w in getattr(fitter, "warnings_", []):
+        lines.append(f"warning: {w}")
+    if getattr(fitter, "exclude_", None):
+        lines.append(f"  excluded {fitter.n_excluded_} row(s) matching {fitter.exclude_!r}")
+    if not verbose:
+        lines.append("  (parameters: --verbose)")
+        return "\n".join(lines)
+    lines += _parameter_lines(fitter, law, d, scale)
     return "\n".join(lines)
 
 

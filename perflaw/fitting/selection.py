@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from perflaw.errors import ConvergenceError, DataError
-from perflaw.fitting.evidence import T_MIN, hinge, paired_gain, paired_t, versus_carry
+from perflaw.fitting.evidence import paired_t
 from perflaw.fitting.fitter import LawFitter
 from perflaw.fitting.intervals import AXES, resolve_axis
 from perflaw.fitting.intervals import calibration as calibration_of
@@ -61,6 +61,7 @@ from perflaw.fitting.rolling import (
     origin_errors,
     summarise,
 )
+from perflaw.fitting.verdict import hinge_note, score_forms, verdict
 from perflaw.laws.forms import FORMS, form_law
 from perflaw.laws.scales import resolve_scale
 
@@ -112,14 +113,6 @@ class Selection:
         return out
 
 
-def _mape(p: pd.DataFrame) -> float:
-    return (
-        float(np.mean(np.abs(p.predicted - p.observed) / np.abs(p.observed)) * 100)
-        if len(p)
-        else np.nan
-    )
-
-
 def weighted_forms(pts: pd.DataFrame, forms: list[str], axis: str, axis_max: float) -> list:
     """The forms with a calibration, each weighted by the inverse of its backtest's mean
     squared error (the weights sum to 1): ``form``, ``weight``, ``calibration``."""
@@ -134,122 +127,31 @@ def weighted_forms(pts: pd.DataFrame, forms: list[str], axis: str, axis_max: flo
     return out
 
 
-def score_forms(
-    pts: pd.DataFrame, forms: Iterable[str], keys: list[str]
-) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each form's backtest record (points, MAPE, and against carry-forward on the same
-    predictions), with the paired differences of their errors and the origin of each."""
-    rows = []
-    carry_pts = pts[pts.form == "carry"].set_index(keys) if len(pts) else None
-    paired: dict[str, np.ndarray] = {}  # carry-forward's |error| minus each form's
-    paired_origins: dict[str, np.ndarray] = {}
-    for f in dict.fromkeys(forms):
-        p = pts[pts.form == f]
-        rec = {
-            "form": f,
-            "n_points": len(p),
-            "mape": _mape(p),
-            "rmse_fit_scale": float(np.sqrt(np.mean(p.z_error**2))) if len(p) else np.nan,
-            "t_vs_carry": np.nan,
-            "n_common": 0,
-            "n_origins_common": 0,
-            "mape_common": np.nan,
-            "carry_mape_common": np.nan,
-        }
-        if carry_pts is not None and len(p) and len(carry_pts):
-            q = p.set_index(keys)
-            common = q.index.intersection(carry_pts.index)
-            mine, base = q.loc[common], carry_pts.loc[common]
-            paired[f] = paired_gain(base.z_error.to_numpy(float), mine.z_error.to_numpy(float))
-            # (from the rows paired, not the keys: a table with repeated configurations
-            # has several rows per key)
-            paired_origins[f] = mine.index.get_level_values("origin").to_numpy(float)
-            rec.update(
-                n_common=len(common),
-                n_origins_common=len(set(common.get_level_values("origin"))),
-                mape_common=_mape(mine),
-                carry_mape_common=_mape(base),
-            )
-        rows.append(rec)
-    scores = pd.DataFrame(rows)
-    return scores, paired, paired_origins
-
-
-def _verdict(scores, pts, comparable, scored, eligible, cands, fixed, joint, axis, n_values):
-    """The rule's verdict: ``(chosen form, reason, forms left unjudged)`` (the module
-    docstring)."""
-    n_origins = int(pts.origin.nunique()) if len(pts) else 0
-    unjudged: dict[str, int] = {}  # set when carry-forward is kept: see below
-    if fixed:
-        chosen = cands[0]
-        reason = (
-            f"joint: the joint fit asked for ({', '.join(f'{k}={v}' for k, v in joint.items())})"
-            if joint is not None
-            else f"{chosen}: chosen with --form"
-        )
-        if chosen != "carry" and n_origins >= 1:
-            reason += "; " + versus_carry(scores[scores.form == chosen].iloc[0].to_dict(), axis)
-        elif chosen != "carry":
-            reason += f"; too few {axis} values to backtest it"
-    elif n_origins < 2 or "carry" not in scored:
-        chosen = next(f for f in cands if f in eligible)
-        reason = (
-            f"{chosen}: only {n_values} distinct {axis} value(s), too few to backtest "
-            "a trend; the simplest identified form"
-        )
-    else:
-        best, best_t = "carry", T_MIN
-        for f in scored:
-            if f in comparable and scores.loc[scores.form == f, "t_vs_carry"].iloc[0] > best_t:
-                best, best_t = f, float(scores.loc[scores.form == f, "t_vs_carry"].iloc[0])
-        chosen = best
-        n_pts = int((pts.form == "carry").sum())
-        if best == "carry":
-            unjudged = {
-                f: int(n)
-                for f, n in zip(scores.form, scores.n_common)
-                if f != "carry" and f not in comparable
-            }
-            others = scores[scores.form != "carry"].dropna(subset=["t_vs_carry"])
-            top = (
-                (
-                    f"; best challenger {others.loc[others.t_vs_carry.idxmax(), 'form']} at "
-                    f"t = {others.t_vs_carry.max():.2f}"
-                )
-                if len(others)
-                else ""
-            )
-            judged = len(others) or not unjudged
-            reason = (
-                f"carry: no form beat carry-forward by more than one standard error in "
-                f"the backtest along {axis} ({n_origins} origins, {n_pts} predicted runs{top})"
-                if judged
-                else f"carry: no fitted form could be compared with carry-forward in the "
-                f"backtest along {axis} ({n_origins} origins, {n_pts} predicted runs)"
-            )
-            # a law fitted at too few origins to be compared is not a law that lost: say
-            # so, and what would let it be judged (benchmarks/selection_rule_sim.py)
-            if unjudged:
-                listed = ", ".join(
-                    (
-                        f"{f} ({n} predicted run{'' if n == 1 else 's'}"
-                        + (", from 1 origin" if n >= 2 else "")
-                        + ")"
-                    )
-                    if n
-                    else f"{f} (none)"
-                    for f, n in unjudged.items()
-                )
-                reason += (
-                    f"; too few backtest predictions to judge {listed}, 2 from 2 origins "
-                    f"needed: train more {axis} values"
-                )
+def _eligible(
+    cands: list[str], axis: str, full: dict, n_runs: int, fixed_form: str | None
+) -> tuple[list[str], dict[str, str]]:
+    """The candidate forms these runs can fit, and why each other one cannot.  A form the
+    user fixed (``fixed_form``) that cannot be fitted is an error, not a note."""
+    eligible: list[str] = []
+    not_fitted: dict[str, str] = {}
+    for f in cands:
+        if f == "joint":  # the joint fit itself checks what these runs can identify
+            eligible.append(f)
+            continue
+        law = form_law(f, axis).bind(full)
+        why = law.identifiable(full)
+        if why is None and not law.nonparametric and n_runs - law.n_params < law.min_dof:
+            why = f"{n_runs} runs for {law.n_params} parameters"
+        if why is None:
+            eligible.append(f)
+        elif fixed_form is None:
+            not_fitted[f] = why
         else:
-            reason = (
-                f"{best}: beat carry-forward in the backtest along {axis} by {best_t:.2f} "
-                f"standard errors ({n_origins} origins, {n_pts} predicted runs)"
+            raise DataError(
+                f"form {fixed_form!r} cannot be fitted on these runs: {why} (use --form "
+                "carry, saturating or loglinear, or add runs)"
             )
-    return chosen, reason, unjudged
+    return eligible, not_fitted
 
 
 def choose_form(
@@ -290,25 +192,7 @@ def choose_form(
     t = resolve_scale(transform, form_law("carry"), metric, yv)
     values = np.sort(pd.unique(X[axis].to_numpy(float))) if axis in X.columns else np.array([])
     full = {c: X[c].to_numpy(float) for c in AXES if c in X.columns}
-    eligible = []
-    not_fitted = {}
-    for f in cands:
-        if f == "joint":  # the joint fit itself checks what these runs can identify
-            eligible.append(f)
-            continue
-        law = form_law(f, axis).bind(full)
-        why = law.identifiable(full)
-        if why is None and not law.nonparametric and len(yv) - law.n_params < law.min_dof:
-            why = f"{len(yv)} runs for {law.n_params} parameters"
-        if why is None:
-            eligible.append(f)
-        elif not fixed:
-            not_fitted[f] = why
-        else:
-            raise DataError(
-                f"form {form!r} cannot be fitted on these runs: {why} (use --form "
-                "carry, saturating or loglinear, or add runs)"
-            )
+    eligible, not_fitted = _eligible(cands, axis, full, len(yv), form if fixed else None)
     # a form the user fixed is still scored beside carry-forward: "say when the law loses"
     scored_forms = eligible + (["carry"] if fixed and "carry" not in eligible else [])
     pts, _ = (
@@ -349,33 +233,12 @@ def choose_form(
         if fixed or f in scored:  # the rule judges forms scored at the last origin
             scores.loc[scores.form == f, "t_vs_carry"] = paired_t(paired[f])
     axis_max = float(values.max()) if len(values) else float("nan")
-    chosen, reason, unjudged = _verdict(
+    chosen, reason, unjudged = verdict(
         scores, pts, comparable, scored, eligible, cands, fixed, joint, axis, len(values)
     )
-    # does the verdict hang on one origin?  (amazon-beauty HR@10: p free at t = 0.39 on
-    # 38 runs, 3.96 without the 9 predicted from d_emb <= 72, a fit with one residual
-    # degree of freedom.)  For the form adopted, or given, and for every challenger of
-    # a carry-forward kept; no refit, only the predictions already made
-    hinges = {}
-    for f in scored_forms if (fixed or chosen == "carry") else [chosen]:
-        if f != "carry" and f in paired and f in comparable:
-            h = hinge(paired[f], paired_origins[f])
-            if h is not None:
-                hinges[f] = h
-                scores.loc[scores.form == f, "decisive_origin"] = h[0]
-                scores.loc[scores.form == f, "t_without_decisive_origin"] = h[1]
-    if hinges and (fixed or chosen != "carry"):  # only the chosen form was examined
-        o, tw = hinges[chosen]
-        reason += (
-            f"; the verdict rests on one origin: without the predictions from {axis} <= "
-            f"{o:g} the t would be {tw:.2f}"
-        )
-    elif hinges:
-        f, (o, tw) = max(hinges.items(), key=lambda kv: kv[1][1])
-        reason += (
-            f"; the verdict rests on one origin: without the predictions from {axis} <= "
-            f"{o:g}, {f} would beat carry-forward at t = {tw:.2f}"
-        )
+    reason += hinge_note(
+        scores, paired, paired_origins, comparable, scored_forms, chosen, fixed, axis
+    )
     calibration = calibration_of(pts[pts.form == chosen], axis, axis_max, chosen)
     # the other eligible forms for p_best (a form the user fixed stands alone:
     # carry-forward was scored only to compare)
