@@ -52,7 +52,7 @@ def tables():
     ml1m = pd.read_csv(ROOT / "data" / "performance_law_ml1m_runs.csv")
     for panel, g in ml1m.groupby("panel"):
         yield f"ml-1m panel {panel}", g.reset_index(drop=True), "layers"
-    ab = seed_means(read_runs_file(ROOT / "benchmarks/results_issue12/amazon-beauty-sweep.csv"))
+    ab = seed_means(read_runs_file(ROOT / "benchmarks/data/amazon-beauty-sweep.csv"))
     yield "amazon-beauty 1-2 layers", ab[ab.layers <= 2].reset_index(drop=True), "d_emb"
     ml = seed_means(read_runs_file(ROOT / "data" / "ml-latest-small-sweep.csv"))
     ml = ml[ml.data_fraction == 1].reset_index(drop=True)
