@@ -50,16 +50,17 @@ SECTIONS = (
         "bundled",
         (
             f"{PERFLAW} backtest {BUNDLED} --metric ndcg@10 --where data_fraction==1",
-            f"{PERFLAW} backtest {BUNDLED} --metric hr@10 --where data_fraction==1",
-            f"{PERFLAW} backtest {BUNDLED} --metric ndcg@10 --where data_fraction==1 --axis d_emb",
+            f"{PERFLAW} fit {BUNDLED} --metric hr@10 --where data_fraction==1 --no-save",
+            f"{PERFLAW} fit {BUNDLED} --metric ndcg@10 --where data_fraction==1 "
+            "--backtest-axis d_emb --no-save",
         ),
     ),
     Section("panels", ("python benchmarks/backtest_panels.py {shared}/runs",), markdown=True),
     Section(
         "amazon",
         (
-            f"{PERFLAW} backtest {AMAZON} --metric hr@10 --axis d_emb",
-            f"{PERFLAW} backtest {AMAZON} --metric ndcg@10 --axis d_emb",
+            f"{PERFLAW} fit {AMAZON} --metric hr@10 --backtest-axis d_emb --no-save",
+            f"{PERFLAW} fit {AMAZON} --metric ndcg@10 --backtest-axis d_emb --no-save",
         ),
     ),
     Section("named", ("python benchmarks/named_runs.py",), markdown=True),
@@ -118,7 +119,10 @@ def render(section: Section) -> str:
         out, wall = _run(command)
         load = os.getloadavg()[0]
         shown = command.replace("{shared}", "../shared/data")
-        body = out if section.markdown else f"```text\n$ {shown}\n{out}\n```"
+        if section.markdown:  # the script's headings sit under the page's section
+            body = re.sub(r"^(#+) ", r"\1## ", out, flags=re.M)
+        else:
+            body = f"```text\n$ {shown}\n{out}\n```"
         parts.append(
             f"{body}\n\n_`{shown}`: {wall:.0f} s wall, load average {load:.1f} on "
             f"{os.cpu_count()} CPUs._"
