@@ -6,7 +6,7 @@ user would run), followed by the command, its wall time and the machine's load. 
 around the blocks is left as it is.
 
     python benchmarks/validate.py                 # the default sections (a few minutes)
-    python benchmarks/validate.py --quick         # accuracy only, no timings (about a minute)
+    python benchmarks/validate.py --quick         # the quick accuracy sections only
     python benchmarks/validate.py --only coverage,srt
     python benchmarks/validate.py --list          # every section and its command
 
@@ -38,7 +38,7 @@ class Section:
     name: str
     commands: tuple[str, ...]  # shell words, run from the repository root
     markdown: bool = False  # the output is Markdown (else it is shown as a text block)
-    group: str = "default"  # default (accuracy) | timing | slow
+    group: str = "quick"  # quick (accuracy, minutes) | studies | timing | slow
 
 
 PERFLAW = "python -m perflaw"
@@ -64,8 +64,8 @@ SECTIONS = (
         ),
     ),
     Section("named", ("python benchmarks/named_runs.py",), markdown=True),
-    Section("coverage", ("python benchmarks/calibration_coverage.py",)),
-    Section("srt", ("python benchmarks/srt_scaling.py",)),
+    Section("coverage", ("python benchmarks/calibration_coverage.py",), group="studies"),
+    Section("srt", ("python benchmarks/srt_scaling.py",), group="studies"),
     Section("fit_speed", ("python benchmarks/bench_fit.py",), group="timing"),
     Section("scaling_speed", ("python benchmarks/bench_scaling.py",), group="timing"),
     Section("startup", ("python benchmarks/bench_startup.py",), group="timing"),
@@ -155,7 +155,7 @@ def write_atomically(path: Path, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default="", help="comma-separated section names")
-    ap.add_argument("--quick", action="store_true", help="the accuracy sections only")
+    ap.add_argument("--quick", action="store_true", help="the quick accuracy sections only")
     ap.add_argument("--all", action="store_true", help="every section, the slow ones too")
     ap.add_argument("--list", action="store_true", help="print the sections and exit")
     args = ap.parse_args()
@@ -172,7 +172,7 @@ def main() -> None:
     elif args.all:
         chosen = list(SECTIONS)
     else:
-        groups = {"default"} if args.quick else {"default", "timing"}
+        groups = {"quick"} if args.quick else {"quick", "studies", "timing"}
         chosen = [s for s in SECTIONS if s.group in groups]
     page = PAGE.read_text(encoding="utf-8")
     start = time.perf_counter()
