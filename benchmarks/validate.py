@@ -5,7 +5,7 @@ and is the verbatim output of one command (a benchmark script, or the ``perflaw`
 user would run), followed by the command, its wall time and the machine's load. The prose
 around the blocks is left as it is.
 
-    python benchmarks/validate.py                 # the default sections (a few minutes)
+    python benchmarks/validate.py                 # the default sections (~26 min, loaded 2 cores)
     python benchmarks/validate.py --quick         # the quick accuracy sections only
     python benchmarks/validate.py --only coverage,srt
     python benchmarks/validate.py --list          # every section and its command
