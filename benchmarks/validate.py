@@ -110,7 +110,9 @@ def _run(command: str) -> tuple[str, float]:
     wall = time.perf_counter() - start
     if res.returncode != 0:
         raise SystemExit(f"{command} failed (exit {res.returncode}):\n{res.stdout[-3000:]}")
-    return res.stdout.rstrip(), wall
+    # the page names paths as a reader's checkout has them, not as this machine does
+    out = res.stdout.replace(str(SHARED), "../shared/data").replace(str(ROOT) + os.sep, "")
+    return out.replace(str(ROOT), ".").rstrip(), wall
 
 
 def render(section: Section) -> str:
