@@ -17,7 +17,7 @@ published R².
 
 ``RUNS_DIR`` defaults to ``../shared/data/runs``.  Set ``PERFLAW_SRC`` to a directory
 holding another checkout's ``perflaw`` package to measure that code instead (that is how
-the "before" table of docs/performance-law.md was made, on commit 51b7e68, whose
+the "before" figures of docs/validation.md were made, on commit 51b7e68, whose
 recommend-config needs ``--budget``; the script passes a budget no grid reaches there).
 """
 

@@ -48,7 +48,7 @@ def tables():
     ml1m = pd.read_csv(ROOT / "data" / "performance_law_ml1m_runs.csv")
     for panel, g in ml1m.groupby("panel"):
         yield f"ml-1m panel {panel}", g.reset_index(drop=True), "layers"
-    ab = seed_means(read_runs_file(ROOT / "benchmarks/results_issue12/amazon-beauty-sweep.csv"))
+    ab = seed_means(read_runs_file(ROOT / "benchmarks/data/amazon-beauty-sweep.csv"))
     yield "amazon-beauty 1-2 layers", ab[ab.layers <= 2].reset_index(drop=True), "d_emb"
     ml = seed_means(read_runs_file(ROOT / "data" / "ml-latest-small-sweep.csv"))
     ml = ml[ml.data_fraction == 1].reset_index(drop=True)
@@ -144,7 +144,7 @@ def rows():
                     falls = sides["falls"]
                     plain = inside & (~falls | (obs <= _plain_upper(sides)))
                     # the same interval with other degrees of freedom for its t quantile:
-                    # perflaw's, one per predicted run (the rule before 2026-12-02), one
+                    # perflaw's, one per predicted run (an earlier rule), one
                     # per origin (the predictions of one origin share one fit); within
                     # and beyond the farthest horizon the backtest predicted.  The reach
                     # to the edge's level above is kept: it is added to the upper side
@@ -254,7 +254,7 @@ def main() -> None:
     print(
         "\nthe same intervals (seed noise left out here) with the t quantile's degrees of "
         "freedom = perflaw's rule (fitted forms: origins + 1; carry-forward: predicted "
-        "runs), predicted runs (the rule before 2026-12-02), origins; all predictions, "
+        "runs), predicted runs (an earlier rule), origins; all predictions, "
         "then those within the backtest's reach:"
     )
     rules = ("perflaw", "runs", "origins")
@@ -291,7 +291,7 @@ def main() -> None:
         print(g.to_string(float_format=lambda x: f"{x:.3f}"))
     print(
         "\npast the trained edge where the law predicts worse than at it (interval reaching "
-        "to the law's level at the edge, since 2026-12-02), against the plain interval; and "
+        "to the law's level at the edge, as perflaw does), against the plain interval; and "
         "the % error there of the law's point, of its level at the edge, and half-way:"
     )
     _falls(r, "every form")

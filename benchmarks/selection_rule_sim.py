@@ -6,7 +6,7 @@ and on a width scan of 5 or 6 sizes that t comes from a handful of paired predic
 Here the truth is known, so its errors can be counted:
 
 * three true width curves at 1 layer, on the logit scale of NDCG@10, all anchored on the
-  amazon-beauty 1-layer scan (benchmarks/results_issue12): ``turn`` is the one-factor
+  amazon-beauty 1-layer scan (benchmarks/data): ``turn`` is the one-factor
   Performance Law (p = 2) fitted to those six seed means (an optimum near d 160);
   ``plateau`` rises the same way and stays flat past the optimum (carry-forward's own
   assumption: nothing to gain, nothing to lose); ``rising`` keeps the slope of d 16-128
@@ -55,7 +55,7 @@ def truths() -> dict[str, callable]:
     # 1 x 16 and 1 x 32 runs still at the 6,000-step cap): the truths need only be
     # plausible curves, and runs added or retrained since (1 x 160, the converged
     # 1 x 16 and 1 x 32) must not move the truths these figures were made with
-    m = pd.read_csv(ROOT / "benchmarks" / "results_issue12" / "selection-rule-sim-anchors.csv")
+    m = pd.read_csv(ROOT / "benchmarks" / "data" / "selection-rule-sim-anchors.csv")
     law = LawFitter(scale="auto", backtest_axis="d_emb")
     FormSelector(law, form="p2").fit(m[XY], m[METRIC], metric=METRIC)
 

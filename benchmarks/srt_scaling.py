@@ -1,4 +1,4 @@
-"""Scaling laws on the srt SASRec runs (issue 2 acceptance; numbers in docs/scaling-laws.md).
+"""Scaling laws on the srt SASRec runs (issue 2 acceptance; numbers in docs/validation.md).
 
     python benchmarks/srt_scaling.py [--bootstrap 200]
 

@@ -589,7 +589,7 @@ def early_peaks(frame: pd.DataFrame, end_col: str = "end") -> pd.Series:
     """Which runs of a ``perflaw sweep`` table ended on patience keeping weights from
     before their ``min_steps`` (read from the ``settings`` column): the validation peaked
     early and never again within the patience, which is either real over-fitting or a run
-    stopped while still on a plateau (docs/sweep.md, "Early peaks").  All False without
+    stopped while still on a plateau (docs/science.md §8, early peaks).  All False without
     ``best_step`` and ``settings`` columns."""
     from perflaw.io import find_any
 

@@ -114,7 +114,7 @@ def test_the_free_law_does_not_grow_as_a_power_of_width():
     its predictions stay near the trained values."""
     from perflaw.train.runs_table import read_runs_file, seed_means
 
-    m = seed_means(read_runs_file("benchmarks/results_issue12/amazon-beauty-sweep.csv"))
+    m = seed_means(read_runs_file("benchmarks/data/amazon-beauty-sweep.csv"))
     small = m[m.d_emb <= 128]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -1002,7 +1002,7 @@ def test_recommend_cautions_when_the_verdict_turns_on_one_origin():
 
 
 def test_the_amazon_beauty_hr10_verdict_turns_on_one_origin():
-    # amazon-beauty's 16 HR@10 seed means on 2026-12-02 (benchmarks/results_issue12):
+    # amazon-beauty's 16 HR@10 seed means on 2026-12-02 (benchmarks/data/amazon-beauty-sweep.csv):
     # carry-forward is kept (p free at t = 0.39), but only because of the 9 runs the p-free
     # law predicted from d_emb <= 72, a fit with one residual degree of freedom
     m = pd.read_csv(Path(__file__).parent / "data" / "amazon_beauty_hr10_seed_means.csv")

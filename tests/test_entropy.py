@@ -38,7 +38,7 @@ def test_spec_reference_values(seq, m1, m2):
 
 # docs/science.md §3 actual-entropy reference values that the Kontoyiannis definition reproduces.
 # The spec also lists [1,2,1,2,3] -> 1.1495985089; no reading of the definition gives
-# both that and the constant-sequence value (see docs/data-quality.md), so the test
+# both that and the constant-sequence value (see docs/science.md §3), so the test
 # pins the definition (below, against the brute-force reference) instead.
 @pytest.mark.parametrize(
     "seq,value",

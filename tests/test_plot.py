@@ -158,7 +158,7 @@ def test_fit_plot_draws_the_interval_and_marks_the_trained_edge(fitter):
 
 
 def test_backtest_plot_is_one_line_per_form_through_mean_errors():
-    from perflaw.backtest import backtest
+    from perflaw import backtest
     from perflaw.plot import plot_backtest
 
     g = pd.read_csv(BUNDLED).query("panel == 0")

@@ -486,7 +486,7 @@ def test_a_point_allocation_below_one_parameter_is_not_identified():
     assert allocate(f, 1e20).n_opt > 1
 
 
-# -- real data: the srt SASRec runs (docs/scaling-laws.md) ---------------------------------
+# -- real data: the srt SASRec runs (docs/validation.md) -----------------------------------
 from conftest import SHARED_DATA  # noqa: E402 - one place finds the team data
 
 SRT = SHARED_DATA / "runs" / "srt_sasrec_scaling_runs.csv"

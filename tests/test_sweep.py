@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-# the trainer needs perflaw[train]; CI installs torch (see docs/sweep.md)
+# the trainer needs perflaw[train]; CI installs torch (see .ci/run)
 torch = pytest.importorskip(
     "torch", reason="perflaw sweep needs torch: pip install 'perflaw[train]'"
 )
@@ -413,7 +413,7 @@ def test_bundled_sweep_table_is_complete_and_consistent():
     assert table["layers"].nunique() >= 4 and table["d_emb"].nunique() >= 4
     assert table["data_fraction"].nunique() >= 3 and table["seed"].nunique() >= 3
     assert not table.duplicated(["backbone", "layers", "d_emb", "data_fraction", "seed"]).any()
-    # Seeds 0 and 1 cover (nearly) the whole grid; see docs/sweep.md for the runs missing.
+    # The whole grid (data/ml-latest-small-sweep.sh made it).
     assert len(table) >= 100
     assert (table["eval"] == "full-unmasked").all() and (table["backbone"] == "sasrec").all()
     assert table["end"].isin(["patience", "cap", "time"]).all()

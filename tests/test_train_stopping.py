@@ -29,7 +29,7 @@ def stop_step(config: TrainConfig, curve: list[float]) -> tuple[int, int, str]:
 
 
 #: The first bundled sweep (--min-steps 500), replaced by the --min-steps 1500 rebuild.
-FIRST_BUNDLED = "benchmarks/results_issue12/sweep-min-steps-500.csv"
+FIRST_BUNDLED = "benchmarks/data/ml-latest-small-sweep-min-steps-500.csv"
 
 #: A validation curve (one value per validation) and a stopping rule's settings.
 RULES = dict(
@@ -223,14 +223,14 @@ def test_the_first_bundled_table_carried_over_to_the_default_rule():
     assert none.empty and again.equals(kept)
 
 
-def test_the_amazon_beauty_scan_is_one_runs_table_made_by_its_script():
-    # benchmarks/amazon_beauty_sweep.sh: one rule, one row per configuration and seed, and
-    # perflaw reads it as a runs table (docs/sweep.md, "A larger log")
+def test_the_amazon_beauty_scan_is_one_runs_table_made_by_its_recipe():
+    # benchmarks/data/README.md: one rule, one row per configuration and seed, and
+    # perflaw reads it as a runs table
     from perflaw.train.runs_table import read_runs_file
 
-    scan = read_runs_file("benchmarks/results_issue12/amazon-beauty-sweep.csv")
+    scan = read_runs_file("benchmarks/data/amazon-beauty-sweep.csv")
     kw = dict(eval_every=100, patience=500, min_steps=1500)
-    # the narrow widths train with a 30,000-step cap (NARROW in the script), the rest 6,000;
+    # the narrow widths train with a 30,000-step cap (benchmarks/data/README.md), the rest 6,000;
     # 1 x 80 seed 1, the one other run that ended on the 6,000 cap, was retrained with 30,000;
     # so were 1 x 48 seeds 0 and 2 (seed 0 still improving near the cap)
     one = scan["layers"] == 1

@@ -294,7 +294,7 @@ class _ListType(click.ParamType):
     default=False,
     show_default=True,
     help="Run training forward passes through torch.compile (a speed option, not "
-    "a setting; slower on CPU, not yet measured on CUDA: see docs/benchmarks.md). "
+    "a setting; slower on CPU, not yet measured on CUDA: see docs/validation.md). "
     "Not with --pack > 1.",
 )
 @click.option(

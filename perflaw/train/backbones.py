@@ -62,7 +62,7 @@ def _attend(q, k, v, mask, p: float, math_attention: bool) -> torch.Tensor:
 
 #: Logits computed at once by :func:`chunked_cross_entropy`: 2**19 floats (2 MiB), so a
 #: chunk stays in cache while it is exponentiated and multiplied back (measured on the
-#: 2-core CI CPU: 2**18–2**19 fastest, see docs/benchmarks.md).
+#: 2-core CI CPU: 2**18–2**19 fastest, see docs/validation.md).
 CHUNK_LOGITS = 2**19
 
 
@@ -115,7 +115,7 @@ def chunked_cross_entropy(
     The same value and gradients as ``F.cross_entropy(hidden @ weight[1:].T, targets - 1)``
     (to float rounding): the logits are made ``chunk // n_items`` rows at a time, and each
     chunk's softmax gradient is multiplied back at once while it is still in cache.  On a
-    CPU the full-matrix loss is memory-bound (2–5× slower, docs/benchmarks.md); on a GPU
+    CPU the full-matrix loss is memory-bound (2–5× slower, docs/validation.md); on a GPU
     the trainer keeps the full-matrix loss (not measured there).
 
     Parameters

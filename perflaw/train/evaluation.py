@@ -222,7 +222,7 @@ def popularity_metrics(evaluator: Evaluator, data: SequenceData, device="cpu") -
     """HR@K and NDCG@K of ranking every item by its training count, on ``evaluator``'s
     split with its candidates (masking, sampled negatives): the level a model reaches when
     it has learned item popularity and nothing of the sequences — the *popularity
-    plateau* that runs cut short stop on (docs/sweep.md, "Early peaks").
+    plateau* that runs cut short stop on (docs/science.md §8, early peaks).
 
     Examples
     --------

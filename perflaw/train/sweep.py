@@ -1,6 +1,6 @@
 """The grid: train every configuration of layers × d_emb × data fraction × seed.
 
-Protocol (docs/science.md §4; see ``docs/sweep.md``): leave-one-out (last item test, second-to-last
+Protocol (docs/science.md §4; see ``docs/science.md`` §8): leave-one-out (last item test, second-to-last
 validation, the rest training), data fractions as nested seeded subsets of the training
 users (validation and test always every user), every prefix of the training history a
 target, budgets in optimizer steps, early stopping on validation NDCG@10, test metrics of
@@ -36,7 +36,7 @@ from perflaw.train.trainer import TrainConfig, train_one
 #: is reported as having learned popularity only.  A best validation is the maximum of many
 #: noisy ones: on ml-latest-small plateau runs read 0.87-1.6x popularity and the weakest
 #: runs that left the plateau 1.45x and up, so 1.25x names only the certain cases
-#: (docs/sweep.md, "Early peaks"); perflaw fit's early-peak warning names the others.
+#: (docs/science.md §8, early peaks); perflaw fit's early-peak warning names the others.
 PLATEAU_MARGIN = 1.25
 
 __all__ = ["check_device", "sweep"]
@@ -571,7 +571,7 @@ def sweep(
             f"{len(plateau)} run(s) ended with a best validation NDCG@10 below "
             f"{PLATEAU_MARGIN:g}x that of ranking items by popularity, e.g. {plateau[0]}: "
             "they learned popularity only (still on the plateau when stopped?); a longer "
-            "--min-steps lets such runs leave it (docs/sweep.md, Early peaks)",
+            "--min-steps lets such runs leave it (docs/science.md §8, early peaks)",
             stacklevel=2,
         )
     if diverged:

@@ -37,7 +37,7 @@ class TrainConfig:
     samples : {"windows", "prefixes"}
         Every prefix of every training sequence is a target either way: ``"windows"``
         = full-sequence loss over windows covering the whole history (default: the same
-        quality as ``"prefixes"`` for far fewer forward passes, see docs/sweep.md);
+        quality as ``"prefixes"`` for far fewer forward passes, see docs/science.md §8);
         ``"prefixes"`` = RecBole's augmentation, one sample per prefix.
     batch_size, lr
         Adam on mini-batches of ``batch_size`` samples.
@@ -49,7 +49,7 @@ class TrainConfig:
         Length of the cosine decay in steps after warm-up, then constant at the floor;
         0 (default): decay until ``max_steps``.  Runs stopped by patience rarely get near
         ``max_steps``, so a cosine to ``max_steps`` barely decays; set this to about
-        where runs stop (see docs/sweep.md).
+        where runs stop (see docs/science.md §8).
     decay_floor : float
         The decay's end as a fraction of ``lr`` (in [0, 1); default 0).
     eval_every, patience, min_steps, max_steps : int
@@ -457,7 +457,7 @@ def train_one(
         eager).  A speed option, not a setting: it is not in :meth:`TrainConfig.settings`,
         but compiled dropout draws other masks, so a run is not bit-identical to an eager
         one.  Falls back to eager with one warning when compilation fails (inductor on
-        CPU needs a C++ compiler).  See docs/benchmarks.md for when it pays.
+        CPU needs a C++ compiler).  See docs/validation.md for when it pays.
     """
     import torch
 
