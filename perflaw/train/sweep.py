@@ -1,6 +1,6 @@
 """The grid: train every configuration of layers × d_emb × data fraction × seed.
 
-Protocol (docs/science.md §4; see ``docs/science.md`` §8): leave-one-out (last item test, second-to-last
+Protocol (docs/science.md §8): leave-one-out (last item test, second-to-last
 validation, the rest training), data fractions as nested seeded subsets of the training
 users (validation and test always every user), every prefix of the training history a
 target, budgets in optimizer steps, early stopping on validation NDCG@10, test metrics of
