@@ -35,6 +35,7 @@ from perflaw.quality.report import measure
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.xdist_group("spark-cluster"),  # one worker, one cluster (-n auto)
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
 ]
 
