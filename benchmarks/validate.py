@@ -69,6 +69,24 @@ SECTIONS = (
     Section("fit_speed", ("python benchmarks/bench_fit.py",), group="timing"),
     Section("scaling_speed", ("python benchmarks/bench_scaling.py",), group="timing"),
     Section("startup", ("python benchmarks/bench_startup.py",), group="timing"),
+    Section(
+        "loop",
+        ("python benchmarks/loop_simulation.py {shared}/runs/performance_law_grid.csv",),
+        group="studies",
+    ),
+    Section(
+        "loop_noise",
+        (
+            "python benchmarks/loop_simulation.py {shared}/runs/performance_law_grid.csv --noise 0.01",
+        ),
+        group="slow",
+    ),
+    Section(
+        "loop_stopping",
+        ("python benchmarks/loop_stopping.py {shared}/runs/performance_law_grid.csv",),
+        group="slow",
+    ),
+    Section("claims", ("python benchmarks/bench_claims.py",), group="slow"),
     Section("selection", ("python benchmarks/selection_rule_sim.py --sims 100",), group="slow"),
     Section("apen", ("python benchmarks/bench_apen.py",), group="slow"),
     Section("scale", ("python benchmarks/bench_scale.py --rows 2e7",), group="slow"),
