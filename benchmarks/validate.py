@@ -42,6 +42,7 @@ class Section:
 
 
 PERFLAW = "python -m perflaw"
+GRID = "{shared}/runs/performance_law_grid.csv"  # the published Performance-Law panels
 BUNDLED = "data/ml-latest-small-sweep.csv"
 AMAZON = "benchmarks/data/amazon-beauty-sweep.csv"
 
@@ -71,19 +72,17 @@ SECTIONS = (
     Section("startup", ("python benchmarks/bench_startup.py",), group="timing"),
     Section(
         "loop",
-        ("python benchmarks/loop_simulation.py {shared}/runs/performance_law_grid.csv",),
+        (f"python benchmarks/loop_simulation.py {GRID}",),
         group="studies",
     ),
     Section(
         "loop_noise",
-        (
-            "python benchmarks/loop_simulation.py {shared}/runs/performance_law_grid.csv --noise 0.01",
-        ),
+        (f"python benchmarks/loop_simulation.py {GRID} --noise 0.01",),
         group="slow",
     ),
     Section(
         "loop_stopping",
-        ("python benchmarks/loop_stopping.py {shared}/runs/performance_law_grid.csv",),
+        (f"python benchmarks/loop_stopping.py {GRID}",),
         group="slow",
     ),
     Section("claims", ("python benchmarks/bench_claims.py",), group="slow"),
