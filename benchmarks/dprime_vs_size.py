@@ -164,8 +164,8 @@ def main(argv=None) -> int:
         print(part.to_string(float_format=lambda v: f"{v:.4f}"))
         means = part.loc["mean"]
         print(
-            f"best: {means.idxmin()} ({means.min():.4f}); interactions {means['interactions']:.4f}; "
-            f"constant {means['constant']:.4f}"
+            f"best: {means.idxmin()} ({means.min():.4f}); "
+            f"interactions {means['interactions']:.4f}; constant {means['constant']:.4f}"
         )
     return 0
 
