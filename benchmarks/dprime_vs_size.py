@@ -9,6 +9,9 @@ from the other logs' points with one-variable least squares on each predictor:
 
 * ``interactions`` — log of the training targets (the run's ``train_tokens``);
 * ``dprime_items`` — log of D′ over item ids (the runs table's ``d_prime``);
+* ``length_only`` — log of Σ|S|² over the training sequences: what D′ over item ids
+  reduces to when no user repeats a window (docs/science.md §2);
+* ``mean_length`` — log of the mean training sequence length;
 * ``dprime_popularity10`` / ``dprime_cluster20`` — log of D′ over token maps
   (perflaw.quality.tokens), built from each run's own training data;
 * ``shannon`` / ``lempel_ziv`` / ``compression`` — the companion measures (bits, nats,
@@ -45,6 +48,8 @@ TOKEN_MAPS = {"popularity10": "popularity:10", "cluster20": "cluster:20"}
 PREDICTORS = {
     "interactions": ("train_tokens", True),
     "dprime_items": ("d_prime", True),
+    "length_only": ("sum_sq_length", True),
+    "mean_length": ("mean_length", True),
     "dprime_popularity10": ("dprime_popularity10", True),
     "dprime_cluster20": ("dprime_cluster20", True),
     "shannon": ("shannon_entropy", False),
@@ -103,9 +108,34 @@ def measure_runs(runs: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
                 row[f"dprime_{name}"] = s["d_prime"]
                 row[f"repeat_users_{name}"] = s["repeat_users"]
             row["users"] = base["users"]
+            row.update(length_stats(frame))
             rows.append(row)
             print(f"measured {dataset} fraction={fraction} seed={seed}", file=sys.stderr)
     return pd.DataFrame(rows)
+
+
+def length_stats(frame) -> dict:
+    """Σ|S|² and the mean length of a training frame's sequences."""
+    lengths = frame.group_by("user").len().get_column("len").to_numpy().astype(float)
+    return {"sum_sq_length": float((lengths**2).sum()), "mean_length": float(lengths.mean())}
+
+
+def add_length_stats(measures: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
+    """Fill the length columns of a measures file made before they existed."""
+    from perflaw.train.data import load_sequences
+
+    if {"sum_sq_length", "mean_length"} <= set(measures.columns):
+        return measures
+    rows = []
+    for dataset, group in measures.groupby("dataset", sort=False):
+        data = load_sequences(data_dir / f"{dataset}.parquet")
+        for fraction, seed in group[["data_fraction", "seed"]].itertuples(index=False):
+            rows.append(length_stats(training_frame(data, float(fraction), int(seed))))
+    out = measures.copy()
+    order = [i for _, g in measures.groupby("dataset", sort=False) for i in g.index]
+    for key in ("sum_sq_length", "mean_length"):
+        out.loc[order, key] = [r[key] for r in rows]
+    return out
 
 
 def points(runs: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +182,9 @@ def main(argv=None) -> int:
     if args.measure or not MEASURES.exists():
         measure_runs(runs, args.data_dir).to_csv(MEASURES, index=False, float_format="%.10g")
     measures = pd.read_csv(MEASURES)
+    if not {"sum_sq_length", "mean_length"} <= set(measures.columns):
+        measures = add_length_stats(measures, args.data_dir)
+        measures.to_csv(MEASURES, index=False, float_format="%.10g")
     pts = points(runs, measures)
     table = lolo(pts)
     table.to_csv(LOLO, index=False, float_format="%.5f")
