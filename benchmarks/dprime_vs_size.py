@@ -177,6 +177,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--measure", action="store_true", help="recompute the measures file")
     ap.add_argument("--data-dir", type=Path, default=SHARED, help="where the logs are")
+    ap.add_argument("--markdown", action="store_true", help="print markdown tables")
     args = ap.parse_args(argv)
     runs = pd.read_csv(RUNS)
     if args.measure or not MEASURES.exists():
@@ -190,9 +191,19 @@ def main(argv=None) -> int:
     table.to_csv(LOLO, index=False, float_format="%.5f")
     pd.set_option("display.width", 200)
     names = ["constant", *PREDICTORS]
+    print(f"{len(runs)} runs; seeds per (log, fraction): {pts['seeds'].min()}-{pts['seeds'].max()}")
     for metric in METRICS:
         part = table[table["metric"] == metric].set_index("held_out")[names]
         part.loc["mean"] = part.mean()
+        if args.markdown:
+            print(f"\n{metric}, mean absolute error (lower is better)\n")
+            print("| held-out log | " + " | ".join(names) + " |")
+            print("|---|" + "---:|" * len(names))
+            for log, r in part.iterrows():
+                best = r.min()
+                cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in r]
+                print(f"| {log} | " + " | ".join(cells) + " |")
+            continue
         print(f"\nleave-one-log-out mean absolute error of {metric} (lower is better)")
         print(part.to_string(float_format=lambda v: f"{v:.4f}"))
         means = part.loc["mean"]
