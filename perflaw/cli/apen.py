@@ -41,7 +41,7 @@ TABLE_FIELDS = (
 )
 #: What the cross-log study found (benchmarks/dprime_vs_size.py): said on every first screen.
 EVIDENCE = (
-    "on 5 public logs, D′ predicted a small SASRec's HR@10 no better than sequence length "
+    "on 5 public logs, D′ predicted a small SASRec's HR@10 only as well as sequence length "
     "(Σ|S|²) did, and token-mapped D′ did worse: read D′ as a size (docs/dprime-vs-size.md)."
 )
 #: Shares shown as percentages in the table.
