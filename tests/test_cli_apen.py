@@ -230,3 +230,12 @@ def test_engine_choice_passes_through(tmp_path):
     bnd = json.loads(run("apen", BUNDLED, "--json", "-q", "--engine", "bounded").stdout)[0]
     assert mem["engine"] == "memory" and bnd["engine"] == "local-bounded"
     assert mem["d_prime"] == bnd["d_prime"] and mem["users"] == bnd["users"]
+
+
+def test_first_screen_says_what_the_cross_log_study_found():
+    res = run("apen", BUNDLED, "--max-len", "50")
+    assert res.exit_code == 0, res.output
+    import re
+
+    text = re.sub(r"\s+", " ", res.output)
+    assert "D′ predicted a small SASRec's HR@10 only as well as sequence length" in text

@@ -174,3 +174,16 @@ def test_real_logs_against_reference(shared_data, name):
     assert rep.summary["d_prime"] == pytest.approx(
         sum(len(s) / a for s, a in zip(seqs["item"].to_list(), expected) if a > 0), rel=1e-12
     )
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_users_too_short_for_a_window_are_not_flagged_as_repeating(m):
+    # a sequence with no m-window repeats none; it used to be flagged as repeating
+    seqs = [[7], [1, 2][:m], [3, 3, 3, 3, 3], [4, 5, 6, 7, 8]]
+    rep = measure(_log(seqs), m=m)
+    flags = dict(zip(rep.per_user["user_id"].to_list(), rep.per_user["no_repeat_window"]))
+    assert flags[0] is True
+    assert flags[1] is True  # [1] or [1, 2]: no repeated window at any m
+    assert flags[2] is False
+    assert flags[3] is True
+    assert rep.summary["repeat_users"] == 1

@@ -125,3 +125,23 @@ def test_errors(spark, tmp_path):
         main, ["apen", "data/ml-latest-small.parquet", "--engine", "spark", "--memory-limit", "1GB"]
     )
     assert res.exit_code == 1 and "--memory-limit is for the local engine" in res.output
+
+
+@pytest.mark.parametrize("spec", ["popularity:3", "cluster:4"])
+def test_token_map_equals_local_and_reference(spark, tmp_path, spec):
+    # the one map, built once, translated by Spark as by the local engines
+    from perflaw.quality.spark import measure_spark_path
+    from perflaw.quality.tokens import build_token_map
+    from tests.test_tokens import _canonical, as_dict, check_engine, reference, small_log
+
+    frame = small_log(2)
+    split_files(frame, tmp_path / "log", n_files=3)
+    tm = build_token_map(_canonical(frame), spec)
+    rep = measure_spark_path(tmp_path / "log", spark=spark, partitions=3, token_map=tm, m=1)
+    apens, d = reference(frame, as_dict(tm), m=1)
+    check_engine(measure(frame, token_map=tm, m=1), apens, d)
+    local = _per_user(rep)
+    got = dict(zip(local["user_id"].to_list(), local["apen"].to_list()))
+    assert all(abs(got[u] - a) <= 1e-12 for u, a in apens.items()) and len(got) == len(apens)
+    assert rep.summary["d_prime"] == pytest.approx(d, rel=1e-12)
+    _same(measure(frame, token_map=tm, m=1), rep)

@@ -162,7 +162,7 @@ def _sequence_measures(
     ``logs[k]`` is ln k (a table: transcendental calls dominated short sequences).
     """
     if n == 0:
-        return 0.0, 0.0, 0.0, 0, False
+        return 0.0, 0.0, 0.0, 0, True  # no window at all: none repeats
     bits = _table_bits(n)
     # level 1: the items themselves
     if direct:
@@ -195,7 +195,9 @@ def _sequence_measures(
     wm = n - m + 1
     phi_m = _phi(sum_m, wm, logs)
     phi_m1 = _phi(sum_m1, n - m, logs)
-    no_repeat = wm > 0 and sum_m == 0.0
+    # A sequence shorter than m has no m-window, so none repeats (sum_m stays 0): it
+    # is flagged like any other non-repeating one, not as repeating.
+    no_repeat = sum_m == 0.0
     return phi_m, phi_m1, shannon, u1, no_repeat
 
 

@@ -181,10 +181,11 @@ class _TokenStream:
 class _Dataset:
     """Column resolution and the first (statistics) pass over a parquet dataset."""
 
-    def __init__(self, files, user_col, item_col, time_col):
+    def __init__(self, files, user_col, item_col, time_col, token_map=None):
         import pyarrow.parquet as pq
 
         self.files = files
+        self.token_map = token_map
         try:
             schema = pq.read_schema(files[0])
         except Exception as exc:  # noqa: BLE001
@@ -208,7 +209,12 @@ class _Dataset:
     def ids(self, frame: pl.DataFrame, label) -> pl.DataFrame:
         """:func:`perflaw.io.check_ids` on a batch with canonical names (null/NaN ids
         dropped: the statistics pass has refused them unless they are to be dropped)."""
-        return check_ids(frame, label, {"user": self.u, "item": self.i}, drop_null_ids=True)
+        frame = check_ids(frame, label, {"user": self.u, "item": self.i}, drop_null_ids=True)
+        if self.token_map is not None and frame.height:
+            # every batch through the one map (perflaw.quality.tokens): the statistics,
+            # the spill and the chunks all see tokens, as the other engines do
+            frame = self.token_map.apply(frame, label)
+        return frame
 
     def statistics(
         self,
@@ -448,7 +454,7 @@ def measure_bounded(
     opt = MeasureOptions.build(options, **changes)
     m, max_len, companions = opt.m, opt.max_len, opt.companions
     files = parquet_files(source)
-    ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col)
+    ds = _Dataset(files, opt.user_col, opt.item_col, opt.time_col, opt.token_map)
     notes_read: list[str] = []
     users, items = ds.statistics(drop_null_ids=opt.drop_null_ids, notes=notes_read)
     rows = int(users.get_column("len").sum())

@@ -32,10 +32,19 @@ from perflaw.sequences import Sequences, item_counts
 
 
 def _coerce_source(
-    source, user_col, item_col, time_col, drop_duplicates, drop_null_ids=False, notes=None
+    source,
+    user_col,
+    item_col,
+    time_col,
+    drop_duplicates,
+    drop_null_ids=False,
+    notes=None,
+    token_map=None,
 ):
     label = None
     if isinstance(source, Sequences):
+        if token_map is not None:
+            raise DataError("a token map needs the log's item ids: pass a path or a DataFrame")
         return source, None
     if isinstance(source, (str, os.PathLike)):
         label = str(source)
@@ -69,6 +78,9 @@ def _coerce_source(
             drop_null_ids=drop_null_ids,
             notes=notes,
         )
+    if token_map is not None:
+        # the same translation every engine makes (perflaw.quality.tokens)
+        frame = token_map.apply(frame, label or "DataFrame")
     if drop_duplicates:
         frame = frame.unique(maintain_order=True)
     return Sequences.from_frame(frame), label
@@ -116,6 +128,7 @@ def measure(source, options: MeasureOptions | None = None, **changes) -> Quality
         opt.drop_duplicates,
         opt.drop_null_ids,
         read_notes,
+        opt.token_map,
     )
     starts, ends = seqs.window(opt.max_len)
     per_user = per_user_table(

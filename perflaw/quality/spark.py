@@ -380,6 +380,28 @@ def _log_compression_ratio(both, max_chunks, chunk: int = COMPRESSION_CHUNK) -> 
     return compression_stats(ratios, total)
 
 
+def _apply_token_map(base, token_map, src):
+    """``base`` with its ``item`` column replaced by ``token_map``'s tokens."""
+    import polars as pl
+    from pyspark.sql import functions as F
+
+    table = token_map.table
+    item_type = base.schema["item"].dataType.simpleString()
+    pdf = table.with_columns(pl.col("token").cast(pl.Int64)).to_pandas()
+    spark = base.sparkSession
+    mapping = spark.createDataFrame(pdf).select(
+        F.col("item").cast(item_type).alias("_map_item"), F.col("token").cast("long")
+    )
+    joined = base.join(F.broadcast(mapping), base["item"] == F.col("_map_item"), "left")
+    missing = joined.filter(F.col("token").isNull()).count()
+    if missing:
+        raise DataError(
+            f"{src}: {missing} row(s) have an item id the token map "
+            f"({token_map.description}) does not cover"
+        )
+    return joined.drop("item", "_map_item").withColumnRenamed("token", "item")
+
+
 def _file_rank(df):
     """Rank of each row's input file among the DataFrame's files sorted by path (0 when
     the DataFrame was not read from files)."""
@@ -529,6 +551,13 @@ def measure_spark(
         raise DataError(
             f"{src}: time column {t!r} has {row['bad_time']} missing value(s) (null/NaN)"
         )
+    if opt.token_map is not None:
+        # the one map computed from the whole log (perflaw.quality.tokens), broadcast to
+        # every partition: the item column becomes the token column before anything else
+        base = _apply_token_map(base, opt.token_map, src)
+        integer_items = True
+        row = row.asDict()
+        row.update(item_min=1, item_max=opt.token_map.n_tokens)
     n_rows = int(row["kept"])
     spark = df.sparkSession
 
@@ -624,6 +653,9 @@ def measure_spark(
         F.avg(F.when(F.col("length") >= m, F.col("no_repeat_window").cast("double"))).alias(
             "no_repeat_share"
         ),
+        F.sum(((F.col("length") >= m) & ~F.col("no_repeat_window")).cast("long")).alias(
+            "repeat_users"
+        ),
         F.avg("shannon_entropy").alias("shannon_user_mean"),
         F.avg(F.when(F.col("length") >= 2, F.col("actual_entropy"))).alias("actual"),
         F.sum("distinct_items").alias("distinct"),
@@ -664,6 +696,7 @@ def measure_spark(
         zero_apen_tokens=int(agg["zero_tokens"]),
         excluded_users=int(agg["excluded"]),
         no_repeat_share=nan if agg["no_repeat_share"] is None else float(agg["no_repeat_share"]),
+        repeat_users=int(agg["repeat_users"] or 0),
         shannon_entropy=float(item_row["shannon"] or 0.0) + 0.0,
         shannon_entropy_user_mean=float(agg["shannon_user_mean"]),
         actual_entropy=float(agg["actual"]) if companions and agg["actual"] is not None else nan,

@@ -62,12 +62,13 @@ LENGTH_ONLY = "a function of length alone"
 SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "file": ("", "the log measured"),
     "users": ("users", "users (sequences)"),
-    "items": ("items", "distinct items in the log"),
+    "items": ("items", "distinct items in the log (tokens under a token map)"),
     "interactions": ("rows", "rows of the log (before max_len)"),
     "tokens": ("events", "events measured (after max_len: at most max_len per user)"),
     "m": ("", "ApEn window length"),
     "max_len": ("", "events kept per user (the model's maximum sequence length)"),
     "signed": ("", "Pincus' signed ApEn instead of the authors' |·|"),
+    "token_map": ("", "what item ids were mapped to before measuring (none: raw item ids)"),
     "apen_mean": ("nats", "mean ApEn per user (r = 0); lower = more regular"),
     "apen_median": ("nats", "median ApEn per user"),
     "apen_prime_mean": ("1/nats", "mean ApEn′ = 1/ApEn over users with ApEn > 0"),
@@ -79,6 +80,7 @@ SUMMARY_KEYS: dict[str, tuple[str, str]] = {
     "zero_apen_tokens": ("events", "their tokens"),
     "excluded_users": ("users", "users excluded from D′ (ApEn ≤ 0)"),
     "no_repeat_share": ("", "share of users repeating no m-window (ApEn set by length alone)"),
+    "repeat_users": ("users", "users repeating at least one m-window"),
     "shannon_entropy": ("bits", "entropy of the item distribution over all tokens"),
     "shannon_entropy_user_mean": ("bits", "mean per-user item entropy"),
     "actual_entropy": ("nats", "mean per-user Lempel-Ziv entropy rate"),
@@ -143,6 +145,10 @@ class MeasureOptions:
     drop_null_ids : bool
         Drop rows whose user or item id is null or NaN (counted in the notes) instead of
         refusing the log (see :func:`perflaw.io.check_ids`).
+    token_map : perflaw.quality.tokens.TokenMap, optional
+        Measure over tokens instead of item ids: every engine translates the item
+        column through this one map before building sequences
+        (:mod:`perflaw.quality.tokens`).
     progress : bool
         Show a progress bar on stderr (local engines).
 
@@ -167,6 +173,7 @@ class MeasureOptions:
     drop_duplicates: bool = False
     progress: bool = False
     drop_null_ids: bool = False
+    token_map: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "m", check_m(self.m))
@@ -442,6 +449,7 @@ class Aggregates:
     zero_apen_tokens: int
     excluded_users: int
     no_repeat_share: float
+    repeat_users: int
     shannon_entropy: float
     shannon_entropy_user_mean: float
     actual_entropy: float
@@ -492,6 +500,7 @@ def aggregate_per_user(
         zero_apen_tokens=int(lengths[apen == 0].sum()),
         excluded_users=int((~positive).sum()),
         no_repeat_share=float(no_repeat[windows].mean()) if windows.any() else nan,
+        repeat_users=int((~no_repeat[windows]).sum()),
         shannon_entropy=shannon_from_counts(token_counts),
         shannon_entropy_user_mean=float(shannon.mean()) if n_users else nan,
         actual_entropy=float(np.mean(lz[lengths >= 2]))
@@ -575,6 +584,7 @@ def build_summary(
         m=options.m,
         max_len=options.max_len,
         signed=options.signed,
+        token_map=options.token_map.description if options.token_map is not None else None,
         d_prime=agg.d_prime_per_user if options.dprime == "per-user" else d_data,
         d_prime_mode=options.dprime,
         d_prime_dataset=d_data,
