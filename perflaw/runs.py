@@ -207,10 +207,9 @@ def identification_problems(runs: Runs, inputs) -> tuple[list[str], list[str]]:
     """What the runs cannot tell a law with these ``inputs`` (e.g. ``["layers", "d_emb"]``):
     ``(refusals, warnings)``, one line each.
 
-    Refused: fewer than two distinct runs in a group (a "law" through one point fits
-    anything).  Warned: an input with one value in a group (its exponent or coefficient
-    is not identified: the fit and its R² say nothing about that axis), and fewer
-    distinct configurations than runs would suggest (replicates only).
+    Refused: one run, or every run at one configuration, in a group (a "law" through one
+    point fits anything).  Warned: an input with one value in a group (its exponent or
+    coefficient is not identified: the fit and its R² say nothing about that axis).
 
     Examples
     --------
@@ -218,28 +217,37 @@ def identification_problems(runs: Runs, inputs) -> tuple[list[str], list[str]]:
     ...          np.array([0.1, 0.2, 0.3]), "ndcg@10")
     >>> print(identification_problems(r, ["layers", "d_emb"])[1][0])
     runs table: layers has one value (2) in the runs: the law cannot learn how the metric
-    changes with it; add runs with other layers or fit a law without it
+    changes with it (its fitted terms and R² say nothing about layers); add runs with
+    other layers or fit a law without it
     """
     refusals: list[str] = []
     notes: list[str] = []
     for key, sub in runs.groups():
-        where = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        where = f"group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        label = " in ".join(part for part in (runs.source, where) if part)
+        head = f"{label}: " if label else ""
         used = [c for c in inputs if c in sub.X.columns]
         configs = sub.X[used].drop_duplicates() if used else sub.X.iloc[:0]
         if len(sub.y) < 2 or (used and len(configs) < 2):
+            at = (
+                " (" + ", ".join(f"{c} {configs[c].iloc[0]:g}" for c in used) + ")"
+                if used and len(configs) == 1
+                else ""
+            )
+            # seed replicates may be averaged into one row by now: name the configuration
+            what = "one run" if len(sub.y) < 2 else "every run is at one configuration"
             refusals.append(
-                f"{runs.source}{where}: {len(sub.y)} run(s) at {len(configs)} configuration(s): "
-                "a law needs runs at two configurations at least (and more runs than it has "
-                "parameters)"
+                f"{head}{what}{at}: a law needs runs at two configurations at least (and "
+                "more runs than it has parameters)"
             )
             continue
         for c in used:
             values = sub.X[c].unique()
             if len(values) == 1:
                 notes.append(
-                    f"{runs.source}{where}: {c} has one value ({values[0]:g}) in the runs: the "
-                    f"law cannot learn how the metric changes with it; add runs with other "
-                    f"{c} or fit a law without it"
+                    f"{head}{c} has one value ({values[0]:g}) in the runs: the law cannot "
+                    f"learn how the metric changes with it (its fitted terms and R² say "
+                    f"nothing about {c}); add runs with other {c} or fit a law without it"
                 )
     return refusals, notes
 

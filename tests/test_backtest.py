@@ -1168,3 +1168,20 @@ def test_p2_past_its_optimum_covers_amazon_beautys_wider_runs():
     assert np.all(law < obs)  # the law's own point is too low
     assert np.all(np.abs(p.prediction.to_numpy() - obs) < 0.5 * np.abs(law - obs))
     assert np.all((p.lower.to_numpy() <= obs) & (obs <= p.upper.to_numpy()))
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_carry_without_a_backtest_skips_the_bootstrap_in_one_note(tmp_path, fmt):
+    """Too few sizes to backtest: carry-forward has no calibration, and its bootstrap
+    used to run and fail every refit ("20 of 20 bootstrap refits failed")."""
+    p = tmp_path / "runs.csv"
+    pd.DataFrame(
+        {"layers": [2] * 4, "d_emb": [8, 16, 32, 64], "ndcg@10": [0.1, 0.12, 0.13, 0.135]}
+    ).to_csv(p, index=False)
+    args = ["fit", str(p), "--no-save", "--bootstrap", "20", "--backtest-axis", "layers"]
+    r = CliRunner().invoke(main, args + ([] if fmt == "table" else ["--json"]))
+    assert r.exit_code == 0, r.output
+    assert "bootstrap refits failed" not in r.output
+    notes = r.stdout if fmt == "table" else " ".join(json.loads(r.stdout)["notes"])
+    assert "bootstrap not run: carry-forward" in notes
+    assert "too few sizes" in notes
