@@ -37,6 +37,11 @@ import pandas as pd
 
 from perflaw.conditions import parse_condition
 from perflaw.errors import DataError
+from perflaw.quality.definition import (
+    DPRIME_DEF,
+    apen_definition,
+    parse_dprime_definition,
+)
 
 LAYER_NAMES = (
     "layers",
@@ -320,6 +325,8 @@ class Runs:
     seeds : ndarray or None
         The ``seed`` column of these rows, when the table has one (for
         :func:`average_replicates`).
+    d_prime_def : str or None
+        How ``d_prime`` was measured (:func:`dprime_definition`), when the runs have D′.
     """
 
     X: pd.DataFrame
@@ -328,6 +335,7 @@ class Runs:
     keys: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "runs table"
     seeds: np.ndarray | None = None
+    d_prime_def: str | None = None
 
     @property
     def group_cols(self) -> list[str]:
@@ -395,6 +403,26 @@ def apen_dprime(path: str | Path) -> dict[str, float]:
     if not out:
         raise DataError(f"apen output {str(path)!r} has no objects with 'file' and 'd_prime'")
     return out
+
+
+def _one_definition(frame: pd.DataFrame, source: str) -> str:
+    """The one D′ definition of the runs (their ``d_prime_def`` column; :data:`DPRIME_DEF`
+    for a table without one, as perflaw sweep measured before it wrote the column)."""
+    from perflaw.io import find_any
+
+    col = find_any(frame.columns, ("d_prime_def",))
+    if col is None:
+        return DPRIME_DEF
+    defs = sorted(set(frame[col].dropna().astype(str).str.strip()) - {""})
+    if len(defs) > 1:
+        raise DataError(
+            f"{source}: D′ measured {len(defs)} ways in one fit ({'; '.join(defs[:3])}): "
+            "D′ values of different definitions are not comparable; fit one (--where)"
+        )
+    if not defs:
+        return DPRIME_DEF
+    parse_dprime_definition(defs[0], f"{source}, column {col!r}")
+    return defs[0]
 
 
 def runs_from_frame(
@@ -492,10 +520,13 @@ def runs_from_frame(
     )
     y = _numeric(frame, mcol, "metric", positive=False)
     check_metric_scale(y, str(mcol))
+    d_prime_def = None
     if pcol is not None:
         X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
+        d_prime_def = _one_definition(frame, source)
     elif apen_json:
         table = apen_dprime(apen_json)
+        d_prime_def = apen_definition(apen_json)
         dcol_name = _find(frame, dataset_col, (), "dataset", "--dataset-col")
         names = frame[dcol_name].astype(str)
         missing = sorted(set(names) - set(table))
@@ -509,7 +540,7 @@ def runs_from_frame(
     for col in group_cols:
         keys[col] = frame[col].to_numpy()
     seeds = None if seed_col is None else frame[seed_col].to_numpy()
-    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source, seeds)
+    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source, seeds, d_prime_def)
     for key, sub in runs.groups():
         label = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
         check_not_constant(sub.y, str(mcol), label)

@@ -422,6 +422,8 @@ def fit(
         )
     for _, f in fits:
         f.warnings_ = extra + list(f.warnings_)
+        if "d_prime" in f.ranges_:  # the law file keeps how its D′ was measured
+            f.d_prime_def_ = table.d_prime_def
     if fmt != "table":  # the summaries print them; JSON and CSV carry them too
         shown = set()
         for key, f in fits:

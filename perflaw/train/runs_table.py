@@ -48,6 +48,7 @@ RUNS_COLUMNS = [
     "train_users",
     "train_tokens",
     "d_prime",
+    "d_prime_def",
     "flops",
     "steps",
     "epochs",
