@@ -148,3 +148,17 @@ def test_fit_names_seed_replicates_of_one_configuration_as_such(tmp_path):
     r = _cli(p, "--json")
     assert r.exit_code != 0
     assert "every run is at one configuration (layers 2, d_emb 8)" in r.output
+
+
+def test_power_law_fits_refuse_one_run_and_carry_repeats_in_json(tmp_path):
+    one = tmp_path / "one.csv"
+    pd.DataFrame({"x": [1e6], "loss": [3.0]}).to_csv(one, index=False)
+    r = _cli(one, "--law", "power", "--x-col", "x", "--metric", "loss")
+    assert r.exit_code != 0 and "one run (x 1e+06)" in r.output
+    rep = tmp_path / "rep.csv"
+    pd.DataFrame(
+        {"x": [1e6, 2e6, 4e6, 8e6, 1.6e7, 1.6e7], "loss": [3.0, 2.8, 2.65, 2.55, 2.5, 2.5]}
+    ).to_csv(rep, index=False)
+    r = _cli(rep, "--law", "power", "--x-col", "x", "--metric", "loss", "--json")
+    assert r.exit_code == 0, r.output
+    assert any("repeat an earlier row exactly" in w for w in json.loads(r.stdout)["warnings"])
