@@ -42,7 +42,7 @@ def test_max_len_does_not_cut_the_d_prime_of_data(law, fmt):
         main, ["recommend-config", "--law", str(law), "--data", LOG, "--max-len", "50", fmt]
     )
     assert res.exit_code == 0, res.output
-    assert "D′ per-user m=2 whole, as the law's runs measured theirs" in res.stderr
+    assert "D′ per-user m=2 whole, the law's runs' definition" in res.stderr
     assert "outside the D′" not in res.stderr
     measured = _taken_d_prime(res.stderr)
     table = pd.read_csv(TABLE)
@@ -112,3 +112,16 @@ def test_the_sweeps_own_definition_is_inside(law):
     assert "outside the D′" not in res.stderr  # whole sequences: ~50.6 M, the table's scale
     res = CliRunner().invoke(main, ["recommend-config", "--law", str(law), "--d-prime", "1e3"])
     assert "D′ 1,000 (given with --d-prime) is outside" in res.stderr
+
+
+def test_an_older_sweep_table_is_read_as_the_sweeps_definition_but_not_appended_to(tmp_path):
+    from perflaw.errors import DataError
+    from perflaw.train import runs_table as rt
+
+    old = tmp_path / "old.csv"
+    pd.read_csv(TABLE).drop(columns="d_prime_def").to_csv(old, index=False)
+    table = rt.read_runs_file(old)
+    assert list(table.columns) == rt.RUNS_COLUMNS
+    assert (table["d_prime_def"] == "per-user m=2 whole").all()
+    with pytest.raises(DataError, match="not a perflaw sweep runs table of this version"):
+        rt.read_runs_file(old, legacy=False)  # what a resumed sweep reads

@@ -88,7 +88,7 @@ def fill_from_data(
             ParameterSource.DEFAULT_MAP,
         )
 
-    definition, whose = law_definition(law_path)
+    definition, law_has_d_prime = law_definition(law_path)
     how_def = parse_dprime_definition(definition, f"law {law_path!r}")
     if how_def["mode"] != "per-user" or how_def["signed"]:
         raise DataError(
@@ -97,7 +97,15 @@ def fill_from_data(
         )
     # D′ measured the law's way (not cut to --max-len, which is the model's input length)
     facts = data_facts(data, max_len=how_def["max_len"], m=how_def["m"])
+    from_json = str(data).lower().endswith(".json")
     measured = _facts_definition(facts, how_def["m"], data)
+    whose = (
+        f"as {data} says"
+        if from_json
+        else "the law's runs' definition"
+        if law_has_d_prime
+        else "perflaw sweep's definition"
+    )
     taken = []
     if not given("n_items"):
         n_items = facts.n_items
@@ -113,7 +121,7 @@ def fill_from_data(
             f"from {data} ({facts.users:,} users; D′ {measured}, {whose}): {', '.join(taken)}",
             err=True,
         )
-    if not given("d_prime") and measured != definition:
+    if law_has_d_prime and not given("d_prime") and measured != definition:
         cut = how_def["max_len"]
         click.echo(
             f"warning: D′ in {data} was measured {measured!r}, the law's runs {definition!r}: "
@@ -128,13 +136,13 @@ def fill_from_data(
     return n_items, max_len, d_prime
 
 
-def law_definition(law_path: str | None) -> tuple[str, str]:
+def law_definition(law_path: str | None) -> tuple[str, bool]:
     """How the law's runs measured D′ (recorded in its law file; perflaw sweep's definition
-    for a law without a D′ input or from before the record), and a few words saying so."""
+    for a law from before the record, or without a D′ input), and whether it has one."""
     from perflaw.quality.definition import DPRIME_DEF
 
     if not law_path:
-        return DPRIME_DEF, "as perflaw sweep measures it"
+        return DPRIME_DEF, False
     from perflaw.fitting.fitter import load_fits
 
     defs = {
@@ -145,15 +153,15 @@ def law_definition(law_path: str | None) -> tuple[str, str]:
     if len(defs) > 1:
         raise DataError(f"law {law_path!r} holds fits of D′ measured {len(defs)} ways")
     if not defs:
-        return DPRIME_DEF, "as perflaw sweep measures it"
-    return defs.pop(), "as the law's runs measured theirs"
+        return DPRIME_DEF, False
+    return defs.pop(), True
 
 
 def _facts_definition(facts, m: int, data: str) -> str:
     """How the D′ of ``facts`` was measured: a log as asked; apen JSON as it says."""
     from perflaw.quality.definition import dprime_definition
 
-    if not str(data).lower().endswith(".json"):
+    if not str(data).lower().endswith(".json"):  # a log, measured here as asked
         return dprime_definition(m=m, max_len=facts.max_len)
     from perflaw.quality.definition import apen_definition
 
