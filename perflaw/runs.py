@@ -37,6 +37,11 @@ import pandas as pd
 
 from perflaw.conditions import parse_condition
 from perflaw.errors import DataError
+from perflaw.quality.definition import (
+    DPRIME_DEF,
+    apen_definition,
+    parse_dprime_definition,
+)
 
 # the shape columns' spellings live with the column-name normaliser (one list for both)
 from perflaw.sources.columns import DEMB_NAMES, LAYER_NAMES
@@ -233,10 +238,9 @@ def identification_problems(runs: Runs, inputs) -> tuple[list[str], list[str]]:
     """What the runs cannot tell a law with these ``inputs`` (e.g. ``["layers", "d_emb"]``):
     ``(refusals, warnings)``, one line each.
 
-    Refused: fewer than two distinct runs in a group (a "law" through one point fits
-    anything).  Warned: an input with one value in a group (its exponent or coefficient
-    is not identified: the fit and its R² say nothing about that axis), and fewer
-    distinct configurations than runs would suggest (replicates only).
+    Refused: one run, or every run at one configuration, in a group (a "law" through one
+    point fits anything).  Warned: an input with one value in a group (its exponent or
+    coefficient is not identified: the fit and its R² say nothing about that axis).
 
     Examples
     --------
@@ -244,28 +248,37 @@ def identification_problems(runs: Runs, inputs) -> tuple[list[str], list[str]]:
     ...          np.array([0.1, 0.2, 0.3]), "ndcg@10")
     >>> print(identification_problems(r, ["layers", "d_emb"])[1][0])
     runs table: layers has one value (2) in the runs: the law cannot learn how the metric
-    changes with it; add runs with other layers or fit a law without it
+    changes with it (its fitted terms and R² say nothing about layers); add runs with
+    other layers or fit a law without it
     """
     refusals: list[str] = []
     notes: list[str] = []
     for key, sub in runs.groups():
-        where = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        where = f"group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
+        label = " in ".join(part for part in (runs.source, where) if part)
+        head = f"{label}: " if label else ""
         used = [c for c in inputs if c in sub.X.columns]
         configs = sub.X[used].drop_duplicates() if used else sub.X.iloc[:0]
         if len(sub.y) < 2 or (used and len(configs) < 2):
+            at = (
+                " (" + ", ".join(f"{c} {configs[c].iloc[0]:g}" for c in used) + ")"
+                if used and len(configs) == 1
+                else ""
+            )
+            # seed replicates may be averaged into one row by now: name the configuration
+            what = "one run" if len(sub.y) < 2 else "every run is at one configuration"
             refusals.append(
-                f"{runs.source}{where}: {len(sub.y)} run(s) at {len(configs)} configuration(s): "
-                "a law needs runs at two configurations at least (and more runs than it has "
-                "parameters)"
+                f"{head}{what}{at}: a law needs runs at two configurations at least (and "
+                "more runs than it has parameters)"
             )
             continue
         for c in used:
             values = sub.X[c].unique()
             if len(values) == 1:
                 notes.append(
-                    f"{runs.source}{where}: {c} has one value ({values[0]:g}) in the runs: the "
-                    f"law cannot learn how the metric changes with it; add runs with other "
-                    f"{c} or fit a law without it"
+                    f"{head}{c} has one value ({values[0]:g}) in the runs: the law cannot "
+                    f"learn how the metric changes with it (its fitted terms and R² say "
+                    f"nothing about {c}); add runs with other {c} or fit a law without it"
                 )
     return refusals, notes
 
@@ -338,6 +351,8 @@ class Runs:
     seeds : ndarray or None
         The ``seed`` column of these rows, when the table has one (for
         :func:`average_replicates`).
+    d_prime_def : str or None
+        How ``d_prime`` was measured (:func:`dprime_definition`), when the runs have D′.
     """
 
     X: pd.DataFrame
@@ -346,6 +361,7 @@ class Runs:
     keys: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "runs table"
     seeds: np.ndarray | None = None
+    d_prime_def: str | None = None
 
     @property
     def group_cols(self) -> list[str]:
@@ -426,6 +442,26 @@ def dprime_per_row(table: dict[str, float], names: pd.Series, source: str | Path
             f"it has {', '.join(sorted(table))}"
         )
     return names.map(table).to_numpy(float)
+
+
+def _one_definition(frame: pd.DataFrame, source: str) -> str:
+    """The one D′ definition of the runs (their ``d_prime_def`` column; :data:`DPRIME_DEF`
+    for a table without one, as perflaw sweep measured before it wrote the column)."""
+    from perflaw.io import find_any
+
+    col = find_any(frame.columns, ("d_prime_def",))
+    if col is None:
+        return DPRIME_DEF
+    defs = sorted(set(frame[col].dropna().astype(str).str.strip()) - {""})
+    if len(defs) > 1:
+        raise DataError(
+            f"{source}: D′ measured {len(defs)} ways in one fit ({'; '.join(defs[:3])}): "
+            "D′ values of different definitions are not comparable; fit one (--where)"
+        )
+    if not defs:
+        return DPRIME_DEF
+    parse_dprime_definition(defs[0], f"{source}, column {col!r}")
+    return defs[0]
 
 
 def runs_from_frame(
@@ -523,17 +559,20 @@ def runs_from_frame(
     )
     y = _numeric(frame, mcol, "metric", positive=False)
     check_metric_scale(y, str(mcol))
+    d_prime_def = None
     if pcol is not None:
         X["d_prime"] = _numeric(frame, pcol, "D′", positive=True)
+        d_prime_def = _one_definition(frame, source)
     elif apen_json:
         table = apen_dprime(apen_json)
+        d_prime_def = apen_definition(apen_json)
         dcol_name = _find(frame, dataset_col, (), "dataset", "--dataset-col")
         X["d_prime"] = dprime_per_row(table, frame[dcol_name], apen_json)
     keys = pd.DataFrame(index=range(len(frame)))
     for col in group_cols:
         keys[col] = frame[col].to_numpy()
     seeds = None if seed_col is None else frame[seed_col].to_numpy()
-    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source, seeds)
+    runs = Runs(X, y, str(mcol), keys if group_by else pd.DataFrame(), source, seeds, d_prime_def)
     for key, sub in runs.groups():
         label = f" in group {', '.join(f'{k}={v}' for k, v in key.items())}" if key else ""
         check_not_constant(sub.y, str(mcol), label)

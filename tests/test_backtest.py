@@ -81,14 +81,18 @@ def test_carry_forward_along_width_stays_at_the_depth():
     assert f.selection_["axis"] == "d_emb"
 
 
-def test_carry_forward_bootstrap_survives_a_resample_without_a_width():
-    """A width with one run is missing from about a third of the row resamples: those
-    refits fail and are counted (one warning), the others give the intervals."""
+def test_carry_forward_is_never_bootstrapped():
+    """Carry-forward is a lookup of the trained runs: a row resample only drops cells (a
+    width with one run is missing from about a third of them, and those refits failed)
+    or repeats them.  Without a backtest's calibration too, the bootstrap is not run and
+    one note says why (issue 39)."""
     X = pd.concat([grid(layers=(1, 2, 4, 8), widths=(32, 64)), grid(layers=(1,), widths=(16,))])
     y = np.linspace(0.02, 0.04, len(X))
-    with pytest.warns(RuntimeWarning, match=r"bootstrap refits failed"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         f = LawFitter("carry", bootstrap=60, seed=0).fit(X.reset_index(drop=True), y)
-    assert 0 < f.n_bootstrap_failed_ < 60 and len(f.bootstrap_params_) == 60 - f.n_bootstrap_failed_
+    assert f.bootstrap_params_ is None and f.n_bootstrap_failed_ == 0
+    assert any("bootstrap not run: carry-forward" in n and "too few sizes" in n for n in f.notes_)
     np.testing.assert_allclose(f.fitted_, y)
 
 
@@ -1168,3 +1172,20 @@ def test_p2_past_its_optimum_covers_amazon_beautys_wider_runs():
     assert np.all(law < obs)  # the law's own point is too low
     assert np.all(np.abs(p.prediction.to_numpy() - obs) < 0.5 * np.abs(law - obs))
     assert np.all((p.lower.to_numpy() <= obs) & (obs <= p.upper.to_numpy()))
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_carry_without_a_backtest_skips_the_bootstrap_in_one_note(tmp_path, fmt):
+    """Too few sizes to backtest: carry-forward has no calibration, and its bootstrap
+    used to run and fail every refit ("20 of 20 bootstrap refits failed")."""
+    p = tmp_path / "runs.csv"
+    pd.DataFrame(
+        {"layers": [2] * 4, "d_emb": [8, 16, 32, 64], "ndcg@10": [0.1, 0.12, 0.13, 0.135]}
+    ).to_csv(p, index=False)
+    args = ["fit", str(p), "--no-save", "--bootstrap", "20", "--backtest-axis", "layers"]
+    r = CliRunner().invoke(main, args + ([] if fmt == "table" else ["--json"]))
+    assert r.exit_code == 0, r.output
+    assert "bootstrap refits failed" not in r.output
+    notes = r.stdout if fmt == "table" else " ".join(json.loads(r.stdout)["notes"])
+    assert "bootstrap not run: carry-forward" in notes
+    assert "too few sizes" in notes

@@ -216,7 +216,8 @@ def test_errors_are_one_line(cwd):
     pd.read_csv(BUNDLED).head(1).to_csv("one.csv", index=False)
     _one_line_error(
         run("fit", "one.csv", "-m", "hr@10", "--form", "free"),
-        "form 'free' cannot be fitted on these runs: every run has the same layers and d_emb",
+        "runs table 'one.csv': one run \\(layers 4, d_emb 25\\): a law needs runs at two "
+        "configurations at least",
     )
     df = pd.read_csv(BUNDLED)
     df.loc[3, "hr@10"] = None

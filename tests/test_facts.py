@@ -123,8 +123,8 @@ def test_recommend_config_takes_data_instead_of_retyped_numbers(tmp_path):
     assert typed.exit_code == 0 and chained.exit_code == 0, chained.output
     assert json.loads(chained.stdout) == json.loads(typed.stdout)
     assert (
-        f"from {quality} (671 users, last 50 events per user): --n-items 9066, "
-        "--max-len 50, --d-prime" in chained.stderr
+        f"from {quality} (671 users; D′ per-user m=2 last 50, as {quality} says): "
+        "--n-items 9066, --max-len 50, --d-prime" in chained.stderr
     )
     # an explicit option wins over the file
     other = runner.invoke(

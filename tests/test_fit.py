@@ -293,7 +293,7 @@ def test_law_file_errors(tmp_path, panel0):
 
 def test_bad_inputs(panel0):
     X, y = panel0[["layers", "d_emb"]], panel0["hr@10"].to_numpy().copy()
-    with pytest.raises(DataError, match="every run has the same layers and d_emb"):
+    with pytest.raises(DataError, match=r"one run \(layers 4, d_emb 25\): a law needs runs at two"):
         LawFitter().fit(X.iloc[:1], y[:1])
     y[2] = np.nan
     with pytest.raises(DataError, match="1 missing or non-numeric"):

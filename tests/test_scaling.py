@@ -215,7 +215,7 @@ def test_single_model_size_is_an_error():
     keep = (X.N == X.N.iloc[0]).to_numpy()
     with pytest.raises(DataError, match="single value"):
         LawFitter("chinchilla").fit(X[keep], y[keep])
-    with pytest.raises(DataError, match="single value"):
+    with pytest.raises(DataError, match=r"every run is at one configuration \(x 3\)"):
         LawFitter("power").fit({"x": np.full(5, 3.0)}, np.arange(5.0))
 
 

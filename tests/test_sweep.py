@@ -143,6 +143,7 @@ def test_runs_table_schema(runs, log):
         assert r["ndcg@10"] <= r["ndcg@50"] <= r["hr@50"]
         assert r["train_users"] == 300 and r["train_tokens"] > 0
         assert r["d_prime"] > 0 and r["flops"] > 0 and r["seconds"] > 0
+        assert r["d_prime_def"] == "per-user m=2 whole"  # how d_prime was measured
         assert r["steps"] == 3 and r["best_step"] == 3 and r["end"] == "cap"
 
 

@@ -8,10 +8,13 @@ from typing import Any
 
 import click
 
+from perflaw.errors import DataError
+from perflaw.quality.definition import parse_dprime_definition
+
 DATA_HELP = (
     "The training log, or `perflaw apen --json` output: fills --n-items, --max-len "
-    "and --d-prime from it (options given explicitly win; a log is measured with "
-    "--max-len when given)."
+    "and --d-prime from it (options given explicitly win; a log's D′ is measured as "
+    "the law's runs measured theirs, by default on whole sequences, whatever --max-len)."
 )
 
 
@@ -85,7 +88,24 @@ def fill_from_data(
             ParameterSource.DEFAULT_MAP,
         )
 
-    facts = data_facts(data, max_len=max_len if given("max_len") and max_len else None)
+    definition, law_has_d_prime = law_definition(law_path)
+    how_def = parse_dprime_definition(definition, f"law {law_path!r}")
+    if how_def["mode"] != "per-user" or how_def["signed"]:
+        raise DataError(
+            f"the law's D′ was measured {definition!r}, which --data does not measure; "
+            "measure the log that way and give --d-prime"
+        )
+    # D′ measured the law's way (not cut to --max-len, which is the model's input length)
+    facts = data_facts(data, max_len=how_def["max_len"], m=how_def["m"])
+    from_json = str(data).lower().endswith(".json")
+    measured = _facts_definition(facts, how_def["m"], data)
+    whose = (
+        f"as {data} says"
+        if from_json
+        else "the law's runs' definition"
+        if law_has_d_prime
+        else "perflaw sweep's definition"
+    )
     taken = []
     if not given("n_items"):
         n_items = facts.n_items
@@ -97,16 +117,52 @@ def fill_from_data(
         d_prime = facts.d_prime
         taken.append(f"--d-prime {human_number(facts.d_prime)}")
     if taken:
-        cut = "all events" if facts.max_len is None else f"last {facts.max_len} events"
         click.echo(
-            f"from {data} ({facts.users:,} users, {cut} per user): {', '.join(taken)}", err=True
+            f"from {data} ({facts.users:,} users; D′ {measured}, {whose}): {', '.join(taken)}",
+            err=True,
         )
-    how = (
-        "given with --d-prime"
-        if given("d_prime")
-        else f"measured from {data} on "
-        + ("whole sequences" if facts.max_len is None else f"the last {facts.max_len} events")
-    )
+    if law_has_d_prime and not given("d_prime") and measured != definition:
+        cut = how_def["max_len"]
+        click.echo(
+            f"warning: D′ in {data} was measured {measured!r}, the law's runs {definition!r}: "
+            "the two do not compare; measure the log again with `perflaw apen LOG` "
+            + ("without --max-len" if cut is None else f"--max-len {cut}")
+            + " or give the log itself",
+            err=True,
+        )
+    how = "given with --d-prime" if given("d_prime") else f"measured from {data} as {measured!r}"
     for line in d_prime_outside(d_prime, law_path, how):
         click.echo(f"warning: {line}", err=True)
     return n_items, max_len, d_prime
+
+
+def law_definition(law_path: str | None) -> tuple[str, bool]:
+    """How the law's runs measured D′ (recorded in its law file; perflaw sweep's definition
+    for a law from before the record, or without a D′ input), and whether it has one."""
+    from perflaw.quality.definition import DPRIME_DEF
+
+    if not law_path:
+        return DPRIME_DEF, False
+    from perflaw.fitting.fitter import load_fits
+
+    defs = {
+        getattr(f, "d_prime_def_", None) or DPRIME_DEF
+        for _, f in load_fits(law_path)
+        if "d_prime" in f.ranges_
+    }
+    if len(defs) > 1:
+        raise DataError(f"law {law_path!r} holds fits of D′ measured {len(defs)} ways")
+    if not defs:
+        return DPRIME_DEF, False
+    return defs.pop(), True
+
+
+def _facts_definition(facts, m: int, data: str) -> str:
+    """How the D′ of ``facts`` was measured: a log as asked; apen JSON as it says."""
+    from perflaw.quality.definition import dprime_definition
+
+    if not str(data).lower().endswith(".json"):  # a log, measured here as asked
+        return dprime_definition(m=m, max_len=facts.max_len)
+    from perflaw.quality.definition import apen_definition
+
+    return apen_definition(data)

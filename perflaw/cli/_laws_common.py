@@ -29,13 +29,16 @@ _GROUPISH = {
 
 
 @contextmanager
-def _warnings_to_stderr():
-    """Show library warnings as one ``warning:`` line each on stderr."""
+def _warnings_to_stderr(skip: tuple[type[Warning], ...] = ()):
+    """Show library warnings as one ``warning:`` line each on stderr (not those of the
+    ``skip`` categories: the caller prints them with its output)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     seen = set()
     for w in caught:
+        if issubclass(w.category, skip):
+            continue
         msg = str(w.message)
         if msg not in seen:
             seen.add(msg)

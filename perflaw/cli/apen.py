@@ -344,7 +344,7 @@ def apen(
                 spill_dir=spill_dir if memory_limit is not None or engine == "bounded" else None,
             )
         reports.append(rep)
-    summaries = [r.summary for r in reports]
+    summaries = [_with_definition(r.summary) for r in reports]
     labels = column_labels(files)
     if per_user and engine == "spark":
         _write_spark_per_user(reports, files, per_user, per_user_format, overwrite)
@@ -382,16 +382,41 @@ def _length_only(summaries, labels):
     ]
 
 
+def _with_definition(summary: dict) -> dict:
+    """The summary with ``d_prime_def``: how its D′ was measured, in the words of the runs
+    table's column (perflaw.quality.definition), so a user can match the two."""
+    from perflaw.quality.definition import dprime_definition
+
+    definition = dprime_definition(
+        mode=str(summary.get("d_prime_mode") or "per-user"),
+        m=int(summary["m"]),
+        max_len=summary.get("max_len"),
+        signed=bool(summary.get("signed")),
+    )
+    out = dict(summary)
+    out["d_prime_def"] = definition
+    return out
+
+
 def explain(summaries: list[dict], labels: list[str]) -> str:
     """The header above the table: what was measured and what the numbers mean."""
+    from perflaw.quality.definition import DPRIME_DEF
+
     first = summaries[0]
     m, max_len = first["m"], first["max_len"]
     cut = "all events of each user" if max_len is None else f"each user's last {max_len:,} events"
     n = len(summaries)
+    definition = first.get("d_prime_def", "")
     lines = [
         f"Data quality of {'this log' if n == 1 else f'{n} logs'}: approximate entropy "
         f"(ApEn, r = 0) over windows of m = {m} events,",
         f"on {cut}.",
+        f"D′ measured {definition!r}"
+        + (
+            " (as perflaw sweep's d_prime column)."
+            if definition == DPRIME_DEF
+            else f" (perflaw sweep's d_prime column: {DPRIME_DEF!r})."
+        ),
     ]
     glossary = [
         (

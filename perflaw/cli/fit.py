@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -230,7 +231,9 @@ def fit(
     from perflaw.fitting.lawfile import save_fits
     from perflaw.fitting.selection import FormSelector
     from perflaw.runs import (
+        RunsTableWarning,
         average_replicates,
+        identification_problems,
         read_table,
         runs_from_frame,
     )
@@ -306,18 +309,26 @@ def fit(
     if not group_by:
         sub = frame[parse_condition(where, frame)] if where else frame
         mixed = [c for c in sub.columns if str(c).lower() in _GROUPISH and sub[c].nunique() > 1]
-    table = runs_from_frame(
-        frame,
-        metric=metric,
-        layers_col=layers_col,
-        d_emb_col=d_emb_col,
-        group_by=group_by,
-        d_prime_col=d_prime_col,
-        apen_json=apen_json,
-        dataset_col=dataset_col,
-        where=where,
-        source=f"runs table {str(runs)!r}",
-    )
+    # what reading adjusted (repeated rows fitted once, diverged or capped runs) goes
+    # into every output format with the fit, not only to stderr
+    with warnings.catch_warnings(record=True) as read_notes:
+        warnings.simplefilter("always", RunsTableWarning)
+        table = runs_from_frame(
+            frame,
+            metric=metric,
+            layers_col=layers_col,
+            d_emb_col=d_emb_col,
+            group_by=group_by,
+            d_prime_col=d_prime_col,
+            apen_json=apen_json,
+            dataset_col=dataset_col,
+            where=where,
+            source=f"runs table {str(runs)!r}",
+        )
+    if not joint:  # before seed replicates are averaged into one row, which they count as
+        refusals, _ = identification_problems(table, ["layers", "d_emb"])
+        if refusals:
+            raise DataError(refusals[0])
     noise, n_rep = None, 0
     if table.seeds is not None:
         table, noise, n_rep = average_replicates(table, table.seeds)
@@ -361,7 +372,8 @@ def fit(
         return FormSelector(fitter, form=form).fit(X, y, **kw).best_
 
     fits = []
-    with _warnings_to_stderr():
+    # the fitter's identification warnings are in each fit's warnings, printed with it
+    with _warnings_to_stderr(skip=(RunsTableWarning,)):
         if joint or not table.group_cols:
             groups = table.group_labels()
             if bootstrap_by == "group" and groups is None:
@@ -390,7 +402,10 @@ def fit(
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"group {label}: {exc}") from None
                 fits.append((key, f))
-    extra = []
+    extra = [str(w.message) for w in read_notes if issubclass(w.category, RunsTableWarning)]
+    for w in read_notes:  # anything else read_runs warned about still reaches stderr
+        if not issubclass(w.category, RunsTableWarning):
+            click.echo(f"warning: {w.message}", err=True)
     if mixed:  # only once the fit succeeded, so that errors stay one line
         extra.append(
             f"column(s) {', '.join(map(str, mixed))} vary in {runs}: fitting all rows "
@@ -403,9 +418,17 @@ def fit(
         )
     for _, f in fits:
         f.warnings_ = extra + list(f.warnings_)
+        if "d_prime" in f.ranges_:  # the law file keeps how its D′ was measured
+            f.d_prime_def_ = table.d_prime_def
     if fmt != "table":  # the summaries print them; JSON and CSV carry them too
-        for w in extra:
-            click.echo(f"warning: {w}", err=True)
+        shown = set()
+        for key, f in fits:
+            label = ", ".join(f"{k}={v}" for k, v in key.items())
+            for w in extra + list(getattr(f, "identification_", [])):
+                line = f"{label}: {w}" if label and w not in extra else w
+                if line not in shown:
+                    shown.add(line)
+                    click.echo(f"warning: {line}", err=True)
     records = [_fit_record(k, f, with_ci=bool(bootstrap)) for k, f in fits]
     if not no_save:
         save_fits(fits, out, inputs=[runs])

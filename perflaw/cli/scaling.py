@@ -10,6 +10,7 @@ fit one law per data column and print a comparison (R², AIC, holdout error).
 from __future__ import annotations
 
 import math
+import warnings
 
 import click
 import numpy as np
@@ -250,12 +251,14 @@ def run_fit(
     # the runs table's boundary checks (perflaw.runs): exact repeats fitted once, a
     # constant metric refused (whole table and each group)
     from perflaw.io import find_any
-    from perflaw.runs import check_not_constant, drop_duplicated_runs
+    from perflaw.runs import RunsTableWarning, check_not_constant, drop_duplicated_runs
 
     # another seed with the same score is another run (perflaw.runs.runs_from_frame)
     seed_col = find_any(frame.columns, ("seed",))
     used = [c for c in [mcol, x_col, params_col, *data_cols, *gcols, seed_col] if c is not None]
-    frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), f"runs table {runs!r}")
+    with warnings.catch_warnings(record=True) as read_notes:  # carried by every format
+        warnings.simplefilter("always", RunsTableWarning)
+        frame = drop_duplicated_runs(frame, list(dict.fromkeys(used)), f"runs table {runs!r}")
     check_not_constant(pd.to_numeric(frame[mcol], errors="coerce").to_numpy(float), str(mcol), "")
     parts = (
         [({}, frame)]
@@ -276,7 +279,8 @@ def run_fit(
                 " in group " + ", ".join(f"{k}={v}" for k, v in gkey.items()),
             )
     fits = []
-    with _warnings_to_stderr():
+    # the fitter's identification warnings are in each fit's warnings, printed with it
+    with _warnings_to_stderr(skip=(RunsTableWarning,)):
         for gkey, sub in parts:
             for dcol in data_cols:
                 key = {k: (v.item() if hasattr(v, "item") else v) for k, v in gkey.items()}
@@ -301,6 +305,14 @@ def run_fit(
                     label = ", ".join(f"{k}={v}" for k, v in key.items())
                     raise DataError(f"{label}: {exc}" if label else str(exc)) from None
                 fits.append((key, f))
+    extra = [str(w.message) for w in read_notes]
+    for _, f in fits:
+        f.warnings_ = extra + list(f.warnings_)
+    if fmt != "table":  # the summaries print them; JSON and CSV carry them too
+        for line in dict.fromkeys(
+            [*extra, *(w for _, f in fits for w in getattr(f, "identification_", []))]
+        ):
+            click.echo(f"warning: {line}", err=True)
     records = [_record(k, f, bool(bootstrap)) for k, f in fits]
     if not no_save:
         save_fits(fits, out, inputs=[runs])

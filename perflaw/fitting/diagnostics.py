@@ -224,3 +224,18 @@ def check_identified(law: Law, X: dict, n: int) -> None:
         raise DataError(
             f"law {law.name!r} has {k} parameters and needs at least {k + 1} runs; got {n}"
         )
+
+
+def runs_identification(law: Law, frame: pd.DataFrame, y) -> list[str]:
+    """What the runs cannot tell ``law`` (:func:`perflaw.runs.identification_problems`
+    over the law's inputs): a one-line :class:`DataError` for one run or every run at one
+    configuration; the warning lines for an input with one value (its terms are not
+    identified, whatever R² says)."""
+    from perflaw.runs import Runs, identification_problems
+
+    inputs = [c for c in law.inputs if c in frame.columns and c != "group"]
+    runs = Runs(frame[inputs].reset_index(drop=True), np.asarray(y, float), "", source="")
+    refusals, notes = identification_problems(runs, inputs)
+    if refusals:
+        raise DataError(refusals[0])
+    return notes

@@ -48,6 +48,7 @@ from perflaw.fitting.diagnostics import (
     goodness_of_fit,
     holdout_table,
     numeric_jacobian,
+    runs_identification,
 )
 from perflaw.fitting.report import summary_frame, summary_text
 from perflaw.fitting.rows import Rows, law_inputs
@@ -61,6 +62,7 @@ from perflaw.fitting.solve import (
 from perflaw.laws.base import Law, Start, get_law
 from perflaw.laws.forms import form_law
 from perflaw.laws.scales import from_scale, resolve_scale, to_scale
+from perflaw.runs import RunsTableWarning
 
 
 class ExtrapolationWarning(UserWarning):
@@ -197,6 +199,7 @@ class LawFitter:
         loo: bool = False,
         exclude: str | None = None,
         select: Callable[..., Any] | None = None,
+        identify: bool = True,
     ) -> LawFitter:
         """Fit the law.
 
@@ -228,6 +231,11 @@ class LawFitter:
             fitted (never held-out ones): the law becomes the selected form's, with its
             calibrated intervals.  :class:`~perflaw.fitting.selection.FormSelector` passes
             its backtest here; ``None``: fit ``law`` as given.
+        identify : bool
+            Refuse (:class:`DataError`) runs that are one run or all at one configuration,
+            and warn (:class:`~perflaw.runs.RunsTableWarning`, and ``warnings_``) when an
+            input has one value: its terms are not identified.  The backtest's refits on
+            the smaller sizes turn it off (carry-forward from one run is its forecast).
 
         Returns
         -------
@@ -246,6 +254,13 @@ class LawFitter:
         self.holdout_condition_ = holdout
         if holdout:
             rows, held = rows.split(holdout, "holdout")
+        self.identification_: list[str] = []
+        if identify:
+            self.identification_ = runs_identification(
+                self._build_law(rows.groups), rows.frame, rows.y
+            )
+            for note in self.identification_:
+                warnings.warn(note, RunsTableWarning, stacklevel=2)
         self._fit_core(rows.frame, rows.y, rows.groups, select)
         if holdout:
             pred = self.predict(
@@ -295,7 +310,7 @@ class LawFitter:
         check_identified(law, X, n)
         for message in law.fit_warnings(X):
             warnings.warn(message, UserWarning, stacklevel=3)
-        self._pending_warnings = []
+        self._pending_warnings = list(getattr(self, "identification_", []))
         if self.calibration_ is None and self.form_ is not None:
             self._pending_warnings.append(
                 "too few sizes to backtest: prediction intervals are not calibrated "
@@ -342,13 +357,18 @@ class LawFitter:
         )
         self.bootstrap_params_: np.ndarray | None = None
         self.n_bootstrap_failed_ = 0
-        if self.bootstrap and law.nonparametric and self.calibration_ is not None:
+        if self.bootstrap and law.nonparametric:
             # a lookup of the trained runs: resampling rows only drops cells (refits that
             # fail) or repeats them, and neither predict nor p_best would read the draws,
-            # which come from the backtest's calibration instead
+            # which come from the backtest's calibration when there is one
             self.notes_.append(
-                "bootstrap not run: carry-forward is a lookup of the trained runs, and its "
-                "intervals (and recommend-config's p_best) are calibrated by the backtest"
+                "bootstrap not run: carry-forward is a lookup of the trained runs (nothing "
+                "to resample), and its intervals (and recommend-config's p_best) "
+                + (
+                    "are calibrated by the backtest"
+                    if self.calibration_ is not None
+                    else "need a backtest, which these runs have too few sizes for"
+                )
             )
         elif self.bootstrap:
             self._run_bootstrap(rng)

@@ -55,6 +55,8 @@ def to_dict(f) -> dict[str, Any]:
         "warnings": list(getattr(f, "warnings_", [])),
         "loss_value": getattr(f, "cost_", None),
         "data_ranges": {c: list(v) for c, v in f.ranges_.items()},
+        # how the fitted D′ was measured: a D′ asked about must be measured the same way
+        "d_prime_def": _d_prime_def(f),
         "level": f.level,
         "fit_options": {
             "loss": f.loss,
@@ -173,6 +175,16 @@ def _check_numbers(data: dict, law: Law, source: str) -> None:
         r = ranges.get(c)
         if not (isinstance(r, list) and len(r) == 2 and all(is_num(v) for v in r) and r[0] <= r[1]):
             _bad(source, f"data_ranges.{c}", f"must be [min, max] finite numbers, got {r!r}")
+    d_def = data.get("d_prime_def")
+    if d_def is not None:
+        from perflaw.quality.definition import parse_dprime_definition
+
+        if not isinstance(d_def, str):
+            _bad(source, "d_prime_def", f"must be a string, got {d_def!r}")
+        try:
+            parse_dprime_definition(d_def)
+        except DataError as exc:
+            _bad(source, "d_prime_def", str(exc).split(": ", 1)[-1])
     k = len(law.param_names)
     cov = data.get("covariance")
     if cov is not None:
@@ -361,6 +373,16 @@ def settings(data: dict) -> tuple[Law, dict[str, Any]]:
     )
 
 
+def _d_prime_def(f) -> str | None:
+    """How the fitted D′ was measured (``d_prime_def_``; perflaw sweep's definition when
+    the fit has a D′ input and nobody said otherwise); None without a D′ input."""
+    if "d_prime" not in f.ranges_:
+        return None
+    from perflaw.quality.definition import DPRIME_DEF
+
+    return getattr(f, "d_prime_def_", None) or DPRIME_DEF
+
+
 def restore(f, law: Law, data: dict) -> None:
     """Set the fitted attributes of a fitter ``f`` from a validated fit (predicting, not
     refitting); the fitter then recomputes what follows from them."""
@@ -371,6 +393,7 @@ def restore(f, law: Law, data: dict) -> None:
     f.huber_delta_ = fo.get("huber_delta")
     f.holdout_condition_ = fo.get("holdout")
     f.ranges_ = {c: tuple(v) for c, v in data.get("data_ranges", {}).items()}
+    f.d_prime_def_ = data.get("d_prime_def")
     f.derived_ = law.derived(f.theta_, f.ranges_)
     f.notes_ = list(data.get("notes") or [])
     f.warnings_ = list(data.get("warnings") or [])

@@ -70,7 +70,8 @@ def _fit(form: str, X, y, *, metric, transform, seed, selector, level, axis="lay
     f = LawFitter(form_law(form, axis), seed=seed, scale=transform, level=level, backtest_axis=axis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (f if selector is None else selector(f, form)).fit(X, y, metric=metric)
+        # a refit on the smaller sizes: carry-forward from one run is still a forecast
+        (f if selector is None else selector(f, form)).fit(X, y, metric=metric, identify=False)
     return f
 
 
@@ -132,7 +133,7 @@ def forecast(form, Xt, yt, gt, Xh, gh, opts: dict, joint):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             (f if selector is None else selector(f, "joint")).fit(
-                Xt, yt, groups=gt, metric=opts["metric"]
+                Xt, yt, groups=gt, metric=opts["metric"], identify=False
             )
             if not f.law_.varies_with(axis):
                 raise DataError(

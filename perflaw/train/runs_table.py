@@ -48,6 +48,7 @@ RUNS_COLUMNS = [
     "train_users",
     "train_tokens",
     "d_prime",
+    "d_prime_def",
     "flops",
     "steps",
     "epochs",
@@ -62,6 +63,10 @@ RUNS_COLUMNS = [
     "seconds",
     "settings",
 ]
+
+#: The columns of a table written before ``d_prime_def`` (read as its default, never
+#: appended to: a resumed sweep needs a table of this version).
+LEGACY_COLUMNS = [c for c in RUNS_COLUMNS if c != "d_prime_def"]
 
 #: The columns that identify one configuration (a rerun skips rows already present).
 KEY_COLUMNS = ["dataset", "backbone", "layers", "d_emb", "data_fraction", "max_len", "seed"]
@@ -80,7 +85,7 @@ def key(row) -> tuple:
     )
 
 
-def _split_lines(text: str) -> tuple[str, list[str], list[str]]:
+def _split_lines(text: str, width: int | None = None) -> tuple[str, list[str], list[str]]:
     """Header, good row lines, bad row lines (torn or with the wrong number of fields)."""
     lines = text.split("\n")
     torn_tail = lines[-1] != ""  # the file does not end with a newline
@@ -90,16 +95,20 @@ def _split_lines(text: str) -> tuple[str, list[str], list[str]]:
         if not line:
             continue
         fields = next(csv.reader([line]), [])
-        if (torn_tail and i == len(rows) - 1) or len(fields) != len(RUNS_COLUMNS):
+        if (torn_tail and i == len(rows) - 1) or len(fields) != (width or len(RUNS_COLUMNS)):
             bad.append(line)
         else:
             good.append(line)
     return header, good, bad
 
 
-def read_runs_file(out: str | os.PathLike, *, report: bool = True) -> pd.DataFrame:
+def read_runs_file(
+    out: str | os.PathLike, *, report: bool = True, legacy: bool = True
+) -> pd.DataFrame:
     """Read a runs table written by ``perflaw sweep``; torn or malformed lines are left out
-    (and reported with a warning).
+    (and reported with a warning).  With ``legacy``, a table written before the
+    ``d_prime_def`` column is read with that column filled in (its D′ was measured the
+    same way); without, it is refused (a sweep resumes only a table of this version).
 
     Raises
     ------
@@ -113,6 +122,16 @@ def read_runs_file(out: str | os.PathLike, *, report: bool = True) -> pd.DataFra
         raise DataError(f"cannot read runs table {str(out)!r}: {exc.strerror}") from None
     if not text.strip():
         return pd.DataFrame(columns=RUNS_COLUMNS)
+    head = next(csv.reader([text.split("\n", 1)[0]]), [])
+    if legacy and head == LEGACY_COLUMNS:
+        from perflaw.quality.definition import DPRIME_DEF
+
+        header, good, bad = _split_lines(text, len(LEGACY_COLUMNS))
+        if bad and report:
+            warnings.warn(f"{out}: {len(bad)} torn or malformed line(s) left out", stacklevel=2)
+        table = pd.read_csv(io.StringIO("\n".join([header, *good]) + "\n"))
+        table.insert(table.columns.get_loc("d_prime") + 1, "d_prime_def", DPRIME_DEF)
+        return table
     header, good, bad = _split_lines(text)
     if next(csv.reader([header]), []) != RUNS_COLUMNS:
         raise DataError(
@@ -158,7 +177,7 @@ def finished_keys(out: Path, max_steps: int | None = None, max_seconds: float | 
     ``max_steps``, less those a run with this budget would extend (:func:`extendable`)."""
     if not out.exists() or out.stat().st_size == 0:
         return set()
-    return finished_in(read_runs_file(out, report=False), max_steps, max_seconds)
+    return finished_in(read_runs_file(out, report=False, legacy=False), max_steps, max_seconds)
 
 
 def finished_in(

@@ -249,7 +249,8 @@ def sweep(
         out_path = shards.shard_out(out_path, *shard)
     done = pd.DataFrame(columns=rt.RUNS_COLUMNS)
     if out_path is not None and out_path.exists() and out_path.stat().st_size > 0:
-        done = rt.read_runs_file(out_path, report=False)  # checks the columns first
+        # checks the columns first (a table of an older version is not appended to)
+        done = rt.read_runs_file(out_path, report=False, legacy=False)
         moved = rt.set_aside_bad_lines(out_path)
         if moved:
             warnings.warn(

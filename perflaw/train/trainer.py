@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from perflaw.errors import DataError
+from perflaw.quality.definition import DPRIME_DEF
 from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
 from perflaw.train.evaluation import KS, Evaluator
 from perflaw.train.registry import BACKBONES
@@ -394,8 +395,9 @@ def run_record(
         "train_users": int(len(ts.users)),
         "train_tokens": ts.train_tokens,
         # The model trains on every prefix of the whole training history, so D′ is measured
-        # on whole training sequences (not truncated to max_len).
+        # on whole training sequences (not truncated to max_len), and the row says so.
         "d_prime": dp,
+        "d_prime_def": DPRIME_DEF,
         "flops": flops,
         "steps": steps,
         "epochs": round(targets_seen / ts.train_tokens, 3),
