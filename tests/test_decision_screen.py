@@ -78,6 +78,10 @@ def test_the_pick_and_the_next_run_are_listed_under_a_budget(laws):
     assert _same(top[0], pick) and top[0]["role"] == "pick"
     assert _same(top[1], nxt) and top[1]["role"] == "next"
     assert len(top) == 3 and all(r["params"] <= 200_000 for r in top)
+    # what it keeps is the best trained value shown, though rows below are predicted higher
+    assert top[0]["observed"] == pytest.approx(obj["best_observed"]["observed"])
+    assert top[0]["observed"] == max(r["observed"] for r in top if r["observed"] is not None)
+    assert top[1]["observed"] is None  # untried
     assert "configuration is the best of those ranked" in obj["p_best_means"]
     rows = _csv(run(*args, "--csv"))
     assert [(r["role"], r["layers"], r["d_emb"]) for r in rows[:2]] == [

@@ -257,6 +257,7 @@ def recommend_config(
             row[f"{f.metric_} predicted"] = r["prediction"] if told else none
             row[f"lower {lvl}"] = r["lower"] if told else ""
             row[f"upper {lvl}"] = r["upper"] if told else ""
+            row["observed"] = r["observed"] if math.isfinite(r["observed"]) else ""
             row["p_best"] = r["p_best"] if math.isfinite(r["p_best"]) else ""
             row["trained"] = "yes" if r["trained"] else ""
             row["role"] = r["role"]

@@ -106,12 +106,12 @@ class Recommendation:
         to compare with.
     top : pandas.DataFrame
         The decision as a table: the pick first, then the run ``next_run`` names (when
-        it is another configuration, even one off the grid or over the budget), then the
-        best of the rest by prediction, ``top`` rows at least: ``layers``, ``d_emb``,
-        ``params``, ``prediction``, ``lower``, ``upper``, ``p_best``, ``trained``,
-        ``supported`` and ``role`` (``"pick"``, ``"next"``, ``"pick, next"`` or empty).
-        Under carry-forward an untried configuration has no prediction (NaN): the law
-        only copies a trained run there.
+        it is another configuration, even one off the grid), then the best of the rest
+        by prediction, ``top`` rows at least: ``layers``, ``d_emb``, ``params``,
+        ``prediction``, ``lower``, ``upper``, ``observed`` (the trained value, NaN if
+        untried), ``p_best``, ``trained``, ``supported`` and ``role`` (``"pick"``,
+        ``"next"``, ``"pick, next"`` or empty).  Under carry-forward an untried
+        configuration has no prediction (NaN): the law only copies a trained run there.
     p_best_means : str
         What ``p_best`` is the chance of, in words.
     candidates : pandas.DataFrame
@@ -260,6 +260,7 @@ def recommend(
         group,
         size,
     )
+    table.insert(table.columns.get_loc("upper") + 1, "observed", observed(fitter, table, here_rows))
     return Recommendation(
         table,
         cand,
@@ -329,6 +330,22 @@ def decision_table(
         untried = ~out["trained"].astype(bool)
         out.loc[untried, ["prediction", "lower", "upper", "p_best"]] = np.nan
     return out
+
+
+def observed(fitter, table, rows) -> np.ndarray:
+    """The trained value of each configuration of ``table`` (the mean of the fitted
+    runs ``rows`` selects there; NaN where none): beside the law's prediction, it shows
+    why a pick that keeps the best trained run can sit above rows predicted higher."""
+    runs = pd.DataFrame(
+        {
+            "layers": np.asarray(fitter.X_["layers"], float)[rows],
+            "d_emb": np.asarray(fitter.X_["d_emb"], float)[rows],
+            "y": np.asarray(fitter.y_, float)[rows],
+        }
+    )
+    mean = runs.groupby(["layers", "d_emb"])["y"].mean()
+    keys = zip(table["layers"].astype(float), table["d_emb"].astype(float))
+    return np.array([mean.get(k, np.nan) for k in keys], dtype=float)
 
 
 def _check_request(fitter, arch: str, heads: int, top: int) -> None:
