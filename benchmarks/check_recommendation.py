@@ -1,8 +1,8 @@
 """Fit the Performance Law on a sweep's seed means, ask recommend-config, train the pick.
 
 The trained check of issue 12: the configuration recommend-config ranks first under the
-budget (its ``top[0]``; the decision may instead keep a trained run that nothing is
-predicted to beat) is trained with fresh seeds
+budget (the best prediction of its ``top``; the decision may instead keep a trained run
+that nothing is predicted to beat) is trained with fresh seeds
 (not used by the fit) at data fraction 1, and its mean test metric is compared with the
 interval ``perflaw recommend-config`` gave.  Writes ``means.csv``, ``fit.json``,
 ``law.json``, ``recommend.json``, ``check.csv`` and ``check.json`` into ``--out``.
@@ -121,7 +121,12 @@ def main(argv=None) -> int:
         )
     )
     (out / "recommend.json").write_text(json.dumps(rec, indent=1))
-    pick = rec["top"][0]
+    # the configuration ranked first by prediction (the table's row 1 is the decision's
+    # pick, which may keep a trained run; the metrics here are higher-is-better)
+    pick = max(
+        (r for r in rec["top"] if r["prediction"] is not None and r["supported"]),
+        key=lambda r: r["prediction"],
+    )
     print(
         f"budget {budget} params (= {layers} layers x d {d}); pick layers={pick['layers']} "
         f"d_emb={pick['d_emb']}: predicted {a.metric} {pick['prediction']:.4f} "
