@@ -329,7 +329,7 @@ def plot_recommendation(rec, ax=None, title: str | None = None):
     ax.plot(c["params"], frontier, "-", color="tab:orange", label="best up to this size")
     if rec.budget is not None:
         ax.axvline(rec.budget, color="tab:red", ls="--", label=f"budget {rec.budget:,.0f}")
-    best = rec.top.iloc[0]
+    best = rec.pick or rec.top.iloc[0]  # the decision's pick (row 1 of its table)
     ax.plot(
         [best["params"]],
         [best["prediction"]],

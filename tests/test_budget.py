@@ -56,7 +56,11 @@ def test_recommend_respects_budget_and_orders(fitter):
     top = rec.top
     assert len(top) == 5
     assert (top.params <= budget).all()
-    assert (np.diff(top.prediction) <= 0).all()
+    # the decision's rows first (the pick, the run it names next), then the rest by prediction
+    head = top[top.role != ""]
+    assert head.role.iloc[0].startswith("pick")
+    assert head[["layers", "d_emb"]].iloc[0].tolist() == [rec.pick["layers"], rec.pick["d_emb"]]
+    assert (np.diff(top[top.role == ""].prediction) <= 0).all()
     assert (top.d_emb % 2 == 0).all()
     for r in top.itertuples():
         assert r.params == count_parameters(r.layers, r.d_emb, n_items=3416, max_len=100).total
@@ -70,7 +74,8 @@ def test_recommend_respects_budget_and_orders(fitter):
 def test_budget_not_binding(fitter):
     rec = recommend(fitter, "1e9")
     assert not rec.budget_binds
-    assert rec.top.iloc[0][["layers", "d_emb"]].tolist() == [
+    best = rec.top.loc[rec.top.prediction.idxmax()]  # row 1 is the pick, which may keep a run
+    assert best[["layers", "d_emb"]].tolist() == [
         rec.unconstrained["layers"],
         rec.unconstrained["d_emb"],
     ]
@@ -292,4 +297,9 @@ def test_a_form_with_an_intercept_per_depth_does_not_stop_the_ranking_of_other_d
     for a in f.alternatives_:  # whatever weight its backtest earned, it is drawn
         a["weight"] = 1.0 / len(f.alternatives_)
     rec = recommend(f, None, layers=[1, 2, 3, 4], d_emb=[64, 128])
-    assert 3 in set(rec.candidates.layers) and rec.candidates.p_best.notna().all()
+    c = rec.candidates
+    assert 3 in set(c.layers)
+    # under carry-forward p_best ranks the trained runs only (an untried one is a copy)
+    assert c.p_best[c.trained].notna().all() and c.p_best[~c.trained].isna().all()
+    draws = f.predict_draws(c[["layers", "d_emb"]], n_draws=200)  # depth 3 included
+    assert draws is not None and np.isfinite(draws).all()

@@ -110,6 +110,7 @@ def _record(label, f, rec) -> dict:
         noise=rec.noise,
         beats_noise=rec.beats_noise,
         next=rec.next_run,
+        p_best_means=rec.p_best_means,
         warnings=list(rec.warnings) + list(rec.notes),
         budget=rec.budget,
         count=rec.count,
@@ -161,6 +162,11 @@ def recommend_config(
     --backtest-axis d_emb) are considered only as far as the law's backtest
     extrapolated.  When nothing is predicted to beat the best trained run by
     more than the noise, it says so and names the run to try next.
+
+    The table tells the same story: row 1 is the pick, then the run named next (even
+    one off the grid), then the best of the rest.  A carry-forward law gives an untried
+    configuration no prediction of its own ("no prediction", no p_best); `perflaw next`
+    ranks the untried configurations of a grid without a fitted law.
 
     With --budget-kind flops (a chinchilla law): the compute-optimal N and D for a
     training-FLOPs budget, with intervals, and the (layers, d_emb) closest to N_opt.
@@ -242,16 +248,19 @@ def recommend_config(
     rows = []
     for label, f, rec in results:
         lvl = f"{100 * f.level:g}%"
+        # the decision's rows first (the pick, the run it names next), then the rest
         for i, r in enumerate(rec.top.to_dict(orient="records"), 1):
-            row = dict(label, rank=i, layers=r["layers"], d_emb=r["d_emb"], params=r["params"])
-            row[f"{f.metric_} predicted"] = r["prediction"]
-            row[f"lower {lvl}"], row[f"upper {lvl}"] = r["lower"], r["upper"]
-            row["p_best"] = r["p_best"]
+            row = dict(label, row=i, layers=r["layers"], d_emb=r["d_emb"], params=r["params"])
+            told = math.isfinite(r["prediction"])
+            # carry-forward only copies a trained run onto an untried one: no number there
+            none = "" if fmt == "csv" else "no prediction"
+            row[f"{f.metric_} predicted"] = r["prediction"] if told else none
+            row[f"lower {lvl}"] = r["lower"] if told else ""
+            row[f"upper {lvl}"] = r["upper"] if told else ""
+            row["observed"] = r["observed"] if math.isfinite(r["observed"]) else ""
+            row["p_best"] = r["p_best"] if math.isfinite(r["p_best"]) else ""
             row["trained"] = "yes" if r["trained"] else ""
-            # the table ranks by prediction; the pick can differ (it keeps the best trained
-            # run when nothing is predicted to beat it by more than the noise)
-            same = (r["layers"], r["d_emb"]) == (rec.pick["layers"], rec.pick["d_emb"])
-            row["pick"] = "pick" if same else ""
+            row["role"] = r["role"]
             rows.append(row)
     if fmt == "csv":
         for row in rows:
@@ -294,6 +303,9 @@ def recommend_config(
         for w in rec.warnings:
             click.echo(f"warning: {w}")
         click.echo("")
-    click.echo(render(rows, "table"))
     if all(np.isnan(rec.top["p_best"].to_numpy(float)).all() for _, _, rec in results):
         click.echo("p_best needs a backtested law (perflaw fit --form auto) or --bootstrap")
+    else:
+        for means in dict.fromkeys(rec.p_best_means for _, _, rec in results):
+            click.echo(means)
+    click.echo(render(rows, "table"))

@@ -105,8 +105,15 @@ class Recommendation:
         ``chance_to_beat`` (None where not defined).  None when there is no trained run
         to compare with.
     top : pandas.DataFrame
-        The best configurations: ``layers``, ``d_emb``, ``params``, ``prediction``,
-        ``lower``, ``upper``, ``p_best``, ``trained``, ``supported``.
+        The decision as a table: the pick first, then the run ``next_run`` names (when
+        it is another configuration, even one off the grid), then the best of the rest
+        by prediction, ``top`` rows at least: ``layers``, ``d_emb``, ``params``,
+        ``prediction``, ``lower``, ``upper``, ``observed`` (the trained value, NaN if
+        untried), ``p_best``, ``trained``, ``supported`` and ``role`` (``"pick"``,
+        ``"next"``, ``"pick, next"`` or empty).  Under carry-forward an untried
+        configuration has no prediction (NaN): the law only copies a trained run there.
+    p_best_means : str
+        What ``p_best`` is the chance of, in words.
     candidates : pandas.DataFrame
         Every enumerated configuration with its count, prediction, ``feasible`` (within
         the budget) and ``supported`` (inside the range the backtest supports).
@@ -132,6 +139,7 @@ class Recommendation:
     message: str = ""
     warnings: list[str] = field(default_factory=list)
     next_run: dict | None = None
+    p_best_means: str = ""
 
 
 def recommend(
@@ -196,6 +204,13 @@ def recommend(
     # the trained runs of the situation being ranked (a joint fit's group, the D′ held):
     # a run of another group or data size is not a choice the user has here
     here_rows, here_what = rows_of(fitter, None if keyed is not None else group, extra_inputs)
+    if keyed is not None and group is not None:
+        # one depth's (width's) term asked for: its runs are the ones the pick may keep,
+        # or the pick would name a configuration outside the list asked for
+        col, labels = keyed
+        kept = [v for v, g in labels.items() if g == group]
+        here_rows = here_rows & np.isin(np.asarray(fitter.X_[col], float), kept)
+        here_what = ", ".join(filter(None, [here_what, f"{col} {group.split('=')[-1]}"]))
     L, D, notes, group = configurations(fitter, layers, d_emb, group)
     size = {"arch": arch, "n_items": n_items, "max_len": max_len, "count": count}
     cand = predicted(fitter, L, D, extra_inputs, group, **size)
@@ -205,7 +220,11 @@ def recommend(
     order_all = cand.sort_values(["score", "trained", "params"], ascending=[False, False, True])
     order = order_all[usable.loc[order_all.index]]
     inputs = ["layers", "d_emb", *(extra_inputs or {})]
-    add_p_best(fitter, cand, usable, inputs, group_labels(fitter, L, D, group), n_draws, sign)
+    # carry-forward predicts an untried configuration by copying a trained run, so a
+    # "chance to be the best" there would rank copies: p_best is then over the trained runs
+    carry = bool(fitter.law_.nonparametric)
+    among = usable & cand["trained"] if carry and (usable & cand["trained"]).any() else usable
+    add_p_best(fitter, cand, among, inputs, group_labels(fitter, L, D, group), n_draws, sign)
     order = cand.loc[order.index]
     best_all = cand.sort_values(["score", "params"], ascending=[False, True]).iloc[0]
     unconstrained = {
@@ -228,8 +247,22 @@ def recommend(
     if best_obs:
         pick = keep_if_nothing_beats(fitter, pick, best_obs, cand, extra_inputs, group, size, sign)
         decision = decide(fitter, pick, best_obs, order, budget, extra_inputs, group, size, sign)
+    table = decision_table(
+        fitter,
+        cand,
+        order,
+        pick,
+        decision.next_run,
+        cols,
+        int(top),
+        carry,
+        extra_inputs,
+        group,
+        size,
+    )
+    table.insert(table.columns.get_loc("upper") + 1, "observed", observed(fitter, table, here_rows))
     return Recommendation(
-        order[cols].head(int(top)).reset_index(drop=True),
+        table,
         cand,
         unconstrained,
         budget,
@@ -244,7 +277,75 @@ def recommend(
         decision.message,
         list(getattr(fitter, "warnings_", [])),
         decision.next_run,
+        P_BEST_TRAINED if carry and among is not usable else P_BEST_GRID,
     )
+
+
+#: what p_best means, for the header of the table
+P_BEST_GRID = (
+    "p_best: the share of the law's predictive draws in which a configuration is the best "
+    "of those ranked (within the budget, inside what the backtest supports)"
+)
+P_BEST_TRAINED = (
+    "p_best: the share of the law's predictive draws in which a trained run is the best "
+    "of the trained runs ranked (carry-forward gives an untried configuration no "
+    "prediction of its own, so none is ranked)"
+)
+
+
+def decision_table(
+    fitter, cand, order, pick, next_run, cols, top, carry, extra_inputs, group, size
+) -> pd.DataFrame:
+    """The rows of :attr:`Recommendation.top`: the pick, the named next run, then the
+    best of the rest, so that the table, the pick and the next run tell one story."""
+
+    def row_of(layers, d_emb, trained):
+        at = cand[(cand.layers == layers) & (cand.d_emb == d_emb)]
+        if len(at):
+            return at.iloc[[0]]
+        # off the enumerated grid (a grid the user gave, a doubling past it): still named
+        extra = predicted(fitter, [layers], [d_emb], extra_inputs, group, **size)
+        return extra.assign(p_best=np.nan, trained=trained, supported=False)
+
+    head, roles = [], []
+    if pick:
+        head.append(row_of(pick["layers"], pick["d_emb"], pick["trained"]))
+        roles.append("pick")
+    if next_run is not None:
+        key = (next_run["layers"], next_run["d_emb"])
+        if pick and key == (pick["layers"], pick["d_emb"]):
+            roles[0] = "pick, next"
+        else:
+            head.append(row_of(*key, next_run["action"] == "rerun"))
+            roles.append("next")
+    taken = {(int(h.layers.iloc[0]), int(h.d_emb.iloc[0])) for h in head}
+    rest = order[[(int(a), int(b)) not in taken for a, b in zip(order.layers, order.d_emb)]]
+    if carry:  # the trained runs (which the law predicts by their value) before the rest
+        rest = rest.sort_values("trained", ascending=False, kind="stable")
+    rest = rest.head(max(0, top - len(head)))
+    out = pd.concat([*head, rest])
+    out = out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+    out["role"] = roles + [""] * len(rest)
+    if carry:
+        untried = ~out["trained"].astype(bool)
+        out.loc[untried, ["prediction", "lower", "upper", "p_best"]] = np.nan
+    return out
+
+
+def observed(fitter, table, rows) -> np.ndarray:
+    """The trained value of each configuration of ``table`` (the mean of the fitted
+    runs ``rows`` selects there; NaN where none): beside the law's prediction, it shows
+    why a pick that keeps the best trained run can sit above rows predicted higher."""
+    runs = pd.DataFrame(
+        {
+            "layers": np.asarray(fitter.X_["layers"], float)[rows],
+            "d_emb": np.asarray(fitter.X_["d_emb"], float)[rows],
+            "y": np.asarray(fitter.y_, float)[rows],
+        }
+    )
+    mean = runs.groupby(["layers", "d_emb"])["y"].mean()
+    keys = zip(table["layers"].astype(float), table["d_emb"].astype(float))
+    return np.array([mean.get(k, np.nan) for k in keys], dtype=float)
 
 
 def _check_request(fitter, arch: str, heads: int, top: int) -> None:

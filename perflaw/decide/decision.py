@@ -108,7 +108,9 @@ def decide(fitter, pick, best_obs, order, budget, extra_inputs, group, size, sig
             f"more than the noise (±{noise:.2g}); the law kept is carry-forward (no fitted "
             f"trend beat it out of sample), which cannot tell whether an untried "
             f"configuration would do better; next: rerun {here} with another seed, or "
-            f"train configurations around it so that a trend can be backtested"
+            f"train configurations around it so that a trend can be backtested "
+            f"(`perflaw next` ranks the untried configurations of your grid without a "
+            f"fitted law, and says when to stop)"
         )
         next_run = rerun
     else:
