@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from perflaw.cli._options import where_option
 from perflaw.cli._output import human_number, output_options, render, table_string
 
 _COST_HELP = (
@@ -43,12 +44,7 @@ _COST_HELP = (
     help="Stop when the chance that an untried run beats the best trained by more than "
     "the noise is below this.",
 )
-@click.option(
-    "--where",
-    default=None,
-    help="Only the runs matching this condition: comparisons with numbers joined by &, "
-    "e.g. 'data_fraction == 1 & seed < 3'.",
-)
+@where_option("data_fraction==1 & seed<3")
 @click.option(
     "--ledger/--no-ledger",
     default=True,
@@ -104,7 +100,7 @@ def next_run(
 @click.command(name="ledger")
 @click.argument("runs", type=click.Path(dir_okay=False))
 @click.option("-m", "--metric", default=None, help="Metric (default: the ledger's).")
-@click.option("--where", default=None, help="Only the runs matching this condition.")
+@where_option("data_fraction==1")
 @output_options
 def ledger(runs, metric, where, fmt):
     """Score the loop's track record: its proposals against the runs trained since.
