@@ -18,10 +18,12 @@ FLOORS = {
     "perflaw._signals": 0,
     "perflaw.files": 0,
     "perflaw.io": 0,
+    "perflaw._column_checks": 0,  # the id and time checks io and every engine apply
     "perflaw.sequences": 0,
     "perflaw.conditions": 0,
     "perflaw.quality": 1,
     "perflaw.runs": 2,
+    "perflaw._dprime_join": 2,  # D′ from apen's JSON, joined to a runs table
     "perflaw.laws": 3,
     "perflaw.fitting": 4,
     "perflaw.train": 5,
@@ -132,11 +134,8 @@ def test_no_import_from_a_lower_floor_to_a_higher_one():
     assert not upward, "imports up a floor: " + ", ".join(sorted(upward))
 
 
-WING = ("perflaw.fitting", "perflaw.laws", "perflaw.decide")  # the laws/fitting wing
-
-
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith(WING)))
-def test_fitting_wing_modules_stay_small(module):
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_small(module):
     n = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{module} has {n} lines (at most {MAX_LINES})"
 

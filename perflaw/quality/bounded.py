@@ -33,7 +33,6 @@ return them and to take exact medians) and the item dictionary.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -48,6 +47,8 @@ import polars as pl
 from perflaw.errors import DataError, FileError
 from perflaw.files import find_os_error, os_error_message
 from perflaw.io import _one_line, _time_as_number, check_ids, missing_ids, resolve_columns
+from perflaw.quality._bounded_inputs import parquet_files, parse_memory
+from perflaw.quality._spill_folders import SPILL_PREFIX, _spill_folder  # noqa: F401 - public name kept here
 from perflaw.quality.entropy import pack_ids
 from perflaw.quality.summary import (
     COMPRESSION_CHUNK,
@@ -72,72 +73,6 @@ BYTES_PER_USER = 200
 BYTES_PER_ITEM = 64
 #: Rows per record batch when spilling.
 SPILL_BATCH_ROWS = 1_000_000
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1e3,
-    "kb": 1e3,
-    "m": 1e6,
-    "mb": 1e6,
-    "g": 1e9,
-    "gb": 1e9,
-    "t": 1e12,
-    "tb": 1e12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def parse_memory(text) -> int:
-    """Bytes in a size such as ``4GB``, ``512MB``, ``1.5GiB`` or ``1000000``.
-
-    Examples
-    --------
-    >>> parse_memory("2GB"), parse_memory("512 MiB"), parse_memory(1000)
-    (2000000000, 536870912, 1000)
-    """
-    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
-        value = int(text)
-    else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-        unit = match.group(2).lower() if match else None
-        if match is None or unit not in _UNITS:
-            raise DataError(f"memory limit {text!r} is not a size such as 4GB, 512MB or 2GiB")
-        value = int(float(match.group(1)) * _UNITS[unit])
-    if value <= 0:
-        raise DataError(f"memory limit must be positive, got {text!r}")
-    return value
-
-
-def parquet_files(source) -> list[Path]:
-    """The parquet files of a dataset: a file, a folder (searched recursively, sorted by
-    path) or a list of files (kept in the given order)."""
-    if isinstance(source, (list, tuple)):
-        files = [Path(p) for p in source]
-    else:
-        path = Path(source)
-        if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in (".parquet", ".pq")
-            )
-            if not files:
-                raise DataError(f"{path}: folder holds no .parquet files")
-        else:
-            files = [path]
-    for f in files:
-        if not f.exists():
-            raise DataError(f"{f}: no such file")
-        if f.suffix.lower() not in (".parquet", ".pq"):
-            raise DataError(
-                f"{f}: bounded-memory and Spark engines read parquet only; "
-                "convert the log first (e.g. polars: "
-                "pl.scan_csv(path).sink_parquet('log.parquet'))"
-            )
-    return files
 
 
 def _rss() -> int:
@@ -595,41 +530,6 @@ def measure_bounded(
         seconds=time.perf_counter() - t0,
     )
     return QualityReport(summary=summary, per_user=per_user, notes=notes)
-
-
-#: Spill folders are named ``perflaw-spill-<pid>-XXXX``: a folder left by a process that
-#: no longer exists (kill -9) is removed by the next bounded run in the same place.
-SPILL_PREFIX = "perflaw-spill-"
-
-
-def _spill_folder(spill_dir) -> Path:
-    base = Path(spill_dir) if spill_dir is not None else Path(tempfile.gettempdir())
-    _remove_stale_spills(base)
-    try:
-        return Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-", dir=base))
-    except OSError as exc:
-        raise FileError(
-            os_error_message(exc, base, action="create a spill folder in")
-            + "; choose another --spill-dir"
-        ) from None
-
-
-def _remove_stale_spills(base: Path) -> None:
-    """Remove spill folders of processes that are gone (a live or reused pid is left)."""
-    try:
-        entries = list(base.glob(f"{SPILL_PREFIX}*"))
-    except OSError:
-        return
-    for folder in entries:
-        match = re.match(rf"{SPILL_PREFIX}(\d+)-", folder.name)
-        if not match or not folder.is_dir() or int(match.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(match.group(1)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # alive under another user, or unknown: leave it
-            continue
 
 
 def _dense_coder(dictionary: pl.DataFrame):

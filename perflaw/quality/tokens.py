@@ -124,10 +124,13 @@ def build_token_map(
 
     Examples
     --------
-    >>> log = pl.DataFrame({"user": [1, 1, 1, 2, 2], "item": [5, 5, 6, 5, 7]})
+    >>> log = pl.DataFrame({"user": [1, 1, 1, 1, 2, 2, 2, 2, 2],
+    ...                     "item": [5, 5, 6, 7, 5, 5, 6, 6, 8]})
     >>> tm = build_token_map(log, "popularity:2")
-    >>> sorted(tm.table.rows())
-    [(5, 2), (6, 1), (7, 1)]
+    >>> sorted(tm.table.rows())  # items 5 and 6 (4 and 3 events) above 7 and 8 (1 each)
+    [(5, 2), (6, 2), (7, 1), (8, 1)]
+    >>> build_token_map(log.head(5), "popularity:2").description  # counts 3, 1, 1: one edge
+    'popularity:2 (1 quantile buckets of item frequency; items with equal counts share a bucket)'
     """
     if (tokens is None) == (attribute is None):
         raise DataError("give either --tokens or --token-col, not both or neither")
