@@ -356,6 +356,24 @@ def _delays(args, fractions):
     return [f * elapsed for f in fractions]
 
 
+def _signal_delays(args, fractions, stops, retimed, want=2, more=6):
+    """Signal times for a test that needs ``want`` stopped runs: ``fractions`` of one timed
+    run, then, while fewer runs were stopped (``stops()``), up to ``more`` at the middle of
+    a freshly timed run.  The load of a shared machine (or of the suite's other worker)
+    can change between the timing run and the signalled ones, so a fixed plan may miss
+    every run.  ``retimed()`` is called after each timing run, which rewrites the output:
+    what the next stopped run must keep."""
+    planned = _delays(args, fractions)
+    retimed()
+    yield from planned
+    for _ in range(more):
+        if stops() >= want:
+            return
+        (delay,) = _delays(args, (0.5,))
+        retimed()
+        yield delay
+
+
 def _after(seconds):
     start = time.monotonic()
     return lambda: time.monotonic() - start >= seconds
@@ -367,10 +385,17 @@ def test_signals_during_apen_keep_the_previous_per_user_table(tmp_path, sig, cod
     out = tmp_path / "per_user.parquet"
     args = ["apen", LOG, "--per-user", out, "-q", "--json"]
     assert _cli(*args).returncode == 0
-    delays = _delays(args, (0.35, 0.5, 0.6, 0.7, 0.8, 0.9))  # writes `out` once more
-    before = out.read_bytes()
-    stopped = 0
-    for delay in delays:
+    stopped, before = 0, b""
+
+    def retimed():  # a timing run wrote `out` once more
+        nonlocal before
+        before = out.read_bytes()
+
+    def stops():  # the count so far, read as the loop goes (late binding on purpose)
+        return stopped  # noqa: B023
+
+    fractions = (0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
+    for delay in _signal_delays(args, fractions, stops, retimed):
         rc, err = _signal_run(args, sig, _after(delay))
         if rc not in (0, code) and _before_perflaw_ran(rc, err):
             continue
@@ -396,10 +421,16 @@ def test_signals_during_fit_keep_the_previous_law_file(tmp_path, sig, code):
     law = tmp_path / "law.json"
     args = ["fit", RUNS, *FIT, "--out", law]
     assert _cli(*args).returncode == 0
-    delays = _delays(args, (0.35, 0.5, 0.65, 0.8, 0.9))  # writes `law` once more
-    before = law.read_bytes()
-    stopped = 0
-    for delay in delays:
+    stopped, before = 0, b""
+
+    def retimed():  # a timing run wrote `law` once more
+        nonlocal before
+        before = law.read_bytes()
+
+    def stops():  # the count so far, read as the loop goes (late binding on purpose)
+        return stopped  # noqa: B023
+
+    for delay in _signal_delays(args, (0.35, 0.5, 0.65, 0.8, 0.9), stops, retimed):
         rc, err = _signal_run(args, sig, _after(delay))
         if rc not in (0, code) and _before_perflaw_ran(rc, err):
             continue
