@@ -136,9 +136,10 @@ def run_random(world: World, observed: np.ndarray, rng: np.random.Generator) -> 
     return Trace(o, _best_observed_picks(o, observed))
 
 
-def run_perflaw(world: World, observed: np.ndarray, budget: float | None = None) -> Trace:
+def _loop_decisions(world: World, observed: np.ndarray, budget, stop_chance: float):
+    """The loop's decisions, one per step, each after training its first proposal (the
+    value looked up in ``observed``); the last has no proposal or says stop."""
     order: list[int] = []
-    picks: list[int] = []
     idx = world.index
     while True:
         d = next_runs(
@@ -149,16 +150,28 @@ def run_perflaw(world: World, observed: np.ndarray, budget: float | None = None)
             observed[order],
             cost=world.cost,
             budget=budget,
-            stop_chance=0.0,
+            stop_chance=stop_chance,
         )
-        if order:
-            bt = d.best_trained
-            assert bt is not None
-            picks.append(idx[(bt["layers"], bt["d_emb"])])
-        if not d.proposals:
-            break
+        yield d, order
+        if d.stop or not d.proposals:
+            return
         p = d.proposals[0]
         order.append(idx[(p.layers, p.d_emb)])
+
+
+def _pick(world: World, d) -> int:
+    """The grid index of the decision's best trained run."""
+    bt = d.best_trained
+    assert bt is not None
+    return world.index[(bt["layers"], bt["d_emb"])]
+
+
+def run_perflaw(world: World, observed: np.ndarray, budget: float | None = None) -> Trace:
+    picks: list[int] = []
+    order: list[int] = []
+    for d, order in _loop_decisions(world, observed, budget, stop_chance=0.0):
+        if order:
+            picks.append(_pick(world, d))
     return Trace(np.array(order), np.array(picks))
 
 
@@ -168,29 +181,14 @@ def stop_point(
     """Run the loop with its stopping rule and a budget (a share of the grid's compute):
     (share spent when it stops, regret of its pick then, whether the rule stopped it
     before the budget did)."""
-    order: list[int] = []
-    idx = world.index
     amount = budget * float(world.cost.sum())
-    while True:
-        d = next_runs(
-            world.grid_layers,
-            world.grid_d_emb,
-            world.layers[order],
-            world.d_emb[order],
-            observed[order],
-            cost=world.cost,
-            budget=amount,
-            stop_chance=stop_chance,
-        )
+    for d, _ in _loop_decisions(world, observed, amount, stop_chance):
         if d.stop or not d.proposals:
-            bt = d.best_trained
-            assert bt is not None
-            pick = idx[(bt["layers"], bt["d_emb"])]
+            pick = _pick(world, d)
             regret = (world.value.max() - world.value[pick]) / abs(world.value.max())
             ruled = d.chance_better_left is not None and d.chance_better_left < stop_chance
             return d.spent / float(world.cost.sum()), float(regret), bool(ruled)
-        p = d.proposals[0]
-        order.append(idx[(p.layers, p.d_emb)])
+    raise AssertionError("the loop ends with a stop or no proposal")  # pragma: no cover
 
 
 def run_tpe(world: World, observed: np.ndarray, seed: int, max_trials: int = 400) -> Trace:
