@@ -20,6 +20,7 @@ FLOORS = {
     "perflaw.io": 0,
     "perflaw._column_checks": 0,  # the id and time checks io and every engine apply
     "perflaw.sequences": 0,
+    "perflaw.backbone_registry": 0,  # torch-free backbone names: training and counting read them
     "perflaw.conditions": 0,
     "perflaw.quality": 1,
     "perflaw.runs": 2,

@@ -20,6 +20,7 @@ torch = pytest.importorskip(
 )
 
 from perflaw import DataError  # noqa: E402
+from perflaw.backbone_registry import BACKBONES  # noqa: E402
 from perflaw.cli import main  # noqa: E402
 from perflaw.train import RUNS_COLUMNS, TrainConfig, load_sequences, sweep  # noqa: E402
 from perflaw.train import runs_table as rt  # noqa: E402
@@ -31,7 +32,6 @@ from perflaw.train.evaluation import (  # noqa: E402
     rank_metrics,
     sample_negatives,
 )
-from perflaw.train.registry import BACKBONES  # noqa: E402
 from perflaw.train.trainer import lr_factor  # noqa: E402
 
 TINY = dict(

@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from perflaw.backbone_registry import BACKBONE_NAMES as ARCHITECTURES  # the one backbone registry
 from perflaw.errors import DataError
-from perflaw.train.registry import BACKBONE_NAMES as ARCHITECTURES  # the one backbone registry
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,10 @@
 Modules (torch is imported only by :mod:`~perflaw.train.backbones` and inside the
 functions that train, so importing this package stays light):
 
-* :mod:`~perflaw.train.registry` — the one backbone registry (names shared with
-  parameter counting);
 * :mod:`~perflaw.train.data` — reading a log into per-user sequences, training windows;
 * :mod:`~perflaw.train.evaluation` — leave-one-out ranking metrics;
-* :mod:`~perflaw.train.backbones` — the PyTorch models and their loss;
+* :mod:`~perflaw.train.backbones` — the PyTorch models and their loss (their names in
+  :mod:`perflaw.backbone_registry`, shared with parameter counting);
 * :mod:`~perflaw.train.trainer` — one training run (:class:`TrainConfig`);
 * :mod:`~perflaw.train.packed` — several runs of one shape trained as one stack
   (``sweep --pack K``);

@@ -2,7 +2,7 @@
 
 This module imports torch at import time; only :mod:`perflaw.train.trainer` imports it,
 and only inside the functions that train.  The names come from the one registry,
-:data:`perflaw.train.registry.BACKBONES`.  Every backbone's ``sum(p.numel())`` equals
+:data:`perflaw.backbone_registry.BACKBONES`.  Every backbone's ``sum(p.numel())`` equals
 :func:`perflaw.decide.params.count_parameters` for the same arguments (a test checks it):
 
 * ``sasrec``: learned positions, post-norm SASRec blocks (Kang & McAuley 2018) with a
@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from perflaw.backbone_registry import BACKBONES
 from perflaw.decide.params import llama_ffn_dim
-from perflaw.train.registry import BACKBONES
 
 
 def _attention_mask(pad: torch.Tensor) -> torch.Tensor:
@@ -371,6 +371,6 @@ def build(
     heads: int = 1,
     dropout: float = 0.2,
 ) -> _Backbone:
-    """Instantiate backbone ``backbone`` (a key of :data:`perflaw.train.registry.BACKBONES`)."""
+    """Instantiate backbone ``backbone`` (a key of :data:`perflaw.backbone_registry.BACKBONES`)."""
     cls = globals()[BACKBONES[backbone].model]
     return cls(n_items, d_emb, layers, max_len, heads=heads, dropout=dropout)

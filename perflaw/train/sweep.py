@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from perflaw.backbone_registry import BACKBONES
 from perflaw.errors import DataError, PerflawError
 from perflaw.train import claims, shards
 from perflaw.train import runs_table as rt
@@ -29,7 +30,6 @@ from perflaw.train.data import SequenceData, load_sequences
 from perflaw.train.device import check_device, default_threads
 from perflaw.train.evaluation import SAMPLING, Evaluator, eval_name, popularity_metrics
 from perflaw.train.packed import train_packed
-from perflaw.train.registry import BACKBONES
 from perflaw.train.trainer import TrainConfig, train_one
 
 #: A run whose best validation NDCG@10 is below this multiple of the popularity ranker's
@@ -121,7 +121,7 @@ def sweep(
     data_fraction : sequence of float
         Fractions of the users (in (0, 1]) whose training data is used.
     backbone : str or sequence of str
-        Names from :data:`perflaw.train.registry.BACKBONES`.
+        Names from :data:`perflaw.backbone_registry.BACKBONES`.
     seeds : sequence of int
         One run per seed and configuration (non-negative; the seed also picks the data
         fraction's users and the sampled negatives).

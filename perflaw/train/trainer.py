@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from perflaw.backbone_registry import BACKBONES
 from perflaw.errors import DataError
 from perflaw.quality.definition import DPRIME_DEF
 from perflaw.train.data import SequenceData, d_prime, training_samples, training_users
 from perflaw.train.evaluation import KS, Evaluator
-from perflaw.train.registry import BACKBONES
 
 __all__ = ["TrainConfig", "train_one"]
 

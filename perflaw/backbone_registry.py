@@ -1,5 +1,8 @@
 """The one registry of backbones: names shared by training and parameter counting.
 
+Torch-free and at the bottom of the package, so the trainer (:mod:`perflaw.train`) and
+parameter counting (:mod:`perflaw.decide.params`) both read it without importing each other.
+
 A backbone is one entry here (torch-free), one class in :mod:`perflaw.train.backbones`
 (looked up by :data:`BACKBONES`' ``model`` name) and one branch in the parameter count.
 Tests check that every entry builds a model whose size equals the count.
