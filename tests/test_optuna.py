@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -161,7 +162,12 @@ def test_postgresql_storage(tmp_path):
             pytest.skip("running as root and no runuser to start the server as postgres")
         os.chown(folder, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", "55433"
+    with (
+        socket.socket() as sock
+    ):  # a free port: another server (a test of another checkout) may hold any fixed one
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    data = folder / "data"
     try:
         subprocess.run(
             [*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],

@@ -38,6 +38,7 @@ PARAM_COLUMNS = (
     "data_fraction",
     "max_len",
     "seed",
+    "d_prime_def",
     "end",
     "val_curve",
     "eval",
