@@ -92,8 +92,10 @@ class PerflawSampler(BaseSampler):
 
     def decision(self, study: Study, *, exclude: int | None = None) -> Decision:
         """The loop's decision from the study's finished and running trials."""
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # one read: a trial finishing between two reads would be in neither
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING]
         a, b = self.names
         rows = [
             (t.params[a], t.params[b], t.value)
@@ -131,7 +133,7 @@ class PerflawSampler(BaseSampler):
             unnamed = [
                 t
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if t.number < trial.number
+                if (t.number, t._trial_id) < (trial.number, trial._trial_id)
                 and _KEY not in t.system_attrs
                 and not all(n in t.params for n in self.names)
             ]

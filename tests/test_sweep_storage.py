@@ -61,7 +61,9 @@ def test_two_sweep_processes_share_one_study(kind, tmp_path):
     table = pd.read_csv(out)
     assert not table.duplicated(["layers", "d_emb", "seed"]).any()
     for t in trials:  # every finished trial's rows are in the table, its value their mean
-        rows = table[(table["layers"] == t.params["layers"]) & (table["d_emb"] == t.params["d_emb"])]
+        rows = table[
+            (table["layers"] == t.params["layers"]) & (table["d_emb"] == t.params["d_emb"])
+        ]
         assert sorted(rows["seed"]) == [0, 1]
         assert t.value == pytest.approx(rows["hr@10"].mean())
     assert set(map(tuple, table[["layers", "d_emb"]].to_numpy().tolist())) == set(cells)

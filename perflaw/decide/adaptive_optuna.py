@@ -100,7 +100,8 @@ def optuna_sweep(
 
     ``train(layers, d_emb)`` trains one configuration (all its seeds), appends its rows to
     ``out`` and returns the runs table; the study is told the mean of ``metric`` over
-    them (only rows whose columns equal ``match``, e.g. the sweep's data fraction).  Returns the study's last decision (its ``reason`` says why the loop ended).
+    them (only rows whose columns equal ``match``, e.g. the sweep's data fraction).
+    Returns the study's last decision (its ``reason`` says why the loop ended).
     """
     optuna = _optuna()
     from perflaw.optuna import PerflawSampler, StopWhenDone
