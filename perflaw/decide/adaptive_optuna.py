@@ -18,6 +18,7 @@ configuration proposed again.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,15 +58,26 @@ def open_storage(url: str) -> Any:
         return JournalStorage(JournalFileBackend(url))
     if "://" not in url:  # a plain path: a SQLite file
         url = "sqlite:///" + str(Path(url).resolve())
-    try:
-        with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-            )
-    except Exception as exc:  # a bad URL, a missing driver, an unreachable server
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"--storage {url!r}: cannot open it ({first})") from None
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+                )
+        except DBAPIError as exc:
+            # processes starting together on a new database race to create Optuna's
+            # tables (PostgreSQL: a duplicate key in pg_type): the loser tries again
+            error: Exception = exc
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as exc:  # a bad URL, a missing driver
+            error = exc
+            break
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    raise DataError(f"--storage {url!r}: cannot open it ({first})")
 
 
 def _seed_mean(runs: Any, metric: str, layers: int, d_emb: int, match: dict) -> float:
