@@ -126,3 +126,24 @@ def test_storage_without_optuna_or_adaptive_is_one_line(tmp_path, monkeypatch):
     )
     assert r.exit_code == 1 and "pip install 'perflaw[optuna]'" in r.output
     assert "Traceback" not in r.output and not out.exists()
+
+
+def test_the_trial_of_a_killed_process_is_failed_and_its_cell_trained(tmp_path, monkeypatch):
+    import perflaw.decide.adaptive_optuna as ao
+
+    monkeypatch.setattr(ao, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(ao, "GRACE_SECONDS", 1)
+    out, url, trained = tmp_path / "runs.csv", f"sqlite:///{tmp_path / 'loop.db'}", []
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="perflaw-sweep", direction="maximize")
+    first = seed_design(LAYERS, WIDTHS)[0]
+    dead = storage.create_new_trial(study._study_id)  # a process killed while training it
+    storage.set_trial_system_attr(dead, _KEY, list(first))
+    storage.record_heartbeat(dead)
+    time.sleep(2.5)
+    optuna_sweep(
+        _fake_train(out, trained), out, storage=url, layers=LAYERS, d_emb=WIDTHS,
+        metric="hr@10", progress=False,
+    )  # fmt: skip
+    assert storage.get_trial(dead).state == optuna.trial.TrialState.FAIL
+    assert first in trained and len(set(trained)) == len(trained)
