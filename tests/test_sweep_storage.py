@@ -120,6 +120,10 @@ def test_storage_without_optuna_or_adaptive_is_one_line(tmp_path, monkeypatch):
     out = tmp_path / "runs.csv"
     r = CliRunner().invoke(main, ["sweep", str(log), "--out", str(out), "--storage", "x.db"])
     assert r.exit_code == 2 and "add --adaptive" in r.output
+    r = CliRunner().invoke(
+        main, ["sweep", str(log), "--adaptive", "--out", str(out), "--study", "a"]
+    )
+    assert r.exit_code == 2 and "add --storage" in r.output
     monkeypatch.setitem(sys.modules, "optuna", None)
     r = CliRunner().invoke(
         main, ["sweep", str(log), "--adaptive", "--out", str(out), "--storage", "x.db"]

@@ -521,6 +521,8 @@ def sweep(
                     "--adaptive searches layers x d_emb: give one --data-fraction and one "
                     "--backbone"
                 )
+            if study_name != "perflaw-sweep" and storage is None:
+                raise click.UsageError("--study names a study of --storage: add --storage URL")
             if storage is not None:  # the same loop, its trials in an Optuna study
                 from perflaw.decide.adaptive_optuna import optuna_sweep
 
