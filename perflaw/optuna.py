@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,6 +64,9 @@ class PerflawSampler(BaseSampler):
         The stopping rule's threshold (see :func:`next_runs`).
     seed
         Seed of the random sampler used for any other parameter.
+    wait_seconds
+        How long a trial waits for earlier running trials to have their cell named
+        (see :meth:`before_trial`); after that it decides without them.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class PerflawSampler(BaseSampler):
         stop_chance: float = 0.05,
         seed: int | None = None,
         names: tuple[str, str] = ("layers", "d_emb"),
+        wait_seconds: float = 30.0,
     ) -> None:
         self.layers = [int(v) for v in layers]
         self.d_emb = [int(v) for v in d_emb]
@@ -82,12 +87,15 @@ class PerflawSampler(BaseSampler):
         self.budget = budget
         self.stop_chance = stop_chance
         self.names = names
+        self.wait_seconds = wait_seconds
         self._random = RandomSampler(seed=seed)
 
     def decision(self, study: Study, *, exclude: int | None = None) -> Decision:
         """The loop's decision from the study's finished and running trials."""
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # one read: a trial finishing between two reads would be in neither
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING]
         a, b = self.names
         rows = [
             (t.params[a], t.params[b], t.value)
@@ -116,7 +124,25 @@ class PerflawSampler(BaseSampler):
             pending=pending,
         )
 
+    def _wait_for_earlier(self, study: Study, trial: FrozenTrial) -> None:
+        # The storage numbers trials in the order they were created, so a trial that names
+        # its cell only after every earlier running trial has named its own sees them all
+        # as pending: two workers asking at the same instant are never given one cell.
+        deadline = time.monotonic() + self.wait_seconds
+        while time.monotonic() < deadline:
+            unnamed = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if (t.number, t._trial_id) < (trial.number, trial._trial_id)
+                and _KEY not in t.system_attrs
+                and not all(n in t.params for n in self.names)
+            ]
+            if not unnamed:
+                return
+            time.sleep(0.05)
+
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._wait_for_earlier(study, trial)
         d = self.decision(study, exclude=trial.number)
         if d.proposals:
             p = d.proposals[0]

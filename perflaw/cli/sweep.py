@@ -314,6 +314,22 @@ class _ListType(click.ParamType):
     show_default=True,
     help="With --adaptive: the metric the loop maximises.",
 )
+@click.option(
+    "--storage",
+    default=None,
+    metavar="URL",
+    help="With --adaptive: keep the loop's trials in this Optuna storage so that several "
+    "processes (one or many machines) share one study: sqlite:///loop.db (or a file path), "
+    "a path ending in .journal (Optuna's journal file, shared file systems) or any RDB URL. "
+    "Reruns resume the study. Needs perflaw[optuna].",
+)
+@click.option(
+    "--study",
+    "study_name",
+    default="perflaw-sweep",
+    show_default=True,
+    help="With --storage: the study's name.",
+)
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
     "--log-to",
@@ -385,6 +401,8 @@ def sweep(
     adaptive,
     budget,
     metric,
+    storage,
+    study_name,
     quiet,
     drop_null_ids,
     log_to,
@@ -503,17 +521,37 @@ def sweep(
                     "--adaptive searches layers x d_emb: give one --data-fraction and one "
                     "--backbone"
                 )
-            adaptive_sweep(
-                lambda n, d: train([n], [d]),
-                out,
-                layers=layers,
-                d_emb=d_emb,
-                metric=metric,
-                budget=budget,
-                progress=not quiet,
-            )
+            if study_name != "perflaw-sweep" and storage is None:
+                raise click.UsageError("--study names a study of --storage: add --storage URL")
+            if storage is not None:  # the same loop, its trials in an Optuna study
+                from perflaw.decide.adaptive_optuna import optuna_sweep
+
+                optuna_sweep(
+                    lambda n, d: train([n], [d]),
+                    out,
+                    storage=storage,
+                    study_name=study_name,
+                    layers=layers,
+                    d_emb=d_emb,
+                    metric=metric,
+                    budget=budget,
+                    progress=not quiet,
+                    match={"data_fraction": data_fraction[0], "backbone": backbones[0]},
+                )
+            else:
+                adaptive_sweep(
+                    lambda n, d: train([n], [d]),
+                    out,
+                    layers=layers,
+                    d_emb=d_emb,
+                    metric=metric,
+                    budget=budget,
+                    progress=not quiet,
+                )
             runs = read_runs_file(out)
         else:
+            if storage is not None:
+                raise click.UsageError("--storage keeps --adaptive's trials: add --adaptive")
             runs = train(layers, d_emb)
     shown = set()
     for w in caught:  # one line each; configurations not run are reported below
