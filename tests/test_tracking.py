@@ -17,7 +17,17 @@ from perflaw.runs import read_table
 from perflaw.train import RUNS_COLUMNS
 from perflaw.train.tracking import curve_steps
 
-TEXT = {"dataset", "backbone", "end", "val_curve", "eval", "objective", "device", "settings", "d_prime_def"}
+TEXT = {
+    "dataset",
+    "backbone",
+    "end",
+    "val_curve",
+    "eval",
+    "objective",
+    "device",
+    "settings",
+    "d_prime_def",
+}
 
 
 @pytest.fixture(scope="module")
