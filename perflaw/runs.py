@@ -571,18 +571,34 @@ def average_replicates(runs: Runs, seeds) -> tuple[Runs, float | None, int]:
     key = key.assign(_y=runs.y)
     grouped = key.groupby(cols, sort=False, dropna=False)["_y"]
     mean = grouped.mean().reset_index()
-    dev = key["_y"] - grouped.transform("mean")
-    size = grouped.transform("size").to_numpy()
     n_groups = int((grouped.size() > 1).sum())
-    dof = int(len(key) - grouped.ngroups)
-    noise = (
-        float(np.sqrt((dev.to_numpy() ** 2).sum() / dof)) if dof > 0 and (size > 1).any() else None
-    )
+    noise = run_noise(g.to_numpy(float) for _, g in grouped)
     X = mean[list(runs.X.columns)].reset_index(drop=True)
     keys = (
         mean[list(runs.keys.columns)].reset_index(drop=True) if runs.group_cols else pd.DataFrame()
     )
     return Runs(X, mean["_y"].to_numpy(float), runs.metric, keys, runs.source), noise, n_groups
+
+
+def run_noise(groups) -> float | None:
+    """The run-to-run noise of one run: the pooled within-configuration standard
+    deviation of the metric over seed replicates, on the metric's own scale.
+
+    ``groups`` holds one sequence of values per configuration.  This is the one noise
+    estimate every screen quotes (``fit``, ``recommend-config``, ``next``); ``None``
+    when no configuration has two values.
+
+    >>> round(run_noise([[0.30, 0.32], [0.40], [0.50, 0.54, 0.52]]), 4)
+    0.0183
+    """
+    ss, dof = 0.0, 0
+    for g in groups:
+        g = np.asarray(g, dtype=float)
+        g = g[np.isfinite(g)]
+        if len(g) > 1:
+            ss += float(((g - g.mean()) ** 2).sum())
+            dof += len(g) - 1
+    return float(np.sqrt(ss / dof)) if dof > 0 else None
 
 
 def early_peaks(frame: pd.DataFrame, end_col: str = "end") -> pd.Series:

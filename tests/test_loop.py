@@ -209,3 +209,34 @@ def test_adaptive_sweep_runs_the_loop_and_resumes(tmp_path):
     assert not table.duplicated(["layers", "d_emb"]).any()  # resumed, nothing trained twice
     assert d.stop and d.spent <= 0.5 * d.grid_cost
     assert d.best_trained["value"] >= truth.max() * 0.99
+
+
+def test_one_noise_across_fit_recommend_config_and_next(tmp_path, monkeypatch):
+    """With seed replicates, the loop's stopping rule, `fit` and `recommend-config` quote
+    the same run-to-run noise: the pooled sd of the replicates on the metric's scale."""
+    from perflaw.runs import run_noise
+
+    rng = np.random.default_rng(3)
+    f = grid_frame()
+    f = f[(f.layers <= 16) & (f.d_emb <= 75)]
+    reps = pd.concat([f.assign(seed=s) for s in range(3)], ignore_index=True)
+    reps["hr@10"] += rng.normal(0, 0.004, len(reps))
+    runs = tmp_path / "runs.csv"
+    reps.to_csv(runs, index=False)
+    pooled = run_noise(g.to_numpy() for _, g in reps.groupby(["layers", "d_emb"])["hr@10"])
+    assert 0.002 < pooled < 0.006  # the noise put in, not a spread across configurations
+
+    d = next_runs(LAYERS, WIDTHS, reps.layers, reps.d_emb, reps["hr@10"])
+    assert d.noise == pytest.approx(pooled, rel=1e-12)
+    assert f"{pooled:.3g}, the pooled sd of seed replicates" in d.reason
+    one_seed = reps[reps.seed == 0]
+    d1 = next_runs(LAYERS, WIDTHS, one_seed.layers, one_seed.d_emb, one_seed["hr@10"])
+    assert "estimated by the mixture" in d1.reason
+
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["fit", str(runs), "-m", "hr@10"])
+    assert r.exit_code == 0, r.output
+    assert f"run-to-run noise (one run) = {pooled:.3g}" in r.output
+    r = CliRunner().invoke(main, ["recommend-config", "--law", "perflaw-law.json"])
+    assert r.exit_code == 0, r.output
+    assert f"noise (±{pooled:.2g})" in r.output or f"noise ±{pooled:.2g}" in r.output

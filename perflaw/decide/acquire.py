@@ -30,6 +30,7 @@ from scipy.stats import norm
 
 from perflaw.decide.surrogate import GridPosterior, fit_posterior, grid_coordinates
 from perflaw.errors import DataError
+from perflaw.runs import run_noise
 
 #: the cost columns ``--cost`` understands besides a column of the runs table
 COSTS = ("compute", "params")
@@ -101,6 +102,8 @@ class Decision:
     chance_better_left: float | None = None
     seed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: run-to-run noise of one run the stopping rule used (seed replicates when any)
+    noise: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -275,7 +278,16 @@ def next_runs(
     incumbent = float(post.mixture_mean[k_best])
     best = best_row(int(ti[k_best]), float(y_mean[k_best]))
     best["predicted"] = sign * incumbent
-    noise = float(post.weights @ post.noise_sd)
+    # the noise an untried run must clear: the pooled spread of seed replicates when the
+    # table has them (the number `fit` and `recommend-config` quote too), else the
+    # mixture's own estimate of it
+    replicated = run_noise(trained.values())
+    noise = replicated if replicated is not None else float(post.weights @ post.noise_sd)
+    noise_text = (
+        f"{noise:.3g}, the pooled sd of seed replicates"
+        if replicated is not None
+        else f"{noise:.3g}, estimated by the mixture: no configuration has two seeds"
+    )
 
     if len(affordable) == 0:
         why = (
@@ -343,23 +355,25 @@ def next_runs(
         return Decision(
             True,
             f"the chance that an untried configuration beats the best trained run by more "
-            f"than the noise ({noise:.3g}) is {chance:.1%}, below {stop_chance:.0%}",
+            f"than the noise ({noise_text}) is {chance:.1%}, below {stop_chance:.0%}",
             best,
             props,
             spent,
             total,
             chance_better_left=chance,
+            noise=noise,
         )
     if not np.isfinite(chance):
         return Decision(False, "no stopping rule asked", best, props, spent, total)
     return Decision(
         False,
         f"a {chance:.0%} chance that an untried configuration beats the best trained run "
-        f"by more than the noise ({noise:.3g}); the proposals have the highest expected "
+        f"by more than the noise ({noise_text}); the proposals have the highest expected "
         "improvement per unit cost",
         best,
         props,
         spent,
         total,
         chance_better_left=chance,
+        noise=noise,
     )

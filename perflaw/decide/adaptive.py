@@ -97,8 +97,9 @@ def progress_line(d: Decision) -> str:
         if d.chance_better_left is None or d.chance_better_left != d.chance_better_left
         else f"; chance a better run is left {d.chance_better_left:.0%}"
     )
-    head = "stop" if d.stop else ("seed design" if d.seed else "go on")
+    # a seed-design reason names itself ("seed design: 2 of its 6 runs trained; …")
+    head = "" if d.seed else ("stop: " if d.stop else "go on: ")
     return (
         f"perflaw sweep --adaptive: spent {share:.1%} of the grid; {best}{chance}; "
-        f"{head}: {d.reason}"
+        f"{head}{d.reason}"
     )

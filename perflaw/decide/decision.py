@@ -256,7 +256,15 @@ def judge_next(
 
 
 def noise_near(fitter, level: float) -> float:
-    """Run-to-run noise on the metric's scale near ``level``."""
+    """Run-to-run noise on the metric's scale near ``level``.
+
+    With seed replicates it is their pooled spread on the metric's own scale
+    (:func:`perflaw.runs.run_noise`: the number ``fit`` prints and ``perflaw next``
+    uses); without, the law's out-of-sample error (or residual spread) brought back from
+    the fitting scale at ``level``."""
+    run_noise = getattr(fitter, "noise_sd", None)
+    if run_noise:
+        return float(run_noise)
     noise = getattr(fitter, "noise_sd_", None)
     cal = getattr(fitter, "calibration_", None)
     sd = (

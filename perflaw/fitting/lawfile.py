@@ -85,6 +85,8 @@ def to_dict(f) -> dict[str, Any]:
         "alternatives": [dict(a) for a in getattr(f, "alternatives_", [])],
         "best_observed": getattr(f, "best_observed_", None),
         "noise_sd": getattr(f, "noise_sd_", None),
+        # the same noise on the metric's own scale, as `fit` prints it (seed replicates)
+        "run_noise": getattr(f, "noise_sd", None),
         "data": {
             "inputs": {c: v.tolist() for c, v in f.X_.items()},
             "y": f.y_.tolist(),
@@ -320,9 +322,10 @@ def _check_edges(data: dict, source: str) -> None:
     best = data.get("best_observed")
     if best is not None and not (isinstance(best, dict) and is_num(best.get("observed"))):
         _bad(source, "best_observed", "must hold a finite 'observed' value")
-    noise = data.get("noise_sd")
-    if noise is not None and not (is_num(noise) and noise >= 0):
-        _bad(source, "noise_sd", f"must be a non-negative number, got {noise!r}")
+    for key in ("noise_sd", "run_noise"):
+        noise = data.get(key)
+        if noise is not None and not (is_num(noise) and noise >= 0):
+            _bad(source, key, f"must be a non-negative number, got {noise!r}")
 
 
 def save_fits(fits: list[tuple[dict, Any]], path: str | Path, inputs=()) -> Path:
@@ -410,6 +413,7 @@ def restore(f, law: Law, data: dict) -> None:
     f.alternatives_ = [a for a in data.get("alternatives") or [] if a.get("params")]
     f.best_observed_ = data.get("best_observed")
     f.noise_sd_ = data.get("noise_sd")
+    f.noise_sd = data.get("run_noise")
     f.unidentified_, f.inert_ = [], []
     f.cov_ = np.array(data.get("covariance") or np.zeros((law.n_params,) * 2), dtype=float)
     bp = data.get("bootstrap_params")
