@@ -100,6 +100,5 @@ def progress_line(d: Decision) -> str:
     # a seed-design reason names itself ("seed design: 2 of its 6 runs trained; …")
     head = "" if d.seed else ("stop: " if d.stop else "go on: ")
     return (
-        f"perflaw sweep --adaptive: spent {share:.1%} of the grid; {best}{chance}; "
-        f"{head}{d.reason}"
+        f"perflaw sweep --adaptive: spent {share:.1%} of the grid; {best}{chance}; {head}{d.reason}"
     )
