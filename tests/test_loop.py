@@ -214,7 +214,7 @@ def test_adaptive_sweep_runs_the_loop_and_resumes(tmp_path):
 def test_one_noise_across_fit_recommend_config_and_next(tmp_path, monkeypatch):
     """With seed replicates, the loop's stopping rule, `fit` and `recommend-config` quote
     the same run-to-run noise: the pooled sd of the replicates on the metric's scale."""
-    from perflaw.runs import run_noise
+    from perflaw.replicates import run_noise
 
     rng = np.random.default_rng(3)
     f = grid_frame()

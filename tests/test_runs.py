@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from perflaw import DataError
+from perflaw.replicates import average_replicates
 from perflaw.runs import (
     RunsTableWarning,
     apen_dprime,
-    average_replicates,
     metric_columns,
     read_runs,
     runs_from_frame,

@@ -24,6 +24,7 @@ FLOORS = {
     "perflaw.conditions": 0,
     "perflaw.quality": 1,
     "perflaw.runs": 2,
+    "perflaw.replicates": 2,  # seed replicates and the one run-to-run noise
     "perflaw._dprime_join": 2,  # D′ from apen's JSON, joined to a runs table
     "perflaw.laws": 3,
     "perflaw.fitting": 4,

@@ -116,7 +116,8 @@ def backtest(
     """
     from perflaw.cli._sources import source_settings
     from perflaw.fitting.selection import backtest as run_backtest
-    from perflaw.runs import average_replicates, read_table, runs_from_frame
+    from perflaw.replicates import average_replicates
+    from perflaw.runs import read_table, runs_from_frame
 
     if not 0 < level < 1:
         raise DataError(f"--level must be strictly between 0 and 1, got {level:g}")

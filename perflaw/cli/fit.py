@@ -230,9 +230,9 @@ def fit(
     from perflaw.fitting.fitter import LawFitter
     from perflaw.fitting.lawfile import save_fits
     from perflaw.fitting.selection import FormSelector
+    from perflaw.replicates import average_replicates
     from perflaw.runs import (
         RunsTableWarning,
-        average_replicates,
         identification_problems,
         read_table,
         runs_from_frame,

@@ -30,7 +30,7 @@ from scipy.stats import norm
 
 from perflaw.decide.surrogate import GridPosterior, fit_posterior, grid_coordinates
 from perflaw.errors import DataError
-from perflaw.runs import run_noise
+from perflaw.replicates import run_noise
 
 #: the cost columns ``--cost`` understands besides a column of the runs table
 COSTS = ("compute", "params")

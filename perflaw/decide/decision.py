@@ -259,7 +259,7 @@ def noise_near(fitter, level: float) -> float:
     """Run-to-run noise on the metric's scale near ``level``.
 
     With seed replicates it is their pooled spread on the metric's own scale
-    (:func:`perflaw.runs.run_noise`: the number ``fit`` prints and ``perflaw next``
+    (:func:`perflaw.replicates.run_noise`: the number ``fit`` prints and ``perflaw next``
     uses); without, the law's out-of-sample error (or residual spread) brought back from
     the fitting scale at ``level``."""
     run_noise = getattr(fitter, "noise_sd", None)

@@ -78,7 +78,8 @@ def build_report(
     the figures; ``log`` (an interaction log) adds its quality.  See the module."""
     from perflaw import FormSelector, LawFitter, backtest, recommend
     from perflaw.plot import plot_apen, plot_backtest, plot_fitter, plot_surface
-    from perflaw.runs import average_replicates, read_table, runs_from_frame
+    from perflaw.replicates import average_replicates
+    from perflaw.runs import read_table, runs_from_frame
 
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as record:
