@@ -89,6 +89,8 @@ class PerflawSampler(BaseSampler):
         self.names = names
         self.wait_seconds = wait_seconds
         self._random = RandomSampler(seed=seed)
+        #: trial number -> (decision, proposal) this process named for it (for a ledger)
+        self.proposed: dict[int, tuple[Decision, Any]] = {}
 
     def decision(self, study: Study, *, exclude: int | None = None) -> Decision:
         """The loop's decision from the study's finished and running trials."""
@@ -147,6 +149,7 @@ class PerflawSampler(BaseSampler):
         if d.proposals:
             p = d.proposals[0]
             pick = [p.layers, p.d_emb]
+            self.proposed[trial.number] = (d, p)
         else:  # nothing left to propose: repeat the best trained (the user should stop)
             best = d.best_trained or {"layers": self.layers[0], "d_emb": self.d_emb[0]}
             pick = [best["layers"], best["d_emb"]]

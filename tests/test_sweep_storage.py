@@ -20,6 +20,7 @@ optuna = pytest.importorskip("optuna", reason="perflaw[optuna] not installed")
 
 from perflaw.decide.acquire import seed_design  # noqa: E402
 from perflaw.decide.adaptive_optuna import open_storage, optuna_sweep  # noqa: E402
+from perflaw.decide.loop import ledger_path  # noqa: E402
 from perflaw.errors import DataError  # noqa: E402
 from perflaw.optuna import _KEY, PerflawSampler  # noqa: E402
 
@@ -67,6 +68,10 @@ def test_two_sweep_processes_share_one_study(kind, tmp_path):
         assert sorted(rows["seed"]) == [0, 1]
         assert t.value == pytest.approx(rows["hr@10"].mean())
     assert set(map(tuple, table[["layers", "d_emb"]].to_numpy().tolist())) == set(cells)
+    # each trained configuration was written to the ledger (by whichever process named
+    # it) before it was trained: one line each, none lost to the other process
+    ledger = pd.read_json(ledger_path(out), lines=True)
+    assert sorted(map(tuple, ledger[["layers", "d_emb"]].to_numpy().tolist())) == sorted(cells)
 
 
 def _fake_train(out, trained):
@@ -91,6 +96,10 @@ def test_rerun_resumes_the_study_and_another_loop_is_refused(tmp_path):
     assert trained[:4] == seed_design(LAYERS, WIDTHS) and len(trained) > n_first
     assert len(set(trained)) == len(trained)
     assert len(_complete(url)) == len(trained) and again.best_trained["value"] > 0.3
+    ledger = pd.read_json(ledger_path(out), lines=True)
+    assert list(map(tuple, ledger[["layers", "d_emb"]].to_numpy().tolist())) == trained
+    # past the seed design, what the loop predicted is kept for `perflaw ledger`
+    assert ledger["predicted"].iloc[len(seed_design(LAYERS, WIDTHS)) :].notna().all()
     with pytest.raises(DataError, match="name another --study"):
         optuna_sweep(train, out, **{**kw, "metric": "ndcg@10"})
 

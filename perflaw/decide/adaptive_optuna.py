@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import numpy as np
 
 from perflaw.decide.acquire import Decision, grid_cost
 from perflaw.decide.adaptive import _say, progress_line
-from perflaw.decide.loop import parse_grid_budget
+from perflaw.decide.loop import append_ledger, parse_grid_budget
 from perflaw.errors import DataError
 from perflaw.laws.base import higher_is_better
 
@@ -124,7 +125,8 @@ def optuna_sweep(
     if share is not None:
         amount = share * float(np.sum(grid_cost(np.repeat(gl, len(gd)), np.tile(gd, len(gl)))))
     sampler = PerflawSampler(gl, gd, budget=amount, stop_chance=stop_chance)
-    direction = "maximize" if higher_is_better(metric) else "minimize"
+    maximize = higher_is_better(metric)
+    direction = "maximize" if maximize else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         storage=open_storage(storage),
@@ -142,6 +144,11 @@ def optuna_sweep(
         if any((t.params.get("layers"), t.params.get("d_emb")) == (n, d) for t in done):
             # the sampler had nothing left to propose and repeated a trained cell
             raise optuna.TrialPruned(f"{n} x {d} is already in the study")
+        made = sampler.proposed.pop(trial.number, None)
+        if made is not None and (made[1].layers, made[1].d_emb) == (n, d):
+            # the ledger gets the proposal before it is trained, as `perflaw next` writes it
+            values = [t.value for t in done if t.value is not None]
+            append_ledger(out, metric, replace(made[0], proposals=[made[1]]), values, maximize)
         if progress:
             _say(f"perflaw sweep --adaptive: trial {trial.number}: training {n} x {d}")
         value = _seed_mean(train(n, d), metric, n, d, match or {})

@@ -130,12 +130,23 @@ def next_from_table(
         stop_chance=stop_chance,
     )
     if write_ledger and decision.proposals and not decision.stop:
-        _append_ledger(runs_path, metric, decision, values, higher_is_better(metric))
+        append_ledger(runs_path, metric, decision, values, higher_is_better(metric))
     return decision
 
 
-def _append_ledger(runs_path, metric, decision: Decision, values, maximize: bool) -> None:
+def append_ledger(runs_path, metric, decision: Decision, values, maximize: bool) -> None:
+    """Write ``decision``'s proposals to the ledger beside ``runs_path`` (before they are
+    trained), with what carry-forward and a constant said at the same moment.  The
+    ledger is rewritten whole (atomically) under the ledger's lock, so processes sharing
+    it (``sweep --adaptive --storage``) never lose each other's lines."""
+    from perflaw.train.claims import table_lock
+
     path = ledger_path(runs_path)
+    with table_lock(path):
+        _append_locked(path, runs_path, metric, decision, values, maximize)
+
+
+def _append_locked(path: Path, runs_path, metric, decision, values, maximize: bool) -> None:
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     best = decision.best_trained["value"] if decision.best_trained else None
     constant = float(np.mean(values)) if len(values) else None
