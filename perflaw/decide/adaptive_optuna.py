@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
