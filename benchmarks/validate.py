@@ -85,6 +85,8 @@ SECTIONS = (
         (f"python benchmarks/loop_stopping.py {GRID}",),
         group="slow",
     ),
+    Section("adaptive_real_log", ("python benchmarks/adaptive_real_log.py",)),
+    Section("dprime_vs_size", ("python benchmarks/dprime_vs_size.py --markdown",), markdown=True),
     Section("claims", ("python benchmarks/bench_claims.py",), group="slow"),
     Section("selection", ("python benchmarks/selection_rule_sim.py --sims 100",), group="slow"),
     Section("apen", ("python benchmarks/bench_apen.py",), group="slow"),
