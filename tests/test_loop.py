@@ -240,3 +240,15 @@ def test_one_noise_across_fit_recommend_config_and_next(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["recommend-config", "--law", "perflaw-law.json"])
     assert r.exit_code == 0, r.output
     assert f"noise (±{pooled:.2g})" in r.output or f"noise ±{pooled:.2g}" in r.output
+
+
+def test_a_budget_below_every_run_with_nothing_trained_stops_and_says_why():
+    d = next_runs([1, 2], [16, 32], [], [], [], budget=1.0)
+    assert d.stop and not d.proposals and d.best_trained is None
+    assert "no configuration of the grid fits in the budget" in d.reason
+    r = CliRunner().invoke(
+        main, ["next", "absent.csv", "-m", "hr@10", "--layers", "1,2", "--d-emb", "16,32",
+               "--budget", "1", "--no-ledger", "--json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["stop"] is True

@@ -261,6 +261,17 @@ def next_runs(
             seed=True,
         )
 
+    if not trained:  # nothing trained and no seed run fits in the budget
+        return Decision(
+            True,
+            "no configuration of the grid fits in the budget "
+            f"(the cheapest costs {float(costs.min()):,.6g})",
+            None,
+            [],
+            spent,
+            total,
+            chance_better_left=float("nan"),
+        )
     ti = np.array(sorted(trained), dtype=int)
     y_mean = np.array([np.mean(trained[i]) for i in ti])
     # replicates are listed one by one: the mixture sees their spread as noise
