@@ -93,7 +93,12 @@ class PerflawSampler(BaseSampler):
         self.proposed: dict[int, tuple[Decision, Any]] = {}
 
     def decision(self, study: Study, *, exclude: int | None = None) -> Decision:
-        """The loop's decision from the study's finished and running trials."""
+        """The loop's decision from the study's finished and running trials.
+
+        Running trials whose heartbeat stopped (their process was killed) are failed
+        first, so a dead worker's configuration is neither pending forever nor holding
+        part of the budget; storages without a heartbeat (the journal file) keep them."""
+        _fail_stale(study)
         # one read: a trial finishing between two reads would be in neither
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
         done = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -183,6 +188,17 @@ class PerflawSampler(BaseSampler):
                 )
             return value
         return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+
+def _fail_stale(study: Study) -> None:
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.storages import fail_stale_trials
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        fail_stale_trials(study)
 
 
 class StopWhenDone:

@@ -160,3 +160,37 @@ def test_the_trial_of_a_killed_process_is_failed_and_its_cell_trained(tmp_path, 
     )  # fmt: skip
     assert storage.get_trial(dead).state == optuna.trial.TrialState.FAIL
     assert first in trained and len(set(trained)) == len(trained)
+
+
+def test_a_stale_trial_is_failed_before_the_loop_decides(tmp_path, monkeypatch):
+    """A worker killed while training leaves its trial running; the next decision (also
+    the last one, made when no new trial starts) must not count it as pending."""
+    import perflaw.decide.adaptive_optuna as ao
+
+    monkeypatch.setattr(ao, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(ao, "GRACE_SECONDS", 1)
+    storage = open_storage(f"sqlite:///{tmp_path / 'loop.db'}")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    dead = storage.create_new_trial(study._study_id)
+    storage.set_trial_system_attr(dead, _KEY, [3, 16])
+    storage.record_heartbeat(dead)
+    time.sleep(2.5)
+    sampler = PerflawSampler(LAYERS, WIDTHS)
+    d = sampler.decision(study)
+    assert storage.get_trial(dead).state == optuna.trial.TrialState.FAIL
+    assert (3, 16) not in {(p.layers, p.d_emb) for p in d.proposals} or d.seed
+
+
+def test_a_worker_stopped_by_sigterm_fails_its_trial(tmp_path):
+    from perflaw.errors import Terminated
+
+    out, url = tmp_path / "runs.csv", f"sqlite:///{tmp_path / 'loop.db'}"
+
+    def train(n, d):
+        raise Terminated(15)
+
+    with pytest.raises(Terminated):
+        optuna_sweep(train, out, storage=url, layers=LAYERS, d_emb=WIDTHS, metric="hr@10",
+                     progress=False)  # fmt: skip
+    trials = optuna.load_study(study_name="perflaw-sweep", storage=url).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL]

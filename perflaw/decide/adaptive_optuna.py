@@ -30,7 +30,7 @@ import numpy as np
 from perflaw.decide.acquire import Decision, grid_cost
 from perflaw.decide.adaptive import _say, progress_line
 from perflaw.decide.loop import append_ledger, parse_grid_budget
-from perflaw.errors import DataError
+from perflaw.errors import DataError, Terminated
 from perflaw.laws.base import higher_is_better
 
 HEARTBEAT_SECONDS = 60
@@ -151,7 +151,15 @@ def optuna_sweep(
             append_ledger(out, metric, replace(made[0], proposals=[made[1]]), values, maximize)
         if progress:
             _say(f"perflaw sweep --adaptive: trial {trial.number}: training {n} x {d}")
-        value = _seed_mean(train(n, d), metric, n, d, match or {})
+        try:
+            rows = train(n, d)
+        except Terminated:
+            # Optuna fails a trial on Exception or KeyboardInterrupt only: a worker stopped
+            # by SIGTERM would leave its trial running, its configuration pending for the
+            # others and its cost held against the budget
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        value = _seed_mean(rows, metric, n, d, match or {})
         if not math.isfinite(value):
             raise DataError(f"{metric} of layers={n} d_emb={d} is not a number in {out}")
         return value
