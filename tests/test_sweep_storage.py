@@ -171,14 +171,16 @@ def test_a_stale_trial_is_failed_before_the_loop_decides(tmp_path, monkeypatch):
     monkeypatch.setattr(ao, "GRACE_SECONDS", 1)
     storage = open_storage(f"sqlite:///{tmp_path / 'loop.db'}")
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    first = seed_design(LAYERS, WIDTHS)[0]
     dead = storage.create_new_trial(study._study_id)
-    storage.set_trial_system_attr(dead, _KEY, [3, 16])
+    storage.set_trial_system_attr(dead, _KEY, list(first))
     storage.record_heartbeat(dead)
     time.sleep(2.5)
     sampler = PerflawSampler(LAYERS, WIDTHS)
     d = sampler.decision(study)
     assert storage.get_trial(dead).state == optuna.trial.TrialState.FAIL
-    assert (3, 16) not in {(p.layers, p.d_emb) for p in d.proposals} or d.seed
+    # no longer pending: the dead worker's seed cell is proposed again, first
+    assert (d.proposals[0].layers, d.proposals[0].d_emb) == first
 
 
 def test_a_worker_stopped_by_sigterm_fails_its_trial(tmp_path):
