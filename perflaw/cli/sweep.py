@@ -523,31 +523,24 @@ def sweep(
                 )
             if study_name != "perflaw-sweep" and storage is None:
                 raise click.UsageError("--study names a study of --storage: add --storage URL")
+            # one configuration (all its seeds) a round; the two loops take the same grid
+            loop = dict(
+                layers=layers, d_emb=d_emb, metric=metric, budget=budget, progress=not quiet
+            )
             if storage is not None:  # the same loop, its trials in an Optuna study
                 from perflaw.decide.adaptive_optuna import optuna_sweep
 
+                match = {"data_fraction": data_fraction[0], "backbone": backbones[0]}
                 optuna_sweep(
                     lambda n, d: train([n], [d]),
                     out,
                     storage=storage,
                     study_name=study_name,
-                    layers=layers,
-                    d_emb=d_emb,
-                    metric=metric,
-                    budget=budget,
-                    progress=not quiet,
-                    match={"data_fraction": data_fraction[0], "backbone": backbones[0]},
+                    match=match,
+                    **loop,
                 )
             else:
-                adaptive_sweep(
-                    lambda n, d: train([n], [d]),
-                    out,
-                    layers=layers,
-                    d_emb=d_emb,
-                    metric=metric,
-                    budget=budget,
-                    progress=not quiet,
-                )
+                adaptive_sweep(lambda n, d: train([n], [d]), out, **loop)
             runs = read_runs_file(out)
         else:
             if storage is not None:
