@@ -160,6 +160,17 @@ class PerflawSampler(BaseSampler):
             pick = [best["layers"], best["d_emb"]]
         study._storage.set_trial_system_attr(trial._trial_id, _KEY, pick)
 
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        # the entry is for a ledger written while the trial runs; kept past its end, a
+        # long user study would hold one decision per trial it ever ran
+        self.proposed.pop(trial.number, None)
+
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:

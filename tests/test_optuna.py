@@ -37,9 +37,8 @@ def objective(trial):
 
 def test_sampler_proposes_what_next_proposes():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        direction="maximize", sampler=PerflawSampler(LAYERS, WIDTHS, seed=0)
-    )
+    sampler = PerflawSampler(LAYERS, WIDTHS, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(objective, n_trials=9)
     cells = [(t.params["layers"], t.params["d_emb"]) for t in study.trials]
     seed = seed_design(LAYERS, WIDTHS)
@@ -49,6 +48,8 @@ def test_sampler_proposes_what_next_proposes():
         d = next_runs(LAYERS, WIDTHS, *zip(*before), [value(*c) for c in before])
         assert cells[k] == (d.proposals[0].layers, d.proposals[0].d_emb)
     assert len(set(cells)) == len(cells)
+    # the per-trial proposal is dropped when its trial ends: a long study holds none
+    assert sampler.proposed == {}
 
 
 def test_running_trials_are_pending_so_workers_spread():
