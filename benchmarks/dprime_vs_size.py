@@ -194,6 +194,9 @@ def main(argv=None) -> int:
     print(f"{len(runs)} runs; seeds per (log, fraction): {pts['seeds'].min()}-{pts['seeds'].max()}")
     for metric in METRICS:
         part = table[table["metric"] == metric].set_index("held_out")[names]
+        # five logs are five paired comparisons: how often each predictor beats the
+        # constant on a held-out log says more than a mean a single log can swing
+        wins = (part[names].lt(part["constant"], axis=0)).sum()
         part.loc["mean"] = part.mean()
         if args.markdown:
             print(f"\n{metric}, mean absolute error (lower is better)\n")
@@ -203,9 +206,16 @@ def main(argv=None) -> int:
                 best = r.min()
                 cells = [f"**{v:.3f}**" if v == best else f"{v:.3f}" for v in r]
                 print(f"| {log} | " + " | ".join(cells) + " |")
+            n = len(part) - 1
+            cells = ["–"] + [f"{int(wins[c])} of {n}" for c in names[1:]]
+            print("| logs where it beats the constant | " + " | ".join(cells) + " |")
             continue
         print(f"\nleave-one-log-out mean absolute error of {metric} (lower is better)")
         print(part.to_string(float_format=lambda v: f"{v:.4f}"))
+        print(
+            "held-out logs where it beats the constant: "
+            + ", ".join(f"{c} {int(wins[c])}" for c in names[1:])
+        )
         means = part.loc["mean"]
         print(
             f"best: {means.idxmin()} ({means.min():.4f}); "

@@ -1,6 +1,7 @@
 """`perflaw apen` through click's CliRunner: outputs, options and one-line errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from perflaw.cli import main
 
 BUNDLED = "data/ml-latest-small.parquet"
+ROOT = Path(__file__).resolve().parents[1]
 JSON_KEYS = {
     "file",
     "users",
@@ -239,3 +241,22 @@ def test_first_screen_says_what_the_cross_log_study_found():
 
     text = re.sub(r"\s+", " ", res.output)
     assert "D′ predicted a small SASRec's HR@10 only as well as sequence length" in text
+
+
+def test_first_screen_quotes_the_committed_study():
+    # the numbers on every first screen are those benchmarks/dprime_vs_size.py wrote from
+    # the committed runs: rerunning the study with other runs must update the screen
+    import pandas as pd
+
+    from perflaw.cli._apen_render import EVIDENCE
+
+    lolo = pd.read_csv(ROOT / "benchmarks" / "data" / "dprime_vs_size_lolo.csv")
+    mean = lolo[lolo["metric"] == "hr@10"].drop(columns=["metric", "held_out"]).mean()
+    quoted = (
+        f"mean error {mean['dprime_items']:.3f} vs Σ|S|² {mean['length_only']:.3f}; "
+        f"interactions {mean['interactions']:.3f}, a constant {mean['constant']:.3f}), "
+        f"and token-mapped D′ did worse ({mean['dprime_popularity10']:.3f}, "
+        f"{mean['dprime_cluster20']:.3f})"
+    )
+    assert quoted in EVIDENCE
+    assert f"on {lolo['held_out'].nunique()} public logs" in EVIDENCE

@@ -30,8 +30,10 @@ TABLE_FIELDS = (
 )
 #: What the cross-log study found (benchmarks/dprime_vs_size.py): said on every first screen.
 EVIDENCE = (
-    "on 5 public logs, D′ predicted a small SASRec's HR@10 only as well as sequence length "
-    "(Σ|S|²) did, and token-mapped D′ did worse: read D′ as a size (docs/dprime-vs-size.md)."
+    "on 5 public logs, each held out in turn, D′ predicted a small SASRec's HR@10 only as well "
+    "as sequence length did (mean error 0.087 vs Σ|S|² 0.085; interactions 0.176, a constant "
+    "0.172), and token-mapped D′ did worse (0.144, 0.160): read D′ as a size "
+    "(docs/dprime-vs-size.md)."
 )
 #: Shares shown as percentages in the table.
 PERCENT_FIELDS = {"no_repeat_share", "repeat_share"}
