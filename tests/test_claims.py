@@ -186,3 +186,36 @@ def test_the_table_lock_is_a_lock_file_opened_for_writing(tmp_path):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True)
         assert res.returncode != 0 and b"BlockingIOError" in res.stderr
     assert (tmp_path / "runs.csv.lock").is_file()
+
+
+def test_grid_accounting_splits_what_is_missing_by_its_claims(tmp_path):
+    # the end of a sweep call: a configuration in the table is done, one held by a live
+    # claim (another host's, fresh) is running elsewhere and named, one with neither was
+    # not run
+    from perflaw.train import runs_table as rt
+
+    def row(d_emb):
+        return dict(
+            dataset="log", backbone="sasrec", layers=1, d_emb=d_emb,
+            data_fraction=1.0, max_len=50, seed=0,
+        )  # fmt: skip
+
+    out = tmp_path / "runs.csv"
+    grid = [row(16), row(32), row(64)]
+    held = claims.claim_path(out, rt.key(grid[1]))
+    held.parent.mkdir(parents=True)
+    held.write_text(json.dumps({"host": "elsewhere.example", "pid": 4242}))
+    # no table file yet: this call's rows are the table
+    table, not_run, running = rt.grid_accounting(out, grid, [grid[0]], expiry=60)
+    assert len(table) == 1
+    assert [r["d_emb"] for r in not_run] == [64]
+    assert [r["d_emb"] for r in running] == [32]
+    assert "host elsewhere.example" in running[0]["holder"]
+    # the same claim past its expiry holds nothing
+    old = time.time() - 120
+    os.utime(held, (old, old))
+    _, not_run, running = rt.grid_accounting(out, grid, [grid[0]], expiry=60)
+    assert [r["d_emb"] for r in not_run] == [32, 64] and running == []
+    # without a table path nothing can be claimed: all that is missing was not run
+    _, not_run, running = rt.grid_accounting(None, grid, [], expiry=60)
+    assert len(not_run) == 3 and running == []

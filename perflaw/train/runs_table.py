@@ -501,3 +501,38 @@ def raise_min_steps(table: pd.DataFrame, min_steps: int) -> tuple[pd.DataFrame, 
         .str.replace(r"\bmin_steps=\d+", f"min_steps={int(min_steps)}", regex=True)
     )
     return kept, table[retrain].copy()
+
+
+def grid_accounting(
+    out_path: Path | None, grid: list[dict], rows: list[dict], *, expiry: float
+) -> tuple[pd.DataFrame, list[dict], list[dict]]:
+    """The table at the end of a sweep call, and the grid's configurations missing from
+    it: ``not_run`` (no live process holds them) and ``running`` (each with its claim's
+    ``holder``).  Without ``out_path`` the table is this call's ``rows``."""
+    if out_path is not None and out_path.exists():
+        table = read_runs_file(out_path)
+        have = {key(r) for _, r in table.iterrows()}
+    else:
+        table = pd.DataFrame(rows, columns=RUNS_COLUMNS)
+        have = {key(r) for r in rows}
+    # claims first, the table after: a worker appends its row before it releases its
+    # claim, so a claim seen gone is a row in a table read after (read before, a run that
+    # finished in between looked neither claimed nor done: "not run", exit 3)
+    pending = [row for row in grid if key(row) not in have]
+    holders = {
+        key(row): claims.holder(out_path, key(row), expiry=expiry) if out_path else None
+        for row in pending
+    }
+    if out_path is not None and out_path.exists() and None in holders.values():
+        table = read_runs_file(out_path)
+        have = {key(r) for _, r in table.iterrows()}
+    not_run, running = [], []
+    for row in pending:
+        if key(row) in have:
+            continue
+        h = holders[key(row)]
+        if h is None:
+            not_run.append(row)
+        else:
+            running.append({**row, "holder": h.describe()})
+    return table, not_run, running

@@ -549,32 +549,7 @@ def sweep(
         for claimed in list(tokens):
             unclaim(claimed)
 
-    if out_path is not None and out_path.exists():
-        table = rt.read_runs_file(out_path)
-        have = {rt.key(r) for _, r in table.iterrows()}
-    else:
-        table = pd.DataFrame(rows, columns=rt.RUNS_COLUMNS)
-        have = {rt.key(r) for r in rows}
-    # claims first, the table after: a worker appends its row before it releases its
-    # claim, so a claim seen gone is a row in a table read after (read before, a run that
-    # finished in between looked neither claimed nor done: "not run", exit 3)
-    pending = [row for row in grid if rt.key(row) not in have]
-    holders = {
-        rt.key(row): claims.holder(out_path, rt.key(row), expiry=claim_expiry) if out_path else None
-        for row in pending
-    }
-    if out_path is not None and out_path.exists() and None in holders.values():
-        table = rt.read_runs_file(out_path)
-        have = {rt.key(r) for _, r in table.iterrows()}
-    not_run, running = [], []
-    for row in pending:
-        if rt.key(row) in have:
-            continue
-        h = holders[rt.key(row)]
-        if h is None:
-            not_run.append(row)
-        else:
-            running.append({**row, "holder": h.describe()})
+    table, not_run, running = rt.grid_accounting(out_path, grid, rows, expiry=claim_expiry)
     table.attrs["not_run"] = not_run
     table.attrs["running_elsewhere"] = running
     table.attrs["popularity_val_ndcg@10"] = dict(popularity)
