@@ -516,29 +516,8 @@ class LawFitter:
         self._check_fitted()
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(dict(X))
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        alts, laws = [], []
-        for a in getattr(self, "alternatives_", []) or []:
-            if not a.get("params"):
-                continue
-            law = get_law(a["law"], **(a.get("law_options") or {}))
-            try:
-                laws.append((law, self.inputs(frame, groups, law)))
-            except DataError:
-                continue
-            alts.append(a)
-        tr = getattr(self, "transform_", "none")
-        if not alts:
-            boot = self.bootstrap_params_
-            if boot is None or not len(boot):
-                return None
-            Xf = self.inputs(frame, groups)
-            return from_scale(np.array([self.law_.formula(b, Xf) for b in boot]), tr)
-        forms = [
-            (*lx, np.asarray(a["params"], float), a["calibration"]) for a, lx in zip(alts, laws)
-        ]
-        weights = np.array([a["weight"] for a in alts], dtype=float)
-        z = intervals.mixed_draws(forms, weights, self.metric_, int(n_draws), len(frame), rng)
-        return from_scale(z, tr)
+        z = intervals.predictive_draws(self, frame, groups, int(n_draws), rng)
+        return None if z is None else from_scale(z, getattr(self, "transform_", "none"))
 
     def leave_one_out(self) -> pd.DataFrame:
         """Refit without each row in turn and predict it (``loo_``, ``loo_metrics_``)."""

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from perflaw.errors import DataError
-from perflaw.laws.base import Law
+from perflaw.laws.base import Law, get_law
 from perflaw.laws.scales import higher_is_better
 
 #: the size axes a backtest runs along
@@ -400,3 +400,31 @@ def mixed_draws(
         if rows.any():
             out[rows] = calibrated_draws(law, theta, X, cal, metric, int(rows.sum()), rng)
     return out
+
+
+def predictive_draws(
+    f: Any, frame: pd.DataFrame, groups, n_draws: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """``(n_draws, len(frame))`` predictive draws on the fitting scale of fitter ``f``
+    (:meth:`perflaw.fitting.LawFitter.predict_draws`): the backtested alternatives mixed
+    by weight (:func:`mixed_draws`), each form that can speak for ``frame``; else the
+    bootstrap refits' predictions; None when the fit has neither."""
+    alts, laws = [], []
+    for a in getattr(f, "alternatives_", []) or []:
+        if not a.get("params"):
+            continue
+        law = get_law(a["law"], **(a.get("law_options") or {}))
+        try:
+            laws.append((law, f.inputs(frame, groups, law)))
+        except DataError:  # an intercept per depth the grid leaves: the others speak
+            continue
+        alts.append(a)
+    if not alts:
+        boot = f.bootstrap_params_
+        if boot is None or not len(boot):
+            return None
+        Xf = f.inputs(frame, groups)
+        return np.array([f.law_.formula(b, Xf) for b in boot])
+    forms = [(*lx, np.asarray(a["params"], float), a["calibration"]) for a, lx in zip(alts, laws)]
+    weights = np.array([a["weight"] for a in alts], dtype=float)
+    return mixed_draws(forms, weights, f.metric_, n_draws, len(frame), rng)
