@@ -188,6 +188,13 @@ class LawFitter:
         kw = dict(loss=self.loss, huber_delta=delta, rng=rng, n_random=n_random, init=init)
         return solve_law(law, X, y, own_solver=self.solver == "auto", **kw)
 
+    def _refit(self, X, z, rng, *, n_random: int, what: str) -> np.ndarray:
+        # a bootstrap or leave-one-out refit: the fitted law from the fitted parameters
+        res = self._solve(
+            self.law_, X, z, rng, n_random=n_random, init=self.theta_, delta=self.huber_delta_
+        )
+        return best_start(res, what)[0].theta
+
     def fit(
         self,
         X,
@@ -394,10 +401,7 @@ class LawFitter:
             raise DataError("bootstrap_by='group' needs group labels (groups=...)")
 
         def refit(Xb, zb):
-            res = self._solve(
-                self.law_, Xb, zb, rng, n_random=0, init=self.theta_, delta=self.huber_delta_
-            )
-            return best_start(res, "bootstrap refit")[0].theta
+            return self._refit(Xb, zb, rng, n_random=0, what="bootstrap refit")
 
         by_group = self.groups_ if self.bootstrap_by == "group" else None
         self.bootstrap_params_, failed = bootstrap_refits(
@@ -525,16 +529,8 @@ class LawFitter:
         rng = np.random.default_rng(self.seed)
 
         def refit(Xi, zi, i):
-            res = self._solve(
-                self.law_,
-                Xi,
-                zi,
-                rng,
-                n_random=self.n_random_starts,
-                init=self.theta_,
-                delta=self.huber_delta_,
-            )
-            return best_start(res, f"leave-one-out refit without row {i}")[0].theta
+            what = f"leave-one-out refit without row {i}"
+            return self._refit(Xi, zi, rng, n_random=self.n_random_starts, what=what)
 
         z = leave_one_out_predictions(refit, self.law_, self.X_, self.z_)
         preds = from_scale(z, getattr(self, "transform_", "none"))
