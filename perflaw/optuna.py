@@ -30,13 +30,16 @@ Examples
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 try:
     import optuna
     from optuna.distributions import BaseDistribution
+    from optuna.exceptions import ExperimentalWarning
     from optuna.samplers import BaseSampler, RandomSampler
+    from optuna.storages import fail_stale_trials
     from optuna.study import Study, StudyDirection
     from optuna.trial import FrozenTrial, TrialState
 except ImportError as exc:  # pragma: no cover - depends on the extra
@@ -202,11 +205,6 @@ class PerflawSampler(BaseSampler):
 
 
 def _fail_stale(study: Study) -> None:
-    import warnings
-
-    from optuna.exceptions import ExperimentalWarning
-    from optuna.storages import fail_stale_trials
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         fail_stale_trials(study)
