@@ -196,7 +196,7 @@ def main(argv=None) -> int:
         part = table[table["metric"] == metric].set_index("held_out")[names]
         # five logs are five paired comparisons: how often each predictor beats the
         # constant on a held-out log says more than a mean a single log can swing
-        wins = (part[names].lt(part["constant"], axis=0)).sum()
+        wins = part.lt(part["constant"], axis=0).sum()
         part.loc["mean"] = part.mean()
         if args.markdown:
             print(f"\n{metric}, mean absolute error (lower is better)\n")
